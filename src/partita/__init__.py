@@ -1,0 +1,106 @@
+"""partita: typed experiment tasks with stable identities, run once, locally or on a cluster.
+
+Layout (imports point downwards only)::
+
+    partita.config      Config, Task, Param/Meta/Constant, identity, params.json
+    partita.workspace   work directory layout, atomic writes, locks, state files, run records
+    partita.launchers   how a job runs: local processes, Slurm
+    partita.scheduler   dependency graph, job states, tokens, retries, events
+    partita._experiment the ``experiment()`` context
+    partita.run         the job-side runner (imports config + workspace only)
+    partita.cli         the ``partita`` command; partita.web: the live monitor
+
+``import partita`` loads the config layer only; the rest is imported when first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from partita._progress import progress
+from partita.config import (
+    Config,
+    Constant,
+    Meta,
+    Param,
+    PathGenerator,
+    Task,
+    field,
+    fields,
+    identifier,
+    load,
+    tag,
+)
+from partita.errors import ExperimentFailed, PartitaError
+
+if TYPE_CHECKING:
+    from partita._experiment import Experiment, Job
+    from partita.launchers import Launcher, LocalLauncher
+    from partita.scheduler import Retry, Token
+    from partita.workspace import JobState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config",
+    "Constant",
+    "Experiment",
+    "ExperimentFailed",
+    "Job",
+    "JobState",
+    "Launcher",
+    "LocalLauncher",
+    "Meta",
+    "Param",
+    "PartitaError",
+    "PathGenerator",
+    "Retry",
+    "Task",
+    "Token",
+    "__version__",
+    "experiment",
+    "field",
+    "fields",
+    "identifier",
+    "load",
+    "progress",
+    "tag",
+]
+
+
+def experiment(workdir: Any, name: str, **options: Any) -> Experiment:
+    """Open an experiment: ``with partita.experiment("workdir", "name") as xp: ...``.
+
+    Starts the scheduler; ``Task.submit()`` inside the block registers jobs and returns at
+    once; leaving the block waits for every job and raises :class:`ExperimentFailed` if any
+    failed. Options are those of :class:`partita.Experiment` (``max_jobs``, ``launcher``,
+    ``detach``, ``dry_run``, ...).
+    """
+    from partita.config._runtime import check_script_import
+
+    check_script_import()
+    from partita._experiment import Experiment
+
+    return Experiment(workdir, name, **options)
+
+
+_LAZY = {
+    "Experiment": ("partita._experiment", "Experiment"),
+    "Job": ("partita._experiment", "Job"),
+    "JobState": ("partita.workspace", "JobState"),
+    "Launcher": ("partita.launchers", "Launcher"),
+    "LocalLauncher": ("partita.launchers", "LocalLauncher"),
+    "Retry": ("partita.scheduler", "Retry"),
+    "Token": ("partita.scheduler", "Token"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'partita' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(target[0]), target[1])
+    globals()[name] = value
+    return value

@@ -1,0 +1,589 @@
+"""The ``experiment()`` context: glues configs, the work directory and the scheduler."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+from partita.config import _runtime
+from partita.config._config import (
+    Config,
+    Task,
+    freeze,
+    set_submitter,
+    state_of,
+    walk,
+)
+from partita.config._identity import identifier as identifier_of
+from partita.errors import (
+    ExperimentError,
+    ExperimentFailed,
+    FailedJob,
+    TaskImportError,
+)
+from partita.launchers import Launcher, LocalLauncher
+from partita.scheduler import Job, JobEvent, Retry, Scheduler, environment_for_jobs
+from partita.workspace import JobState, Workspace, write_json
+
+__all__ = ["Experiment", "Job"]
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_active: list[Experiment] = []
+
+
+class _Reporter:
+    """Plain, line-oriented progress on stderr (one line per start and end of a job)."""
+
+    def __init__(self, stream: TextIO, quiet: bool) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.lock = threading.Lock()
+
+    def say(self, text: str) -> None:
+        if self.quiet:
+            return
+        with self.lock:
+            print(f"partita: {text}", file=self.stream, flush=True)
+
+    def warn(self, text: str) -> None:
+        with self.lock:
+            print(f"partita: {text}", file=self.stream, flush=True)
+
+    def event(self, event: JobEvent) -> None:
+        job = event.job
+        if event.state is JobState.RUNNING and event.previous is not JobState.RUNNING:
+            where = " (run by another process; waiting)" if job.elsewhere else ""
+            self.say(f"{job.name} running{where}")
+        elif event.state is JobState.READY and event.previous is JobState.RUNNING:
+            self.warn(f"{job.name} failed ({job.reason}); retrying")
+        elif event.state is JobState.DONE and not job.reused:
+            took = f" in {job.ended - job.started:.1f} s" if job.started and job.ended else ""
+            self.say(f"{job.name} done{took}")
+        elif event.state is JobState.FAILED:
+            detail = f": {job.detail}" if job.detail else ""
+            where = "" if job.reason == "dependency" else f"\n    stderr: {job.paths.stderr}"
+            self.warn(f"{job.name} FAILED ({job.reason}){detail}{where}")
+        elif event.state is JobState.CANCELLED:
+            self.say(f"{job.name} cancelled")
+
+
+class Experiment:
+    """A named experiment running in a work directory.
+
+    Use it through :func:`partita.experiment`::
+
+        with partita.experiment("workdir", "helloworld", max_jobs=4) as xp:
+            Say(word="hello").submit()
+
+    Args:
+        workdir: the work directory (created if needed).
+        name: the experiment's name; its runs are recorded in ``experiments/<name>/``.
+        max_jobs: how many local jobs run at once (default: the number of CPUs).
+        launcher: the default launcher of this experiment's tasks (default: local).
+        detach: on Ctrl-C, leave running jobs running (the next run re-attaches to them).
+        dry_run: print what would run, launch nothing.
+        quiet: print only failures and the final summary.
+        grace_period: seconds between SIGTERM and SIGKILL when cancelling jobs.
+    """
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike[str],
+        name: str,
+        *,
+        max_jobs: int | None = None,
+        launcher: Launcher | None = None,
+        detach: bool = False,
+        dry_run: bool = False,
+        quiet: bool = False,
+        grace_period: float = 10.0,
+        monitor: bool = False,
+        stream: TextIO | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ExperimentError(
+                f"experiment name: expected letters, digits, '_', '-' or '.', not starting with "
+                f"'.' or '-', found {name!r}. Use e.g. 'helloworld' or 'bert-base.v2'."
+            )
+        if launcher is not None and not isinstance(launcher, Launcher):
+            raise ExperimentError(
+                f"launcher: expected a partita Launcher (e.g. LocalLauncher(4)), found "
+                f"{type(launcher).__name__}."
+            )
+        self.workspace = Workspace(workdir)
+        self.name = name
+        self.detach = detach
+        self.dry_run = dry_run
+        self.grace_period = grace_period
+        self.monitor = monitor
+        self.launcher: Launcher = launcher or LocalLauncher(max_jobs)
+        self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.run_dir = self.workspace.experiment_dir(name) / "runs" / self.run_id
+        self._reporter = _Reporter(stream or sys.stderr, quiet)
+        self._scheduler: Scheduler | None = None
+        self._started = 0.0
+        self._entry = _caller_location()
+        self._checked_classes: set[type] = set()
+        self._jobs_file: Any = None
+        self._jobs_lock = threading.Lock()
+        self._dry: list[tuple[str, str, dict[str, Any]]] = []
+        self.status = "created"
+
+    # --- context ----------------------------------------------------------------------------
+
+    def __enter__(self) -> Experiment:
+        _runtime.set_current_workspace(self.workspace.root)
+        self._started = time.time()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._jobs_file = open(self.run_dir / "jobs.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        self.status = "running"
+        self._write_run()
+        write_json(self.workspace.experiment_dir(self.name) / "latest.json",
+                   {"run": self.run_id}, fsync=False)
+        if not self.dry_run:
+            self._scheduler = Scheduler(
+                self.workspace,
+                owner={"experiment": self.name, "run": self.run_id},
+                grace=self.grace_period,
+                env=environment_for_jobs(),
+            )
+            self._scheduler.add_listener(self._reporter.event)
+            self._scheduler.start()
+        _active.append(self)
+        set_submitter(self.submit)
+        self._reporter.say(
+            f"experiment {self.name!r}, run {self.run_id}, in {self.workspace.root}"
+            + (" (dry run)" if self.dry_run else "")
+        )
+        threading.Thread(target=self._write_environment, name="partita-env", daemon=True).start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self._finish_normally()
+            elif issubclass(exc_type, KeyboardInterrupt):
+                self._interrupted()
+            else:
+                self._aborted()
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+        finally:
+            self._close()
+
+    # --- submission ------------------------------------------------------------------------
+
+    def submit(
+        self,
+        task: Task,
+        *,
+        launcher: Launcher | None = None,
+        retries: Retry | int | None = None,
+        tokens: dict[Any, int] | None = None,
+        resources: dict[str, Any] | None = None,
+    ) -> Any:
+        """Submit ``task`` (``task.submit(...)`` calls this); returns ``task.outputs()``.
+
+        Validates everything first (identity, serialisation, importability): on error
+        nothing is launched.
+        """
+        if not isinstance(task, Task):
+            raise ExperimentError(
+                f"submit: expected a Task instance, found {type(task).__name__}. Only tasks "
+                "(classes deriving from partita.Task) can be submitted."
+            )
+        if launcher is not None and not isinstance(launcher, Launcher):
+            raise ExperimentError(
+                f"launcher: expected a partita Launcher, found {type(launcher).__name__}."
+            )
+        if isinstance(retries, int) and not isinstance(retries, bool):
+            retries = Retry(count=retries)
+        elif retries is None:
+            retries = Retry()
+        elif not isinstance(retries, Retry):
+            raise ExperimentError(
+                f"retries: expected an int or partita.Retry, found {type(retries).__name__}."
+            )
+        st = state_of(task)
+        if st.job is not None and st.job._scheduler is self._scheduler and self._scheduler:
+            return self._outputs(task)
+        # 1. identity (raises CycleError / EncodingError before anything happens)
+        ident = identifier_of(task)
+        for _, cfg in walk(task):
+            self._check_importable(type(cfg))
+        tags = task.tags()
+        dependencies = self._dependencies(task)
+        freeze(task)
+        st.workspace = self.workspace.root
+        paths = self.workspace.job(type(task)._partita_type_id, ident)
+        self._resolve_generated(task, paths.root)
+        from partita.config._serial import dumps
+
+        dumps(task)  # every value can be written: fail now rather than in the scheduler
+        if self.dry_run:
+            self._dry_submit(task, ident, paths, tags)
+            return self._outputs(task)
+        assert self._scheduler is not None
+        job = Job(
+            task,
+            ident,
+            paths,
+            launcher or self.launcher,
+            dependencies,
+            tags,
+            retries,
+            tokens or {},
+            resources or {},
+        )
+        job = self._scheduler.submit(job)
+        st.job = job
+        self._record_submission(job)
+        return self._outputs(task)
+
+    def _outputs(self, task: Task) -> Any:
+        outputs = type(task).outputs if hasattr(type(task), "outputs") else None
+        if outputs is None:
+            return task
+        result = outputs(task)
+        if result is task:
+            return task
+        for value in _configs_in(result):
+            vst = state_of(value)
+            if vst.producer is None and value is not task:
+                vst.producer = task
+                freeze(value)
+        return result
+
+    def _dependencies(self, task: Task) -> list[Job]:
+        found: dict[str, Job] = {}
+
+        def visit(cfg: Config) -> None:
+            for _, child in walk(cfg, into_tasks=False):
+                if child is cfg:
+                    continue
+                st = state_of(child)
+                job = st.job if isinstance(child, Task) else None
+                if job is None and st.producer is not None:
+                    job = state_of(st.producer).job
+                if job is not None:
+                    found.setdefault(job.identifier, job)
+
+        visit(task)
+        own = [job for job in found.values() if job._scheduler is self._scheduler]
+        for job in found.values():
+            if job._scheduler is not self._scheduler and job.state is not JobState.DONE:
+                raise ExperimentError(
+                    f"{type(task).__qualname__} depends on {job.name}, submitted in another "
+                    f"experiment that has not completed it ({job.state.value}). Submit it "
+                    "again in this experiment."
+                )
+        return own
+
+    def _resolve_generated(self, task: Task, jobdir: Path) -> None:
+        for path, cfg in walk(task, into_tasks=False):
+            if cfg is not task and isinstance(cfg, Task):
+                continue
+            d = cfg.__dict__
+            for name, f in type(cfg)._partita_fields.items():
+                if f.generator is None or name in d:
+                    continue
+                base = jobdir
+                if path:
+                    base = jobdir / re.sub(r"[\[\]'\"{}]+", ".", path).strip(".")
+                d[name] = base / f.generator.relative if f.generator.relative else base
+
+    def _check_importable(self, cls: type) -> None:
+        if cls in self._checked_classes:
+            return
+        qual = cls.__qualname__
+        if "<locals>" in qual:
+            raise TaskImportError(
+                f"{qual} is defined inside a function, so the job process cannot import it. "
+                "Define it at the top level of a module or of the script."
+            )
+        module = cls.__module__
+        if module == "__main__":
+            main = sys.modules.get("__main__")
+            file = getattr(main, "__file__", None)
+            if not file:
+                raise TaskImportError(
+                    f"{qual} is defined interactively (no script file), so the job process "
+                    "cannot import it. Put it in a module or a script file."
+                )
+            top = _top_level_classes(os.path.abspath(file))
+            line = top.get(qual)
+            if line is None:
+                raise TaskImportError(
+                    f"{qual} is not defined at the top level of {file} (it may be inside an "
+                    "'if' block or a function), so the job process cannot import it. Move it "
+                    "to the top level of the script, before 'with experiment(...)'."
+                )
+            entry = self._entry
+            if entry and os.path.abspath(entry[0]) == os.path.abspath(file) and line > entry[1]:
+                raise TaskImportError(
+                    f"{qual} is defined at line {line} of {file}, after the experiment starts "
+                    f"(line {entry[1]}). The job process imports the script only up to "
+                    "'with experiment(...)': move the class above it."
+                )
+        else:
+            target: Any = sys.modules.get(module)
+            for part in qual.split("."):
+                target = getattr(target, part, None)
+            if target is not cls:
+                raise TaskImportError(
+                    f"{qual} cannot be found as {module}.{qual}, so the job process cannot "
+                    "import it. Define it at the top level of its module."
+                )
+        self._checked_classes.add(cls)
+
+    # --- records ----------------------------------------------------------------------------
+
+    def _record_submission(self, job: Job) -> None:
+        line = json.dumps(
+            {
+                "id": job.identifier,
+                "type": job.type_id,
+                "tags": job.tags,
+                "depends": [d.identifier for d in job.dependencies],
+                "time": job.submitted,
+            },
+            sort_keys=True,
+        )
+        with self._jobs_lock:
+            self._jobs_file.write(line + "\n")
+
+    def _write_run(self, **extra: Any) -> None:
+        record = {
+            "experiment": self.name,
+            "run": self.run_id,
+            "status": self.status,
+            "started": self._started,
+            "host": platform.node(),
+            "pid": os.getpid(),
+            "argv": sys.argv,
+            "cwd": os.getcwd(),
+            "dry_run": self.dry_run,
+            **extra,
+        }
+        write_json(self.run_dir / "run.json", record, fsync=False)
+
+    def _write_environment(self) -> None:
+        info: dict[str, Any] = {
+            "python": sys.version,
+            "executable": sys.executable,
+            "platform": platform.platform(),
+        }
+        try:
+            from importlib.metadata import distributions
+
+            info["packages"] = dict(
+                sorted((d.metadata["Name"] or "?", d.version) for d in distributions())
+            )
+        except Exception:
+            pass
+        script = getattr(sys.modules.get("__main__"), "__file__", None)
+        if script:
+            info["git"] = _git_info(Path(script).resolve().parent)
+        with contextlib.suppress(OSError):
+            write_json(self.run_dir / "environment.json", info, fsync=False)
+
+    # --- ending -----------------------------------------------------------------------------
+
+    def wait(self) -> None:
+        """Wait until every job submitted so far is finished."""
+        if self._scheduler is not None:
+            self._scheduler.wait_idle()
+
+    @property
+    def jobs(self) -> list[Job]:
+        """The jobs submitted so far, in order."""
+        return self._scheduler.jobs if self._scheduler is not None else []
+
+    def _finish_normally(self) -> None:
+        if self.dry_run:
+            self.status = "done"
+            self._reporter.say(f"dry run: {len(self._dry)} jobs, nothing launched")
+            return
+        assert self._scheduler is not None
+        self._scheduler.wait_idle()
+        self._scheduler.stop_submitting()
+        jobs = self._scheduler.jobs
+        failed = [j for j in jobs if j.state is not JobState.DONE]
+        problems = self._scheduler.internal_errors + self._scheduler.callback_errors
+        self.status = "failed" if failed or problems else "done"
+        self._summary(jobs)
+        if problems:
+            for text in problems:
+                self._reporter.warn(text.rstrip())
+        if failed:
+            raise ExperimentFailed(self.name, [_failed_entry(j, jobs) for j in failed], len(jobs))
+        if problems:
+            raise ExperimentError(
+                f"experiment {self.name!r}: {len(problems)} error(s) in callbacks or in "
+                "partita itself (printed above)."
+            )
+
+    def _interrupted(self) -> None:
+        if self._scheduler is None:
+            self.status = "cancelled"
+            return
+        if self.detach:
+            self._scheduler.stop_submitting()
+            running = [j for j in self._scheduler.jobs if j.state is JobState.RUNNING]
+            self._reporter.warn(
+                f"interrupted: leaving {len(running)} running job(s) running (detach). "
+                "Run the script again to follow them."
+            )
+            self._scheduler.cancel_all(kill_running=False)
+        else:
+            self._reporter.warn("interrupted: cancelling this experiment's running jobs...")
+            self._scheduler.cancel_all(kill_running=True)
+        self.status = "cancelled"
+        self._summary(self._scheduler.jobs)
+
+    def _aborted(self) -> None:
+        self.status = "failed"
+        if self._scheduler is None:
+            return
+        self._scheduler.cancel_all(kill_running=False)
+        running = [j for j in self._scheduler.jobs if j.state is JobState.RUNNING]
+        if running:
+            self._reporter.warn(
+                f"the experiment script raised an error; {len(running)} running job(s) go on "
+                "in the background and the next run will pick them up."
+            )
+
+    def _close(self) -> None:
+        if self in _active:
+            _active.remove(self)
+        set_submitter(_active[-1].submit if _active else None)
+        if self._scheduler is not None:
+            jobs = self._scheduler.jobs
+            states = {j.identifier: j.state.value for j in jobs}
+            self._scheduler.close()
+        else:
+            states = {}
+        if self._jobs_file is not None:
+            self._jobs_file.close()
+        with contextlib.suppress(OSError):
+            self._write_run(ended=time.time(), jobs=states)
+
+    def _summary(self, jobs: list[Job]) -> None:
+        took = time.time() - self._started
+        counts: dict[str, int] = {}
+        for job in jobs:
+            counts[job.state.value] = counts.get(job.state.value, 0) + 1
+        reused = sum(1 for j in jobs if j.reused)
+        ran = sum(1 for j in jobs if j.attempts > 0)
+        if jobs and reused == len(jobs):
+            self._reporter.say(
+                f"nothing to run: all {len(jobs)} jobs were already done ({took:.1f} s)"
+            )
+            return
+        parts = [f"{n} {state}" for state, n in sorted(counts.items())]
+        self._reporter.say(
+            f"{self.name}: {len(jobs)} jobs: {', '.join(parts)} "
+            f"({ran} ran, {reused} already done) in {took:.1f} s"
+        )
+
+    def _dry_submit(self, task: Task, ident: str, paths: Any, tags: dict[str, Any]) -> None:
+        from partita.workspace import disk_state
+
+        state, record = disk_state(paths)
+        label = {
+            JobState.DONE: "done",
+            JobState.RUNNING: "running elsewhere",
+            JobState.FAILED: "would rerun (failed before)",
+            JobState.CANCELLED: "would rerun (cancelled before)",
+            None: "would run",
+        }[state]
+        tag_text = " ".join(f"{k}={v}" for k, v in tags.items())
+        self._dry.append((label, ident, tags))
+        self._reporter.warn(
+            f"[dry run] {type(task)._partita_type_id}/{ident[:12]}: {label}"
+            + (f"  {tag_text}" if tag_text else "")
+        )
+
+
+def _configs_in(value: Any) -> list[Config]:
+    if isinstance(value, Config):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [c for v in value for c in _configs_in(v)]
+    if isinstance(value, dict):
+        return [c for v in value.values() for c in _configs_in(v)]
+    return []
+
+
+def _failed_entry(job: Job, jobs: list[Job]) -> FailedJob:
+    stderr = job.paths.stderr if job.reason != "dependency" else None
+    return FailedJob(job.type_id, job.identifier, job.reason or job.state.value, stderr,
+                     job.detail)
+
+
+_class_lines: dict[str, dict[str, int]] = {}
+
+
+def _top_level_classes(file: str) -> dict[str, int]:
+    cached = _class_lines.get(file)
+    if cached is None:
+        try:
+            tree = ast.parse(Path(file).read_text("utf-8"))
+        except (OSError, SyntaxError):
+            return {}
+        cached = {
+            node.name: node.lineno for node in tree.body if isinstance(node, ast.ClassDef)
+        }
+        _class_lines[file] = cached
+    return cached
+
+
+def _caller_location() -> tuple[str, int] | None:
+    frame = sys._getframe(1)
+    package = os.path.dirname(__file__)
+    while frame is not None and os.path.dirname(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return None
+    return frame.f_code.co_filename, frame.f_lineno
+
+
+def _git_info(folder: Path) -> dict[str, Any] | None:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True,
+            timeout=5,
+        )
+        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def current_experiment() -> Experiment | None:
+    """The innermost active experiment of this process, if any."""
+    return _active[-1] if _active else None
+
+

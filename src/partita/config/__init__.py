@@ -1,0 +1,53 @@
+"""Typed configs and tasks, their identity and their serialisation.
+
+This package imports nothing from the rest of partita (except ``partita.errors``), so the
+job runner can load a task quickly.
+"""
+
+from partita.config._config import Config, Task, freeze, is_frozen, iter_children, walk
+from partita.config._describe import attribute_docs
+from partita.config._fields import (
+    Constant,
+    Field,
+    FieldKind,
+    Meta,
+    Param,
+    PathGenerator,
+    field,
+    tag,
+)
+from partita.config._identity import digest, identifier
+from partita.config._serial import dumps, from_document, load, to_document
+
+__all__ = [
+    "Config",
+    "Constant",
+    "Field",
+    "FieldKind",
+    "Meta",
+    "Param",
+    "PathGenerator",
+    "Task",
+    "attribute_docs",
+    "digest",
+    "dumps",
+    "field",
+    "fields",
+    "freeze",
+    "from_document",
+    "identifier",
+    "is_frozen",
+    "iter_children",
+    "load",
+    "tag",
+    "to_document",
+    "walk",
+]
+
+
+def fields(config: "Config | type[Config]") -> tuple[Field, ...]:
+    """The fields of a config class or instance, in declaration order (inherited first)."""
+    from partita.config._config import resolve_fields
+
+    cls = config if isinstance(config, type) else type(config)
+    return tuple(resolve_fields(cls).values())

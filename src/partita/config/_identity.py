@@ -1,0 +1,315 @@
+"""Identifiers: SHA-256 over a canonical, typed byte encoding (see docs/identity.md).
+
+Every value is written as a one-byte kind tag followed by its payload, so ``True``, ``1``,
+``1.0`` and ``"1"`` never collide. A config contributes the digest of its own encoding
+(a Merkle tree): header with its type id, the producing task's digest for task outputs,
+then its identity fields sorted by name. ``Meta`` fields, generated paths and fields equal
+to their default are left out; ``Constant`` fields are always in.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import struct
+import sys
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+from partita.config import _runtime
+from partita.errors import CycleError, EncodingError
+
+if TYPE_CHECKING:
+    from partita.config._config import Config
+
+_pack_len = struct.Struct(">I").pack
+_pack_float = struct.Struct(">d").pack
+_NAN = b"\x7f\xf8\x00\x00\x00\x00\x00\x00"
+
+_sha256 = hashlib.sha256
+
+
+def length_prefixed(data: bytes) -> bytes:
+    """``data`` preceded by its length as 4 big-endian bytes."""
+    return _pack_len(len(data)) + data
+
+
+def _enc_none(value: Any, buf: bytearray, active: set[int]) -> None:
+    buf += b"N"
+
+
+def _enc_bool(value: Any, buf: bytearray, active: set[int]) -> None:
+    buf += b"T" if value else b"F"
+
+
+def _enc_int(value: Any, buf: bytearray, active: set[int]) -> None:
+    data = str(int(value)).encode()
+    buf += b"i"
+    buf += _pack_len(len(data))
+    buf += data
+
+
+def _enc_float(value: Any, buf: bytearray, active: set[int]) -> None:
+    buf += b"f"
+    if value != value:
+        buf += _NAN
+    else:
+        buf += _pack_float(value + 0.0)  # -0.0 + 0.0 == 0.0
+
+
+def _enc_str(value: Any, buf: bytearray, active: set[int]) -> None:
+    data = value.encode("utf-8", "surrogatepass")
+    buf += b"s"
+    buf += _pack_len(len(data))
+    buf += data
+
+
+def _enc_path(value: Any, buf: bytearray, active: set[int]) -> None:
+    text = value.as_posix()
+    for root in _runtime.workspace_roots():
+        jobs = root + "/jobs/"
+        if text.startswith(jobs):
+            data = text[len(root) + 1 :].encode("utf-8", "surrogatepass")
+            buf += b"w"
+            buf += _pack_len(len(data))
+            buf += data
+            return
+    data = text.encode("utf-8", "surrogatepass")
+    buf += b"p"
+    buf += _pack_len(len(data))
+    buf += data
+
+
+def _enc_list(value: Any, buf: bytearray, active: set[int]) -> None:
+    buf += b"l"
+    buf += _pack_len(len(value))
+    for item in value:
+        _enc(item, buf, active)
+
+
+def _enc_tuple(value: Any, buf: bytearray, active: set[int]) -> None:
+    buf += b"t"
+    buf += _pack_len(len(value))
+    for item in value:
+        _enc(item, buf, active)
+
+
+def _enc_dict(value: Any, buf: bytearray, active: set[int]) -> None:
+    buf += b"d"
+    buf += _pack_len(len(value))
+    for key in sorted(value):
+        if type(key) is not str:
+            raise EncodingError(
+                f"dict key {key!r}: expected str keys, found {type(key).__name__}. "
+                "Convert keys to str."
+            )
+        _enc_str(key, buf, active)
+        _enc(value[key], buf, active)
+
+
+def _enc_set(value: Any, buf: bytearray, active: set[int]) -> None:
+    items = []
+    for item in value:
+        sub = bytearray()
+        _enc(item, sub, active)
+        items.append(bytes(sub))
+    items.sort()
+    buf += b"S"
+    buf += _pack_len(len(items))
+    for item in items:
+        buf += item
+
+
+_enum_names: dict[type, bytes] = {}
+
+
+def enum_type_name(kind: type) -> str:
+    """``module.QualName`` of an enum class (scripts use their file stem as module)."""
+    module = kind.__module__
+    if module in ("__main__", _runtime.SCRIPT_MODULE):
+        module = _runtime.script_stem(sys.modules.get(module)) or "main"
+    return f"{module}.{kind.__qualname__}"
+
+
+def _enc_enum(value: Any, buf: bytearray, active: set[int]) -> None:
+    kind = type(value)
+    prefix = _enum_names.get(kind)
+    if prefix is None:
+        prefix = length_prefixed(enum_type_name(kind).encode())
+        _enum_names[kind] = prefix
+    buf += b"e"
+    buf += prefix
+    buf += length_prefixed(value.name.encode())
+
+
+def _enc_config(value: Any, buf: bytearray, active: set[int]) -> None:
+    buf += b"c"
+    buf += _digest(value, active)
+
+
+_ENCODERS: dict[type, Any] = {
+    type(None): _enc_none,
+    bool: _enc_bool,
+    int: _enc_int,
+    float: _enc_float,
+    str: _enc_str,
+    list: _enc_list,
+    tuple: _enc_tuple,
+    dict: _enc_dict,
+    frozenset: _enc_set,
+    set: _enc_set,
+}
+
+
+def _enc(value: Any, buf: bytearray, active: set[int]) -> None:
+    encoder = _ENCODERS.get(type(value))
+    if encoder is None:
+        encoder = _encoder_for(value)
+    encoder(value, buf, active)
+
+
+def _encoder_for(value: Any) -> Any:
+    from partita.config._config import Config
+
+    kind = type(value)
+    if isinstance(value, Config):
+        encoder = _enc_config
+    elif isinstance(value, enum.Enum):
+        encoder = _enc_enum
+    elif isinstance(value, PurePath):
+        encoder = _enc_path
+    elif isinstance(value, bool):
+        encoder = _enc_bool
+    elif isinstance(value, int):
+        encoder = _enc_int
+    elif isinstance(value, float):
+        encoder = _enc_float
+    elif isinstance(value, str):
+        encoder = _enc_str
+    elif isinstance(value, list):
+        encoder = _enc_list
+    elif isinstance(value, tuple):
+        encoder = _enc_tuple
+    elif isinstance(value, dict):
+        encoder = _enc_dict
+    elif isinstance(value, frozenset | set):
+        encoder = _enc_set
+    else:
+        raise EncodingError(
+            f"cannot encode a value of type {kind.__module__}.{kind.__qualname__} "
+            f"({value!r:.60}). Expected bool, int, float, str, None, Path, Enum, list, tuple, "
+            "dict with str keys, frozenset or a Config. Store such objects in files and pass "
+            "their path, or describe them with a Config."
+        )
+    _ENCODERS[kind] = encoder
+    return encoder
+
+
+def _digest(cfg: Config, active: set[int]) -> bytes:
+    d = cfg.__dict__
+    st = d["__partita__"]
+    if st.digest is not None:
+        return st.digest  # type: ignore[no-any-return]
+    key = id(cfg)
+    if key in active:
+        raise CycleError(
+            f"{type(cfg).__qualname__} contains itself (through its fields), so it has no "
+            "identifier. Break the loop: a config cannot be its own parameter."
+        )
+    active.add(key)
+    cls = type(cfg)
+    buf = bytearray(cls._partita_header)
+    producer = st.producer
+    if producer is None:
+        buf += b"-"
+    else:
+        buf += b"o"
+        buf += _digest(producer, active)
+    try:
+        for name, prefix, f, check_default in cls._partita_encoded:
+            start = len(buf)
+            buf += prefix
+            vstart = len(buf)
+            try:
+                value = d[name]
+            except KeyError:
+                raise EncodingError(
+                    f"{cls.__qualname__}.{name} has no value; give it one before submitting."
+                ) from None
+            _enc(value, buf, active)
+            if check_default:
+                default = f.default_bytes()
+                if default is not None and len(buf) - vstart == len(default) and (
+                    buf[vstart:] == default
+                ):
+                    del buf[start:]
+    except EncodingError as exc:
+        message = str(exc)
+        if not message.startswith(cls.__qualname__):
+            message = f"{cls.__qualname__}.{name}: {message}"
+        raise EncodingError(message) from None
+    finally:
+        active.discard(key)
+    result = _sha256(buf).digest()
+    if st.frozen:
+        st.digest = result
+    return result
+
+
+def digest(cfg: Config) -> bytes:
+    """The 32-byte SHA-256 digest of ``cfg``'s identity."""
+    return _digest(cfg, set())
+
+
+def identifier(cfg: Config) -> str:
+    """The identifier of ``cfg``: 64 hexadecimal characters, stable across processes.
+
+    Raises:
+        CycleError: configs refer to each other in a loop.
+        EncodingError: a value cannot be encoded.
+    """
+    return _digest(cfg, set()).hex()
+
+
+def encode_value(value: Any) -> bytes:
+    """The canonical encoding of one value (used to compare with defaults)."""
+    buf = bytearray()
+    _enc(value, buf, set())
+    return bytes(buf)
+
+
+def check_encodable(value: Any, path: str) -> Any:
+    """Validate a value of an ``Any`` field: return a normalised copy or raise."""
+    from partita.config._config import Config
+
+    if isinstance(value, Config):
+        return value
+    if isinstance(value, float) and not isinstance(value, bool):
+        return value
+    if type(value) in (type(None), bool, int, str) or isinstance(value, enum.Enum | PurePath):
+        return value
+    if isinstance(value, list):
+        return [check_encodable(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, tuple):
+        return tuple(check_encodable(v, f"{path}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, frozenset | set):
+        return frozenset(check_encodable(v, f"{path}{{}}") for v in value)
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise EncodingError(
+                    f"{path}: dict keys must be str, found {type(k).__name__} {k!r}. "
+                    "Convert keys to str."
+                )
+            out[k] = check_encodable(v, f"{path}[{k!r}]")
+        return out
+    if isinstance(value, int | str):
+        return value
+    kind = type(value)
+    raise EncodingError(
+        f"{path}: cannot encode a value of type {kind.__module__}.{kind.__qualname__} "
+        f"({value!r:.60}). Expected bool, int, float, str, None, Path, Enum, list, tuple, "
+        "dict with str keys, frozenset or a Config. Store such objects in files and pass their "
+        "path, or describe them with a Config."
+    )

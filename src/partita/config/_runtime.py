@@ -1,0 +1,123 @@
+"""Process-wide facts the config layer needs: known workspaces and script imports.
+
+Kept tiny and dependency-free: the job runner imports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+#: Name under which an experiment script is imported by the job runner or by ``load()``.
+SCRIPT_MODULE = "__partita_main__"
+
+#: Absolute ``jobs/`` folders of the workspaces this process knows; paths inside them are
+#: encoded relative to their workspace so identifiers survive moving the work directory.
+_workspace_roots: list[str] = []
+
+_importing_script = False
+
+
+class StopScriptImport(BaseException):
+    """Raised by ``experiment()`` while a script is imported only for its classes."""
+
+
+def register_workspace(root: Path) -> None:
+    """Remember ``root`` as a work directory (idempotent)."""
+    text = os.path.abspath(root)
+    if text not in _workspace_roots:
+        _workspace_roots.append(text)
+        _workspace_roots.sort(key=len, reverse=True)
+
+
+def workspace_roots() -> list[str]:
+    """Known work directories, longest first."""
+    return _workspace_roots
+
+
+_current_workspace: list[Path] = []
+
+
+def set_current_workspace(root: Path | None) -> None:
+    """Set the work directory used to locate job folders of tasks (job runner, ``load``)."""
+    _current_workspace.clear()
+    if root is not None:
+        register_workspace(root)
+        _current_workspace.append(Path(os.path.abspath(root)))
+
+
+def current_workspace() -> Path | None:
+    """The work directory set by :func:`set_current_workspace`, if any."""
+    return _current_workspace[0] if _current_workspace else None
+
+
+def check_script_import() -> None:
+    """Stop a script import at its ``with experiment(...)`` line."""
+    if _importing_script:
+        raise StopScriptImport()
+
+
+def script_stem(module: types.ModuleType | None) -> str | None:
+    """The file stem of a script module (``__main__`` or the runner's copy of it)."""
+    if module is None:
+        return None
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    return Path(file).stem
+
+
+def import_script(file: str) -> types.ModuleType:
+    """Import an experiment script for its classes, stopping at ``with experiment(...)``.
+
+    The module is registered as :data:`SCRIPT_MODULE`; imports are cached per process.
+    """
+    global _importing_script
+    existing = sys.modules.get(SCRIPT_MODULE)
+    if existing is not None and getattr(existing, "__file__", None) == file:
+        return existing
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__file__", None) and os.path.abspath(
+        main.__file__ or ""
+    ) == os.path.abspath(file):
+        return main
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(SCRIPT_MODULE, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[SCRIPT_MODULE] = module
+    folder = os.path.dirname(os.path.abspath(file))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    saved_argv = sys.argv
+    sys.argv = [file]
+    _importing_script = True
+    try:
+        spec.loader.exec_module(module)
+    except StopScriptImport:
+        pass
+    except BaseException:
+        sys.modules.pop(SCRIPT_MODULE, None)
+        raise
+    finally:
+        _importing_script = False
+        sys.argv = saved_argv
+    return module
+
+
+@contextlib.contextmanager
+def importing_script() -> Iterator[None]:
+    """Context in which ``experiment()`` stops the import (for tests)."""
+    global _importing_script
+    saved = _importing_script
+    _importing_script = True
+    try:
+        yield
+    finally:
+        _importing_script = saved

@@ -1,0 +1,335 @@
+"""``params.json``: a stable, reloadable JSON form of a config graph.
+
+The document lists every config once (children before parents), each with its class (for
+import), type id, identifier and fields. Values that JSON cannot say directly are tagged
+objects: ``{"$path": ...}``, ``{"$enum": ...}``, ``{"$tuple": [...]}``, ``{"$set": [...]}``,
+``{"$float": "nan"}``, ``{"$ref": i}`` (a config) and ``{"$dict": {...}}`` (a dict whose keys
+start with ``$``). Paths inside the work directory's ``jobs/`` are stored relative to it so
+a work directory can move. Same config, same bytes: no addresses, sorted keys.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import json
+import math
+import os
+import sys
+from pathlib import Path, PurePath
+from typing import Any
+
+from partita.config import _runtime
+from partita.config._config import Config, FieldKind, freeze, resolve_fields, state_of
+from partita.config._identity import encode_value, identifier
+from partita.errors import EncodingError, LoadError, TaskImportError
+
+FORMAT = "partita.params/1"
+
+
+def class_reference(cls: type) -> dict[str, str]:
+    """Where to import ``cls`` from: ``module:qualname``, plus the file for scripts."""
+    module = cls.__module__
+    ref = {"class": f"{module}:{cls.__qualname__}"}
+    if module in ("__main__", _runtime.SCRIPT_MODULE):
+        file = getattr(sys.modules.get(module), "__file__", None)
+        if file:
+            ref = {"class": f"__main__:{cls.__qualname__}", "file": os.path.abspath(file)}
+    return ref
+
+
+class _Writer:
+    def __init__(self, roots: list[str]) -> None:
+        self.objects: list[dict[str, Any]] = []
+        self.index: dict[int, int] = {}
+        self.by_text: dict[str, int] = {}
+        self.roots = roots
+
+    def add(self, cfg: Config) -> int:
+        known = self.index.get(id(cfg))
+        if known is not None:
+            return known
+        st = state_of(cfg)
+        producer = self.add(st.producer) if st.producer is not None else None
+        cls = type(cfg)
+        fields = {}
+        d = cfg.__dict__
+        for name in sorted(cls._partita_fields):
+            if name in d:
+                fields[name] = self.value(d[name], f"{cls.__qualname__}.{name}")
+        entry: dict[str, Any] = {
+            **class_reference(cls),
+            "type": cls._partita_type_id,
+            "id": identifier(cfg),
+            "fields": fields,
+        }
+        if producer is not None:
+            entry["producer"] = producer
+        text = json.dumps(entry, sort_keys=True, ensure_ascii=False)
+        position = self.by_text.get(text)
+        if position is None:
+            position = len(self.objects)
+            self.objects.append(entry)
+            self.by_text[text] = position
+        self.index[id(cfg)] = position
+        return position
+
+    def value(self, value: Any, path: str) -> Any:
+        kind = type(value)
+        if value is None or kind is bool or kind is int or kind is str:
+            return value
+        if kind is float:
+            if math.isfinite(value):
+                return value
+            return {"$float": "nan" if value != value else ("inf" if value > 0 else "-inf")}
+        if isinstance(value, Config):
+            return {"$ref": self.add(value)}
+        if isinstance(value, enum.Enum):
+            ref = class_reference(type(value))
+            out = {"$enum": ref["class"], "name": value.name}
+            if "file" in ref:
+                out["file"] = ref["file"]
+            return out
+        if isinstance(value, PurePath):
+            text = value.as_posix()
+            for root in self.roots:
+                if text.startswith(root + "/jobs/"):
+                    return {"$path": text[len(root) + 1 :], "base": "workspace"}
+            return {"$path": text}
+        if isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, str):
+            return str(value)
+        if isinstance(value, float):
+            return self.value(float(value), path)
+        if isinstance(value, list):
+            return [self.value(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, tuple):
+            return {"$tuple": [self.value(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+        if isinstance(value, frozenset | set):
+            items = sorted(value, key=encode_value)
+            return {"$set": [self.value(v, f"{path}{{}}") for v in items]}
+        if isinstance(value, dict):
+            out = {}
+            for key in sorted(value):
+                if type(key) is not str:
+                    raise EncodingError(f"{path}: dict keys must be str, found {key!r}.")
+                out[key] = self.value(value[key], f"{path}[{key!r}]")
+            if any(key.startswith("$") for key in out):
+                return {"$dict": out}
+            return out
+        raise EncodingError(
+            f"{path}: cannot write a value of type {kind.__qualname__} to params.json."
+        )
+
+
+def to_document(cfg: Config) -> dict[str, Any]:
+    """The ``params.json`` document of ``cfg`` (and everything it refers to)."""
+    writer = _Writer(_runtime.workspace_roots())
+    root = writer.add(cfg)
+    return {"format": FORMAT, "objects": writer.objects, "root": root}
+
+
+def dumps(cfg: Config) -> bytes:
+    """Stable bytes of ``params.json`` for ``cfg``."""
+    text = json.dumps(
+        to_document(cfg), indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False
+    )
+    return (text + "\n").encode("utf-8")
+
+
+# --- loading ------------------------------------------------------------------------------
+
+_class_cache: dict[tuple[str, str | None], Any] = {}
+
+
+def import_class(reference: str, file: str | None = None) -> Any:
+    """Import ``module:qualname`` (from ``file`` for a script's ``__main__``)."""
+    key = (reference, file)
+    cached = _class_cache.get(key)
+    if cached is not None:
+        return cached
+    module_name, _, qualname = reference.partition(":")
+    try:
+        if module_name == "__main__":
+            if not file:
+                raise TaskImportError(
+                    f"{reference}: the class was defined in a script whose path is unknown."
+                )
+            if not os.path.exists(file):
+                raise TaskImportError(
+                    f"{reference}: expected the experiment script {file} to define this class, "
+                    "but the file does not exist any more. Restore it, or move the class to "
+                    "a module."
+                )
+            module = _runtime.import_script(file)
+        else:
+            module = importlib.import_module(module_name)
+    except TaskImportError:
+        raise
+    except Exception as exc:
+        raise TaskImportError(
+            f"cannot import {reference}: {type(exc).__name__}: {exc}. The job runs in a new "
+            "Python process; make sure the module is importable there (installed, or on "
+            "PYTHONPATH)."
+        ) from exc
+    target: Any = module
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            where = f"script {file}" if module_name == "__main__" else f"module {module_name}"
+            hint = (
+                " Classes must be defined before the 'with experiment(...)' block of the "
+                "script, at top level."
+                if module_name == "__main__"
+                else ""
+            )
+            raise TaskImportError(f"{where} does not define {qualname}.{hint}")
+    _class_cache[key] = target
+    return target
+
+
+class _Reader:
+    def __init__(self, document: dict[str, Any], workspace: Path | None, source: str) -> None:
+        self.document = document
+        self.workspace = workspace
+        self.source = source
+        self.objects: list[Config] = []
+
+    def fail(self, message: str) -> LoadError:
+        return LoadError(f"{self.source}: {message}")
+
+    def build(self) -> Config:
+        doc = self.document
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+            raise self.fail(
+                f"expected a params document of format {FORMAT!r}, found {found!r}. "
+                "Was it written by another version of partita?"
+            )
+        for entry in doc["objects"]:
+            self.objects.append(self.build_one(entry))
+        root = self.objects[doc["root"]]
+        return root
+
+    def build_one(self, entry: dict[str, Any]) -> Config:
+        cls = import_class(entry["class"], entry.get("file"))
+        if not (isinstance(cls, type) and issubclass(cls, Config)):
+            raise self.fail(f"{entry['class']} is not a Config class.")
+        fields = resolve_fields(cls)
+        values = {}
+        for name, raw in entry["fields"].items():
+            f = fields.get(name)
+            if f is None:
+                raise self.fail(
+                    f"{cls.__qualname__} has no field {name!r} any more, but this job was "
+                    "created with it. Restore the field (with a default) to load this job."
+                )
+            values[name] = self.value(raw)
+        cfg = cls.__new__(cls)
+        d = cfg.__dict__
+        state_of_new = _new_state()
+        d["__partita__"] = state_of_new
+        qual = cls.__qualname__
+        for name, f in fields.items():
+            if name in values:
+                if f.kind is FieldKind.CONSTANT:
+                    d[name] = values[name]
+                else:
+                    d[name] = f.type.validate(values[name], f"{qual}.{name}")
+            elif f.generator is not None:
+                continue
+            elif f.kind is FieldKind.CONSTANT:
+                d[name] = f.default
+            elif f.required:
+                raise self.fail(
+                    f"{qual}.{name} is required but this job was created without it. "
+                    "Give the field a default to load older jobs."
+                )
+            else:
+                d[name] = f.type.validate(f.make_default(), f"{qual}.{name}")
+        if "producer" in entry:
+            state_of_new.producer = self.objects[entry["producer"]]
+        state_of_new.workspace = self.workspace
+        freeze(cfg)
+        return cfg
+
+    def value(self, raw: Any) -> Any:
+        if isinstance(raw, list):
+            return [self.value(v) for v in raw]
+        if not isinstance(raw, dict):
+            return raw
+        if "$ref" in raw:
+            return self.objects[raw["$ref"]]
+        if "$path" in raw:
+            if raw.get("base") == "workspace":
+                if self.workspace is None:
+                    raise self.fail("a path is relative to a work directory that is unknown.")
+                return self.workspace / raw["$path"]
+            return Path(raw["$path"])
+        if "$tuple" in raw:
+            return tuple(self.value(v) for v in raw["$tuple"])
+        if "$set" in raw:
+            return frozenset(self.value(v) for v in raw["$set"])
+        if "$float" in raw:
+            return float(raw["$float"])
+        if "$enum" in raw:
+            kind = import_class(raw["$enum"], raw.get("file"))
+            return kind[raw["name"]]
+        if "$dict" in raw:
+            return {k: self.value(v) for k, v in raw["$dict"].items()}
+        return {k: self.value(v) for k, v in raw.items()}
+
+
+def _new_state() -> Any:
+    from partita.config._config import _State
+
+    return _State()
+
+
+def from_document(
+    document: dict[str, Any], *, workspace: Path | None = None, source: str = "params"
+) -> Config:
+    """Rebuild the config of a ``params.json`` document (frozen)."""
+    return _Reader(document, workspace, source).build()
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    """Load the config of a job folder (or of a ``params.json`` file).
+
+    The result is frozen, equal to the submitted config and has the same identifier.
+
+    Raises:
+        LoadError: the file is missing or unreadable, or the code changed so that the
+            identifier no longer matches the job folder.
+        TaskImportError: a class cannot be imported.
+    """
+    target = Path(path)
+    file = target / "params.json" if target.is_dir() else target
+    jobdir = file.parent
+    try:
+        document = json.loads(file.read_text("utf-8"))
+    except FileNotFoundError:
+        raise LoadError(
+            f"expected a job folder with a params.json, found no {file}. "
+            "Pass the folder of a job (WORKDIR/jobs/<type>/<identifier>)."
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise LoadError(f"cannot read {file}: {exc}") from None
+    workspace = jobdir.parent.parent.parent.resolve() if jobdir.parent.parent.name == "jobs" else None
+    if workspace is not None:
+        _runtime.register_workspace(workspace)
+        if _runtime.current_workspace() is None:
+            _runtime.set_current_workspace(workspace)
+    cfg = from_document(document, workspace=workspace, source=str(file))
+    expected = document["objects"][document["root"]].get("id")
+    actual = identifier(cfg)
+    if expected and actual != expected:
+        raise LoadError(
+            f"{file}: the job was created with identifier {expected[:12]}…, but the current "
+            f"code of {type(cfg).__qualname__} gives {actual[:12]}…. A Constant, a default or "
+            "a type id changed since; restore it to use this job."
+        )
+    return cfg

@@ -1,0 +1,173 @@
+"""Every error partita raises on purpose.
+
+The tree::
+
+    PartitaError
+    ├── ConfigError                  a config is defined, built or used wrongly
+    │   ├── ConfigDefinitionError    (TypeError)   a Config/Task class itself is invalid
+    │   ├── ConfigTypeError          (TypeError)   a value has the wrong type
+    │   ├── MissingFieldError        (TypeError)   a required field has no value
+    │   ├── UnknownFieldError        (TypeError)   no field of that name (with "did you mean")
+    │   ├── ConstantFieldError       (AttributeError) a Constant cannot be set
+    │   ├── FrozenConfigError        (AttributeError) a submitted config cannot change
+    │   ├── CycleError               (ValueError)  configs refer to each other in a loop
+    │   ├── EncodingError            (ValueError)  a value cannot be hashed or serialised
+    │   └── PendingPathError         (AttributeError) a generated path read before submit
+    ├── LoadError                    params.json cannot be read back
+    │   └── TaskImportError          (ImportError) a task class cannot be imported by the job runner
+    ├── WorkspaceError               the work directory is missing, broken or of another version
+    ├── LauncherError                a launcher cannot start, follow or cancel a job
+    │   └── LauncherOptionError      (ValueError)  an unknown or invalid launcher option
+    ├── ExperimentError              misuse of the experiment context
+    │   ├── NoExperimentError        submit() outside ``with experiment(...)``
+    │   └── ExperimentFailed         some jobs failed; lists them with their stderr
+    └── JobLookupError               (LookupError) a job reference matches nothing or several jobs
+
+    PartitaWarning (UserWarning)     something works but is fragile
+
+Every message says what was expected, what was found and what to do next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ConfigDefinitionError",
+    "ConfigError",
+    "ConfigTypeError",
+    "ConstantFieldError",
+    "CycleError",
+    "EncodingError",
+    "ExperimentError",
+    "ExperimentFailed",
+    "FailedJob",
+    "FrozenConfigError",
+    "JobLookupError",
+    "LauncherError",
+    "LauncherOptionError",
+    "LoadError",
+    "MissingFieldError",
+    "NoExperimentError",
+    "PartitaError",
+    "PartitaWarning",
+    "PendingPathError",
+    "TaskImportError",
+    "UnknownFieldError",
+    "WorkspaceError",
+]
+
+
+class PartitaError(Exception):
+    """Root of every error raised by partita on purpose."""
+
+
+class ConfigError(PartitaError):
+    """A config class or value is invalid."""
+
+
+class ConfigDefinitionError(ConfigError, TypeError):
+    """A ``Config``/``Task`` class is defined in a way partita cannot support."""
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A value given to a field does not have the field's type."""
+
+
+class MissingFieldError(ConfigError, TypeError):
+    """A required field was not given a value."""
+
+
+class UnknownFieldError(ConfigError, TypeError):
+    """A keyword or attribute names no field of the config."""
+
+
+class ConstantFieldError(ConfigError, AttributeError):
+    """A ``Constant`` field was given a value; constants are fixed by the class."""
+
+
+class FrozenConfigError(ConfigError, AttributeError):
+    """A submitted (hence frozen) config was modified."""
+
+
+class CycleError(ConfigError, ValueError):
+    """Configs refer to each other in a loop, so no identifier exists."""
+
+
+class EncodingError(ConfigError, ValueError):
+    """A value cannot be encoded for the identifier or for ``params.json``."""
+
+
+class PendingPathError(ConfigError, AttributeError):
+    """A generated path was read before the task was submitted."""
+
+
+class LoadError(PartitaError):
+    """A job folder's ``params.json`` cannot be turned back into a config."""
+
+
+class TaskImportError(LoadError, ImportError):
+    """The class of a task cannot be imported where the job runs."""
+
+
+class WorkspaceError(PartitaError):
+    """The work directory is missing, unwritable, broken or of another layout version."""
+
+
+class LauncherError(PartitaError):
+    """A launcher cannot start, follow or cancel a job."""
+
+
+class LauncherOptionError(LauncherError, ValueError):
+    """A launcher option is unknown or has an invalid value."""
+
+
+class ExperimentError(PartitaError):
+    """The experiment context is used wrongly."""
+
+
+class NoExperimentError(ExperimentError):
+    """``submit()`` was called outside of ``with experiment(...)``."""
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """One failed job, as listed by :class:`ExperimentFailed`."""
+
+    task: str
+    identifier: str
+    reason: str
+    stderr: Path | None
+    detail: str = ""
+
+    def describe(self) -> str:
+        """One line for humans: task, short id, reason and where to look."""
+        where = f"\n      stderr: {self.stderr}" if self.stderr is not None else ""
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"  - {self.task}/{self.identifier[:12]}: {self.reason}{detail}{where}"
+
+
+class ExperimentFailed(ExperimentError):
+    """Some jobs of the experiment failed; ``failed`` lists each one with its stderr path."""
+
+    def __init__(self, experiment: str, failed: Sequence[FailedJob], total: int) -> None:
+        self.experiment = experiment
+        self.failed = list(failed)
+        self.total = total
+        lines = [
+            f"experiment {experiment!r}: {len(self.failed)} of {total} jobs did not complete:",
+            *(job.describe() for job in self.failed),
+            "Fix the cause and run the script again: jobs that are done are reused, "
+            "failed ones run again.",
+        ]
+        super().__init__("\n".join(lines))
+
+
+class JobLookupError(PartitaError, LookupError):
+    """A job reference (identifier prefix or folder) matches no job, or several."""
+
+
+class PartitaWarning(UserWarning):
+    """Something works but is fragile, e.g. a task id that depends on the script's name."""

@@ -1,0 +1,198 @@
+"""The job runner: ``python -m partita.run JOBDIR [--attempt N]``.
+
+Runs one job in its folder: takes the job lock, checks that this attempt is still the
+current one and that the job is not done, loads ``params.json``, calls ``execute()`` and
+records the outcome (``done``, ``failed`` or ``cancelled`` marker, written last).
+
+It imports only ``partita.config`` and ``partita.workspace`` so that a job starts fast.
+Also: ``python -m partita.run --manifest FILE --index I`` runs entry ``I`` of a JSON list of
+``{"jobdir": ..., "attempt": ...}`` (one element of a cluster job array).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType
+
+#: Exit code of a runner that found another attempt in charge (nothing was executed).
+EXIT_SUPERSEDED = 75
+
+
+class _Terminated(BaseException):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated(signum)
+
+
+def _usage() -> int:
+    print(
+        "usage: python -m partita.run JOBDIR [--attempt N] [--redirect]\n"
+        "       python -m partita.run --manifest FILE --index I [--redirect]",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _parse(argv: list[str]) -> tuple[Path, int | None, bool] | None:
+    jobdir: str | None = None
+    attempt: int | None = None
+    manifest: str | None = None
+    index: str | None = os.environ.get("SLURM_ARRAY_TASK_ID")
+    redirect = False
+    items = iter(argv)
+    for arg in items:
+        if arg == "--attempt":
+            attempt = int(next(items))
+        elif arg == "--manifest":
+            manifest = next(items)
+        elif arg == "--index":
+            index = next(items)
+        elif arg == "--redirect":
+            redirect = True
+        elif arg.startswith("-"):
+            return None
+        else:
+            jobdir = arg
+    if manifest is not None:
+        if index is None:
+            return None
+        entries = json.loads(Path(manifest).read_text())
+        entry = entries[int(index)]
+        return Path(entry["jobdir"]), entry.get("attempt"), True
+    if jobdir is None:
+        return None
+    return Path(jobdir), attempt, redirect
+
+
+def _redirect(paths: object) -> None:
+    from partita.workspace import JobPaths
+
+    assert isinstance(paths, JobPaths)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    out = os.open(paths.stdout, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    err = os.open(paths.stderr, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.close(out)
+    os.close(err)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one job; returns the process exit code."""
+    parsed = _parse(sys.argv[1:] if argv is None else argv)
+    if parsed is None:
+        return _usage()
+    jobdir, attempt, redirect = parsed
+    from partita.workspace import FileLock, JobPaths, JobState, Reason
+    from partita.workspace import _state as state
+
+    jobdir = Path(os.path.abspath(jobdir))
+    paths = JobPaths(jobdir)
+    if redirect:
+        _redirect(paths)
+    lock = FileLock(paths.lock, note={"role": "runner"})
+    lock.acquire()
+    try:
+        return _run_locked(paths, attempt, state, JobState, Reason)
+    finally:
+        lock.release()
+
+
+def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore[no-untyped-def]
+    from partita.workspace._process import identity
+
+    final = state.final_marker(paths)
+    record = state.read_state(paths)
+    current = record.get("attempt")
+    if final is not None or (attempt is not None and current != attempt):
+        what = f"already {final[0].value}" if final else f"attempt {current} is in charge"
+        print(f"partita: nothing to do for attempt {attempt}: {what}.", file=sys.stderr)
+        return EXIT_SUPERSEDED
+    attempt = current if attempt is None else attempt
+    started = state.now()
+    record.update(state=JobState.RUNNING.value, started=started, runner=identity(),
+                  attempt=attempt)
+    history = list(record.get("history", []))
+    history.append({"state": "running", "time": started, "attempt": attempt, "reason": None})
+    record["history"] = history[-50:]
+    state.write_state(paths, record)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        signal.signal(signum, _on_signal)
+    try:
+        task = _load(paths)
+        os.chdir(paths.root)
+        from partita import _progress
+
+        _progress._set_target(paths.progress)
+        task.execute()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except _Terminated as exc:
+        _block_signals()
+        name = signal.Signals(exc.signum).name
+        if paths.cancel_request.exists():
+            print(f"partita: cancelled ({name}).", file=sys.stderr)
+            state.write_final(paths, JobState.CANCELLED, attempt=attempt,
+                              detail=f"stopped by {name} on request")
+        else:
+            print(f"partita: terminated by {name}.", file=sys.stderr)
+            state.write_final(paths, JobState.FAILED, attempt=attempt,
+                              reason=Reason.ERROR.value, exit_code=128 + exc.signum,
+                              detail=f"terminated by {name}")
+        _flush()
+        return 128 + exc.signum
+    except BaseException as exc:  # the task failed: record it, whatever it was
+        _block_signals()
+        traceback.print_exc()
+        detail = f"{type(exc).__name__}: {exc}"
+        if len(detail) > 500:
+            detail = detail[:497] + "..."
+        print(f"partita: the task failed ({type(exc).__name__}); see the traceback above.",
+              file=sys.stderr)
+        _flush()
+        state.write_final(paths, JobState.FAILED, attempt=attempt,
+                          reason=Reason.ERROR.value, exit_code=1, detail=detail)
+        return 1
+    _block_signals()
+    state.write_final(paths, JobState.DONE, attempt=attempt, exit_code=0)
+    return 0
+
+
+def _block_signals() -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
+def _load(paths):  # type: ignore[no-untyped-def]
+    from partita.config import _runtime
+    from partita.config._serial import load
+
+    workspace = paths.root.parent.parent.parent
+    _runtime.set_current_workspace(workspace)
+    task = load(paths.root)
+    if not hasattr(task, "execute"):
+        raise TypeError(f"{type(task).__qualname__} is not a Task; it cannot be executed.")
+    return task
+
+
+if __name__ == "__main__":
+    sys.exit(main())

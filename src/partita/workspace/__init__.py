@@ -1,0 +1,44 @@
+"""The work directory: layout, atomic writes, locks, job state files and run records.
+
+Files are the truth: everything here can be read by another process, another machine
+sharing the directory, or a later partita.
+"""
+
+from partita.workspace._atomic import atomic_write, read_json, write_json
+from partita.workspace._locks import FileLock, holder
+from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
+from partita.workspace._process import hostname, identity, is_alive
+from partita.workspace._state import (
+    JobState,
+    Reason,
+    clear_final,
+    disk_state,
+    final_marker,
+    is_done,
+    read_state,
+    write_final,
+    write_state,
+)
+
+__all__ = [
+    "LAYOUT_VERSION",
+    "FileLock",
+    "JobPaths",
+    "JobState",
+    "Reason",
+    "Workspace",
+    "atomic_write",
+    "clear_final",
+    "disk_state",
+    "final_marker",
+    "holder",
+    "hostname",
+    "identity",
+    "is_alive",
+    "is_done",
+    "read_json",
+    "read_state",
+    "write_final",
+    "write_json",
+    "write_state",
+]

@@ -1,0 +1,101 @@
+"""Advisory file locks (``flock``): released by the kernel when their holder dies.
+
+No lock file is ever "stale": a lock held by a process that died is free again at once,
+so recovery never has to guess from ages. See docs/workspace.md for NFS.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from partita.workspace._process import identity
+
+
+class FileLock:
+    """An exclusive lock on ``path`` (created if needed).
+
+    ``acquire(blocking=False)`` returns ``False`` at once if another process holds it.
+    The holder's identity is written into the file for diagnostics.
+    """
+
+    def __init__(self, path: Path, *, note: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self.note = note or {}
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._fd is not None
+
+    def acquire(self, *, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Take the lock; with ``blocking=False`` give up at once if it is held."""
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if not blocking or (deadline is not None and time.monotonic() >= deadline):
+                    os.close(fd)
+                    return False
+                if deadline is None and timeout is None and blocking:
+                    # Plain blocking wait: let the kernel wake us.
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX)
+                        break
+                    except InterruptedError:
+                        continue
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({**identity(), **self.note}).encode(), 0)
+        except OSError:
+            pass
+        return True
+
+    def release(self) -> None:
+        """Release the lock (no-op if not held)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def holder(path: Path) -> dict[str, Any] | None:
+    """Who last took the lock at ``path`` (diagnostics only: it may have been released)."""
+    try:
+        data = path.read_bytes()
+        return json.loads(data) if data else None
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,159 @@
+"""The work directory layout: one object derives every path (see docs/workspace.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from partita.errors import WorkspaceError
+
+LAYOUT_VERSION = 1
+MARKER = ".partita"
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    """Every file of one job folder ``WORKDIR/jobs/<type id>/<identifier>/``."""
+
+    root: Path
+
+    @property
+    def params(self) -> Path:
+        """The full config, reloadable with ``partita.load``."""
+        return self.root / "params.json"
+
+    @property
+    def stdout(self) -> Path:
+        """Standard output of the job."""
+        return self.root / "stdout"
+
+    @property
+    def stderr(self) -> Path:
+        """Standard error of the job (tracebacks land here)."""
+        return self.root / "stderr"
+
+    @property
+    def state(self) -> Path:
+        """The current state record (JSON)."""
+        return self.root / "state.json"
+
+    @property
+    def done(self) -> Path:
+        """Marker: the job finished successfully."""
+        return self.root / "done"
+
+    @property
+    def failed(self) -> Path:
+        """Marker: the job failed (JSON with the reason)."""
+        return self.root / "failed"
+
+    @property
+    def cancelled(self) -> Path:
+        """Marker: the job was cancelled."""
+        return self.root / "cancelled"
+
+    @property
+    def lock(self) -> Path:
+        """Lock held while the job is launched and while it executes."""
+        return self.root / "lock"
+
+    @property
+    def progress(self) -> Path:
+        """Progress reported by the task (JSON), see ``partita.progress``."""
+        return self.root / "progress.json"
+
+    @property
+    def cancel_request(self) -> Path:
+        """Present when a cancellation was asked for (the runner then records ``cancelled``)."""
+        return self.root / "cancel-requested"
+
+    @property
+    def identifier(self) -> str:
+        """The job's identifier (its folder name)."""
+        return self.root.name
+
+    @property
+    def type_id(self) -> str:
+        """The type id of its task (the parent folder's name)."""
+        return self.root.parent.name
+
+
+class Workspace:
+    """A work directory: ``jobs/``, ``experiments/``, ``tokens/`` and the index.
+
+    Creating a ``Workspace`` creates the directory (and its marker file) if needed, and
+    refuses a directory written by an incompatible layout version.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
+        self.root = Path(os.path.abspath(root))
+        marker = self.root / MARKER
+        if not self.root.exists():
+            if not create:
+                raise WorkspaceError(
+                    f"expected a partita work directory at {self.root}, found nothing. "
+                    "Check the path, or run an experiment there first."
+                )
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WorkspaceError(
+                    f"cannot create the work directory {self.root}: {exc.strerror}. "
+                    "Choose a writable location."
+                ) from None
+        elif not self.root.is_dir():
+            raise WorkspaceError(
+                f"expected a directory for the work directory, found a file at {self.root}. "
+                "Choose another path."
+            )
+        if marker.exists():
+            try:
+                info = json.loads(marker.read_text() or "{}")
+            except ValueError:
+                info = {}
+            version = info.get("layout")
+            if version != LAYOUT_VERSION:
+                raise WorkspaceError(
+                    f"{self.root} uses work directory layout {version!r}; this partita reads "
+                    f"layout {LAYOUT_VERSION}. Use a matching partita version or another "
+                    "directory."
+                )
+        elif create:
+            try:
+                entries = [p.name for p in self.root.iterdir() if not p.name.startswith(".")]
+            except OSError as exc:
+                raise WorkspaceError(f"cannot read {self.root}: {exc.strerror}.") from None
+            unexpected = [e for e in entries if e not in ("jobs", "experiments", "tokens")]
+            if unexpected:
+                raise WorkspaceError(
+                    f"{self.root} is not empty and is not a partita work directory (it holds "
+                    f"{', '.join(sorted(unexpected)[:5])}). Use an empty or new directory."
+                )
+            try:
+                marker.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
+            except OSError as exc:
+                raise WorkspaceError(
+                    f"cannot write to the work directory {self.root}: {exc.strerror}."
+                ) from None
+        elif not (self.root / "jobs").exists():
+            raise WorkspaceError(
+                f"{self.root} is not a partita work directory (no {MARKER} file, no jobs/). "
+                "Check the path."
+            )
+        self.jobs = self.root / "jobs"
+        self.experiments = self.root / "experiments"
+        self.tokens = self.root / "tokens"
+        self.index_path = self.root / "index.sqlite"
+
+    def job(self, type_id: str, identifier: str) -> JobPaths:
+        """The paths of the job ``type_id``/``identifier``."""
+        return JobPaths(self.jobs / type_id / identifier)
+
+    def experiment_dir(self, name: str) -> Path:
+        """Folder of the experiment ``name`` (its runs are below it)."""
+        return self.experiments / name
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
