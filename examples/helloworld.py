@@ -3,7 +3,7 @@
 Run it with ``python examples/helloworld.py``; run it again and nothing executes.
 """
 
-from partita import Meta, Param, Task, experiment
+from partita import Param, Task, experiment
 
 
 class Say(Task, id="helloworld.say"):

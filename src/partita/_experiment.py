@@ -135,6 +135,9 @@ class Experiment:
         self._scheduler: Scheduler | None = None
         self._started = 0.0
         self._entry = _caller_location()
+        if self._entry is not None:
+            file, line = self._entry
+            _first_entry[file] = min(line, _first_entry.get(file, line))
         self._checked_classes: set[type] = set()
         self._jobs_file: Any = None
         self._jobs_lock = threading.Lock()
@@ -147,11 +150,14 @@ class Experiment:
         _runtime.set_current_workspace(self.workspace.root)
         self._started = time.time()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._jobs_file = open(self.run_dir / "jobs.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        self._jobs_file = open(self.run_dir / "jobs.jsonl", "a", encoding="utf-8")
         self.status = "running"
         self._write_run()
-        write_json(self.workspace.experiment_dir(self.name) / "latest.json",
-                   {"run": self.run_id}, fsync=False)
+        write_json(
+            self.workspace.experiment_dir(self.name) / "latest.json",
+            {"run": self.run_id},
+            fsync=False,
+        )
         if not self.dry_run:
             self._scheduler = Scheduler(
                 self.workspace,
@@ -259,7 +265,7 @@ class Experiment:
         return self._outputs(task)
 
     def _outputs(self, task: Task) -> Any:
-        outputs = type(task).outputs if hasattr(type(task), "outputs") else None
+        outputs = getattr(type(task), "outputs", None)
         if outputs is None:
             return task
         result = outputs(task)
@@ -336,12 +342,12 @@ class Experiment:
                     "'if' block or a function), so the job process cannot import it. Move it "
                     "to the top level of the script, before 'with experiment(...)'."
                 )
-            entry = self._entry
-            if entry and os.path.abspath(entry[0]) == os.path.abspath(file) and line > entry[1]:
+            first = _first_entry.get(file) or _first_entry.get(os.path.abspath(file))
+            if first is not None and line > first:
                 raise TaskImportError(
-                    f"{qual} is defined at line {line} of {file}, after the experiment starts "
-                    f"(line {entry[1]}). The job process imports the script only up to "
-                    "'with experiment(...)': move the class above it."
+                    f"{qual} is defined at line {line} of {file}, after the first experiment "
+                    f"starts (line {first}). The job process imports the script only up to "
+                    "its first 'with experiment(...)': move the class above it."
                 )
         else:
             target: Any = sys.modules.get(module)
@@ -507,7 +513,7 @@ class Experiment:
     def _dry_submit(self, task: Task, ident: str, paths: Any, tags: dict[str, Any]) -> None:
         from partita.workspace import disk_state
 
-        state, record = disk_state(paths)
+        state, _ = disk_state(paths)
         label = {
             JobState.DONE: "done",
             JobState.RUNNING: "running elsewhere",
@@ -535,11 +541,11 @@ def _configs_in(value: Any) -> list[Config]:
 
 def _failed_entry(job: Job, jobs: list[Job]) -> FailedJob:
     stderr = job.paths.stderr if job.reason != "dependency" else None
-    return FailedJob(job.type_id, job.identifier, job.reason or job.state.value, stderr,
-                     job.detail)
+    return FailedJob(job.type_id, job.identifier, job.reason or job.state.value, stderr, job.detail)
 
 
 _class_lines: dict[str, dict[str, int]] = {}
+_first_entry: dict[str, int] = {}
 
 
 def _top_level_classes(file: str) -> dict[str, int]:
@@ -549,9 +555,7 @@ def _top_level_classes(file: str) -> dict[str, int]:
             tree = ast.parse(Path(file).read_text("utf-8"))
         except (OSError, SyntaxError):
             return {}
-        cached = {
-            node.name: node.lineno for node in tree.body if isinstance(node, ast.ClassDef)
-        }
+        cached = {node.name: node.lineno for node in tree.body if isinstance(node, ast.ClassDef)}
         _class_lines[file] = cached
     return cached
 
@@ -574,7 +578,10 @@ def _git_info(folder: Path) -> dict[str, Any] | None:
         if commit.returncode != 0:
             return None
         status = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True,
+            ["git", "status", "--porcelain"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
             timeout=5,
         )
         return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
@@ -585,5 +592,3 @@ def _git_info(folder: Path) -> dict[str, Any] | None:
 def current_experiment() -> Experiment | None:
     """The innermost active experiment of this process, if any."""
     return _active[-1] if _active else None
-
-

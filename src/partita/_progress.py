@@ -33,7 +33,8 @@ def progress(fraction: float, message: str = "") -> None:
     from partita.workspace._atomic import write_json
 
     try:
-        write_json(_target[0], {"fraction": fraction, "message": message, "time": time.time()},
-                   fsync=False)
+        write_json(
+            _target[0], {"fraction": fraction, "message": message, "time": time.time()}, fsync=False
+        )
     except OSError:
         pass

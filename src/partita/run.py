@@ -18,6 +18,7 @@ import sys
 import traceback
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 #: Exit code of a runner that found another attempt in charge (nothing was executed).
 EXIT_SUPERSEDED = 75
@@ -120,8 +121,7 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         return EXIT_SUPERSEDED
     attempt = current if attempt is None else attempt
     started = state.now()
-    record.update(state=JobState.RUNNING.value, started=started, runner=identity(),
-                  attempt=attempt)
+    record.update(state=JobState.RUNNING.value, started=started, runner=identity(), attempt=attempt)
     history = list(record.get("history", []))
     history.append({"state": "running", "time": started, "attempt": attempt, "reason": None})
     record["history"] = history[-50:]
@@ -143,13 +143,19 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         name = signal.Signals(exc.signum).name
         if paths.cancel_request.exists():
             print(f"partita: cancelled ({name}).", file=sys.stderr)
-            state.write_final(paths, JobState.CANCELLED, attempt=attempt,
-                              detail=f"stopped by {name} on request")
+            state.write_final(
+                paths, JobState.CANCELLED, attempt=attempt, detail=f"stopped by {name} on request"
+            )
         else:
             print(f"partita: terminated by {name}.", file=sys.stderr)
-            state.write_final(paths, JobState.FAILED, attempt=attempt,
-                              reason=Reason.ERROR.value, exit_code=128 + exc.signum,
-                              detail=f"terminated by {name}")
+            state.write_final(
+                paths,
+                JobState.FAILED,
+                attempt=attempt,
+                reason=Reason.ERROR.value,
+                exit_code=128 + exc.signum,
+                detail=f"terminated by {name}",
+            )
         _flush()
         return 128 + exc.signum
     except BaseException as exc:  # the task failed: record it, whatever it was
@@ -158,11 +164,19 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         detail = f"{type(exc).__name__}: {exc}"
         if len(detail) > 500:
             detail = detail[:497] + "..."
-        print(f"partita: the task failed ({type(exc).__name__}); see the traceback above.",
-              file=sys.stderr)
+        print(
+            f"partita: the task failed ({type(exc).__name__}); see the traceback above.",
+            file=sys.stderr,
+        )
         _flush()
-        state.write_final(paths, JobState.FAILED, attempt=attempt,
-                          reason=Reason.ERROR.value, exit_code=1, detail=detail)
+        state.write_final(
+            paths,
+            JobState.FAILED,
+            attempt=attempt,
+            reason=Reason.ERROR.value,
+            exit_code=1,
+            detail=detail,
+        )
         return 1
     _block_signals()
     state.write_final(paths, JobState.DONE, attempt=attempt, exit_code=0)
@@ -182,7 +196,7 @@ def _flush() -> None:
         pass
 
 
-def _load(paths):  # type: ignore[no-untyped-def]
+def _load(paths: Any) -> Any:
     from partita.config import _runtime
     from partita.config._serial import load
 

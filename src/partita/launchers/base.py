@@ -29,8 +29,14 @@ class LaunchRequest:
 
     def command(self, *, redirect: bool = False) -> list[str]:
         """The runner command line: ``python -m partita.run JOBDIR --attempt N``."""
-        argv = [self.python, "-m", "partita.run", str(self.paths.root), "--attempt",
-                str(self.attempt)]
+        argv = [
+            self.python,
+            "-m",
+            "partita.run",
+            str(self.paths.root),
+            "--attempt",
+            str(self.attempt),
+        ]
         if redirect:
             argv.append("--redirect")
         return argv
@@ -93,5 +99,5 @@ class Launcher(abc.ABC):
         """A short human description, e.g. ``local (4 at once)``."""
         return self.kind
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Release resources (pollers, connections) at the end of the experiment."""

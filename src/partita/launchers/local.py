@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from partita.errors import LauncherError, LauncherOptionError
-from partita.launchers.base import Exit, LaunchRequest, Launcher
+from partita.launchers.base import Exit, Launcher, LaunchRequest
 from partita.workspace import identity, is_alive
 
 
@@ -114,6 +114,11 @@ def _signal_group(pid: int, signum: int) -> None:
             pass
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 async def _wait_child(process: subprocess.Popen[bytes]) -> int:
     """Wait for a child without blocking the loop: a pidfd where possible, else a thread."""
     loop = asyncio.get_running_loop()
@@ -123,7 +128,7 @@ async def _wait_child(process: subprocess.Popen[bytes]) -> int:
     except (AttributeError, OSError):
         fd = None
     if fd is not None:
-        loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+        loop.add_reader(fd, _resolve, done)
         try:
             await done
         finally:
@@ -133,7 +138,7 @@ async def _wait_child(process: subprocess.Popen[bytes]) -> int:
 
     def waiter() -> None:
         process.wait()
-        loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+        loop.call_soon_threadsafe(_resolve, done)
 
     threading.Thread(target=waiter, name=f"partita-wait-{process.pid}", daemon=True).start()
     await done

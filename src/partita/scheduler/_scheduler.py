@@ -19,7 +19,7 @@ from typing import Any
 
 from partita.config._serial import dumps as params_bytes
 from partita.errors import LauncherError
-from partita.launchers import LaunchRequest, Launcher
+from partita.launchers import Launcher, LaunchRequest
 from partita.run import EXIT_SUPERSEDED
 from partita.scheduler._job import Job, JobEvent
 from partita.workspace import (
@@ -67,8 +67,9 @@ class Scheduler:
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name="partita-scheduler",
-                                         daemon=True)
+        self._thread = threading.Thread(
+            target=self._run_loop, name="partita-scheduler", daemon=True
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ready: list[tuple[Job, asyncio.Future[None]]] = []
         self._running_by_launcher: dict[int, int] = {}
@@ -358,7 +359,7 @@ class Scheduler:
                     return outcome
                 continue
             if len(launched) == 3:
-                return launched  # type: ignore[return-value]
+                return launched  # type: ignore[no-any-return]
             final = final_marker(paths)
             if final is not None and final[1].get("attempt", attempt) == attempt:
                 state, info = final
@@ -390,8 +391,14 @@ class Scheduler:
                     return _BUSY
                 # Its process vanished without a marker: record that, then run it again.
                 history = list(record.get("history", []))
-                history.append({"state": "failed", "reason": Reason.LOST.value,
-                                "time": time.time(), "attempt": record.get("attempt")})
+                history.append(
+                    {
+                        "state": "failed",
+                        "reason": Reason.LOST.value,
+                        "time": time.time(),
+                        "attempt": record.get("attempt"),
+                    }
+                )
                 record["history"] = history[-50:]
             clear_final(paths)
             attempt = int(record.get("attempt") or 0) + 1
@@ -420,8 +427,13 @@ class Scheduler:
                 handles = await job.launcher.launch([request])
             except LauncherError as exc:
                 job.attempts += 1
-                write_final(paths, JobState.FAILED, attempt=attempt,
-                            reason=Reason.LAUNCH.value, detail=str(exc))
+                write_final(
+                    paths,
+                    JobState.FAILED,
+                    attempt=attempt,
+                    reason=Reason.LAUNCH.value,
+                    detail=str(exc),
+                )
                 return JobState.FAILED, Reason.LAUNCH.value, str(exc)
             handle = handles[0]
             record["launcher"] = handle
@@ -518,8 +530,14 @@ class Scheduler:
                     final_state = JobState.FAILED
                     if self._cancelling:
                         final_state, reason = JobState.CANCELLED, None
-                    write_final(job.paths, final_state, attempt=attempt, reason=reason,
-                                exit_code=code, detail=detail)
+                    write_final(
+                        job.paths,
+                        final_state,
+                        attempt=attempt,
+                        reason=reason,
+                        exit_code=code,
+                        detail=detail,
+                    )
                     return final_state, reason, detail
                 if state is not None and state.final:
                     return state, record.get("reason"), record.get("detail") or ""
@@ -531,8 +549,9 @@ class Scheduler:
         lock = FileLock(job.paths.lock)
         if lock.acquire(timeout=5.0):
             try:
-                write_final(job.paths, JobState.FAILED, attempt=attempt, reason=reason,
-                            detail=detail)
+                write_final(
+                    job.paths, JobState.FAILED, attempt=attempt, reason=reason, detail=detail
+                )
             finally:
                 lock.release()
 

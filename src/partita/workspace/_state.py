@@ -22,7 +22,7 @@ from partita.workspace._atomic import read_json, write_json
 from partita.workspace._paths import JobPaths
 
 
-class JobState(str, enum.Enum):
+class JobState(enum.StrEnum):
     """The state of a job."""
 
     WAITING = "waiting"
@@ -47,7 +47,7 @@ class JobState(str, enum.Enum):
         return self.value
 
 
-class Reason(str, enum.Enum):
+class Reason(enum.StrEnum):
     """Why a job failed."""
 
     ERROR = "error"
@@ -129,16 +129,14 @@ def write_final(
         history=history[-50:],
     )
     write_state(paths, record)
-    marker = {"time": ended, "attempt": attempt}
+    marker: dict[str, Any] = {"time": ended, "attempt": attempt}
     if reason is not None:
         marker["reason"] = reason
     if exit_code is not None:
         marker["exit_code"] = exit_code
     if detail:
         marker["detail"] = detail
-    target = {JobState.DONE: paths.done, JobState.FAILED: paths.failed}.get(
-        state, paths.cancelled
-    )
+    target = {JobState.DONE: paths.done, JobState.FAILED: paths.failed}.get(state, paths.cancelled)
     write_json(target, marker, fsync=True)
     return record
 
