@@ -35,6 +35,7 @@ from partita.errors import ExperimentFailed, PartitaError
 
 if TYPE_CHECKING:
     from partita._experiment import Experiment, Job
+    from partita._resumable import ResumableTask
     from partita.launchers import Launcher, LocalLauncher
     from partita.scheduler import Retry, Token
     from partita.workspace import JobState
@@ -54,6 +55,7 @@ __all__ = [
     "Param",
     "PartitaError",
     "PathGenerator",
+    "ResumableTask",
     "Retry",
     "Task",
     "Token",
@@ -90,6 +92,7 @@ _LAZY = {
     "JobState": ("partita.workspace", "JobState"),
     "Launcher": ("partita.launchers", "Launcher"),
     "LocalLauncher": ("partita.launchers", "LocalLauncher"),
+    "ResumableTask": ("partita._resumable", "ResumableTask"),
     "Retry": ("partita.scheduler", "Retry"),
     "Token": ("partita.scheduler", "Token"),
 }

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -93,7 +94,8 @@ class Experiment:
         max_jobs: how many local jobs run at once (default: the number of CPUs).
         launcher: the default launcher of this experiment's tasks (default: local).
         detach: on Ctrl-C, leave running jobs running (the next run re-attaches to them).
-        dry_run: print what would run, launch nothing.
+            Default: ``PARTITA_DETACH=1`` in the environment.
+        dry_run: print what would run, launch nothing. Default: ``PARTITA_DRY_RUN=1``.
         quiet: print only failures and the final summary.
         grace_period: seconds between SIGTERM and SIGKILL when cancelling jobs.
     """
@@ -105,8 +107,8 @@ class Experiment:
         *,
         max_jobs: int | None = None,
         launcher: Launcher | None = None,
-        detach: bool = False,
-        dry_run: bool = False,
+        detach: bool | None = None,
+        dry_run: bool | None = None,
         quiet: bool = False,
         grace_period: float = 10.0,
         monitor: bool = False,
@@ -124,8 +126,10 @@ class Experiment:
             )
         self.workspace = Workspace(workdir)
         self.name = name
-        self.detach = detach
-        self.dry_run = dry_run
+        # The command line (`partita run --detach/--dry-run`) passes these through the
+        # environment; explicit arguments win.
+        self.detach = _flag("PARTITA_DETACH") if detach is None else detach
+        self.dry_run = _flag("PARTITA_DRY_RUN") if dry_run is None else dry_run
         self.grace_period = grace_period
         self.monitor = monitor
         self.launcher: Launcher = launcher or LocalLauncher(max_jobs)
@@ -142,6 +146,7 @@ class Experiment:
         self._jobs_file: Any = None
         self._jobs_lock = threading.Lock()
         self._dry: list[tuple[str, str, dict[str, Any]]] = []
+        self._previous_sigterm: Any = None
         self.status = "created"
 
     # --- context ----------------------------------------------------------------------------
@@ -169,6 +174,7 @@ class Experiment:
             self._scheduler.start()
         _active.append(self)
         set_submitter(self.submit)
+        self._install_sigterm()
         self._reporter.say(
             f"experiment {self.name!r}, run {self.run_id}, in {self.workspace.root}"
             + (" (dry run)" if self.dry_run else "")
@@ -220,14 +226,24 @@ class Experiment:
             raise ExperimentError(
                 f"launcher: expected a partita Launcher, found {type(launcher).__name__}."
             )
+        from partita._resumable import ResumableTask
+        from partita.launchers.resources import Resources
+        from partita.scheduler._tokens import check_request
+
+        resumable = isinstance(task, ResumableTask)
         if isinstance(retries, int) and not isinstance(retries, bool):
             retries = Retry(count=retries)
         elif retries is None:
-            retries = Retry()
+            retries = Retry(count=3 if resumable else 0)
         elif not isinstance(retries, Retry):
             raise ExperimentError(
                 f"retries: expected an int or partita.Retry, found {type(retries).__name__}."
             )
+        declared = getattr(type(task), "resources", None)
+        needs = Resources.parse(declared if isinstance(declared, dict) else None).merged(
+            Resources.parse(resources)
+        )
+        token_request = check_request(tokens or {})
         st = state_of(task)
         if st.job is not None and st.job._scheduler is self._scheduler and self._scheduler:
             return self._outputs(task)
@@ -256,8 +272,9 @@ class Experiment:
             dependencies,
             tags,
             retries,
-            tokens or {},
-            resources or {},
+            token_request,
+            needs.to_dict(),
+            resumable,
         )
         job = self._scheduler.submit(job)
         st.job = job
@@ -477,7 +494,22 @@ class Experiment:
                 "in the background and the next run will pick them up."
             )
 
+    def _install_sigterm(self) -> None:
+        """Treat SIGTERM like Ctrl-C while the experiment runs (clean cancellation)."""
+        self._previous_sigterm = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt("SIGTERM")
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+
     def _close(self) -> None:
+        if self._previous_sigterm is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
         if self in _active:
             _active.remove(self)
         set_submitter(_active[-1].submit if _active else None)
@@ -499,21 +531,31 @@ class Experiment:
             counts[job.state.value] = counts.get(job.state.value, 0) + 1
         reused = sum(1 for j in jobs if j.reused)
         ran = sum(1 for j in jobs if j.attempts > 0)
+        elsewhere = sum(1 for j in jobs if j.elsewhere and not j.attempts and not j.reused)
         if jobs and reused == len(jobs):
             self._reporter.say(
                 f"nothing to run: all {len(jobs)} jobs were already done ({took:.1f} s)"
             )
             return
         parts = [f"{n} {state}" for state, n in sorted(counts.items())]
+        others = f", {elsewhere} run by another process" if elsewhere else ""
         self._reporter.say(
             f"{self.name}: {len(jobs)} jobs: {', '.join(parts)} "
-            f"({ran} ran, {reused} already done) in {took:.1f} s"
+            f"({ran} ran, {reused} already done{others}) in {took:.1f} s"
         )
 
     def _dry_submit(self, task: Task, ident: str, paths: Any, tags: dict[str, Any]) -> None:
+        from partita.workspace import is_alive as process_alive
         from partita.workspace import disk_state
 
-        state, _ = disk_state(paths)
+        state, record = disk_state(paths)
+        handle = record.get("launcher") or {}
+        if (
+            state is JobState.RUNNING
+            and handle.get("kind") == "local"
+            and (process_alive(handle) is False)
+        ):
+            state = JobState.FAILED  # its process is gone: it would run again
         label = {
             JobState.DONE: "done",
             JobState.RUNNING: "running elsewhere",
@@ -527,6 +569,10 @@ class Experiment:
             f"[dry run] {type(task)._partita_type_id}/{ident[:12]}: {label}"
             + (f"  {tag_text}" if tag_text else "")
         )
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
 
 
 def _configs_in(value: Any) -> list[Config]:

@@ -129,6 +129,7 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         signal.signal(signum, _on_signal)
+    _limit_memory()
     try:
         task = _load(paths)
         os.chdir(paths.root)
@@ -158,6 +159,21 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
             )
         _flush()
         return 128 + exc.signum
+    except MemoryError:
+        _block_signals()
+        traceback.print_exc()
+        limit = os.environ.get("PARTITA_MEMORY_LIMIT", "?")
+        print(f"partita: the task ran out of memory (limit {limit} bytes).", file=sys.stderr)
+        _flush()
+        state.write_final(
+            paths,
+            JobState.FAILED,
+            attempt=attempt,
+            reason=Reason.MEMORY.value,
+            exit_code=1,
+            detail=f"MemoryError (limit {limit} bytes)",
+        )
+        return 1
     except BaseException as exc:  # the task failed: record it, whatever it was
         _block_signals()
         traceback.print_exc()
@@ -181,6 +197,18 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
     _block_signals()
     state.write_final(paths, JobState.DONE, attempt=attempt, exit_code=0)
     return 0
+
+
+def _limit_memory() -> None:
+    limit = os.environ.get("PARTITA_MEMORY_LIMIT")
+    if not limit:
+        return
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
+    except (ImportError, ValueError, OSError) as exc:
+        print(f"partita: cannot apply the memory limit: {exc}", file=sys.stderr)
 
 
 def _block_signals() -> None:

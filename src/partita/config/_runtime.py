@@ -6,6 +6,7 @@ Kept tiny and dependency-free: the job runner imports it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import types
@@ -96,7 +97,13 @@ def import_script(file: str) -> types.ModuleType:
     if folder not in sys.path:
         sys.path.insert(0, folder)
     saved_argv = sys.argv
-    sys.argv = [file]
+    # The experiment passes its command line so that scripts which parse sys.argv at top
+    # level (argparse, click) see the same arguments in the job process.
+    argv = os.environ.get("PARTITA_SCRIPT_ARGV")
+    try:
+        sys.argv = json.loads(argv) if argv else [file]
+    except ValueError:
+        sys.argv = [file]
     _importing_script = True
     try:
         spec.loader.exec_module(module)

@@ -24,6 +24,8 @@ class LaunchRequest:
     python: str = sys.executable
     resources: dict[str, Any] = field(default_factory=dict)
     """What the task asked for (cpus, mem, gpus, time), for cluster launchers."""
+    append_logs: bool = False
+    """Keep the logs of earlier attempts (resumable tasks) instead of starting afresh."""
     depends_on: list[dict[str, Any]] = field(default_factory=list)
     """Handles of unfinished dependencies on the same launcher (see ``queues_dependencies``)."""
 

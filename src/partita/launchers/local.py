@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ class LocalLauncher(Launcher):
             )
         self.max_jobs = max_jobs
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._limits: dict[int, float] = {}
 
     @property
     def capacity(self) -> int | None:
@@ -50,9 +52,15 @@ class LocalLauncher(Launcher):
         handles = []
         for request in requests:
             paths = request.paths
-            env = {**os.environ, **request.env}
+            env = {**os.environ, **request.env, "PARTITA_ATTEMPT": str(request.attempt)}
+            limit = request.resources.get("time")
+            if limit:
+                env["PARTITA_DEADLINE"] = str(time.time() + float(limit))
+            if request.resources.get("mem"):
+                env["PARTITA_MEMORY_LIMIT"] = str(int(request.resources["mem"]))
+            mode = "ab" if request.append_logs else "wb"
             try:
-                with open(paths.stdout, "wb") as out, open(paths.stderr, "wb") as err:
+                with open(paths.stdout, mode) as out, open(paths.stderr, mode) as err:
                     process = subprocess.Popen(
                         request.command(),
                         stdin=subprocess.DEVNULL,
@@ -69,6 +77,8 @@ class LocalLauncher(Launcher):
                     f"Check that {request.python} exists and the job folder is writable."
                 ) from exc
             self._children[process.pid] = process
+            if limit:
+                self._limits[process.pid] = float(limit)
             handles.append({"kind": self.kind, **identity(process.pid)})
         return handles
 
@@ -76,11 +86,19 @@ class LocalLauncher(Launcher):
         process = self._children.get(int(handle["pid"]))
         if process is None:
             return await self._wait_foreign(handle)
+        limit = self._limits.pop(process.pid, None)
         try:
-            code = await _wait_child(process)
+            if limit is None:
+                return Exit(await _wait_child(process))
+            waiting = asyncio.ensure_future(_wait_child(process))
+            done, _ = await asyncio.wait({waiting}, timeout=limit)
+            if done:
+                return Exit(waiting.result())
+            await self.cancel(handle, grace=5.0)
+            code = await waiting
+            return Exit(code, "timeout", f"stopped at its time limit of {limit:g} s")
         finally:
             self._children.pop(process.pid, None)
-        return Exit(code)
 
     async def _wait_foreign(self, handle: dict[str, Any]) -> Exit:
         delay = 0.05

@@ -69,6 +69,7 @@ class Job:
         retry: Retry,
         tokens: dict[Any, int],
         resources: dict[str, Any],
+        resumable: bool = False,
     ) -> None:
         self.task = task
         self.identifier = identifier
@@ -80,6 +81,7 @@ class Job:
         self.retry = retry
         self.tokens = tokens
         self.resources = resources
+        self.resumable = resumable
         self.state: JobState = JobState.WAITING
         self.reason: str | None = None
         self.detail: str = ""

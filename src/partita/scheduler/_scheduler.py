@@ -22,6 +22,7 @@ from partita.errors import LauncherError
 from partita.launchers import Launcher, LaunchRequest
 from partita.run import EXIT_SUPERSEDED
 from partita.scheduler._job import Job, JobEvent
+from partita.scheduler._tokens import TokenStore
 from partita.workspace import (
     FileLock,
     JobState,
@@ -83,6 +84,8 @@ class Scheduler:
         self._callback_errors: list[str] = []
         self._pending_callbacks = 0
         self._launchers: set[Launcher] = set()
+        self._tokens = TokenStore(workspace)
+        self._token_poll: asyncio.TimerHandle | None = None
 
     # --- lifecycle (any thread) ---------------------------------------------------------
 
@@ -402,6 +405,8 @@ class Scheduler:
                 record["history"] = history[-50:]
             clear_final(paths)
             attempt = int(record.get("attempt") or 0) + 1
+            if attempt > 1 and not job.resumable:
+                _set_aside(paths, attempt - 1)
             record.update(
                 state=JobState.RUNNING.value,
                 reason=None,
@@ -422,6 +427,7 @@ class Scheduler:
                 name=job.name,
                 env=self.env,
                 resources=job.resources,
+                append_logs=job.resumable,
             )
             try:
                 handles = await job.launcher.launch([request])
@@ -438,6 +444,8 @@ class Scheduler:
             handle = handles[0]
             record["launcher"] = handle
             write_state(paths, record)
+            if job.tokens:
+                self._tokens.attach(job.identifier, job.tokens, handle)
             job.attempts += 1
             job.handle = handle
             job.elsewhere = False
@@ -485,8 +493,8 @@ class Scheduler:
 
     async def _wait_foreign(self, job: Job) -> tuple[JobState, str | None, str] | None:
         """Wait while another process runs the job. ``None``: look again (it vanished)."""
-        self._set_state(job, JobState.RUNNING)
         job.elsewhere = True
+        self._set_state(job, JobState.RUNNING)
         delay = 0.05
         while not self._stopping:
             state, record = disk_state(job.paths)
@@ -572,12 +580,16 @@ class Scheduler:
     def _release_slot(self, job: Job) -> None:
         key = id(job.launcher)
         self._running_by_launcher[key] = self._running_by_launcher.get(key, 1) - 1
+        if job.tokens:
+            self._tokens.release(job.identifier, job.tokens)
         self._dispatch()
 
     def _dispatch(self) -> None:
+        """Start ready jobs, in submission order, while slots and tokens allow."""
         if not self._ready:
             return
         remaining = []
+        waiting_for_tokens = False
         for job, future in self._ready:
             if future.done():
                 continue
@@ -587,9 +599,20 @@ class Scheduler:
             if capacity is not None and used >= capacity:
                 remaining.append((job, future))
                 continue
+            if job.tokens and not self._tokens.try_acquire(job.identifier, job.tokens):
+                waiting_for_tokens = True
+                remaining.append((job, future))
+                continue
             self._running_by_launcher[key] = used + 1
             future.set_result(None)
         self._ready = remaining
+        if waiting_for_tokens and self._token_poll is None:
+            # Units may be freed by other processes: look again soon.
+            def again() -> None:
+                self._token_poll = None
+                self._dispatch()
+
+            self._token_poll = self._loop.call_later(0.2, again)
 
     # --- cancellation ---------------------------------------------------------------------
 
@@ -623,6 +646,23 @@ class Scheduler:
             self._finish(job, JobState.CANCELLED, detail="stopped on request")
 
 
+_KEEP = {"params.json", "state.json", "lock", ".attempts", "cancel-requested"}
+
+
+def _set_aside(paths: Any, previous: int) -> None:
+    """Move what an earlier attempt left in the folder to ``.attempts/<n>/`` (kept, not lost)."""
+    entries = [
+        p for p in paths.root.iterdir() if p.name not in _KEEP and not p.name.startswith(".")
+    ]
+    if not entries:
+        return
+    target = paths.root / ".attempts" / str(previous)
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            os.replace(entry, target / entry.name)
+
+
 async def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -645,8 +685,13 @@ _BUSY: Any = object()
 
 def environment_for_jobs() -> dict[str, str]:
     """Environment so that the job process imports what the experiment imports."""
+    import json
+
     entries = [p for p in (sys.path[0] if sys.path else "",) if p]
     current = os.environ.get("PYTHONPATH")
     if current:
         entries.append(current)
-    return {"PYTHONPATH": os.pathsep.join(entries)} if entries else {}
+    env = {"PARTITA_SCRIPT_ARGV": json.dumps(sys.argv)}
+    if entries:
+        env["PYTHONPATH"] = os.pathsep.join(entries)
+    return env
