@@ -545,8 +545,8 @@ class Experiment:
         )
 
     def _dry_submit(self, task: Task, ident: str, paths: Any, tags: dict[str, Any]) -> None:
-        from partita.workspace import is_alive as process_alive
         from partita.workspace import disk_state
+        from partita.workspace import is_alive as process_alive
 
         state, record = disk_state(paths)
         handle = record.get("launcher") or {}
