@@ -36,7 +36,7 @@ from partita.errors import (
 )
 from partita.launchers import Launcher, LocalLauncher
 from partita.scheduler import Job, JobEvent, Retry, Scheduler, environment_for_jobs
-from partita.workspace import JobState, Workspace, write_json
+from partita.workspace import JobState, Workspace, identity, write_json
 
 __all__ = ["Experiment", "Job"]
 
@@ -401,6 +401,7 @@ class Experiment:
             "started": self._started,
             "host": platform.node(),
             "pid": os.getpid(),
+            "process": identity(),
             "argv": sys.argv,
             "cwd": os.getcwd(),
             "dry_run": self.dry_run,

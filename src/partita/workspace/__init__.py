@@ -5,6 +5,7 @@ sharing the directory, or a later partita.
 """
 
 from partita.workspace._atomic import atomic_write, read_json, write_json
+from partita.workspace._index import Index, JobInfo, RunInfo, read_job
 from partita.workspace._locks import FileLock, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
@@ -23,9 +24,12 @@ from partita.workspace._state import (
 __all__ = [
     "LAYOUT_VERSION",
     "FileLock",
+    "Index",
+    "JobInfo",
     "JobPaths",
     "JobState",
     "Reason",
+    "RunInfo",
     "Workspace",
     "atomic_write",
     "clear_final",
@@ -36,6 +40,7 @@ __all__ = [
     "identity",
     "is_alive",
     "is_done",
+    "read_job",
     "read_json",
     "read_state",
     "write_final",
