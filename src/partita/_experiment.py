@@ -447,12 +447,25 @@ class Experiment:
             self._reporter.say(f"dry run: {len(self._dry)} jobs, nothing launched")
             return
         assert self._scheduler is not None
-        self._scheduler.wait_idle()
+        if self.detach:
+            self._scheduler.wait_settled()
+        else:
+            self._scheduler.wait_idle()
         self._scheduler.stop_submitting()
         jobs = self._scheduler.jobs
-        failed = [j for j in jobs if j.state is not JobState.DONE]
+        if self.detach:
+            going = [j for j in jobs if not j.state.final]
+            if going:
+                self._reporter.warn(
+                    f"detached: {len(going)} job(s) running, queued or waiting for them go on "
+                    f"without this process. Follow them with 'partita status "
+                    f"{self.workspace.root}', or run the script again to pick them up."
+                )
+        failed = [j for j in jobs if j.state.final and j.state is not JobState.DONE]
         problems = self._scheduler.internal_errors + self._scheduler.callback_errors
         self.status = "failed" if failed or problems else "done"
+        if self.status == "done" and any(not j.state.final for j in jobs):
+            self.status = "detached"
         self._summary(jobs)
         if problems:
             for text in problems:

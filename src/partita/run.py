@@ -118,7 +118,8 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
     if final is not None or (attempt is not None and current != attempt):
         what = f"already {final[0].value}" if final else f"attempt {current} is in charge"
         print(f"partita: nothing to do for attempt {attempt}: {what}.", file=sys.stderr)
-        return EXIT_SUPERSEDED
+        # Done is success for whoever waits on this process (e.g. a cluster dependency).
+        return 0 if final is not None and final[0] is JobState.DONE else EXIT_SUPERSEDED
     attempt = current if attempt is None else attempt
     started = state.now()
     record.update(state=JobState.RUNNING.value, started=started, runner=identity(), attempt=attempt)

@@ -317,30 +317,60 @@ def test_ctrl_c_cancels_running_jobs(script) -> None:  # type: ignore[no-untyped
 
 
 def test_detach_leaves_jobs_running_and_next_run_reattaches(script) -> None:  # type: ignore[no-untyped-def]
-    """With detach, Ctrl-C leaves the job running; the next run waits for it, not rerunning."""
+    """With detach, the experiment exits once jobs are launched; the next run waits for them."""
     xp = script("""
     class Slow(Task, id="det.slow"):
         def execute(self):
             print("run", os.getpid(), flush=True)
             time.sleep(2.0)
 
-    with experiment("wd", "det", detach=True):
+    with experiment("wd", "det"):
         Slow().submit()
     """)
-    proc = xp.popen()
-    deadline = time.time() + 20
-    while not _started(xp.folder / "wd", "det.slow") and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=20)
-    assert 0 != proc.returncode
+    started = time.time()
+    first = xp.run(env={"PARTITA_DETACH": "1"})
+    assert 0 == first.returncode, first.stderr
+    assert time.time() - started < 2.0
+    assert "detached: 1 job(s)" in first.stderr
     (folder,) = job_dirs(xp.folder / "wd", "det.slow")
     assert not (folder / "cancelled").exists()
     assert _runner_pids(xp.folder), "the job should still run"
+    runs = sorted((xp.folder / "wd" / "experiments" / "det" / "runs").iterdir())
+    assert "detached" == json.loads((runs[0] / "run.json").read_text())["status"]
     again = xp.run(timeout=30)
     assert 0 == again.returncode, again.stderr
     assert "waiting" in again.stderr
     assert 1 == (folder / "stdout").read_text().count("run ")
+    assert (folder / "done").exists()
+    _no_orphans(xp.folder)
+
+
+def test_ctrl_c_with_detach_leaves_running_jobs(script) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C with detach stops submitting but leaves running jobs running."""
+    xp = script("""
+    class Slow(Task, id="detc.slow"):
+        n: Param[int]
+        def execute(self):
+            print("run", flush=True)
+            time.sleep(1.5)
+
+    with experiment("wd", "detc", max_jobs=1):
+        Slow(n=1).submit()
+        time.sleep(30)  # still submitting when interrupted
+        Slow(n=2).submit()
+    """)
+    proc = xp.popen(env={"PARTITA_DETACH": "1"})
+    deadline = time.time() + 20
+    while not _started(xp.folder / "wd", "detc.slow") and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=20)
+    assert 0 != proc.returncode
+    (folder,) = job_dirs(xp.folder / "wd", "detc.slow")
+    assert not (folder / "cancelled").exists()
+    deadline = time.time() + 10
+    while not (folder / "done").exists() and time.time() < deadline:
+        time.sleep(0.05)
     assert (folder / "done").exists()
     _no_orphans(xp.folder)
 

@@ -28,6 +28,8 @@ class LaunchRequest:
     """Keep the logs of earlier attempts (resumable tasks) instead of starting afresh."""
     depends_on: list[dict[str, Any]] = field(default_factory=list)
     """Handles of unfinished dependencies on the same launcher (see ``queues_dependencies``)."""
+    previous_failures: list[str] = field(default_factory=list)
+    """Reasons of the earlier failed attempts in this experiment (to grow limits, say)."""
 
     def command(self, *, redirect: bool = False) -> list[str]:
         """The runner command line: ``python -m partita.run JOBDIR --attempt N``."""

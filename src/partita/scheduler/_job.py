@@ -95,6 +95,11 @@ class Job:
         self.started: float | None = None
         self.ended: float | None = None
         self.handle: dict[str, Any] | None = None
+        self.failures: list[str] = []
+        """Reasons of this experiment's failed attempts, oldest first."""
+        self.queued_on: list[Job] = []
+        """Dependencies still running that the launcher was asked to wait for."""
+        self.requeue = False
         self._final = threading.Event()
         self._callbacks: list[Callable[[Job], Any]] = []
         self._callbacks_fired = False

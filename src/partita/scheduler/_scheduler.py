@@ -75,6 +75,7 @@ class Scheduler:
         self._ready: list[tuple[Job, asyncio.Future[None]]] = []
         self._running_by_launcher: dict[int, int] = {}
         self._finals: dict[str, asyncio.Future[None]] = {}
+        self._launched: dict[str, asyncio.Future[None]] = {}
         self._unfinished = 0
         self._idle = threading.Condition(self._lock)
         self._stopping = False
@@ -172,6 +173,19 @@ class Scheduler:
                 self._idle.wait(0.5 if remaining is None else min(remaining, 0.5))
         return True
 
+    def wait_settled(self) -> None:
+        """Block until every job is final, running (or queued), or waits for a running one.
+
+        Used when detaching: at that point everything that can be launched now was.
+        """
+        while True:
+            jobs = self.jobs
+            if all(_settled(job) for job in jobs):
+                with self._idle:
+                    if self._pending_callbacks == 0:
+                        return
+            time.sleep(0.05)
+
     def cancel_all(self, *, kill_running: bool = True) -> None:
         """Stop: cancel waiting and ready jobs; with ``kill_running``, stop running ones too.
 
@@ -216,6 +230,35 @@ class Scheduler:
 
         task.add_done_callback(finished)
 
+    def _launched_future(self, job: Job) -> asyncio.Future[None]:
+        """Resolved when ``job`` has a launcher handle of this process, or is final."""
+        future = self._launched.get(job.identifier)
+        if future is None or (future.done() and not job.state.final and job.handle is None):
+            future = self._loop.create_future()
+            if job.state.final or (job.handle is not None and job.state is JobState.RUNNING):
+                future.set_result(None)
+            self._launched[job.identifier] = future
+        return future
+
+    def _mark_launched(self, job: Job) -> None:
+        future = self._launched.get(job.identifier)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _write_requeued(self, job: Job, attempt: int) -> None:
+        lock = FileLock(job.paths.lock)
+        if lock.acquire(timeout=5.0):
+            try:
+                if final_marker(job.paths) is None:
+                    write_final(
+                        job.paths,
+                        JobState.CANCELLED,
+                        attempt=attempt,
+                        detail="requeued: a dependency's attempt failed",
+                    )
+            finally:
+                lock.release()
+
     def _final_future(self, job: Job) -> asyncio.Future[None]:
         future = self._finals.get(job.identifier)
         if future is None:
@@ -257,6 +300,7 @@ class Scheduler:
         future = self._finals[job.identifier]
         if not future.done():
             future.set_result(None)
+        self._mark_launched(job)
         callbacks = job._take_callbacks()
         if callbacks and state is JobState.DONE:
             self._run_callbacks(job, callbacks)
@@ -301,34 +345,73 @@ class Scheduler:
             paths.root.mkdir(parents=True, exist_ok=True)
             atomic_write(paths.params, params_bytes(job.task), fsync=False)
         self._emit(job, JobState.WAITING, None)
+        while True:
+            if not await self._wait_dependencies(job):
+                return
+            outcome = await self._attempts(job)
+            if outcome is not _REQUEUE:
+                return
+            self._set_state(job, JobState.WAITING)
+
+    async def _wait_dependencies(self, job: Job) -> bool:
+        """Wait until dependencies are done (or queued, for launchers that queue them).
+
+        Returns ``False`` (having failed the job) if one of them failed or was cancelled.
+        """
+        job.queued_on = []
         for dep in job.dependencies:
+            if self._can_queue_after(job, dep):
+                await self._launched_future(dep)
+                if not dep.state.final and dep.handle is not None and not dep.elsewhere:
+                    job.queued_on.append(dep)
+                    continue
             await self._final_future(dep)
-        broken = [d for d in job.dependencies if d.state is not JobState.DONE]
+        broken = [d for d in job.dependencies if d.state.final and d.state is not JobState.DONE]
         if broken:
             dep = broken[0]
             why = f"{dep.name} {dep.state.value}" + (f" ({dep.reason})" if dep.reason else "")
             self._finish(job, JobState.FAILED, Reason.DEPENDENCY.value, f"dependency {why}")
-            return
+            return False
+        return True
+
+    @staticmethod
+    def _can_queue_after(job: Job, dep: Job) -> bool:
+        return job.launcher.queues_dependencies and dep.launcher is job.launcher
+
+    async def _attempts(self, job: Job) -> Any:
         while True:
             if self._stopping:
                 self._finish(job, JobState.CANCELLED, detail="the experiment was stopping")
-                return
+                return None
             self._set_state(job, JobState.READY)
-            state, reason, detail = await self._attempt(job)
+            outcome = await self._attempt(job)
+            if outcome is _REQUEUE:
+                return _REQUEUE
+            state, reason, detail = outcome
             if state is JobState.DONE:
                 self._finish(job, JobState.DONE)
-                return
-            if (
-                state is JobState.FAILED
-                and not self._stopping
-                and job.retry.allows(reason, job.attempts)
-            ):
-                job.reason, job.detail = reason, detail  # shown as "retrying"
-                continue
+                return None
+            if state is JobState.FAILED:
+                job.failures.append(reason or "error")
+                self._attempt_failed(job)
+                if not self._stopping and job.retry.allows(reason, job.attempts):
+                    job.reason, job.detail = reason, detail  # shown as "retrying"
+                    continue
             self._finish(job, state, reason, detail)
-            return
+            return None
 
-    async def _attempt(self, job: Job) -> tuple[JobState, str | None, str]:
+    def _attempt_failed(self, job: Job) -> None:
+        """Jobs queued on the cluster after ``job``'s failed attempt must not wait forever."""
+        for other in self._order:
+            if (
+                job in getattr(other, "queued_on", ())
+                and other.handle is not None
+                and (other.state is JobState.RUNNING and not other.elsewhere)
+            ):
+                other.requeue = True
+                self._spawn(other.launcher.cancel(other.handle, 0.0))
+
+    async def _attempt(self, job: Job) -> Any:
         """One attempt: reuse, wait for a foreign run, or launch. Returns the outcome."""
         paths = job.paths
         while True:
@@ -363,6 +446,10 @@ class Scheduler:
                 continue
             if len(launched) == 3:
                 return launched  # type: ignore[no-any-return]
+            if job.requeue:
+                job.requeue = False
+                self._write_requeued(job, attempt)
+                return _REQUEUE
             final = final_marker(paths)
             if final is not None and final[1].get("attempt", attempt) == attempt:
                 state, info = final
@@ -428,6 +515,8 @@ class Scheduler:
                 env=self.env,
                 resources=job.resources,
                 append_logs=job.resumable,
+                depends_on=[d.handle for d in job.queued_on if d.handle is not None],
+                previous_failures=list(job.failures),
             )
             try:
                 handles = await job.launcher.launch([request])
@@ -449,6 +538,7 @@ class Scheduler:
             job.attempts += 1
             job.handle = handle
             job.elsewhere = False
+            self._mark_launched(job)
             return attempt, handle
         finally:
             lock.release()
@@ -663,6 +753,22 @@ def _set_aside(paths: Any, previous: int) -> None:
             os.replace(entry, target / entry.name)
 
 
+def _settled(job: Job) -> bool:
+    state = job.state
+    if state.final or state is JobState.RUNNING:
+        return True
+    if state is JobState.READY:
+        return False
+    pending = [d for d in job.dependencies if not d.state.final]
+    if not pending:
+        return False  # about to become ready
+    for dep in pending:
+        queueable = job.launcher.queues_dependencies and dep.launcher is job.launcher
+        if queueable and dep.state is JobState.RUNNING and not dep.elsewhere:
+            return False  # about to be queued after it
+    return all(_settled(dep) for dep in pending)
+
+
 async def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -681,6 +787,7 @@ def jobs_by_state(jobs: Iterable[Job]) -> dict[JobState, list[Job]]:
 
 
 _BUSY: Any = object()
+_REQUEUE: Any = object()
 
 
 def environment_for_jobs() -> dict[str, str]:

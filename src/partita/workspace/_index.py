@@ -145,7 +145,8 @@ def _signature(paths: Iterable[Path]) -> str:
 def read_job(paths: JobPaths) -> JobInfo:
     """Read one job folder directly (no index)."""
     record = read_json(paths.state) or {}
-    state, marker = "waiting", {}
+    state = "waiting"
+    marker: dict[str, Any] = {}
     for name, path in (("done", paths.done), ("failed", paths.failed),
                        ("cancelled", paths.cancelled)):
         if path.exists():
