@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from partita._experiment import Experiment, Job
     from partita._resumable import ResumableTask
     from partita.launchers import Launcher, LocalLauncher
+    from partita.launchers.slurm import SlurmLauncher
     from partita.scheduler import Retry, Token
     from partita.workspace import JobState
 
@@ -57,6 +58,7 @@ __all__ = [
     "PathGenerator",
     "ResumableTask",
     "Retry",
+    "SlurmLauncher",
     "Task",
     "Token",
     "__version__",
@@ -92,6 +94,7 @@ _LAZY = {
     "JobState": ("partita.workspace", "JobState"),
     "Launcher": ("partita.launchers", "Launcher"),
     "LocalLauncher": ("partita.launchers", "LocalLauncher"),
+    "SlurmLauncher": ("partita.launchers.slurm", "SlurmLauncher"),
     "ResumableTask": ("partita._resumable", "ResumableTask"),
     "Retry": ("partita.scheduler", "Retry"),
     "Token": ("partita.scheduler", "Token"),

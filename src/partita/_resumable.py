@@ -8,6 +8,41 @@ import time
 from partita.config import Task
 
 
+def _slurm_deadline(job_id: str) -> str | None:
+    """When Slurm will stop this job (epoch seconds), asked once to ``squeue``."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-j", job_id, "-o", "%L"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    seconds = _parse_left(out)
+    return None if seconds is None else str(time.time() + seconds)
+
+
+def _parse_left(text: str) -> float | None:
+    """Seconds from squeue's time left: ``D-HH:MM:SS``, ``HH:MM:SS``, ``MM:SS``."""
+    if not text or text in ("UNLIMITED", "NOT_SET", "INVALID"):
+        return None
+    days = 0
+    if "-" in text:
+        head, text = text.split("-", 1)
+        days = int(head)
+    try:
+        parts = [int(p) for p in text.split(":")]
+    except ValueError:
+        return None
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    hours, minutes, seconds = parts[-3:]
+    return float(days * 86400 + hours * 3600 + minutes * 60 + seconds)
+
+
 class ResumableTask(Task):
     """A task that may be stopped (time limit, preemption, lost node) and continued.
 
@@ -27,11 +62,12 @@ class ResumableTask(Task):
     def remaining_time(self) -> float | None:
         """Seconds left before the launcher stops this attempt (``None``: no limit known)."""
         deadline = os.environ.get("PARTITA_DEADLINE")
+        if not deadline and os.environ.get("SLURM_JOB_ID"):
+            deadline = _slurm_deadline(os.environ["SLURM_JOB_ID"])
+            if deadline:
+                os.environ["PARTITA_DEADLINE"] = deadline
         if not deadline:
-            end = os.environ.get("SLURM_JOB_END_TIME")
-            if not end:
-                return None
-            deadline = end
+            return None
         return max(0.0, float(deadline) - time.time())
 
     @property

@@ -121,6 +121,7 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         # Done is success for whoever waits on this process (e.g. a cluster dependency).
         return 0 if final is not None and final[0] is JobState.DONE else EXIT_SUPERSEDED
     attempt = current if attempt is None else attempt
+    os.environ["PARTITA_ATTEMPT"] = str(attempt)
     started = state.now()
     record.update(state=JobState.RUNNING.value, started=started, runner=identity(), attempt=attempt)
     history = list(record.get("history", []))

@@ -41,21 +41,6 @@ HOSTILE_VALUE = "a 'b' \"c\" $HOME `id` ; rm -rf / \n end"
 TERMINAL = ("done", "failed")
 
 
-@pytest.fixture(scope="session")
-def slurm_env() -> Iterator[dict[str, str]]:
-    """Start the cluster once; stop it at the end only if this session started it."""
-    ok, why = slurm_available()
-    if not ok:
-        pytest.skip(why)
-    was_running = cluster_running()
-    started = time.monotonic()
-    env = start_cluster()
-    print(f"\nslurm cluster ready in {time.monotonic() - started:.1f} s", file=sys.stderr)
-    yield env
-    if not was_running and os.environ.get("PARTITA_SLURM_KEEP") != "1":
-        stop_cluster()
-
-
 @pytest.fixture
 def slurm(slurm_env: dict[str, str]) -> SlurmCommands:
     return SlurmCommands(env=slurm_env, timeout=30)

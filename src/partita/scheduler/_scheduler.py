@@ -454,9 +454,11 @@ class Scheduler:
             if final is not None and final[1].get("attempt", attempt) == attempt:
                 state, info = final
                 reason = exit_.reason or info.get("reason")
+                detail = info.get("detail", "") or exit_.detail
                 if reason != info.get("reason") and state is JobState.FAILED:
-                    self._amend_reason(job, attempt, reason, exit_.detail)
-                return state, reason, info.get("detail", "") or exit_.detail
+                    detail = f"{exit_.detail}; {detail}" if exit_.detail else detail
+                    state, reason = self._amend_reason(job, attempt, reason, detail)
+                return state, reason, detail
             if exit_.code == EXIT_SUPERSEDED:
                 continue
             return self._record_lost(job, attempt, exit_.code, exit_.reason, exit_.detail)
@@ -626,7 +628,7 @@ class Scheduler:
                     state is JobState.RUNNING and record.get("attempt") == attempt
                 ):
                     final_state = JobState.FAILED
-                    if self._cancelling:
+                    if self._cancelling or reason == "cancelled":
                         final_state, reason = JobState.CANCELLED, None
                     write_final(
                         job.paths,
@@ -641,17 +643,29 @@ class Scheduler:
                     return state, record.get("reason"), record.get("detail") or ""
             finally:
                 lock.release()
+        if reason == "cancelled":
+            return JobState.CANCELLED, None, detail
         return JobState.FAILED, reason, detail
 
-    def _amend_reason(self, job: Job, attempt: int, reason: str | None, detail: str) -> None:
+    def _amend_reason(
+        self, job: Job, attempt: int, reason: str | None, detail: str
+    ) -> tuple[JobState, str | None]:
+        """The launcher knows better why the attempt ended (time limit, memory, scancel)."""
+        state = JobState.CANCELLED if reason == "cancelled" else JobState.FAILED
         lock = FileLock(job.paths.lock)
         if lock.acquire(timeout=5.0):
             try:
+                clear_final(job.paths)
                 write_final(
-                    job.paths, JobState.FAILED, attempt=attempt, reason=reason, detail=detail
+                    job.paths,
+                    state,
+                    attempt=attempt,
+                    reason=None if state is JobState.CANCELLED else reason,
+                    detail=detail,
                 )
             finally:
                 lock.release()
+        return state, None if state is JobState.CANCELLED else reason
 
     # --- slots ----------------------------------------------------------------------------
 

@@ -1,0 +1,339 @@
+"""``SlurmLauncher``: jobs as Slurm array elements, queued along their dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from partita.errors import LauncherError, LauncherOptionError
+from partita.launchers.base import Exit, LaunchRequest, Launcher
+from partita.launchers.slurm._commands import SlurmCommands
+from partita.launchers.slurm._options import SlurmOptions
+from partita.launchers.slurm._script import batch_script, output_pattern, sbatch_argv
+from partita.launchers.slurm._status import phase_of, reason_for
+
+_FINAL_PHASES = {"done", "failed"}
+
+
+class SlurmLauncher(Launcher):
+    """Runs jobs on a Slurm cluster through ``sbatch``, ``squeue``, ``sacct`` and ``scancel``.
+
+    Any sbatch option with a field in :class:`SlurmOptions` can be given by name
+    (``partition``, ``time``, ``mem``, ``cpus_per_task``, ``gpus``, ``gres``, ``account``,
+    ``qos``, ``constraint``, ...), and anything else through ``extra=["--exclusive"]``;
+    unknown names are rejected with the list of valid ones. A task's own resources
+    (``cpus``, ``mem``, ``gpus``, ``time``) take precedence over these defaults.
+
+    Ready jobs that share options and dependencies are submitted together as one job
+    array (at most ``max_array_size`` elements, ``array_parallelism`` at once). A job whose
+    dependencies are queued on the same launcher is submitted at once with
+    ``--dependency=afterok:...``, so a whole DAG can be queued and left (``detach=True``).
+    One ``squeue`` (and ``sacct`` for jobs that left the queue) follows every job.
+
+    Args:
+        max_array_size: the most elements in one array.
+        array_parallelism: ``%N`` throttle of each array (``None``: no throttle).
+        poll_interval: first delay between two status polls; it grows to
+            ``max_poll_interval`` while nothing changes.
+        grow_memory: after a job failed for memory, multiply its memory by this factor on
+            the next attempt (``None``: keep it).
+        grow_time: after a time-out, multiply its time limit by this factor.
+        python: the Python executable on the nodes (default: this one).
+        env: extra environment variables of the Slurm commands (e.g. ``SLURM_CONF``).
+        bindir: where the Slurm programs are (default: on ``PATH``).
+    """
+
+    kind = "slurm"
+    queues_dependencies = True
+
+    def __init__(
+        self,
+        *,
+        max_array_size: int = 1000,
+        array_parallelism: int | None = None,
+        poll_interval: float = 0.5,
+        max_poll_interval: float = 5.0,
+        grow_memory: float | None = None,
+        grow_time: float | None = None,
+        python: str | None = None,
+        env: dict[str, str] | None = None,
+        bindir: str | Path | None = None,
+        commands: SlurmCommands | None = None,
+        **options: Any,
+    ) -> None:
+        self.options = SlurmOptions.from_kwargs(**options)
+        if max_array_size < 1:
+            raise LauncherOptionError("max_array_size: expected a positive int.")
+        for name, factor in (("grow_memory", grow_memory), ("grow_time", grow_time)):
+            if factor is not None and not factor >= 1.0:
+                raise LauncherOptionError(f"{name}: expected a factor >= 1, found {factor!r}.")
+        self.max_array_size = max_array_size
+        self.array_parallelism = array_parallelism
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.grow_memory = grow_memory
+        self.grow_time = grow_time
+        self.python = python or sys.executable
+        conf = (env or {}).get("SLURM_CONF") or os.environ.get("SLURM_CONF")
+        self.env = {**({"SLURM_CONF": conf} if conf else {}), **(env or {})}
+        self.commands = commands or SlurmCommands(bindir=bindir, env=self.env)
+        self._queue: list[tuple[LaunchRequest, asyncio.Future[dict[str, Any]]]] = []
+        self._flush: asyncio.TimerHandle | None = None
+        self._watched: dict[str, asyncio.Future[Exit]] = {}
+        self._poller: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._misses: dict[str, int] = {}
+        self._logs: dict[str, Path] = {}
+        self._batches = 0
+
+    def describe(self) -> str:
+        return "slurm " + " ".join(self.options.to_sbatch_args())
+
+    # --- launching ------------------------------------------------------------------------
+
+    async def launch(self, requests: Sequence[LaunchRequest]) -> list[dict[str, Any]]:
+        """Queue the requests; they are submitted together with those of the same moment."""
+        loop = asyncio.get_running_loop()
+        futures = []
+        for request in requests:
+            future: asyncio.Future[dict[str, Any]] = loop.create_future()
+            self._queue.append((request, future))
+            futures.append(future)
+        if self._flush is None:
+            # Jobs that become ready together (a fan-out) arrive within a few loop turns.
+            self._flush = loop.call_later(0.05, lambda: asyncio.ensure_future(self._submit()))
+        return list(await asyncio.gather(*futures))
+
+    def options_for(self, request: LaunchRequest) -> SlurmOptions:
+        """The sbatch options of one attempt: defaults, task resources, growth after failures."""
+        needs = request.resources
+        changes: dict[str, Any] = {}
+        if needs.get("cpus"):
+            changes["cpus_per_task"] = needs["cpus"]
+        if needs.get("mem"):
+            changes["mem"] = max(1, int(needs["mem"]) // 2**20)
+        if needs.get("gpus"):
+            changes["gpus"] = needs["gpus"]
+        if needs.get("time"):
+            changes["time"] = timedelta(seconds=max(60, float(needs["time"])))
+        options = self.options.merged(**changes) if changes else self.options
+        memory_failures = request.previous_failures.count("memory")
+        if self.grow_memory and memory_failures:
+            options = options.scale_mem(self.grow_memory**memory_failures, default="4G")
+        timeouts = request.previous_failures.count("timeout")
+        if self.grow_time and timeouts:
+            options = options.scale_time(self.grow_time**timeouts, default=timedelta(hours=1))
+        return options
+
+    async def _submit(self) -> None:
+        self._flush = None
+        queue, self._queue = self._queue, []
+        groups: dict[tuple[Any, ...], list[tuple[LaunchRequest, asyncio.Future[Any]]]] = {}
+        for request, future in queue:
+            options = self.options_for(request)
+            depends = tuple(sorted(h["job_id"] for h in request.depends_on if h.get("job_id")))
+            key = (options, depends, json.dumps(request.env, sort_keys=True))
+            groups.setdefault(key, []).append((request, future))
+        for (options, depends, _), members in groups.items():
+            for start in range(0, len(members), self.max_array_size):
+                chunk = members[start : start + self.max_array_size]
+                try:
+                    handles = await self._submit_array(options, list(depends), chunk)
+                except Exception as exc:  # every waiting launch learns of the failure
+                    error = exc if isinstance(exc, LauncherError) else LauncherError(str(exc))
+                    for _, future in chunk:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, future), handle in zip(chunk, handles, strict=True):
+                    if not future.done():
+                        future.set_result(handle)
+
+    async def _submit_array(
+        self,
+        options: SlurmOptions,
+        depends: list[str],
+        members: list[tuple[LaunchRequest, asyncio.Future[Any]]],
+    ) -> list[dict[str, Any]]:
+        first = members[0][0]
+        workdir = first.paths.root.parent.parent.parent
+        folder = workdir / "slurm"
+        logs = folder / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self._batches += 1
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{self._batches}"
+        manifest = folder / f"{stamp}.json"
+        entries = [{"jobdir": str(r.paths.root), "attempt": r.attempt} for r, _ in members]
+        manifest.write_text(json.dumps(entries, indent=1) + "\n")
+        script = batch_script(python=self.python, workdir=workdir, env=first.env, manifest=manifest)
+        array = f"0-{len(members) - 1}"
+        if self.array_parallelism:
+            array += f"%{self.array_parallelism}"
+        name = first.name if len(members) == 1 else f"partita-{len(members)}"
+        argv = sbatch_argv(
+            options,
+            job_name=name,
+            output=output_pattern(logs, "%A_%a.out"),
+            error=output_pattern(logs, "%A_%a.out"),
+            array=array,
+            dependency=depends or None,
+        )
+        job_id = await self.commands.sbatch(script, argv[1:])
+        conf = self.env.get("SLURM_CONF")
+        return [
+            {
+                "kind": self.kind,
+                "job_id": f"{job_id}_{i}",
+                "array": job_id,
+                "index": i,
+                "log": str(logs / f"{job_id}_{i}.out"),
+                **({"slurm_conf": conf} if conf else {}),
+            }
+            for i in range(len(members))
+        ]
+
+    # --- following ------------------------------------------------------------------------
+
+    async def wait(self, handle: dict[str, Any]) -> Exit:
+        job_id = str(handle["job_id"])
+        if handle.get("log"):
+            self._logs[job_id] = Path(handle["log"])
+        future = self._watched.get(job_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._watched[job_id] = future
+        self._ensure_poller()
+        return await future
+
+    def _ensure_poller(self) -> None:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        self._wake.set()
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.ensure_future(self._poll_loop())
+
+    async def _poll_loop(self) -> None:
+        """One squeue (plus sacct for jobs that left it) per round, for every job."""
+        interval = self.poll_interval
+        assert self._wake is not None
+        while True:
+            pending = [i for i, f in self._watched.items() if not f.done()]
+            if not pending:
+                self._watched.clear()
+                return
+            changed = await self._poll_once(pending)
+            interval = (
+                self.poll_interval if changed else min(interval * 1.5, self.max_poll_interval)
+            )
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+
+    async def _poll_once(self, job_ids: list[str]) -> bool:
+        try:
+            states = await self.status(job_ids)
+        except LauncherError as exc:
+            print(f"partita: slurm status poll failed (will retry): {exc}", file=sys.stderr)
+            return False
+        changed = False
+        for job_id in job_ids:
+            info = states.get(job_id)
+            if info is None:
+                misses = self._misses.get(job_id, 0) + 1
+                self._misses[job_id] = misses
+                if misses >= 30:  # unknown to squeue and sacct for a long time
+                    self._resolve(job_id, Exit(None, None, "Slurm no longer knows this job"))
+                    changed = True
+                continue
+            self._misses.pop(job_id, None)
+            state, exit_code = info
+            if phase_of(state) in _FINAL_PHASES or phase_of(state) == "failed":
+                reason = reason_for(state, exit_code)
+                code = _exit_status(exit_code)
+                if reason == "error" and self._killed_for_memory(job_id):
+                    reason = "memory"
+                observed = reason if reason not in (None, "error") else None
+                self._resolve(job_id, Exit(code, observed, f"Slurm state {state}"))
+                changed = True
+        return changed
+
+    def _killed_for_memory(self, job_id: str) -> bool:
+        """Slurm without cgroups kills over-memory jobs with SIGKILL and says so in the log."""
+        log = self._logs.get(job_id)
+        try:
+            text = log.read_text(errors="replace")[-4000:] if log else ""
+        except OSError:
+            return False
+        return "exceeded memory limit" in text or "oom-kill" in text.lower()
+
+    def _resolve(self, job_id: str, exit_: Exit) -> None:
+        self._logs.pop(job_id, None)
+        future = self._watched.pop(job_id, None)
+        if future is not None and not future.done():
+            future.set_result(exit_)
+
+    async def status(self, job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """``{job_id: (state, exit code)}`` from one squeue and, for the rest, one sacct."""
+        found: dict[str, tuple[str, str]] = {}
+        queue = await self.commands.squeue(job_ids)
+        missing = []
+        for job_id in job_ids:
+            entry = queue.get(job_id)
+            if entry is None or phase_of(entry.state) in _FINAL_PHASES:
+                missing.append(job_id)  # final states: sacct has the exit code
+            else:
+                found[job_id] = (entry.state, "0:0")
+        if missing:
+            acct = await self.commands.sacct(missing)
+            for job_id in missing:
+                record = acct.get(job_id)
+                if record is not None:
+                    found[job_id] = (record.state, f"{record.exit_code}:{record.signal}")
+                elif job_id in queue:
+                    found[job_id] = (queue[job_id].state, "0:0")
+        return found
+
+    async def alive(self, handle: dict[str, Any]) -> bool | None:
+        try:
+            states = await self.status([str(handle["job_id"])])
+        except LauncherError:
+            return None
+        info = states.get(str(handle["job_id"]))
+        if info is None:
+            return False
+        return phase_of(info[0]) not in _FINAL_PHASES
+
+    async def cancel(self, handle: dict[str, Any], grace: float) -> None:
+        await self.commands.scancel([str(handle["job_id"])])
+
+    async def close(self) -> None:
+        if self._poller is not None and not self._poller.done():
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._poller
+
+    def statistics(self) -> dict[str, int]:
+        """How many times each Slurm command ran."""
+        return self.commands.statistics()
+
+
+def _exit_status(exit_code: str) -> int | None:
+    try:
+        code, signal = (int(x) for x in exit_code.split(":"))
+    except ValueError:
+        return None
+    return -signal if signal else code
+
+
+async def cancel_handle(handle: dict[str, Any], grace: float = 0.0) -> None:
+    """Cancel the Slurm job of a handle recorded in a job's ``state.json``."""
+    env = {"SLURM_CONF": handle["slurm_conf"]} if handle.get("slurm_conf") else {}
+    await SlurmCommands(env=env).scancel([str(handle["job_id"])])

@@ -1,0 +1,273 @@
+"""partita on a real (private, single-node) Slurm cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import Script, job_dirs
+
+pytestmark = pytest.mark.slurm
+
+HELLO = """
+from partita import SlurmLauncher
+
+class Say(Task, id="slurm.say"):
+    word: Param[str]
+    def execute(self):
+        print(self.word.upper())
+
+class Concat(Task, id="slurm.concat"):
+    strings: Param[list[Say]]
+    def execute(self):
+        print(" ".join(s.stdout().read_text().strip() for s in self.strings))
+
+launcher = SlurmLauncher(time="5:00", mem="200M")
+with experiment("wd", "hello", launcher=launcher) as xp:
+    hello = Say(word="hello").submit()
+    world = Say(word="world").submit()
+    Concat(strings=[hello, world]).tag("y", 1).submit()
+print(json.dumps(launcher.statistics()))
+"""
+
+
+def _stats(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_helloworld_on_slurm(slurm_env: dict[str, str], script) -> None:  # type: ignore[no-untyped-def]
+    """The hello-world experiment runs on Slurm: HELLO WORLD, then nothing on a second run."""
+    xp = script(HELLO)
+    result = xp.run(timeout=120)
+    assert 0 == result.returncode, result.stderr
+    (concat,) = job_dirs(xp.folder / "wd", "slurm.concat")
+    assert "HELLO WORLD\n" == (concat / "stdout").read_text()
+    state = json.loads((concat / "state.json").read_text())
+    assert "slurm" == state["launcher"]["kind"]
+    # The two Say jobs went in one array; Concat was queued at once, after them.
+    assert 2 == _stats(result)["sbatch"]
+    again = xp.run(timeout=60)
+    assert 0 == again.returncode, again.stderr
+    assert "nothing to run" in again.stderr
+    assert 0 == _stats(again).get("sbatch", 0)
+
+
+def test_hostile_paths(slurm_env: dict[str, str], tmp_path: Path) -> None:
+    """A work directory whose path has spaces, quotes and $ works on Slurm."""
+    folder = tmp_path / 'it\'s a "dir" $HOME'
+    folder.mkdir()
+    xp = Script(folder, "hostile", HELLO)
+    result = xp.run(timeout=120)
+    assert 0 == result.returncode, result.stderr
+    (concat,) = job_dirs(folder / "wd", "slurm.concat")
+    assert "HELLO WORLD\n" == (concat / "stdout").read_text()
+
+
+def test_fan_out_is_submitted_as_arrays(slurm_env: dict[str, str], script) -> None:  # type: ignore[no-untyped-def]
+    """200 independent tasks go to Slurm as arrays: a handful of sbatch calls, not 200."""
+    xp = script("""
+    from partita import SlurmLauncher
+    class Fan(Task, id="slurm.fan"):
+        n: Param[int]
+        def execute(self):
+            print(self.n * self.n)
+
+    launcher = SlurmLauncher(time="5:00", mem="100M", max_array_size=150)
+    with experiment("wd", "fan", launcher=launcher, quiet=True):
+        for n in range(200):
+            Fan(n=n).submit()
+    print(json.dumps(launcher.statistics()))
+    """)
+    started = time.time()
+    result = xp.run(timeout=240)
+    assert 0 == result.returncode, result.stderr
+    stats = _stats(result)
+    assert 2 == stats["sbatch"], stats  # 150 + 50
+    outputs = {int((d / "stdout").read_text()) for d in job_dirs(xp.folder / "wd", "slurm.fan")}
+    assert {n * n for n in range(200)} == outputs
+    print(f"200 tasks on slurm: {time.time() - started:.1f} s, commands {stats}", file=sys.stderr)
+
+
+DAG = """
+from partita import SlurmLauncher
+LOG = os.environ["DAG_LOG"]
+
+def log(text):
+    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.write(fd, (text + "\\n").encode()); os.close(fd)
+
+class Step(Task, id="slurm.step"):
+    n: Param[int]
+    after: Param[list[Task]] = field(default_factory=list)
+    def execute(self):
+        log(f"step {self.n}")
+        time.sleep(1.0)
+        total = self.n + sum(int(t.stdout().read_text()) for t in self.after)
+        print(total)
+
+launcher = SlurmLauncher(time="5:00", mem="100M")
+with experiment("wd", "dag", launcher=launcher):
+    a = Step(n=1).submit()
+    b = Step(n=2, after=[a]).submit()
+    c = Step(n=3, after=[a]).submit()
+    Step(n=4, after=[b, c]).submit()
+print(json.dumps(launcher.statistics()))
+"""
+
+
+def test_dag_queued_with_afterok_detached_then_reconciled(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """Detached: the whole DAG is queued with afterok and the script exits; a rerun completes."""
+    xp = script(DAG)
+    log = xp.folder / "log"
+    started = time.time()
+    first = xp.run(env={"PARTITA_DETACH": "1", "DAG_LOG": str(log)}, timeout=60)
+    assert 0 == first.returncode, first.stderr
+    assert time.time() - started < 3.0, "detach should not wait for the jobs"
+    assert "detached: 4 job(s)" in first.stderr
+    assert 3 == _stats(first)["sbatch"]  # a; b and c together (same dependency); d
+    folders = job_dirs(xp.folder / "wd", "slurm.step")
+    assert 4 == len(folders)
+    assert not any((d / "done").exists() for d in folders)
+    second = xp.run(env={"DAG_LOG": str(log)}, timeout=120)
+    assert 0 == second.returncode, second.stderr
+    assert 0 == _stats(second).get("sbatch", 0), "nothing should be submitted again"
+    assert {f"step {n}": 1 for n in range(1, 5)} == dict(Counter(log.read_text().splitlines()))
+    last = [d for d in folders if (d / "stdout").read_text().strip() == "11"]
+    assert 1 == len(last)
+
+
+def test_memory_failure_is_reported_and_retried_with_more(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """A job over its memory is failed with reason `memory`, then retried with more memory."""
+    xp = script("""
+    from partita import SlurmLauncher, Retry
+    class Hungry(Task, id="slurm.hungry"):
+        def execute(self):
+            mem = os.environ.get("SLURM_MEM_PER_NODE")
+            print("mem", mem, flush=True)
+            block = bytearray(400 * 1024 * 1024)
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+            time.sleep(4)
+            print("survived", flush=True)
+
+    launcher = SlurmLauncher(time="5:00", mem="150M", grow_memory=4.0)
+    with experiment("wd", "mem", launcher=launcher):
+        Hungry().submit(retries=Retry(count=1, on={"memory"}))
+    """)
+    result = xp.run(timeout=180)
+    assert 0 == result.returncode, result.stderr
+    (folder,) = job_dirs(xp.folder / "wd", "slurm.hungry")
+    history = json.loads((folder / "state.json").read_text())["history"]
+    assert ["memory"] == [h["reason"] for h in history if h["state"] == "failed"]
+    assert "mem 600\nsurvived\n" == (folder / "stdout").read_text()
+
+
+def test_scancel_of_running_job_cancels_it(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """`scancel` of a running Slurm job ends it `cancelled` and fails the experiment."""
+    xp = script("""
+    from partita import SlurmLauncher
+    class Long(Task, id="slurm.long"):
+        def execute(self):
+            print("started", flush=True)
+            time.sleep(120)
+
+    with experiment("wd", "cancel", launcher=SlurmLauncher(time="5:00", mem="100M")):
+        Long().submit()
+    """)
+    proc = xp.popen()
+    deadline = time.time() + 60
+    folder = None
+    while time.time() < deadline:
+        folders = job_dirs(xp.folder / "wd", "slurm.long")
+        if (
+            folders
+            and (folders[0] / "stdout").exists()
+            and "started" in (folders[0] / "stdout").read_text()
+        ):
+            folder = folders[0]
+            break
+        time.sleep(0.2)
+    assert folder is not None, "the job did not start"
+    handle = json.loads((folder / "state.json").read_text())["launcher"]
+    subprocess.run(["scancel", handle["job_id"]], check=True, env=os.environ)
+    _, err = proc.communicate(timeout=60)
+    assert 1 == proc.returncode, err
+    assert (folder / "cancelled").exists(), err
+    assert not (folder / "failed").exists()
+
+
+def test_ctrl_c_cancels_slurm_jobs(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C of the experiment cancels its Slurm jobs with scancel."""
+    import signal
+
+    xp = script("""
+    from partita import SlurmLauncher
+    class Long(Task, id="slurm.ctrlc"):
+        n: Param[int]
+        def execute(self):
+            print("started", flush=True)
+            time.sleep(120)
+
+    with experiment("wd", "ctrlc", launcher=SlurmLauncher(time="5:00", mem="100M")):
+        for n in range(2):
+            Long(n=n).submit()
+    """)
+    proc = xp.popen()
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        folders = job_dirs(xp.folder / "wd", "slurm.ctrlc")
+        if len(folders) == 2 and all(
+            (f / "stdout").exists() and (f / "stdout").read_text() for f in folders
+        ):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert 0 != proc.returncode
+    for folder in job_dirs(xp.folder / "wd", "slurm.ctrlc"):
+        assert (folder / "cancelled").exists(), err
+        job_id = json.loads((folder / "state.json").read_text())["launcher"]["job_id"]
+        queue = subprocess.run(
+            ["squeue", "-h", "-j", job_id, "-o", "%T"],
+            env=os.environ,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        assert queue in ("", "CANCELLED", "COMPLETING"), queue
+
+
+def test_timeout_is_reported_and_resumable_task_continues(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """A resumable task hitting its time limit is requeued with more time and continues."""
+    xp = script("""
+    from partita import SlurmLauncher, ResumableTask
+    class Train(ResumableTask, id="slurm.train"):
+        def execute(self):
+            ckpt = self.jobdir / "ckpt"
+            step = int(ckpt.read_text()) if ckpt.exists() else 0
+            left = self.remaining_time()
+            print(f"attempt {self.attempt} from {step} left {left:.0f}", flush=True)
+            while step < 100:
+                time.sleep(1)
+                step += 1
+                ckpt.write_text(str(step))
+
+    launcher = SlurmLauncher(time=1, mem="100M", grow_time=3.0)
+    with experiment("wd", "timeout", launcher=launcher):
+        Train().submit()
+    """)
+    result = xp.run(timeout=400)
+    assert 0 == result.returncode, result.stderr
+    (folder,) = job_dirs(xp.folder / "wd", "slurm.train")
+    lines = (folder / "stdout").read_text().splitlines()
+    first = lines[0].split()
+    assert ["attempt", "1", "from", "0", "left"] == first[:5]
+    assert 30 <= int(first[5]) <= 60
+    assert lines[1].startswith("attempt 2 from ") and int(lines[1].split()[3]) > 20
+    history = json.loads((folder / "state.json").read_text())["history"]
+    assert "timeout" in [h.get("reason") for h in history]
