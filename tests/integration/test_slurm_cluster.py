@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,6 @@ from partita.launchers.slurm._script import batch_script, output_pattern, sbatch
 from partita.launchers.slurm._status import AcctEntry
 
 sys.path.insert(0, str(Path(__file__).parent))
-from slurm_cluster import cluster_running, slurm_available, start_cluster, stop_cluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(240)]
 

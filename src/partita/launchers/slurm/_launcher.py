@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from partita.errors import LauncherError, LauncherOptionError
-from partita.launchers.base import Exit, LaunchRequest, Launcher
+from partita.launchers.base import Exit, Launcher, LaunchRequest
 from partita.launchers.slurm._commands import SlurmCommands
 from partita.launchers.slurm._options import SlurmOptions
 from partita.launchers.slurm._script import batch_script, output_pattern, sbatch_argv
