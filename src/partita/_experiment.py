@@ -133,6 +133,10 @@ class Experiment:
         self.grace_period = grace_period
         self.monitor = monitor
         self.launcher: Launcher = launcher or LocalLauncher(max_jobs)
+        # Without an explicit launcher, the user's rules file (if any) picks one per task.
+        from partita.launchers.finder import default_finder
+
+        self._finder = default_finder() if launcher is None else None
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.run_dir = self.workspace.experiment_dir(name) / "runs" / self.run_id
         self._reporter = _Reporter(stream or sys.stderr, quiet)
@@ -264,6 +268,8 @@ class Experiment:
             self._dry_submit(task, ident, paths, tags)
             return self._outputs(task)
         assert self._scheduler is not None
+        if launcher is None and self._finder is not None:
+            launcher = self._finder.choose(needs, task).launcher
         job = Job(
             task,
             ident,

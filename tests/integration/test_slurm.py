@@ -272,3 +272,76 @@ def test_timeout_is_reported_and_resumable_task_continues(slurm_env, script) -> 
     assert lines[1].startswith("attempt 2 from ") and int(lines[1].split()[3]) > 20
     history = json.loads((folder / "state.json").read_text())["history"]
     assert "timeout" in [h.get("reason") for h in history]
+
+
+def test_rules_file_sends_long_tasks_to_slurm(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """The user's launcher rules send a task that needs hours to Slurm, a short one runs here."""
+    xp = script("""
+    class Work(Task, id="slurm.work"):
+        hours: Param[int]
+        def execute(self):
+            print(os.environ.get("SLURM_JOB_ID", "local"))
+
+    with experiment("wd", "rules"):
+        Work(hours=0).submit()
+        Work(hours=2).submit(resources={"time": "2h"})
+    """)
+    rules = xp.folder / "launchers.py"
+    rules.write_text(
+        "from partita import SlurmLauncher\n"
+        "slurm = SlurmLauncher(mem='100M')\n"
+        "def find_launcher(needs, task):\n"
+        "    return (slurm, 'long') if needs.time and needs.time > 3600 else None\n"
+    )
+    result = xp.run(env={"PARTITA_LAUNCHERS": str(rules)}, timeout=120)
+    assert 0 == result.returncode, result.stderr
+    kinds = {}
+    for folder in job_dirs(xp.folder / "wd", "slurm.work"):
+        hours = json.loads((folder / "params.json").read_text())["objects"][0]["fields"]["hours"]
+        kinds[hours] = json.loads((folder / "state.json").read_text())["launcher"]["kind"]
+        ran_on = (folder / "stdout").read_text().strip()
+        assert (ran_on == "local") == (hours == 0)
+    assert {0: "local", 2: "slurm"} == kinds
+
+
+def test_reconcile_detached_failures_without_the_script(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """After a detached run, jobs that died on Slurm without an outcome are settled from sacct."""
+    from partita.launchers.slurm import reconcile
+    from partita.workspace import Index, Workspace
+
+    xp = script("""
+    from partita import SlurmLauncher
+    class Hog(Task, id="slurm.hog"):
+        def execute(self):
+            block = bytearray(400 * 1024 * 1024)
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+            time.sleep(5)
+
+    with experiment("wd", "hog", launcher=SlurmLauncher(mem="100M")):
+        Hog().submit()
+    """)
+    result = xp.run(env={"PARTITA_DETACH": "1"}, timeout=60)
+    assert 0 == result.returncode, result.stderr
+    (folder,) = job_dirs(xp.folder / "wd", "slurm.hog")
+    handle = json.loads((folder / "state.json").read_text())["launcher"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        acct = subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-o", "State", "-j", handle["job_id"]],
+            capture_output=True,
+            text=True,
+            env=os.environ,
+        ).stdout.strip()
+        if acct and acct.split()[0] not in ("PENDING", "RUNNING", "COMPLETING"):
+            break
+        time.sleep(0.5)
+    with Index(Workspace(xp.folder / "wd", create=False)) as index:
+        index.refresh()
+        infos = index.jobs(states=["running"])
+        assert 1 == len(infos)
+        changes = reconcile(infos)
+    assert 1 == len(changes), changes
+    marker = json.loads((folder / "failed").read_text())
+    assert "memory" == marker["reason"]
+    assert "FAILED" in marker["detail"]

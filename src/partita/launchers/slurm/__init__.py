@@ -12,5 +12,6 @@ The pieces, each usable and testable on its own:
 from partita.launchers.slurm._commands import SlurmCommands
 from partita.launchers.slurm._launcher import SlurmLauncher, cancel_handle
 from partita.launchers.slurm._options import SlurmOptions
+from partita.launchers.slurm._reconcile import reconcile
 
-__all__ = ["SlurmCommands", "SlurmLauncher", "SlurmOptions", "cancel_handle"]
+__all__ = ["SlurmCommands", "SlurmLauncher", "SlurmOptions", "cancel_handle", "reconcile"]

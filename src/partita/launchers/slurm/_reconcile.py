@@ -1,0 +1,90 @@
+"""Settle jobs left on Slurm by a detached experiment, from their folders and sacct."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from partita.launchers.slurm._status import phase_of, reason_for
+from partita.workspace import (
+    FileLock,
+    JobInfo,
+    JobState,
+    clear_final,
+    final_marker,
+    read_state,
+    write_final,
+)
+
+
+def reconcile(infos: list[JobInfo]) -> list[str]:
+    """For ``running`` jobs on Slurm whose Slurm job ended without an outcome, record one.
+
+    Asks Slurm once per cluster (``squeue`` + ``sacct`` for all of them). Returns one line
+    per job whose record changed.
+    """
+    by_conf: dict[str, list[JobInfo]] = defaultdict(list)
+    for info in infos:
+        handle = info.launcher or {}
+        if info.state == "running" and handle.get("kind") == "slurm" and handle.get("job_id"):
+            by_conf[handle.get("slurm_conf") or ""].append(info)
+    changes: list[str] = []
+    for conf, jobs in by_conf.items():
+        changes += asyncio.run(_reconcile(conf, jobs))
+    return changes
+
+
+async def _reconcile(conf: str, jobs: list[JobInfo]) -> list[str]:
+    from partita.launchers.slurm._launcher import SlurmLauncher
+
+    launcher = SlurmLauncher(env={"SLURM_CONF": conf} if conf else None)
+    ids = [str((j.launcher or {})["job_id"]) for j in jobs]
+    states = await launcher.status(ids)
+    changes = []
+    for info, job_id in zip(jobs, ids, strict=True):
+        found = states.get(job_id)
+        if found is None:
+            continue
+        state, exit_code = found
+        phase = phase_of(state)
+        if phase not in ("done", "failed"):
+            continue
+        reason = reason_for(state, exit_code) or "lost"
+        if reason == "error":
+            # The runner records failures of the task itself; without its marker, the job
+            # was killed: for memory (Slurm says so in its log), or otherwise lost.
+            reason = "memory" if _memory_killed(info.launcher or {}) else "lost"
+        change = _record(info, reason, f"Slurm state {state} ({exit_code})")
+        if change:
+            changes.append(change)
+    return changes
+
+
+def _memory_killed(handle: dict[str, Any]) -> bool:
+    try:
+        with open(handle.get("log") or "", errors="replace") as file:
+            text = file.read()[-4000:]
+    except OSError:
+        return False
+    return "exceeded memory limit" in text or "oom-kill" in text.lower()
+
+
+def _record(info: JobInfo, reason: str, detail: str) -> str | None:
+    paths = info.paths
+    lock = FileLock(paths.lock)
+    if not lock.acquire(blocking=False):
+        return None  # someone runs it right now
+    try:
+        if final_marker(paths) is not None:
+            return None
+        record: dict[str, Any] = read_state(paths)
+        attempt = int(record.get("attempt") or 0)
+        clear_final(paths)
+        if reason == "cancelled":
+            write_final(paths, JobState.CANCELLED, attempt=attempt, detail=detail)
+            return f"{info.name}: cancelled ({detail})"
+        write_final(paths, JobState.FAILED, attempt=attempt, reason=reason, detail=detail)
+        return f"{info.name}: failed ({reason}; {detail})"
+    finally:
+        lock.release()
