@@ -1,0 +1,225 @@
+"""The ``partita`` command: watch and steer the experiments of a work directory.
+
+Thin by design: queries go through :class:`partita.workspace.Index`, actions through
+:mod:`partita._control`; this package parses, formats and prints. See docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from rich.text import Text
+
+from partita import __version__
+from partita.cli._app import (
+    CliError,
+    PartitaGroup,
+    echo_json,
+    find_workspace,
+    get_console,
+    job_json,
+    job_paths,
+    json_option,
+    open_index,
+    workdir_argument,
+    workdir_option,
+)
+from partita.cli._experiments import experiments, status_command
+from partita.cli._jobs import jobs
+from partita.cli._params import diff as diff_params
+from partita.cli._params import load_params
+
+__all__ = ["cli", "main"]
+
+WEB_EXTRA = "the web monitor needs the 'web' extra: pip install 'partita[web]'"
+
+
+@click.group(cls=PartitaGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="partita")
+def cli() -> None:
+    """Watch and steer the experiments of a partita work directory.
+
+    \b
+    Examples:
+      partita status                       one-screen summary of ./workdir
+      partita jobs list --state failed     failed jobs, most recent first
+      partita jobs show 3f2a               everything about one job
+      partita jobs log 3f2a --follow       its output, as it is written
+      partita jobs kill 3f2a               stop it
+      partita diff 3f2a 7b01               how two jobs' parameters differ
+      partita run xp.py --dry-run          what xp.py would run
+      partita monitor                      the live web monitor
+
+    The work directory is WORKDIR or -w DIR where a command takes one, else
+    $PARTITA_WORKDIR, else ./workdir if it is a work directory, else the
+    current directory. JOB is a unique prefix of a job identifier, TYPE/PREFIX
+    or a job folder. Exit codes: 0 success, 1 failure, 2 wrong command line.
+    """
+
+
+cli.add_command(jobs)
+cli.add_command(experiments)
+
+
+@cli.command("status")
+@workdir_argument
+@workdir_option
+@json_option
+def status(workdir_arg: Path | None, workdir: Path | None, as_json: bool) -> None:
+    """One screen: experiments, jobs by state, running jobs and their progress.
+
+    \b
+    Examples:
+      partita status
+      partita status path/to/workdir
+      watch -n 2 partita status
+      partita status --json
+    """
+    status_command(workdir_arg, workdir, as_json)
+
+
+@cli.command("diff")
+@click.argument("job_a")
+@click.argument("job_b")
+@workdir_option
+@json_option
+def diff(job_a: str, job_b: str, workdir: Path | None, as_json: bool) -> None:
+    """Parameters that differ between two jobs, by path.
+
+    Nested configs (and tasks given as parameters) are followed, so a change
+    deep inside reads as 'strings[1].word: 'hello' → 'world''. A change of type
+    shows both types: 'lr: 1 (int) → 1.0 (float)'.
+
+    \b
+    Examples:
+      partita diff 3f2a 7b01
+      partita diff demo.train/3f2a demo.train/7b01 --json
+    """
+    workspace = find_workspace(workdir)
+    with open_index(workspace) as index:
+        first, second = index.job(job_a), index.job(job_b)
+    documents = []
+    for info in (first, second):
+        document = load_params(job_paths(workspace, info))
+        if document is None:
+            raise CliError(
+                f"{info.name} has no readable params.json in {job_paths(workspace, info).root}."
+            )
+        documents.append(document)
+    changes = diff_params(documents[0], documents[1])
+    if as_json:
+        echo_json(
+            {
+                "a": job_json(workspace, first),
+                "b": job_json(workspace, second),
+                "changes": [change.to_json() for change in changes],
+            }
+        )
+        return
+    console = get_console()
+    console.print(Text(f"--- {first.name}\n+++ {second.name}"))
+    if first.type_id != second.type_id:
+        console.print(Text(f"different tasks: {first.type_id} → {second.type_id}"))
+    if first.identifier == second.identifier:
+        console.print("same job: nothing differs")
+        return
+    if not changes:
+        console.print("no parameter differs (their identities differ by constants or versions)")
+        return
+    for change in changes:
+        console.print(Text(change.describe()))
+
+
+@cli.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True},
+)
+@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="On Ctrl-C, leave running jobs running (sets PARTITA_DETACH=1).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would run, launch nothing (sets PARTITA_DRY_RUN=1).",
+)
+def run(script: Path, args: tuple[str, ...], detach: bool, dry_run: bool) -> None:
+    """Run an experiment script with this Python; exit with its exit code.
+
+    Options the script does not share with partita are passed to it; put the
+    script's own arguments after '--' when they could be mistaken for partita's.
+
+    \b
+    Examples:
+      partita run xp.py
+      partita run xp.py --dry-run          what would run, what is already done
+      partita run xp.py --detach --lr 0.1
+      partita run xp.py -- --dry-run       '--dry-run' goes to the script
+    """
+    env = dict(os.environ)
+    if detach:
+        env["PARTITA_DETACH"] = "1"
+    if dry_run:
+        env["PARTITA_DRY_RUN"] = "1"
+    try:
+        process = subprocess.Popen([sys.executable, str(script), *args], env=env)
+    except OSError as exc:
+        raise CliError(f"cannot start {sys.executable} {script}: {exc.strerror}.") from None
+    code: int | None = None
+    while code is None:
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:
+            continue  # the script got the Ctrl-C too (same terminal): it decides what happens
+    if code < 0:
+        code = 128 + signal.Signals(-code).value
+    raise click.exceptions.Exit(code)
+
+
+@cli.command("monitor")
+@workdir_argument
+@workdir_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port to listen on (0: any free port; the address is printed).",
+)
+def monitor(workdir_arg: Path | None, workdir: Path | None, host: str, port: int) -> None:
+    """Serve the live web monitor of a work directory.
+
+    Needs the 'web' extra: pip install 'partita[web]'.
+
+    \b
+    Examples:
+      partita monitor
+      partita monitor path/to/workdir --port 8080
+      partita monitor --host 0.0.0.0 --port 8080   reachable from other machines
+    """
+    workspace = find_workspace(workdir_arg, workdir)
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+
+        web = importlib.import_module("partita.web")  # imported late: it needs the extra
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] in ("starlette", "uvicorn", "websockets"):
+            raise CliError(WEB_EXTRA) from None
+        raise
+    web.serve(workspace.root, host=host, port=port)
+
+
+def main() -> None:
+    """Entry point of the ``partita`` console script."""
+    cli.main(prog_name="partita")

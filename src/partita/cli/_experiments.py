@@ -1,0 +1,267 @@
+"""``partita experiments ...`` and ``partita status``: experiments, their runs, a summary."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from partita.cli import _format as fmt
+from partita.cli._app import (
+    CliError,
+    PartitaGroup,
+    echo_json,
+    find_workspace,
+    get_console,
+    job_json,
+    json_option,
+    open_index,
+    workdir_argument,
+    workdir_option,
+)
+from partita.workspace import Index, JobInfo, RunInfo, read_json
+
+
+@click.group(cls=PartitaGroup)
+def experiments() -> None:
+    """List experiments and inspect their runs.
+
+    \b
+    Examples:
+      partita experiments list
+      partita experiments show helloworld
+      partita experiments show helloworld --json
+    """
+
+
+def _latest_jobs(index: Index, run: RunInfo) -> list[tuple[str, JobInfo | None]]:
+    """``(identifier, info)`` of every job the run submitted (info ``None``: deleted).
+
+    A job that never started (its dependency failed, or the run was interrupted) has no
+    state on disk; for a run that has ended, the state the run recorded for it is shown.
+    """
+    known = {info.identifier: info for info in index.jobs(experiment=run.experiment)}
+    recorded: dict[str, Any] = {}
+    if run.status != "running":
+        record = read_json(
+            index.workspace.experiment_dir(run.experiment) / "runs" / run.run / "run.json"
+        )
+        if isinstance(record, dict) and isinstance(record.get("jobs"), dict):
+            recorded = record["jobs"]
+    out: list[tuple[str, JobInfo | None]] = []
+    for identifier in index.run_jobs(run.experiment, run.run):
+        info = known.get(identifier)
+        final = recorded.get(identifier)
+        if info is not None and info.state == "waiting" and final in ("failed", "cancelled"):
+            info = dataclasses.replace(info, state=final, reason=info.reason or "not run")
+        out.append((identifier, info))
+    return out
+
+
+def _state_counts(jobs: list[tuple[str, JobInfo | None]]) -> dict[str, int]:
+    counts = Counter(info.state if info else "missing" for _, info in jobs)
+    return {state: counts[state] for state in fmt.ordered_states(counts)}
+
+
+def _summaries(index: Index) -> list[dict[str, Any]]:
+    """One entry per experiment: run count and its latest run with job counts."""
+    runs: dict[str, list[RunInfo]] = {}
+    for run in index.runs():
+        runs.setdefault(run.experiment, []).append(run)
+    out = []
+    for name in sorted(runs):
+        latest = runs[name][0]
+        out.append(
+            {
+                "name": name,
+                "runs": len(runs[name]),
+                "latest": {
+                    **latest.to_json(),
+                    "states": _state_counts(_latest_jobs(index, latest)),
+                },
+            }
+        )
+    return out
+
+
+def _experiments_table(summaries: list[dict[str, Any]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("EXPERIMENT", overflow="fold")
+    table.add_column("RUNS", justify="right")
+    table.add_column("LATEST RUN", no_wrap=True)
+    table.add_column("STATUS", no_wrap=True)
+    table.add_column("STARTED", no_wrap=True)
+    table.add_column("JOBS", overflow="fold")
+    for entry in summaries:
+        latest = entry["latest"]
+        table.add_row(
+            Text(entry["name"]),
+            str(entry["runs"]),
+            latest["run"],
+            fmt.state_text(latest["status"] or "?"),
+            fmt.ago(latest["started"]),
+            fmt.counts_text(latest["states"]),
+        )
+    return table
+
+
+@experiments.command("list")
+@workdir_argument
+@workdir_option
+@json_option
+def list_experiments(workdir_arg: Path | None, workdir: Path | None, as_json: bool) -> None:
+    """List experiments: runs, latest run status and its jobs by state.
+
+    \b
+    Examples:
+      partita experiments list
+      partita experiments list path/to/workdir --json
+    """
+    workspace = find_workspace(workdir_arg, workdir)
+    with open_index(workspace) as index:
+        summaries = _summaries(index)
+    if as_json:
+        echo_json(summaries)
+        return
+    console = get_console()
+    if not summaries:
+        console.print(Text(f"no experiment has run in {workspace.root} yet"))
+        return
+    console.print(_experiments_table(summaries))
+
+
+@experiments.command("show")
+@click.argument("name")
+@workdir_option
+@json_option
+def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
+    """Runs of one experiment, and the jobs of its latest run by state.
+
+    \b
+    Examples:
+      partita experiments show helloworld
+      partita experiments show helloworld --json | jq '.jobs.failed'
+    """
+    workspace = find_workspace(workdir)
+    with open_index(workspace) as index:
+        runs = index.runs(name)
+        if not runs:
+            names = sorted({run.experiment for run in index.runs()})
+            known = f" Experiments: {', '.join(names)}." if names else " No experiment ran yet."
+            raise CliError(f"no experiment named {name!r} in {workspace.root}.{known}")
+        jobs = _latest_jobs(index, runs[0])
+    grouped: dict[str, list[tuple[str, JobInfo | None]]] = {}
+    for identifier, info in jobs:
+        grouped.setdefault(info.state if info else "missing", []).append((identifier, info))
+    order = fmt.ordered_states(grouped)
+    if as_json:
+        echo_json(
+            {
+                "name": name,
+                "runs": [run.to_json() for run in runs],
+                "latest": runs[0].run,
+                "jobs": {
+                    state: [
+                        job_json(workspace, info)
+                        if info
+                        else {"id": identifier, "state": "missing"}
+                        for identifier, info in grouped[state]
+                    ]
+                    for state in order
+                },
+            }
+        )
+        return
+    console = get_console()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title_justify="left")
+    for column in ("RUN", "STATUS", "STARTED", "DURATION", "HOST", "PID"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("JOBS", justify="right")
+    for run in runs:
+        end = run.ended
+        if end is None and run.status == "running":
+            end = time.time()
+        took = end - run.started if end is not None and run.started is not None else None
+        table.add_row(
+            run.run,
+            fmt.state_text(run.status or "?"),
+            fmt.when(run.started),
+            fmt.duration(took),
+            run.host or "-",
+            str(run.pid) if run.pid is not None else "-",
+            str(run.jobs),
+        )
+    console.print(Text(f"experiment {name}: {fmt.plural(len(runs), 'run')}", style="bold"))
+    console.print(table)
+    console.print(Text(f"jobs of the latest run ({runs[0].run})", style="bold"))
+    for state in order:
+        header = Text("  ")
+        header.append_text(fmt.state_text(state))
+        header.append(f" ({len(grouped[state])})")
+        console.print(header)
+        for identifier, info in grouped[state]:
+            if info is None:
+                console.print(Text(f"    {identifier[:12]} (its folder was deleted)"))
+                continue
+            line = Text(f"    {info.name}")
+            if info.reason and info.state != "done":
+                line.append(f"  {info.reason}")
+            if info.tags:
+                line.append(f"  {fmt.tags_text(info.tags)}")
+            if info.state == "running":
+                line.append("  ")
+                line.append_text(fmt.progress_text(info.state, info.progress, info.message))
+            console.print(line)
+
+
+# --- status -----------------------------------------------------------------------------
+
+
+def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool) -> None:
+    """The body of ``partita status`` (registered in ``partita.cli``)."""
+    workspace = find_workspace(workdir_arg, workdir)
+    with open_index(workspace) as index:
+        summaries = _summaries(index)
+        infos = index.jobs()
+    counts = Counter(info.state for info in infos)
+    ordered = {state: counts[state] for state in fmt.ordered_states(counts)}
+    running = [info for info in infos if info.state == "running"]
+    if as_json:
+        echo_json(
+            {
+                "workdir": str(workspace.root),
+                "experiments": summaries,
+                "jobs": ordered,
+                "running": [job_json(workspace, info) for info in running],
+            }
+        )
+        return
+    console = get_console()
+    console.print(Text(f"work directory {workspace.root}", style="bold"))
+    if summaries:
+        console.print(_experiments_table(summaries))
+    else:
+        console.print("no experiment has run here yet")
+    line = Text(f"{fmt.plural(len(infos), 'job')}: ")
+    line.append_text(fmt.counts_text(ordered) if infos else Text("none"))
+    console.print(line)
+    if running:
+        console.print(Text("running", style="bold"))
+        table = Table.grid(padding=(0, 2))
+        for _ in range(4):
+            table.add_column(no_wrap=False)
+        for info in running:
+            table.add_row(
+                Text(info.name),
+                fmt.duration(info.duration),
+                fmt.progress_text(info.state, info.progress, info.message, width=20),
+                Text(fmt.tags_text(info.tags)),
+            )
+        console.print(table)
