@@ -39,8 +39,12 @@ def kill_job(info: JobInfo, *, grace: float = 10.0) -> str:
             try:
                 if final_marker(paths) is None:
                     attempt = int(read_state(paths).get("attempt") or 0)
-                    write_final(paths, JobState.CANCELLED, attempt=attempt,
-                                detail="killed on request")
+                    write_final(
+                        paths, JobState.CANCELLED, attempt=attempt, detail="killed on request"
+                    )
             finally:
                 lock.release()
-    return f"{info.name} cancelled"
+    final = final_marker(paths)
+    if final is None:
+        return f"{info.name}: stop requested, but no outcome is recorded yet (still running?)"
+    return f"{info.name} {final[0].value}"

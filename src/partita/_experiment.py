@@ -45,24 +45,51 @@ _active: list[Experiment] = []
 
 
 class _Reporter:
-    """Plain, line-oriented progress on stderr (one line per start and end of a job)."""
+    """Progress on stderr: a live view on a terminal, else one line per job event."""
 
     def __init__(self, stream: TextIO, quiet: bool) -> None:
         self.stream = stream
         self.quiet = quiet
         self.lock = threading.Lock()
+        self.view: Any = None
+
+    def start_view(self) -> None:
+        """Show the live view (progress bars) when stderr is an interactive terminal."""
+        if self.quiet or not _isatty(self.stream) or os.environ.get("PARTITA_NO_LIVE"):
+            return
+        from rich.console import Console
+
+        from partita._live import LiveView
+
+        self.view = LiveView(Console(file=self.stream))
+        self.view.start()
+
+    def stop_view(self) -> None:
+        view, self.view = self.view, None
+        if view is not None:
+            view.stop()
+
+    def _print(self, text: str) -> None:
+        with self.lock:
+            if self.view is not None and self.view.active:
+                self.view.log(f"partita: {text}")
+            else:
+                print(f"partita: {text}", file=self.stream, flush=True)
 
     def say(self, text: str) -> None:
-        if self.quiet:
-            return
-        with self.lock:
-            print(f"partita: {text}", file=self.stream, flush=True)
+        if not self.quiet:
+            self._print(text)
 
     def warn(self, text: str) -> None:
-        with self.lock:
-            print(f"partita: {text}", file=self.stream, flush=True)
+        self._print(text)
 
     def event(self, event: JobEvent) -> None:
+        if self.view is not None:
+            self.view.event(event)
+            if event.state not in (JobState.FAILED,) and not (
+                event.state is JobState.READY and event.previous is JobState.RUNNING
+            ):
+                return  # the live view shows it
         job = event.job
         if event.state is JobState.RUNNING and event.previous is not JobState.RUNNING:
             where = " (run by another process; waiting)" if job.elsewhere else ""
@@ -176,6 +203,7 @@ class Experiment:
             )
             self._scheduler.add_listener(self._reporter.event)
             self._scheduler.start()
+            self._reporter.start_view()
         _active.append(self)
         set_submitter(self.submit)
         self._install_sigterm()
@@ -533,6 +561,7 @@ class Experiment:
         if self in _active:
             _active.remove(self)
         set_submitter(_active[-1].submit if _active else None)
+        self._reporter.stop_view()
         if self._scheduler is not None:
             jobs = self._scheduler.jobs
             states = {j.identifier: j.state.value for j in jobs}
@@ -545,6 +574,7 @@ class Experiment:
             self._write_run(ended=time.time(), jobs=states)
 
     def _summary(self, jobs: list[Job]) -> None:
+        self._reporter.stop_view()
         took = time.time() - self._started
         counts: dict[str, int] = {}
         for job in jobs:
@@ -589,6 +619,13 @@ class Experiment:
             f"[dry run] {type(task)._partita_type_id}/{ident[:12]}: {label}"
             + (f"  {tag_text}" if tag_text else "")
         )
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _flag(name: str) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 _target: list[Path] = []
 _last = [0.0]
+_last_message: list[str | None] = [None]
 _MIN_INTERVAL = 0.2
 
 
@@ -27,9 +28,10 @@ def progress(fraction: float, message: str = "") -> None:
         return
     fraction = min(max(float(fraction), 0.0), 1.0)
     now = time.monotonic()
-    if 0.0 < fraction < 1.0 and now - _last[0] < _MIN_INTERVAL:
+    if 0.0 < fraction < 1.0 and now - _last[0] < _MIN_INTERVAL and message == _last_message[0]:
         return
     _last[0] = now
+    _last_message[0] = message
     from partita.workspace._atomic import write_json
 
     try:

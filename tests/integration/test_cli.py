@@ -173,7 +173,7 @@ def test_list_table_shows_states_tags_and_progress(wd: Path) -> None:
     (broken,) = [line for line in output.splitlines() if line.startswith("cli.broken")]
     assert "30% step 3" in broken
     assert "█" in broken
-    assert "12 jobs: 1 failed, 1 waiting, 10 done" in output
+    assert "12 jobs: 2 failed, 10 done" in output
 
 
 def test_list_json(wd: Path) -> None:
@@ -195,9 +195,10 @@ def test_list_json(wd: Path) -> None:
 def test_list_filters(wd: Path) -> None:
     """--state, --task (exact or part), --experiment select jobs; filters combine."""
     failed = as_json("jobs", "list", wd, "--state", "failed")
-    assert ["cli.broken"] == [job["type"] for job in failed]
-    several = as_json("jobs", "list", wd, "-s", "failed", "-s", "waiting")
-    assert {"cli.broken", "cli.after"} == {job["type"] for job in several}
+    assert {"cli.broken", "cli.after"} == {job["type"] for job in failed}
+    assert {"error", "dependency"} == {job["reason"] for job in failed}
+    several = as_json("jobs", "list", wd, "-s", "failed", "-s", "done")
+    assert 12 == len(several)
     assert 2 == len(as_json("jobs", "list", wd, "--task", "cli.train"))
     assert 2 == len(as_json("jobs", "list", wd, "--task", "train"))
     other = as_json("jobs", "list", wd, "--experiment", "other")
@@ -224,10 +225,9 @@ def test_tag_filter_compares_types(wd: Path) -> None:
 def test_since(wd: Path) -> None:
     """--since takes durations (30m, 1h30m, 2d) and ISO dates."""
     recent = as_json("jobs", "list", wd, "--since", "1h")
-    assert 11 == len(recent)
-    assert "cli.after" not in {job["type"] for job in recent}  # never launched: no time
-    assert 11 == len(as_json("jobs", "list", wd, "--since", "1h30m"))
-    assert 11 == len(as_json("jobs", "list", wd, "--since", "2d"))
+    assert 12 == len(recent)
+    assert 12 == len(as_json("jobs", "list", wd, "--since", "1h30m"))
+    assert 12 == len(as_json("jobs", "list", wd, "--since", "2d"))
     later = (date.today() + timedelta(days=2)).isoformat()
     assert [] == as_json("jobs", "list", wd, "--since", later)
     assert [] == as_json("jobs", "list", wd, "--since", f"{later}T10:30")
@@ -343,7 +343,7 @@ def test_experiments_show(wd: Path) -> None:
     assert "experiment study: 2 runs" in output
     assert "failed (2)" in output
     assert "done (8)" in output
-    assert "not run" in output  # cli.after: its dependency failed
+    assert "cli.after" in output and "dependency" in output  # its dependency failed
     record = as_json("experiments", "show", "study", "-w", wd)
     assert ["failed", "failed"] == [run["status"] for run in record["runs"]]
     assert record["latest"] == record["runs"][0]["run"]
@@ -357,9 +357,9 @@ def test_status(wd: Path) -> None:
     """status: experiments, counts by state, running jobs (none here)."""
     output = invoke("status", wd).stdout
     assert f"work directory {wd.resolve()}" in output
-    assert "12 jobs: 1 failed, 1 waiting, 10 done" in output
+    assert "12 jobs: 2 failed, 10 done" in output
     summary = as_json("status", wd)
-    assert {"failed": 1, "waiting": 1, "done": 10} == summary["jobs"]
+    assert {"failed": 2, "done": 10} == summary["jobs"]
     assert [] == summary["running"]
     assert ["other", "study"] == [entry["name"] for entry in summary["experiments"]]
 
@@ -393,7 +393,7 @@ def test_clean_dry_run_then_yes(wd: Path, tmp_path: Path) -> None:
     forced = invoke(
         "jobs", "clean", "--state", "failed", "--include-referenced", "--yes", "-w", copy
     ).stdout
-    assert "deleted 1 job:" in forced
+    assert "deleted 2 jobs:" in forced  # cli.broken and cli.after (its dependency failed)
     assert [] == by_type(copy, "cli.broken")
     assert [] == [p for p in copy.iterdir() if p.name.startswith(".deleting")]
 

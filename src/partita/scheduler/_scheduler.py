@@ -370,9 +370,28 @@ class Scheduler:
         if broken:
             dep = broken[0]
             why = f"{dep.name} {dep.state.value}" + (f" ({dep.reason})" if dep.reason else "")
+            self._record_dependency_failure(job, f"dependency {why}")
             self._finish(job, JobState.FAILED, Reason.DEPENDENCY.value, f"dependency {why}")
             return False
         return True
+
+    def _record_dependency_failure(self, job: Job, detail: str) -> None:
+        """Write ``failed(dependency)`` so every view agrees (unless someone else has it)."""
+        lock = FileLock(job.paths.lock)
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            state, record = disk_state(job.paths)
+            if state is None:
+                write_final(
+                    job.paths,
+                    JobState.FAILED,
+                    attempt=int(record.get("attempt") or 0),
+                    reason=Reason.DEPENDENCY.value,
+                    detail=detail,
+                )
+        finally:
+            lock.release()
 
     @staticmethod
     def _can_queue_after(job: Job, dep: Job) -> bool:

@@ -23,7 +23,7 @@ from partita.workspace._atomic import read_json
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._process import is_alive
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -147,8 +147,11 @@ def read_job(paths: JobPaths) -> JobInfo:
     record = read_json(paths.state) or {}
     state = "waiting"
     marker: dict[str, Any] = {}
-    for name, path in (("done", paths.done), ("failed", paths.failed),
-                       ("cancelled", paths.cancelled)):
+    for name, path in (
+        ("done", paths.done),
+        ("failed", paths.failed),
+        ("cancelled", paths.cancelled),
+    ):
         if path.exists():
             state, marker = name, read_json(path) or {}
             break
@@ -158,9 +161,13 @@ def read_job(paths: JobPaths) -> JobInfo:
     reason = marker.get("reason", record.get("reason"))
     detail = marker.get("detail", record.get("detail"))
     launcher = record.get("launcher") or None
-    if state == "running" and launcher and launcher.get("kind") == "local" and launcher.get(
-        "pid"
-    ) and is_alive(launcher) is False:
+    if (
+        state == "running"
+        and launcher
+        and launcher.get("kind") == "local"
+        and launcher.get("pid")
+        and is_alive(launcher) is False
+    ):
         state, reason, detail = "failed", "lost", "its process is gone without an outcome"
     progress = read_json(paths.progress) or {}
     return JobInfo(
@@ -184,9 +191,9 @@ def read_job(paths: JobPaths) -> JobInfo:
 class Index:
     """The SQLite index of a work directory (``index.sqlite``)."""
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, *, path: Path | None = None) -> None:
         self.workspace = workspace
-        self.path = workspace.index_path
+        self.path = path or workspace.index_path
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         with contextlib.suppress(sqlite3.DatabaseError):
@@ -226,8 +233,10 @@ class Index:
 
     def _refresh_runs(self) -> None:
         db = self._db
-        known = {(r["experiment"], r["run"]): r["signature"]
-                 for r in db.execute("SELECT experiment, run, signature FROM runs")}
+        known = {
+            (r["experiment"], r["run"]): r["signature"]
+            for r in db.execute("SELECT experiment, run, signature FROM runs")
+        }
         seen = set()
         for run_dir in _iter_dirs(self.workspace.experiments, "*/runs/*"):
             experiment, run = run_dir.parent.parent.name, run_dir.name
@@ -240,9 +249,17 @@ class Index:
             info = read_json(files[0]) or {}
             db.execute(
                 "INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?,?,?)",
-                (experiment, run, info.get("status"), info.get("started"), info.get("ended"),
-                 info.get("host"), info.get("pid"), json.dumps(info.get("process")),
-                 signature),
+                (
+                    experiment,
+                    run,
+                    info.get("status"),
+                    info.get("started"),
+                    info.get("ended"),
+                    info.get("host"),
+                    info.get("pid"),
+                    json.dumps(info.get("process")),
+                    signature,
+                ),
             )
             db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
             rows = []
@@ -252,8 +269,16 @@ class Index:
                         entry = json.loads(line)
                     except ValueError:
                         continue  # a line being written
-                    rows.append((experiment, run, entry["id"], json.dumps(entry.get("tags", {})),
-                                 json.dumps(entry.get("depends", [])), entry.get("time")))
+                    rows.append(
+                        (
+                            experiment,
+                            run,
+                            entry["id"],
+                            json.dumps(entry.get("tags", {})),
+                            json.dumps(entry.get("depends", [])),
+                            entry.get("time"),
+                        )
+                    )
             db.executemany("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?)", rows)
         for key in set(known) - seen:
             db.execute("DELETE FROM runs WHERE experiment=? AND run=?", key)
@@ -261,14 +286,17 @@ class Index:
 
     def _refresh_jobs(self) -> None:
         db = self._db
-        known = {r["id"]: (r["signature"], r["state"])
-                 for r in db.execute("SELECT id, signature, state FROM jobs")}
+        known = {
+            r["id"]: (r["signature"], r["state"])
+            for r in db.execute("SELECT id, signature, state FROM jobs")
+        }
         seen = set()
         for folder in _iter_dirs(self.workspace.jobs, "*/*"):
             paths = JobPaths(folder)
             seen.add(folder.name)
-            signature = _signature([paths.state, paths.done, paths.failed, paths.cancelled,
-                                    paths.progress])
+            signature = _signature(
+                [paths.state, paths.done, paths.failed, paths.cancelled, paths.progress]
+            )
             previous = known.get(folder.name)
             # Running jobs are always re-read: their process may have died since.
             if previous and previous[0] == signature and previous[1] != "running":
@@ -276,10 +304,23 @@ class Index:
             info = read_job(paths)
             db.execute(
                 "INSERT OR REPLACE INTO jobs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (info.identifier, info.type_id, str(info.path), info.state, info.reason,
-                 info.detail, info.attempt, info.submitted, info.started, info.ended,
-                 json.dumps(info.launcher), json.dumps(info.tags), info.progress,
-                 info.message, signature),
+                (
+                    info.identifier,
+                    info.type_id,
+                    f"jobs/{info.type_id}/{info.identifier}",
+                    info.state,
+                    info.reason,
+                    info.detail,
+                    info.attempt,
+                    info.submitted,
+                    info.started,
+                    info.ended,
+                    json.dumps(info.launcher),
+                    json.dumps(info.tags),
+                    info.progress,
+                    info.message,
+                    signature,
+                ),
             )
         for gone in set(known) - seen:
             db.execute("DELETE FROM jobs WHERE id=?", (gone,))
@@ -321,9 +362,12 @@ class Index:
         if tags:
             wanted = {k: json.dumps(v, sort_keys=True) for k, v in tags.items()}
             infos = [
-                info for info in infos
-                if all(k in info.tags and json.dumps(info.tags[k], sort_keys=True) == v
-                       for k, v in wanted.items())
+                info
+                for info in infos
+                if all(
+                    k in info.tags and json.dumps(info.tags[k], sort_keys=True) == v
+                    for k, v in wanted.items()
+                )
             ]
         infos.sort(key=lambda i: i.ended or i.started or i.submitted or 0, reverse=True)
         return infos
@@ -346,7 +390,7 @@ class Index:
         return JobInfo(
             identifier=row["id"],
             type_id=row["type"],
-            path=Path(row["path"]),
+            path=self.workspace.root / row["path"],
             state=row["state"],
             reason=row["reason"],
             detail=row["detail"],
@@ -367,8 +411,9 @@ class Index:
         text = reference.strip().rstrip("/")
         candidate = Path(text)
         if candidate.is_dir() and (candidate / "params.json").exists():
-            row = self._db.execute("SELECT * FROM jobs WHERE id=?",
-                                   (candidate.resolve().name,)).fetchone()
+            row = self._db.execute(
+                "SELECT * FROM jobs WHERE id=?", (candidate.resolve().name,)
+            ).fetchone()
             if row is not None:
                 return self._info(row)
             return read_job(JobPaths(candidate.resolve()))
@@ -398,8 +443,10 @@ class Index:
 
     def runs(self, experiment: str | None = None) -> list[RunInfo]:
         """Runs (of one experiment, or all), most recent first."""
-        sql = ("SELECT r.*, (SELECT count(*) FROM run_jobs j WHERE j.experiment=r.experiment "
-               "AND j.run=r.run) AS n FROM runs r")
+        sql = (
+            "SELECT r.*, (SELECT count(*) FROM run_jobs j WHERE j.experiment=r.experiment "
+            "AND j.run=r.run) AS n FROM runs r"
+        )
         args: list[Any] = []
         if experiment:
             sql += " WHERE experiment=?"
@@ -410,15 +457,29 @@ class Index:
             process = json.loads(row["process"] or "null")
             if status == "running" and process and is_alive(process) is False:
                 status = "died"
-            infos.append(RunInfo(row["experiment"], row["run"], status, row["started"],
-                                 row["ended"], row["host"], row["pid"], row["n"]))
+            infos.append(
+                RunInfo(
+                    row["experiment"],
+                    row["run"],
+                    status,
+                    row["started"],
+                    row["ended"],
+                    row["host"],
+                    row["pid"],
+                    row["n"],
+                )
+            )
         return infos
 
     def run_jobs(self, experiment: str, run: str) -> list[str]:
         """Identifiers of the jobs a run submitted, in submission order."""
-        return [r[0] for r in self._db.execute(
-            "SELECT job FROM run_jobs WHERE experiment=? AND run=? ORDER BY time",
-            (experiment, run))]
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT job FROM run_jobs WHERE experiment=? AND run=? ORDER BY time",
+                (experiment, run),
+            )
+        ]
 
     def referenced(self, experiments: Iterable[str]) -> set[str]:
         """Jobs submitted by the latest run of each of ``experiments``."""
