@@ -623,3 +623,22 @@ def test_monitor_without_web_extra(wd: Path, monkeypatch: pytest.MonkeyPatch) ->
         "error: the web monitor needs the 'web' extra: pip install 'partita[web]'\n"
         == result.stderr
     )
+
+
+def test_launchers_explain(tmp_path: Path) -> None:
+    """launchers explain shows the needs, the rules file, the chosen launcher and why."""
+    rules = tmp_path / "launchers.py"
+    rules.write_text(
+        "from partita import LocalLauncher\n"
+        "big = LocalLauncher(16)\n"
+        "def find_launcher(needs, task):\n"
+        "    return (big, 'wants many cpus') if (needs.cpus or 0) > 4 else None\n"
+    )
+    chosen = invoke("launchers", "explain", "--cpus", "8", "--time", "2h", "--rules", rules)
+    assert "launcher: local (16 at once)" in chosen.stdout
+    assert "why: wants many cpus" in chosen.stdout
+    assert "'time': 7200.0" in chosen.stdout
+    default = invoke("launchers", "explain", "--cpus", "1", "--rules", rules)
+    assert "launcher: local\n" in default.stdout
+    bad = invoke("launchers", "explain", "--mem", "lots", "--rules", rules, code=1)
+    assert "expected a size" in bad.stderr

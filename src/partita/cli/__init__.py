@@ -220,6 +220,60 @@ def monitor(workdir_arg: Path | None, workdir: Path | None, host: str, port: int
     web.serve(workspace.root, host=host, port=port)
 
 
+@cli.group("launchers")
+def launchers() -> None:
+    """Which launcher runs which task (the rules file)."""
+
+
+@launchers.command("explain")
+@click.option("--cpus", type=int, help="CPUs the task needs.")
+@click.option("--mem", help="Memory the task needs, e.g. 16G.")
+@click.option("--gpus", type=int, help="GPUs the task needs.")
+@click.option("--time", "duration", help="How long it runs, e.g. 2h, 90m, 1-00:00:00.")
+@click.option(
+    "--rules",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A rules file (default: $PARTITA_LAUNCHERS or ~/.config/partita/launchers.py).",
+)
+def launchers_explain(
+    cpus: int | None,
+    mem: str | None,
+    gpus: int | None,
+    duration: str | None,
+    rules: Path | None,
+) -> None:
+    """Show which launcher the rules file chooses for a task's needs, and why.
+
+    The rules file defines find_launcher(needs, task) (see docs/slurm.md); it
+    returns a launcher, a (launcher, why) pair, or None for the local launcher.
+
+    \b
+    Examples:
+      partita launchers explain --gpus 1 --time 12h
+      partita launchers explain --cpus 2 --mem 4G --rules ./launchers.py
+    """
+    from partita.errors import PartitaError
+    from partita.launchers.finder import LauncherFinder, rules_file
+    from partita.launchers.resources import Resources
+
+    try:
+        needs = Resources.parse({"cpus": cpus, "mem": mem, "gpus": gpus, "time": duration})
+        path = rules or rules_file()
+        console = get_console()
+        console.print(f"needs: {needs.to_dict() or 'nothing in particular'}")
+        if path is None:
+            console.print("rules: none (no $PARTITA_LAUNCHERS, no ~/.config/partita/launchers.py)")
+            console.print("launcher: local (the experiment's default)")
+            return
+        choice = LauncherFinder(path).choose(needs, None)
+    except PartitaError as exc:
+        raise CliError(str(exc)) from None
+    console.print(f"rules: {path}")
+    launcher = choice.launcher.describe() if choice.launcher is not None else "local"
+    console.print(f"launcher: {launcher}")
+    console.print(f"why: {choice.why}")
+
+
 def main() -> None:
     """Entry point of the ``partita`` console script."""
     cli.main(prog_name="partita")

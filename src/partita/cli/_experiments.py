@@ -227,9 +227,20 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
 def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool) -> None:
     """The body of ``partita status`` (registered in ``partita.cli``)."""
     workspace = find_workspace(workdir_arg, workdir)
+    settled: list[str] = []
     with open_index(workspace) as index:
+        running = index.jobs(states=["running"])
+        if any((info.launcher or {}).get("kind") == "slurm" for info in running):
+            # Jobs left on a cluster by a detached run: ask Slurm how they ended.
+            from partita.launchers.slurm import reconcile
+
+            settled = reconcile(running)
+            if settled:
+                index.refresh()
         summaries = _summaries(index)
         infos = index.jobs()
+    for change in settled:
+        click.echo(f"settled from Slurm: {change}", err=True)
     counts = Counter(info.state for info in infos)
     ordered = {state: counts[state] for state in fmt.ordered_states(counts)}
     running = [info for info in infos if info.state == "running"]
