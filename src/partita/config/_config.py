@@ -7,7 +7,7 @@ import sys
 import typing
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from partita.config import _runtime
@@ -87,6 +87,10 @@ class FrozenList(list):  # type: ignore[type-arg]
     append = extend = insert = remove = pop = clear = sort = reverse = _frozen
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _frozen
 
+    def __reduce__(self) -> Any:
+        # Copy and pickle through the constructor (the default calls the blocked extend).
+        return (type(self), (list(self),))
+
 
 class FrozenDict(dict):  # type: ignore[type-arg]
     """A dict inside a submitted config: reading works, changing raises."""
@@ -99,6 +103,9 @@ class FrozenDict(dict):  # type: ignore[type-arg]
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _frozen
     __ior__ = _frozen
+
+    def __reduce__(self) -> Any:
+        return (type(self), (dict(self),))
 
 
 def _marker_of(annotation: Any) -> tuple[_Marker | None, Any]:
@@ -179,7 +186,7 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
             default = spec.default
             factory = spec.default_factory
             if default is not MISSING:
-                if not isinstance(default, _IMMUTABLE) and not _is_enum(default):
+                if not _shareable(default):
                     raise ConfigDefinitionError(
                         f"{where}: default {default!r} is mutable and would be shared by "
                         f"every instance. Use field(default_factory=...) instead."
@@ -207,6 +214,13 @@ def _is_enum(value: Any) -> bool:
     return isinstance(value, enum.Enum)
 
 
+def _shareable(value: Any) -> bool:
+    """Whether ``value`` is immutable all the way down, so instances may share it."""
+    if isinstance(value, tuple | frozenset):
+        return all(_shareable(item) for item in value)
+    return isinstance(value, _IMMUTABLE) or _is_enum(value)
+
+
 def _install(cls: type, fields: dict[str, Field]) -> None:
     from partita.config._identity import length_prefixed
 
@@ -223,20 +237,20 @@ def _install(cls: type, fields: dict[str, Field]) -> None:
     setattr_(cls, "_partita_type_id", type_id)
     setattr_(cls, "_partita_header", b"partita.config/1\x00" + length_prefixed(type_id.encode()))
     setattr_(cls, "_partita_encoded", tuple(encoded))
-    setattr_(cls, "_partita_walk", tuple(n for n in sorted(fields) if fields[n].type.may_hold_configs))
+    walk = tuple(n for n in sorted(fields) if fields[n].type.may_hold_configs)
+    setattr_(cls, "_partita_walk", walk)
+    # Defaults that are immutable all the way down are shared by every instance. Others
+    # (a tuple default of a list field is validated into a list) are copied per instance.
+    simple = {n for n, f in fields.items() if f.default is not MISSING and _shareable(f.default)}
     setattr_(
         cls,
         "_partita_simple_defaults",
-        tuple(
-            (n, f.default)
-            for n, f in fields.items()
-            if f.default is not MISSING or f.kind is FieldKind.CONSTANT
-        ),
+        tuple((n, f.default) for n, f in fields.items() if n in simple),
     )
     setattr_(
         cls,
         "_partita_other_defaults",
-        tuple(f for f in fields.values() if f.default is MISSING and f.kind is not FieldKind.CONSTANT),
+        tuple(f for n, f in fields.items() if n not in simple),
     )
 
 
@@ -337,7 +351,10 @@ class Config:
         for f in cls._partita_other_defaults:  # type: ignore[attr-defined]
             if f.name in d or f.generator is not None:
                 continue
-            if f.default_factory is not None:
+            if f.default is not MISSING:
+                # validate() rebuilds containers: a fresh copy of a list or dict default.
+                d[f.name] = f.type.validate(f.default, f"{qual}.{f.name}")
+            elif f.default_factory is not None:
                 d[f.name] = f.type.validate(f.default_factory(), f"{qual}.{f.name}")
             else:
                 missing.append(f)
@@ -376,7 +393,12 @@ class Config:
         raise FrozenConfigError(f"{type(self).__qualname__}.{name}: fields cannot be deleted.")
 
     def __getattr__(self, name: str) -> Any:
-        # Only called for attributes not found normally: pending generated paths.
+        # Only called for attributes not found normally: pending generated paths, and
+        # properties whose getter raised an AttributeError (such as PendingPathError from
+        # ``jobdir``): call the getter again so that its own error reaches the user.
+        prop = getattr(type(self), name, None)
+        if isinstance(prop, property) and prop.fget is not None:
+            return prop.fget(self)
         fields = type(self).__dict__.get("_partita_fields") or {}
         f = fields.get(name)
         if f is not None and f.generator is not None:
@@ -404,9 +426,13 @@ class Config:
             return NotImplemented
         if type(self)._partita_type_id != type(other)._partita_type_id:
             return False
+        # Kind-aware (True != 1 != 1.0, NaN == NaN) so that equal configs have equal
+        # identifiers, hence equal hashes; a task output also compares its producer.
         mine = {k: v for k, v in self.__dict__.items() if k in type(self)._partita_fields}
         theirs = {k: v for k, v in other.__dict__.items() if k in type(other)._partita_fields}
-        return mine == theirs
+        if mine.keys() != theirs.keys() or not all(_same(v, theirs[k]) for k, v in mine.items()):
+            return False
+        return _same(state_of(self).producer, state_of(other).producer)
 
     def __hash__(self) -> int:
         from partita.config._identity import digest
@@ -441,6 +467,42 @@ class Config:
 
         visit(self)
         return dict(sorted(collected.items()))
+
+
+def _kind(value: Any) -> Any:
+    if isinstance(value, Config):
+        return Config
+    if _is_enum(value):
+        return "enum"
+    for kind in (bool, int, float, str, PurePath, list, tuple, dict):
+        if isinstance(value, kind):
+            return kind
+    if isinstance(value, frozenset | set):
+        return frozenset
+    return type(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality of field values that agrees with their identity encoding."""
+    if a is b:
+        return True
+    kind = _kind(a)
+    if kind is not _kind(b):
+        return False
+    if kind is float:
+        return bool(a == b or (a != a and b != b))
+    if kind is list or kind is tuple:
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if kind is dict:
+        return bool(a.keys() == b.keys()) and all(_same(v, b[k]) for k, v in a.items())
+    if kind is frozenset:
+        from partita.config._identity import encode_value
+
+        try:
+            return sorted(map(encode_value, a)) == sorted(map(encode_value, b))
+        except Exception:
+            return bool(a == b)
+    return bool(a == b)
 
 
 def _differs(value: Any, f: Field) -> bool:

@@ -184,7 +184,7 @@ class Field:
         self.default_factory = None if self.generator is not None else default_factory
         self._help = help
         self.owner = owner
-        self._default_bytes: bytes | None | _Missing = MISSING
+        self._default_bytes: bytes | _Missing | None = MISSING
 
     @property
     def required(self) -> bool:

@@ -43,7 +43,13 @@ def _enc_bool(value: Any, buf: bytearray, active: set[int]) -> None:
 
 
 def _enc_int(value: Any, buf: bytearray, active: set[int]) -> None:
-    data = str(int(value)).encode()
+    try:
+        data = str(int(value)).encode()
+    except ValueError:  # more digits than sys.get_int_max_str_digits()
+        raise EncodingError(
+            f"an int of about {int(value).bit_length() * 30103 // 100000} digits is too "
+            "large to encode. Store such numbers in a file or as a str."
+        ) from None
     buf += b"i"
     buf += _pack_len(len(data))
     buf += data

@@ -20,7 +20,8 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from partita.config import _runtime
-from partita.config._config import Config, FieldKind, freeze, resolve_fields, state_of
+from partita.config._config import Config, freeze, resolve_fields, state_of
+from partita.config._fields import FieldKind
 from partita.config._identity import encode_value, identifier
 from partita.errors import EncodingError, LoadError, TaskImportError
 
@@ -242,7 +243,7 @@ class _Reader:
             elif f.generator is not None:
                 continue
             elif f.kind is FieldKind.CONSTANT:
-                d[name] = f.default
+                d[name] = f.type.validate(f.default, f"{qual}.{name}")  # a copy if mutable
             elif f.required:
                 raise self.fail(
                     f"{qual}.{name} is required but this job was created without it. "
@@ -318,7 +319,9 @@ def load(path: str | os.PathLike[str]) -> Config:
         ) from None
     except (OSError, ValueError) as exc:
         raise LoadError(f"cannot read {file}: {exc}") from None
-    workspace = jobdir.parent.parent.parent.resolve() if jobdir.parent.parent.name == "jobs" else None
+    workspace = None
+    if jobdir.parent.parent.name == "jobs":
+        workspace = jobdir.parent.parent.parent.resolve()
     if workspace is not None:
         _runtime.register_workspace(workspace)
         if _runtime.current_workspace() is None:

@@ -91,7 +91,10 @@ class _Float(FieldType):
         if type(value) is float:
             return value
         if isinstance(value, int) and not isinstance(value, bool | enum.Enum):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise self.error(value, path, "The integer is too large for a float.") from None
         if isinstance(value, float):
             return float(value)
         raise self.error(value, path)
@@ -372,6 +375,8 @@ def field_type(annotation: Any, where: str) -> FieldType:
             return _Dict(_SIMPLE[Any])
         if annotation is tuple:
             return _Tuple(None, _SIMPLE[Any])
+        if annotation is frozenset or annotation is set:
+            return _Set(_SIMPLE[Any])
     if origin is list:
         return _List(field_type(args[0], where) if args else _SIMPLE[Any])
     if origin in (set, frozenset):
