@@ -1,56 +1,18 @@
-"""Helpers to run experiment scripts in real processes."""
+"""Fixtures of the integration tests (helpers are in ``xputil``)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parent))
 
-PRELUDE = """\
-import os, sys, time, json
-from pathlib import Path
-import partita
-from partita import Task, Config, Param, Meta, Constant, field, PathGenerator, experiment, tag
-"""
-
-
-class Script:
-    """An experiment script written to a folder, run with this interpreter."""
-
-    def __init__(self, folder: Path, name: str, body: str) -> None:
-        self.folder = folder
-        self.path = folder / f"{name}.py"
-        self.path.write_text(PRELUDE + textwrap.dedent(body))
-
-    def run(
-        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, str(self.path), *args],
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **(env or {})},
-        )
-
-    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, str(self.path), *args],
-            cwd=self.folder,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **(env or {})},
-        )
+from xputil import Script
 
 
 @pytest.fixture
@@ -91,7 +53,3 @@ def slurm_env() -> Iterator[dict[str, str]]:
         stop_cluster()
 
 
-def job_dirs(workdir: Path, type_id: str) -> list[Path]:
-    """Job folders of one task type."""
-    folder = workdir / "jobs" / type_id
-    return sorted(folder.iterdir()) if folder.exists() else []

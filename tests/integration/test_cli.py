@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from xputil import Script
 
-from conftest import Script
 from partita.cli import cli
 
 TASKS = """

@@ -16,8 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from conftest import job_dirs
+from xputil import job_dirs
 
 SEED = int(os.environ.get("PARTITA_TEST_SEED", "20261122"))
 

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from xputil import ROOT, job_dirs
 
 import partita
-from conftest import ROOT, job_dirs
 from partita.config import _runtime
 
 

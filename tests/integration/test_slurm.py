@@ -11,8 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from conftest import Script, job_dirs
+from xputil import Script, job_dirs
 
 pytestmark = pytest.mark.slurm
 
