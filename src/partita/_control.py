@@ -8,7 +8,7 @@ import time
 from partita.workspace import FileLock, JobInfo, JobState, final_marker, read_state, write_final
 
 
-def kill_job(info: JobInfo, *, grace: float = 10.0) -> str:
+def kill_job(info: JobInfo, *, grace: float = 10.0, source: str = "the command line") -> str:
     """Stop a running job (SIGTERM, then SIGKILL after ``grace``; ``scancel`` on Slurm).
 
     Returns a short description of what was done. The job ends ``cancelled``.
@@ -16,7 +16,7 @@ def kill_job(info: JobInfo, *, grace: float = 10.0) -> str:
     if info.state != "running" or not info.launcher:
         return f"{info.name} is {info.state}: nothing to kill"
     paths = info.paths
-    paths.cancel_request.write_text(f"requested from the command line at {time.time()}\n")
+    paths.cancel_request.write_text(f"requested from {source} at {time.time()}\n")
     handle = info.launcher
     kind = handle.get("kind")
     if kind == "local":

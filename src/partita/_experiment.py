@@ -125,6 +125,8 @@ class Experiment:
         dry_run: print what would run, launch nothing. Default: ``PARTITA_DRY_RUN=1``.
         quiet: print only failures and the final summary.
         grace_period: seconds between SIGTERM and SIGKILL when cancelling jobs.
+        monitor: serve the web monitor while the experiment runs and print its address
+            (needs ``partita[web]``). Default: ``PARTITA_MONITOR=1`` in the environment.
     """
 
     def __init__(
@@ -212,7 +214,22 @@ class Experiment:
             + (" (dry run)" if self.dry_run else "")
         )
         threading.Thread(target=self._write_environment, name="partita-env", daemon=True).start()
+        self._start_monitor()
         return self
+
+    def _start_monitor(self) -> None:
+        """With ``monitor=True`` (or ``PARTITA_MONITOR=1``), serve the web monitor meanwhile."""
+        self._monitor: Any = None
+        if not (self.monitor or _flag("PARTITA_MONITOR")):
+            return
+        try:
+            from partita.web import start_in_thread
+        except ImportError as exc:
+            self._reporter.warn(f"no web monitor: {exc}")
+            return
+        port = int(os.environ.get("PARTITA_MONITOR_PORT", "0"))
+        self._monitor = start_in_thread(self.workspace.root, port=port)
+        self._reporter.warn(f"monitor: {self._monitor.url}")
 
     def __exit__(
         self,
@@ -562,6 +579,10 @@ class Experiment:
             _active.remove(self)
         set_submitter(_active[-1].submit if _active else None)
         self._reporter.stop_view()
+        monitor = getattr(self, "_monitor", None)
+        if monitor is not None:
+            monitor.stop()
+            self._monitor = None
         if self._scheduler is not None:
             jobs = self._scheduler.jobs
             states = {j.identifier: j.state.value for j in jobs}

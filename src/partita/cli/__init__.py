@@ -145,14 +145,20 @@ def diff(job_a: str, job_b: str, workdir: Path | None, as_json: bool) -> None:
 @click.option(
     "--detach",
     is_flag=True,
-    help="On Ctrl-C, leave running jobs running (sets PARTITA_DETACH=1).",
+    help="Exit once every job is launched or queued, and on Ctrl-C leave running jobs "
+    "running (sets PARTITA_DETACH=1).",
+)
+@click.option(
+    "--monitor",
+    is_flag=True,
+    help="Serve the web monitor while the experiment runs (sets PARTITA_MONITOR=1).",
 )
 @click.option(
     "--dry-run",
     is_flag=True,
     help="Print what would run, launch nothing (sets PARTITA_DRY_RUN=1).",
 )
-def run(script: Path, args: tuple[str, ...], detach: bool, dry_run: bool) -> None:
+def run(script: Path, args: tuple[str, ...], detach: bool, monitor: bool, dry_run: bool) -> None:
     """Run an experiment script with this Python; exit with its exit code.
 
     Options the script does not share with partita are passed to it; put the
@@ -170,6 +176,8 @@ def run(script: Path, args: tuple[str, ...], detach: bool, dry_run: bool) -> Non
         env["PARTITA_DETACH"] = "1"
     if dry_run:
         env["PARTITA_DRY_RUN"] = "1"
+    if monitor:
+        env["PARTITA_MONITOR"] = "1"
     try:
         process = subprocess.Popen([sys.executable, str(script), *args], env=env)
     except OSError as exc:

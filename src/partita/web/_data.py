@@ -1,0 +1,301 @@
+"""What the monitor shows, as JSON: job summaries, job details, rendered params, log tails.
+
+Nothing here knows about HTTP. Every file read goes through :func:`job_paths`, which
+rebuilds a job's folder from the work directory and the job's identity as the index knows
+it, so that no client-supplied text ever becomes a path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+from partita.errors import JobLookupError
+from partita.workspace import Index, JobInfo, JobPaths, RunInfo, Workspace, read_json
+
+# A job reference in a URL: a (prefix of a) hexadecimal identifier, nothing else.
+_IDENTIFIER = re.compile(r"^[0-9a-f]{1,64}$")
+# An experiment name (as partita.experiment() accepts it) and a run id.
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+# A task type id as it appears as a folder name below jobs/.
+_TYPE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+LOG_TAIL = 64 * 1024
+"""Bytes shown when a log is opened (its end)."""
+LOG_CHUNK = 512 * 1024
+"""Most bytes returned by one log request."""
+
+
+class NotFound(LookupError):
+    """The thing asked for does not exist (HTTP 404)."""
+
+
+class BadRequest(ValueError):
+    """The request is malformed (HTTP 400)."""
+
+
+def valid_name(text: str) -> bool:
+    """Whether ``text`` is a possible experiment name or run id."""
+    return bool(_NAME.match(text)) and len(text) <= 200
+
+
+def parse_tag(text: str) -> tuple[str, Any]:
+    """``name=value`` → ``(name, value)``; the value is parsed as JSON when possible.
+
+    ``y=1`` is the int 1, ``y=1.0`` the float, ``y="1"`` and ``y=abc`` strings, as on the
+    command line.
+    """
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise BadRequest(f"tag filter: expected 'name=value' (e.g. y=1), found {text!r}.")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return name, value
+
+
+def tag_text(value: Any) -> str:
+    """How a tag value is written in a filter (``parse_tag`` reads it back as the same value)."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def job_summary(info: JobInfo) -> dict[str, Any]:
+    """The part of a job the lists and the live feed need (no duration: it ticks)."""
+    return {
+        "id": info.identifier,
+        "short": info.short,
+        "type": info.type_id,
+        "state": info.state,
+        "reason": info.reason,
+        "detail": info.detail,
+        "attempt": info.attempt,
+        "submitted": info.submitted,
+        "started": info.started,
+        "ended": info.ended,
+        "tags": {k: tag_text(v) for k, v in info.tags.items()},
+        "progress": info.progress,
+        "message": info.message or None,
+        "experiments": list(info.experiments),
+        "depends": list(info.depends),
+        "host": (info.launcher or {}).get("host"),
+        "launcher": (info.launcher or {}).get("kind"),
+    }
+
+
+def run_summary(run: RunInfo) -> dict[str, Any]:
+    """A run of an experiment as JSON."""
+    return run.to_json()
+
+
+def lookup(index: Index, reference: str) -> JobInfo:
+    """The job whose identifier starts with ``reference`` (hexadecimal only)."""
+    text = reference.strip().lower()
+    if not _IDENTIFIER.match(text):
+        raise NotFound(f"no job {reference!r}: expected a hexadecimal job identifier.")
+    try:
+        return index.job(text)
+    except JobLookupError as exc:
+        raise NotFound(str(exc)) from None
+
+
+def job_paths(workspace: Workspace, info: JobInfo) -> JobPaths:
+    """The folder of ``info``, rebuilt from the work directory (never from stored paths)."""
+    if not _TYPE_ID.match(info.type_id) or not _IDENTIFIER.match(info.identifier):
+        raise NotFound(f"job {info.identifier!r} has an unexpected name.")
+    root = workspace.jobs / info.type_id / info.identifier
+    jobs = workspace.jobs.resolve()
+    resolved = root.resolve()
+    if resolved.parent.parent != jobs:
+        raise NotFound(f"job {info.identifier!r} is not inside the work directory.")
+    return JobPaths(root)
+
+
+def render_params(document: Any, workspace: Workspace) -> Any:
+    """``params.json`` as a tree to display: ``$ref`` replaced by what it points to.
+
+    A referenced task (it has a job folder) becomes ``{"$job": {"type", "id"}}``; another
+    config becomes ``{"$config": {"type", "id", "fields", "producer"?}}``. Floats with an
+    integral value become ``{"$float": "1.0"}`` so that ``1.0`` and ``1`` stay distinct.
+    Other tagged values (``$path``, ``$enum``, ``$tuple``, ``$set``, ``$dict``) are kept.
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("objects"), list):
+        return None
+    objects: list[Any] = document["objects"]
+
+    def is_job(obj: dict[str, Any]) -> bool:
+        type_id, ident = obj.get("type"), obj.get("id")
+        return (
+            isinstance(type_id, str)
+            and isinstance(ident, str)
+            and bool(_TYPE_ID.match(type_id))
+            and bool(_IDENTIFIER.match(ident))
+            and (workspace.jobs / type_id / ident / "params.json").exists()
+        )
+
+    def config(position: Any, depth: int) -> Any:
+        if not isinstance(position, int) or not 0 <= position < len(objects) or depth > 40:
+            return {"$missing": position}
+        obj = objects[position]
+        if not isinstance(obj, dict):
+            return {"$missing": position}
+        if depth > 0 and is_job(obj):
+            return {"$job": {"type": obj.get("type"), "id": obj.get("id")}}
+        out: dict[str, Any] = {
+            "type": obj.get("type"),
+            "id": obj.get("id"),
+            "class": obj.get("class"),
+            "fields": {k: value(v, depth + 1) for k, v in (obj.get("fields") or {}).items()},
+        }
+        if "producer" in obj:
+            out["producer"] = config(obj["producer"], depth + 1)
+        return out if depth == 0 else {"$config": out}
+
+    def value(v: Any, depth: int) -> Any:
+        if isinstance(v, float):
+            if math.isfinite(v) and v == int(v):
+                return {"$float": repr(v)}
+            return v
+        if isinstance(v, list):
+            return [value(x, depth) for x in v]
+        if isinstance(v, dict):
+            if set(v) == {"$ref"}:
+                return config(v["$ref"], depth)
+            if "$tuple" in v or "$set" in v:
+                key = "$tuple" if "$tuple" in v else "$set"
+                items = v[key] if isinstance(v[key], list) else []
+                return {key: [value(x, depth) for x in items]}
+            if "$dict" in v and isinstance(v["$dict"], dict):
+                return {"$dict": {k: value(x, depth) for k, x in v["$dict"].items()}}
+            if any(k.startswith("$") for k in v):
+                return v
+            return {k: value(x, depth) for k, x in v.items()}
+        return v
+
+    return config(document.get("root"), 0)
+
+
+def job_detail(
+    workspace: Workspace, info: JobInfo, known: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Everything the job page shows. ``known``: summaries of all jobs, by identifier."""
+    paths = job_paths(workspace, info)
+    record = read_json(paths.state) or {}
+    params = read_json(paths.params)
+
+    def brief(ident: str) -> dict[str, Any]:
+        job = known.get(ident)
+        if job is None:
+            return {"id": ident, "short": ident[:12], "type": None, "state": "unknown"}
+        return {k: job[k] for k in ("id", "short", "type", "state", "progress", "tags")}
+
+    dependents = [j["id"] for j in known.values() if info.identifier in j["depends"]]
+    attempts = []
+    if (paths.root / ".attempts").is_dir():
+        attempts = sorted(
+            (p.name for p in (paths.root / ".attempts").iterdir() if p.name.isdigit()), key=int
+        )
+    return {
+        **job_summary(info),
+        "duration": info.duration,
+        "launcher_handle": info.launcher,
+        "params": render_params(params, workspace),
+        "history": [h for h in record.get("history", []) if isinstance(h, dict)],
+        "exit_code": record.get("exit_code"),
+        "dependencies": [brief(d) for d in info.depends],
+        "dependents": [brief(d) for d in dependents],
+        "attempts": attempts,
+        "paths": {
+            "folder": str(paths.root),
+            "params": str(paths.params),
+            "stdout": str(paths.stdout),
+            "stderr": str(paths.stderr),
+        },
+        "logs": {name: _size(getattr(paths, name)) for name in ("stdout", "stderr")},
+        "cancel_requested": paths.cancel_request.exists(),
+    }
+
+
+def _size(path: Path) -> int | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def read_log(path: Path, offset: int | None, *, limit: int = LOG_CHUNK) -> dict[str, Any]:
+    """Read a log from ``offset`` (or its last :data:`LOG_TAIL` bytes when ``None``).
+
+    Returns ``{content, start, offset, size}``: ``content`` begins at byte ``start`` and
+    ends at byte ``offset``, where the next read should start. A trailing incomplete UTF-8
+    character is left for the next read. If the file shrank below ``offset`` (a new
+    attempt), reading starts again at 0 and ``reset`` is true. Symbolic links and anything
+    but a regular file read as empty.
+    """
+    result: dict[str, Any] = {
+        "content": "",
+        "start": 0,
+        "offset": 0,
+        "size": 0,
+        "reset": False,
+        "exists": False,
+    }
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        if offset:
+            result["offset"] = result["start"] = offset
+        return result
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return result
+        size = st.st_size
+        result.update(exists=True, size=size)
+        skip_partial_line = False
+        if offset is None:
+            start = max(0, size - LOG_TAIL)
+            skip_partial_line = start > 0
+        elif offset > size:
+            start = 0
+            result["reset"] = True
+        else:
+            start = offset
+        data = os.pread(fd, min(limit, size - start), start) if size > start else b""
+    finally:
+        os.close(fd)
+    if skip_partial_line:
+        newline = data.find(b"\n")
+        if newline >= 0:
+            data = data[newline + 1 :]
+            start += newline + 1
+    data = _complete_utf8(data)
+    result.update(
+        content=data.decode("utf-8", errors="replace"), start=start, offset=start + len(data)
+    )
+    return result
+
+
+def _complete_utf8(data: bytes) -> bytes:
+    """``data`` without a trailing, incomplete UTF-8 sequence."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # continuation byte: keep looking for the lead
+            continue
+        if byte & 0x80 == 0:  # ASCII
+            return data
+        need = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4
+        return data if back >= need else data[:-back]
+    return data
