@@ -31,7 +31,6 @@ Every message says what was expected, what was found and what to do next.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
@@ -132,15 +131,22 @@ class NoExperimentError(ExperimentError):
     """``submit()`` was called outside of ``with experiment(...)``."""
 
 
-@dataclass(frozen=True)
 class FailedJob:
     """One failed job, as listed by :class:`ExperimentFailed`."""
 
-    task: str
-    identifier: str
-    reason: str
-    stderr: Path | None
-    detail: str = ""
+    __slots__ = ("detail", "identifier", "reason", "stderr", "task")
+
+    def __init__(
+        self, task: str, identifier: str, reason: str, stderr: Path | None, detail: str = ""
+    ) -> None:
+        self.task = task
+        self.identifier = identifier
+        self.reason = reason
+        self.stderr = stderr
+        self.detail = detail
+
+    def __repr__(self) -> str:
+        return f"FailedJob({self.task!r}, {self.identifier[:12]!r}, {self.reason!r})"
 
     def describe(self) -> str:
         """One line for humans: task, short id, reason and where to look."""

@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import sys
-import traceback
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -163,6 +162,8 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         return 128 + exc.signum
     except MemoryError:
         _block_signals()
+        import traceback
+
         traceback.print_exc()
         limit = os.environ.get("PARTITA_MEMORY_LIMIT", "?")
         print(f"partita: the task ran out of memory (limit {limit} bytes).", file=sys.stderr)
@@ -178,6 +179,8 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         return 1
     except BaseException as exc:  # the task failed: record it, whatever it was
         _block_signals()
+        import traceback
+
         traceback.print_exc()
         detail = f"{type(exc).__name__}: {exc}"
         if len(detail) > 500:

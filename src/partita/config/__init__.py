@@ -5,7 +5,6 @@ job runner can load a task quickly.
 """
 
 from partita.config._config import Config, Task, freeze, is_frozen, iter_children, walk
-from partita.config._describe import attribute_docs
 from partita.config._fields import (
     Constant,
     Field,
@@ -43,6 +42,13 @@ __all__ = [
     "to_document",
     "walk",
 ]
+
+
+def attribute_docs(klass: type) -> dict[str, str]:
+    """Map field name → the string literal that follows its annotation in ``klass``."""
+    from partita.config._describe import attribute_docs as read
+
+    return read(klass)
 
 
 def fields(config: "Config | type[Config]") -> tuple[Field, ...]:

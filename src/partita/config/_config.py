@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import sys
 import typing
 import warnings
@@ -256,6 +255,8 @@ def _install(cls: type, fields: dict[str, Field]) -> None:
 
 def _unknown(cls: type[Config], name: str) -> UnknownFieldError:
     fields = resolve_fields(cls)
+    import difflib
+
     close = difflib.get_close_matches(name, list(fields), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     known = ", ".join(sorted(fields)) or "(none)"

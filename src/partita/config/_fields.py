@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
@@ -98,11 +97,21 @@ class PathGenerator:
         return hash(("PathGenerator", self.relative))
 
 
-@dataclass(frozen=True)
 class _FieldSpec:
-    default: Any = MISSING
-    default_factory: Callable[[], Any] | None = None
-    help: str | None = None
+    __slots__ = ("default", "default_factory", "help")
+
+    def __init__(
+        self,
+        default: Any = MISSING,
+        default_factory: Callable[[], Any] | None = None,
+        help: str | None = None,
+    ) -> None:
+        self.default = default
+        self.default_factory = default_factory
+        self.help = help
+
+    def __repr__(self) -> str:
+        return f"field(default={self.default!r}, default_factory={self.default_factory!r})"
 
 
 def field(
@@ -189,9 +198,7 @@ class Field:
     @property
     def required(self) -> bool:
         """Whether a value must be given at construction."""
-        return (
-            self.default is MISSING and self.default_factory is None and self.generator is None
-        )
+        return self.default is MISSING and self.default_factory is None and self.generator is None
 
     @property
     def help(self) -> str:

@@ -4,8 +4,9 @@ Files are the truth: everything here can be read by another process, another mac
 sharing the directory, or a later partita.
 """
 
+from typing import TYPE_CHECKING
+
 from partita.workspace._atomic import atomic_write, read_json, write_json
-from partita.workspace._index import Index, JobInfo, RunInfo, read_job
 from partita.workspace._locks import FileLock, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
@@ -47,3 +48,17 @@ __all__ = [
     "write_json",
     "write_state",
 ]
+
+if TYPE_CHECKING:
+    from partita.workspace._index import Index, JobInfo, RunInfo, read_job
+
+_LAZY = {"Index", "JobInfo", "RunInfo", "read_job"}
+
+
+def __getattr__(name: str) -> object:
+    # The index needs sqlite3: loaded only when used (the job runner never does).
+    if name in _LAZY:
+        from partita.workspace import _index
+
+        return getattr(_index, name)
+    raise AttributeError(f"module 'partita.workspace' has no attribute {name!r}")

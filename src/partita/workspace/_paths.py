@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from partita.errors import WorkspaceError
@@ -13,11 +12,22 @@ LAYOUT_VERSION = 1
 MARKER = ".partita"
 
 
-@dataclass(frozen=True)
 class JobPaths:
     """Every file of one job folder ``WORKDIR/jobs/<type id>/<identifier>/``."""
 
-    root: Path
+    __slots__ = ("root",)
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JobPaths) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"JobPaths({str(self.root)!r})"
 
     @property
     def params(self) -> Path:

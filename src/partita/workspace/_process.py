@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from functools import cache
 from typing import Any
 
@@ -11,7 +10,7 @@ from typing import Any
 @cache
 def hostname() -> str:
     """This machine's host name."""
-    return socket.gethostname()
+    return os.uname().nodename
 
 
 @cache
