@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from xputil import job_dirs
+from xputil import job_dirs, peak_concurrency
 
 SEED = int(os.environ.get("PARTITA_TEST_SEED", "20261122"))
 
@@ -247,12 +247,7 @@ def test_token_bounds_concurrency_across_experiments(script) -> None:  # type: i
         assert 0 == proc.returncode, err
     spans = [json.loads((d / "stdout").read_text()) for d in job_dirs(xp.folder / "wd", "tok.gpu")]
     assert 10 == len(spans)
-    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-    running = peak = 0
-    for _, delta in events:
-        running += delta
-        peak = max(peak, running)
-    assert 2 == peak
+    assert 2 == peak_concurrency(spans)
     leftovers = list((xp.folder / "wd" / "tokens" / "gpu").glob("*.json"))
     assert [] == leftovers
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from xputil import ROOT, job_dirs
+from xputil import ROOT, job_dirs, peak_concurrency
 
 import partita
 from partita.config import _runtime
@@ -87,12 +87,7 @@ def test_max_jobs_bounds_concurrency(script) -> None:  # type: ignore[no-untyped
     assert 0 == result.returncode, result.stderr
     spans = [json.loads((d / "stdout").read_text()) for d in job_dirs(xp.folder / "wd", "t.work")]
     assert 6 == len(spans)
-    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-    running = peak = 0
-    for _, delta in events:
-        running += delta
-        peak = max(peak, running)
-    assert 2 == peak
+    assert 2 == peak_concurrency(spans)
 
 
 def test_failure_fails_experiment_and_skips_dependents(script) -> None:  # type: ignore[no-untyped-def]

@@ -53,3 +53,13 @@ def job_dirs(workdir: Path, type_id: str) -> list[Path]:
     """Job folders of one task type."""
     folder = workdir / "jobs" / type_id
     return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def peak_concurrency(spans: list[list[float]]) -> int:
+    """Most ``[start, end]`` intervals open at the same time."""
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    return peak
