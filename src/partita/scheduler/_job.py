@@ -100,6 +100,7 @@ class Job:
         self.queued_on: list[Job] = []
         """Dependencies still running that the launcher was asked to wait for."""
         self.requeue = False
+        self.warned_foreign = False
         self._final = threading.Event()
         self._callbacks: list[Callable[[Job], Any]] = []
         self._callbacks_fired = False

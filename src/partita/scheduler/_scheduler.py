@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -296,8 +296,7 @@ class Scheduler:
         job.detail = detail
         job.ended = time.time()
         self._emit(job, state, previous)
-        self._final_future(job)
-        future = self._finals[job.identifier]
+        future = self._final_future(job)
         if not future.done():
             future.set_result(None)
         self._mark_launched(job)
@@ -581,8 +580,8 @@ class Scheduler:
         launcher = self._launcher_for(handle, job)
         alive = await launcher.alive(handle)
         if alive is None:
-            if not getattr(job, "_warned_foreign", False):
-                job._warned_foreign = True  # type: ignore[attr-defined]
+            if not job.warned_foreign:
+                job.warned_foreign = True
                 print(
                     f"partita: {job.name} is running on {handle.get('host', '?')} according "
                     "to its state; waiting for it. If that machine is gone, cancel it with "
@@ -809,14 +808,6 @@ async def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
             return False
         await asyncio.sleep(0.05)
     return True
-
-
-def jobs_by_state(jobs: Iterable[Job]) -> dict[JobState, list[Job]]:
-    """Group jobs by state (helper for summaries)."""
-    groups: dict[JobState, list[Job]] = {}
-    for job in jobs:
-        groups.setdefault(job.state, []).append(job)
-    return groups
 
 
 _BUSY: Any = object()
