@@ -242,4 +242,7 @@ def _load(paths: Any) -> Any:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    _flush()
+    # Everything is written and closed; skip the interpreter's teardown (a few ms per job).
+    os._exit(code)

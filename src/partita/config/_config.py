@@ -79,8 +79,7 @@ class FrozenList(list):  # type: ignore[type-arg]
 
     def _frozen(self, *args: Any, **kwargs: Any) -> Any:
         raise FrozenConfigError(
-            "this list belongs to a submitted config and cannot change. "
-            "Copy it first: list(value)."
+            "this list belongs to a submitted config and cannot change. Copy it first: list(value)."
         )
 
     append = extend = insert = remove = pop = clear = sort = reverse = _frozen
@@ -96,8 +95,7 @@ class FrozenDict(dict):  # type: ignore[type-arg]
 
     def _frozen(self, *args: Any, **kwargs: Any) -> Any:
         raise FrozenConfigError(
-            "this dict belongs to a submitted config and cannot change. "
-            "Copy it first: dict(value)."
+            "this dict belongs to a submitted config and cannot change. Copy it first: dict(value)."
         )
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _frozen
@@ -200,9 +198,7 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
                 )
             if isinstance(factory, PathGenerator) and marker.kind is FieldKind.CONSTANT:
                 raise ConfigDefinitionError(f"{where}: a Constant cannot be a generated path.")
-            fields[name] = Field(
-                name, marker.kind, inner, ftype, default, factory, spec.help, cls
-            )
+            fields[name] = Field(name, marker.kind, inner, ftype, default, factory, spec.help, cls)
     _install(cls, fields)
     return fields
 

@@ -10,7 +10,6 @@ to their default are left out; ``Constant`` fields are always in.
 from __future__ import annotations
 
 import enum
-import hashlib
 import struct
 import sys
 from pathlib import PurePath
@@ -26,7 +25,10 @@ _pack_len = struct.Struct(">I").pack
 _pack_float = struct.Struct(">d").pack
 _NAN = b"\x7f\xf8\x00\x00\x00\x00\x00\x00"
 
-_sha256 = hashlib.sha256
+try:  # the built-in module: loading hashlib (and OpenSSL) costs each job a few ms
+    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - other Pythons
+    from hashlib import sha256 as _sha256
 
 
 def length_prefixed(data: bytes) -> bytes:
@@ -245,8 +247,10 @@ def _digest(cfg: Config, active: set[int]) -> bytes:
             _enc(value, buf, active)
             if check_default:
                 default = f.default_bytes()
-                if default is not None and len(buf) - vstart == len(default) and (
-                    buf[vstart:] == default
+                if (
+                    default is not None
+                    and len(buf) - vstart == len(default)
+                    and (buf[vstart:] == default)
                 ):
                     del buf[start:]
     except EncodingError as exc:
@@ -256,7 +260,7 @@ def _digest(cfg: Config, active: set[int]) -> bytes:
         raise EncodingError(message) from None
     finally:
         active.discard(key)
-    result = _sha256(buf).digest()
+    result: bytes = _sha256(buf).digest()
     if st.frozen:
         st.digest = result
     return result

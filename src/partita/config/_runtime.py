@@ -82,9 +82,11 @@ def import_script(file: str) -> types.ModuleType:
     if existing is not None and getattr(existing, "__file__", None) == file:
         return existing
     main = sys.modules.get("__main__")
-    if main is not None and getattr(main, "__file__", None) and os.path.abspath(
-        main.__file__ or ""
-    ) == os.path.abspath(file):
+    if (
+        main is not None
+        and getattr(main, "__file__", None)
+        and os.path.abspath(main.__file__ or "") == os.path.abspath(file)
+    ):
         return main
     import importlib.util
 

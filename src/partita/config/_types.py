@@ -112,9 +112,11 @@ class _Str(FieldType):
             return value
         if isinstance(value, str) and not isinstance(value, enum.Enum):
             return str(value)
-        hint = "Wrap it with str(...) if a text is really wanted." if isinstance(
-            value, int | float | PurePath
-        ) else ""
+        hint = (
+            "Wrap it with str(...) if a text is really wanted."
+            if isinstance(value, int | float | PurePath)
+            else ""
+        )
         raise self.error(value, path, hint)
 
 
@@ -248,9 +250,10 @@ class _Tuple(FieldType):
                 raise self.error(
                     value, path, f"Give exactly {len(self.items)} items, not {len(value)}."
                 )
-            return tuple(t.validate(v, f"{path}[{i}]") for i, (t, v) in enumerate(
-                zip(self.items, value, strict=True)
-            ))
+            return tuple(
+                t.validate(v, f"{path}[{i}]")
+                for i, (t, v) in enumerate(zip(self.items, value, strict=True))
+            )
         assert self.rest is not None
         return tuple(self.rest.validate(v, f"{path}[{i}]") for i, v in enumerate(value))
 
