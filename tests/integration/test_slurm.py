@@ -344,3 +344,37 @@ def test_reconcile_detached_failures_without_the_script(slurm_env, script) -> No
     marker = json.loads((folder / "failed").read_text())
     assert "memory" == marker["reason"]
     assert "FAILED" in marker["detail"]
+
+
+def test_partita_jobs_kill_cancels_a_slurm_job(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """`partita jobs kill` runs scancel on a job that runs on Slurm; it ends cancelled."""
+    from click.testing import CliRunner
+
+    from partita.cli import cli
+
+    xp = script("""
+    from partita import SlurmLauncher
+    class Long(Task, id="slurm.killme"):
+        def execute(self):
+            print("started", flush=True)
+            time.sleep(120)
+
+    with experiment("wd", "killme", launcher=SlurmLauncher(time="5:00", mem="100M")):
+        Long().submit()
+    """)
+    proc = xp.popen()
+    deadline = time.time() + 60
+    folder = None
+    while time.time() < deadline and folder is None:
+        for candidate in job_dirs(xp.folder / "wd", "slurm.killme"):
+            if (candidate / "stdout").exists() and "started" in (candidate / "stdout").read_text():
+                folder = candidate
+        time.sleep(0.2)
+    assert folder is not None, "the job did not start"
+    result = CliRunner().invoke(
+        cli, ["jobs", "kill", folder.name[:10], "--yes", "-w", str(xp.folder / "wd")]
+    )
+    assert 0 == result.exit_code, result.output
+    _, err = proc.communicate(timeout=60)
+    assert 1 == proc.returncode, err
+    assert (folder / "cancelled").exists()
