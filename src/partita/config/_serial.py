@@ -326,7 +326,13 @@ def load(path: str | os.PathLike[str]) -> Config:
         _runtime.register_workspace(workspace)
         if _runtime.current_workspace() is None:
             _runtime.set_current_workspace(workspace)
-    cfg = from_document(document, workspace=workspace, source=str(file))
+    try:
+        cfg = from_document(document, workspace=workspace, source=str(file))
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise LoadError(
+            f"{file} is not a valid params document ({type(exc).__name__}: {exc}). It may "
+            "have been edited by hand or truncated; restore it or delete the job folder."
+        ) from None
     expected = document["objects"][document["root"]].get("id")
     actual = identifier(cfg)
     if expected and actual != expected:

@@ -634,3 +634,17 @@ def test_script_class_missing_from_the_script(tmp_path: Path, script_import: Non
     with pytest.raises(TaskImportError) as caught:
         from_document(document)
     assert str(caught.value).startswith(f"script {script} does not define Farewell.")
+
+
+def test_malformed_params_document_is_a_load_error(tmp_path: Path) -> None:
+    """A hand-edited or truncated params.json gives a LoadError that says so."""
+    import partita
+    from partita.errors import LoadError
+
+    folder = tmp_path / "jobs" / "x" / "abc"
+    folder.mkdir(parents=True)
+    (folder / "params.json").write_text(
+        '{"format": "partita.params/1", "objects": [{"oops": 1}], "root": 0}'
+    )
+    with pytest.raises(LoadError, match="not a valid params document"):
+        partita.load(folder)
