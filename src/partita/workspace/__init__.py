@@ -23,12 +23,12 @@ from partita.workspace._state import (
 )
 
 __all__ = [
+    "LAYOUT_VERSION",
     "FileLock",
     "Index",
     "JobInfo",
     "JobPaths",
     "JobState",
-    "LAYOUT_VERSION",
     "Reason",
     "RunInfo",
     "Workspace",
