@@ -308,7 +308,7 @@ class Experiment:
         self._resolve_generated(task, paths.root)
         from partita.config._serial import dumps
 
-        dumps(task)  # every value can be written: fail now rather than in the scheduler
+        params = dumps(task)  # every value can be written: fail now, not in the scheduler
         if self.dry_run:
             self._dry_submit(task, ident, paths, tags)
             return self._outputs(task)
@@ -327,6 +327,7 @@ class Experiment:
             needs.to_dict(),
             resumable,
         )
+        job.params = params
         job = self._scheduler.submit(job)
         st.job = job
         self._record_submission(job)

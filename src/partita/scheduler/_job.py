@@ -101,6 +101,8 @@ class Job:
         """Dependencies still running that the launcher was asked to wait for."""
         self.requeue = False
         self.warned_foreign = False
+        self.params: bytes | None = None
+        """The ``params.json`` bytes, when the submitter already computed them."""
         self._final = threading.Event()
         self._callbacks: list[Callable[[Job], Any]] = []
         self._callbacks_fired = False

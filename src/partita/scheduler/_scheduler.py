@@ -342,7 +342,7 @@ class Scheduler:
             return
         if not paths.params.exists():
             paths.root.mkdir(parents=True, exist_ok=True)
-            atomic_write(paths.params, params_bytes(job.task), fsync=False)
+            atomic_write(paths.params, job.params or params_bytes(job.task), fsync=False)
         self._emit(job, JobState.WAITING, None)
         while True:
             if not await self._wait_dependencies(job):
