@@ -592,14 +592,24 @@ class Scheduler:
         return alive
 
     def _launcher_for(self, handle: dict[str, Any], job: Job) -> Launcher:
-        if handle.get("kind") == job.launcher.kind:
+        """A launcher that can follow ``handle`` (it may come from another experiment)."""
+        kind = handle.get("kind")
+        if kind == job.launcher.kind:
             return job.launcher
         for launcher in self._launchers:
-            if launcher.kind == handle.get("kind"):
+            if launcher.kind == kind:
                 return launcher
-        from partita.launchers import LocalLauncher
+        if kind == "slurm":
+            from partita.launchers.slurm import SlurmLauncher
 
-        return LocalLauncher(1)
+            conf = handle.get("slurm_conf")
+            follower: Launcher = SlurmLauncher(env={"SLURM_CONF": conf} if conf else None)
+        else:
+            from partita.launchers import LocalLauncher
+
+            follower = LocalLauncher(1)
+        self._launchers.add(follower)
+        return follower
 
     async def _wait_foreign(self, job: Job) -> tuple[JobState, str | None, str] | None:
         """Wait while another process runs the job. ``None``: look again (it vanished)."""
