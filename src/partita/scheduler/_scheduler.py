@@ -608,7 +608,8 @@ class Scheduler:
             from partita.launchers import LocalLauncher
 
             follower = LocalLauncher(1)
-        self._launchers.add(follower)
+        with self._lock:
+            self._launchers.add(follower)
         return follower
 
     async def _wait_foreign(self, job: Job) -> tuple[JobState, str | None, str] | None:
