@@ -35,7 +35,7 @@ from partita.errors import (
     TaskImportError,
 )
 from partita.launchers import Launcher, LocalLauncher
-from partita.scheduler import Job, JobEvent, Retry, Scheduler, environment_for_jobs
+from partita.scheduler import Job, JobEvent, Retry, Scheduler, Submission, environment_for_jobs
 from partita.workspace import JobState, Workspace, identity, write_json
 
 __all__ = ["Experiment", "Job"]
@@ -294,7 +294,7 @@ class Experiment:
         )
         token_request = check_request(tokens or {})
         st = state_of(task)
-        if st.job is not None and st.job._scheduler is self._scheduler and self._scheduler:
+        if st.job is not None and self._scheduler and self._scheduler.owns(st.job):
             return self._outputs(task)
         # 1. identity (raises CycleError / EncodingError before anything happens)
         ident = identifier_of(task)
@@ -315,20 +315,21 @@ class Experiment:
         assert self._scheduler is not None
         if launcher is None and self._finder is not None:
             launcher = self._finder.choose(needs, task).launcher
-        job = Job(
-            task,
-            ident,
-            paths,
-            launcher or self.launcher,
-            dependencies,
-            tags,
-            retries,
-            token_request,
-            needs.to_dict(),
-            resumable,
+        job = self._scheduler.submit(
+            Submission(
+                task,
+                ident,
+                paths,
+                launcher or self.launcher,
+                dependencies,
+                tags,
+                retries,
+                token_request,
+                needs.to_dict(),
+                resumable,
+                params,
+            )
         )
-        job.params = params
-        job = self._scheduler.submit(job)
         st.job = job
         self._record_submission(job)
         return self._outputs(task)
@@ -362,9 +363,10 @@ class Experiment:
                     found.setdefault(job.identifier, job)
 
         visit(task)
-        own = [job for job in found.values() if job._scheduler is self._scheduler]
+        scheduler = self._scheduler
+        own = [job for job in found.values() if scheduler is not None and scheduler.owns(job)]
         for job in found.values():
-            if job._scheduler is not self._scheduler and job.state is not JobState.DONE:
+            if job not in own and job.state is not JobState.DONE:
                 raise ExperimentError(
                     f"{type(task).__qualname__} depends on {job.name}, submitted in another "
                     f"experiment that has not completed it ({job.state.value}). Submit it "

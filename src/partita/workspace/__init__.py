@@ -7,35 +7,51 @@ sharing the directory, or a later partita.
 from typing import TYPE_CHECKING
 
 from partita.workspace._atomic import atomic_write, read_json, write_json
-from partita.workspace._locks import FileLock, holder
+from partita.workspace._locks import FileLock, hold, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
 from partita.workspace._state import (
+    HISTORY_LIMIT,
+    Claim,
     JobState,
     Reason,
+    Recorded,
+    append_history,
+    begin_attempt,
+    claim_attempt,
     clear_final,
     disk_state,
     final_marker,
     is_done,
     read_state,
+    record_final,
+    record_handle,
+    set_aside,
     write_final,
     write_state,
 )
 
 __all__ = [
+    "HISTORY_LIMIT",
     "LAYOUT_VERSION",
+    "Claim",
     "FileLock",
     "Index",
     "JobInfo",
     "JobPaths",
     "JobState",
     "Reason",
+    "Recorded",
     "RunInfo",
     "Workspace",
+    "append_history",
     "atomic_write",
+    "begin_attempt",
+    "claim_attempt",
     "clear_final",
     "disk_state",
     "final_marker",
+    "hold",
     "holder",
     "hostname",
     "identity",
@@ -44,6 +60,9 @@ __all__ = [
     "read_job",
     "read_json",
     "read_state",
+    "record_final",
+    "record_handle",
+    "set_aside",
     "write_final",
     "write_json",
     "write_state",
