@@ -63,12 +63,13 @@ class JobState(enum.StrEnum):
 
 
 class Reason(enum.StrEnum):
-    """Why a job failed."""
+    """Why a job failed (or, for ``dependency``, why it was cancelled without running)."""
 
     ERROR = "error"
     """``execute()`` raised, or the process exited with a non-zero code."""
     DEPENDENCY = "dependency"
-    """A job it depends on failed or was cancelled; it did not run."""
+    """A job it depends on failed (then it is ``failed``) or was cancelled (then it is
+    ``cancelled``); it did not run."""
     LOST = "lost"
     """Its process disappeared without a marker (killed, out of memory, reboot)."""
     TIMEOUT = "timeout"
