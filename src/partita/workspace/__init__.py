@@ -21,6 +21,7 @@ from partita.workspace._state import (
     write_final,
     write_state,
 )
+from partita.workspace._status import JobStatus, Progress, read_progress, read_status
 
 __all__ = [
     "LAYOUT_VERSION",
@@ -29,6 +30,8 @@ __all__ = [
     "JobInfo",
     "JobPaths",
     "JobState",
+    "JobStatus",
+    "Progress",
     "Reason",
     "RunInfo",
     "Workspace",
@@ -43,7 +46,9 @@ __all__ = [
     "is_done",
     "read_job",
     "read_json",
+    "read_progress",
     "read_state",
+    "read_status",
     "write_final",
     "write_json",
     "write_state",
