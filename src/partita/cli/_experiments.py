@@ -26,7 +26,7 @@ from partita.cli._app import (
     workdir_argument,
     workdir_option,
 )
-from partita.workspace import Index, JobInfo, RunInfo, read_json
+from partita.workspace import Index, JobInfo, RunInfo
 
 
 @click.group(cls=PartitaGroup)
@@ -48,13 +48,9 @@ def _latest_jobs(index: Index, run: RunInfo) -> list[tuple[str, JobInfo | None]]
     state on disk; for a run that has ended, the state the run recorded for it is shown.
     """
     known = {info.identifier: info for info in index.jobs(experiment=run.experiment)}
-    recorded: dict[str, Any] = {}
+    recorded: dict[str, str] = {}
     if run.status != "running":
-        record = read_json(
-            index.workspace.experiment_dir(run.experiment) / "runs" / run.run / "run.json"
-        )
-        if isinstance(record, dict) and isinstance(record.get("jobs"), dict):
-            recorded = record["jobs"]
+        recorded = index.recorded_states(run.experiment, run.run)
     out: list[tuple[str, JobInfo | None]] = []
     for identifier in index.run_jobs(run.experiment, run.run):
         info = known.get(identifier)

@@ -37,9 +37,15 @@ from partita.cli._app import (
 from partita.cli._filters import Filters, filter_options
 from partita.cli._params import flatten, load_params, to_plain
 from partita.errors import JobLookupError, PartitaError
-from partita.workspace import FileLock, Index, JobInfo, JobPaths, Workspace, read_job, read_state
-
-FINAL = ("done", "failed", "cancelled")
+from partita.workspace import (
+    FileLock,
+    Index,
+    JobInfo,
+    JobPaths,
+    Workspace,
+    read_job,
+    read_status,
+)
 
 
 @click.group(cls=PartitaGroup)
@@ -138,8 +144,7 @@ def list_jobs(
 
 
 def _history(paths: JobPaths) -> list[dict[str, Any]]:
-    history = read_state(paths).get("history") or []
-    return [entry for entry in history if isinstance(entry, dict)]
+    return list(read_status(paths).record.get("history") or [])
 
 
 def _dependencies(index: Index, workspace: Workspace, info: JobInfo) -> list[dict[str, Any]]:
@@ -327,7 +332,8 @@ def log(job: str, use_stderr: bool, follow: bool, lines: int | None, workdir: Pa
         return
     try:
         while True:
-            ended = read_job(paths).state in FINAL
+            status = read_status(paths).state
+            ended = status is not None and status.final
             if path.exists():
                 current = path.stat().st_size
                 if current < position:  # a new attempt started a new file
@@ -476,6 +482,9 @@ def _protected(
     for info in everything.values():
         if info.state == "running":
             reasons[info.identifier] = "running"
+        elif info.damage:
+            # What cannot be read may be running, or be needed: never deleted blindly.
+            reasons[info.identifier] = _damage_reason(info)
     latest: dict[str, str] = {}
     in_progress = []
     for run in index.runs():
@@ -531,6 +540,12 @@ def _referenced_jobs(workspace: Workspace, info: JobInfo) -> list[str]:
     return found
 
 
+def _damage_reason(info: JobInfo) -> str:
+    return (
+        f"its files cannot be read ({'; '.join(info.damage)}): repair or delete {info.path} by hand"
+    )
+
+
 def _delete(workspace: Workspace, paths: JobPaths) -> str | None:
     """Delete a job folder; returns why it was kept instead, if it was.
 
@@ -543,8 +558,11 @@ def _delete(workspace: Workspace, paths: JobPaths) -> str | None:
     if not lock.acquire(blocking=False):
         return "busy (being launched or run right now)"
     try:
-        if read_job(paths).state == "running":
+        current = read_job(paths)
+        if current.state == "running":
             return "running"
+        if current.damage:
+            return _damage_reason(current)
         trash = workspace.root / f".deleting-{paths.type_id}-{paths.identifier}"
         os.replace(paths.root, trash)
     finally:

@@ -34,6 +34,8 @@ def load_params(paths: JobPaths) -> dict[str, Any] | None:
         not isinstance(document, dict)
         or not isinstance(document.get("objects"), list)
         or not isinstance(document.get("root"), int)
+        or not 0 <= document["root"] < len(document["objects"])
+        or not isinstance(document["objects"][document["root"]], dict)
     ):
         return None
     return document

@@ -44,6 +44,7 @@ __all__ = [
     "identity",
     "is_alive",
     "is_done",
+    "open_index",
     "read_job",
     "read_json",
     "read_progress",
@@ -55,9 +56,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from partita.workspace._index import Index, JobInfo, RunInfo, read_job
+    from partita.workspace._index import Index, JobInfo, RunInfo, open_index, read_job
 
-_LAZY = {"Index", "JobInfo", "RunInfo", "read_job"}
+_LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
 
 
 def __getattr__(name: str) -> object:
