@@ -82,10 +82,13 @@ def _jobs_table(infos: list[JobInfo]) -> Table:
     table.add_column("DURATION", justify="right", no_wrap=True)
     table.add_column("PROGRESS", overflow="fold")
     for info in infos:
+        state = fmt.state_text(info.state, info.reason)
+        if info.damage and info.state != "damaged":
+            state.append(" damaged", style="bold red")
         table.add_row(
             info.type_id,
             info.short,
-            fmt.state_text(info.state, info.reason),
+            state,
             Text(fmt.tags_text(info.tags)),
             fmt.duration(info.duration),
             fmt.progress_text(info.state, info.progress, info.message),
@@ -138,6 +141,24 @@ def list_jobs(
         return
     console.print(_jobs_table(infos))
     console.print(_count_line(infos))
+    print_damage(console, infos)
+
+
+def print_damage(console: Console, infos: list[JobInfo]) -> None:
+    """List the jobs whose files cannot be read, and what is wrong with them."""
+    damaged = [info for info in infos if info.damage]
+    if not damaged:
+        return
+    console.print(
+        Text(
+            f"{fmt.plural(len(damaged), 'job')} with files that cannot be read "
+            "(repair or delete them; 'partita jobs show JOB' for details):",
+            style="bold red",
+        )
+    )
+    for info in damaged:
+        for line in fmt.damage_lines(info.name, info.damage):
+            console.print(line)
 
 
 # --- show -------------------------------------------------------------------------------
@@ -180,12 +201,10 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
     paths = job_paths(workspace, info)
     document = load_params(paths)
     history = _history(paths)
-    files = {
-        "folder": str(paths.root),
-        "params": str(paths.params),
-        "stdout": str(paths.stdout),
-        "stderr": str(paths.stderr),
-    }
+    files = {"folder": str(paths.root), "params": str(paths.params)}
+    for stream in (paths.stdout, paths.stderr):
+        if stream.exists() or info.state not in ("waiting", "damaged"):
+            files[stream.name] = str(stream)
     if as_json:
         echo_json(
             {
@@ -204,6 +223,8 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
     rows: list[tuple[str, str | Text]] = []
     if info.detail:
         rows.append(("detail", info.detail))
+    for item in info.damage:
+        rows.append(("damaged", Text(item, style="red")))
     rows += list(files.items())
     rows.append(("attempt", str(info.attempt) if info.attempt is not None else "-"))
     rows.append(("launched", fmt.when(info.submitted)))

@@ -47,6 +47,10 @@ def root_object(document: dict[str, Any]) -> dict[str, Any]:
     return root
 
 
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _short_name(entry: dict[str, Any]) -> str:
     return f"{entry.get('type', '?')}/{str(entry.get('id', ''))[:12]}"
 
@@ -117,7 +121,9 @@ def flatten(
             out[path] = leaf
             return
         if isinstance(value, list):
-            out[path] = Leaf(f"[{len(value)} items]" if value else "[]", "list", bool(value))
+            out[path] = Leaf(
+                f"[{_count(len(value), 'item')}]" if value else "[]", "list", bool(value)
+            )
             for i, item in enumerate(value):
                 visit(item, f"{path}[{i}]")
             return
@@ -136,7 +142,9 @@ def flatten(
             return
         if "$tuple" in value:
             items = value["$tuple"]
-            out[path] = Leaf(f"({len(items)} items)" if items else "()", "tuple", bool(items))
+            out[path] = Leaf(
+                f"({_count(len(items), 'item')})" if items else "()", "tuple", bool(items)
+            )
             for i, item in enumerate(items):
                 visit(item, f"{path}[{i}]")
             return
@@ -144,7 +152,7 @@ def flatten(
             out[path] = Leaf(_compact(value, objects), "set")
             return
         inner = value.get("$dict", value)
-        out[path] = Leaf(f"{{{len(inner)} keys}}" if inner else "{}", "dict", bool(inner))
+        out[path] = Leaf(f"{{{_count(len(inner), 'key')}}}" if inner else "{}", "dict", bool(inner))
         for key, item in inner.items():
             visit(item, f"{path}[{key!r}]")
 
