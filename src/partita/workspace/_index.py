@@ -22,8 +22,9 @@ from partita.errors import JobLookupError
 from partita.workspace._atomic import read_json
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._process import is_alive
+from partita.workspace._runs import iter_runs, read_run, read_submissions
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -36,7 +37,8 @@ CREATE INDEX IF NOT EXISTS jobs_type ON jobs(type);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS runs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, status TEXT, started REAL, ended REAL,
-    host TEXT, pid INTEGER, process TEXT, signature TEXT, PRIMARY KEY(experiment, run));
+    host TEXT, pid INTEGER, process TEXT, signature TEXT, dry_run INTEGER, damage TEXT,
+    PRIMARY KEY(experiment, run));
 CREATE TABLE IF NOT EXISTS run_jobs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, job TEXT NOT NULL, tags TEXT, depends TEXT,
     time REAL, PRIMARY KEY(experiment, run, job));
@@ -125,6 +127,10 @@ class RunInfo:
     host: str | None
     pid: int | None
     jobs: int = 0
+    dry_run: bool = False
+    """A dry run: it launched nothing, and protects no job from ``partita jobs clean``."""
+    damage: list[str] = field(default_factory=list)
+    """Parts of its record that could not be read (the rest was)."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -202,9 +208,12 @@ class Index:
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is None or row[0] != SCHEMA_VERSION:
+            # A cache: another schema is dropped and rebuilt from the files.
             self._db.executescript(
-                "DELETE FROM jobs; DELETE FROM runs; DELETE FROM run_jobs;"
-                f"INSERT OR REPLACE INTO meta VALUES('schema', '{SCHEMA_VERSION}');"
+                "DROP TABLE IF EXISTS jobs; DROP TABLE IF EXISTS runs; "
+                "DROP TABLE IF EXISTS run_jobs;"
+                + _SCHEMA
+                + f"INSERT OR REPLACE INTO meta VALUES('schema', '{SCHEMA_VERSION}');"
             )
 
     def close(self) -> None:
@@ -238,47 +247,43 @@ class Index:
             for r in db.execute("SELECT experiment, run, signature FROM runs")
         }
         seen = set()
-        for run_dir in _iter_dirs(self.workspace.experiments, "*/runs/*"):
-            experiment, run = run_dir.parent.parent.name, run_dir.name
+        for paths in iter_runs(self.workspace):
+            experiment, run = paths.experiment, paths.run
             key = (experiment, run)
             seen.add(key)
-            files = [run_dir / "run.json", run_dir / "jobs.jsonl"]
-            signature = _signature(files)
+            signature = _signature([paths.record, paths.submissions])
             if known.get(key) == signature:
                 continue
-            info = read_json(files[0]) or {}
+            info = read_run(paths)
+            submissions = read_submissions(paths)
             db.execute(
-                "INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     experiment,
                     run,
-                    info.get("status"),
-                    info.get("started"),
-                    info.get("ended"),
-                    info.get("host"),
-                    info.get("pid"),
-                    json.dumps(info.get("process")),
+                    info.status,
+                    info.started,
+                    info.ended,
+                    info.host,
+                    info.pid,
+                    json.dumps(info.process),
                     signature,
+                    int(info.dry_run),
+                    json.dumps(info.damage + submissions.damage),
                 ),
             )
             db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
-            rows = []
-            with contextlib.suppress(OSError):
-                for line in files[1].read_text("utf-8").splitlines():
-                    try:
-                        entry = json.loads(line)
-                    except ValueError:
-                        continue  # a line being written
-                    rows.append(
-                        (
-                            experiment,
-                            run,
-                            entry["id"],
-                            json.dumps(entry.get("tags", {})),
-                            json.dumps(entry.get("depends", [])),
-                            entry.get("time"),
-                        )
-                    )
+            rows = [
+                (
+                    experiment,
+                    run,
+                    entry.id,
+                    json.dumps(entry.tags),
+                    json.dumps(entry.depends),
+                    entry.time,
+                )
+                for entry in submissions.entries
+            ]
             db.executemany("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?)", rows)
         for key in set(known) - seen:
             db.execute("DELETE FROM runs WHERE experiment=? AND run=?", key)
@@ -467,6 +472,8 @@ class Index:
                     row["host"],
                     row["pid"],
                     row["n"],
+                    bool(row["dry_run"]),
+                    json.loads(row["damage"] or "[]"),
                 )
             )
         return infos
@@ -482,10 +489,10 @@ class Index:
         ]
 
     def referenced(self, experiments: Iterable[str]) -> set[str]:
-        """Jobs submitted by the latest run of each of ``experiments``."""
+        """Jobs submitted by the latest run (dry runs aside) of each of ``experiments``."""
         keep: set[str] = set()
         for name in experiments:
-            runs = self.runs(name)
+            runs = [run for run in self.runs(name) if not run.dry_run]
             if runs:
                 keep.update(self.run_jobs(name, runs[0].run))
         return keep
