@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 
 from partita.errors import PartitaError
+from partita.launchers import probe_handle
 from partita.workspace import Index, JobInfo, JobPaths, Workspace
 
 ENV_WORKDIR = "PARTITA_WORKDIR"
@@ -179,7 +180,7 @@ def open_index(workspace: Workspace) -> Iterator[Index]:
 
 
 def _refreshed(workspace: Workspace) -> Index:
-    index = Index(workspace)
+    index = Index(workspace, probe=probe_handle)
     try:
         index.refresh()
     except BaseException:

@@ -37,6 +37,7 @@ from partita.cli._app import (
 from partita.cli._filters import Filters, filter_options
 from partita.cli._params import flatten, load_params, to_plain
 from partita.errors import JobLookupError, PartitaError
+from partita.launchers import probe_handle
 from partita.workspace import FileLock, Index, JobInfo, JobPaths, Workspace, read_job, read_state
 
 FINAL = ("done", "failed", "cancelled")
@@ -327,7 +328,7 @@ def log(job: str, use_stderr: bool, follow: bool, lines: int | None, workdir: Pa
         return
     try:
         while True:
-            ended = read_job(paths).state in FINAL
+            ended = read_job(paths, probe_handle).state in FINAL
             if path.exists():
                 current = path.stat().st_size
                 if current < position:  # a new attempt started a new file
@@ -445,16 +446,15 @@ def _kill_all(workspace: Workspace, targets: list[JobInfo], grace: float, consol
     failures = 0
     with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
         for info, error in pool.map(one, targets):
-            state = read_job(job_paths(workspace, info)).state
+            state = read_job(job_paths(workspace, info), probe_handle).state
             if error is not None:
                 console.print(Text(f"{info.name}: could not kill it: {error}"))
                 failures += 1
             elif state == "running":
-                where = (info.launcher or {}).get("host")
                 console.print(
                     Text(
-                        f"{info.name}: cancellation requested, but it is still running"
-                        + (f" (its process is on {where})" if where else "")
+                        f"{info.name}: cancellation requested, but it is still running "
+                        f"({fmt.launcher_text(info.launcher)})"
                     )
                 )
                 failures += 1
@@ -543,7 +543,7 @@ def _delete(workspace: Workspace, paths: JobPaths) -> str | None:
     if not lock.acquire(blocking=False):
         return "busy (being launched or run right now)"
     try:
-        if read_job(paths).state == "running":
+        if read_job(paths, probe_handle).state == "running":
             return "running"
         trash = workspace.root / f".deleting-{paths.type_id}-{paths.identifier}"
         os.replace(paths.root, trash)

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import partita
+from partita.launchers import probe_handle
 from partita.web import _data
 from partita.web._data import BadRequest, NotFound
 from partita.workspace import Index, JobInfo, Workspace, read_json
@@ -85,7 +86,7 @@ class MonitorState:
     def index(self) -> Index:
         """The index (index thread only)."""
         if self._index is None:
-            self._index = Index(self.workspace)
+            self._index = Index(self.workspace, probe=probe_handle)
         return self._index
 
     def refresh(self, *, max_age: float = 0.0) -> bool:

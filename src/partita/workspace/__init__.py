@@ -11,6 +11,7 @@ from partita.workspace._locks import FileLock, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
 from partita.workspace._state import (
+    EXIT_SUPERSEDED,
     JobState,
     Reason,
     clear_final,
@@ -23,6 +24,7 @@ from partita.workspace._state import (
 )
 
 __all__ = [
+    "EXIT_SUPERSEDED",
     "LAYOUT_VERSION",
     "FileLock",
     "Index",

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,8 +142,17 @@ def _signature(paths: Iterable[Path]) -> str:
     return "|".join(parts)
 
 
-def read_job(paths: JobPaths) -> JobInfo:
-    """Read one job folder directly (no index)."""
+#: Tells whether the job of a launcher handle still runs (``None``: cannot tell from here),
+#: e.g. ``partita.launchers.probe_handle``. The workspace layer knows no launcher itself.
+Probe = Callable[[dict[str, Any]], "bool | None"]
+
+
+def read_job(paths: JobPaths, probe: Probe | None = None) -> JobInfo:
+    """Read one job folder directly (no index).
+
+    With ``probe``, a job recorded ``running`` whose launcher says it is certainly gone
+    is reported ``failed`` (``lost``); without, the files are reported as they are.
+    """
     record = read_json(paths.state) or {}
     state = "waiting"
     marker: dict[str, Any] = {}
@@ -161,13 +170,7 @@ def read_job(paths: JobPaths) -> JobInfo:
     reason = marker.get("reason", record.get("reason"))
     detail = marker.get("detail", record.get("detail"))
     launcher = record.get("launcher") or None
-    if (
-        state == "running"
-        and launcher
-        and launcher.get("kind") == "local"
-        and launcher.get("pid")
-        and is_alive(launcher) is False
-    ):
+    if state == "running" and launcher and probe is not None and probe(launcher) is False:
         state, reason, detail = "failed", "lost", "its process is gone without an outcome"
     progress = read_json(paths.progress) or {}
     return JobInfo(
@@ -191,8 +194,12 @@ def read_job(paths: JobPaths) -> JobInfo:
 class Index:
     """The SQLite index of a work directory (``index.sqlite``)."""
 
-    def __init__(self, workspace: Workspace, *, path: Path | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace, *, path: Path | None = None, probe: Probe | None = None
+    ) -> None:
         self.workspace = workspace
+        self.probe = probe
+        """Liveness of launcher handles (see :func:`read_job`); ``None``: trust the files."""
         self.path = path or workspace.index_path
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -301,7 +308,7 @@ class Index:
             # Running jobs are always re-read: their process may have died since.
             if previous and previous[0] == signature and previous[1] != "running":
                 continue
-            info = read_job(paths)
+            info = read_job(paths, self.probe)
             db.execute(
                 "INSERT OR REPLACE INTO jobs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -416,7 +423,7 @@ class Index:
             ).fetchone()
             if row is not None:
                 return self._info(row)
-            return read_job(JobPaths(candidate.resolve()))
+            return read_job(JobPaths(candidate.resolve()), self.probe)
         type_part, _, prefix = text.rpartition("/")
         if not prefix or any(c not in "0123456789abcdef" for c in prefix.lower()):
             raise JobLookupError(

@@ -23,12 +23,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from partita.errors import LauncherError
-from partita.launchers.slurm._status import AcctEntry, QueueEntry, parse_sacct, parse_squeue
+from partita.launchers.slurm._status import (
+    AcctEntry,
+    QueueEntry,
+    parse_sacct,
+    parse_squeue,
+    phase_of,
+)
 
 __all__ = ["SlurmCommands"]
 
 SQUEUE_FORMAT = "%i|%T|%r"
 SACCT_FIELDS = "JobID,State,ExitCode,Elapsed"
+
+_FINAL_PHASES = {"done", "failed"}
 
 # Ids per command line: far below any argv limit, and few calls even for big arrays.
 _CHUNK = 500
@@ -163,6 +171,40 @@ class SlurmCommands:
             found.update(parse_sacct(out))
         return found
 
+    async def states(self, job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """``{job_id: (state, exit code)}`` from one squeue and, for the rest, one sacct.
+
+        Jobs neither knows (yet) are absent.
+        """
+        found: dict[str, tuple[str, str]] = {}
+        queue = await self.squeue(job_ids)
+        missing = []
+        for job_id in job_ids:
+            entry = queue.get(job_id)
+            if entry is None or phase_of(entry.state) in _FINAL_PHASES:
+                missing.append(job_id)  # final states: sacct has the exit code
+            else:
+                found[job_id] = (entry.state, "0:0")
+        if missing:
+            acct = await self.sacct(missing)
+            for job_id in missing:
+                record = acct.get(job_id)
+                if record is not None:
+                    found[job_id] = (record.state, f"{record.exit_code}:{record.signal}")
+                elif job_id in queue:
+                    found[job_id] = (queue[job_id].state, "0:0")
+        return found
+
+    async def time_left(self, job_id: str) -> float | None:
+        """Seconds left of the time limit of a queued or running job (``None``: no limit)."""
+        args = ["-h", "-j", job_id, "-o", "%L"]
+        code, out, err = await self._call("squeue", args)
+        if code != 0:
+            if "invalid job id" in err.lower():
+                return None
+            raise self._failure("squeue", args, code, err, "read the time left")
+        return parse_time_left(out.strip())
+
     async def scancel(self, job_ids: Iterable[str | int]) -> None:
         """Cancel these jobs; jobs that already ended are fine."""
         for chunk in _chunks(job_ids):
@@ -204,6 +246,27 @@ class SlurmCommands:
             f"  stderr: {text}\n"
             f"  {self._advice(stderr)}"
         )
+
+
+def parse_time_left(text: str) -> float | None:
+    """Seconds from squeue's time left (``%L``): ``D-HH:MM:SS``, ``HH:MM:SS``, ``MM:SS``."""
+    if not text or text in ("UNLIMITED", "NOT_SET", "INVALID"):
+        return None
+    days = 0
+    if "-" in text:
+        head, text = text.split("-", 1)
+        try:
+            days = int(head)
+        except ValueError:
+            return None
+    try:
+        parts = [int(p) for p in text.split(":")]
+    except ValueError:
+        return None
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    hours, minutes, seconds = parts[-3:]
+    return float(days * 86400 + hours * 3600 + minutes * 60 + seconds)
 
 
 def _chunks(job_ids: Iterable[str | int]) -> list[list[str]]:

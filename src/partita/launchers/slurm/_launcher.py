@@ -8,10 +8,10 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from partita.errors import LauncherError, LauncherOptionError
 from partita.launchers.base import Exit, Launcher, LaunchRequest
@@ -20,10 +20,13 @@ from partita.launchers.slurm._options import SlurmOptions
 from partita.launchers.slurm._script import batch_script, output_pattern, sbatch_argv
 from partita.launchers.slurm._status import phase_of, reason_for
 
+if TYPE_CHECKING:
+    from partita.workspace import JobInfo
+
 _FINAL_PHASES = {"done", "failed"}
 
 
-class SlurmLauncher(Launcher):
+class SlurmLauncher(Launcher, kind="slurm"):
     """Runs jobs on a Slurm cluster through ``sbatch``, ``squeue``, ``sacct`` and ``scancel``.
 
     Any sbatch option with a field in :class:`SlurmOptions` can be given by name
@@ -51,7 +54,6 @@ class SlurmLauncher(Launcher):
         bindir: where the Slurm programs are (default: on ``PATH``).
     """
 
-    kind = "slurm"
     queues_dependencies = True
 
     def __init__(
@@ -282,24 +284,7 @@ class SlurmLauncher(Launcher):
 
     async def status(self, job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """``{job_id: (state, exit code)}`` from one squeue and, for the rest, one sacct."""
-        found: dict[str, tuple[str, str]] = {}
-        queue = await self.commands.squeue(job_ids)
-        missing = []
-        for job_id in job_ids:
-            entry = queue.get(job_id)
-            if entry is None or phase_of(entry.state) in _FINAL_PHASES:
-                missing.append(job_id)  # final states: sacct has the exit code
-            else:
-                found[job_id] = (entry.state, "0:0")
-        if missing:
-            acct = await self.commands.sacct(missing)
-            for job_id in missing:
-                record = acct.get(job_id)
-                if record is not None:
-                    found[job_id] = (record.state, f"{record.exit_code}:{record.signal}")
-                elif job_id in queue:
-                    found[job_id] = (queue[job_id].state, "0:0")
-        return found
+        return await self.commands.states(job_ids)
 
     async def alive(self, handle: dict[str, Any]) -> bool | None:
         try:
@@ -324,6 +309,46 @@ class SlurmLauncher(Launcher):
         """How many times each Slurm command ran."""
         return self.commands.statistics()
 
+    # --- about handles, from any process ------------------------------------------------
+
+    @classmethod
+    def started(cls, handle: Mapping[str, Any]) -> bool:
+        return bool(handle.get("job_id"))
+
+    @classmethod
+    def describe_handle(cls, handle: Mapping[str, Any]) -> str:
+        if not handle.get("job_id"):
+            return "slurm (being submitted)"
+        conf = f", SLURM_CONF={handle['slurm_conf']}" if handle.get("slurm_conf") else ""
+        return f"slurm, job {handle['job_id']}{conf}"
+
+    @classmethod
+    def time_left(cls, handle: Mapping[str, Any]) -> float | None:
+        """What ``squeue`` says is left of the job's time limit (``None``: no limit known)."""
+        if not handle.get("job_id"):
+            return None
+        commands = SlurmCommands(env=_conf_env(handle), timeout=10.0)
+        try:
+            return asyncio.run(commands.time_left(str(handle["job_id"])))
+        except LauncherError:
+            return None
+
+    @classmethod
+    def follower(cls, handle: Mapping[str, Any]) -> SlurmLauncher:
+        return cls(env=_conf_env(handle) or None)
+
+    @classmethod
+    def settle(cls, jobs: Sequence[JobInfo]) -> list[str]:
+        """Ask Slurm (once per cluster) how jobs left by a detached run ended; record it."""
+        from partita.launchers.slurm._reconcile import reconcile
+
+        return reconcile(list(jobs))
+
+
+def _conf_env(handle: Mapping[str, Any]) -> dict[str, str]:
+    conf = handle.get("slurm_conf")
+    return {"SLURM_CONF": str(conf)} if conf else {}
+
 
 def _exit_status(exit_code: str) -> int | None:
     try:
@@ -331,9 +356,3 @@ def _exit_status(exit_code: str) -> int | None:
     except ValueError:
         return None
     return -signal if signal else code
-
-
-async def cancel_handle(handle: dict[str, Any], grace: float = 0.0) -> None:
-    """Cancel the Slurm job of a handle recorded in a job's ``state.json``."""
-    env = {"SLURM_CONF": handle["slurm_conf"]} if handle.get("slurm_conf") else {}
-    await SlurmCommands(env=env).scancel([str(handle["job_id"])])
