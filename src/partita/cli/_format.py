@@ -13,7 +13,7 @@ from rich.text import Text
 
 from partita.launchers import describe_handle
 
-STATE_ORDER = ("running", "failed", "cancelled", "waiting", "ready", "done")
+STATE_ORDER = ("damaged", "running", "failed", "cancelled", "waiting", "ready", "done")
 """States in the order summaries list them: what needs attention first."""
 
 STATE_STYLES = {
@@ -27,6 +27,7 @@ STATE_STYLES = {
     "detached": "cyan",
     "created": "yellow",
     "missing": "dim",
+    "damaged": "bold red",
 }
 
 
@@ -147,3 +148,8 @@ def folder_size(path: Path) -> int:
 def launcher_text(handle: Mapping[str, Any] | None) -> str:
     """``local, pid 1234 on node1`` or ``slurm, job 42_0``: asked to the handle's launcher."""
     return describe_handle(handle)
+
+
+def damage_lines(name: str, damage: Iterable[str]) -> list[Text]:
+    """``  demo.train/3f2a: state.json: expected ...`` for each thing that cannot be read."""
+    return [Text(f"  {name}: {item}", style="red") for item in damage]

@@ -8,6 +8,7 @@ rest of partita asks the registry which launcher understands a handle
 from partita.launchers._registry import (
     describe_handle,
     handle_gone,
+    handle_host,
     handle_kind,
     launcher_for_handle,
     launcher_for_kind,
@@ -29,6 +30,7 @@ __all__ = [
     "SlurmLauncher",
     "describe_handle",
     "handle_gone",
+    "handle_host",
     "handle_kind",
     "launcher_for_handle",
     "launcher_for_kind",

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "describe_handle",
     "handle_gone",
+    "handle_host",
     "handle_kind",
     "launcher_for_handle",
     "launcher_for_kind",
@@ -140,6 +141,16 @@ def describe_handle(handle: Mapping[str, Any] | None) -> str:
     except LauncherError:
         return generic_description(handle) + " (no launcher of this kind is registered)"
     return cls.describe_handle(handle)
+
+
+def handle_host(handle: Mapping[str, Any] | None) -> str | None:
+    """The machine the job of ``handle`` runs on, when known. Never raises."""
+    try:
+        cls = launcher_for_handle(handle)
+    except LauncherError:
+        return None
+    assert handle is not None
+    return cls.host(handle)
 
 
 def generic_description(handle: Mapping[str, Any]) -> str:

@@ -86,7 +86,7 @@ class Launcher(abc.ABC):
 
     - ``placeholder()``: the handle recorded while a launch is in progress;
       ``started(handle)``: whether a handle names a started job (not a placeholder).
-    - ``describe_handle(handle)``: one line for people.
+    - ``describe_handle(handle)``: one line for people; ``host(handle)``: its machine.
     - ``probe(handle)``: whether it still runs, cheaply, from here (``None``: cannot tell).
     - ``kill(handle, grace)``: stop it from here.
     - ``time_left(handle)``: seconds before the launcher stops it (``None``: no limit known).
@@ -150,6 +150,11 @@ class Launcher(abc.ABC):
     def describe_handle(cls, handle: Mapping[str, Any]) -> str:
         """One line for people, e.g. ``local, pid 1234 on node1``."""
         return generic_description(handle)
+
+    @classmethod
+    def host(cls, handle: Mapping[str, Any]) -> str | None:
+        """The machine the job runs on, when the handle tells (``None``: not known)."""
+        return None
 
     @classmethod
     def probe(cls, handle: Mapping[str, Any]) -> bool | None:

@@ -136,6 +136,11 @@ class LocalLauncher(Launcher, kind="local"):
         return f"local, pid {handle['pid']}{host}"
 
     @classmethod
+    def host(cls, handle: Mapping[str, Any]) -> str | None:
+        host = handle.get("host")
+        return host if isinstance(host, str) else None
+
+    @classmethod
     def probe(cls, handle: Mapping[str, Any]) -> bool | None:
         """From this machine: whether that process (same boot, same start time) runs."""
         return is_alive(dict(handle))

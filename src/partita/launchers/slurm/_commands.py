@@ -10,6 +10,8 @@ Notes from a real Slurm 22.05 cluster:
   "Invalid job id specified"; that means "none of these is in the queue".
 - sacct learns of a job a moment after squeue: a job just submitted, or a pending
   array, can be missing from sacct for a few seconds. Missing means unknown, not gone.
+  A job can also show a final state in sacct before its exit code is recorded (``End``
+  is then ``Unknown``): see ``_status``.
 - ``scancel`` of a finished or unknown job exits 0.
 """
 
@@ -25,16 +27,17 @@ from pathlib import Path
 from partita.errors import LauncherError
 from partita.launchers.slurm._status import (
     AcctEntry,
+    JobStatus,
     QueueEntry,
+    combine,
     parse_sacct,
     parse_squeue,
-    phase_of,
 )
 
 __all__ = ["SlurmCommands"]
 
 SQUEUE_FORMAT = "%i|%T|%r"
-SACCT_FIELDS = "JobID,State,ExitCode,Elapsed"
+SACCT_FIELDS = "JobID,State,ExitCode,Elapsed,End"
 
 _FINAL_PHASES = {"done", "failed"}
 
@@ -171,28 +174,20 @@ class SlurmCommands:
             found.update(parse_sacct(out))
         return found
 
-    async def states(self, job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """``{job_id: (state, exit code)}`` from one squeue and, for the rest, one sacct.
+    async def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """What one squeue and, for jobs that left it or ended, one sacct tell of each job.
 
         Jobs neither knows (yet) are absent.
         """
-        found: dict[str, tuple[str, str]] = {}
         queue = await self.squeue(job_ids)
-        missing = []
+        # Jobs that left the queue, or ended in it: sacct has their exit code.
+        missing = [i for i in job_ids if i not in queue or queue[i].phase in _FINAL_PHASES]
+        acct = await self.sacct(missing) if missing else {}
+        found: dict[str, JobStatus] = {}
         for job_id in job_ids:
-            entry = queue.get(job_id)
-            if entry is None or phase_of(entry.state) in _FINAL_PHASES:
-                missing.append(job_id)  # final states: sacct has the exit code
-            else:
-                found[job_id] = (entry.state, "0:0")
-        if missing:
-            acct = await self.sacct(missing)
-            for job_id in missing:
-                record = acct.get(job_id)
-                if record is not None:
-                    found[job_id] = (record.state, f"{record.exit_code}:{record.signal}")
-                elif job_id in queue:
-                    found[job_id] = (queue[job_id].state, "0:0")
+            status = combine(queue.get(job_id), acct.get(job_id))
+            if status is not None:
+                found[job_id] = status
         return found
 
     async def time_left(self, job_id: str) -> float | None:

@@ -39,7 +39,7 @@ def reconcile(infos: list[JobInfo]) -> list[str]:
 async def _reconcile(conf: str, jobs: list[JobInfo]) -> list[str]:
     commands = SlurmCommands(env={"SLURM_CONF": conf} if conf else None)
     ids = [str((j.launcher or {})["job_id"]) for j in jobs]
-    states = await commands.states(ids)
+    states = {i: (s.state, s.exit_text) for i, s in (await commands.statuses(ids)).items()}
     changes = []
     for info, job_id in zip(jobs, ids, strict=True):
         found = states.get(job_id)
