@@ -113,7 +113,7 @@ class LaunchFails(Play):
     message: str = "scripted launch failure"
 
 
-class FakeLauncher(Launcher):
+class FakeLauncher(Launcher, kind="fake"):
     """A launcher that plays scripted outcomes in-process (no job processes).
 
     Args:
@@ -129,8 +129,6 @@ class FakeLauncher(Launcher):
             the attempts it depends on are done, and never starts if one of them failed.
     """
 
-    kind = "fake"
-
     def __init__(
         self,
         scripts: Mapping[str, Play | Sequence[Play]] | None = None,
@@ -141,7 +139,7 @@ class FakeLauncher(Launcher):
         on_exit: Callable[[LaunchRequest], None] | None = None,
         queues_dependencies: bool = False,
     ) -> None:
-        self.queues_dependencies = queues_dependencies
+        self._queues = queues_dependencies
         self._on_exit = on_exit
         self._scripts = {
             key: (list(plays) if isinstance(plays, Sequence) else [plays])
@@ -164,6 +162,11 @@ class FakeLauncher(Launcher):
     def capacity(self) -> int | None:
         """How many jobs may run at once through this launcher."""
         return self._capacity
+
+    @property  # type: ignore[misc]
+    def queues_dependencies(self) -> bool:  # type: ignore[override]
+        """Whether it accepts ``depends_on`` (as given to the constructor)."""
+        return self._queues
 
     def describe(self) -> str:
         """A short human description."""

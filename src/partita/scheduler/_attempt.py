@@ -15,10 +15,12 @@ from partita.workspace import (
     FileLock,
     JobPaths,
     JobState,
+    JobStatus,
     Reason,
     atomic_write,
     begin_attempt,
-    disk_state,
+    read_state,
+    read_status,
     record_final,
     record_handle,
     write_final,
@@ -28,9 +30,24 @@ from partita.workspace import (
 LOCK_TIMEOUT = 5.0
 
 
-def inspect(paths: JobPaths) -> tuple[JobState | None, dict[str, Any]]:
-    """What the job folder says (a final state, ``running`` or ``None``) and its record."""
-    return disk_state(paths)
+def inspect(paths: JobPaths) -> JobStatus:
+    """What the job folder says (a final state, ``running`` or ``None``), validated."""
+    return read_status(paths)
+
+
+def handle_of(status: JobStatus) -> dict[str, Any]:
+    """The launcher handle recorded in ``state.json`` (empty if none)."""
+    handle = status.record.get("launcher")
+    return dict(handle) if isinstance(handle, dict) else {}
+
+
+def outcome_of(status: JobStatus) -> Finished:
+    """The final outcome a folder records (``status.state`` must be final)."""
+    assert status.state is not None
+    final = status.final or {}
+    detail = final.get("detail") or status.record.get("detail") or ""
+    reason = status.reason.value if status.reason is not None else None
+    return Finished(status.state, reason, str(detail))
 
 
 def prepare(paths: JobPaths, params: bytes) -> bool:
@@ -60,17 +77,21 @@ def lock_is_free(paths: JobPaths) -> bool:
 
 def begin(
     paths: JobPaths,
-    record: dict[str, Any],
     *,
     owner: dict[str, Any],
-    kind: str,
+    placeholder: dict[str, Any],
     tags: dict[str, Any],
     resumable: bool,
-) -> int:
-    """Start the next attempt (under the lock held by the caller); returns its number."""
-    return begin_attempt(
-        paths, record, owner=owner, launcher_kind=kind, tags=tags, keep_previous=resumable
+) -> tuple[int, dict[str, Any]]:
+    """Start the next attempt (under the lock held by the caller).
+
+    Returns its number and the ``state.json`` record written (for :func:`launched`).
+    """
+    record = read_state(paths)
+    attempt = begin_attempt(
+        paths, record, owner=owner, placeholder=placeholder, tags=tags, keep_previous=resumable
     )
+    return attempt, record
 
 
 def launched(paths: JobPaths, record: dict[str, Any], handle: dict[str, Any]) -> None:
@@ -86,10 +107,12 @@ def launch_failed(paths: JobPaths, attempt: int, detail: str) -> Finished:
 
 def written_final(paths: JobPaths, attempt: int) -> Finished | None:
     """The outcome the runner of ``attempt`` recorded, if it recorded one."""
-    state, record = disk_state(paths)
-    if state is None or not state.final or record.get("attempt", attempt) != attempt:
+    status = read_status(paths)
+    if status.state is None or not status.state.final:
         return None
-    return Finished(state, record.get("reason"), record.get("detail") or "")
+    if (status.final or {}).get("attempt", attempt) != attempt:
+        return None
+    return outcome_of(status)
 
 
 def lost_detail(code: int | None) -> str:

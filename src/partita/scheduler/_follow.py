@@ -8,12 +8,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from partita.launchers import Launcher
+from partita.launchers import Launcher, handle_kind, launcher_for_handle
 from partita.scheduler import _attempt as disk
 from partita.scheduler._bridge import LoopThread
 from partita.scheduler._job import Record
 from partita.scheduler._outcome import Finished, FollowResult, Vanished
-from partita.workspace import JobState
+from partita.workspace import JobState, JobStatus
 
 
 class Follower:
@@ -33,7 +33,7 @@ class Follower:
 
     def launcher_for(self, handle: dict[str, Any], rec: Record) -> Launcher:
         """A launcher that can follow ``handle`` (it may come from another experiment)."""
-        kind = handle.get("kind")
+        kind: str = handle_kind(handle) or rec.launcher.kind
         if kind == rec.launcher.kind:
             return rec.launcher
         with self._lock:
@@ -41,37 +41,29 @@ class Follower:
         for launcher in known:
             if launcher.kind == kind:
                 return launcher
-        if kind == "slurm":
-            from partita.launchers.slurm import SlurmLauncher
-
-            conf = handle.get("slurm_conf")
-            follower: Launcher = SlurmLauncher(env={"SLURM_CONF": conf} if conf else None)
-        else:
-            from partita.launchers import LocalLauncher
-
-            follower = LocalLauncher(1)
+        follower = launcher_for_handle(handle).follower(handle)
         with self._lock:
             self._launchers.add(follower)
         return follower
 
-    async def alive(self, rec: Record, record: dict[str, Any], *, locked: bool = False) -> bool:
-        """Whether the attempt recorded in ``record`` (``state.json``) still runs."""
-        handle = record.get("launcher") or {}
-        if not handle.get("pid") and not handle.get("job_id"):
+    async def alive(self, rec: Record, status: JobStatus, *, locked: bool = False) -> bool:
+        """Whether the attempt recorded in the folder (``state.json``) still runs."""
+        handle = disk.handle_of(status)
+        launcher = self.launcher_for(handle, rec)
+        if not launcher.started(handle):
             # A launch in progress elsewhere (state written, handle not yet), or one that
             # died half-way: the lock tells which.
             if locked:
                 return False
             return not await self._bridge.io(disk.lock_is_free, rec.paths)
-        launcher = self.launcher_for(handle, rec)
         alive = await launcher.alive(handle)
         if alive is None:
             if not rec.warned_foreign:
                 rec.warned_foreign = True
                 print(
-                    f"partita: {rec.name} is running on {handle.get('host', '?')} according "
-                    "to its state; waiting for it. If that machine is gone, cancel it with "
-                    "'partita jobs kill'.",
+                    f"partita: {rec.name} is running ({launcher.describe_handle(handle)}) "
+                    "according to its state; waiting for it. If that machine is gone, cancel "
+                    "it with 'partita jobs kill'.",
                     file=sys.stderr,
                 )
             return True
@@ -81,11 +73,11 @@ class Follower:
         """Wait while another process runs the job, until it ends or vanishes."""
         delay = 0.05
         while not self._stopping():
-            state, record = await self._bridge.io(disk.inspect, rec.paths)
-            if state is not None and state is not JobState.RUNNING:
-                return Finished(state, record.get("reason"), record.get("detail") or "")
-            if state is JobState.RUNNING:
-                if not await self.alive(rec, record):
+            status = await self._bridge.io(disk.inspect, rec.paths)
+            if status.state is not None and status.state is not JobState.RUNNING:
+                return disk.outcome_of(status)
+            if status.state is JobState.RUNNING:
+                if not await self.alive(rec, status):
                     return Vanished()
             elif await self._bridge.io(disk.lock_is_free, rec.paths):
                 return Vanished()

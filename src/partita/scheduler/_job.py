@@ -130,6 +130,19 @@ class Record:
         return f"<Record {self.name} {self.state.value}>"
 
 
+def unscheduled_job(spec: Submission, state: JobState) -> Job:
+    """A job no scheduler runs (a dry run): ``state`` as found on disk, already settled.
+
+    ``wait()`` returns at once and ``on_completed`` callbacks are never called.
+    """
+    record = Record(spec, [], None)
+    record.state = state
+    record.reused = state is JobState.DONE
+    record.callbacks_fired = True
+    record.final.set()
+    return record.job
+
+
 @dataclass(frozen=True)
 class JobEvent:
     """A job changed state (delivered to event listeners, in order)."""

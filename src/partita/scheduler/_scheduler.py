@@ -17,12 +17,11 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from partita.config._serial import dumps as params_bytes
 from partita.errors import ExperimentError, LauncherError
 from partita.launchers import Exit, Launcher, LaunchRequest
-from partita.run import EXIT_SUPERSEDED
 from partita.scheduler import _attempt as disk
 from partita.scheduler._bridge import LoopThread
 from partita.scheduler._dispatch import Dispatcher, Ticket
@@ -38,9 +37,11 @@ from partita.scheduler._outcome import (
     Vanished,
 )
 from partita.scheduler._tokens import TokenStore
-from partita.workspace import JobState, Reason, Workspace
+from partita.workspace import EXIT_SUPERSEDED, JobState, Reason, Workspace
 
 Listener = Callable[[JobEvent], None]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Scheduler:
@@ -226,7 +227,8 @@ class Scheduler:
 
         self._bridge.spawn(coroutine, failed)
 
-    async def _io(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def _io(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking file step in the I/O pool (never on the loop thread)."""
         return await self._bridge.io(functools.partial(function, *args, **kwargs))
 
     def _launched_future(self, rec: Record) -> asyncio.Future[None]:
@@ -397,11 +399,11 @@ class Scheduler:
     async def _attempt(self, rec: Record) -> Outcome:
         """One attempt: reuse, wait for a foreign run, or launch. Returns the outcome."""
         while True:
-            state, record = await self._io(disk.inspect, rec.paths)
-            if state is JobState.DONE:
+            status = await self._io(disk.inspect, rec.paths)
+            if status.state is JobState.DONE:
                 rec.elsewhere = True
                 return Finished(JobState.DONE)
-            if state is JobState.RUNNING and await self._follower.alive(rec, record):
+            if status.state is JobState.RUNNING and await self._follower.alive(rec, status):
                 match await self._follow(rec):
                     case Finished() as outcome:
                         return outcome
@@ -478,20 +480,21 @@ class Scheduler:
         if lock is None:
             return Busy()
         try:
-            state, record = await self._io(disk.inspect, paths)
-            if state is JobState.DONE:
+            status = await self._io(disk.inspect, paths)
+            if status.state is JobState.DONE:
                 rec.elsewhere = True
                 return Finished(JobState.DONE)
-            if state is JobState.RUNNING and await self._follower.alive(rec, record, locked=True):
+            if status.state is JobState.RUNNING and await self._follower.alive(
+                rec, status, locked=True
+            ):
                 return Busy()
             if self._stopping:
                 return Finished(JobState.CANCELLED, None, "the experiment was stopping")
-            attempt: int = await self._io(
+            attempt, record = await self._io(
                 disk.begin,
                 paths,
-                record,
                 owner=self.owner,
-                kind=rec.launcher.kind,
+                placeholder=rec.launcher.placeholder(),
                 tags=rec.tags,
                 resumable=rec.spec.resumable,
             )

@@ -10,7 +10,20 @@ from partita.workspace._atomic import atomic_write, read_json, write_json
 from partita.workspace._locks import FileLock, hold, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
+from partita.workspace._runs import (
+    RunPaths,
+    RunRecord,
+    RunWriter,
+    Submission,
+    Submissions,
+    iter_runs,
+    no_space,
+    read_environment,
+    read_run,
+    read_submissions,
+)
 from partita.workspace._state import (
+    EXIT_SUPERSEDED,
     HISTORY_LIMIT,
     Claim,
     JobState,
@@ -20,9 +33,7 @@ from partita.workspace._state import (
     begin_attempt,
     claim_attempt,
     clear_final,
-    disk_state,
     final_marker,
-    is_done,
     read_state,
     record_final,
     record_handle,
@@ -30,8 +41,10 @@ from partita.workspace._state import (
     write_final,
     write_state,
 )
+from partita.workspace._status import JobStatus, Progress, read_progress, read_status
 
 __all__ = [
+    "EXIT_SUPERSEDED",
     "HISTORY_LIMIT",
     "LAYOUT_VERSION",
     "Claim",
@@ -40,26 +53,39 @@ __all__ = [
     "JobInfo",
     "JobPaths",
     "JobState",
+    "JobStatus",
+    "Progress",
     "Reason",
     "Recorded",
     "RunInfo",
+    "RunPaths",
+    "RunRecord",
+    "RunWriter",
+    "Submission",
+    "Submissions",
     "Workspace",
     "append_history",
     "atomic_write",
     "begin_attempt",
     "claim_attempt",
     "clear_final",
-    "disk_state",
     "final_marker",
     "hold",
     "holder",
     "hostname",
     "identity",
     "is_alive",
-    "is_done",
+    "iter_runs",
+    "no_space",
+    "open_index",
+    "read_environment",
     "read_job",
     "read_json",
+    "read_progress",
+    "read_run",
     "read_state",
+    "read_status",
+    "read_submissions",
     "record_final",
     "record_handle",
     "set_aside",
@@ -69,9 +95,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from partita.workspace._index import Index, JobInfo, RunInfo, read_job
+    from partita.workspace._index import Index, JobInfo, RunInfo, open_index, read_job
 
-_LAZY = {"Index", "JobInfo", "RunInfo", "read_job"}
+_LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
 
 
 def __getattr__(name: str) -> object:

@@ -36,6 +36,9 @@ from partita.workspace._locks import hold
 from partita.workspace._paths import JobPaths
 from partita.workspace._process import identity
 
+#: Exit code of a job runner that found another attempt in charge (nothing was executed).
+EXIT_SUPERSEDED = 75
+
 
 class JobState(enum.StrEnum):
     """The state of a job."""
@@ -141,11 +144,6 @@ def final_marker(paths: JobPaths) -> tuple[JobState, dict[str, Any]] | None:
     return None
 
 
-def is_done(paths: JobPaths) -> bool:
-    """Whether the job finished successfully (its ``done`` marker exists)."""
-    return paths.done.exists()
-
-
 def _marker(paths: JobPaths, state: JobState) -> Any:
     return {JobState.DONE: paths.done, JobState.FAILED: paths.failed}.get(state, paths.cancelled)
 
@@ -194,17 +192,6 @@ def clear_final(paths: JobPaths) -> None:
             marker.unlink()
         except FileNotFoundError:
             pass
-
-
-def disk_state(paths: JobPaths) -> tuple[JobState | None, dict[str, Any]]:
-    """What the files say: a final state, ``running``, or ``None`` (never launched)."""
-    final = final_marker(paths)
-    record = read_state(paths)
-    if final is not None:
-        return final[0], {**record, **final[1]}
-    if record.get("state") == JobState.RUNNING.value:
-        return JobState.RUNNING, record
-    return None, record
 
 
 @dataclass(frozen=True)
@@ -284,7 +271,7 @@ def begin_attempt(
     record: dict[str, Any],
     *,
     owner: dict[str, Any],
-    launcher_kind: str,
+    placeholder: dict[str, Any],
     tags: dict[str, Any],
     keep_previous: bool,
 ) -> int:
@@ -294,6 +281,7 @@ def begin_attempt(
     written. A previous attempt still recorded as running (its process vanished) is noted
     ``failed(lost)`` in the history; old ``failed``/``cancelled`` markers are removed; unless
     ``keep_previous`` (resumable tasks), what the previous attempt left is set aside.
+    ``placeholder`` is the launcher handle recorded until the launch gives the real one.
     """
     if record.get("state") == JobState.RUNNING.value:
         append_history(record, JobState.FAILED, attempt=record.get("attempt"), reason="lost")
@@ -311,7 +299,7 @@ def begin_attempt(
         ended=None,
         exit_code=None,
         owner={**owner, **identity()},
-        launcher={"kind": launcher_kind},
+        launcher=dict(placeholder),
         tags=tags,
     )
     write_state(paths, record)

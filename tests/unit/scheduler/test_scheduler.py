@@ -182,4 +182,4 @@ def test_a_contended_job_lock_does_not_stall_other_jobs(harness: Harness) -> Non
     assert not target.state.final  # still waiting for its lock to record the outcome
     release.set()
     assert target.wait(5) is JobState.FAILED and target.reason == "lost"
-    assert took < 1.0, f"other jobs took {took:.2f} s while a lock was held"
+    assert took < 2.0, f"other jobs took {took:.2f} s while a lock was held"

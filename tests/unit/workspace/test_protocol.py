@@ -40,7 +40,7 @@ def begin(paths: JobPaths, *, resumable: bool = False) -> int:
             paths,
             read_state(paths),
             owner={"experiment": "x"},
-            launcher_kind="local",
+            placeholder={"kind": "local"},
             tags={},
             keep_previous=resumable,
         )
