@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
-import sys
 import threading
 import time
 import traceback
@@ -26,6 +24,7 @@ from partita.scheduler import _attempt as disk
 from partita.scheduler._bridge import LoopThread
 from partita.scheduler._dispatch import Dispatcher, Ticket
 from partita.scheduler._follow import Follower
+from partita.scheduler._graph import can_queue_after, settled
 from partita.scheduler._job import Job, JobEvent, Record, Submission
 from partita.scheduler._outcome import (
     Busy,
@@ -184,7 +183,7 @@ class Scheduler:
         while True:
             with self._lock:
                 records = list(self._order)
-            if all(_settled(rec) for rec in records):
+            if all(settled(rec) for rec in records):
                 with self._idle:
                     if self._pending_callbacks == 0:
                         return
@@ -347,7 +346,7 @@ class Scheduler:
         """
         rec.queued_on = []
         for dep in rec.dependencies:
-            if _can_queue_after(rec, dep):
+            if can_queue_after(rec, dep):
                 await self._launched_future(dep)
                 if not dep.state.final and dep.handle is not None and not dep.elsewhere:
                     rec.queued_on.append(dep)
@@ -604,25 +603,6 @@ def _write_text(path: Any, text: str) -> None:
         pass
 
 
-def _can_queue_after(rec: Record, dep: Record) -> bool:
-    return rec.launcher.queues_dependencies and dep.launcher is rec.launcher
-
-
-def _settled(rec: Record) -> bool:
-    state = rec.state
-    if state.final or state is JobState.RUNNING:
-        return True
-    if state is JobState.READY:
-        return False
-    pending = [d for d in rec.dependencies if not d.state.final]
-    if not pending:
-        return False  # about to become ready
-    for dep in pending:
-        if _can_queue_after(rec, dep) and dep.state is JobState.RUNNING and not dep.elsewhere:
-            return False  # about to be queued after it
-    return all(_settled(dep) for dep in pending)
-
-
 async def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -630,17 +610,3 @@ async def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
             return False
         await asyncio.sleep(0.05)
     return True
-
-
-def environment_for_jobs() -> dict[str, str]:
-    """Environment so that the job process imports what the experiment imports."""
-    import json
-
-    entries = [p for p in (sys.path[0] if sys.path else "",) if p]
-    current = os.environ.get("PYTHONPATH")
-    if current:
-        entries.append(current)
-    env = {"PARTITA_SCRIPT_ARGV": json.dumps(sys.argv)}
-    if entries:
-        env["PYTHONPATH"] = os.pathsep.join(entries)
-    return env
