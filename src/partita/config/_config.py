@@ -6,7 +6,7 @@ import sys
 import typing
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from partita.config import _runtime
@@ -20,6 +20,8 @@ from partita.config._fields import (
     _Marker,
     field,
 )
+from partita.config._identity import digest, encode_value, identifier, plan
+from partita.config._kinds import ConfigNode, Kind, kind_or_none
 from partita.config._types import field_type
 from partita.errors import (
     ConfigDefinitionError,
@@ -217,21 +219,11 @@ def _shareable(value: Any) -> bool:
 
 
 def _install(cls: type, fields: dict[str, Field]) -> None:
-    from partita.config._identity import length_prefixed
-
     type_id = type_id_of(cls)
-    encoded = []
-    for name in sorted(fields):
-        f = fields[name]
-        if f.kind is FieldKind.META or f.generator is not None:
-            continue
-        check_default = f.kind is FieldKind.PARAM and not f.required
-        encoded.append((name, length_prefixed(name.encode()), f, check_default))
     setattr_ = type.__setattr__
     setattr_(cls, "_partita_fields", fields)
     setattr_(cls, "_partita_type_id", type_id)
-    setattr_(cls, "_partita_header", b"partita.config/1\x00" + length_prefixed(type_id.encode()))
-    setattr_(cls, "_partita_encoded", tuple(encoded))
+    setattr_(cls, "_partita_plan", plan(type_id, fields))
     walk = tuple(n for n in sorted(fields) if fields[n].type.may_hold_configs)
     setattr_(cls, "_partita_walk", walk)
     # Defaults that are immutable all the way down are shared by every instance. Others
@@ -262,7 +254,7 @@ def _unknown(cls: type[Config], name: str) -> UnknownFieldError:
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(field,))
-class Config:
+class Config(ConfigNode):
     """A typed set of parameters with a stable identity.
 
     Subclass it and declare fields with ``Param[T]`` (part of the identity), ``Meta[T]``
@@ -282,8 +274,7 @@ class Config:
 
     _partita_fields: ClassVar[dict[str, Field]]
     _partita_type_id: ClassVar[str]
-    _partita_header: ClassVar[bytes]
-    _partita_encoded: ClassVar[tuple[tuple[str, bytes, Field, bool], ...]]
+    _partita_plan: ClassVar[Any]
     _partita_walk: ClassVar[tuple[str, ...]]
 
     def __init_subclass__(cls, *, id: str | None = None, **kwargs: Any) -> None:
@@ -432,8 +423,6 @@ class Config:
         return _same(state_of(self).producer, state_of(other).producer)
 
     def __hash__(self) -> int:
-        from partita.config._identity import digest
-
         return hash(digest(self))
 
     def tag(self: C, name: str, value: Any) -> C:
@@ -466,35 +455,20 @@ class Config:
         return dict(sorted(collected.items()))
 
 
-def _kind(value: Any) -> Any:
-    if isinstance(value, Config):
-        return Config
-    if _is_enum(value):
-        return "enum"
-    for kind in (bool, int, float, str, PurePath, list, tuple, dict):
-        if isinstance(value, kind):
-            return kind
-    if isinstance(value, frozenset | set):
-        return frozenset
-    return type(value)
-
-
 def _same(a: Any, b: Any) -> bool:
     """Equality of field values that agrees with their identity encoding."""
     if a is b:
         return True
-    kind = _kind(a)
-    if kind is not _kind(b):
+    kind = kind_or_none(a)
+    if kind is not kind_or_none(b):
         return False
-    if kind is float:
+    if kind is Kind.FLOAT:
         return bool(a == b or (a != a and b != b))
-    if kind is list or kind is tuple:
+    if kind is Kind.LIST or kind is Kind.TUPLE:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if kind is dict:
+    if kind is Kind.DICT:
         return bool(a.keys() == b.keys()) and all(_same(v, b[k]) for k, v in a.items())
-    if kind is frozenset:
-        from partita.config._identity import encode_value
-
+    if kind is Kind.SET:
         try:
             return sorted(map(encode_value, a)) == sorted(map(encode_value, b))
         except Exception:
@@ -504,8 +478,6 @@ def _same(a: Any, b: Any) -> bool:
 
 def _differs(value: Any, f: Field) -> bool:
     try:
-        from partita.config._identity import encode_value
-
         return encode_value(value) != f.default_bytes()
     except Exception:
         return True
@@ -652,8 +624,6 @@ class Task(Config):
     @property
     def jobdir(self) -> Path:
         """The job folder of this task: ``WORKDIR/jobs/<type id>/<identifier>``."""
-        from partita.config._identity import identifier
-
         st = state_of(self)
         root = st.workspace or _runtime.current_workspace()
         if root is None:
