@@ -60,7 +60,7 @@ _IMMUTABLE = (bool, int, float, str, bytes, type(None), tuple, frozenset, Path)
 class _State:
     """Per-instance bookkeeping, stored under ``__partita__`` in the instance dict."""
 
-    __slots__ = ("digest", "frozen", "job", "producer", "tags", "workspace")
+    __slots__ = ("digest", "frozen", "job", "paths_of", "producer", "tags", "workspace")
 
     def __init__(self) -> None:
         self.frozen = False
@@ -69,6 +69,8 @@ class _State:
         self.job: Any = None
         self.workspace: Path | None = None
         self.digest: bytes | None = None
+        #: The job folder this config's generated paths were resolved into.
+        self.paths_of: Path | None = None
 
 
 def state_of(cfg: Config) -> _State:
@@ -439,7 +441,8 @@ class Config(ConfigNode):
         return self
 
     def tags(self) -> dict[str, Any]:
-        """Tags of this config and of every config it contains (its own tags win)."""
+        """Tags of this config, of every config it contains and of the tasks that produced
+        them (an output carries its task's tags). Its own tags win over those it holds."""
         collected: dict[str, Any] = {}
         seen: set[int] = set()
 
@@ -447,9 +450,12 @@ class Config(ConfigNode):
             if id(cfg) in seen:
                 return
             seen.add(id(cfg))
+            st = state_of(cfg)
+            if st.producer is not None:
+                visit(st.producer)
             for child in iter_children(cfg):
                 visit(child)
-            collected.update(state_of(cfg).tags)
+            collected.update(st.tags)
 
         visit(self)
         return dict(sorted(collected.items()))
@@ -496,8 +502,13 @@ def iter_values(value: Any) -> Iterator[Config]:
     """Configs found directly in ``value`` (not inside those configs)."""
     if isinstance(value, Config):
         yield value
-    elif isinstance(value, list | tuple | frozenset | set):
+    elif isinstance(value, list | tuple):
         for item in value:
+            if isinstance(item, Config | list | tuple | dict | frozenset):
+                yield from iter_values(item)
+    elif isinstance(value, frozenset | set):
+        # In encoding order, not hash order: the same set gives the same walk (and tags).
+        for item in sorted(value, key=encode_value):
             if isinstance(item, Config | list | tuple | dict | frozenset):
                 yield from iter_values(item)
     elif isinstance(value, dict):
@@ -545,7 +556,7 @@ def _visit_value(
         for i, item in enumerate(value):
             yield from _visit_value(item, f"{path}[{i}]", visit)
     elif isinstance(value, frozenset):
-        for i, item in enumerate(value):
+        for i, item in enumerate(sorted(value, key=encode_value)):
             yield from _visit_value(item, f"{path}{{{i}}}", visit)
     elif isinstance(value, dict):
         for key in sorted(value):
