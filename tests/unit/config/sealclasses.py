@@ -73,3 +73,15 @@ class Anything(Task, id="seal.anything"):
     """Takes any value."""
 
     v: Param[Any] = None
+
+
+class CopiedA(Task, id="seal.copied"):
+    """Declares an id that :class:`CopiedB` copies."""
+
+    x: Param[int] = 0
+
+
+class CopiedB(Task, id="seal.copied"):
+    """Same id and fields as :class:`CopiedA`: a copy-paste bug."""
+
+    x: Param[int] = 0

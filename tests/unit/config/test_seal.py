@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import sys
+import types
+import warnings
 from pathlib import Path
 
 import pytest
-from sealclasses import Fit, Score, Split, Weights
+from sealclasses import CopiedA, CopiedB, Fit, Score, Split, Weights
 
-from partita.config import _runtime, identifier, is_frozen
+from partita.config import _runtime, _seal, identifier, is_frozen
 from partita.config._config import state_of
 from partita.config._seal import Sealed, seal
+from partita.errors import ConfigError, PartitaWarning
 
 
 @pytest.fixture
@@ -42,3 +46,55 @@ def test_seal_lists_sub_tasks_and_producers_as_dependencies(root: Path) -> None:
     score = Score(weights=weights)
     assert seal(fit, root).dependencies == (split,)
     assert seal(score, root).dependencies == (fit,)
+
+
+# --- duplicate type ids --------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new process: no class sealed yet."""
+    monkeypatch.setattr(_seal, "_classes", {})
+
+
+def test_two_classes_with_one_type_id_are_refused_in_one_process(
+    root: Path, fresh_registry: None
+) -> None:
+    seal(CopiedA(x=1), root)
+    with pytest.raises(ConfigError, match=r"sealclasses:CopiedA and sealclasses:CopiedB"):
+        seal(CopiedB(x=2), root)
+
+
+def test_a_class_redefined_under_its_name_is_not_a_duplicate(
+    root: Path, fresh_registry: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = (
+        "from partita import Task, Param\n"
+        "class Again(Task, id='seal.again'):\n"
+        "    x: Param[int] = 0\n"
+    )
+    classes = []
+    for _ in range(2):  # what a reload or a re-run notebook cell does
+        module = types.ModuleType("sealreload")
+        monkeypatch.setitem(sys.modules, "sealreload", module)
+        exec(source, module.__dict__)
+        classes.append(module.Again)
+    assert classes[0] is not classes[1]
+    seal(classes[0](x=1), root)
+    seal(classes[1](x=1), root)
+
+
+def test_a_job_folder_created_by_another_class_warns(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = seal(CopiedA(), root)
+    first.jobdir.mkdir(parents=True)
+    (first.jobdir / "params.json").write_bytes(first.params)
+    monkeypatch.setattr(_seal, "_classes", {})  # a later process
+    with pytest.warns(PartitaWarning, match=r"created by the class sealclasses:CopiedA.*CopiedB"):
+        second = seal(CopiedB(), root)
+    assert second.jobdir == first.jobdir
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        monkeypatch.setattr(_seal, "_classes", {})
+        seal(CopiedA(), root)  # the same class: silent
