@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from sealclasses import CopiedA, CopiedB, Fit, Score, Split, Weights
+from sealclasses import CopiedA, CopiedB, Fit, Score, Split, Store, UsesStore, Weights
 
 from partita.config import _runtime, _seal, identifier, is_frozen
 from partita.config._config import state_of
@@ -98,3 +98,18 @@ def test_a_job_folder_created_by_another_class_warns(
         warnings.simplefilter("error")
         monkeypatch.setattr(_seal, "_classes", {})
         seal(CopiedA(), root)  # the same class: silent
+
+
+# --- a config with generated paths shared by two tasks -------------------------------------
+
+
+def test_a_config_with_generated_paths_belongs_to_one_task(root: Path) -> None:
+    store = Store()
+    first = seal(UsesStore(store=store, n=1), root)
+    assert store.file == first.jobdir / "store" / "store.bin"
+    with pytest.raises(ConfigError, match=r"UsesStore\.store is a Store with a generated path"):
+        seal(UsesStore(store=store, n=2), root)
+    again = seal(UsesStore(store=store, n=1), root)  # the same task again: the same folder
+    assert store.file == again.jobdir / "store" / "store.bin"
+    other = seal(UsesStore(store=Store(), n=2), root)
+    assert other.task.store.file == other.jobdir / "store" / "store.bin"
