@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from sealclasses import CopiedA, CopiedB, Fit, Score, Split, Store, UsesStore, Weights
+from sealclasses import CopiedA, CopiedB, Fit, Holder, Score, Split, Store, UsesStore, Weights
 
 from partita.config import _runtime, _seal, identifier, is_frozen
 from partita.config._config import state_of
@@ -113,3 +113,24 @@ def test_a_config_with_generated_paths_belongs_to_one_task(root: Path) -> None:
     assert store.file == again.jobdir / "store" / "store.bin"
     other = seal(UsesStore(store=Store(), n=2), root)
     assert other.task.store.file == other.jobdir / "store" / "store.bin"
+
+
+# --- outputs() returning one of the task's own sub-configs ---------------------------------
+
+
+def test_an_output_that_is_part_of_the_task_gets_a_fresh_identity(root: Path) -> None:
+    weights = Weights(path=Path("/data/w.pt"))
+    holder = Holder(weights=weights)
+    before = identifier(holder)
+    sealed = seal(holder, root)
+    output = sealed.outputs
+    assert output is not weights
+    assert state_of(output).producer is holder
+    assert state_of(weights).producer is None
+    assert identifier(holder) == before == sealed.identifier
+    assert identifier(output) != identifier(weights)
+    dependent = seal(Score(weights=output), root)  # no RecursionError
+    document = json.loads(dependent.params)
+    ids = [entry["id"] for entry in document["objects"]]
+    assert identifier(output) in ids and sealed.identifier in ids
+    assert dependent.dependencies == (holder,)
