@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from cfgclasses import Concat, Say
 from sealclasses import CopiedA, CopiedB, Fit, Holder, Score, Split, Store, UsesStore, Weights
 
 from partita.config import _runtime, _seal, identifier, is_frozen
@@ -134,3 +135,16 @@ def test_an_output_that_is_part_of_the_task_gets_a_fresh_identity(root: Path) ->
     ids = [entry["id"] for entry in document["objects"]]
     assert identifier(output) in ids and sealed.identifier in ids
     assert dependent.dependencies == (holder,)
+
+
+# --- an unsubmitted task used as a parameter -----------------------------------------------
+
+
+def test_an_unsubmitted_task_as_a_parameter_is_refused(root: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"Concat\.strings\[0\] is a Say that was never submitted"
+    ):
+        seal(Concat(strings=[Say(word="a")]), root)
+    said = Say(word="a")
+    seal(said, root)
+    assert seal(Concat(strings=[said]), root).dependencies == (said,)
