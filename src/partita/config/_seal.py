@@ -186,8 +186,8 @@ def _dependencies(task: Task) -> tuple[Task, ...]:
                 raise ConfigError(
                     f"{type(task).__qualname__}.{path} is a {type(child).__qualname__} that "
                     "was never submitted, so it will never run and its results will not "
-                    f"exist. Submit it first: {path.split('.')[0]}=... .submit(), and pass "
-                    "what submit() returns."
+                    f"exist. Submit it first (done = {type(child).__qualname__}(...).submit()) "
+                    "and pass what submit() returns."
                 )
             found.setdefault(id(child), child)
         elif st.producer is not None and isinstance(st.producer, Task):
