@@ -12,6 +12,7 @@ import pytest
 from cfgclasses import Concat, Say
 from sealclasses import CopiedA, CopiedB, Fit, Holder, Score, Split, Store, UsesStore, Weights
 
+from partita import tag
 from partita.config import _runtime, _seal, identifier, is_frozen
 from partita.config._config import state_of
 from partita.config._seal import Sealed, seal
@@ -148,3 +149,13 @@ def test_an_unsubmitted_task_as_a_parameter_is_refused(root: Path) -> None:
     said = Say(word="a")
     seal(said, root)
     assert seal(Concat(strings=[said]), root).dependencies == (said,)
+
+
+# --- tags through outputs ------------------------------------------------------------------
+
+
+def test_outputs_carry_their_producers_tags(root: Path) -> None:
+    weights = seal(Fit(lr=tag(0.1)), root).outputs
+    assert weights.tags() == {"lr": 0.1}
+    score = seal(Score(weights=weights).tag("run", "a"), root)
+    assert score.tags == {"lr": 0.1, "run": "a"}

@@ -1,0 +1,48 @@
+"""Sealing decisions seen through real experiment runs (job processes, files, the index)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sealclasses import Fit, Score
+
+import partita
+from partita import experiment, tag
+from partita.cli import cli
+
+HERE = Path(__file__).resolve().parent
+SRC = Path(partita.__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _job_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Job processes import the test classes and these sources."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), str(SRC)]))
+    monkeypatch.setenv("PARTITA_NO_LIVE", "1")
+
+
+def run(workdir: Path, name: str = "xp") -> experiment:  # type: ignore[valid-type]
+    return experiment(workdir, name, quiet=True, stream=io.StringIO())
+
+
+def jobs_with_tag(workdir: Path, *filters: str) -> list[dict[str, object]]:
+    args = ["jobs", "list", str(workdir), "--json"]
+    for item in filters:
+        args += ["--tag", item]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+def test_the_train_evaluate_example_is_found_by_its_tag(tmp_path: Path) -> None:
+    with run(tmp_path):
+        for lr in (0.1, 0.2):
+            Score(weights=Fit(lr=tag(lr)).submit()).submit()
+    found = jobs_with_tag(tmp_path, "lr=0.1")
+    assert sorted(job["type"] for job in found) == ["seal.fit", "seal.score"]
+    assert all(job["tags"] == {"lr": 0.1} for job in found)
