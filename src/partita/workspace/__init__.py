@@ -21,6 +21,7 @@ from partita.workspace._state import (
     write_final,
     write_state,
 )
+from partita.workspace._status import JobStatus, Progress, read_progress, read_status
 
 __all__ = [
     "LAYOUT_VERSION",
@@ -29,6 +30,8 @@ __all__ = [
     "JobInfo",
     "JobPaths",
     "JobState",
+    "JobStatus",
+    "Progress",
     "Reason",
     "RunInfo",
     "Workspace",
@@ -41,18 +44,21 @@ __all__ = [
     "identity",
     "is_alive",
     "is_done",
+    "open_index",
     "read_job",
     "read_json",
+    "read_progress",
     "read_state",
+    "read_status",
     "write_final",
     "write_json",
     "write_state",
 ]
 
 if TYPE_CHECKING:
-    from partita.workspace._index import Index, JobInfo, RunInfo, read_job
+    from partita.workspace._index import Index, JobInfo, RunInfo, open_index, read_job
 
-_LAZY = {"Index", "JobInfo", "RunInfo", "read_job"}
+_LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
 
 
 def __getattr__(name: str) -> object:
