@@ -85,3 +85,15 @@ class CopiedB(Task, id="seal.copied"):
     """Same id and fields as :class:`CopiedA`: a copy-paste bug."""
 
     x: Param[int] = 0
+
+
+class OnDevice(Task, id="seal.on_device"):
+    """Fails on the device "bad" (as a job running out of memory would)."""
+
+    n: Param[int] = 0
+    device: Meta[str] = "cpu"
+
+    def execute(self) -> None:
+        print(f"on {self.device}")
+        if self.device == "bad":
+            raise RuntimeError("out of memory")

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sealclasses import Fit, Score
+from sealclasses import Fit, OnDevice, Score
 
 import partita
 from partita import experiment, tag
 from partita.cli import cli
+from partita.errors import ExperimentFailed
 
 HERE = Path(__file__).resolve().parent
 SRC = Path(partita.__file__).resolve().parents[1]
@@ -46,3 +47,20 @@ def test_the_train_evaluate_example_is_found_by_its_tag(tmp_path: Path) -> None:
     found = jobs_with_tag(tmp_path, "lr=0.1")
     assert sorted(job["type"] for job in found) == ["seal.fit", "seal.score"]
     assert all(job["tags"] == {"lr": 0.1} for job in found)
+
+
+def test_a_rerun_uses_the_meta_values_of_its_submission(tmp_path: Path) -> None:
+    with pytest.raises(ExperimentFailed), run(tmp_path):
+        failed = OnDevice(device="bad").submit()
+    folder = failed.jobdir
+    assert (folder / "failed").exists()
+    with run(tmp_path):
+        again = OnDevice(device="gpu").submit()
+    assert again.jobdir == folder  # the identity is kept
+    assert (folder / "stdout").read_text().strip().endswith("on gpu")
+    assert partita.load(folder).device == "gpu"
+    written = (folder / "params.json").read_bytes()
+    with run(tmp_path):
+        OnDevice(device="tpu").submit()  # done: reused, never rewritten
+    assert (folder / "params.json").read_bytes() == written
+    assert partita.load(folder).device == "gpu"
