@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import typing
 import warnings
@@ -490,7 +491,33 @@ def _differs(value: Any, f: Field) -> bool:
 
 
 def _tag_value(qual: str, name: str, value: Any) -> Any:
-    if value is None or type(value) in (bool, int, float, str):
+    """A tag value, checked: it must be stored as JSON and in SQLite, and filtered on."""
+    kind = type(value)
+    if value is None or kind is bool:
+        return value
+    if kind is float and not math.isfinite(value):
+        raise ConfigTypeError(
+            f"{qual}: tag {name!r} is {value!r}, which no tag filter can match and JSON "
+            "cannot store. Tag a finite number, or a str such as 'inf'."
+        )
+    if kind is int:
+        try:
+            str(value)
+        except ValueError:  # more digits than sys.get_int_max_str_digits()
+            raise ConfigTypeError(
+                f"{qual}: tag {name!r} is an int of about "
+                f"{value.bit_length() * 30103 // 100000} digits, too large for a tag. "
+                "Tag a shorter value that identifies the variant."
+            ) from None
+    if kind is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigTypeError(
+                f"{qual}: tag {name!r} is {value!r}, which holds a lone surrogate (not "
+                "valid text). Tag valid text."
+            ) from None
+    if kind in (int, float, str):
         return value
     raise ConfigTypeError(
         f"{qual}: tag {name!r} must be a bool, int, float, str or None, found "

@@ -149,7 +149,9 @@ def dumps(cfg: Config) -> bytes:
     text = json.dumps(
         to_document(cfg), indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False
     )
-    return (text + "\n").encode("utf-8")
+    # A lone surrogate (identity encodes it) is not UTF-8: write it as its JSON escape
+    # (backslashreplace gives exactly \udcXX), which reading turns back into itself.
+    return (text + "\n").encode("utf-8", "backslashreplace")
 
 
 # --- loading ------------------------------------------------------------------------------
