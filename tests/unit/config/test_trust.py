@@ -40,7 +40,7 @@ def test_a_value_shared_twice_is_not_a_loop() -> None:
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_tags_are_refused(value: float) -> None:
-    with pytest.raises(ConfigTypeError, match="tag 'x'.*Tag a finite number"):
+    with pytest.raises(ConfigTypeError, match=r"tag 'x'.*Tag a finite number"):
         Value(v=1).tag("x", value)
 
 
