@@ -161,6 +161,13 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
         try:
             hints = typing.get_type_hints(cls, include_extras=True)
         except NameError as exc:
+            if "<locals>" in cls.__qualname__:
+                raise ConfigDefinitionError(
+                    f"{cls.__qualname__} is defined inside a function, so its annotations "
+                    f"(strings, with 'from __future__ import annotations') cannot be resolved "
+                    f"({exc}), and a job process could not import it. Define it at the top "
+                    "level of a module or of the script."
+                ) from None
             raise ConfigDefinitionError(
                 f"{cls.__qualname__}: cannot resolve the annotation of a field ({exc}). "
                 "Define the referenced class before creating instances, or import it."
@@ -312,8 +319,9 @@ class Config(ConfigNode):
         try:
             resolve_fields(cls)
         except ConfigDefinitionError as exc:
-            if "cannot resolve the annotation" not in str(exc):
-                raise
+            unresolved = ("cannot resolve the annotation", "cannot be resolved")
+            if not any(text in str(exc) for text in unresolved):
+                raise  # annotations that name a later class are resolved on first use
 
     def __init__(self, **values: Any) -> None:
         cls = type(self)

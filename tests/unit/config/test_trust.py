@@ -14,7 +14,7 @@ from sealclasses import Anything
 from partita import Meta, Task
 from partita.config import _runtime, dumps, from_document, identifier, load
 from partita.config._seal import seal
-from partita.errors import ConfigTypeError, EncodingError, PartitaError
+from partita.errors import ConfigDefinitionError, ConfigTypeError, EncodingError, PartitaError
 
 
 @pytest.mark.parametrize("make", [list, dict, "tuple-in-list"])
@@ -91,3 +91,18 @@ def test_every_error_here_is_a_partita_error() -> None:
     for attempt in (lambda: Value(v=loop), lambda: Value(v=1).tag("x", float("nan"))):
         with pytest.raises(PartitaError):
             attempt()
+
+
+def test_a_class_inside_a_function_says_so_even_with_string_annotations() -> None:
+    def define() -> type:
+        from partita import Param as LocalParam
+        from partita import Task as LocalTask
+
+        class Inner(LocalTask, id="trust.inner"):
+            x: LocalParam[int] = 0
+
+        return Inner
+
+    inner = define()
+    with pytest.raises(ConfigDefinitionError, match=r"Inner is defined inside a function"):
+        inner()
