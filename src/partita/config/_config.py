@@ -368,12 +368,19 @@ class Config(ConfigNode):
     def __setattr__(self, name: str, value: Any) -> None:
         cls = type(self)
         f = cls._partita_fields.get(name)
+        st: _State = self.__dict__[STATE]
         if f is None:
-            if name.startswith("_"):
+            # Private names, and any name on a submitted or loaded config (a task caching
+            # things in execute()): plain attributes, never part of the identity or params.
+            if name.startswith("_") or (st.frozen and name not in RESERVED):
                 object.__setattr__(self, name, value)
                 return
+            if st.frozen:
+                raise FrozenConfigError(
+                    f"{cls.__qualname__}.{name} is a method of every task and cannot be "
+                    "replaced. Store the value under another name."
+                )
             raise _unknown(cls, name)
-        st: _State = self.__dict__[STATE]
         qual = cls.__qualname__
         if st.frozen:
             raise FrozenConfigError(

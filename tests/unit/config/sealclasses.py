@@ -97,3 +97,13 @@ class OnDevice(Task, id="seal.on_device"):
         print(f"on {self.device}")
         if self.device == "bad":
             raise RuntimeError("out of memory")
+
+
+class Caching(Task, id="seal.caching"):
+    """Caches a value on itself inside execute(), as tasks commonly do with a model."""
+
+    n: Param[int] = 3
+
+    def execute(self) -> None:
+        self.model = [self.n] * self.n
+        print(len(self.model))

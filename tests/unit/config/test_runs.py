@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sealclasses import Fit, OnDevice, Score
+from sealclasses import Caching, Fit, OnDevice, Score
 
 import partita
 from partita import experiment, tag
@@ -64,3 +64,10 @@ def test_a_rerun_uses_the_meta_values_of_its_submission(tmp_path: Path) -> None:
         OnDevice(device="tpu").submit()  # done: reused, never rewritten
     assert (folder / "params.json").read_bytes() == written
     assert partita.load(folder).device == "gpu"
+
+
+def test_a_task_may_cache_attributes_on_itself_in_execute(tmp_path: Path) -> None:
+    with run(tmp_path):
+        task = Caching(n=4).submit()
+    assert (task.jobdir / "done").exists()
+    assert (task.jobdir / "stdout").read_text().strip() == "4"

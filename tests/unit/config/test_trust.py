@@ -14,7 +14,14 @@ from sealclasses import Anything
 from partita import Meta, Task
 from partita.config import _runtime, dumps, from_document, identifier, load
 from partita.config._seal import seal
-from partita.errors import ConfigDefinitionError, ConfigTypeError, EncodingError, PartitaError
+from partita.errors import (
+    ConfigDefinitionError,
+    ConfigTypeError,
+    EncodingError,
+    FrozenConfigError,
+    PartitaError,
+    UnknownFieldError,
+)
 
 
 @pytest.mark.parametrize("make", [list, dict, "tuple-in-list"])
@@ -106,3 +113,19 @@ def test_a_class_inside_a_function_says_so_even_with_string_annotations() -> Non
     inner = define()
     with pytest.raises(ConfigDefinitionError, match=r"Inner is defined inside a function"):
         inner()
+
+
+def test_non_field_attributes_are_plain_attributes_once_submitted(tmp_path: Path) -> None:
+    task = Anything(v=1)
+    with pytest.raises(UnknownFieldError, match="has no field 'cache'"):
+        task.cache = 1  # type: ignore[attr-defined]  # before submit: a typo is caught
+    sealed = seal(task, tmp_path)
+    task.cache = {"model": [1, 2]}  # type: ignore[attr-defined]
+    assert task.cache == {"model": [1, 2]}  # type: ignore[attr-defined]
+    assert identifier(task) == sealed.identifier
+    assert dumps(task) == sealed.params
+    assert task == Anything(v=1)
+    with pytest.raises(FrozenConfigError, match="cannot change"):
+        task.v = 2
+    with pytest.raises(FrozenConfigError, match="method of every task"):
+        task.submit = None  # type: ignore[method-assign]
