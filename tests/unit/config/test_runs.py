@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sealclasses import Caching, Fit, OnDevice, Score
+from sealclasses import Caching, Fit, OnDevice, Score, Split
 
 import partita
 from partita import experiment, tag
@@ -71,3 +71,14 @@ def test_a_task_may_cache_attributes_on_itself_in_execute(tmp_path: Path) -> Non
         task = Caching(n=4).submit()
     assert (task.jobdir / "done").exists()
     assert (task.jobdir / "stdout").read_text().strip() == "4"
+
+
+def test_a_number_tag_filter_matches_by_value(tmp_path: Path) -> None:
+    with run(tmp_path):
+        Split(seed=1).tag("C", 10.0).tag("name", "10").submit()
+        Split(seed=2).tag("C", 3).tag("flag", True).submit()
+    assert [job["tags"]["C"] for job in jobs_with_tag(tmp_path, "C=10")] == [10.0]
+    assert [job["tags"]["C"] for job in jobs_with_tag(tmp_path, "C=3.0")] == [3]
+    assert jobs_with_tag(tmp_path, "name=10") == []  # a str is not a number
+    assert jobs_with_tag(tmp_path, "flag=1") == []  # nor is a bool
+    assert len(jobs_with_tag(tmp_path, 'name="10"')) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfgclasses import Value
+from cfgclasses import Typed, Value
 from sealclasses import Anything
 
 from partita import Meta, Task
@@ -129,3 +129,21 @@ def test_non_field_attributes_are_plain_attributes_once_submitted(tmp_path: Path
         task.v = 2
     with pytest.raises(FrozenConfigError, match="method of every task"):
         task.submit = None  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("count", True), ("count", 1.0), ("count", "5"), ("rate", True), ("flag", 1), ("name", 5)],
+)
+def test_the_documented_refusals(field: str, value: Any) -> None:
+    with pytest.raises(ConfigTypeError, match=rf"Typed\.{field}: expected"):
+        Typed(**{field: value})
+
+
+def test_the_documented_conversions() -> None:
+    typed = Typed(ints=(1, 2), rate=2, floats=[1, 2], labels=["a"], path="data/x")
+    assert (typed.ints, typed.rate, typed.floats) == ([1, 2], 2.0, (1.0, 2.0))
+    assert (typed.labels, typed.path) == (frozenset({"a"}), Path("data/x"))
+    assert type(typed.rate) is float
+    assert identifier(Typed(rate=2)) == identifier(Typed(rate=2.0))
+    assert identifier(Value(v=2)) != identifier(Value(v=2.0))
