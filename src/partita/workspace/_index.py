@@ -16,7 +16,7 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,10 @@ from partita.errors import JobLookupError
 from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._process import is_alive
-from partita.workspace._status import read_document, read_progress, read_status
+from partita.workspace._runs import RunPaths, iter_runs, read_run, read_submissions
+from partita.workspace._status import read_progress, read_status
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 _TABLES = ("jobs", "runs", "run_jobs")
 
@@ -42,7 +43,7 @@ CREATE INDEX IF NOT EXISTS jobs_type ON jobs(type);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS runs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, status TEXT, started REAL, ended REAL,
-    host TEXT, pid INTEGER, process TEXT, damage TEXT, signature TEXT,
+    host TEXT, pid INTEGER, process TEXT, signature TEXT, dry_run INTEGER, damage TEXT,
     PRIMARY KEY(experiment, run));
 CREATE TABLE IF NOT EXISTS run_jobs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, job TEXT NOT NULL, tags TEXT, depends TEXT,
@@ -136,8 +137,10 @@ class RunInfo:
     host: str | None
     pid: int | None
     jobs: int = 0
+    dry_run: bool = False
+    """A dry run: it launched nothing, and protects no job from ``partita jobs clean``."""
     damage: list[str] = field(default_factory=list)
-    """What cannot be read in its record (``"run.json: ..."``); empty when intact."""
+    """Parts of its record that could not be read (the rest was)."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -155,8 +158,17 @@ def _signature(paths: Iterable[Path]) -> str:
     return "|".join(parts)
 
 
-def read_job(paths: JobPaths) -> JobInfo:
-    """Read one job folder directly (no index); never raises for missing or damaged files."""
+#: Tells whether the job of a launcher handle still runs (``None``: cannot tell from here),
+#: e.g. ``partita.launchers.probe_handle``. The workspace layer knows no launcher itself.
+Probe = Callable[[dict[str, Any]], "bool | None"]
+
+
+def read_job(paths: JobPaths, probe: Probe | None = None) -> JobInfo:
+    """Read one job folder directly (no index); never raises for missing or damaged files.
+
+    With ``probe``, a job recorded ``running`` whose launcher says it is certainly gone
+    is reported ``failed`` (``lost``); without, the files are reported as they are.
+    """
     status = read_status(paths)
     record, marker = status.record, status.final or {}
     damage = list(status.damage)
@@ -169,13 +181,7 @@ def read_job(paths: JobPaths) -> JobInfo:
     reason = status.reason.value if status.reason is not None else None
     detail = marker.get("detail", record.get("detail")) if state != "done" else None
     launcher = record.get("launcher") or None
-    if (
-        state == "running"
-        and launcher
-        and launcher.get("kind") == "local"
-        and launcher.get("pid")
-        and is_alive(launcher) is False
-    ):
+    if state == "running" and launcher and probe is not None and probe(dict(launcher)) is False:
         state, reason, detail = "failed", "lost", "its process is gone without an outcome"
     progress = read_progress(paths)
     damage += progress.damage
@@ -202,70 +208,20 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _read_run(
-    folder: Path, *, submissions: bool = True
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
-    """A run record (``run.json``) and its submissions (``jobs.jsonl``), validated."""
-    damage: list[str] = []
-    info = read_document(folder / "run.json", damage) or {}
-    checks: dict[str, tuple[Any, str]] = {
-        "status": (lambda v: isinstance(v, str), "a string"),
-        "started": (_is_number, "a number"),
-        "ended": (_is_number, "a number"),
-        "host": (lambda v: isinstance(v, str), "a string"),
-        "pid": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
-        "process": (lambda v: isinstance(v, dict), "a JSON object"),
-        "jobs": (lambda v: isinstance(v, dict), "a JSON object"),
-    }
-    for key, (check, expected) in checks.items():
-        if info.get(key) is not None and not check(info[key]):
-            damage.append(f"run.json: expected {key!r} to be {expected}")
-            del info[key]
-    entries: list[dict[str, Any]] = []
-    if not submissions:
-        return info, entries, damage
-    try:
-        text = (folder / "jobs.jsonl").read_bytes().decode("utf-8", errors="replace")
-    except (FileNotFoundError, NotADirectoryError):
-        text = ""
-    except OSError as exc:
-        damage.append(f"jobs.jsonl: cannot read it ({exc.strerror or exc})")
-        text = ""
-    lines = text.split("\n")
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            if number < len(lines):  # the last line may be being written
-                damage.append(f"jobs.jsonl: line {number} is not valid JSON")
-            continue
-        identifier = entry.get("id") if isinstance(entry, dict) else None
-        if not isinstance(identifier, str) or not identifier:
-            damage.append(f"jobs.jsonl: line {number}: expected an object with an 'id'")
-            continue
-        tags, depends, when = entry.get("tags"), entry.get("depends"), entry.get("time")
-        entries.append(
-            {
-                "id": identifier,
-                "tags": tags if isinstance(tags, dict) else {},
-                "depends": [d for d in depends if isinstance(d, str)]
-                if isinstance(depends, list)
-                else [],
-                "time": when if _is_number(when) else None,
-            }
-        )
-    return info, entries, damage
-
-
 class Index:
     """The SQLite index of a work directory (``index.sqlite``)."""
 
     def __init__(
-        self, workspace: Workspace, *, path: Path | None = None, memory: bool = False
+        self,
+        workspace: Workspace,
+        *,
+        path: Path | None = None,
+        memory: bool = False,
+        probe: Probe | None = None,
     ) -> None:
         self.workspace = workspace
+        self.probe = probe
+        """Liveness of launcher handles (see :func:`read_job`); ``None``: trust the files."""
         self.path = path or workspace.index_path
         self.memory = memory
         """Whether the index lives in memory only (nothing is written to disk)."""
@@ -363,28 +319,29 @@ class Index:
             for r in db.execute("SELECT experiment, run, signature FROM runs")
         }
         seen = set()
-        for run_dir in _iter_dirs(self.workspace.experiments, "*/runs/*"):
-            experiment, run = run_dir.parent.parent.name, run_dir.name
+        for paths in iter_runs(self.workspace):
+            experiment, run = paths.experiment, paths.run
             key = (experiment, run)
             seen.add(key)
-            files = [run_dir / "run.json", run_dir / "jobs.jsonl"]
-            signature = _signature(files)
+            signature = _signature([paths.record, paths.submissions])
             if known.get(key) == signature:
                 continue
-            info, entries, damage = _read_run(run_dir)
+            info = read_run(paths)
+            submissions = read_submissions(paths)
             db.execute(
-                "INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     experiment,
                     run,
-                    info.get("status"),
-                    info.get("started"),
-                    info.get("ended"),
-                    info.get("host"),
-                    info.get("pid"),
-                    json.dumps(info.get("process")),
-                    json.dumps(damage),
+                    info.status,
+                    info.started,
+                    info.ended,
+                    info.host,
+                    info.pid,
+                    json.dumps(info.process),
                     signature,
+                    int(info.dry_run),
+                    json.dumps(info.damage + submissions.damage),
                 ),
             )
             db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
@@ -392,12 +349,12 @@ class Index:
                 (
                     experiment,
                     run,
-                    entry["id"],
-                    json.dumps(entry["tags"]),
-                    json.dumps(entry["depends"]),
-                    entry["time"],
+                    entry.id,
+                    json.dumps(entry.tags),
+                    json.dumps(entry.depends),
+                    entry.time,
                 )
-                for entry in entries
+                for entry in submissions.entries
             ]
             db.executemany("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?)", rows)
         for key in set(known) - seen:
@@ -421,7 +378,7 @@ class Index:
             # Running jobs are always re-read: their process may have died since.
             if previous and previous[0] == signature and previous[1] != "running":
                 continue
-            info = read_job(paths)
+            info = read_job(paths, self.probe)
             db.execute(
                 "INSERT OR REPLACE INTO jobs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -534,7 +491,7 @@ class Index:
             ).fetchone()
             if row is not None:
                 return self._info(row)
-            return read_job(JobPaths(candidate.resolve()))
+            return read_job(JobPaths(candidate.resolve()), self.probe)
         type_part, _, prefix = text.rpartition("/")
         if not prefix or any(c not in "0123456789abcdef" for c in prefix.lower()):
             raise JobLookupError(
@@ -585,6 +542,7 @@ class Index:
                     row["host"],
                     row["pid"],
                     row["n"],
+                    bool(row["dry_run"]),
                     json.loads(row["damage"] or "[]"),
                 )
             )
@@ -602,17 +560,13 @@ class Index:
 
     def recorded_states(self, experiment: str, run: str) -> dict[str, str]:
         """The final state a run recorded for each job it submitted (``run.json``'s ``jobs``)."""
-        info, _entries, _damage = _read_run(
-            self.workspace.experiment_dir(experiment) / "runs" / run, submissions=False
-        )
-        jobs = info.get("jobs") or {}
-        return {k: v for k, v in jobs.items() if isinstance(k, str) and isinstance(v, str)}
+        return read_run(RunPaths.of(self.workspace, experiment, run)).job_states
 
     def referenced(self, experiments: Iterable[str]) -> set[str]:
-        """Jobs submitted by the latest run of each of ``experiments``."""
+        """Jobs submitted by the latest run (dry runs aside) of each of ``experiments``."""
         keep: set[str] = set()
         for name in experiments:
-            runs = self.runs(name)
+            runs = [run for run in self.runs(name) if not run.dry_run]
             if runs:
                 keep.update(self.run_jobs(name, runs[0].run))
         return keep
@@ -643,8 +597,10 @@ def is_corrupt(exc: sqlite3.Error) -> bool:
     return _code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
-def open_index(workspace: Workspace) -> Index:
+def open_index(workspace: Workspace, probe: Probe | None = None) -> Index:
     """The index of ``workspace``, brought up to date with the files.
+
+    ``probe`` tells which running jobs are certainly gone (see :func:`read_job`).
 
     The index is a cache, so a problem with it never stops a reader:
 
@@ -662,14 +618,14 @@ def open_index(workspace: Workspace) -> Index:
         )
     else:
         try:
-            return _refreshed(workspace)
+            return _refreshed(workspace, probe=probe)
         except (sqlite3.OperationalError, OSError) as exc:
             if _writable(workspace):
                 problem = f"cannot update the index {workspace.index_path} ({_describe(exc)})"
     try:
-        index = _refreshed(workspace, path=_private_path(workspace))
+        index = _refreshed(workspace, path=_private_path(workspace), probe=probe)
     except (sqlite3.OperationalError, OSError):
-        index = _refreshed(workspace, memory=True)
+        index = _refreshed(workspace, memory=True, probe=probe)
         if problem is None:
             problem = f"cannot write an index for {workspace.root}"
     if problem is not None:
@@ -677,8 +633,14 @@ def open_index(workspace: Workspace) -> Index:
     return index
 
 
-def _refreshed(workspace: Workspace, *, path: Path | None = None, memory: bool = False) -> Index:
-    index = Index(workspace, path=path, memory=memory)
+def _refreshed(
+    workspace: Workspace,
+    *,
+    path: Path | None = None,
+    memory: bool = False,
+    probe: Probe | None = None,
+) -> Index:
+    index = Index(workspace, path=path, memory=memory, probe=probe)
     try:
         try:
             index.refresh()
