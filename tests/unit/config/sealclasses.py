@@ -107,3 +107,32 @@ class Caching(Task, id="seal.caching"):
     def execute(self) -> None:
         self.model = [self.n] * self.n
         print(len(self.model))
+
+
+class Shard(Config, id="seal.shard"):
+    """Data written by :class:`Part`."""
+
+    path: Param[Path]
+
+
+class Part(Task, id="seal.part"):
+    """Writes a shard of data chosen by a seed."""
+
+    seed: Param[int] = 0
+    file: Meta[Path] = field(default_factory=PathGenerator("shard.txt"))
+
+    def execute(self) -> None:
+        self.file.write_text(str(self.seed))
+
+    def outputs(self) -> Shard:
+        return Shard(path=self.file)
+
+
+class Learn(Task, id="seal.learn"):
+    """Learns from a shard; writes a generated model file."""
+
+    shard: Param[Shard]
+    model: Meta[Path] = field(default_factory=PathGenerator("model.pt"))
+
+    def execute(self) -> None:
+        self.model.write_text(self.shard.path.read_text())

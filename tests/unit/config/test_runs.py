@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sealclasses import Caching, Fit, OnDevice, Score, Split
+from sealclasses import Caching, Fit, Learn, OnDevice, Part, Score, Split
 
 import partita
 from partita import experiment, tag
 from partita.cli import cli
+from partita.config import identifier
 from partita.errors import ExperimentFailed
 
 HERE = Path(__file__).resolve().parent
@@ -82,3 +83,15 @@ def test_a_number_tag_filter_matches_by_value(tmp_path: Path) -> None:
     assert jobs_with_tag(tmp_path, "name=10") == []  # a str is not a number
     assert jobs_with_tag(tmp_path, "flag=1") == []  # nor is a bool
     assert len(jobs_with_tag(tmp_path, 'name="10"')) == 1
+
+
+def test_diff_follows_the_task_that_produced_an_output(tmp_path: Path) -> None:
+    with run(tmp_path):
+        first = Learn(shard=Part(seed=1).submit()).submit()
+        second = Learn(shard=Part(seed=0).submit()).submit()
+    result = CliRunner().invoke(
+        cli, ["diff", identifier(first)[:10], identifier(second)[:10], "-w", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    changes = [line for line in result.output.splitlines()[2:] if line.strip()]
+    assert changes == ["shard.(from seal.part).seed: 1 → 0"]
