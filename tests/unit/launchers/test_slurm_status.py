@@ -559,6 +559,9 @@ def test_end_watch_sequence_with_a_clock() -> None:
     assert watch.settle("2", ended) is None
     settled = watch.settle("2", done)
     assert settled is not None and settled.returncode == 3 and not watch.waiting("2")
+    # A job seen ended, then queued again (requeued): its patience starts afresh.
+    assert watch.settle("5", ended) is None and watch.waiting("5")
+    assert watch.settle("5", running) is None and not watch.waiting("5")
     # Accounting that never completes: reported after the patience, with no exit code.
     assert watch.settle("3", ended) is None
     now[0] += 60
