@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich import box
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -26,7 +27,8 @@ from partita.cli._app import (
     workdir_argument,
     workdir_option,
 )
-from partita.workspace import Index, JobInfo, RunInfo, read_json
+from partita.launchers import settle_jobs
+from partita.workspace import Index, JobInfo, RunInfo
 
 
 @click.group(cls=PartitaGroup)
@@ -48,13 +50,9 @@ def _latest_jobs(index: Index, run: RunInfo) -> list[tuple[str, JobInfo | None]]
     state on disk; for a run that has ended, the state the run recorded for it is shown.
     """
     known = {info.identifier: info for info in index.jobs(experiment=run.experiment)}
-    recorded: dict[str, Any] = {}
+    recorded: dict[str, str] = {}
     if run.status != "running":
-        record = read_json(
-            index.workspace.experiment_dir(run.experiment) / "runs" / run.run / "run.json"
-        )
-        if isinstance(record, dict) and isinstance(record.get("jobs"), dict):
-            recorded = record["jobs"]
+        recorded = index.recorded_states(run.experiment, run.run)
     out: list[tuple[str, JobInfo | None]] = []
     for identifier in index.run_jobs(run.experiment, run.run):
         info = known.get(identifier)
@@ -63,6 +61,21 @@ def _latest_jobs(index: Index, run: RunInfo) -> list[tuple[str, JobInfo | None]]
             info = dataclasses.replace(info, state=final, reason=info.reason or "not run")
         out.append((identifier, info))
     return out
+
+
+def _latest_real(runs: list[RunInfo]) -> RunInfo:
+    """The most recent run that was not a dry run (a dry run if there are only those)."""
+    return next((run for run in runs if not run.dry_run), runs[0])
+
+
+def _status_text(run: dict[str, Any] | RunInfo) -> Text:
+    status, dry = (
+        (run.status, run.dry_run) if isinstance(run, RunInfo) else (run["status"], run["dry_run"])
+    )
+    text = fmt.state_text(status or "?")
+    if dry:
+        text.append(" (dry run)")
+    return text
 
 
 def _state_counts(jobs: list[tuple[str, JobInfo | None]]) -> dict[str, int]:
@@ -77,7 +90,7 @@ def _summaries(index: Index) -> list[dict[str, Any]]:
         runs.setdefault(run.experiment, []).append(run)
     out = []
     for name in sorted(runs):
-        latest = runs[name][0]
+        latest = _latest_real(runs[name])
         out.append(
             {
                 "name": name,
@@ -105,7 +118,7 @@ def _experiments_table(summaries: list[dict[str, Any]]) -> Table:
             Text(entry["name"]),
             str(entry["runs"]),
             latest["run"],
-            fmt.state_text(latest["status"] or "?"),
+            _status_text(latest),
             fmt.ago(latest["started"]),
             fmt.counts_text(latest["states"]),
         )
@@ -127,6 +140,7 @@ def list_experiments(workdir_arg: Path | None, workdir: Path | None, as_json: bo
     workspace = find_workspace(workdir_arg, workdir)
     with open_index(workspace) as index:
         summaries = _summaries(index)
+        runs_damage = [run for run in index.runs() if run.damage]
     if as_json:
         echo_json(summaries)
         return
@@ -135,6 +149,19 @@ def list_experiments(workdir_arg: Path | None, workdir: Path | None, as_json: bo
         console.print(Text(f"no experiment has run in {workspace.root} yet"))
         return
     console.print(_experiments_table(summaries))
+    print_run_damage(console, runs_damage)
+
+
+def print_run_damage(console: Console, runs: list[RunInfo]) -> None:
+    """List the runs whose records cannot be read, and what is wrong with them."""
+    if not runs:
+        return
+    console.print(
+        Text(f"{fmt.plural(len(runs), 'run')} with records that cannot be read:", style="bold red")
+    )
+    for run in runs:
+        for line in fmt.damage_lines(f"{run.experiment}/{run.run}", run.damage):
+            console.print(line)
 
 
 @experiments.command("show")
@@ -156,7 +183,8 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
             names = sorted({run.experiment for run in index.runs()})
             known = f" Experiments: {', '.join(names)}." if names else " No experiment ran yet."
             raise CliError(f"no experiment named {name!r} in {workspace.root}.{known}")
-        jobs = _latest_jobs(index, runs[0])
+        latest = _latest_real(runs)
+        jobs = _latest_jobs(index, latest)
     grouped: dict[str, list[tuple[str, JobInfo | None]]] = {}
     for identifier, info in jobs:
         grouped.setdefault(info.state if info else "missing", []).append((identifier, info))
@@ -166,7 +194,7 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
             {
                 "name": name,
                 "runs": [run.to_json() for run in runs],
-                "latest": runs[0].run,
+                "latest": latest.run,
                 "jobs": {
                     state: [
                         job_json(workspace, info)
@@ -191,7 +219,7 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
         took = end - run.started if end is not None and run.started is not None else None
         table.add_row(
             run.run,
-            fmt.state_text(run.status or "?"),
+            _status_text(run),
             fmt.when(run.started),
             fmt.duration(took),
             run.host or "-",
@@ -200,7 +228,8 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
         )
     console.print(Text(f"experiment {name}: {fmt.plural(len(runs), 'run')}", style="bold"))
     console.print(table)
-    console.print(Text(f"jobs of the latest run ({runs[0].run})", style="bold"))
+    print_run_damage(console, [run for run in runs if run.damage])
+    console.print(Text(f"jobs of the latest run ({latest.run})", style="bold"))
     for state in order:
         header = Text("  ")
         header.append_text(fmt.state_text(state))
@@ -215,6 +244,8 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
                 line.append(f"  {info.reason}")
             if info.tags:
                 line.append(f"  {fmt.tags_text(info.tags)}")
+            if info.damage:
+                line.append("  damaged: " + "; ".join(info.damage), style="red")
             if info.state == "running":
                 line.append("  ")
                 line.append_text(fmt.progress_text(info.state, info.progress, info.message))
@@ -230,17 +261,15 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
     settled: list[str] = []
     with open_index(workspace) as index:
         running = index.jobs(states=["running"])
-        if any((info.launcher or {}).get("kind") == "slurm" for info in running):
-            # Jobs left on a cluster by a detached run: ask Slurm how they ended.
-            from partita.launchers.slurm import reconcile
-
-            settled = reconcile(running)
-            if settled:
-                index.refresh()
+        # Jobs left on a cluster by a detached run: their launchers tell how they ended.
+        settled = settle_jobs(running)
+        if settled:
+            index.refresh()
         summaries = _summaries(index)
         infos = index.jobs()
+        runs_damage = [run for run in index.runs() if run.damage]
     for change in settled:
-        click.echo(f"settled from Slurm: {change}", err=True)
+        click.echo(f"settled from the launcher: {change}", err=True)
     counts = Counter(info.state for info in infos)
     ordered = {state: counts[state] for state in fmt.ordered_states(counts)}
     running = [info for info in infos if info.state == "running"]
@@ -251,6 +280,11 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
                 "experiments": summaries,
                 "jobs": ordered,
                 "running": [job_json(workspace, info) for info in running],
+                "damaged": [
+                    {"id": info.identifier, "type": info.type_id, "damage": info.damage}
+                    for info in infos
+                    if info.damage
+                ],
             }
         )
         return
@@ -263,6 +297,16 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
     line = Text(f"{fmt.plural(len(infos), 'job')}: ")
     line.append_text(fmt.counts_text(ordered) if infos else Text("none"))
     console.print(line)
+    damaged = [info for info in infos if info.damage]
+    if damaged:
+        console.print(
+            Text(
+                f"{fmt.plural(len(damaged), 'job')} with files that cannot be read: "
+                "'partita jobs list' shows what is wrong",
+                style="bold red",
+            )
+        )
+    print_run_damage(console, runs_damage)
     if running:
         console.print(Text("running", style="bold"))
         table = Table.grid(padding=(0, 2))

@@ -32,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 import partita
 from partita.web import _data
 from partita.web._data import BadRequest, NotFound
-from partita.workspace import Index, JobInfo, Workspace, read_json
+from partita.workspace import Index, JobInfo, RunPaths, Workspace, read_environment, read_run
 
 log = logging.getLogger("partita.web")
 
@@ -85,7 +85,7 @@ class MonitorState:
     def index(self) -> Index:
         """The index (index thread only)."""
         if self._index is None:
-            self._index = Index(self.workspace)
+            self._index = _data.open_index(self.workspace)
         return self._index
 
     def refresh(self, *, max_age: float = 0.0) -> bool:
@@ -399,9 +399,9 @@ async def api_run(request: Request) -> Response:
         data = await state.call(collect)
     except NotFound as exc:
         return _error(exc)
-    folder = state.workspace.experiment_dir(name) / "runs" / run
-    record = read_json(folder / "run.json") or {}
-    environment = read_json(folder / "environment.json") or {}
+    paths = RunPaths.of(state.workspace, name, run)
+    record = read_run(paths).data
+    environment = read_environment(paths)
     ids: list[str] = data["ids"]
     members = set(ids)
     jobs = [state.jobs[i] for i in ids if i in state.jobs]

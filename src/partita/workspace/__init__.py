@@ -10,7 +10,20 @@ from partita.workspace._atomic import atomic_write, read_json, write_json
 from partita.workspace._locks import FileLock, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
+from partita.workspace._runs import (
+    RunPaths,
+    RunRecord,
+    RunWriter,
+    Submission,
+    Submissions,
+    iter_runs,
+    no_space,
+    read_environment,
+    read_run,
+    read_submissions,
+)
 from partita.workspace._state import (
+    EXIT_SUPERSEDED,
     JobState,
     Reason,
     clear_final,
@@ -21,16 +34,25 @@ from partita.workspace._state import (
     write_final,
     write_state,
 )
+from partita.workspace._status import JobStatus, Progress, read_progress, read_status
 
 __all__ = [
+    "EXIT_SUPERSEDED",
     "LAYOUT_VERSION",
     "FileLock",
     "Index",
     "JobInfo",
     "JobPaths",
     "JobState",
+    "JobStatus",
+    "Progress",
     "Reason",
     "RunInfo",
+    "RunPaths",
+    "RunRecord",
+    "RunWriter",
+    "Submission",
+    "Submissions",
     "Workspace",
     "atomic_write",
     "clear_final",
@@ -41,18 +63,26 @@ __all__ = [
     "identity",
     "is_alive",
     "is_done",
+    "iter_runs",
+    "no_space",
+    "open_index",
+    "read_environment",
     "read_job",
     "read_json",
+    "read_progress",
+    "read_run",
     "read_state",
+    "read_status",
+    "read_submissions",
     "write_final",
     "write_json",
     "write_state",
 ]
 
 if TYPE_CHECKING:
-    from partita.workspace._index import Index, JobInfo, RunInfo, read_job
+    from partita.workspace._index import Index, JobInfo, RunInfo, open_index, read_job
 
-_LAZY = {"Index", "JobInfo", "RunInfo", "read_job"}
+_LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
 
 
 def __getattr__(name: str) -> object:
