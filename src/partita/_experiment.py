@@ -20,24 +20,18 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from partita.config import _runtime
-from partita.config._config import (
-    Config,
-    Task,
-    freeze,
-    set_submitter,
-    state_of,
-    walk,
-)
-from partita.config._identity import identifier as identifier_of
+from partita.config._config import Task, set_submitter, state_of
+from partita.config._seal import Sealed, outputs_of, seal
 from partita.errors import (
     ExperimentError,
     ExperimentFailed,
     FailedJob,
     TaskImportError,
+    WorkspaceError,
 )
 from partita.launchers import Launcher, LocalLauncher
 from partita.scheduler import Job, JobEvent, Retry, Scheduler, environment_for_jobs
-from partita.workspace import JobState, Workspace, identity, write_json
+from partita.workspace import JobState, RunPaths, RunWriter, Workspace, identity
 
 __all__ = ["Experiment", "Job"]
 
@@ -176,7 +170,8 @@ class Experiment:
 
         self._finder = default_finder() if launcher is None else None
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        self.run_dir = self.workspace.experiment_dir(name) / "runs" / self.run_id
+        self.run_paths = RunPaths.of(self.workspace, name, self.run_id)
+        self.run_dir = self.run_paths.root
         self._reporter = _Reporter(stream or sys.stderr, quiet)
         self._scheduler: Scheduler | None = None
         self._started = 0.0
@@ -185,7 +180,8 @@ class Experiment:
             file, line = self._entry
             _first_entry[file] = min(line, _first_entry.get(file, line))
         self._checked_classes: set[type] = set()
-        self._jobs_file: Any = None
+        self._writer = RunWriter(self.run_paths)
+        self._environment: threading.Thread | None = None
         self._jobs_lock = threading.Lock()
         self._dry: list[tuple[str, str, dict[str, Any]]] = []
         self._previous_sigterm: Any = None
@@ -196,15 +192,14 @@ class Experiment:
     def __enter__(self) -> Experiment:
         _runtime.set_current_workspace(self.workspace.root)
         self._started = time.time()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._jobs_file = open(self.run_dir / "jobs.jsonl", "a", encoding="utf-8")
         self.status = "running"
-        self._write_run()
-        write_json(
-            self.workspace.experiment_dir(self.name) / "latest.json",
-            {"run": self.run_id},
-            fsync=False,
+        # A dry run is recorded as such, and never becomes the experiment's latest run.
+        self._writer.create(self._run_record(), latest=not self.dry_run)
+        # Collected while the script builds its tasks; on disk before the first launch.
+        self._environment = threading.Thread(
+            target=self._write_environment, name="partita-env", daemon=True
         )
+        self._environment.start()
         if not self.dry_run:
             self._scheduler = Scheduler(
                 self.workspace,
@@ -222,7 +217,6 @@ class Experiment:
             f"experiment {self.name!r}, run {self.run_id}, in {self.workspace.root}"
             + (" (dry run)" if self.dry_run else "")
         )
-        threading.Thread(target=self._write_environment, name="partita-env", daemon=True).start()
         self._start_monitor()
         return self
 
@@ -310,22 +304,15 @@ class Experiment:
         st = state_of(task)
         if st.job is not None and st.job._scheduler is self._scheduler and self._scheduler:
             return self._outputs(task)
-        # 1. identity (raises CycleError / EncodingError before anything happens)
-        ident = identifier_of(task)
-        for _, cfg in walk(task):
-            self._check_importable(type(cfg))
-        tags = task.tags()
-        dependencies = self._dependencies(task)
-        freeze(task)
-        st.workspace = self.workspace.root
-        paths = self.workspace.job(type(task)._partita_type_id, ident)
-        self._resolve_generated(task, paths.root)
-        from partita.config._serial import dumps
-
-        params = dumps(task)  # every value can be written: fail now, not in the scheduler
+        # Identity, validation, generated paths, tags, dependencies, outputs and the
+        # params.json bytes: all decided by the config layer, before anything is launched.
+        sealed = seal(task, self.workspace.root, check_class=self._check_importable)
+        ident, tags = sealed.identifier, sealed.tags
+        paths = self.workspace.job(sealed.type_id, ident)
+        dependencies = self._dependencies(sealed)
         if self.dry_run:
             self._dry_submit(task, ident, paths, tags)
-            return self._outputs(task)
+            return sealed.outputs
         assert self._scheduler is not None
         if launcher is None and self._finder is not None:
             launcher = self._finder.choose(needs, task).launcher
@@ -341,63 +328,30 @@ class Experiment:
             needs.to_dict(),
             resumable,
         )
-        job.params = params
+        job.params = sealed.params
+        self._record_submission(job)  # on disk before the scheduler can launch it
         job = self._scheduler.submit(job)
         st.job = job
-        self._record_submission(job)
-        return self._outputs(task)
+        return sealed.outputs
 
     def _outputs(self, task: Task) -> Any:
-        outputs = getattr(type(task), "outputs", None)
-        if outputs is None:
-            return task
-        result = outputs(task)
-        if result is task:
-            return task
-        for value in _configs_in(result):
-            vst = state_of(value)
-            if vst.producer is None and value is not task:
-                vst.producer = task
-                freeze(value)
-        return result
+        return outputs_of(task)
 
-    def _dependencies(self, task: Task) -> list[Job]:
+    def _dependencies(self, sealed: Sealed) -> list[Job]:
         found: dict[str, Job] = {}
-
-        def visit(cfg: Config) -> None:
-            for _, child in walk(cfg, into_tasks=False):
-                if child is cfg:
-                    continue
-                st = state_of(child)
-                job = st.job if isinstance(child, Task) else None
-                if job is None and st.producer is not None:
-                    job = state_of(st.producer).job
-                if job is not None:
-                    found.setdefault(job.identifier, job)
-
-        visit(task)
+        for dependency in sealed.dependencies:
+            job = state_of(dependency).job
+            if job is not None:
+                found.setdefault(job.identifier, job)
         own = [job for job in found.values() if job._scheduler is self._scheduler]
         for job in found.values():
             if job._scheduler is not self._scheduler and job.state is not JobState.DONE:
                 raise ExperimentError(
-                    f"{type(task).__qualname__} depends on {job.name}, submitted in another "
-                    f"experiment that has not completed it ({job.state.value}). Submit it "
-                    "again in this experiment."
+                    f"{type(sealed.task).__qualname__} depends on {job.name}, submitted in "
+                    f"another experiment that has not completed it ({job.state.value}). "
+                    "Submit it again in this experiment."
                 )
         return own
-
-    def _resolve_generated(self, task: Task, jobdir: Path) -> None:
-        for path, cfg in walk(task, into_tasks=False):
-            if cfg is not task and isinstance(cfg, Task):
-                continue
-            d = cfg.__dict__
-            for name, f in type(cfg)._partita_fields.items():
-                if f.generator is None or name in d:
-                    continue
-                base = jobdir
-                if path:
-                    base = jobdir / re.sub(r"[\[\]'\"{}]+", ".", path).strip(".")
-                d[name] = base / f.generator.relative if f.generator.relative else base
 
     def _check_importable(self, cls: type) -> None:
         if cls in self._checked_classes:
@@ -446,21 +400,19 @@ class Experiment:
     # --- records ----------------------------------------------------------------------------
 
     def _record_submission(self, job: Job) -> None:
-        line = json.dumps(
-            {
-                "id": job.identifier,
-                "type": job.type_id,
-                "tags": job.tags,
-                "depends": [d.identifier for d in job.dependencies],
-                "time": job.submitted,
-            },
-            sort_keys=True,
-        )
+        entry = {
+            "id": job.identifier,
+            "type": job.type_id,
+            "tags": job.tags,
+            "depends": [d.identifier for d in job.dependencies],
+            "time": job.submitted,
+        }
+        self._environment_written()
         with self._jobs_lock:
-            self._jobs_file.write(line + "\n")
+            self._writer.append(entry)
 
-    def _write_run(self, **extra: Any) -> None:
-        record = {
+    def _run_record(self, **extra: Any) -> dict[str, Any]:
+        return {
             "experiment": self.name,
             "run": self.run_id,
             "status": self.status,
@@ -473,7 +425,12 @@ class Experiment:
             "dry_run": self.dry_run,
             **extra,
         }
-        write_json(self.run_dir / "run.json", record, fsync=False)
+
+    def _environment_written(self) -> None:
+        """Wait (once, at most a few seconds) until ``environment.json`` is written."""
+        thread, self._environment = self._environment, None
+        if thread is not None:
+            thread.join(timeout=10)
 
     def _write_environment(self) -> None:
         info: dict[str, Any] = {
@@ -492,8 +449,8 @@ class Experiment:
         script = getattr(sys.modules.get("__main__"), "__file__", None)
         if script:
             info["git"] = _git_info(Path(script).resolve().parent)
-        with contextlib.suppress(OSError):
-            write_json(self.run_dir / "environment.json", info, fsync=False)
+        with contextlib.suppress(WorkspaceError):
+            self._writer.write_environment(info)
 
     # --- ending -----------------------------------------------------------------------------
 
@@ -510,7 +467,7 @@ class Experiment:
     def _finish_normally(self) -> None:
         if self.dry_run:
             self.status = "done"
-            self._reporter.say(f"dry run: {len(self._dry)} jobs, nothing launched")
+            self._reporter.say(_dry_summary(self._dry))
             return
         assert self._scheduler is not None
         if self.detach:
@@ -604,10 +561,8 @@ class Experiment:
             self._scheduler.close()
         else:
             states = {}
-        if self._jobs_file is not None:
-            self._jobs_file.close()
-        with contextlib.suppress(OSError):
-            self._write_run(ended=time.time(), jobs=states)
+        self._environment_written()
+        self._writer.finish(self._run_record(ended=time.time(), jobs=states))
 
     def _summary(self, jobs: list[Job]) -> None:
         self._reporter.stop_view()
@@ -644,12 +599,59 @@ class Experiment:
             JobState.CANCELLED: "would rerun (cancelled before)",
             None: "would run",
         }[state]
-        tag_text = " ".join(f"{k}={v}" for k, v in tags.items())
+        tag_text = _tags_text(tags)
         self._dry.append((label, ident, tags))
+        state_of(task).job = _dry_job(task, ident, paths, tags, state, self.launcher)
         self._reporter.warn(
             f"[dry run] {type(task)._partita_type_id}/{ident[:12]}: {label}"
             + (f"  {tag_text}" if tag_text else "")
         )
+
+
+def _tags_text(tags: dict[str, Any]) -> str:
+    """``kernel="linear" lr=0.1``: tags as the command line takes them (``--tag``)."""
+    return " ".join(
+        f"{name}={json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)}"
+        for name, value in tags.items()
+    )
+
+
+def _dry_summary(dry: list[tuple[str, str, dict[str, Any]]]) -> str:
+    """``dry run: 3 of 5 jobs would run (1 again), 2 already done; nothing launched``."""
+    unique = {ident: label for label, ident, _ in dry}
+    labels = list(unique.values())
+    would = sum(label.startswith("would") for label in labels)
+    again = sum(label.startswith("would rerun") for label in labels)
+    done = labels.count("done")
+    elsewhere = labels.count("running elsewhere")
+    parts = [f"{would} of {len(labels)} job{'s' if len(labels) != 1 else ''} would run"]
+    if again:
+        parts[0] += f" ({again} again)"
+    if done:
+        parts.append(f"{done} already done")
+    if elsewhere:
+        parts.append(f"{elsewhere} running elsewhere")
+    return f"dry run: {', '.join(parts)}; nothing launched"
+
+
+def _dry_job(
+    task: Task,
+    ident: str,
+    paths: Any,
+    tags: dict[str, Any],
+    state: JobState | None,
+    launcher: Launcher,
+) -> Job:
+    """What ``task.job`` gives in a dry run: its state on disk, never launched.
+
+    ``wait()`` returns at once and ``on_completed`` callbacks are not called (nothing runs).
+    """
+    job = Job(task, ident, paths, launcher, [], dict(tags), Retry(), {}, {})
+    job.state = JobState.DONE if state is JobState.DONE else JobState.WAITING
+    job.reused = job.state is JobState.DONE
+    job._callbacks_fired = True
+    job._final.set()
+    return job
 
 
 def _isatty(stream: Any) -> bool:
@@ -661,16 +663,6 @@ def _isatty(stream: Any) -> bool:
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
-
-
-def _configs_in(value: Any) -> list[Config]:
-    if isinstance(value, Config):
-        return [value]
-    if isinstance(value, list | tuple):
-        return [c for v in value for c in _configs_in(v)]
-    if isinstance(value, dict):
-        return [c for v in value.values() for c in _configs_in(v)]
-    return []
 
 
 def _failed_entry(job: Job, jobs: list[Job]) -> FailedJob:
@@ -704,23 +696,31 @@ def _caller_location() -> tuple[str, int] | None:
     return frame.f_code.co_filename, frame.f_lineno
 
 
-def _git_info(folder: Path) -> dict[str, Any] | None:
+def _git_info(folder: Path, timeout: float = 3.0) -> dict[str, Any] | None:
+    """Commit and dirtiness of the repository holding ``folder`` (one git call, bounded)."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
-        )
-        if commit.returncode != 0:
-            return None
         status = subprocess.run(
-            ["git", "status", "--porcelain"],
+            ["git", "status", "--porcelain=v2", "--branch"],
             cwd=folder,
             capture_output=True,
             text=True,
-            timeout=5,
+            timeout=timeout,
         )
-        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except subprocess.TimeoutExpired:
+        return {"commit": None, "dirty": None, "error": f"git status took over {timeout:g} s"}
     except (OSError, subprocess.SubprocessError):
         return None
+    if status.returncode != 0:
+        return None
+    commit = None
+    dirty = False
+    for line in status.stdout.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split()[2]
+            commit = None if oid == "(initial)" else oid
+        elif line and not line.startswith("#"):
+            dirty = True
+    return {"commit": commit, "dirty": dirty}
 
 
 def current_experiment() -> Experiment | None:
