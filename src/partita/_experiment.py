@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -36,6 +37,14 @@ __all__ = ["Experiment", "Job"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _active: list[Experiment] = []
+#: How ``monitor=True`` starts the web monitor: installed by the ``partita`` facade, so
+#: that this layer does not import the web layer (the monitor sits above it).
+_monitor_starter: list[Callable[[Path, int], Any]] = []
+
+
+def set_monitor_starter(starter: Callable[[Path, int], Any]) -> None:
+    """Install the function that serves the web monitor of a work directory."""
+    _monitor_starter[:] = [starter]
 
 
 class _Reporter:
@@ -216,13 +225,18 @@ class Experiment:
         self._monitor: Any = None
         if not (self.monitor or _flag("PARTITA_MONITOR")):
             return
+        if not _monitor_starter:
+            self._reporter.warn(
+                "no web monitor: use partita.experiment(..., monitor=True) or "
+                "partita.Experiment, which know how to start it"
+            )
+            return
+        port = int(os.environ.get("PARTITA_MONITOR_PORT", "0"))
         try:
-            from partita.web import start_in_thread
+            self._monitor = _monitor_starter[0](self.workspace.root, port)
         except ImportError as exc:
             self._reporter.warn(f"no web monitor: {exc}")
             return
-        port = int(os.environ.get("PARTITA_MONITOR_PORT", "0"))
-        self._monitor = start_in_thread(self.workspace.root, port=port)
         self._reporter.warn(f"monitor: {self._monitor.url}")
 
     def __exit__(

@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-import partita
+from partita._version import __version__
 from partita.web import _data
 from partita.web._data import BadRequest, NotFound
 from partita.workspace import Index, JobInfo, RunPaths, Workspace, read_environment, read_run
@@ -347,7 +347,7 @@ async def api_info(request: Request) -> Response:
         {
             "workdir": str(state.workspace.root),
             "csrf": state.csrf,
-            "version": partita.__version__,
+            "version": __version__,
             "host": os.uname().nodename,
             "now": time.time(),
         }
