@@ -19,6 +19,7 @@ from partita.errors import (
     ConfigTypeError,
     EncodingError,
     FrozenConfigError,
+    LoadError,
     PartitaError,
     UnknownFieldError,
 )
@@ -147,3 +148,27 @@ def test_the_documented_conversions() -> None:
     assert type(typed.rate) is float
     assert identifier(Typed(rate=2)) == identifier(Typed(rate=2.0))
     assert identifier(Value(v=2)) != identifier(Value(v=2.0))
+
+
+def _written(tmp_path: Path, task: Task) -> Path:
+    _runtime.set_current_workspace(tmp_path)
+    sealed = seal(task, tmp_path)
+    sealed.jobdir.mkdir(parents=True)
+    (sealed.jobdir / "params.json").write_bytes(sealed.params)
+    return sealed.jobdir
+
+
+def test_a_hand_edited_params_json_says_it_was_edited(tmp_path: Path) -> None:
+    folder = _written(tmp_path, Anything(v=1))
+    params = folder / "params.json"
+    params.write_text(params.read_text().replace('"v": 1', '"v": 2'))
+    with pytest.raises(LoadError, match=r"params\.json was edited by hand"):
+        load(folder)
+
+
+def test_a_params_json_copied_from_another_job_says_so(tmp_path: Path) -> None:
+    one, two = _written(tmp_path, Anything(v=1)), _written(tmp_path, Anything(v=2))
+    (one / "params.json").write_bytes((two / "params.json").read_bytes())
+    with pytest.raises(LoadError, match="edited or copied from another job"):
+        load(one)
+    assert load(two).v == 2  # type: ignore[attr-defined]
