@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cfgclasses import Typed, Value
+from cfgclasses import Node, Typed, Value
 from sealclasses import Anything
 
 from partita import Meta, Task
@@ -17,6 +19,7 @@ from partita.config._seal import seal
 from partita.errors import (
     ConfigDefinitionError,
     ConfigTypeError,
+    CycleError,
     EncodingError,
     FrozenConfigError,
     LoadError,
@@ -172,3 +175,30 @@ def test_a_params_json_copied_from_another_job_says_so(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match="edited or copied from another job"):
         load(one)
     assert load(two).v == 2  # type: ignore[attr-defined]
+
+
+def test_comparing_configs_that_contain_a_loop_is_a_cycle_error() -> None:
+    first, second = Node(), Node()
+    first.child, second.child = first, second
+    with pytest.raises(CycleError, match="contains itself"):
+        assert first == second
+    assert Node(child=Node()) == Node(child=Node())  # no loop: compared as usual
+
+
+def test_tag_conflicts_inside_a_set_do_not_depend_on_hash_order() -> None:
+    code = (
+        "from cfgclasses import Leaf, Typed\n"
+        "leaves = frozenset(Leaf(n=i).tag('x', i) for i in range(8))\n"
+        "print(Typed(leaf_set=leaves).tags())\n"
+    )
+    seen = set()
+    for seed in ("1", "2", "3", "4"):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": os.pathsep.join(sys.path)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seen.add(result.stdout)
+    assert len(seen) == 1, seen
