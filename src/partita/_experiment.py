@@ -33,10 +33,11 @@ from partita.errors import (
     ExperimentFailed,
     FailedJob,
     TaskImportError,
+    WorkspaceError,
 )
 from partita.launchers import Launcher, LocalLauncher
 from partita.scheduler import Job, JobEvent, Retry, Scheduler, environment_for_jobs
-from partita.workspace import JobState, Workspace, identity, write_json
+from partita.workspace import JobState, RunPaths, RunWriter, Workspace, identity
 
 __all__ = ["Experiment", "Job"]
 
@@ -167,7 +168,8 @@ class Experiment:
 
         self._finder = default_finder() if launcher is None else None
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        self.run_dir = self.workspace.experiment_dir(name) / "runs" / self.run_id
+        self.run_paths = RunPaths.of(self.workspace, name, self.run_id)
+        self.run_dir = self.run_paths.root
         self._reporter = _Reporter(stream or sys.stderr, quiet)
         self._scheduler: Scheduler | None = None
         self._started = 0.0
@@ -176,7 +178,8 @@ class Experiment:
             file, line = self._entry
             _first_entry[file] = min(line, _first_entry.get(file, line))
         self._checked_classes: set[type] = set()
-        self._jobs_file: Any = None
+        self._writer = RunWriter(self.run_paths)
+        self._environment: threading.Thread | None = None
         self._jobs_lock = threading.Lock()
         self._dry: list[tuple[str, str, dict[str, Any]]] = []
         self._previous_sigterm: Any = None
@@ -187,15 +190,14 @@ class Experiment:
     def __enter__(self) -> Experiment:
         _runtime.set_current_workspace(self.workspace.root)
         self._started = time.time()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._jobs_file = open(self.run_dir / "jobs.jsonl", "a", encoding="utf-8")
         self.status = "running"
-        self._write_run()
-        write_json(
-            self.workspace.experiment_dir(self.name) / "latest.json",
-            {"run": self.run_id},
-            fsync=False,
+        # A dry run is recorded as such, and never becomes the experiment's latest run.
+        self._writer.create(self._run_record(), latest=not self.dry_run)
+        # Collected while the script builds its tasks; on disk before the first launch.
+        self._environment = threading.Thread(
+            target=self._write_environment, name="partita-env", daemon=True
         )
+        self._environment.start()
         if not self.dry_run:
             self._scheduler = Scheduler(
                 self.workspace,
@@ -213,7 +215,6 @@ class Experiment:
             f"experiment {self.name!r}, run {self.run_id}, in {self.workspace.root}"
             + (" (dry run)" if self.dry_run else "")
         )
-        threading.Thread(target=self._write_environment, name="partita-env", daemon=True).start()
         self._start_monitor()
         return self
 
@@ -328,9 +329,9 @@ class Experiment:
             resumable,
         )
         job.params = params
+        self._record_submission(job)  # on disk before the scheduler can launch it
         job = self._scheduler.submit(job)
         st.job = job
-        self._record_submission(job)
         return self._outputs(task)
 
     def _outputs(self, task: Task) -> Any:
@@ -432,21 +433,19 @@ class Experiment:
     # --- records ----------------------------------------------------------------------------
 
     def _record_submission(self, job: Job) -> None:
-        line = json.dumps(
-            {
-                "id": job.identifier,
-                "type": job.type_id,
-                "tags": job.tags,
-                "depends": [d.identifier for d in job.dependencies],
-                "time": job.submitted,
-            },
-            sort_keys=True,
-        )
+        entry = {
+            "id": job.identifier,
+            "type": job.type_id,
+            "tags": job.tags,
+            "depends": [d.identifier for d in job.dependencies],
+            "time": job.submitted,
+        }
+        self._environment_written()
         with self._jobs_lock:
-            self._jobs_file.write(line + "\n")
+            self._writer.append(entry)
 
-    def _write_run(self, **extra: Any) -> None:
-        record = {
+    def _run_record(self, **extra: Any) -> dict[str, Any]:
+        return {
             "experiment": self.name,
             "run": self.run_id,
             "status": self.status,
@@ -459,7 +458,12 @@ class Experiment:
             "dry_run": self.dry_run,
             **extra,
         }
-        write_json(self.run_dir / "run.json", record, fsync=False)
+
+    def _environment_written(self) -> None:
+        """Wait (once, at most a few seconds) until ``environment.json`` is written."""
+        thread, self._environment = self._environment, None
+        if thread is not None:
+            thread.join(timeout=10)
 
     def _write_environment(self) -> None:
         info: dict[str, Any] = {
@@ -478,8 +482,8 @@ class Experiment:
         script = getattr(sys.modules.get("__main__"), "__file__", None)
         if script:
             info["git"] = _git_info(Path(script).resolve().parent)
-        with contextlib.suppress(OSError):
-            write_json(self.run_dir / "environment.json", info, fsync=False)
+        with contextlib.suppress(WorkspaceError):
+            self._writer.write_environment(info)
 
     # --- ending -----------------------------------------------------------------------------
 
@@ -496,7 +500,7 @@ class Experiment:
     def _finish_normally(self) -> None:
         if self.dry_run:
             self.status = "done"
-            self._reporter.say(f"dry run: {len(self._dry)} jobs, nothing launched")
+            self._reporter.say(_dry_summary(self._dry))
             return
         assert self._scheduler is not None
         if self.detach:
@@ -590,10 +594,8 @@ class Experiment:
             self._scheduler.close()
         else:
             states = {}
-        if self._jobs_file is not None:
-            self._jobs_file.close()
-        with contextlib.suppress(OSError):
-            self._write_run(ended=time.time(), jobs=states)
+        self._environment_written()
+        self._writer.finish(self._run_record(ended=time.time(), jobs=states))
 
     def _summary(self, jobs: list[Job]) -> None:
         self._reporter.stop_view()
@@ -635,12 +637,59 @@ class Experiment:
             JobState.CANCELLED: "would rerun (cancelled before)",
             None: "would run",
         }[state]
-        tag_text = " ".join(f"{k}={v}" for k, v in tags.items())
+        tag_text = _tags_text(tags)
         self._dry.append((label, ident, tags))
+        state_of(task).job = _dry_job(task, ident, paths, tags, state, self.launcher)
         self._reporter.warn(
             f"[dry run] {type(task)._partita_type_id}/{ident[:12]}: {label}"
             + (f"  {tag_text}" if tag_text else "")
         )
+
+
+def _tags_text(tags: dict[str, Any]) -> str:
+    """``kernel="linear" lr=0.1``: tags as the command line takes them (``--tag``)."""
+    return " ".join(
+        f"{name}={json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)}"
+        for name, value in tags.items()
+    )
+
+
+def _dry_summary(dry: list[tuple[str, str, dict[str, Any]]]) -> str:
+    """``dry run: 3 of 5 jobs would run (1 again), 2 already done; nothing launched``."""
+    unique = {ident: label for label, ident, _ in dry}
+    labels = list(unique.values())
+    would = sum(label.startswith("would") for label in labels)
+    again = sum(label.startswith("would rerun") for label in labels)
+    done = labels.count("done")
+    elsewhere = labels.count("running elsewhere")
+    parts = [f"{would} of {len(labels)} job{'s' if len(labels) != 1 else ''} would run"]
+    if again:
+        parts[0] += f" ({again} again)"
+    if done:
+        parts.append(f"{done} already done")
+    if elsewhere:
+        parts.append(f"{elsewhere} running elsewhere")
+    return f"dry run: {', '.join(parts)}; nothing launched"
+
+
+def _dry_job(
+    task: Task,
+    ident: str,
+    paths: Any,
+    tags: dict[str, Any],
+    state: JobState | None,
+    launcher: Launcher,
+) -> Job:
+    """What ``task.job`` gives in a dry run: its state on disk, never launched.
+
+    ``wait()`` returns at once and ``on_completed`` callbacks are not called (nothing runs).
+    """
+    job = Job(task, ident, paths, launcher, [], dict(tags), Retry(), {}, {})
+    job.state = JobState.DONE if state is JobState.DONE else JobState.WAITING
+    job.reused = job.state is JobState.DONE
+    job._callbacks_fired = True
+    job._final.set()
+    return job
 
 
 def _isatty(stream: Any) -> bool:
@@ -695,23 +744,31 @@ def _caller_location() -> tuple[str, int] | None:
     return frame.f_code.co_filename, frame.f_lineno
 
 
-def _git_info(folder: Path) -> dict[str, Any] | None:
+def _git_info(folder: Path, timeout: float = 3.0) -> dict[str, Any] | None:
+    """Commit and dirtiness of the repository holding ``folder`` (one git call, bounded)."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
-        )
-        if commit.returncode != 0:
-            return None
         status = subprocess.run(
-            ["git", "status", "--porcelain"],
+            ["git", "status", "--porcelain=v2", "--branch"],
             cwd=folder,
             capture_output=True,
             text=True,
-            timeout=5,
+            timeout=timeout,
         )
-        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except subprocess.TimeoutExpired:
+        return {"commit": None, "dirty": None, "error": f"git status took over {timeout:g} s"}
     except (OSError, subprocess.SubprocessError):
         return None
+    if status.returncode != 0:
+        return None
+    commit = None
+    dirty = False
+    for line in status.stdout.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split()[2]
+            commit = None if oid == "(initial)" else oid
+        elif line and not line.startswith("#"):
+            dirty = True
+    return {"commit": commit, "dirty": dirty}
 
 
 def current_experiment() -> Experiment | None:

@@ -501,7 +501,9 @@ def test_kill_running_jobs(script: Any, tmp_path: Path) -> None:
         kept = invoke("jobs", "clean", "--include-referenced", "--yes", "-w", wd).stdout
         assert f"cli.long/{first['short']} (running): running" in kept
         (tiny,) = by_type(wd, "cli.tiny")
-        assert f"cli.tiny/{tiny['short']} (done): a dependency of cli.long/" in kept
+        # The run's submissions are on disk while it runs: its finished jobs are kept too.
+        assert f"cli.tiny/{tiny['short']} (done): submitted by run " in kept
+        assert "of experiment 'longxp', which is still running" in kept
         assert all(folder.is_dir() for folder in folders)
 
         follower = subprocess.Popen(

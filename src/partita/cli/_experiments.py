@@ -62,6 +62,21 @@ def _latest_jobs(index: Index, run: RunInfo) -> list[tuple[str, JobInfo | None]]
     return out
 
 
+def _latest_real(runs: list[RunInfo]) -> RunInfo:
+    """The most recent run that was not a dry run (a dry run if there are only those)."""
+    return next((run for run in runs if not run.dry_run), runs[0])
+
+
+def _status_text(run: dict[str, Any] | RunInfo) -> Text:
+    status, dry = (
+        (run.status, run.dry_run) if isinstance(run, RunInfo) else (run["status"], run["dry_run"])
+    )
+    text = fmt.state_text(status or "?")
+    if dry:
+        text.append(" (dry run)")
+    return text
+
+
 def _state_counts(jobs: list[tuple[str, JobInfo | None]]) -> dict[str, int]:
     counts = Counter(info.state if info else "missing" for _, info in jobs)
     return {state: counts[state] for state in fmt.ordered_states(counts)}
@@ -74,7 +89,7 @@ def _summaries(index: Index) -> list[dict[str, Any]]:
         runs.setdefault(run.experiment, []).append(run)
     out = []
     for name in sorted(runs):
-        latest = runs[name][0]
+        latest = _latest_real(runs[name])
         out.append(
             {
                 "name": name,
@@ -102,7 +117,7 @@ def _experiments_table(summaries: list[dict[str, Any]]) -> Table:
             Text(entry["name"]),
             str(entry["runs"]),
             latest["run"],
-            fmt.state_text(latest["status"] or "?"),
+            _status_text(latest),
             fmt.ago(latest["started"]),
             fmt.counts_text(latest["states"]),
         )
@@ -167,7 +182,8 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
             names = sorted({run.experiment for run in index.runs()})
             known = f" Experiments: {', '.join(names)}." if names else " No experiment ran yet."
             raise CliError(f"no experiment named {name!r} in {workspace.root}.{known}")
-        jobs = _latest_jobs(index, runs[0])
+        latest = _latest_real(runs)
+        jobs = _latest_jobs(index, latest)
     grouped: dict[str, list[tuple[str, JobInfo | None]]] = {}
     for identifier, info in jobs:
         grouped.setdefault(info.state if info else "missing", []).append((identifier, info))
@@ -177,7 +193,7 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
             {
                 "name": name,
                 "runs": [run.to_json() for run in runs],
-                "latest": runs[0].run,
+                "latest": latest.run,
                 "jobs": {
                     state: [
                         job_json(workspace, info)
@@ -202,7 +218,7 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
         took = end - run.started if end is not None and run.started is not None else None
         table.add_row(
             run.run,
-            fmt.state_text(run.status or "?"),
+            _status_text(run),
             fmt.when(run.started),
             fmt.duration(took),
             run.host or "-",
@@ -212,7 +228,7 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
     console.print(Text(f"experiment {name}: {fmt.plural(len(runs), 'run')}", style="bold"))
     console.print(table)
     print_run_damage(console, [run for run in runs if run.damage])
-    console.print(Text(f"jobs of the latest run ({runs[0].run})", style="bold"))
+    console.print(Text(f"jobs of the latest run ({latest.run})", style="bold"))
     for state in order:
         header = Text("  ")
         header.append_text(fmt.state_text(state))

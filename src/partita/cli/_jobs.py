@@ -510,6 +510,8 @@ def _protected(
     latest: dict[str, str] = {}
     in_progress = []
     for run in index.runs():
+        if run.dry_run:
+            continue  # it launched nothing: it neither protects nor unprotects a job
         latest.setdefault(run.experiment, run.run)
         if run.status == "running":
             in_progress.append(f"run {run.run} of experiment '{run.experiment}'")

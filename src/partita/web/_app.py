@@ -32,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 import partita
 from partita.web import _data
 from partita.web._data import BadRequest, NotFound
-from partita.workspace import Index, JobInfo, Workspace
+from partita.workspace import Index, JobInfo, RunPaths, Workspace, read_environment, read_run
 
 log = logging.getLogger("partita.web")
 
@@ -399,9 +399,9 @@ async def api_run(request: Request) -> Response:
         data = await state.call(collect)
     except NotFound as exc:
         return _error(exc)
-    folder = state.workspace.experiment_dir(name) / "runs" / run
-    record = _data.read_object(folder / "run.json")
-    environment = _data.read_object(folder / "environment.json")
+    paths = RunPaths.of(state.workspace, name, run)
+    record = read_run(paths).data
+    environment = read_environment(paths)
     ids: list[str] = data["ids"]
     members = set(ids)
     jobs = [state.jobs[i] for i in ids if i in state.jobs]

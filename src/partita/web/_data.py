@@ -61,12 +61,6 @@ def open_index(workspace: Workspace) -> Index:
     return index
 
 
-def read_object(path: Path) -> dict[str, Any]:
-    """A JSON object file (``{}`` if absent, unreadable, or not an object)."""
-    value = read_json(path) if not path.is_dir() else None
-    return value if isinstance(value, dict) else {}
-
-
 def valid_name(text: str) -> bool:
     """Whether ``text`` is a possible experiment name or run id."""
     return bool(_NAME.match(text)) and len(text) <= 200

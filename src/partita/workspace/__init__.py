@@ -10,6 +10,18 @@ from partita.workspace._atomic import atomic_write, read_json, write_json
 from partita.workspace._locks import FileLock, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
+from partita.workspace._runs import (
+    RunPaths,
+    RunRecord,
+    RunWriter,
+    Submission,
+    Submissions,
+    iter_runs,
+    no_space,
+    read_environment,
+    read_run,
+    read_submissions,
+)
 from partita.workspace._state import (
     JobState,
     Reason,
@@ -34,6 +46,11 @@ __all__ = [
     "Progress",
     "Reason",
     "RunInfo",
+    "RunPaths",
+    "RunRecord",
+    "RunWriter",
+    "Submission",
+    "Submissions",
     "Workspace",
     "atomic_write",
     "clear_final",
@@ -44,12 +61,17 @@ __all__ = [
     "identity",
     "is_alive",
     "is_done",
+    "iter_runs",
+    "no_space",
     "open_index",
+    "read_environment",
     "read_job",
     "read_json",
     "read_progress",
+    "read_run",
     "read_state",
     "read_status",
+    "read_submissions",
     "write_final",
     "write_json",
     "write_state",

@@ -25,9 +25,10 @@ from partita.errors import JobLookupError
 from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._process import is_alive
-from partita.workspace._status import read_document, read_progress, read_status
+from partita.workspace._runs import RunPaths, iter_runs, read_run, read_submissions
+from partita.workspace._status import read_progress, read_status
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 _TABLES = ("jobs", "runs", "run_jobs")
 
@@ -42,7 +43,7 @@ CREATE INDEX IF NOT EXISTS jobs_type ON jobs(type);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS runs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, status TEXT, started REAL, ended REAL,
-    host TEXT, pid INTEGER, process TEXT, damage TEXT, signature TEXT,
+    host TEXT, pid INTEGER, process TEXT, signature TEXT, dry_run INTEGER, damage TEXT,
     PRIMARY KEY(experiment, run));
 CREATE TABLE IF NOT EXISTS run_jobs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, job TEXT NOT NULL, tags TEXT, depends TEXT,
@@ -136,8 +137,10 @@ class RunInfo:
     host: str | None
     pid: int | None
     jobs: int = 0
+    dry_run: bool = False
+    """A dry run: it launched nothing, and protects no job from ``partita jobs clean``."""
     damage: list[str] = field(default_factory=list)
-    """What cannot be read in its record (``"run.json: ..."``); empty when intact."""
+    """Parts of its record that could not be read (the rest was)."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -200,63 +203,6 @@ def read_job(paths: JobPaths) -> JobInfo:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _read_run(
-    folder: Path, *, submissions: bool = True
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
-    """A run record (``run.json``) and its submissions (``jobs.jsonl``), validated."""
-    damage: list[str] = []
-    info = read_document(folder / "run.json", damage) or {}
-    checks: dict[str, tuple[Any, str]] = {
-        "status": (lambda v: isinstance(v, str), "a string"),
-        "started": (_is_number, "a number"),
-        "ended": (_is_number, "a number"),
-        "host": (lambda v: isinstance(v, str), "a string"),
-        "pid": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
-        "process": (lambda v: isinstance(v, dict), "a JSON object"),
-        "jobs": (lambda v: isinstance(v, dict), "a JSON object"),
-    }
-    for key, (check, expected) in checks.items():
-        if info.get(key) is not None and not check(info[key]):
-            damage.append(f"run.json: expected {key!r} to be {expected}")
-            del info[key]
-    entries: list[dict[str, Any]] = []
-    if not submissions:
-        return info, entries, damage
-    try:
-        text = (folder / "jobs.jsonl").read_bytes().decode("utf-8", errors="replace")
-    except (FileNotFoundError, NotADirectoryError):
-        text = ""
-    except OSError as exc:
-        damage.append(f"jobs.jsonl: cannot read it ({exc.strerror or exc})")
-        text = ""
-    lines = text.split("\n")
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            if number < len(lines):  # the last line may be being written
-                damage.append(f"jobs.jsonl: line {number} is not valid JSON")
-            continue
-        identifier = entry.get("id") if isinstance(entry, dict) else None
-        if not isinstance(identifier, str) or not identifier:
-            damage.append(f"jobs.jsonl: line {number}: expected an object with an 'id'")
-            continue
-        tags, depends, when = entry.get("tags"), entry.get("depends"), entry.get("time")
-        entries.append(
-            {
-                "id": identifier,
-                "tags": tags if isinstance(tags, dict) else {},
-                "depends": [d for d in depends if isinstance(d, str)]
-                if isinstance(depends, list)
-                else [],
-                "time": when if _is_number(when) else None,
-            }
-        )
-    return info, entries, damage
 
 
 class Index:
@@ -363,28 +309,29 @@ class Index:
             for r in db.execute("SELECT experiment, run, signature FROM runs")
         }
         seen = set()
-        for run_dir in _iter_dirs(self.workspace.experiments, "*/runs/*"):
-            experiment, run = run_dir.parent.parent.name, run_dir.name
+        for paths in iter_runs(self.workspace):
+            experiment, run = paths.experiment, paths.run
             key = (experiment, run)
             seen.add(key)
-            files = [run_dir / "run.json", run_dir / "jobs.jsonl"]
-            signature = _signature(files)
+            signature = _signature([paths.record, paths.submissions])
             if known.get(key) == signature:
                 continue
-            info, entries, damage = _read_run(run_dir)
+            info = read_run(paths)
+            submissions = read_submissions(paths)
             db.execute(
-                "INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     experiment,
                     run,
-                    info.get("status"),
-                    info.get("started"),
-                    info.get("ended"),
-                    info.get("host"),
-                    info.get("pid"),
-                    json.dumps(info.get("process")),
-                    json.dumps(damage),
+                    info.status,
+                    info.started,
+                    info.ended,
+                    info.host,
+                    info.pid,
+                    json.dumps(info.process),
                     signature,
+                    int(info.dry_run),
+                    json.dumps(info.damage + submissions.damage),
                 ),
             )
             db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
@@ -392,12 +339,12 @@ class Index:
                 (
                     experiment,
                     run,
-                    entry["id"],
-                    json.dumps(entry["tags"]),
-                    json.dumps(entry["depends"]),
-                    entry["time"],
+                    entry.id,
+                    json.dumps(entry.tags),
+                    json.dumps(entry.depends),
+                    entry.time,
                 )
-                for entry in entries
+                for entry in submissions.entries
             ]
             db.executemany("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?)", rows)
         for key in set(known) - seen:
@@ -589,6 +536,7 @@ class Index:
                     row["host"],
                     row["pid"],
                     row["n"],
+                    bool(row["dry_run"]),
                     json.loads(row["damage"] or "[]"),
                 )
             )
@@ -606,17 +554,13 @@ class Index:
 
     def recorded_states(self, experiment: str, run: str) -> dict[str, str]:
         """The final state a run recorded for each job it submitted (``run.json``'s ``jobs``)."""
-        info, _entries, _damage = _read_run(
-            self.workspace.experiment_dir(experiment) / "runs" / run, submissions=False
-        )
-        jobs = info.get("jobs") or {}
-        return {k: v for k, v in jobs.items() if isinstance(k, str) and isinstance(v, str)}
+        return read_run(RunPaths.of(self.workspace, experiment, run)).job_states
 
     def referenced(self, experiments: Iterable[str]) -> set[str]:
-        """Jobs submitted by the latest run of each of ``experiments``."""
+        """Jobs submitted by the latest run (dry runs aside) of each of ``experiments``."""
         keep: set[str] = set()
         for name in experiments:
-            runs = self.runs(name)
+            runs = [run for run in self.runs(name) if not run.dry_run]
             if runs:
                 keep.update(self.run_jobs(name, runs[0].run))
         return keep

@@ -1,0 +1,384 @@
+"""Run folders ``experiments/<name>/runs/<run id>/``: their paths, how they are written, read.
+
+A run folder holds ``run.json`` (who ran, when, with which outcome), ``jobs.jsonl`` (one line
+per submission, appended as the experiment submits) and ``environment.json`` (python,
+packages, git). This module is the only code that names those files.
+
+Writing: :class:`RunWriter` appends each submission with one ``write(2)`` on a file opened
+with ``O_APPEND``: the line is in the operating system's hands (visible to every reader,
+kept if the experiment is killed) before the call returns, hence before its job can be
+launched, without an ``fsync`` per submission; the file is flushed to disk when the run ends.
+
+Reading: :func:`read_run` and :func:`read_submissions` never raise on a damaged file; what
+cannot be read is listed in ``damage`` and the rest is returned.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from partita.errors import WorkspaceError
+from partita.workspace._atomic import read_json, write_json
+from partita.workspace._status import read_document
+
+if TYPE_CHECKING:
+    from partita.workspace._paths import Workspace
+
+__all__ = [
+    "RunPaths",
+    "RunRecord",
+    "RunWriter",
+    "Submission",
+    "Submissions",
+    "iter_runs",
+    "no_space",
+    "read_environment",
+    "read_run",
+    "read_submissions",
+]
+
+
+class RunPaths:
+    """Every file of one run folder ``WORKDIR/experiments/<name>/runs/<run id>/``."""
+
+    __slots__ = ("root",)
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def of(cls, workspace: Workspace, experiment: str, run: str) -> RunPaths:
+        """The paths of run ``run`` of ``experiment`` in ``workspace``."""
+        return cls(workspace.experiment_dir(experiment) / "runs" / run)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunPaths) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"RunPaths({str(self.root)!r})"
+
+    @property
+    def record(self) -> Path:
+        """The run record (JSON object): status, times, host, process, final job states."""
+        return self.root / "run.json"
+
+    @property
+    def submissions(self) -> Path:
+        """One JSON object per line: each task the run submitted."""
+        return self.root / "jobs.jsonl"
+
+    @property
+    def environment(self) -> Path:
+        """Python, packages and git state of the experiment's process (JSON object)."""
+        return self.root / "environment.json"
+
+    @property
+    def latest(self) -> Path:
+        """The experiment's pointer to its latest (non-dry) run."""
+        return self.root.parent.parent / "latest.json"
+
+    @property
+    def run(self) -> str:
+        """The run id (the folder's name)."""
+        return self.root.name
+
+    @property
+    def experiment(self) -> str:
+        """The experiment's name."""
+        return self.root.parent.parent.name
+
+
+def iter_runs(workspace: Workspace, experiment: str | None = None) -> Iterator[RunPaths]:
+    """The run folders of ``experiment`` (or of every experiment)."""
+    base = workspace.experiments
+    pattern = f"{experiment}/runs/*" if experiment else "*/runs/*"
+    if not base.is_dir():
+        return
+    for folder in base.glob(pattern):
+        if folder.is_dir():
+            yield RunPaths(folder)
+
+
+def no_space(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a "no space left on device" error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _write_error(paths: RunPaths, what: str, exc: OSError) -> WorkspaceError:
+    workdir = paths.root.parent.parent.parent.parent
+    if no_space(exc):
+        return WorkspaceError(
+            f"no space left on device: cannot write {what} in the work directory {workdir}. "
+            "Free some space (or move the work directory) and run the script again: jobs "
+            "that are done are reused."
+        )
+    return WorkspaceError(
+        f"cannot write {what} in the work directory {workdir}: "
+        f"{exc.strerror or exc}. Check that it is writable."
+    )
+
+
+class RunWriter:
+    """Writes one run folder: create it, append submissions, update and finish the record."""
+
+    def __init__(self, paths: RunPaths) -> None:
+        self.paths = paths
+        self._fd: int | None = None
+
+    def create(self, record: dict[str, Any], *, latest: bool = True) -> None:
+        """Create the folder, ``jobs.jsonl`` and ``run.json``; with ``latest``, point to it.
+
+        Raises :class:`WorkspaceError` if the work directory cannot be written.
+        """
+        try:
+            self.paths.root.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(
+                self.paths.submissions, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+            )
+            write_json(self.paths.record, record, fsync=False)
+            if latest:
+                write_json(self.paths.latest, {"run": self.paths.run}, fsync=False)
+        except OSError as exc:
+            raise _write_error(self.paths, "the run record", exc) from None
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Append one submission; it is visible to every reader when this returns."""
+        if self._fd is None:
+            raise WorkspaceError(f"the run {self.paths.root} is not open for writing.")
+        data = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            written = os.write(self._fd, data)
+            while written < len(data):  # only on exotic file systems
+                written += os.write(self._fd, data[written:])
+        except OSError as exc:
+            raise _write_error(self.paths, "the record of a submission", exc) from None
+
+    def write_record(self, record: dict[str, Any], *, fsync: bool = False) -> None:
+        """Replace ``run.json`` with ``record`` (atomically)."""
+        try:
+            write_json(self.paths.record, record, fsync=fsync)
+        except OSError as exc:
+            raise _write_error(self.paths, "the run record", exc) from None
+
+    def write_environment(self, info: dict[str, Any]) -> None:
+        """Write ``environment.json``."""
+        try:
+            write_json(self.paths.environment, info, fsync=False)
+        except OSError as exc:
+            raise _write_error(self.paths, "the run's environment", exc) from None
+
+    def finish(self, record: dict[str, Any]) -> None:
+        """Flush the submissions to disk, close them and write the final ``run.json``.
+
+        Always closes the file; raises :class:`WorkspaceError` if something could not be
+        written.
+        """
+        error: OSError | None = None
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                error = exc
+            finally:
+                os.close(fd)
+        try:
+            write_json(self.paths.record, record, fsync=True)
+        except OSError as exc:
+            error = error or exc
+        if error is not None:
+            raise _write_error(self.paths, "the run record", error)
+
+
+@dataclass
+class RunRecord:
+    """What ``run.json`` says (``data`` is empty when it is missing or damaged)."""
+
+    paths: RunPaths
+    data: dict[str, Any] = field(default_factory=dict)
+    damage: list[str] = field(default_factory=list)
+    """What could not be read, one sentence each."""
+
+    def _get(self, key: str, kind: type | tuple[type, ...]) -> Any:
+        value = self.data.get(key)
+        return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+    @property
+    def exists(self) -> bool:
+        """Whether ``run.json`` was found."""
+        return bool(self.data) or bool(self.damage)
+
+    @property
+    def status(self) -> str | None:
+        """``running``, ``done``, ``failed``, ``cancelled``, ``detached`` (or ``None``)."""
+        return self._get("status", str)  # type: ignore[no-any-return]
+
+    @property
+    def started(self) -> float | None:
+        """When the run started (seconds since the epoch)."""
+        return self._get("started", (int, float))  # type: ignore[no-any-return]
+
+    @property
+    def ended(self) -> float | None:
+        """When the run ended, if it has."""
+        return self._get("ended", (int, float))  # type: ignore[no-any-return]
+
+    @property
+    def host(self) -> str | None:
+        """The machine that ran the experiment."""
+        return self._get("host", str)  # type: ignore[no-any-return]
+
+    @property
+    def pid(self) -> int | None:
+        """The experiment's process id."""
+        return self._get("pid", int)  # type: ignore[no-any-return]
+
+    @property
+    def process(self) -> dict[str, Any] | None:
+        """The experiment process's identity (to tell whether it is still alive)."""
+        return self._get("process", dict)  # type: ignore[no-any-return]
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether it was a dry run (it launched nothing and protects no job)."""
+        return self.data.get("dry_run") is True
+
+    @property
+    def job_states(self) -> dict[str, str]:
+        """The final state of each job, as recorded when the run ended."""
+        jobs = self.data.get("jobs")
+        if not isinstance(jobs, dict):
+            return {}
+        return {str(k): v for k, v in jobs.items() if isinstance(v, str)}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_RUN_FIELDS: dict[str, tuple[Any, str]] = {
+    "status": (lambda v: isinstance(v, str), "a string"),
+    "started": (_is_number, "a number"),
+    "ended": (_is_number, "a number"),
+    "host": (lambda v: isinstance(v, str), "a string"),
+    "pid": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "process": (lambda v: isinstance(v, dict), "a JSON object"),
+    "jobs": (lambda v: isinstance(v, dict), "a JSON object"),
+}
+
+
+def read_run(paths: RunPaths) -> RunRecord:
+    """Read ``run.json``; never raises (damage is reported in ``RunRecord.damage``).
+
+    A field of the wrong type is dropped and reported; the others are kept.
+    """
+    damage: list[str] = []
+    value = read_document(paths.record, damage) or {}
+    for key, (check, expected) in _RUN_FIELDS.items():
+        if value.get(key) is not None and not check(value[key]):
+            damage.append(f"{paths.record.name}: expected {key!r} to be {expected}")
+            del value[key]
+    return RunRecord(paths, value, damage)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One line of ``jobs.jsonl``: a task the run submitted."""
+
+    id: str
+    type: str | None
+    tags: dict[str, Any]
+    depends: list[str]
+    time: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The line's JSON object."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "tags": self.tags,
+            "depends": self.depends,
+            "time": self.time,
+        }
+
+
+@dataclass
+class Submissions:
+    """Every readable line of ``jobs.jsonl``, in order, and what could not be read."""
+
+    entries: list[Submission] = field(default_factory=list)
+    damage: list[str] = field(default_factory=list)
+
+    def identifiers(self) -> list[str]:
+        """Job identifiers in submission order, each once."""
+        return list(dict.fromkeys(entry.id for entry in self.entries))
+
+
+def _submission(value: Any) -> Submission | None:
+    if not isinstance(value, dict):
+        return None
+    ident = value.get("id")
+    if not isinstance(ident, str) or not ident:
+        return None
+    tags = value.get("tags")
+    depends = value.get("depends")
+    when = value.get("time")
+    kind = value.get("type")
+    return Submission(
+        ident,
+        kind if isinstance(kind, str) else None,
+        tags if isinstance(tags, dict) else {},
+        [d for d in depends if isinstance(d, str)] if isinstance(depends, list) else [],
+        float(when) if isinstance(when, int | float) and not isinstance(when, bool) else None,
+    )
+
+
+def read_submissions(paths: RunPaths) -> Submissions:
+    """Read ``jobs.jsonl``; never raises (bad lines are listed in ``Submissions.damage``).
+
+    A last line without its newline is one being written: it is skipped, not damage.
+    """
+    out = Submissions()
+    try:
+        data = paths.submissions.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return out
+    except OSError as exc:
+        out.damage.append(f"{paths.submissions.name}: cannot read it ({exc.strerror or exc})")
+        return out
+    lines = data.split(b"\n")
+    complete = lines[:-1]  # the part after the last newline is being written (or empty)
+    for number, raw in enumerate(complete, start=1):
+        if not raw.strip():
+            continue
+        try:
+            entry = _submission(json.loads(raw))
+        except ValueError:
+            entry = None
+        if entry is None:
+            out.damage.append(
+                f"{paths.submissions.name}: line {number}: expected a JSON object with an 'id'"
+            )
+            continue
+        out.entries.append(entry)
+    return out
+
+
+def read_environment(paths: RunPaths) -> dict[str, Any]:
+    """``environment.json`` as a dict (empty when missing or damaged)."""
+    value = read_json(paths.environment)
+    return value if isinstance(value, dict) else {}
