@@ -201,10 +201,6 @@ def read_job(paths: JobPaths) -> JobInfo:
     )
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 class Index:
     """The SQLite index of a work directory (``index.sqlite``)."""
 
