@@ -145,12 +145,11 @@ def test_reading_on_a_full_disk(base: Path, tmp_path: Path, with_index: bool) ->
         assert "3 jobs: 1 failed, 2 done" in status.stdout
         if with_index:
             assert {"kernel": "rbf"} in [job["tags"] for job in listed]
-        # Any warning is one clear line, not a traceback.
+        # The index cannot be written: each command says so in one clear line.
         for result in results.values():
-            warnings = [line for line in result.stderr.splitlines() if line.strip()]
-            assert len(warnings) <= 1, result.stderr
-            if warnings:
-                assert warnings[0].startswith("warning: ") and "full" in warnings[0]
+            (warning,) = result.stderr.splitlines()
+            assert warning.startswith("warning: cannot update the index"), warning
+            assert "(the disk is full); reading the job folders directly" in warning
 
 
 def test_reading_on_a_full_disk_without_a_temporary_directory(base: Path, tmp_path: Path) -> None:
