@@ -155,3 +155,45 @@ def test_open_index_in_memory_when_nothing_can_be_written(
         assert 3 == len(index.jobs())
     finally:
         index.close()
+
+
+def test_monitor_survives_an_index_corrupted_under_it(workdir: Path) -> None:
+    """The monitor keeps its index open for days: corrupted in place, it is rebuilt."""
+    pytest.importorskip("starlette")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from partita.web import _app as web_app
+    from partita.web import create_app
+
+    token = "t" * 20
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with TestClient(create_app(workdir, token=token)) as client:
+            assert 200 == client.get(f"/?token={token}").status_code
+            assert 3 == len(client.get("/api/jobs").json()["jobs"])
+            index = workdir / "index.sqlite"
+            with sqlite3.connect(index) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            size = index.stat().st_size
+            with open(index, "r+b") as file:  # same file, every page overwritten
+                file.write(b"\xff" * size)
+            # A job changes, so that the next refresh must read (and write) the index.
+            state = next((workdir / "jobs" / "idx.step").iterdir()) / "state.json"
+            record = json.loads(state.read_text())
+            record["tags"] = {"seen": True}
+            state.write_text(json.dumps(record))
+            monkey = pytest.MonkeyPatch()
+            monkey.setattr(web_app, "REFRESH_INTERVAL", 0.0)
+            try:
+                answer = client.get("/api/jobs")
+            finally:
+                monkey.undo()
+            assert 200 == answer.status_code, answer.text
+            jobs = answer.json()["jobs"]
+            assert 3 == len(jobs)
+            assert {"seen": "true"} in [job["tags"] for job in jobs]
+    assert 3 == indexed_jobs(workdir / "index.sqlite")
