@@ -19,15 +19,8 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from partita.config import _runtime
-from partita.config._config import (
-    Config,
-    Task,
-    freeze,
-    set_submitter,
-    state_of,
-    walk,
-)
-from partita.config._identity import identifier as identifier_of
+from partita.config._config import Task, set_submitter, state_of
+from partita.config._seal import Sealed, outputs_of, seal
 from partita.errors import (
     ExperimentError,
     ExperimentFailed,
@@ -297,22 +290,15 @@ class Experiment:
         st = state_of(task)
         if st.job is not None and st.job._scheduler is self._scheduler and self._scheduler:
             return self._outputs(task)
-        # 1. identity (raises CycleError / EncodingError before anything happens)
-        ident = identifier_of(task)
-        for _, cfg in walk(task):
-            self._check_importable(type(cfg))
-        tags = task.tags()
-        dependencies = self._dependencies(task)
-        freeze(task)
-        st.workspace = self.workspace.root
-        paths = self.workspace.job(type(task)._partita_type_id, ident)
-        self._resolve_generated(task, paths.root)
-        from partita.config._serial import dumps
-
-        params = dumps(task)  # every value can be written: fail now, not in the scheduler
+        # Identity, validation, generated paths, tags, dependencies, outputs and the
+        # params.json bytes: all decided by the config layer, before anything is launched.
+        sealed = seal(task, self.workspace.root, check_class=self._check_importable)
+        ident, tags = sealed.identifier, sealed.tags
+        paths = self.workspace.job(sealed.type_id, ident)
+        dependencies = self._dependencies(sealed)
         if self.dry_run:
             self._dry_submit(task, ident, paths, tags)
-            return self._outputs(task)
+            return sealed.outputs
         assert self._scheduler is not None
         if launcher is None and self._finder is not None:
             launcher = self._finder.choose(needs, task).launcher
@@ -328,63 +314,30 @@ class Experiment:
             needs.to_dict(),
             resumable,
         )
-        job.params = params
+        job.params = sealed.params
         self._record_submission(job)  # on disk before the scheduler can launch it
         job = self._scheduler.submit(job)
         st.job = job
-        return self._outputs(task)
+        return sealed.outputs
 
     def _outputs(self, task: Task) -> Any:
-        outputs = getattr(type(task), "outputs", None)
-        if outputs is None:
-            return task
-        result = outputs(task)
-        if result is task:
-            return task
-        for value in _configs_in(result):
-            vst = state_of(value)
-            if vst.producer is None and value is not task:
-                vst.producer = task
-                freeze(value)
-        return result
+        return outputs_of(task)
 
-    def _dependencies(self, task: Task) -> list[Job]:
+    def _dependencies(self, sealed: Sealed) -> list[Job]:
         found: dict[str, Job] = {}
-
-        def visit(cfg: Config) -> None:
-            for _, child in walk(cfg, into_tasks=False):
-                if child is cfg:
-                    continue
-                st = state_of(child)
-                job = st.job if isinstance(child, Task) else None
-                if job is None and st.producer is not None:
-                    job = state_of(st.producer).job
-                if job is not None:
-                    found.setdefault(job.identifier, job)
-
-        visit(task)
+        for dependency in sealed.dependencies:
+            job = state_of(dependency).job
+            if job is not None:
+                found.setdefault(job.identifier, job)
         own = [job for job in found.values() if job._scheduler is self._scheduler]
         for job in found.values():
             if job._scheduler is not self._scheduler and job.state is not JobState.DONE:
                 raise ExperimentError(
-                    f"{type(task).__qualname__} depends on {job.name}, submitted in another "
-                    f"experiment that has not completed it ({job.state.value}). Submit it "
-                    "again in this experiment."
+                    f"{type(sealed.task).__qualname__} depends on {job.name}, submitted in "
+                    f"another experiment that has not completed it ({job.state.value}). "
+                    "Submit it again in this experiment."
                 )
         return own
-
-    def _resolve_generated(self, task: Task, jobdir: Path) -> None:
-        for path, cfg in walk(task, into_tasks=False):
-            if cfg is not task and isinstance(cfg, Task):
-                continue
-            d = cfg.__dict__
-            for name, f in type(cfg)._partita_fields.items():
-                if f.generator is None or name in d:
-                    continue
-                base = jobdir
-                if path:
-                    base = jobdir / re.sub(r"[\[\]'\"{}]+", ".", path).strip(".")
-                d[name] = base / f.generator.relative if f.generator.relative else base
 
     def _check_importable(self, cls: type) -> None:
         if cls in self._checked_classes:
@@ -696,16 +649,6 @@ def _isatty(stream: Any) -> bool:
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
-
-
-def _configs_in(value: Any) -> list[Config]:
-    if isinstance(value, Config):
-        return [value]
-    if isinstance(value, list | tuple):
-        return [c for v in value for c in _configs_in(v)]
-    if isinstance(value, dict):
-        return [c for v in value.values() for c in _configs_in(v)]
-    return []
 
 
 def _failed_entry(job: Job, jobs: list[Job]) -> FailedJob:

@@ -340,9 +340,15 @@ class Scheduler:
         if self._stopping:
             self._finish(job, JobState.CANCELLED, detail="the experiment was stopping")
             return
-        if not paths.params.exists():
+        # Not done: the next attempt runs with this submission's Meta values (the identity,
+        # hence the folder, is the same), so its params.json replaces an older one, unless
+        # a run recorded as in progress (maybe another experiment's) started with the old one.
+        params = job.params or params_bytes(job.task)
+        if not paths.params.exists() or (
+            paths.params.read_bytes() != params and disk_state(paths)[0] is not JobState.RUNNING
+        ):
             paths.root.mkdir(parents=True, exist_ok=True)
-            atomic_write(paths.params, job.params or params_bytes(job.task), fsync=False)
+            atomic_write(paths.params, params, fsync=False)
         self._emit(job, JobState.WAITING, None)
         while True:
             if not await self._wait_dependencies(job):

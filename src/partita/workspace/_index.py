@@ -434,14 +434,10 @@ class Index:
         rows = self._db.execute(sql, args).fetchall()
         infos = [self._info(row) for row in rows]
         if tags:
-            wanted = {k: json.dumps(v, sort_keys=True) for k, v in tags.items()}
             infos = [
                 info
                 for info in infos
-                if all(
-                    k in info.tags and json.dumps(info.tags[k], sort_keys=True) == v
-                    for k, v in wanted.items()
-                )
+                if all(k in info.tags and _same_tag(info.tags[k], v) for k, v in tags.items())
             ]
         infos.sort(key=lambda i: i.ended or i.started or i.submitted or 0, reverse=True)
         return infos
@@ -683,3 +679,10 @@ def _describe(exc: BaseException, workspace: Workspace) -> str:
 def _private_path(workspace: Workspace) -> Path:
     digest = hashlib.sha256(str(workspace.root).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"partita-index-{os.getuid()}-{digest}.sqlite"
+
+
+def _same_tag(recorded: Any, wanted: Any) -> bool:
+    """Whether a recorded tag value matches a filter: numbers by value, others by type too."""
+    if _is_number(recorded) and _is_number(wanted):
+        return bool(recorded == wanted)
+    return json.dumps(recorded, sort_keys=True) == json.dumps(wanted, sort_keys=True)
