@@ -92,8 +92,7 @@ class MonitorState:
         """Refresh the index and the snapshot (index thread only); True if anything changed."""
         if max_age and time.monotonic() - self.refreshed < max_age:
             return False
-        index = self.index()
-        index.refresh()
+        index = self._index = _data.refreshed(self.index(), self.workspace)
         self.refreshed = time.monotonic()
         jobs = {info.identifier: _data.job_summary(info) for info in index.jobs()}
         runs = [_data.run_summary(run) for run in index.runs()]

@@ -204,10 +204,6 @@ def read_job(paths: JobPaths, probe: Probe | None = None) -> JobInfo:
     )
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 class Index:
     """The SQLite index of a work directory (``index.sqlite``)."""
 
@@ -621,7 +617,8 @@ def open_index(workspace: Workspace, probe: Probe | None = None) -> Index:
             return _refreshed(workspace, probe=probe)
         except (sqlite3.OperationalError, OSError) as exc:
             if _writable(workspace):
-                problem = f"cannot update the index {workspace.index_path} ({_describe(exc)})"
+                why = _describe(exc, workspace)
+                problem = f"cannot update the index {workspace.index_path} ({why})"
     try:
         index = _refreshed(workspace, path=_private_path(workspace), probe=probe)
     except (sqlite3.OperationalError, OSError):
@@ -662,10 +659,17 @@ def _writable(workspace: Workspace) -> bool:
     return not workspace.index_path.exists() or os.access(workspace.index_path, os.W_OK)
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, sqlite3.Error) and _code(exc) == sqlite3.SQLITE_FULL:
-        return "the disk is full"
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+def _describe(exc: BaseException, workspace: Workspace) -> str:
+    """Why the index could not be written, in words (``the disk is full``)."""
+    full = (isinstance(exc, sqlite3.Error) and _code(exc) == sqlite3.SQLITE_FULL) or (
+        isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    )
+    if not full and isinstance(exc, sqlite3.Error) and _code(exc) == sqlite3.SQLITE_IOERR:
+        # SQLite reports a failed write of its shared memory as an I/O error: look.
+        with contextlib.suppress(OSError):
+            stats = os.statvfs(workspace.root)
+            full = stats.f_bavail * stats.f_frsize < 1 << 20
+    if full:
         return "the disk is full"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
