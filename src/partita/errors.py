@@ -162,11 +162,18 @@ class ExperimentFailed(ExperimentError):
         self.experiment = experiment
         self.failed = list(failed)
         self.total = total
+        noun = "job" if total == 1 else "jobs"
+        if all(job.reason == "cancelled" for job in self.failed):
+            advice = "Run the script again to finish them: jobs that are done are reused."
+        else:
+            advice = (
+                "Fix the cause and run the script again: jobs that are done are reused, "
+                "failed ones run again."
+            )
         lines = [
-            f"experiment {experiment!r}: {len(self.failed)} of {total} jobs did not complete:",
+            f"experiment {experiment!r}: {len(self.failed)} of {total} {noun} did not complete:",
             *(job.describe() for job in self.failed),
-            "Fix the cause and run the script again: jobs that are done are reused, "
-            "failed ones run again.",
+            advice,
         ]
         super().__init__("\n".join(lines))
 

@@ -90,16 +90,16 @@ def test_readers_report_damage_and_read_the_rest(tmp_path: Path) -> None:
     paths.record.write_text("[1, 2, 3]\n")
     record = read_run(paths)
     assert record.data == {} and record.status is None
-    assert len(record.damage) == 1 and "expected a JSON object, found list" in record.damage[0]
+    assert len(record.damage) == 1 and "expected a JSON object, found a list" in record.damage[0]
     subs = read_submissions(paths)
     assert subs.identifiers() == ["b" * 64, "c" * 64]
     assert subs.entries[1].tags == {} and subs.entries[1].depends == ["d"]
     assert [d.split(" line ")[1] for d in subs.damage] == [
-        "2: not a submission record",
-        "3: not a submission record",
+        "2: expected a JSON object with an 'id'",
+        "3: expected a JSON object with an 'id'",
     ]
     paths.record.write_text("{truncated")
-    assert read_run(paths).damage == [f"{paths.record}: not valid JSON"]
+    assert read_run(paths).damage[0].startswith("run.json: not valid JSON")
 
 
 def test_index_and_cli_survive_damaged_run_records(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_index_and_cli_survive_damaged_run_records(tmp_path: Path) -> None:
         runs = {run.run: run for run in index.runs("xp")}
         assert index.run_jobs("xp", "r1") == ["e" * 64]
         assert len(runs["r1"].damage) == 1 and "line 2" in runs["r1"].damage[0]
-        assert runs["r2"].status is None and "found str" in runs["r2"].damage[0]
+        assert runs["r2"].status is None and "found the string" in runs["r2"].damage[0]
     result = CliRunner().invoke(cli, ["experiments", "show", "xp", "-w", str(workspace.root)])
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(cli, ["experiments", "list", "-w", str(workspace.root)])

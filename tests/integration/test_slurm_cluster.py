@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from partita.launchers.base import Exit
 from partita.launchers.slurm._commands import SlurmCommands
+from partita.launchers.slurm._launcher import SlurmLauncher
 from partita.launchers.slurm._options import SlurmOptions
 from partita.launchers.slurm._script import batch_script, output_pattern, sbatch_argv
-from partita.launchers.slurm._status import AcctEntry
+from partita.launchers.slurm._status import AcctEntry, phase_of
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -82,15 +84,21 @@ def submit(
     return asyncio.run(slurm.sbatch(script, argv)), jobdir
 
 
-def wait_final(slurm: SlurmCommands, job_id: str, timeout: float = 30) -> AcctEntry:
+def wait_final(slurm: SlurmCommands, job_id: str, timeout: float = 60) -> AcctEntry:
+    """sacct's completion record of the job: a final state *and* an end time.
+
+    A final state alone is not enough: slurmdbd may first hold a start record written
+    after the job ended, with the final state but ExitCode 0:0 and no end time.
+    """
     deadline = time.monotonic() + timeout
     entry = None
     while time.monotonic() < deadline:
         entry = asyncio.run(slurm.sacct([job_id])).get(job_id)
-        if entry is not None and entry.phase in TERMINAL:
+        if entry is not None and entry.complete:
+            assert entry.phase in TERMINAL
             return entry
         time.sleep(0.2)
-    raise AssertionError(f"job {job_id} not finished after {timeout} s: {entry}")
+    raise AssertionError(f"job {job_id} has no completion record after {timeout} s: {entry}")
 
 
 def wait_queue_state(
@@ -125,6 +133,36 @@ def test_exit_3_is_failed_with_reason_error(slurm: SlurmCommands, hostile: Path)
     job_id, _ = submit(slurm, hostile, "fails", "fail")
     entry = wait_final(slurm, job_id)
     assert (entry.state, entry.exit_code, entry.signal, entry.reason) == ("FAILED", 3, 0, "error")
+    assert entry.end is not None
+
+
+def test_exit_3_through_the_launcher_is_never_read_as_0(
+    slurm_env: dict[str, str], slurm: SlurmCommands, hostile: Path
+) -> None:
+    """Followed from submission, a job that exits 3 ends with code 3; no poll says 0:0.
+
+    The launcher polls squeue and sacct from the start, so it sees the moments where
+    slurmctld already says FAILED and slurmdbd does not yet have the exit code.
+    """
+    job_id, _ = submit(slurm, hostile, "fails", "fail")
+    launcher = SlurmLauncher(env=slurm_env, poll_interval=0.05, max_poll_interval=0.05)
+
+    async def follow() -> tuple[Exit, list[tuple[str, str] | None]]:
+        seen: list[tuple[str, str] | None] = []
+        waiter = asyncio.ensure_future(launcher.wait({"job_id": job_id}))
+        try:
+            while not waiter.done():
+                seen.append((await launcher.status([job_id])).get(job_id))
+                await asyncio.wait([waiter], timeout=0.05)
+            return waiter.result(), seen
+        finally:
+            await launcher.close()
+
+    exit_, seen = asyncio.run(asyncio.wait_for(follow(), 180))
+    assert (exit_.code, exit_.reason, exit_.detail) == (3, None, "Slurm state FAILED")
+    ended = [found for found in seen if found is not None and phase_of(found[0]) in TERMINAL]
+    assert all(found == ("FAILED", "3:0") or found == ("FAILED", "unknown") for found in ended)
+    assert asyncio.run(launcher.status([job_id])) == {job_id: ("FAILED", "3:0")}
 
 
 def test_scancel_of_running_job_is_cancelled(slurm: SlurmCommands, hostile: Path) -> None:

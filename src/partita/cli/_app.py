@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import copy
-import hashlib
+import errno
 import os
-import sqlite3
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -17,6 +14,7 @@ from rich.console import Console
 
 from partita.errors import PartitaError
 from partita.workspace import Index, JobInfo, JobPaths, Workspace
+from partita.workspace import open_index as workspace_open_index
 
 ENV_WORKDIR = "PARTITA_WORKDIR"
 
@@ -56,6 +54,19 @@ class PartitaGroup(click.Group):
             raise click.exceptions.Exit(0) from None
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             raise CliError(f"{exc.strerror}: {exc.filename}") from None
+        except OSError as exc:
+            if exc.errno == errno.EROFS:
+                raise CliError(
+                    f"the work directory is on a read-only file system ({exc.filename}): "
+                    "reading commands work, but this one changes files. Run it where the "
+                    "work directory is writable."
+                ) from None
+            if exc.errno == errno.ENOSPC:
+                raise CliError(
+                    f"no space left on the device of {exc.filename}: free some space and "
+                    "run the command again."
+                ) from None
+            raise
 
 
 # --- the console ------------------------------------------------------------------------
@@ -163,37 +174,17 @@ def find_workspace(*given: Path | None) -> Workspace:
 def open_index(workspace: Workspace) -> Iterator[Index]:
     """The work directory's index, brought up to date with the files.
 
-    A work directory this user cannot write (a colleague's, a read-only mount) is indexed
-    into a private file in the temporary directory instead.
+    The index is a cache: a corrupt one is rebuilt, a work directory this user cannot write
+    is indexed into a private temporary file, and when no index can be written (a full
+    disk) the files are read directly, with one warning on stderr.
     """
-    try:
-        index = _refreshed(workspace)
-    except sqlite3.OperationalError:
-        if os.access(workspace.root, os.W_OK) and os.access(workspace.index_path, os.W_OK):
-            raise
-        index = _refreshed(_private_index(workspace))
+    index = workspace_open_index(workspace)
+    if index.warning:
+        click.echo(f"warning: {index.warning}", err=True)
     try:
         yield index
     finally:
         index.close()
-
-
-def _refreshed(workspace: Workspace) -> Index:
-    index = Index(workspace)
-    try:
-        index.refresh()
-    except BaseException:
-        index.close()
-        raise
-    return index
-
-
-def _private_index(workspace: Workspace) -> Workspace:
-    digest = hashlib.sha256(str(workspace.root).encode()).hexdigest()[:16]
-    name = f"partita-index-{os.getuid()}-{digest}.sqlite"
-    shadow = copy.copy(workspace)
-    shadow.index_path = Path(tempfile.gettempdir()) / name
-    return shadow
 
 
 def job_json(workspace: Workspace, info: JobInfo) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich import box
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -26,7 +27,7 @@ from partita.cli._app import (
     workdir_argument,
     workdir_option,
 )
-from partita.workspace import Index, JobInfo, RunInfo, RunPaths, read_run
+from partita.workspace import Index, JobInfo, RunInfo
 
 
 @click.group(cls=PartitaGroup)
@@ -48,9 +49,9 @@ def _latest_jobs(index: Index, run: RunInfo) -> list[tuple[str, JobInfo | None]]
     state on disk; for a run that has ended, the state the run recorded for it is shown.
     """
     known = {info.identifier: info for info in index.jobs(experiment=run.experiment)}
-    recorded: dict[str, Any] = {}
+    recorded: dict[str, str] = {}
     if run.status != "running":
-        recorded = read_run(RunPaths.of(index.workspace, run.experiment, run.run)).job_states
+        recorded = index.recorded_states(run.experiment, run.run)
     out: list[tuple[str, JobInfo | None]] = []
     for identifier in index.run_jobs(run.experiment, run.run):
         info = known.get(identifier)
@@ -138,6 +139,7 @@ def list_experiments(workdir_arg: Path | None, workdir: Path | None, as_json: bo
     workspace = find_workspace(workdir_arg, workdir)
     with open_index(workspace) as index:
         summaries = _summaries(index)
+        runs_damage = [run for run in index.runs() if run.damage]
     if as_json:
         echo_json(summaries)
         return
@@ -146,6 +148,19 @@ def list_experiments(workdir_arg: Path | None, workdir: Path | None, as_json: bo
         console.print(Text(f"no experiment has run in {workspace.root} yet"))
         return
     console.print(_experiments_table(summaries))
+    print_run_damage(console, runs_damage)
+
+
+def print_run_damage(console: Console, runs: list[RunInfo]) -> None:
+    """List the runs whose records cannot be read, and what is wrong with them."""
+    if not runs:
+        return
+    console.print(
+        Text(f"{fmt.plural(len(runs), 'run')} with records that cannot be read:", style="bold red")
+    )
+    for run in runs:
+        for line in fmt.damage_lines(f"{run.experiment}/{run.run}", run.damage):
+            console.print(line)
 
 
 @experiments.command("show")
@@ -212,6 +227,7 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
         )
     console.print(Text(f"experiment {name}: {fmt.plural(len(runs), 'run')}", style="bold"))
     console.print(table)
+    print_run_damage(console, [run for run in runs if run.damage])
     console.print(Text(f"jobs of the latest run ({latest.run})", style="bold"))
     for state in order:
         header = Text("  ")
@@ -227,6 +243,8 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
                 line.append(f"  {info.reason}")
             if info.tags:
                 line.append(f"  {fmt.tags_text(info.tags)}")
+            if info.damage:
+                line.append("  damaged: " + "; ".join(info.damage), style="red")
             if info.state == "running":
                 line.append("  ")
                 line.append_text(fmt.progress_text(info.state, info.progress, info.message))
@@ -251,6 +269,7 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
                 index.refresh()
         summaries = _summaries(index)
         infos = index.jobs()
+        runs_damage = [run for run in index.runs() if run.damage]
     for change in settled:
         click.echo(f"settled from Slurm: {change}", err=True)
     counts = Counter(info.state for info in infos)
@@ -263,6 +282,11 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
                 "experiments": summaries,
                 "jobs": ordered,
                 "running": [job_json(workspace, info) for info in running],
+                "damaged": [
+                    {"id": info.identifier, "type": info.type_id, "damage": info.damage}
+                    for info in infos
+                    if info.damage
+                ],
             }
         )
         return
@@ -275,6 +299,16 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
     line = Text(f"{fmt.plural(len(infos), 'job')}: ")
     line.append_text(fmt.counts_text(ordered) if infos else Text("none"))
     console.print(line)
+    damaged = [info for info in infos if info.damage]
+    if damaged:
+        console.print(
+            Text(
+                f"{fmt.plural(len(damaged), 'job')} with files that cannot be read: "
+                "'partita jobs list' shows what is wrong",
+                style="bold red",
+            )
+        )
+    print_run_damage(console, runs_damage)
     if running:
         console.print(Text("running", style="bold"))
         table = Table.grid(padding=(0, 2))

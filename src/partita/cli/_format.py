@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.text import Text
 
-STATE_ORDER = ("running", "failed", "cancelled", "waiting", "ready", "done")
+STATE_ORDER = ("damaged", "running", "failed", "cancelled", "waiting", "ready", "done")
 """States in the order summaries list them: what needs attention first."""
 
 STATE_STYLES = {
@@ -25,6 +25,7 @@ STATE_STYLES = {
     "detached": "cyan",
     "created": "yellow",
     "missing": "dim",
+    "damaged": "bold red",
 }
 
 
@@ -156,3 +157,8 @@ def launcher_text(handle: Mapping[str, Any] | None) -> str:
         if key not in ("kind", "boot", "start")
     )
     return f"{kind}, {details}" if details else str(kind)
+
+
+def damage_lines(name: str, damage: Iterable[str]) -> list[Text]:
+    """``  demo.train/3f2a: state.json: expected ...`` for each thing that cannot be read."""
+    return [Text(f"  {name}: {item}", style="red") for item in damage]

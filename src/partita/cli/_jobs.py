@@ -37,9 +37,15 @@ from partita.cli._app import (
 from partita.cli._filters import Filters, filter_options
 from partita.cli._params import flatten, load_params, to_plain
 from partita.errors import JobLookupError, PartitaError
-from partita.workspace import FileLock, Index, JobInfo, JobPaths, Workspace, read_job, read_state
-
-FINAL = ("done", "failed", "cancelled")
+from partita.workspace import (
+    FileLock,
+    Index,
+    JobInfo,
+    JobPaths,
+    Workspace,
+    read_job,
+    read_status,
+)
 
 
 @click.group(cls=PartitaGroup)
@@ -76,10 +82,13 @@ def _jobs_table(infos: list[JobInfo]) -> Table:
     table.add_column("DURATION", justify="right", no_wrap=True)
     table.add_column("PROGRESS", overflow="fold")
     for info in infos:
+        state = fmt.state_text(info.state, info.reason)
+        if info.damage and info.state != "damaged":
+            state.append(" damaged", style="bold red")
         table.add_row(
             info.type_id,
             info.short,
-            fmt.state_text(info.state, info.reason),
+            state,
             Text(fmt.tags_text(info.tags)),
             fmt.duration(info.duration),
             fmt.progress_text(info.state, info.progress, info.message),
@@ -132,14 +141,31 @@ def list_jobs(
         return
     console.print(_jobs_table(infos))
     console.print(_count_line(infos))
+    print_damage(console, infos)
+
+
+def print_damage(console: Console, infos: list[JobInfo]) -> None:
+    """List the jobs whose files cannot be read, and what is wrong with them."""
+    damaged = [info for info in infos if info.damage]
+    if not damaged:
+        return
+    console.print(
+        Text(
+            f"{fmt.plural(len(damaged), 'job')} with files that cannot be read "
+            "(repair or delete them; 'partita jobs show JOB' for details):",
+            style="bold red",
+        )
+    )
+    for info in damaged:
+        for line in fmt.damage_lines(info.name, info.damage):
+            console.print(line)
 
 
 # --- show -------------------------------------------------------------------------------
 
 
 def _history(paths: JobPaths) -> list[dict[str, Any]]:
-    history = read_state(paths).get("history") or []
-    return [entry for entry in history if isinstance(entry, dict)]
+    return list(read_status(paths).record.get("history") or [])
 
 
 def _dependencies(index: Index, workspace: Workspace, info: JobInfo) -> list[dict[str, Any]]:
@@ -175,12 +201,10 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
     paths = job_paths(workspace, info)
     document = load_params(paths)
     history = _history(paths)
-    files = {
-        "folder": str(paths.root),
-        "params": str(paths.params),
-        "stdout": str(paths.stdout),
-        "stderr": str(paths.stderr),
-    }
+    files = {"folder": str(paths.root), "params": str(paths.params)}
+    for stream in (paths.stdout, paths.stderr):
+        if stream.exists() or info.state not in ("waiting", "damaged"):
+            files[stream.name] = str(stream)
     if as_json:
         echo_json(
             {
@@ -199,6 +223,8 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
     rows: list[tuple[str, str | Text]] = []
     if info.detail:
         rows.append(("detail", info.detail))
+    for item in info.damage:
+        rows.append(("damaged", Text(item, style="red")))
     rows += list(files.items())
     rows.append(("attempt", str(info.attempt) if info.attempt is not None else "-"))
     rows.append(("launched", fmt.when(info.submitted)))
@@ -327,7 +353,8 @@ def log(job: str, use_stderr: bool, follow: bool, lines: int | None, workdir: Pa
         return
     try:
         while True:
-            ended = read_job(paths).state in FINAL
+            status = read_status(paths).state
+            ended = status is not None and status.final
             if path.exists():
                 current = path.stat().st_size
                 if current < position:  # a new attempt started a new file
@@ -476,6 +503,9 @@ def _protected(
     for info in everything.values():
         if info.state == "running":
             reasons[info.identifier] = "running"
+        elif info.damage:
+            # What cannot be read may be running, or be needed: never deleted blindly.
+            reasons[info.identifier] = _damage_reason(info)
     latest: dict[str, str] = {}
     in_progress = []
     for run in index.runs():
@@ -533,6 +563,12 @@ def _referenced_jobs(workspace: Workspace, info: JobInfo) -> list[str]:
     return found
 
 
+def _damage_reason(info: JobInfo) -> str:
+    return (
+        f"its files cannot be read ({'; '.join(info.damage)}): repair or delete {info.path} by hand"
+    )
+
+
 def _delete(workspace: Workspace, paths: JobPaths) -> str | None:
     """Delete a job folder; returns why it was kept instead, if it was.
 
@@ -545,8 +581,11 @@ def _delete(workspace: Workspace, paths: JobPaths) -> str | None:
     if not lock.acquire(blocking=False):
         return "busy (being launched or run right now)"
     try:
-        if read_job(paths).state == "running":
+        current = read_job(paths)
+        if current.state == "running":
             return "running"
+        if current.damage:
+            return _damage_reason(current)
         trash = workspace.root / f".deleting-{paths.type_id}-{paths.identifier}"
         os.replace(paths.root, trash)
     finally:

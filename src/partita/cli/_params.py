@@ -34,6 +34,8 @@ def load_params(paths: JobPaths) -> dict[str, Any] | None:
         not isinstance(document, dict)
         or not isinstance(document.get("objects"), list)
         or not isinstance(document.get("root"), int)
+        or not 0 <= document["root"] < len(document["objects"])
+        or not isinstance(document["objects"][document["root"]], dict)
     ):
         return None
     return document
@@ -43,6 +45,10 @@ def root_object(document: dict[str, Any]) -> dict[str, Any]:
     """The job's own config in its ``params.json`` document."""
     root: dict[str, Any] = document["objects"][document["root"]]
     return root
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _short_name(entry: dict[str, Any]) -> str:
@@ -115,7 +121,9 @@ def flatten(
             out[path] = leaf
             return
         if isinstance(value, list):
-            out[path] = Leaf(f"[{len(value)} items]" if value else "[]", "list", bool(value))
+            out[path] = Leaf(
+                f"[{_count(len(value), 'item')}]" if value else "[]", "list", bool(value)
+            )
             for i, item in enumerate(value):
                 visit(item, f"{path}[{i}]")
             return
@@ -134,7 +142,9 @@ def flatten(
             return
         if "$tuple" in value:
             items = value["$tuple"]
-            out[path] = Leaf(f"({len(items)} items)" if items else "()", "tuple", bool(items))
+            out[path] = Leaf(
+                f"({_count(len(items), 'item')})" if items else "()", "tuple", bool(items)
+            )
             for i, item in enumerate(items):
                 visit(item, f"{path}[{i}]")
             return
@@ -142,7 +152,7 @@ def flatten(
             out[path] = Leaf(_compact(value, objects), "set")
             return
         inner = value.get("$dict", value)
-        out[path] = Leaf(f"{{{len(inner)} keys}}" if inner else "{}", "dict", bool(inner))
+        out[path] = Leaf(f"{{{_count(len(inner), 'key')}}}" if inner else "{}", "dict", bool(inner))
         for key, item in inner.items():
             visit(item, f"{path}[{key!r}]")
 

@@ -86,7 +86,7 @@ class MonitorState:
     def index(self) -> Index:
         """The index (index thread only)."""
         if self._index is None:
-            self._index = Index(self.workspace)
+            self._index = _data.open_index(self.workspace)
         return self._index
 
     def refresh(self, *, max_age: float = 0.0) -> bool:

@@ -8,6 +8,7 @@ it, so that no client-supplied text ever becomes a path.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -16,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from partita.errors import JobLookupError
-from partita.workspace import Index, JobInfo, JobPaths, RunInfo, Workspace, read_json
+from partita.workspace import (
+    Index,
+    JobInfo,
+    JobPaths,
+    RunInfo,
+    Workspace,
+    read_json,
+    read_status,
+)
+from partita.workspace import open_index as workspace_open_index
 
 # A job reference in a URL: a (prefix of a) hexadecimal identifier, nothing else.
 _IDENTIFIER = re.compile(r"^[0-9a-f]{1,64}$")
@@ -37,6 +47,18 @@ class NotFound(LookupError):
 
 class BadRequest(ValueError):
     """The request is malformed (HTTP 400)."""
+
+
+def open_index(workspace: Workspace) -> Index:
+    """The index of ``workspace`` (see :func:`partita.workspace.open_index`).
+
+    When the files have to be read directly (a full disk, a broken index), the reason is
+    logged once.
+    """
+    index = workspace_open_index(workspace)
+    if index.warning:
+        logging.getLogger("partita.web").warning("%s", index.warning)
+    return index
 
 
 def valid_name(text: str) -> bool:
@@ -89,6 +111,7 @@ def job_summary(info: JobInfo) -> dict[str, Any]:
         "message": info.message or None,
         "experiments": list(info.experiments),
         "depends": list(info.depends),
+        "damage": list(info.damage),
         "host": (info.launcher or {}).get("host"),
         "launcher": (info.launcher or {}).get("kind"),
     }
@@ -191,7 +214,7 @@ def job_detail(
 ) -> dict[str, Any]:
     """Everything the job page shows. ``known``: summaries of all jobs, by identifier."""
     paths = job_paths(workspace, info)
-    record = read_json(paths.state) or {}
+    record = read_status(paths).record
     params = read_json(paths.params)
 
     def brief(ident: str) -> dict[str, Any]:
@@ -211,7 +234,7 @@ def job_detail(
         "duration": info.duration,
         "launcher_handle": info.launcher,
         "params": render_params(params, workspace),
-        "history": [h for h in record.get("history", []) if isinstance(h, dict)],
+        "history": list(record.get("history") or []),
         "exit_code": record.get("exit_code"),
         "dependencies": [brief(d) for d in info.depends],
         "dependents": [brief(d) for d in dependents],

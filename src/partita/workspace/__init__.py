@@ -33,6 +33,7 @@ from partita.workspace._state import (
     write_final,
     write_state,
 )
+from partita.workspace._status import JobStatus, Progress, read_progress, read_status
 
 __all__ = [
     "LAYOUT_VERSION",
@@ -41,6 +42,8 @@ __all__ = [
     "JobInfo",
     "JobPaths",
     "JobState",
+    "JobStatus",
+    "Progress",
     "Reason",
     "RunInfo",
     "RunPaths",
@@ -60,11 +63,14 @@ __all__ = [
     "is_done",
     "iter_runs",
     "no_space",
+    "open_index",
     "read_environment",
     "read_job",
     "read_json",
+    "read_progress",
     "read_run",
     "read_state",
+    "read_status",
     "read_submissions",
     "write_final",
     "write_json",
@@ -72,9 +78,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from partita.workspace._index import Index, JobInfo, RunInfo, read_job
+    from partita.workspace._index import Index, JobInfo, RunInfo, open_index, read_job
 
-_LAZY = {"Index", "JobInfo", "RunInfo", "read_job"}
+_LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
 
 
 def __getattr__(name: str) -> object:

@@ -9,9 +9,12 @@ large, quiet work directory costs little more than a directory walk. Delete
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from partita.errors import JobLookupError
-from partita.workspace._atomic import read_json
+from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._process import is_alive
-from partita.workspace._runs import iter_runs, read_run, read_submissions
+from partita.workspace._runs import RunPaths, iter_runs, read_run, read_submissions
+from partita.workspace._status import read_progress, read_status
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
+
+_TABLES = ("jobs", "runs", "run_jobs")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -32,7 +38,7 @@ CREATE TABLE IF NOT EXISTS jobs(
     id TEXT PRIMARY KEY, type TEXT NOT NULL, path TEXT NOT NULL,
     state TEXT NOT NULL, reason TEXT, detail TEXT, attempt INTEGER,
     submitted REAL, started REAL, ended REAL, launcher TEXT, tags TEXT,
-    progress REAL, message TEXT, signature TEXT);
+    progress REAL, message TEXT, damage TEXT, signature TEXT);
 CREATE INDEX IF NOT EXISTS jobs_type ON jobs(type);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS runs(
@@ -54,7 +60,8 @@ class JobInfo:
     type_id: str
     path: Path
     state: str
-    """``waiting`` (never launched), ``running``, ``done``, ``failed``, ``cancelled``."""
+    """``waiting`` (never launched), ``running``, ``done``, ``failed``, ``cancelled``, or
+    ``damaged`` (no final marker, and ``state.json`` cannot be read: see ``damage``)."""
     reason: str | None = None
     detail: str | None = None
     attempt: int | None = None
@@ -67,6 +74,8 @@ class JobInfo:
     message: str | None = None
     experiments: list[str] = field(default_factory=list)
     depends: list[str] = field(default_factory=list)
+    damage: list[str] = field(default_factory=list)
+    """What cannot be read in its folder (``"state.json: ..."``); empty when intact."""
 
     @property
     def paths(self) -> JobPaths:
@@ -112,6 +121,7 @@ class JobInfo:
             "message": self.message,
             "experiments": self.experiments,
             "depends": self.depends,
+            "damage": self.damage,
         }
 
 
@@ -149,23 +159,18 @@ def _signature(paths: Iterable[Path]) -> str:
 
 
 def read_job(paths: JobPaths) -> JobInfo:
-    """Read one job folder directly (no index)."""
-    record = read_json(paths.state) or {}
-    state = "waiting"
-    marker: dict[str, Any] = {}
-    for name, path in (
-        ("done", paths.done),
-        ("failed", paths.failed),
-        ("cancelled", paths.cancelled),
-    ):
-        if path.exists():
-            state, marker = name, read_json(path) or {}
-            break
+    """Read one job folder directly (no index); never raises for missing or damaged files."""
+    status = read_status(paths)
+    record, marker = status.record, status.final or {}
+    damage = list(status.damage)
+    if status.state is not None:
+        state = status.state.value
+    elif any(item.startswith("state.json:") for item in damage):
+        state = "damaged"  # no marker, and what state.json says cannot be read
     else:
-        if record.get("state") == "running":
-            state = "running"
-    reason = marker.get("reason", record.get("reason"))
-    detail = marker.get("detail", record.get("detail"))
+        state = "waiting"
+    reason = status.reason.value if status.reason is not None else None
+    detail = marker.get("detail", record.get("detail")) if state != "done" else None
     launcher = record.get("launcher") or None
     if (
         state == "running"
@@ -175,7 +180,8 @@ def read_job(paths: JobPaths) -> JobInfo:
         and is_alive(launcher) is False
     ):
         state, reason, detail = "failed", "lost", "its process is gone without an outcome"
-    progress = read_json(paths.progress) or {}
+    progress = read_progress(paths)
+    damage += progress.damage
     return JobInfo(
         identifier=paths.identifier,
         type_id=paths.type_id,
@@ -187,34 +193,89 @@ def read_job(paths: JobPaths) -> JobInfo:
         submitted=record.get("launched"),
         started=record.get("started"),
         ended=marker.get("time", record.get("ended")) if state != "running" else None,
-        launcher=launcher,
+        launcher=dict(launcher) if launcher else None,
         tags=dict(record.get("tags") or {}),
-        progress=progress.get("fraction") if state != "done" else 1.0,
-        message=progress.get("message"),
+        progress=progress.fraction if state != "done" else 1.0,
+        message=progress.message,
+        damage=damage,
     )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Index:
     """The SQLite index of a work directory (``index.sqlite``)."""
 
-    def __init__(self, workspace: Workspace, *, path: Path | None = None) -> None:
+    def __init__(
+        self, workspace: Workspace, *, path: Path | None = None, memory: bool = False
+    ) -> None:
         self.workspace = workspace
         self.path = path or workspace.index_path
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        with contextlib.suppress(sqlite3.DatabaseError):
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is None or row[0] != SCHEMA_VERSION:
-            # A cache: another schema is dropped and rebuilt from the files.
-            self._db.executescript(
-                "DROP TABLE IF EXISTS jobs; DROP TABLE IF EXISTS runs; "
-                "DROP TABLE IF EXISTS run_jobs;"
-                + _SCHEMA
-                + f"INSERT OR REPLACE INTO meta VALUES('schema', '{SCHEMA_VERSION}');"
-            )
+        self.memory = memory
+        """Whether the index lives in memory only (nothing is written to disk)."""
+        self.warning: str | None = None
+        """Why this index is not the work directory's ``index.sqlite``, when users should
+        know (set by :func:`open_index`)."""
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if memory or not is_corrupt(exc):
+                raise
+            self._discard_corrupt()
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        target = ":memory:" if self.memory else self.path
+        db = sqlite3.connect(target, timeout=30, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            if not self.memory:
+                with contextlib.suppress(sqlite3.OperationalError):
+                    db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            if _schema_version(db) != SCHEMA_VERSION:
+                # Another version's index (or a new file): start again, in one transaction
+                # so that two processes doing this at once do it once.
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    if _schema_version(db) != SCHEMA_VERSION:
+                        for table in (*_TABLES, "meta"):
+                            db.execute(f"DROP TABLE IF EXISTS {table}")
+                        for statement in _SCHEMA.split(";"):
+                            if statement.strip():
+                                db.execute(statement)
+                        db.execute("INSERT INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
+                    db.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _discard_corrupt(self) -> None:
+        """Delete a corrupt ``index.sqlite`` (it is a cache), once even if many try at once."""
+        with FileLock(self.path.with_name(f".{self.path.name}.lock")):
+            try:
+                self._open().close()
+                return  # another process replaced it meanwhile
+            except sqlite3.DatabaseError as exc:
+                if not is_corrupt(exc):
+                    raise
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{self.path}{suffix}")
+
+    def rebuild(self) -> None:
+        """Delete the index file and start again empty (after finding it corrupt)."""
+        self._db.close()
+        if not self.memory:
+            self._discard_corrupt()
+        self._db = self._open()
 
     def close(self) -> None:
         """Close the database."""
@@ -237,7 +298,8 @@ class Index:
             self._refresh_jobs()
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # a full disk may have ended it already
+                db.execute("ROLLBACK")
             raise
 
     def _refresh_runs(self) -> None:
@@ -308,7 +370,7 @@ class Index:
                 continue
             info = read_job(paths)
             db.execute(
-                "INSERT OR REPLACE INTO jobs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO jobs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     info.identifier,
                     info.type_id,
@@ -324,6 +386,7 @@ class Index:
                     json.dumps(info.tags),
                     info.progress,
                     info.message,
+                    json.dumps(info.damage),
                     signature,
                 ),
             )
@@ -409,6 +472,7 @@ class Index:
             message=row["message"],
             experiments=experiments,
             depends=depends,
+            damage=json.loads(row["damage"] or "[]"),
         )
 
     def job(self, reference: str) -> JobInfo:
@@ -488,6 +552,10 @@ class Index:
             )
         ]
 
+    def recorded_states(self, experiment: str, run: str) -> dict[str, str]:
+        """The final state a run recorded for each job it submitted (``run.json``'s ``jobs``)."""
+        return read_run(RunPaths.of(self.workspace, experiment, run)).job_states
+
     def referenced(self, experiments: Iterable[str]) -> set[str]:
         """Jobs submitted by the latest run (dry runs aside) of each of ``experiments``."""
         keep: set[str] = set()
@@ -502,3 +570,94 @@ def _iter_dirs(root: Path, pattern: str) -> Iterator[Path]:
     if not root.exists():
         return iter(())
     return (p for p in root.glob(pattern) if p.is_dir())
+
+
+def _schema_version(db: sqlite3.Connection) -> str | None:
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return None if row is None else str(row[0])
+
+
+def _code(exc: sqlite3.Error) -> int:
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def is_corrupt(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` says the database file is damaged (not a database, malformed)."""
+    return _code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def open_index(workspace: Workspace) -> Index:
+    """The index of ``workspace``, brought up to date with the files.
+
+    The index is a cache, so a problem with it never stops a reader:
+
+    * a corrupt ``index.sqlite``, or one written by another version, is rebuilt;
+    * a work directory this user cannot write (a colleague's, a read-only mount) is indexed
+      into a private file in the temporary directory instead;
+    * when no index can be written at all (a full disk, a directory where the index should
+      be), the index is built in memory from the files, and :attr:`Index.warning` says why.
+    """
+    problem: str | None = None
+    if workspace.index_path.is_dir():
+        problem = (
+            f"{workspace.index_path} is a directory, not partita's index: remove it "
+            f"(rm -r {workspace.index_path}) to get the index back"
+        )
+    else:
+        try:
+            return _refreshed(workspace)
+        except (sqlite3.OperationalError, OSError) as exc:
+            if _writable(workspace):
+                problem = f"cannot update the index {workspace.index_path} ({_describe(exc)})"
+    try:
+        index = _refreshed(workspace, path=_private_path(workspace))
+    except (sqlite3.OperationalError, OSError):
+        index = _refreshed(workspace, memory=True)
+        if problem is None:
+            problem = f"cannot write an index for {workspace.root}"
+    if problem is not None:
+        index.warning = f"{problem}; reading the job folders directly"
+    return index
+
+
+def _refreshed(workspace: Workspace, *, path: Path | None = None, memory: bool = False) -> Index:
+    index = Index(workspace, path=path, memory=memory)
+    try:
+        try:
+            index.refresh()
+        except sqlite3.DatabaseError as exc:
+            if memory or not is_corrupt(exc):
+                raise
+            index.rebuild()
+            index.refresh()
+    except BaseException:
+        index.close()
+        raise
+    return index
+
+
+def _writable(workspace: Workspace) -> bool:
+    """Whether this user may write the work directory (and its index, if there is one)."""
+    if not os.access(workspace.root, os.W_OK):
+        return False
+    return not workspace.index_path.exists() or os.access(workspace.index_path, os.W_OK)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, sqlite3.Error) and _code(exc) == sqlite3.SQLITE_FULL:
+        return "the disk is full"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
+
+
+def _private_path(workspace: Workspace) -> Path:
+    digest = hashlib.sha256(str(workspace.root).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"partita-index-{os.getuid()}-{digest}.sqlite"

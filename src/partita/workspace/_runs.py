@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from partita.errors import WorkspaceError
 from partita.workspace._atomic import read_json, write_json
+from partita.workspace._status import read_document
 
 if TYPE_CHECKING:
     from partita.workspace._paths import Workspace
@@ -265,24 +266,33 @@ class RunRecord:
         return {str(k): v for k, v in jobs.items() if isinstance(v, str)}
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_RUN_FIELDS: dict[str, tuple[Any, str]] = {
+    "status": (lambda v: isinstance(v, str), "a string"),
+    "started": (_is_number, "a number"),
+    "ended": (_is_number, "a number"),
+    "host": (lambda v: isinstance(v, str), "a string"),
+    "pid": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "process": (lambda v: isinstance(v, dict), "a JSON object"),
+    "jobs": (lambda v: isinstance(v, dict), "a JSON object"),
+}
+
+
 def read_run(paths: RunPaths) -> RunRecord:
-    """Read ``run.json``; never raises (damage is reported in ``RunRecord.damage``)."""
-    try:
-        data = paths.record.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return RunRecord(paths)
-    except OSError as exc:
-        return RunRecord(paths, damage=[f"{paths.record}: cannot be read ({exc.strerror})"])
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return RunRecord(paths, damage=[f"{paths.record}: not valid JSON"])
-    if not isinstance(value, dict):
-        return RunRecord(
-            paths,
-            damage=[f"{paths.record}: expected a JSON object, found {type(value).__name__}"],
-        )
-    return RunRecord(paths, value)
+    """Read ``run.json``; never raises (damage is reported in ``RunRecord.damage``).
+
+    A field of the wrong type is dropped and reported; the others are kept.
+    """
+    damage: list[str] = []
+    value = read_document(paths.record, damage) or {}
+    for key, (check, expected) in _RUN_FIELDS.items():
+        if value.get(key) is not None and not check(value[key]):
+            damage.append(f"{paths.record.name}: expected {key!r} to be {expected}")
+            del value[key]
+    return RunRecord(paths, value, damage)
 
 
 @dataclass(frozen=True)
@@ -348,7 +358,7 @@ def read_submissions(paths: RunPaths) -> Submissions:
     except (FileNotFoundError, NotADirectoryError):
         return out
     except OSError as exc:
-        out.damage.append(f"{paths.submissions}: cannot be read ({exc.strerror})")
+        out.damage.append(f"{paths.submissions.name}: cannot read it ({exc.strerror or exc})")
         return out
     lines = data.split(b"\n")
     complete = lines[:-1]  # the part after the last newline is being written (or empty)
@@ -360,7 +370,9 @@ def read_submissions(paths: RunPaths) -> Submissions:
         except ValueError:
             entry = None
         if entry is None:
-            out.damage.append(f"{paths.submissions} line {number}: not a submission record")
+            out.damage.append(
+                f"{paths.submissions.name}: line {number}: expected a JSON object with an 'id'"
+            )
             continue
         out.entries.append(entry)
     return out

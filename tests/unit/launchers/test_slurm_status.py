@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from partita.errors import LauncherError
+from partita.launchers.base import Exit
 from partita.launchers.slurm._commands import SlurmCommands
+from partita.launchers.slurm._launcher import SlurmLauncher
 from partita.launchers.slurm._status import (
+    AcctEntry,
+    EndWatch,
+    QueueEntry,
     SlurmState,
+    combine,
     expand_job_id,
     normalise_state,
     parse_sacct,
@@ -19,6 +27,7 @@ from partita.launchers.slurm._status import (
     phase_of,
     reason_for,
 )
+from partita.workspace import JobPaths, JobState, write_final
 
 # Seen on the test cluster (Slurm 22.05.8): squeue -h -t all -o "%i|%T|%r"
 DOWN_REASON = (
@@ -38,19 +47,19 @@ SQUEUE_OUTPUT = f"""\
 19|COMPLETING|None
 """
 
-# Seen on the test cluster: sacct -X -n -P -o JobID,State,ExitCode,Elapsed. Note the stale
-# pending range 2_[6-9%2] next to 2_6 and 2_7, which already run.
+# Seen on the test cluster: sacct -X -n -P -o JobID,State,ExitCode,Elapsed,End. Note the
+# stale pending range 2_[6-9%2] next to 2_6 and 2_7, which already run.
 SACCT_OUTPUT = """\
-3|PENDING|0:0|00:00:00
-4|FAILED|1:0|00:00:00
-5|CANCELLED|0:0|00:00:00
-2_0|COMPLETED|0:0|00:00:02
-2_6|RUNNING|0:0|00:00:01
-2_7|RUNNING|0:0|00:00:01
-2_[6-9%2]|PENDING|0:0|00:00:00
-18|FAILED|3:0|00:00:00
-19|CANCELLED by 0|0:15|00:01:06
-16|FAILED|0:53|00:00:00
+3|PENDING|0:0|00:00:00|Unknown
+4|FAILED|1:0|00:00:00|2026-12-02T06:06:20
+5|CANCELLED|0:0|00:00:00|2026-12-02T06:06:21
+2_0|COMPLETED|0:0|00:00:02|2026-12-02T06:06:22
+2_6|RUNNING|0:0|00:00:01|Unknown
+2_7|RUNNING|0:0|00:00:01|Unknown
+2_[6-9%2]|PENDING|0:0|00:00:00|Unknown
+18|FAILED|3:0|00:00:00|2026-12-02T06:06:26
+19|CANCELLED by 0|0:15|00:01:06|2026-12-02T06:07:30
+16|FAILED|0:53|00:00:00|2026-12-02T06:06:23
 """
 
 
@@ -98,23 +107,26 @@ def test_parse_sacct_entries() -> None:
     assert entries["2_8"].state == "PENDING" and entries["2_9"].phase == "queued"
     assert entries["3"].reason is None
     assert entries["16"].signal == 53
+    assert failed.end == datetime(2026, 12, 2, 6, 6, 26) and failed.complete
+    assert entries["2_6"].end is None and not entries["2_6"].complete
+    assert entries["3"].end is None and not entries["3"].complete
 
 
 @pytest.mark.parametrize(
     ("line", "state", "exit_code", "signal", "reason"),
     [
-        ("7|COMPLETED|0:0|00:00:01", "COMPLETED", 0, 0, None),
-        ("7|FAILED|3:0|00:00:01", "FAILED", 3, 0, "error"),
-        ("7|CANCELLED|0:15|00:00:30", "CANCELLED", 0, 15, "cancelled"),
-        ("7|CANCELLED by 0|0:0|00:00:00", "CANCELLED", 0, 0, "cancelled"),
-        ("7|TIMEOUT|0:15|00:01:04", "TIMEOUT", 0, 15, "timeout"),
-        ("7|FAILED|0:9|00:00:03", "FAILED", 0, 9, "error"),
-        ("7|OUT_OF_MEMORY|0:125|00:00:03", "OUT_OF_MEMORY", 0, 125, "memory"),
-        ("7|NODE_FAIL|0:0|1-02:03:04", "NODE_FAIL", 0, 0, "node_fail"),
-        ("7|PREEMPTED|0:0|00:10:00", "PREEMPTED", 0, 0, "preempted"),
-        ("7|BOOT_FAIL|0:0|00:00:00", "BOOT_FAIL", 0, 0, "error"),
-        ("7|DEADLINE|0:0|00:00:00", "DEADLINE", 0, 0, "error"),
-        ("7|REQUEUED|0:0|00:00:00", "REQUEUED", 0, 0, None),
+        ("7|COMPLETED|0:0|00:00:01|2026-12-02T06:06:26", "COMPLETED", 0, 0, None),
+        ("7|FAILED|3:0|00:00:01|2026-12-02T06:06:26", "FAILED", 3, 0, "error"),
+        ("7|CANCELLED|0:15|00:00:30|2026-12-02T06:06:26", "CANCELLED", 0, 15, "cancelled"),
+        ("7|CANCELLED by 0|0:0|00:00:00|2026-12-02T06:06:26", "CANCELLED", 0, 0, "cancelled"),
+        ("7|TIMEOUT|0:15|00:01:04|2026-12-02T06:06:26", "TIMEOUT", 0, 15, "timeout"),
+        ("7|FAILED|0:9|00:00:03|2026-12-02T06:06:26", "FAILED", 0, 9, "error"),
+        ("7|OUT_OF_MEMORY|0:125|00:00:03|2026-12-02T06:06:26", "OUT_OF_MEMORY", 0, 125, "memory"),
+        ("7|NODE_FAIL|0:0|1-02:03:04|2026-12-02T06:06:26", "NODE_FAIL", 0, 0, "node_fail"),
+        ("7|PREEMPTED|0:0|00:10:00|2026-12-02T06:06:26", "PREEMPTED", 0, 0, "preempted"),
+        ("7|BOOT_FAIL|0:0|00:00:00|2026-12-02T06:06:26", "BOOT_FAIL", 0, 0, "error"),
+        ("7|DEADLINE|0:0|00:00:00|2026-12-02T06:06:26", "DEADLINE", 0, 0, "error"),
+        ("7|REQUEUED|0:0|00:00:00|Unknown", "REQUEUED", 0, 0, None),
     ],
 )
 def test_sacct_lines_as_the_readme_lists_them(
@@ -132,7 +144,11 @@ def test_sacct_lines_as_the_readme_lists_them(
 
 def test_elapsed_forms() -> None:
     """Elapsed times with days, without hours, or unreadable are handled."""
-    text = "1|COMPLETED|0:0|2-00:00:05\n2|COMPLETED|0:0|05:06\n3|PENDING|0:0|INVALID\n"
+    text = (
+        "1|COMPLETED|0:0|2-00:00:05|2026-12-02T06:00:05\n"
+        "2|COMPLETED|0:0|05:06|2026-12-02T06:00:06\n"
+        "3|PENDING|0:0|INVALID|Unknown\n"
+    )
     entries = parse_sacct(text)
     assert entries["1"].elapsed == timedelta(days=2, seconds=5)
     assert entries["2"].elapsed == timedelta(minutes=5, seconds=6)
@@ -142,7 +158,8 @@ def test_elapsed_forms() -> None:
 def test_headers_and_blank_lines_are_skipped() -> None:
     """Output with a header (no -h/-n) or blank lines still parses."""
     assert list(parse_squeue("JOBID|STATE|REASON\n\n9|RUNNING|None\n")) == ["9"]
-    assert list(parse_sacct("JobID|State|ExitCode|Elapsed\n9|RUNNING|0:0|00:00:01\n\n")) == ["9"]
+    header = "JobID|State|ExitCode|Elapsed|End\n"
+    assert list(parse_sacct(header + "9|RUNNING|0:0|00:00:01|Unknown\n\n")) == ["9"]
     assert parse_squeue("") == {} and parse_sacct("") == {}
 
 
@@ -151,7 +168,8 @@ def test_headers_and_blank_lines_are_skipped() -> None:
     [
         (parse_squeue, "9 RUNNING None"),
         (parse_sacct, "9|RUNNING|0:0"),
-        (parse_sacct, "9|RUNNING|zero|00:00:01"),
+        (parse_sacct, "9|RUNNING|0:0|00:00:01"),
+        (parse_sacct, "9|RUNNING|zero|00:00:01|Unknown"),
         (parse_squeue, "9_[a-b]|PENDING|None"),
     ],
 )
@@ -294,7 +312,7 @@ def test_squeue_and_sacct_arguments_and_parsing() -> None:
         "-n",
         "-P",
         "-o",
-        "JobID,State,ExitCode,Elapsed",
+        "JobID,State,ExitCode,Elapsed,End",
         "-j",
         "18,19",
     ]
@@ -370,3 +388,187 @@ def test_run_times_out() -> None:
     slurm = SlurmCommands(timeout=0.2)
     with pytest.raises(LauncherError, match=r"did not answer within 0\.2 s"):
         asyncio.run(slurm.run(["sleep", "5"]))
+
+
+# ---------------------------------------------------------------------- when an exit code is known
+
+
+class ScriptedSlurm(SlurmCommands):
+    """SlurmCommands whose run() gives each program's answers in turn, then the last again."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.answers = {name: list(outputs) for name, outputs in answers.items()}
+        self.asked: list[str] = []
+
+    async def run(self, argv: Sequence[str], input: str | None = None) -> tuple[int, str, str]:
+        name = Path(argv[0]).name
+        self.asked.append(name)
+        outputs = self.answers[name]
+        return 0, outputs.pop(0) if len(outputs) > 1 else outputs[0], ""
+
+
+def wait_for_exit(
+    answers: dict[str, list[str]], handle: dict[str, Any] | None = None, patience: float = 120.0
+) -> tuple[Exit, ScriptedSlurm]:
+    class Launcher(SlurmLauncher):
+        accounting_patience = patience
+
+    slurm = ScriptedSlurm(answers)
+    launcher = Launcher(commands=slurm, poll_interval=0.001, max_poll_interval=0.001)
+
+    async def follow() -> Exit:
+        try:
+            return await asyncio.wait_for(launcher.wait(handle or {"job_id": "2"}), 10)
+        finally:
+            await launcher.close()
+
+    return asyncio.run(follow()), slurm
+
+
+# The first job on a just started cluster, exit 3 (Slurm 22.05): slurmctld knows at once that
+# it FAILED; slurmdbd first knows nothing, then only a start record written after the end
+# (final state, ExitCode 0:0, no End), then the completion record.
+SQUEUE_FAILED = "2|FAILED|NonZeroExitCode\n"
+SACCT_NOTHING = ""
+SACCT_START_RECORD = "2|FAILED|0:0|00:00:00|Unknown\n"
+SACCT_COMPLETION = "2|FAILED|3:0|00:00:00|2026-12-02T06:06:26\n"
+
+
+def test_exit_code_is_not_read_before_sacct_has_the_completion_record() -> None:
+    """A job that exited 3 is reported with 3, not the 0:0 of missing or partial accounting."""
+    exit_, slurm = wait_for_exit(
+        {
+            "squeue": ["2|PENDING|None\n", "2|RUNNING|None\n", SQUEUE_FAILED],
+            "sacct": [SACCT_NOTHING, SACCT_START_RECORD, SACCT_START_RECORD, SACCT_COMPLETION],
+        }
+    )
+    assert (exit_.code, exit_.reason) == (3, None)
+    assert exit_.detail == "Slurm state FAILED"
+    assert slurm.asked.count("sacct") == 4  # asked until the completion record came
+
+
+def test_start_record_alone_gives_no_exit_code() -> None:
+    """A sacct record with a final state but no end time is not read as exit code 0."""
+    exit_, _ = wait_for_exit(
+        {"squeue": [""], "sacct": [SACCT_START_RECORD, SACCT_START_RECORD, SACCT_COMPLETION]}
+    )
+    assert exit_.code == 3
+
+
+def test_accounting_that_never_completes_gives_an_unknown_exit_code() -> None:
+    """After the patience, a failed job is reported with an unknown exit code, not 0."""
+    exit_, slurm = wait_for_exit(
+        {"squeue": [SQUEUE_FAILED], "sacct": [SACCT_NOTHING, SACCT_START_RECORD]}, patience=0.05
+    )
+    assert (exit_.code, exit_.reason) == (None, None)
+    assert "no exit code" in exit_.detail and "within 0.05 s" in exit_.detail
+    assert slurm.asked.count("sacct") >= 2
+
+
+def test_runner_marker_gives_the_exit_code_at_once(tmp_path: Path) -> None:
+    """The exit code the runner wrote in the job folder wins, without waiting for sacct."""
+    paths = JobPaths(tmp_path / "job")
+    paths.root.mkdir()
+    write_final(paths, JobState.FAILED, attempt=2, reason="error", exit_code=1)
+    handle = {"job_id": "2", "jobdir": str(paths.root), "attempt": 2}
+    exit_, slurm = wait_for_exit({"squeue": [SQUEUE_FAILED], "sacct": [SACCT_NOTHING]}, handle)
+    assert exit_.code == 1
+    assert slurm.asked == ["squeue", "sacct"]
+    # A marker of another attempt says nothing about this one.
+    handle["attempt"] = 3
+    exit_, _ = wait_for_exit({"squeue": [SQUEUE_FAILED], "sacct": [SACCT_COMPLETION]}, handle)
+    assert exit_.code == 3
+
+
+def test_timeout_keeps_slurm_reason_with_the_runner_code(tmp_path: Path) -> None:
+    """With the runner's code, the failure reason still comes from Slurm's state."""
+    paths = JobPaths(tmp_path / "job")
+    paths.root.mkdir()
+    write_final(paths, JobState.FAILED, attempt=1, reason="error", exit_code=143)
+    handle = {"job_id": "2", "jobdir": str(paths.root), "attempt": 1}
+    exit_, _ = wait_for_exit({"squeue": ["2|TIMEOUT|TimeLimit\n"], "sacct": [""]}, handle)
+    assert (exit_.code, exit_.reason) == (143, "timeout")
+
+
+def test_status_says_unknown_until_accounting_completes() -> None:
+    """SlurmLauncher.status() gives "unknown", never a made-up "0:0", for a failed job."""
+    slurm = ScriptedSlurm(
+        {"squeue": [SQUEUE_FAILED], "sacct": [SACCT_NOTHING, SACCT_START_RECORD, SACCT_COMPLETION]}
+    )
+    launcher = SlurmLauncher(commands=slurm)
+    seen = [asyncio.run(launcher.status(["2"])) for _ in range(3)]
+    assert seen == [{"2": ("FAILED", "unknown")}] * 2 + [{"2": ("FAILED", "3:0")}]
+
+
+def q(line: str) -> QueueEntry:
+    return next(iter(parse_squeue(line).values()))
+
+
+def a(line: str) -> AcctEntry:
+    return next(iter(parse_sacct(line).values()))
+
+
+@pytest.mark.parametrize(
+    ("queue", "acct", "expected"),
+    [
+        (None, None, None),
+        ("2|PENDING|Priority", None, ("PENDING", None, False)),
+        ("2|RUNNING|None", "2|RUNNING|0:0|00:00:01|Unknown", ("RUNNING", None, False)),
+        # requeued: squeue's pending wins over the record of the attempt before
+        ("2|PENDING|BeginTime", SACCT_COMPLETION, ("PENDING", None, False)),
+        (SQUEUE_FAILED, None, ("FAILED", None, False)),
+        (SQUEUE_FAILED, SACCT_START_RECORD, ("FAILED", None, False)),
+        (SQUEUE_FAILED, "2|RUNNING|0:0|00:00:01|Unknown", ("FAILED", None, False)),
+        (SQUEUE_FAILED, SACCT_COMPLETION, ("FAILED", "3:0", True)),
+        (None, SACCT_START_RECORD, ("FAILED", None, False)),
+        (None, SACCT_COMPLETION, ("FAILED", "3:0", True)),
+        # COMPLETED means exit 0 in squeue already
+        ("2|COMPLETED|None", None, ("COMPLETED", "0:0", True)),
+        ("2|TIMEOUT|TimeLimit", None, ("TIMEOUT", None, False)),
+        (None, "2|CANCELLED by 0|0:15|00:00:09|2026-12-02T06:06:26", ("CANCELLED", "0:15", True)),
+        # a completion record that says FAILED with 0:0 contradicts itself
+        (None, "2|FAILED|0:0|00:00:00|2026-12-02T06:06:26", ("FAILED", None, True)),
+    ],
+)
+def test_combine(
+    queue: str | None, acct: str | None, expected: tuple[str, str | None, bool] | None
+) -> None:
+    """squeue and sacct together give a state, and an exit code only when it is known."""
+    status = combine(q(queue) if queue else None, a(acct) if acct else None)
+    if expected is None:
+        assert status is None
+        return
+    assert status is not None
+    state, code, settled = expected
+    assert (status.state, status.settled) == (state, settled)
+    assert status.exit_text == (code or "unknown")
+
+
+def test_end_watch_sequence_with_a_clock() -> None:
+    """EndWatch waits for settled accounting, at most its patience after the job ended."""
+    now = [100.0]
+    watch = EndWatch(patience=60, clock=lambda: now[0])
+    running = combine(q("2|RUNNING|None"), None)
+    ended = combine(q(SQUEUE_FAILED), a(SACCT_START_RECORD))
+    done = combine(q(SQUEUE_FAILED), a(SACCT_COMPLETION))
+    assert watch.settle("2", None) is None and not watch.waiting("2")
+    assert watch.settle("2", running) is None and not watch.waiting("2")
+    assert watch.settle("2", ended) is None and watch.waiting("2")
+    now[0] += 59
+    assert watch.settle("2", ended) is None
+    settled = watch.settle("2", done)
+    assert settled is not None and settled.returncode == 3 and not watch.waiting("2")
+    # Accounting that never completes: reported after the patience, with no exit code.
+    assert watch.settle("3", ended) is None
+    now[0] += 60
+    late = watch.settle("3", ended)
+    assert late is not None and late.returncode is None and late.reason == "error"
+    # The runner's code (negative: a signal) is taken at once.
+    from_runner = watch.settle("4", ended, runner_code=-9)
+    assert from_runner is not None
+    assert (from_runner.returncode, from_runner.exit_text, from_runner.source) == (
+        -9,
+        "0:9",
+        "runner",
+    )

@@ -10,6 +10,8 @@ Notes from a real Slurm 22.05 cluster:
   "Invalid job id specified"; that means "none of these is in the queue".
 - sacct learns of a job a moment after squeue: a job just submitted, or a pending
   array, can be missing from sacct for a few seconds. Missing means unknown, not gone.
+  A job can also show a final state in sacct before its exit code is recorded (``End``
+  is then ``Unknown``): see ``_status``.
 - ``scancel`` of a finished or unknown job exits 0.
 """
 
@@ -28,7 +30,7 @@ from partita.launchers.slurm._status import AcctEntry, QueueEntry, parse_sacct, 
 __all__ = ["SlurmCommands"]
 
 SQUEUE_FORMAT = "%i|%T|%r"
-SACCT_FIELDS = "JobID,State,ExitCode,Elapsed"
+SACCT_FIELDS = "JobID,State,ExitCode,Elapsed,End"
 
 # Ids per command line: far below any argv limit, and few calls even for big arrays.
 _CHUNK = 500

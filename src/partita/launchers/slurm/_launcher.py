@@ -18,7 +18,8 @@ from partita.launchers.base import Exit, Launcher, LaunchRequest
 from partita.launchers.slurm._commands import SlurmCommands
 from partita.launchers.slurm._options import SlurmOptions
 from partita.launchers.slurm._script import batch_script, output_pattern, sbatch_argv
-from partita.launchers.slurm._status import phase_of, reason_for
+from partita.launchers.slurm._status import EndWatch, JobStatus, combine, phase_of
+from partita.workspace import JobPaths, final_marker
 
 _FINAL_PHASES = {"done", "failed"}
 
@@ -53,6 +54,9 @@ class SlurmLauncher(Launcher):
 
     kind = "slurm"
     queues_dependencies = True
+    #: Seconds to wait, once a job has ended, for sacct to record its exit code when the
+    #: runner recorded none in the job folder; after that the exit code is reported unknown.
+    accounting_patience: float = 120.0
 
     def __init__(
         self,
@@ -92,6 +96,8 @@ class SlurmLauncher(Launcher):
         self._wake: asyncio.Event | None = None
         self._misses: dict[str, int] = {}
         self._logs: dict[str, Path] = {}
+        self._runners: dict[str, tuple[Path, int]] = {}
+        self._ends = EndWatch(self.accounting_patience)
         self._batches = 0
 
     def describe(self) -> str:
@@ -195,9 +201,11 @@ class SlurmLauncher(Launcher):
                 "array": job_id,
                 "index": i,
                 "log": str(logs / f"{job_id}_{i}.out"),
+                "jobdir": str(request.paths.root),
+                "attempt": request.attempt,
                 **({"slurm_conf": conf} if conf else {}),
             }
-            for i in range(len(members))
+            for i, (request, _) in enumerate(members)
         ]
 
     # --- following ------------------------------------------------------------------------
@@ -206,6 +214,8 @@ class SlurmLauncher(Launcher):
         job_id = str(handle["job_id"])
         if handle.get("log"):
             self._logs[job_id] = Path(handle["log"])
+        if handle.get("jobdir") and handle.get("attempt"):
+            self._runners[job_id] = (Path(handle["jobdir"]), int(handle["attempt"]))
         future = self._watched.get(job_id)
         if future is None:
             future = asyncio.get_running_loop().create_future()
@@ -239,7 +249,7 @@ class SlurmLauncher(Launcher):
 
     async def _poll_once(self, job_ids: list[str]) -> bool:
         try:
-            states = await self.status(job_ids)
+            states = await self._statuses(job_ids)
         except LauncherError as exc:
             print(f"partita: slurm status poll failed (will retry): {exc}", file=sys.stderr)
             return False
@@ -254,16 +264,38 @@ class SlurmLauncher(Launcher):
                     changed = True
                 continue
             self._misses.pop(job_id, None)
-            state, exit_code = info
-            if phase_of(state) in _FINAL_PHASES or phase_of(state) == "failed":
-                reason = reason_for(state, exit_code)
-                code = _exit_status(exit_code)
+            # Never an exit code from incomplete accounting: the runner's record, or
+            # sacct's completion record, or (after accounting_patience) none.
+            ended = self._ends.settle(job_id, info, self._runner_code(job_id))
+            if ended is not None:
+                reason = ended.reason
                 if reason == "error" and self._killed_for_memory(job_id):
                     reason = "memory"
                 observed = reason if reason not in (None, "error") else None
-                self._resolve(job_id, Exit(code, observed, f"Slurm state {state}"))
+                detail = f"Slurm state {ended.state}"
+                if ended.returncode is None and ended.phase == "failed":
+                    detail += (
+                        "; no exit code: the runner recorded none and Slurm's accounting "
+                        f"(sacct) had none within {self._ends.patience:g} s"
+                    )
+                self._resolve(job_id, Exit(ended.returncode, observed, detail))
                 changed = True
         return changed
+
+    def _runner_code(self, job_id: str) -> int | None:
+        """The exit code the runner recorded in the job folder for this attempt, if any."""
+        runner = self._runners.get(job_id)
+        if runner is None:
+            return None
+        jobdir, attempt = runner
+        try:
+            final = final_marker(JobPaths(jobdir))
+        except (OSError, ValueError):
+            return None
+        if final is None or final[1].get("attempt") != attempt:
+            return None
+        code = final[1].get("exit_code")
+        return code if isinstance(code, int) and not isinstance(code, bool) else None
 
     def _killed_for_memory(self, job_id: str) -> bool:
         """Slurm without cgroups kills over-memory jobs with SIGKILL and says so in the log."""
@@ -276,29 +308,30 @@ class SlurmLauncher(Launcher):
 
     def _resolve(self, job_id: str, exit_: Exit) -> None:
         self._logs.pop(job_id, None)
+        self._runners.pop(job_id, None)
+        self._ends.forget(job_id)
         future = self._watched.pop(job_id, None)
         if future is not None and not future.done():
             future.set_result(exit_)
 
     async def status(self, job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """``{job_id: (state, exit code)}`` from one squeue and, for the rest, one sacct."""
-        found: dict[str, tuple[str, str]] = {}
+        """``{job_id: (state, exit code)}`` from one squeue and, for the rest, one sacct.
+
+        The exit code reads like sacct's (``"3:0"``), or ``"unknown"`` while the job is
+        queued or running, or ended but Slurm's accounting has not recorded it yet.
+        """
+        return {i: (s.state, s.exit_text) for i, s in (await self._statuses(job_ids)).items()}
+
+    async def _statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         queue = await self.commands.squeue(job_ids)
-        missing = []
+        # Jobs that left the queue, or ended in it: sacct has their exit code.
+        missing = [i for i in job_ids if i not in queue or queue[i].phase in _FINAL_PHASES]
+        acct = await self.commands.sacct(missing) if missing else {}
+        found: dict[str, JobStatus] = {}
         for job_id in job_ids:
-            entry = queue.get(job_id)
-            if entry is None or phase_of(entry.state) in _FINAL_PHASES:
-                missing.append(job_id)  # final states: sacct has the exit code
-            else:
-                found[job_id] = (entry.state, "0:0")
-        if missing:
-            acct = await self.commands.sacct(missing)
-            for job_id in missing:
-                record = acct.get(job_id)
-                if record is not None:
-                    found[job_id] = (record.state, f"{record.exit_code}:{record.signal}")
-                elif job_id in queue:
-                    found[job_id] = (queue[job_id].state, "0:0")
+            status = combine(queue.get(job_id), acct.get(job_id))
+            if status is not None:
+                found[job_id] = status
         return found
 
     async def alive(self, handle: dict[str, Any]) -> bool | None:
@@ -323,14 +356,6 @@ class SlurmLauncher(Launcher):
     def statistics(self) -> dict[str, int]:
         """How many times each Slurm command ran."""
         return self.commands.statistics()
-
-
-def _exit_status(exit_code: str) -> int | None:
-    try:
-        code, signal = (int(x) for x in exit_code.split(":"))
-    except ValueError:
-        return None
-    return -signal if signal else code
 
 
 async def cancel_handle(handle: dict[str, Any], grace: float = 0.0) -> None:

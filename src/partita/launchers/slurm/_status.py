@@ -16,13 +16,25 @@ Where a failure shows (Slurm 22.05, seen on a real cluster):
   other SIGKILL, so that case maps to ``error``.
 - a dependency that can never be met, with ``--kill-on-invalid-dep=yes``:
   ``CANCELLED`` with ExitCode ``0:0`` (squeue's reason: ``DependencyNeverSatisfied``).
+
+When the exit code is known (:func:`combine`, :class:`EndWatch`): squeue shows the
+state slurmctld holds, at once, but no exit code. sacct's record comes from slurmdbd and
+can lag behind: a job that just left the queue may be missing, or known only from its
+start record. When slurmdbd hears of the start after the job already ended (a just
+started or loaded cluster), that record already has the final state (``FAILED``) but
+still ExitCode ``0:0`` and no end time (``End`` is ``Unknown``) until the completion
+record arrives. An exit code is therefore read only from a record with an end time;
+until then it is unknown, and the runner's own final marker in the job folder (which
+holds the exit code of the task) is preferred anyway.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import timedelta
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
@@ -30,8 +42,11 @@ from partita.errors import LauncherError
 
 __all__ = [
     "AcctEntry",
+    "EndWatch",
+    "JobStatus",
     "QueueEntry",
     "SlurmState",
+    "combine",
     "normalise_state",
     "parse_sacct",
     "parse_squeue",
@@ -201,6 +216,8 @@ class AcctEntry:
     signal: int
     """The signal that ended it (``9``, ``15``), or ``0``."""
     elapsed: timedelta | None
+    end: datetime | None = None
+    """When it ended, or ``None`` while sacct has no completion record (``Unknown``)."""
 
     @property
     def phase(self) -> str:
@@ -209,6 +226,133 @@ class AcctEntry:
     @property
     def reason(self) -> str | None:
         return reason_for(self.state, f"{self.exit_code}:{self.signal}")
+
+    @property
+    def complete(self) -> bool:
+        """Whether this is the job's completion record: a final state and an end time.
+
+        Only then are :attr:`exit_code` and :attr:`signal` Slurm's last word; a final
+        state without an end time comes from a start record written after the job
+        ended, whose ExitCode is still ``0:0``.
+        """
+        return self.phase in (DONE, FAILED) and self.end is not None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What squeue and sacct together tell of one job (see :func:`combine`)."""
+
+    state: str
+    """Slurm's state name."""
+    exit_code: int | None
+    """The exit status of the batch script, or ``None`` while it is not known."""
+    signal: int | None
+    """The signal that ended it (``0`` for none), or ``None`` while it is not known."""
+    settled: bool
+    """True once the state is final and the exit code is Slurm's last word."""
+    source: str = "slurm"
+    """Where the exit code comes from: ``squeue``, ``sacct`` or ``runner``."""
+
+    @property
+    def phase(self) -> str:
+        return phase_of(self.state)
+
+    @property
+    def final(self) -> bool:
+        """Whether the job has ended (whether or not its exit code is known)."""
+        return self.phase in (DONE, FAILED)
+
+    @property
+    def exit_text(self) -> str:
+        """``"3:0"`` as sacct writes it, or ``"unknown"``."""
+        if self.exit_code is None or self.signal is None:
+            return UNKNOWN
+        return f"{self.exit_code}:{self.signal}"
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code as a process's return code: ``-signal`` if killed, ``None`` if unknown."""
+        if self.exit_code is None or self.signal is None:
+            return None
+        return -self.signal if self.signal else self.exit_code
+
+    @property
+    def reason(self) -> str | None:
+        return reason_for(self.state, "" if self.exit_code is None else self.exit_text)
+
+
+def combine(queue: QueueEntry | None, acct: AcctEntry | None) -> JobStatus | None:
+    """One job's status from its squeue entry and its sacct record (either may be missing).
+
+    - A job squeue shows queued or running is queued or running, whatever sacct says
+      (sacct may still hold the record of an attempt before a requeue).
+    - sacct's completion record (:attr:`AcctEntry.complete`) gives the final state and
+      the exit code. A ``FAILED`` record with ExitCode ``0:0`` contradicts itself: its
+      exit code counts as unknown.
+    - Otherwise a final state in squeue is final, but only ``COMPLETED`` tells the exit
+      code (``0:0``); for any other final state it stays unknown until sacct has the
+      completion record. The same holds for a final state in a sacct record without an
+      end time.
+    - ``None`` if neither knows the job.
+    """
+    if queue is not None and phase_of(queue.state) not in (DONE, FAILED):
+        return JobStatus(queue.state, None, None, settled=False, source="squeue")
+    if acct is not None and acct.complete:
+        if acct.state == SlurmState.FAILED and (acct.exit_code, acct.signal) == (0, 0):
+            return JobStatus(acct.state, None, None, settled=True, source="sacct")
+        return JobStatus(acct.state, acct.exit_code, acct.signal, settled=True, source="sacct")
+    state = queue.state if queue is not None else acct.state if acct is not None else None
+    if state is None:
+        return None
+    if state == SlurmState.COMPLETED:
+        return JobStatus(state, 0, 0, settled=True, source="squeue" if queue else "sacct")
+    return JobStatus(state, None, None, settled=False, source="squeue" if queue else "sacct")
+
+
+class EndWatch:
+    """Decides, poll after poll, when a job's end is known well enough to report it.
+
+    A job is reported ended when :func:`combine` says it is settled, or when the runner
+    recorded its exit code in the job folder (``runner_code``: the truth for a job that
+    ran), or when accounting stayed incomplete for ``patience`` seconds after the job
+    was first seen ended: it is then reported with an unknown exit code, never a
+    guessed one. ``clock`` gives the time in seconds (``time.monotonic``).
+    """
+
+    def __init__(
+        self, patience: float = 120.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.patience = patience
+        self.clock = clock
+        self._ended_at: dict[str, float] = {}
+
+    def settle(
+        self, job_id: str, status: JobStatus | None, runner_code: int | None = None
+    ) -> JobStatus | None:
+        """The job's final status if it can be reported now, else ``None`` (ask again)."""
+        if status is None or not status.final:
+            return None
+        if runner_code is not None:
+            self.forget(job_id)
+            signal = -runner_code if runner_code < 0 else 0
+            code = 0 if runner_code < 0 else runner_code
+            return replace(status, exit_code=code, signal=signal, settled=True, source="runner")
+        if status.settled:
+            self.forget(job_id)
+            return status
+        first = self._ended_at.setdefault(job_id, self.clock())
+        if self.clock() - first >= self.patience:
+            self.forget(job_id)
+            return status
+        return None
+
+    def waiting(self, job_id: str) -> bool:
+        """Whether the job was seen ended and its exit code is still awaited."""
+        return job_id in self._ended_at
+
+    def forget(self, job_id: str) -> None:
+        """Drop what is remembered of this job."""
+        self._ended_at.pop(job_id, None)
 
 
 # ---------------------------------------------------------------------- parsing
@@ -279,9 +423,11 @@ def parse_squeue(text: str) -> dict[str, QueueEntry]:
 
 
 def parse_sacct(text: str) -> dict[str, AcctEntry]:
-    """Output of ``sacct -X -n -P -o JobID,State,ExitCode,Elapsed``, by job id.
+    """Output of ``sacct -X -n -P -o JobID,State,ExitCode,Elapsed,End``, by job id.
 
-    Pending array ranges are expanded as in :func:`parse_squeue`.
+    Pending array ranges are expanded as in :func:`parse_squeue`. ``End`` is
+    ``Unknown`` for a job without a completion record (still running, or not yet
+    recorded): its entry then has ``end=None``.
     """
     explicit: dict[str, AcctEntry] = {}
     ranged: dict[str, AcctEntry] = {}
@@ -289,11 +435,11 @@ def parse_sacct(text: str) -> dict[str, AcctEntry]:
         if not line.strip():
             continue
         fields = line.strip().split("|")
-        if len(fields) != 4:
+        if len(fields) != 5:
             raise LauncherError(
-                f"cannot read this sacct line (expected JobID|State|ExitCode|Elapsed): {line!r}"
+                f"cannot read this sacct line (expected JobID|State|ExitCode|Elapsed|End): {line!r}"
             )
-        job_id, raw_state, exit_code, elapsed = (part.strip() for part in fields)
+        job_id, raw_state, exit_code, elapsed, end = (part.strip() for part in fields)
         if job_id == "JobID":
             continue
         code = _EXIT_RE.fullmatch(exit_code)
@@ -309,6 +455,7 @@ def parse_sacct(text: str) -> dict[str, AcctEntry]:
                 exit_code=int(code.group(1)),
                 signal=int(code.group(2)),
                 elapsed=_parse_elapsed(elapsed),
+                end=_parse_time(end),
             )
     return _merge(explicit, ranged)
 
@@ -319,3 +466,11 @@ def _parse_elapsed(text: str) -> timedelta | None:
         return None
     days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _parse_time(text: str) -> datetime | None:
+    # sacct writes ISO times ("2026-12-02T06:06:26"), "Unknown" or "None" for none.
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
