@@ -333,3 +333,25 @@ def test_a_full_disk_is_said_plainly(
     again = xp.run(env={"WORKDIR": str(wd), "NOFILL": "1"})
     assert again.returncode == 0, again.stderr
     assert not list(wd.rglob(".*.tmp")), "temporary files were left behind"
+
+
+# --- the first thing a new user runs --------------------------------------------------------
+
+
+def test_scripts_hello_shows_the_result(tmp_path: Path) -> None:
+    """The example ``scripts/hello`` runs prints HELLO WORLD and where it is kept."""
+    root = Path(__file__).resolve().parents[2]
+    example = root / "examples" / "helloworld.py"
+    for attempt in (1, 2):
+        result = subprocess.run(
+            [sys.executable, str(example)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == "HELLO WORLD"
+        kept = lines[1].split(" kept in ")[1].rstrip(")")
+        assert Path(kept).read_text() == "HELLO WORLD\n"
+        assert Path(kept).is_relative_to(tmp_path / "workdir" / "jobs")
+        if attempt == 2:
+            assert "nothing to run: all 3 jobs were already done" in result.stderr
