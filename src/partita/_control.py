@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
+from partita.errors import LauncherError
+from partita.launchers import launcher_for_handle
 from partita.workspace import FileLock, JobInfo, JobState, final_marker, read_state, write_final
 
 
 def kill_job(info: JobInfo, *, grace: float = 10.0, source: str = "the command line") -> str:
-    """Stop a running job (SIGTERM, then SIGKILL after ``grace``; ``scancel`` on Slurm).
+    """Stop a running job through the launcher of its kind (``Launcher.kill``).
 
-    Returns a short description of what was done. The job ends ``cancelled``.
+    Locally: SIGTERM to its process group, then SIGKILL after ``grace``; on Slurm:
+    ``scancel``. Returns a short description of what was done. The job ends ``cancelled``.
     """
     if info.state != "running" or not info.launcher:
         return f"{info.name} is {info.state}: nothing to kill"
     paths = info.paths
+    try:
+        launcher = launcher_for_handle(info.launcher)
+    except LauncherError as exc:
+        return f"{info.name}: cannot kill it: {exc}"
     paths.cancel_request.write_text(f"requested from {source} at {time.time()}\n")
-    handle = info.launcher
-    kind = handle.get("kind")
-    if kind == "local":
-        from partita.launchers.local import LocalLauncher
-
-        asyncio.run(LocalLauncher(1).cancel(handle, grace))
-    elif kind == "slurm":
-        from partita.launchers.slurm import cancel_handle
-
-        asyncio.run(cancel_handle(handle, grace))
-    else:
-        return f"{info.name}: cannot kill a job of launcher kind {kind!r}"
+    launcher.kill(info.launcher, grace)
     # The runner records "cancelled" when it can; if it was killed, record it here.
     deadline = time.time() + 5
     while final_marker(paths) is None and time.time() < deadline:

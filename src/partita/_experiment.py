@@ -668,16 +668,11 @@ class Experiment:
         )
 
     def _dry_submit(self, task: Task, ident: str, paths: Any, tags: dict[str, Any]) -> None:
+        from partita.launchers import handle_gone
         from partita.workspace import disk_state
-        from partita.workspace import is_alive as process_alive
 
         state, record = disk_state(paths)
-        handle = record.get("launcher") or {}
-        if (
-            state is JobState.RUNNING
-            and handle.get("kind") == "local"
-            and (process_alive(handle) is False)
-        ):
+        if state is JobState.RUNNING and handle_gone(record.get("launcher")):
             state = JobState.FAILED  # its process is gone: it would run again
         label = {
             JobState.DONE: "done",

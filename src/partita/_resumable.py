@@ -4,43 +4,25 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from partita.config import Task
 
+_asked: list[bool] = []
 
-def _slurm_deadline(job_id: str) -> str | None:
-    """When Slurm will stop this job (epoch seconds), asked once to ``squeue``."""
-    import subprocess
 
+def _launcher_deadline(jobdir: Path) -> str | None:
+    """When the launcher of this job will stop it (epoch seconds), asked to its launcher."""
+    from partita.errors import LauncherError
+    from partita.launchers import launcher_for_handle
+    from partita.workspace import JobPaths, read_state
+
+    handle = read_state(JobPaths(jobdir)).get("launcher")
     try:
-        out = subprocess.run(
-            ["squeue", "-h", "-j", job_id, "-o", "%L"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+        left = launcher_for_handle(handle).time_left(handle or {})
+    except LauncherError:
         return None
-    seconds = _parse_left(out)
-    return None if seconds is None else str(time.time() + seconds)
-
-
-def _parse_left(text: str) -> float | None:
-    """Seconds from squeue's time left: ``D-HH:MM:SS``, ``HH:MM:SS``, ``MM:SS``."""
-    if not text or text in ("UNLIMITED", "NOT_SET", "INVALID"):
-        return None
-    days = 0
-    if "-" in text:
-        head, text = text.split("-", 1)
-        days = int(head)
-    try:
-        parts = [int(p) for p in text.split(":")]
-    except ValueError:
-        return None
-    while len(parts) < 3:
-        parts.insert(0, 0)
-    hours, minutes, seconds = parts[-3:]
-    return float(days * 86400 + hours * 3600 + minutes * 60 + seconds)
+    return None if left is None else str(time.time() + left)
 
 
 class ResumableTask(Task):
@@ -62,8 +44,9 @@ class ResumableTask(Task):
     def remaining_time(self) -> float | None:
         """Seconds left before the launcher stops this attempt (``None``: no limit known)."""
         deadline = os.environ.get("PARTITA_DEADLINE")
-        if not deadline and os.environ.get("SLURM_JOB_ID"):
-            deadline = _slurm_deadline(os.environ["SLURM_JOB_ID"])
+        if not deadline and not _asked:
+            _asked.append(True)  # ask the launcher once per process
+            deadline = _launcher_deadline(self.jobdir)
             if deadline:
                 os.environ["PARTITA_DEADLINE"] = deadline
         if not deadline:

@@ -19,8 +19,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-#: Exit code of a runner that found another attempt in charge (nothing was executed).
-EXIT_SUPERSEDED = 75
+from partita.workspace._state import EXIT_SUPERSEDED
+
+__all__ = ["EXIT_SUPERSEDED", "main"]
 
 
 class _Terminated(BaseException):

@@ -303,9 +303,9 @@ def test_rules_file_sends_long_tasks_to_slurm(slurm_env, script) -> None:  # typ
     assert {0: "local", 2: "slurm"} == kinds
 
 
-def test_reconcile_detached_failures_without_the_script(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+def test_settle_detached_failures_without_the_script(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
     """After a detached run, jobs that died on Slurm without an outcome are settled from sacct."""
-    from partita.launchers.slurm import reconcile
+    from partita.launchers import settle_jobs
     from partita.workspace import Index, Workspace
 
     xp = script("""
@@ -339,7 +339,7 @@ def test_reconcile_detached_failures_without_the_script(slurm_env, script) -> No
         index.refresh()
         infos = index.jobs(states=["running"])
         assert 1 == len(infos)
-        changes = reconcile(infos)
+        changes = settle_jobs(infos)
     assert 1 == len(changes), changes
     marker = json.loads((folder / "failed").read_text())
     assert "memory" == marker["reason"]

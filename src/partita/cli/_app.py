@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 
 from partita.errors import PartitaError
+from partita.launchers import probe_handle
 from partita.workspace import Index, JobInfo, JobPaths, Workspace
 from partita.workspace import open_index as workspace_open_index
 
@@ -178,7 +179,7 @@ def open_index(workspace: Workspace) -> Iterator[Index]:
     is indexed into a private temporary file, and when no index can be written (a full
     disk) the files are read directly, with one warning on stderr.
     """
-    index = workspace_open_index(workspace)
+    index = workspace_open_index(workspace, probe_handle)
     if index.warning:
         click.echo(f"warning: {index.warning}", err=True)
     try:

@@ -27,6 +27,7 @@ from partita.cli._app import (
     workdir_argument,
     workdir_option,
 )
+from partita.launchers import settle_jobs
 from partita.workspace import Index, JobInfo, RunInfo
 
 
@@ -260,18 +261,15 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
     settled: list[str] = []
     with open_index(workspace) as index:
         running = index.jobs(states=["running"])
-        if any((info.launcher or {}).get("kind") == "slurm" for info in running):
-            # Jobs left on a cluster by a detached run: ask Slurm how they ended.
-            from partita.launchers.slurm import reconcile
-
-            settled = reconcile(running)
-            if settled:
-                index.refresh()
+        # Jobs left on a cluster by a detached run: their launchers tell how they ended.
+        settled = settle_jobs(running)
+        if settled:
+            index.refresh()
         summaries = _summaries(index)
         infos = index.jobs()
         runs_damage = [run for run in index.runs() if run.damage]
     for change in settled:
-        click.echo(f"settled from Slurm: {change}", err=True)
+        click.echo(f"settled from the launcher: {change}", err=True)
     counts = Counter(info.state for info in infos)
     ordered = {state: counts[state] for state in fmt.ordered_states(counts)}
     running = [info for info in infos if info.state == "running"]

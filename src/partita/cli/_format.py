@@ -11,6 +11,8 @@ from typing import Any
 
 from rich.text import Text
 
+from partita.launchers import describe_handle
+
 STATE_ORDER = ("damaged", "running", "failed", "cancelled", "waiting", "ready", "done")
 """States in the order summaries list them: what needs attention first."""
 
@@ -144,19 +146,8 @@ def folder_size(path: Path) -> int:
 
 
 def launcher_text(handle: Mapping[str, Any] | None) -> str:
-    """``local, pid 1234 on node1`` or ``slurm, job_id=42``."""
-    if not handle:
-        return "-"
-    kind = handle.get("kind", "?")
-    if kind == "local" and "pid" in handle:
-        host = f" on {handle['host']}" if handle.get("host") else ""
-        return f"local, pid {handle['pid']}{host}"
-    details = ", ".join(
-        f"{key}={value}"
-        for key, value in sorted(handle.items())
-        if key not in ("kind", "boot", "start")
-    )
-    return f"{kind}, {details}" if details else str(kind)
+    """``local, pid 1234 on node1`` or ``slurm, job 42_0``: asked to the handle's launcher."""
+    return describe_handle(handle)
 
 
 def damage_lines(name: str, damage: Iterable[str]) -> list[Text]:

@@ -37,6 +37,7 @@ from partita.cli._app import (
 from partita.cli._filters import Filters, filter_options
 from partita.cli._params import flatten, load_params, to_plain
 from partita.errors import JobLookupError, PartitaError
+from partita.launchers import probe_handle
 from partita.workspace import (
     FileLock,
     Index,
@@ -472,16 +473,15 @@ def _kill_all(workspace: Workspace, targets: list[JobInfo], grace: float, consol
     failures = 0
     with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
         for info, error in pool.map(one, targets):
-            state = read_job(job_paths(workspace, info)).state
+            state = read_job(job_paths(workspace, info), probe_handle).state
             if error is not None:
                 console.print(Text(f"{info.name}: could not kill it: {error}"))
                 failures += 1
             elif state == "running":
-                where = (info.launcher or {}).get("host")
                 console.print(
                     Text(
-                        f"{info.name}: cancellation requested, but it is still running"
-                        + (f" (its process is on {where})" if where else "")
+                        f"{info.name}: cancellation requested, but it is still running "
+                        f"({fmt.launcher_text(info.launcher)})"
                     )
                 )
                 failures += 1
@@ -581,7 +581,7 @@ def _delete(workspace: Workspace, paths: JobPaths) -> str | None:
     if not lock.acquire(blocking=False):
         return "busy (being launched or run right now)"
     try:
-        current = read_job(paths)
+        current = read_job(paths, probe_handle)
         if current.state == "running":
             return "running"
         if current.damage:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import abc
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from partita.launchers._registry import generic_description, register_launcher
 from partita.workspace import JobPaths
+
+if TYPE_CHECKING:
+    from partita.workspace import JobInfo
 
 
 @dataclass
@@ -60,7 +64,12 @@ class Exit:
 class Launcher(abc.ABC):
     """Starts job runners somewhere, tells when they end, stops them.
 
-    Contract:
+    A concrete launcher names its kind when it is defined, which registers it
+    (``partita.launchers.register_launcher``)::
+
+        class MyLauncher(Launcher, kind="mine"): ...
+
+    Contract of an instance (used by the scheduler of the experiment that launches):
 
     - ``launch(requests)`` starts every request (the scheduler holds each job's lock
       meanwhile) and returns one handle per request: a JSON-serialisable ``dict`` with at
@@ -71,12 +80,31 @@ class Launcher(abc.ABC):
     - ``cancel(handle, grace)`` asks it to stop (SIGTERM-like), then forces it after
       ``grace`` seconds.
     - ``capacity`` bounds how many jobs run at once through this launcher (``None``: no bound).
+
+    Contract of the class (usable from any process, synchronous: the command line, the
+    index and the monitor ask these about handles written by other processes):
+
+    - ``placeholder()``: the handle recorded while a launch is in progress;
+      ``started(handle)``: whether a handle names a started job (not a placeholder).
+    - ``describe_handle(handle)``: one line for people; ``host(handle)``: its machine.
+    - ``probe(handle)``: whether it still runs, cheaply, from here (``None``: cannot tell).
+    - ``kill(handle, grace)``: stop it from here.
+    - ``time_left(handle)``: seconds before the launcher stops it (``None``: no limit known).
+    - ``follower(handle)``: an instance able to ``wait``/``alive``/``cancel`` that handle.
+    - ``settle(jobs)``: for jobs whose records say ``running`` but whose launcher job
+      ended without an outcome, record one (used by ``partita status``).
     """
 
     #: Short name of the kind of launcher (``"local"``, ``"slurm"``), stored in handles.
-    kind: str = "abstract"
+    kind: ClassVar[str] = "abstract"
     #: Whether a job can be queued before its dependencies end (``depends_on`` is honoured).
-    queues_dependencies: bool = False
+    queues_dependencies: ClassVar[bool] = False
+
+    def __init_subclass__(cls, kind: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls.kind = kind
+            register_launcher(cls)
 
     @property
     def capacity(self) -> int | None:
@@ -105,3 +133,74 @@ class Launcher(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Release resources (pollers, connections) at the end of the experiment."""
+
+    # --- about handles, from any process ------------------------------------------------
+
+    @classmethod
+    def placeholder(cls) -> dict[str, Any]:
+        """The handle recorded in ``state.json`` before ``launch()`` returns the real one."""
+        return {"kind": cls.kind}
+
+    @classmethod
+    def started(cls, handle: Mapping[str, Any]) -> bool:
+        """Whether ``handle`` names a started job (``False`` for :meth:`placeholder`)."""
+        return any(key != "kind" for key in handle)
+
+    @classmethod
+    def describe_handle(cls, handle: Mapping[str, Any]) -> str:
+        """One line for people, e.g. ``local, pid 1234 on node1``."""
+        return generic_description(handle)
+
+    @classmethod
+    def host(cls, handle: Mapping[str, Any]) -> str | None:
+        """The machine the job runs on, when the handle tells (``None``: not known)."""
+        return None
+
+    @classmethod
+    def probe(cls, handle: Mapping[str, Any]) -> bool | None:
+        """Whether the job still runs, told cheaply from this process (``None``: cannot tell).
+
+        Must be quick (the index calls it for every running job at each refresh): a
+        launcher that would have to ask a remote service returns ``None`` and answers in
+        :meth:`alive` or :meth:`settle` instead.
+        """
+        return None
+
+    @classmethod
+    def kill(cls, handle: Mapping[str, Any], grace: float = 10.0) -> None:
+        """Stop the job of ``handle`` from this process; returns when that is done.
+
+        The default runs :meth:`cancel` of a :meth:`follower` in a fresh event loop.
+        """
+        import asyncio
+
+        follower = cls.follower(handle)
+
+        async def stop() -> None:
+            try:
+                await follower.cancel(dict(handle), grace)
+            finally:
+                await follower.close()
+
+        asyncio.run(stop())
+
+    @classmethod
+    def time_left(cls, handle: Mapping[str, Any]) -> float | None:
+        """Seconds before the launcher stops this job (``None``: no limit known)."""
+        return None
+
+    @classmethod
+    def follower(cls, handle: Mapping[str, Any]) -> Launcher:
+        """An instance that can ``wait``, ``alive`` and ``cancel`` a handle launched elsewhere."""
+        return cls()
+
+    @classmethod
+    def settle(cls, jobs: Sequence[JobInfo]) -> list[str]:
+        """Record how jobs ended whose records say ``running`` but whose launcher job ended.
+
+        For a launcher whose jobs outlive the experiment that launched them (a detached
+        run on a cluster): asks once for all ``jobs`` (all of this kind) and writes a
+        final outcome for each that ended without one. Returns one line per job whose
+        record changed. The default knows nothing and changes nothing.
+        """
+        return []

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from partita.errors import LauncherError, LauncherOptionError
@@ -16,7 +16,7 @@ from partita.launchers.base import Exit, Launcher, LaunchRequest
 from partita.workspace import identity, is_alive
 
 
-class LocalLauncher(Launcher):
+class LocalLauncher(Launcher, kind="local"):
     """Runs each job as a child process of the experiment, at most ``max_jobs`` at once.
 
     Jobs start in their own process session, so a Ctrl-C in the terminal reaches only the
@@ -26,8 +26,6 @@ class LocalLauncher(Launcher):
     Args:
         max_jobs: how many jobs run at once (default: the number of CPUs).
     """
-
-    kind = "local"
 
     def __init__(self, max_jobs: int | None = None) -> None:
         if max_jobs is None:
@@ -79,7 +77,10 @@ class LocalLauncher(Launcher):
             self._children[process.pid] = process
             if limit:
                 self._limits[process.pid] = float(limit)
-            handles.append({"kind": self.kind, **identity(process.pid)})
+            handle: dict[str, Any] = {"kind": self.kind, **identity(process.pid)}
+            if limit:
+                handle["deadline"] = float(env["PARTITA_DEADLINE"])
+            handles.append(handle)
         return handles
 
     async def wait(self, handle: dict[str, Any]) -> Exit:
@@ -120,6 +121,54 @@ class LocalLauncher(Launcher):
             await asyncio.sleep(0.05)
         if is_alive(handle):
             _signal_group(pid, signal.SIGKILL)
+
+    # --- about handles, from any process ------------------------------------------------
+
+    @classmethod
+    def started(cls, handle: Mapping[str, Any]) -> bool:
+        return "pid" in handle
+
+    @classmethod
+    def describe_handle(cls, handle: Mapping[str, Any]) -> str:
+        if "pid" not in handle:
+            return "local (starting)"
+        host = f" on {handle['host']}" if handle.get("host") else ""
+        return f"local, pid {handle['pid']}{host}"
+
+    @classmethod
+    def host(cls, handle: Mapping[str, Any]) -> str | None:
+        host = handle.get("host")
+        return host if isinstance(host, str) else None
+
+    @classmethod
+    def probe(cls, handle: Mapping[str, Any]) -> bool | None:
+        """From this machine: whether that process (same boot, same start time) runs."""
+        return is_alive(dict(handle))
+
+    @classmethod
+    def kill(cls, handle: Mapping[str, Any], grace: float = 10.0) -> None:
+        """SIGTERM to the job's process group, SIGKILL after ``grace`` seconds."""
+        record = dict(handle)
+        if is_alive(record) is not True:
+            return
+        pid = int(record["pid"])
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while is_alive(record) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if is_alive(record):
+            _signal_group(pid, signal.SIGKILL)
+
+    @classmethod
+    def time_left(cls, handle: Mapping[str, Any]) -> float | None:
+        deadline = handle.get("deadline")
+        if not isinstance(deadline, int | float):
+            return None
+        return max(0.0, float(deadline) - time.time())
+
+    @classmethod
+    def follower(cls, handle: Mapping[str, Any]) -> LocalLauncher:
+        return cls(1)
 
 
 def _signal_group(pid: int, signum: int) -> None:

@@ -19,11 +19,11 @@ from typing import Any
 
 from partita.config._serial import dumps as params_bytes
 from partita.errors import LauncherError
-from partita.launchers import Launcher, LaunchRequest
-from partita.run import EXIT_SUPERSEDED
+from partita.launchers import Launcher, LaunchRequest, handle_kind, launcher_for_handle
 from partita.scheduler._job import Job, JobEvent
 from partita.scheduler._tokens import TokenStore
 from partita.workspace import (
+    EXIT_SUPERSEDED,
     FileLock,
     JobState,
     Reason,
@@ -535,7 +535,7 @@ class Scheduler:
                 ended=None,
                 exit_code=None,
                 owner={**self.owner, **identity()},
-                launcher={"kind": job.launcher.kind},
+                launcher=job.launcher.placeholder(),
                 tags=job.tags,
             )
             write_state(paths, record)
@@ -578,7 +578,8 @@ class Scheduler:
         self, job: Job, record: dict[str, Any], *, locked: bool = False
     ) -> bool:
         handle = record.get("launcher") or {}
-        if not handle.get("pid") and not handle.get("job_id"):
+        launcher = self._launcher_for(handle, job)
+        if not launcher.started(handle):
             # A launch in progress elsewhere (state written, handle not yet), or one that
             # died half-way: the lock tells which.
             if locked:
@@ -588,15 +589,14 @@ class Scheduler:
                 lock.release()
                 return False
             return True
-        launcher = self._launcher_for(handle, job)
         alive = await launcher.alive(handle)
         if alive is None:
             if not job.warned_foreign:
                 job.warned_foreign = True
                 print(
-                    f"partita: {job.name} is running on {handle.get('host', '?')} according "
-                    "to its state; waiting for it. If that machine is gone, cancel it with "
-                    "'partita jobs kill'.",
+                    f"partita: {job.name} is running ({launcher.describe_handle(handle)}) "
+                    "according to its state; waiting for it. If that machine is gone, cancel "
+                    "it with 'partita jobs kill'.",
                     file=sys.stderr,
                 )
             return True
@@ -604,21 +604,13 @@ class Scheduler:
 
     def _launcher_for(self, handle: dict[str, Any], job: Job) -> Launcher:
         """A launcher that can follow ``handle`` (it may come from another experiment)."""
-        kind = handle.get("kind")
+        kind: str = handle_kind(handle) or job.launcher.kind
         if kind == job.launcher.kind:
             return job.launcher
         for launcher in self._launchers:
             if launcher.kind == kind:
                 return launcher
-        if kind == "slurm":
-            from partita.launchers.slurm import SlurmLauncher
-
-            conf = handle.get("slurm_conf")
-            follower: Launcher = SlurmLauncher(env={"SLURM_CONF": conf} if conf else None)
-        else:
-            from partita.launchers import LocalLauncher
-
-            follower = LocalLauncher(1)
+        follower = launcher_for_handle(handle).follower(handle)
         with self._lock:
             self._launchers.add(follower)
         return follower

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from partita.errors import JobLookupError
+from partita.launchers import handle_host, handle_kind, probe_handle
 from partita.workspace import (
     Index,
     JobInfo,
@@ -55,7 +56,7 @@ def open_index(workspace: Workspace) -> Index:
     When the files have to be read directly (a full disk, a broken index), the reason is
     logged once.
     """
-    index = workspace_open_index(workspace)
+    index = workspace_open_index(workspace, probe_handle)
     if index.warning:
         logging.getLogger("partita.web").warning("%s", index.warning)
     return index
@@ -112,8 +113,8 @@ def job_summary(info: JobInfo) -> dict[str, Any]:
         "experiments": list(info.experiments),
         "depends": list(info.depends),
         "damage": list(info.damage),
-        "host": (info.launcher or {}).get("host"),
-        "launcher": (info.launcher or {}).get("kind"),
+        "host": handle_host(info.launcher),
+        "launcher": handle_kind(info.launcher),
     }
 
 

@@ -23,6 +23,7 @@ from partita.workspace._runs import (
     read_submissions,
 )
 from partita.workspace._state import (
+    EXIT_SUPERSEDED,
     JobState,
     Reason,
     clear_final,
@@ -36,6 +37,7 @@ from partita.workspace._state import (
 from partita.workspace._status import JobStatus, Progress, read_progress, read_status
 
 __all__ = [
+    "EXIT_SUPERSEDED",
     "LAYOUT_VERSION",
     "FileLock",
     "Index",

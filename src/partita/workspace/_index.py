@@ -16,7 +16,7 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,8 +158,17 @@ def _signature(paths: Iterable[Path]) -> str:
     return "|".join(parts)
 
 
-def read_job(paths: JobPaths) -> JobInfo:
-    """Read one job folder directly (no index); never raises for missing or damaged files."""
+#: Tells whether the job of a launcher handle still runs (``None``: cannot tell from here),
+#: e.g. ``partita.launchers.probe_handle``. The workspace layer knows no launcher itself.
+Probe = Callable[[dict[str, Any]], "bool | None"]
+
+
+def read_job(paths: JobPaths, probe: Probe | None = None) -> JobInfo:
+    """Read one job folder directly (no index); never raises for missing or damaged files.
+
+    With ``probe``, a job recorded ``running`` whose launcher says it is certainly gone
+    is reported ``failed`` (``lost``); without, the files are reported as they are.
+    """
     status = read_status(paths)
     record, marker = status.record, status.final or {}
     damage = list(status.damage)
@@ -172,13 +181,7 @@ def read_job(paths: JobPaths) -> JobInfo:
     reason = status.reason.value if status.reason is not None else None
     detail = marker.get("detail", record.get("detail")) if state != "done" else None
     launcher = record.get("launcher") or None
-    if (
-        state == "running"
-        and launcher
-        and launcher.get("kind") == "local"
-        and launcher.get("pid")
-        and is_alive(launcher) is False
-    ):
+    if state == "running" and launcher and probe is not None and probe(dict(launcher)) is False:
         state, reason, detail = "failed", "lost", "its process is gone without an outcome"
     progress = read_progress(paths)
     damage += progress.damage
@@ -209,9 +212,16 @@ class Index:
     """The SQLite index of a work directory (``index.sqlite``)."""
 
     def __init__(
-        self, workspace: Workspace, *, path: Path | None = None, memory: bool = False
+        self,
+        workspace: Workspace,
+        *,
+        path: Path | None = None,
+        memory: bool = False,
+        probe: Probe | None = None,
     ) -> None:
         self.workspace = workspace
+        self.probe = probe
+        """Liveness of launcher handles (see :func:`read_job`); ``None``: trust the files."""
         self.path = path or workspace.index_path
         self.memory = memory
         """Whether the index lives in memory only (nothing is written to disk)."""
@@ -368,7 +378,7 @@ class Index:
             # Running jobs are always re-read: their process may have died since.
             if previous and previous[0] == signature and previous[1] != "running":
                 continue
-            info = read_job(paths)
+            info = read_job(paths, self.probe)
             db.execute(
                 "INSERT OR REPLACE INTO jobs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -485,7 +495,7 @@ class Index:
             ).fetchone()
             if row is not None:
                 return self._info(row)
-            return read_job(JobPaths(candidate.resolve()))
+            return read_job(JobPaths(candidate.resolve()), self.probe)
         type_part, _, prefix = text.rpartition("/")
         if not prefix or any(c not in "0123456789abcdef" for c in prefix.lower()):
             raise JobLookupError(
@@ -591,8 +601,10 @@ def is_corrupt(exc: sqlite3.Error) -> bool:
     return _code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
-def open_index(workspace: Workspace) -> Index:
+def open_index(workspace: Workspace, probe: Probe | None = None) -> Index:
     """The index of ``workspace``, brought up to date with the files.
+
+    ``probe`` tells which running jobs are certainly gone (see :func:`read_job`).
 
     The index is a cache, so a problem with it never stops a reader:
 
@@ -610,14 +622,14 @@ def open_index(workspace: Workspace) -> Index:
         )
     else:
         try:
-            return _refreshed(workspace)
+            return _refreshed(workspace, probe=probe)
         except (sqlite3.OperationalError, OSError) as exc:
             if _writable(workspace):
                 problem = f"cannot update the index {workspace.index_path} ({_describe(exc)})"
     try:
-        index = _refreshed(workspace, path=_private_path(workspace))
+        index = _refreshed(workspace, path=_private_path(workspace), probe=probe)
     except (sqlite3.OperationalError, OSError):
-        index = _refreshed(workspace, memory=True)
+        index = _refreshed(workspace, memory=True, probe=probe)
         if problem is None:
             problem = f"cannot write an index for {workspace.root}"
     if problem is not None:
@@ -625,8 +637,14 @@ def open_index(workspace: Workspace) -> Index:
     return index
 
 
-def _refreshed(workspace: Workspace, *, path: Path | None = None, memory: bool = False) -> Index:
-    index = Index(workspace, path=path, memory=memory)
+def _refreshed(
+    workspace: Workspace,
+    *,
+    path: Path | None = None,
+    memory: bool = False,
+    probe: Probe | None = None,
+) -> Index:
+    index = Index(workspace, path=path, memory=memory, probe=probe)
     try:
         try:
             index.refresh()

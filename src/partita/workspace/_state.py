@@ -21,6 +21,9 @@ from typing import Any
 from partita.workspace._atomic import read_json, write_json
 from partita.workspace._paths import JobPaths
 
+#: Exit code of a job runner that found another attempt in charge (nothing was executed).
+EXIT_SUPERSEDED = 75
+
 
 class JobState(enum.StrEnum):
     """The state of a job."""

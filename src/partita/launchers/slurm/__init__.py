@@ -6,12 +6,12 @@ The pieces, each usable and testable on its own:
 - ``_script``: the batch script text and the ``sbatch`` command line.
 - ``_status``: parsing ``squeue``/``sacct`` output and mapping Slurm states to partita's.
 - ``_commands``: :class:`SlurmCommands`, which runs the Slurm programs.
-- ``_launcher``: :class:`SlurmLauncher`, the launcher built on them.
+- ``_launcher``: :class:`SlurmLauncher`, the launcher built on them (kind ``slurm``).
+- ``_reconcile``: settling jobs left on Slurm by a detached run (``SlurmLauncher.settle``).
 """
 
 from partita.launchers.slurm._commands import SlurmCommands
-from partita.launchers.slurm._launcher import SlurmLauncher, cancel_handle
+from partita.launchers.slurm._launcher import SlurmLauncher
 from partita.launchers.slurm._options import SlurmOptions
-from partita.launchers.slurm._reconcile import reconcile
 
-__all__ = ["SlurmCommands", "SlurmLauncher", "SlurmOptions", "cancel_handle", "reconcile"]
+__all__ = ["SlurmCommands", "SlurmLauncher", "SlurmOptions"]

@@ -25,12 +25,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from partita.errors import LauncherError
-from partita.launchers.slurm._status import AcctEntry, QueueEntry, parse_sacct, parse_squeue
+from partita.launchers.slurm._status import (
+    AcctEntry,
+    JobStatus,
+    QueueEntry,
+    combine,
+    parse_sacct,
+    parse_squeue,
+)
 
 __all__ = ["SlurmCommands"]
 
 SQUEUE_FORMAT = "%i|%T|%r"
 SACCT_FIELDS = "JobID,State,ExitCode,Elapsed,End"
+
+_FINAL_PHASES = {"done", "failed"}
 
 # Ids per command line: far below any argv limit, and few calls even for big arrays.
 _CHUNK = 500
@@ -165,6 +174,32 @@ class SlurmCommands:
             found.update(parse_sacct(out))
         return found
 
+    async def statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """What one squeue and, for jobs that left it or ended, one sacct tell of each job.
+
+        Jobs neither knows (yet) are absent.
+        """
+        queue = await self.squeue(job_ids)
+        # Jobs that left the queue, or ended in it: sacct has their exit code.
+        missing = [i for i in job_ids if i not in queue or queue[i].phase in _FINAL_PHASES]
+        acct = await self.sacct(missing) if missing else {}
+        found: dict[str, JobStatus] = {}
+        for job_id in job_ids:
+            status = combine(queue.get(job_id), acct.get(job_id))
+            if status is not None:
+                found[job_id] = status
+        return found
+
+    async def time_left(self, job_id: str) -> float | None:
+        """Seconds left of the time limit of a queued or running job (``None``: no limit)."""
+        args = ["-h", "-j", job_id, "-o", "%L"]
+        code, out, err = await self._call("squeue", args)
+        if code != 0:
+            if "invalid job id" in err.lower():
+                return None
+            raise self._failure("squeue", args, code, err, "read the time left")
+        return parse_time_left(out.strip())
+
     async def scancel(self, job_ids: Iterable[str | int]) -> None:
         """Cancel these jobs; jobs that already ended are fine."""
         for chunk in _chunks(job_ids):
@@ -206,6 +241,27 @@ class SlurmCommands:
             f"  stderr: {text}\n"
             f"  {self._advice(stderr)}"
         )
+
+
+def parse_time_left(text: str) -> float | None:
+    """Seconds from squeue's time left (``%L``): ``D-HH:MM:SS``, ``HH:MM:SS``, ``MM:SS``."""
+    if not text or text in ("UNLIMITED", "NOT_SET", "INVALID"):
+        return None
+    days = 0
+    if "-" in text:
+        head, text = text.split("-", 1)
+        try:
+            days = int(head)
+        except ValueError:
+            return None
+    try:
+        parts = [int(p) for p in text.split(":")]
+    except ValueError:
+        return None
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    hours, minutes, seconds = parts[-3:]
+    return float(days * 86400 + hours * 3600 + minutes * 60 + seconds)
 
 
 def _chunks(job_ids: Iterable[str | int]) -> list[list[str]]:

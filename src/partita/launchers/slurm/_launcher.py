@@ -8,23 +8,26 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from partita.errors import LauncherError, LauncherOptionError
 from partita.launchers.base import Exit, Launcher, LaunchRequest
 from partita.launchers.slurm._commands import SlurmCommands
 from partita.launchers.slurm._options import SlurmOptions
 from partita.launchers.slurm._script import batch_script, output_pattern, sbatch_argv
-from partita.launchers.slurm._status import EndWatch, JobStatus, combine, phase_of
+from partita.launchers.slurm._status import EndWatch, JobStatus, phase_of
 from partita.workspace import JobPaths, final_marker
+
+if TYPE_CHECKING:
+    from partita.workspace import JobInfo
 
 _FINAL_PHASES = {"done", "failed"}
 
 
-class SlurmLauncher(Launcher):
+class SlurmLauncher(Launcher, kind="slurm"):
     """Runs jobs on a Slurm cluster through ``sbatch``, ``squeue``, ``sacct`` and ``scancel``.
 
     Any sbatch option with a field in :class:`SlurmOptions` can be given by name
@@ -52,7 +55,6 @@ class SlurmLauncher(Launcher):
         bindir: where the Slurm programs are (default: on ``PATH``).
     """
 
-    kind = "slurm"
     queues_dependencies = True
     #: Seconds to wait, once a job has ended, for sacct to record its exit code when the
     #: runner recorded none in the job folder; after that the exit code is reported unknown.
@@ -323,16 +325,7 @@ class SlurmLauncher(Launcher):
         return {i: (s.state, s.exit_text) for i, s in (await self._statuses(job_ids)).items()}
 
     async def _statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        queue = await self.commands.squeue(job_ids)
-        # Jobs that left the queue, or ended in it: sacct has their exit code.
-        missing = [i for i in job_ids if i not in queue or queue[i].phase in _FINAL_PHASES]
-        acct = await self.commands.sacct(missing) if missing else {}
-        found: dict[str, JobStatus] = {}
-        for job_id in job_ids:
-            status = combine(queue.get(job_id), acct.get(job_id))
-            if status is not None:
-                found[job_id] = status
-        return found
+        return await self.commands.statuses(job_ids)
 
     async def alive(self, handle: dict[str, Any]) -> bool | None:
         try:
@@ -357,8 +350,42 @@ class SlurmLauncher(Launcher):
         """How many times each Slurm command ran."""
         return self.commands.statistics()
 
+    # --- about handles, from any process ------------------------------------------------
 
-async def cancel_handle(handle: dict[str, Any], grace: float = 0.0) -> None:
-    """Cancel the Slurm job of a handle recorded in a job's ``state.json``."""
-    env = {"SLURM_CONF": handle["slurm_conf"]} if handle.get("slurm_conf") else {}
-    await SlurmCommands(env=env).scancel([str(handle["job_id"])])
+    @classmethod
+    def started(cls, handle: Mapping[str, Any]) -> bool:
+        return bool(handle.get("job_id"))
+
+    @classmethod
+    def describe_handle(cls, handle: Mapping[str, Any]) -> str:
+        if not handle.get("job_id"):
+            return "slurm (being submitted)"
+        conf = f", SLURM_CONF={handle['slurm_conf']}" if handle.get("slurm_conf") else ""
+        return f"slurm, job {handle['job_id']}{conf}"
+
+    @classmethod
+    def time_left(cls, handle: Mapping[str, Any]) -> float | None:
+        """What ``squeue`` says is left of the job's time limit (``None``: no limit known)."""
+        if not handle.get("job_id"):
+            return None
+        commands = SlurmCommands(env=_conf_env(handle), timeout=10.0)
+        try:
+            return asyncio.run(commands.time_left(str(handle["job_id"])))
+        except LauncherError:
+            return None
+
+    @classmethod
+    def follower(cls, handle: Mapping[str, Any]) -> SlurmLauncher:
+        return cls(env=_conf_env(handle) or None)
+
+    @classmethod
+    def settle(cls, jobs: Sequence[JobInfo]) -> list[str]:
+        """Ask Slurm (once per cluster) how jobs left by a detached run ended; record it."""
+        from partita.launchers.slurm._reconcile import reconcile
+
+        return reconcile(list(jobs))
+
+
+def _conf_env(handle: Mapping[str, Any]) -> dict[str, str]:
+    conf = handle.get("slurm_conf")
+    return {"SLURM_CONF": str(conf)} if conf else {}

@@ -6,6 +6,7 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
+from partita.launchers.slurm._commands import SlurmCommands
 from partita.launchers.slurm._status import phase_of, reason_for
 from partita.workspace import (
     FileLock,
@@ -36,11 +37,9 @@ def reconcile(infos: list[JobInfo]) -> list[str]:
 
 
 async def _reconcile(conf: str, jobs: list[JobInfo]) -> list[str]:
-    from partita.launchers.slurm._launcher import SlurmLauncher
-
-    launcher = SlurmLauncher(env={"SLURM_CONF": conf} if conf else None)
+    commands = SlurmCommands(env={"SLURM_CONF": conf} if conf else None)
     ids = [str((j.launcher or {})["job_id"]) for j in jobs]
-    states = await launcher.status(ids)
+    states = {i: (s.state, s.exit_text) for i, s in (await commands.statuses(ids)).items()}
     changes = []
     for info, job_id in zip(jobs, ids, strict=True):
         found = states.get(job_id)
