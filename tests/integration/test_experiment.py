@@ -89,6 +89,14 @@ with experiment("wd", "study", max_jobs=2):
     assert f"jobs of the latest run ({latest})" in shown
     listed = json.loads(invoke("experiments", "list", "-w", wd, "--json").stdout)
     assert listed[0]["latest"]["run"] == latest and listed[0]["runs"] == 2
+    from starlette.testclient import TestClient
+
+    from partita.web import create_app
+
+    with TestClient(create_app(wd, token="t")) as client:
+        (entry,) = client.get("/api/experiments?token=t").json()["experiments"]
+        assert entry["latest"]["run"] == latest
+        assert [run["dry_run"] for run in entry["runs"]] == [True, False]
 
 
 def test_dry_run_gives_jobs_and_a_summary(script: Callable[..., Script], tmp_path: Path) -> None:

@@ -436,7 +436,7 @@ async def api_experiments(request: Request) -> Response:
         {
             "name": name,
             "runs": by_name[name],
-            "latest": by_name[name][0],
+            "latest": next((r for r in by_name[name] if not r.get("dry_run")), by_name[name][0]),
             "states": counts.get(name, {}),
         }
         for name in names
