@@ -14,20 +14,14 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from partita.config import _runtime
-from partita.config._config import (
-    Config,
-    Task,
-    freeze,
-    set_submitter,
-    state_of,
-    walk,
-)
-from partita.config._identity import identifier as identifier_of
+from partita.config._config import Task, set_submitter, state_of
+from partita.config._seal import Sealed, outputs_of, seal
 from partita.errors import (
     ExperimentError,
     ExperimentFailed,
@@ -41,8 +35,17 @@ from partita.workspace import JobState, RunPaths, RunWriter, Workspace, identity
 
 __all__ = ["Experiment", "Job"]
 
+_E = TypeVar("_E", bound=BaseException)
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _active: list[Experiment] = []
+#: How ``monitor=True`` starts the web monitor: installed by the ``partita`` facade, so
+#: that this layer does not import the web layer (the monitor sits above it).
+_monitor_starter: list[Callable[[Path, int], Any]] = []
+
+
+def set_monitor_starter(starter: Callable[[Path, int], Any]) -> None:
+    """Install the function that serves the web monitor of a work directory."""
+    _monitor_starter[:] = [starter]
 
 
 class _Reporter:
@@ -102,7 +105,11 @@ class _Reporter:
             self.say(f"{job.name} done{took}")
         elif event.state is JobState.FAILED:
             detail = f": {job.detail}" if job.detail else ""
-            where = "" if job.reason == "dependency" else f"\n    stderr: {job.paths.stderr}"
+            where = (
+                ""
+                if job.reason in ("dependency", "no_space")
+                else f"\n    stderr: {job.paths.stderr}"
+            )
             self.warn(f"{job.name} FAILED ({job.reason}){detail}{where}")
         elif event.state is JobState.CANCELLED:
             self.say(f"{job.name} cancelled")
@@ -183,6 +190,7 @@ class Experiment:
         self._jobs_lock = threading.Lock()
         self._dry: list[tuple[str, str, dict[str, Any]]] = []
         self._previous_sigterm: Any = None
+        self._previous_sigint: Any = None
         self.status = "created"
 
     # --- context ----------------------------------------------------------------------------
@@ -192,7 +200,10 @@ class Experiment:
         self._started = time.time()
         self.status = "running"
         # A dry run is recorded as such, and never becomes the experiment's latest run.
-        self._writer.create(self._run_record(), latest=not self.dry_run)
+        try:
+            self._writer.create(self._run_record(), latest=not self.dry_run)
+        except WorkspaceError as exc:
+            raise _reported(exc) from None
         # Collected while the script builds its tasks; on disk before the first launch.
         self._environment = threading.Thread(
             target=self._write_environment, name="partita-env", daemon=True
@@ -223,13 +234,18 @@ class Experiment:
         self._monitor: Any = None
         if not (self.monitor or _flag("PARTITA_MONITOR")):
             return
+        if not _monitor_starter:
+            self._reporter.warn(
+                "no web monitor: use partita.experiment(..., monitor=True) or "
+                "partita.Experiment, which know how to start it"
+            )
+            return
+        port = int(os.environ.get("PARTITA_MONITOR_PORT", "0"))
         try:
-            from partita.web import start_in_thread
+            self._monitor = _monitor_starter[0](self.workspace.root, port)
         except ImportError as exc:
             self._reporter.warn(f"no web monitor: {exc}")
             return
-        port = int(os.environ.get("PARTITA_MONITOR_PORT", "0"))
-        self._monitor = start_in_thread(self.workspace.root, port=port)
         self._reporter.warn(f"monitor: {self._monitor.url}")
 
     def __exit__(
@@ -238,18 +254,25 @@ class Experiment:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        raising = exc_type is not None
         try:
             if exc_type is None:
                 self._finish_normally()
             elif issubclass(exc_type, KeyboardInterrupt):
                 self._interrupted()
+                if exc is not None:
+                    _reported(exc)
             else:
                 self._aborted()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as again:
+            raising = True
             self._interrupted()
+            raise _reported(again) from None
+        except BaseException:
+            raising = True
             raise
         finally:
-            self._close()
+            self._close(raising)
 
     # --- submission ------------------------------------------------------------------------
 
@@ -297,22 +320,15 @@ class Experiment:
         st = state_of(task)
         if st.job is not None and self._scheduler and self._scheduler.owns(st.job):
             return self._outputs(task)
-        # 1. identity (raises CycleError / EncodingError before anything happens)
-        ident = identifier_of(task)
-        for _, cfg in walk(task):
-            self._check_importable(type(cfg))
-        tags = task.tags()
-        dependencies = self._dependencies(task)
-        freeze(task)
-        st.workspace = self.workspace.root
-        paths = self.workspace.job(type(task)._partita_type_id, ident)
-        self._resolve_generated(task, paths.root)
-        from partita.config._serial import dumps
-
-        params = dumps(task)  # every value can be written: fail now, not in the scheduler
+        # Identity, validation, generated paths, tags, dependencies, outputs and the
+        # params.json bytes: all decided by the config layer, before anything is launched.
+        sealed = seal(task, self.workspace.root, check_class=self._check_importable)
+        ident, tags = sealed.identifier, sealed.tags
+        paths = self.workspace.job(sealed.type_id, ident)
+        dependencies = self._dependencies(sealed)
         if self.dry_run:
             self._dry_submit(task, ident, paths, tags)
-            return self._outputs(task)
+            return sealed.outputs
         assert self._scheduler is not None
         if launcher is None and self._finder is not None:
             launcher = self._finder.choose(needs, task).launcher
@@ -327,65 +343,32 @@ class Experiment:
             token_request,
             needs.to_dict(),
             resumable,
-            params,
+            sealed.params,
         )
         self._record_submission(spec)  # on disk before the scheduler can launch it
         job = self._scheduler.submit(spec)
         st.job = job
-        return self._outputs(task)
+        return sealed.outputs
 
     def _outputs(self, task: Task) -> Any:
-        outputs = getattr(type(task), "outputs", None)
-        if outputs is None:
-            return task
-        result = outputs(task)
-        if result is task:
-            return task
-        for value in _configs_in(result):
-            vst = state_of(value)
-            if vst.producer is None and value is not task:
-                vst.producer = task
-                freeze(value)
-        return result
+        return outputs_of(task)
 
-    def _dependencies(self, task: Task) -> list[Job]:
+    def _dependencies(self, sealed: Sealed) -> list[Job]:
         found: dict[str, Job] = {}
-
-        def visit(cfg: Config) -> None:
-            for _, child in walk(cfg, into_tasks=False):
-                if child is cfg:
-                    continue
-                st = state_of(child)
-                job = st.job if isinstance(child, Task) else None
-                if job is None and st.producer is not None:
-                    job = state_of(st.producer).job
-                if job is not None:
-                    found.setdefault(job.identifier, job)
-
-        visit(task)
+        for dependency in sealed.dependencies:
+            job = state_of(dependency).job
+            if job is not None:
+                found.setdefault(job.identifier, job)
         scheduler = self._scheduler
         own = [job for job in found.values() if scheduler is not None and scheduler.owns(job)]
         for job in found.values():
             if job not in own and job.state is not JobState.DONE:
                 raise ExperimentError(
-                    f"{type(task).__qualname__} depends on {job.name}, submitted in another "
-                    f"experiment that has not completed it ({job.state.value}). Submit it "
-                    "again in this experiment."
+                    f"{type(sealed.task).__qualname__} depends on {job.name}, submitted in "
+                    f"another experiment that has not completed it ({job.state.value}). "
+                    "Submit it again in this experiment."
                 )
         return own
-
-    def _resolve_generated(self, task: Task, jobdir: Path) -> None:
-        for path, cfg in walk(task, into_tasks=False):
-            if cfg is not task and isinstance(cfg, Task):
-                continue
-            d = cfg.__dict__
-            for name, f in type(cfg)._partita_fields.items():
-                if f.generator is None or name in d:
-                    continue
-                base = jobdir
-                if path:
-                    base = jobdir / re.sub(r"[\[\]'\"{}]+", ".", path).strip(".")
-                d[name] = base / f.generator.relative if f.generator.relative else base
 
     def _check_importable(self, cls: type) -> None:
         if cls in self._checked_classes:
@@ -443,7 +426,10 @@ class Experiment:
         }
         self._environment_written()
         with self._jobs_lock:
-            self._writer.append(entry)
+            try:
+                self._writer.append(entry)
+            except WorkspaceError as exc:
+                raise _reported(exc) from None
 
     def _run_record(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -527,8 +513,21 @@ class Experiment:
         if problems:
             for text in problems:
                 self._reporter.warn(text.rstrip())
+        full = [j for j in failed if _out_of_space(j)]
+        if full:
+            names = ", ".join(j.name for j in full[:3]) + (", ..." if len(full) > 3 else "")
+            raise _reported(
+                WorkspaceError(
+                    f"experiment {self.name!r}: no space left on device in the work directory "
+                    f"{self.workspace.root}: {len(full)} of {len(jobs)} jobs could not run or "
+                    f"record their outcome ({names}). Free some space and run the script "
+                    "again: jobs that are done are reused."
+                )
+            )
         if failed:
-            raise ExperimentFailed(self.name, [_failed_entry(j, jobs) for j in failed], len(jobs))
+            raise _reported(
+                ExperimentFailed(self.name, [_failed_entry(j, jobs) for j in failed], len(jobs))
+            )
         if problems:
             raise ExperimentError(
                 f"experiment {self.name!r}: {len(problems)} error(s) in callbacks or in "
@@ -566,8 +565,14 @@ class Experiment:
             )
 
     def _install_sigterm(self) -> None:
-        """Treat SIGTERM like Ctrl-C while the experiment runs (clean cancellation)."""
+        """Treat SIGTERM like Ctrl-C while the experiment runs (clean cancellation).
+
+        SIGINT gets Python's own handler explicitly: a shell starts background commands
+        (``python xp.py &``) with SIGINT ignored, and Ctrl-C or ``kill -INT`` must still
+        cancel the experiment.
+        """
         self._previous_sigterm = None
+        self._previous_sigint = None
         if threading.current_thread() is not threading.main_thread():
             return
 
@@ -575,12 +580,18 @@ class Experiment:
             raise KeyboardInterrupt("SIGTERM")
 
         self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+        self._previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+        _install_excepthook()
 
-    def _close(self) -> None:
+    def _close(self, raising: bool = False) -> None:
         if self._previous_sigterm is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGTERM, self._previous_sigterm)
             self._previous_sigterm = None
+        if self._previous_sigint is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
         if self in _active:
             _active.remove(self)
         set_submitter(_active[-1].submit if _active else None)
@@ -596,7 +607,12 @@ class Experiment:
         else:
             states = {}
         self._environment_written()
-        self._writer.finish(self._run_record(ended=time.time(), jobs=states))
+        try:
+            self._writer.finish(self._run_record(ended=time.time(), jobs=states))
+        except WorkspaceError as exc:
+            if not raising:
+                raise _reported(exc) from None
+            # The error on its way out says what matters (e.g. the disk is full).
 
     def _summary(self, jobs: list[Job]) -> None:
         self._reporter.stop_view()
@@ -687,6 +703,45 @@ def _dry_job(
     return unscheduled_job(spec, JobState.DONE if state is JobState.DONE else JobState.WAITING)
 
 
+def _out_of_space(job: Job) -> bool:
+    """Whether ``job`` failed because the disk is full (partita's files or the task's own)."""
+    return job.reason == "no_space" or (
+        job.reason == "error" and "[Errno 28]" in (job.detail or "")
+    )
+
+
+def _reported(exc: _E) -> _E:
+    """Mark ``exc`` as explained on stderr already: the excepthook prints no traceback."""
+    with contextlib.suppress(AttributeError, TypeError):
+        exc._partita_reported = True  # type: ignore[attr-defined]
+    return exc
+
+
+def _install_excepthook() -> None:
+    """Print what the experiment reported, without a traceback through partita's internals.
+
+    Concerns only exceptions marked by :func:`_reported` (a failed experiment, a full disk,
+    an interruption); everything else goes to the previous hook. ``PARTITA_DEBUG=1``
+    prints the full traceback as well.
+    """
+    if getattr(sys.excepthook, "_partita", False):
+        return
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if not getattr(value, "_partita_reported", False) or _flag("PARTITA_DEBUG"):
+            previous(kind, value, tb)
+            return
+        if isinstance(value, KeyboardInterrupt):
+            print("partita: interrupted", file=sys.stderr, flush=True)
+        else:
+            print(f"partita: {value}", file=sys.stderr, flush=True)
+        print("partita: (PARTITA_DEBUG=1 shows the traceback)", file=sys.stderr, flush=True)
+
+    hook._partita = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -696,16 +751,6 @@ def _isatty(stream: Any) -> bool:
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
-
-
-def _configs_in(value: Any) -> list[Config]:
-    if isinstance(value, Config):
-        return [value]
-    if isinstance(value, list | tuple):
-        return [c for v in value for c in _configs_in(v)]
-    if isinstance(value, dict):
-        return [c for v in value.values() for c in _configs_in(v)]
-    return []
 
 
 def _failed_entry(job: Job, jobs: list[Job]) -> FailedJob:

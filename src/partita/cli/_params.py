@@ -102,20 +102,47 @@ def _compact(value: Any, objects: Objects) -> str:
     return repr(value)
 
 
+def _folder(entry: dict[str, Any]) -> str:
+    return f"jobs/{entry.get('type', '?')}/{entry.get('id', '?')}"
+
+
 def flatten(
     document: dict[str, Any],
     *,
     stop: Callable[[dict[str, Any]], bool] | None = None,
+    producers: bool = False,
 ) -> dict[str, Leaf]:
     """``{"strings[1].word": Leaf("'world'", "str"), ...}`` for the job's config.
 
     Nested configs are followed through their ``$ref``; ``stop(entry)`` may refuse to go
     into one (it is then shown by name only, e.g. a dependency that has its own job).
+
+    With ``producers=True`` (for comparisons), a task output is followed into the task that
+    produced it (``data.(from demo.split).seed``), and paths inside the job's own folder or
+    a producer's folder read relative to it (``<this job>/model.pt``): they differ between
+    two jobs only because the identities differ, which the followed parameters explain.
     """
     objects: Objects = document["objects"]
     out: dict[str, Leaf] = {}
+    folders: dict[str, str] = {}
+    if producers:
+        folders[_folder(root_object(document))] = "<this job>"
+
+    def relabel(value: dict[str, Any]) -> Leaf | None:
+        text = str(value["$path"])
+        if value.get("base") != "workspace":
+            return None
+        for folder, label in folders.items():
+            if text == folder or text.startswith(folder + "/"):
+                return Leaf(f"Path({label + text[len(folder) :]!r})", "Path")
+        return None
 
     def visit(value: Any, path: str) -> None:
+        if folders and isinstance(value, dict) and "$path" in value:
+            relabelled = relabel(value)
+            if relabelled is not None:
+                out[path] = relabelled
+                return
         leaf = _scalar(value)
         if leaf is not None:
             out[path] = leaf
@@ -137,6 +164,11 @@ def flatten(
                 out[path] = Leaf(_short_name(entry), kind)
                 return
             out[path] = Leaf(f"<{kind}>", kind, True)
+            producer = entry.get("producer")
+            if producers and isinstance(producer, int) and 0 <= producer < value["$ref"]:
+                made_by = objects[producer]
+                folders.setdefault(_folder(made_by), f"<{made_by.get('type', '?')} job>")
+                visit({"$ref": producer}, f"{path}.(from {made_by.get('type', '?')})")
             for name, item in sorted(entry.get("fields", {}).items()):
                 visit(item, f"{path}.{name}")
             return
@@ -231,8 +263,12 @@ class Change:
 
 
 def diff(first: dict[str, Any], second: dict[str, Any]) -> list[Change]:
-    """Parameters that differ between two ``params.json`` documents, in reading order."""
-    a, b = flatten(first), flatten(second)
+    """Parameters that differ between two ``params.json`` documents, in reading order.
+
+    Outputs are followed into the tasks that produced them, and paths inside the jobs'
+    own folders (generated paths) or their producers' compare relative to those folders.
+    """
+    a, b = flatten(first, producers=True), flatten(second, producers=True)
     changes = []
     for path in [*a, *(p for p in b if p not in a)]:
         before, after = a.get(path), b.get(path)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import sys
+import threading
 import typing
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from partita.config import _runtime
@@ -20,11 +22,14 @@ from partita.config._fields import (
     _Marker,
     field,
 )
+from partita.config._identity import digest, encode_value, identifier, plan
+from partita.config._kinds import ConfigNode, Kind, kind_or_none
 from partita.config._types import field_type
 from partita.errors import (
     ConfigDefinitionError,
     ConfigTypeError,
     ConstantFieldError,
+    CycleError,
     FrozenConfigError,
     MissingFieldError,
     NoExperimentError,
@@ -52,13 +57,16 @@ RESERVED = frozenset(
     }
 )
 
+#: Pairs of configs being compared by ``==`` in this thread (to refuse loops).
+_comparing = threading.local()
+
 _IMMUTABLE = (bool, int, float, str, bytes, type(None), tuple, frozenset, Path)
 
 
 class _State:
     """Per-instance bookkeeping, stored under ``__partita__`` in the instance dict."""
 
-    __slots__ = ("digest", "frozen", "job", "producer", "tags", "workspace")
+    __slots__ = ("digest", "frozen", "job", "paths_of", "producer", "tags", "workspace")
 
     def __init__(self) -> None:
         self.frozen = False
@@ -67,6 +75,8 @@ class _State:
         self.job: Any = None
         self.workspace: Path | None = None
         self.digest: bytes | None = None
+        #: The job folder this config's generated paths were resolved into.
+        self.paths_of: Path | None = None
 
 
 def state_of(cfg: Config) -> _State:
@@ -156,6 +166,13 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
         try:
             hints = typing.get_type_hints(cls, include_extras=True)
         except NameError as exc:
+            if "<locals>" in cls.__qualname__:
+                raise ConfigDefinitionError(
+                    f"{cls.__qualname__} is defined inside a function, so its annotations "
+                    f"(strings, with 'from __future__ import annotations') cannot be resolved "
+                    f"({exc}), and a job process could not import it. Define it at the top "
+                    "level of a module or of the script."
+                ) from None
             raise ConfigDefinitionError(
                 f"{cls.__qualname__}: cannot resolve the annotation of a field ({exc}). "
                 "Define the referenced class before creating instances, or import it."
@@ -217,21 +234,11 @@ def _shareable(value: Any) -> bool:
 
 
 def _install(cls: type, fields: dict[str, Field]) -> None:
-    from partita.config._identity import length_prefixed
-
     type_id = type_id_of(cls)
-    encoded = []
-    for name in sorted(fields):
-        f = fields[name]
-        if f.kind is FieldKind.META or f.generator is not None:
-            continue
-        check_default = f.kind is FieldKind.PARAM and not f.required
-        encoded.append((name, length_prefixed(name.encode()), f, check_default))
     setattr_ = type.__setattr__
     setattr_(cls, "_partita_fields", fields)
     setattr_(cls, "_partita_type_id", type_id)
-    setattr_(cls, "_partita_header", b"partita.config/1\x00" + length_prefixed(type_id.encode()))
-    setattr_(cls, "_partita_encoded", tuple(encoded))
+    setattr_(cls, "_partita_plan", plan(type_id, fields))
     walk = tuple(n for n in sorted(fields) if fields[n].type.may_hold_configs)
     setattr_(cls, "_partita_walk", walk)
     # Defaults that are immutable all the way down are shared by every instance. Others
@@ -262,7 +269,7 @@ def _unknown(cls: type[Config], name: str) -> UnknownFieldError:
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(field,))
-class Config:
+class Config(ConfigNode):
     """A typed set of parameters with a stable identity.
 
     Subclass it and declare fields with ``Param[T]`` (part of the identity), ``Meta[T]``
@@ -282,8 +289,7 @@ class Config:
 
     _partita_fields: ClassVar[dict[str, Field]]
     _partita_type_id: ClassVar[str]
-    _partita_header: ClassVar[bytes]
-    _partita_encoded: ClassVar[tuple[tuple[str, bytes, Field, bool], ...]]
+    _partita_plan: ClassVar[Any]
     _partita_walk: ClassVar[tuple[str, ...]]
 
     def __init_subclass__(cls, *, id: str | None = None, **kwargs: Any) -> None:
@@ -318,8 +324,9 @@ class Config:
         try:
             resolve_fields(cls)
         except ConfigDefinitionError as exc:
-            if "cannot resolve the annotation" not in str(exc):
-                raise
+            unresolved = ("cannot resolve the annotation", "cannot be resolved")
+            if not any(text in str(exc) for text in unresolved):
+                raise  # annotations that name a later class are resolved on first use
 
     def __init__(self, **values: Any) -> None:
         cls = type(self)
@@ -366,12 +373,19 @@ class Config:
     def __setattr__(self, name: str, value: Any) -> None:
         cls = type(self)
         f = cls._partita_fields.get(name)
+        st: _State = self.__dict__[STATE]
         if f is None:
-            if name.startswith("_"):
+            # Private names, and any name on a submitted or loaded config (a task caching
+            # things in execute()): plain attributes, never part of the identity or params.
+            if name.startswith("_") or (st.frozen and name not in RESERVED):
                 object.__setattr__(self, name, value)
                 return
+            if st.frozen:
+                raise FrozenConfigError(
+                    f"{cls.__qualname__}.{name} is a method of every task and cannot be "
+                    "replaced. Store the value under another name."
+                )
             raise _unknown(cls, name)
-        st: _State = self.__dict__[STATE]
         qual = cls.__qualname__
         if st.frozen:
             raise FrozenConfigError(
@@ -425,15 +439,27 @@ class Config:
             return False
         # Kind-aware (True != 1 != 1.0, NaN == NaN) so that equal configs have equal
         # identifiers, hence equal hashes; a task output also compares its producer.
-        mine = {k: v for k, v in self.__dict__.items() if k in type(self)._partita_fields}
-        theirs = {k: v for k, v in other.__dict__.items() if k in type(other)._partita_fields}
-        if mine.keys() != theirs.keys() or not all(_same(v, theirs[k]) for k, v in mine.items()):
-            return False
-        return _same(state_of(self).producer, state_of(other).producer)
+        active: set[tuple[int, int]] = _comparing.__dict__.setdefault("pairs", set())
+        pair = (id(self), id(other))
+        if pair in active:
+            raise CycleError(
+                f"{type(self).__qualname__} contains itself (through its fields), so it "
+                "cannot be compared. Break the loop: a config cannot be its own parameter."
+            )
+        active.add(pair)
+        try:
+            fields = type(self)._partita_fields
+            mine = {k: v for k, v in self.__dict__.items() if k in fields}
+            theirs = {k: v for k, v in other.__dict__.items() if k in type(other)._partita_fields}
+            if mine.keys() != theirs.keys() or not all(
+                _same(v, theirs[k]) for k, v in mine.items()
+            ):
+                return False
+            return _same(state_of(self).producer, state_of(other).producer)
+        finally:
+            active.discard(pair)
 
     def __hash__(self) -> int:
-        from partita.config._identity import digest
-
         return hash(digest(self))
 
     def tag(self: C, name: str, value: Any) -> C:
@@ -450,7 +476,8 @@ class Config:
         return self
 
     def tags(self) -> dict[str, Any]:
-        """Tags of this config and of every config it contains (its own tags win)."""
+        """Tags of this config, of every config it contains and of the tasks that produced
+        them (an output carries its task's tags). Its own tags win over those it holds."""
         collected: dict[str, Any] = {}
         seen: set[int] = set()
 
@@ -458,43 +485,31 @@ class Config:
             if id(cfg) in seen:
                 return
             seen.add(id(cfg))
+            st = state_of(cfg)
+            if st.producer is not None:
+                visit(st.producer)
             for child in iter_children(cfg):
                 visit(child)
-            collected.update(state_of(cfg).tags)
+            collected.update(st.tags)
 
         visit(self)
         return dict(sorted(collected.items()))
-
-
-def _kind(value: Any) -> Any:
-    if isinstance(value, Config):
-        return Config
-    if _is_enum(value):
-        return "enum"
-    for kind in (bool, int, float, str, PurePath, list, tuple, dict):
-        if isinstance(value, kind):
-            return kind
-    if isinstance(value, frozenset | set):
-        return frozenset
-    return type(value)
 
 
 def _same(a: Any, b: Any) -> bool:
     """Equality of field values that agrees with their identity encoding."""
     if a is b:
         return True
-    kind = _kind(a)
-    if kind is not _kind(b):
+    kind = kind_or_none(a)
+    if kind is not kind_or_none(b):
         return False
-    if kind is float:
+    if kind is Kind.FLOAT:
         return bool(a == b or (a != a and b != b))
-    if kind is list or kind is tuple:
+    if kind is Kind.LIST or kind is Kind.TUPLE:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if kind is dict:
+    if kind is Kind.DICT:
         return bool(a.keys() == b.keys()) and all(_same(v, b[k]) for k, v in a.items())
-    if kind is frozenset:
-        from partita.config._identity import encode_value
-
+    if kind is Kind.SET:
         try:
             return sorted(map(encode_value, a)) == sorted(map(encode_value, b))
         except Exception:
@@ -504,15 +519,39 @@ def _same(a: Any, b: Any) -> bool:
 
 def _differs(value: Any, f: Field) -> bool:
     try:
-        from partita.config._identity import encode_value
-
         return encode_value(value) != f.default_bytes()
     except Exception:
         return True
 
 
 def _tag_value(qual: str, name: str, value: Any) -> Any:
-    if value is None or type(value) in (bool, int, float, str):
+    """A tag value, checked: it must be stored as JSON and in SQLite, and filtered on."""
+    kind = type(value)
+    if value is None or kind is bool:
+        return value
+    if kind is float and not math.isfinite(value):
+        raise ConfigTypeError(
+            f"{qual}: tag {name!r} is {value!r}, which no tag filter can match and JSON "
+            "cannot store. Tag a finite number, or a str such as 'inf'."
+        )
+    if kind is int:
+        try:
+            str(value)
+        except ValueError:  # more digits than sys.get_int_max_str_digits()
+            raise ConfigTypeError(
+                f"{qual}: tag {name!r} is an int of about "
+                f"{value.bit_length() * 30103 // 100000} digits, too large for a tag. "
+                "Tag a shorter value that identifies the variant."
+            ) from None
+    if kind is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigTypeError(
+                f"{qual}: tag {name!r} is {value!r}, which holds a lone surrogate (not "
+                "valid text). Tag valid text."
+            ) from None
+    if kind in (int, float, str):
         return value
     raise ConfigTypeError(
         f"{qual}: tag {name!r} must be a bool, int, float, str or None, found "
@@ -524,8 +563,13 @@ def iter_values(value: Any) -> Iterator[Config]:
     """Configs found directly in ``value`` (not inside those configs)."""
     if isinstance(value, Config):
         yield value
-    elif isinstance(value, list | tuple | frozenset | set):
+    elif isinstance(value, list | tuple):
         for item in value:
+            if isinstance(item, Config | list | tuple | dict | frozenset):
+                yield from iter_values(item)
+    elif isinstance(value, frozenset | set):
+        # In encoding order, not hash order: the same set gives the same walk (and tags).
+        for item in sorted(value, key=encode_value):
             if isinstance(item, Config | list | tuple | dict | frozenset):
                 yield from iter_values(item)
     elif isinstance(value, dict):
@@ -573,7 +617,7 @@ def _visit_value(
         for i, item in enumerate(value):
             yield from _visit_value(item, f"{path}[{i}]", visit)
     elif isinstance(value, frozenset):
-        for i, item in enumerate(value):
+        for i, item in enumerate(sorted(value, key=encode_value)):
             yield from _visit_value(item, f"{path}{{{i}}}", visit)
     elif isinstance(value, dict):
         for key in sorted(value):
@@ -652,8 +696,6 @@ class Task(Config):
     @property
     def jobdir(self) -> Path:
         """The job folder of this task: ``WORKDIR/jobs/<type id>/<identifier>``."""
-        from partita.config._identity import identifier
-
         st = state_of(self)
         root = st.workspace or _runtime.current_workspace()
         if root is None:

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+
+from partita.config._describe import attribute_docs
+from partita.config._identity import encode_value
+from partita.config._kinds import FieldKind as FieldKind
+from partita.errors import ConfigDefinitionError, PendingPathError
 
 if TYPE_CHECKING:
     from partita.config._types import FieldType
 
 T = TypeVar("T")
-
-
-class FieldKind(enum.Enum):
-    """How a field takes part in the identity of its config."""
-
-    PARAM = "param"
-    """Counts in the identifier (unless equal to its default)."""
-    META = "meta"
-    """Stored and reloaded, but never part of the identifier."""
-    CONSTANT = "constant"
-    """Fixed by the class, always part of the identifier: bump it to version a task."""
 
 
 class _Marker:
@@ -72,8 +65,6 @@ class PathGenerator:
     def __init__(self, relative: str = "") -> None:
         path = PurePosixPath(relative)
         if path.is_absolute() or ".." in path.parts:
-            from partita.errors import ConfigDefinitionError
-
             raise ConfigDefinitionError(
                 f"PathGenerator({relative!r}): expected a relative path inside the job folder, "
                 "found an absolute path or '..'. Use e.g. PathGenerator('model.pt')."
@@ -81,8 +72,6 @@ class PathGenerator:
         self.relative = relative
 
     def __call__(self) -> Any:
-        from partita.errors import PendingPathError
-
         raise PendingPathError(
             f"PathGenerator({self.relative!r}) has no value until the task is submitted."
         )
@@ -132,8 +121,6 @@ def field(
             The attribute docstring (a string just below the field) is used otherwise.
     """
     if default is not MISSING and default_factory is not None:
-        from partita.errors import ConfigDefinitionError
-
         raise ConfigDefinitionError(
             "field(): expected either default= or default_factory=, found both. Keep one."
         )
@@ -204,8 +191,6 @@ class Field:
     def help(self) -> str:
         """The field's help text: ``field(help=...)`` or its attribute docstring."""
         if self._help is None:
-            from partita.config._describe import attribute_docs
-
             for klass in self.owner.__mro__:
                 docs = attribute_docs(klass)
                 if self.name in docs:
@@ -226,8 +211,6 @@ class Field:
     def default_bytes(self) -> bytes | None:
         """The identity encoding of the default (``None`` if there is no default)."""
         if self._default_bytes is MISSING:
-            from partita.config._identity import encode_value
-
             value = self.make_default()
             self._default_bytes = None if value is MISSING else encode_value(value)
         return self._default_bytes  # type: ignore[return-value]

@@ -9,17 +9,13 @@ to their default are left out; ``Constant`` fields are always in.
 
 from __future__ import annotations
 
-import enum
 import struct
 import sys
-from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from partita.config import _runtime
+from partita.config._kinds import ConfigNode, FieldKind, Kind, kind_of
 from partita.errors import CycleError, EncodingError
-
-if TYPE_CHECKING:
-    from partita.config._config import Config
 
 _pack_len = struct.Struct(">I").pack
 _pack_float = struct.Struct(">d").pack
@@ -155,65 +151,64 @@ def _enc_config(value: Any, buf: bytearray, active: set[int]) -> None:
     buf += _digest(value, active)
 
 
-_ENCODERS: dict[type, Any] = {
-    type(None): _enc_none,
-    bool: _enc_bool,
-    int: _enc_int,
-    float: _enc_float,
-    str: _enc_str,
-    list: _enc_list,
-    tuple: _enc_tuple,
-    dict: _enc_dict,
-    frozenset: _enc_set,
-    set: _enc_set,
+_BY_KIND: dict[Kind, Any] = {
+    Kind.NONE: _enc_none,
+    Kind.BOOL: _enc_bool,
+    Kind.INT: _enc_int,
+    Kind.FLOAT: _enc_float,
+    Kind.STR: _enc_str,
+    Kind.PATH: _enc_path,
+    Kind.ENUM: _enc_enum,
+    Kind.LIST: _enc_list,
+    Kind.TUPLE: _enc_tuple,
+    Kind.DICT: _enc_dict,
+    Kind.SET: _enc_set,
+    Kind.CONFIG: _enc_config,
 }
+
+#: Encoder per exact type (filled from :func:`kind_of` on first use): the fast path.
+_ENCODERS: dict[type, Any] = {}
 
 
 def _enc(value: Any, buf: bytearray, active: set[int]) -> None:
     encoder = _ENCODERS.get(type(value))
     if encoder is None:
-        encoder = _encoder_for(value)
+        encoder = _BY_KIND[kind_of(value)]
+        _ENCODERS[type(value)] = encoder
     encoder(value, buf, active)
 
 
-def _encoder_for(value: Any) -> Any:
-    from partita.config._config import Config
-
-    kind = type(value)
-    if isinstance(value, Config):
-        encoder = _enc_config
-    elif isinstance(value, enum.Enum):
-        encoder = _enc_enum
-    elif isinstance(value, PurePath):
-        encoder = _enc_path
-    elif isinstance(value, bool):
-        encoder = _enc_bool
-    elif isinstance(value, int):
-        encoder = _enc_int
-    elif isinstance(value, float):
-        encoder = _enc_float
-    elif isinstance(value, str):
-        encoder = _enc_str
-    elif isinstance(value, list):
-        encoder = _enc_list
-    elif isinstance(value, tuple):
-        encoder = _enc_tuple
-    elif isinstance(value, dict):
-        encoder = _enc_dict
-    elif isinstance(value, frozenset | set):
-        encoder = _enc_set
-    else:
-        raise EncodingError(
-            f"cannot encode a value of type {kind.__module__}.{kind.__qualname__} "
-            f"({value!r:.60}). Expected bool, int, float, str, None, Path, Enum, list, tuple, "
-            "dict with str keys, frozenset or a Config. Store such objects in files and pass "
-            "their path, or describe them with a Config."
-        )
-    _ENCODERS[kind] = encoder
-    return encoder
+HEADER = b"partita.config/1\x00"
 
 
-def _digest(cfg: Config, active: set[int]) -> bytes:
+class Plan:
+    """How a config class is encoded: its header and, in name order, the encoded fields.
+
+    Computed once per class by :func:`plan`. ``fields`` holds ``(name, prefix, field,
+    check_default)``: ``Meta`` fields and generated paths are left out, and a ``Param``
+    whose encoding equals its default's is dropped (``check_default``).
+    """
+
+    __slots__ = ("fields", "header")
+
+    def __init__(self, header: bytes, fields: tuple[tuple[str, bytes, Any, bool], ...]) -> None:
+        self.header = header
+        self.fields = fields
+
+
+def plan(type_id: str, fields: dict[str, Any]) -> Plan:
+    """The identity plan of a class with type id ``type_id`` and these resolved fields."""
+    encoded = []
+    for name in sorted(fields):
+        f = fields[name]
+        if f.kind is FieldKind.META or f.generator is not None:
+            continue
+        check_default = f.kind is FieldKind.PARAM and not f.required
+        encoded.append((name, length_prefixed(name.encode()), f, check_default))
+    return Plan(HEADER + length_prefixed(type_id.encode()), tuple(encoded))
+
+
+def _digest(cfg: ConfigNode, active: set[int]) -> bytes:
     d = cfg.__dict__
     st = d["__partita__"]
     if st.digest is not None:
@@ -226,7 +221,8 @@ def _digest(cfg: Config, active: set[int]) -> bytes:
         )
     active.add(key)
     cls = type(cfg)
-    buf = bytearray(cls._partita_header)
+    identity_plan: Plan = cls._partita_plan  # type: ignore[attr-defined]
+    buf = bytearray(identity_plan.header)
     producer = st.producer
     if producer is None:
         buf += b"-"
@@ -234,7 +230,7 @@ def _digest(cfg: Config, active: set[int]) -> bytes:
         buf += b"o"
         buf += _digest(producer, active)
     try:
-        for name, prefix, f, check_default in cls._partita_encoded:
+        for name, prefix, f, check_default in identity_plan.fields:
             start = len(buf)
             buf += prefix
             vstart = len(buf)
@@ -266,12 +262,12 @@ def _digest(cfg: Config, active: set[int]) -> bytes:
     return result
 
 
-def digest(cfg: Config) -> bytes:
+def digest(cfg: ConfigNode) -> bytes:
     """The 32-byte SHA-256 digest of ``cfg``'s identity."""
     return _digest(cfg, set())
 
 
-def identifier(cfg: Config) -> str:
+def identifier(cfg: ConfigNode) -> str:
     """The identifier of ``cfg``: 64 hexadecimal characters, stable across processes.
 
     Raises:
@@ -288,23 +284,32 @@ def encode_value(value: Any) -> bytes:
     return bytes(buf)
 
 
-def check_encodable(value: Any, path: str) -> Any:
-    """Validate a value of an ``Any`` field: return a normalised copy or raise."""
-    from partita.config._config import Config
+def check_encodable(value: Any, path: str, active: set[int] | None = None) -> Any:
+    """Validate a value of an ``Any`` field: return a normalised copy or raise.
 
-    if isinstance(value, Config):
+    Raises:
+        EncodingError: the value (or an item) has no kind, a dict key is not a str, or a
+            container contains itself.
+    """
+    kind = kind_of(value, path)
+    if kind in _SCALARS:
         return value
-    if isinstance(value, float) and not isinstance(value, bool):
-        return value
-    if type(value) in (type(None), bool, int, str) or isinstance(value, enum.Enum | PurePath):
-        return value
-    if isinstance(value, list):
-        return [check_encodable(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, tuple):
-        return tuple(check_encodable(v, f"{path}[{i}]") for i, v in enumerate(value))
-    if isinstance(value, frozenset | set):
-        return frozenset(check_encodable(v, f"{path}{{}}") for v in value)
-    if isinstance(value, dict):
+    if active is None:
+        active = set()
+    key = id(value)
+    if key in active:
+        raise EncodingError(
+            f"{path}: this {type(value).__name__} contains itself, so it cannot be encoded. "
+            "Break the loop (copy the inner value)."
+        )
+    active.add(key)
+    try:
+        if kind is Kind.LIST:
+            return [check_encodable(v, f"{path}[{i}]", active) for i, v in enumerate(value)]
+        if kind is Kind.TUPLE:
+            return tuple(check_encodable(v, f"{path}[{i}]", active) for i, v in enumerate(value))
+        if kind is Kind.SET:
+            return frozenset(check_encodable(v, f"{path}{{}}", active) for v in value)
         out = {}
         for k, v in value.items():
             if type(k) is not str:
@@ -312,14 +317,12 @@ def check_encodable(value: Any, path: str) -> Any:
                     f"{path}: dict keys must be str, found {type(k).__name__} {k!r}. "
                     "Convert keys to str."
                 )
-            out[k] = check_encodable(v, f"{path}[{k!r}]")
+            out[k] = check_encodable(v, f"{path}[{k!r}]", active)
         return out
-    if isinstance(value, int | str):
-        return value
-    kind = type(value)
-    raise EncodingError(
-        f"{path}: cannot encode a value of type {kind.__module__}.{kind.__qualname__} "
-        f"({value!r:.60}). Expected bool, int, float, str, None, Path, Enum, list, tuple, "
-        "dict with str keys, frozenset or a Config. Store such objects in files and pass their "
-        "path, or describe them with a Config."
-    )
+    finally:
+        active.discard(key)
+
+
+_SCALARS = frozenset(
+    {Kind.NONE, Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.STR, Kind.PATH, Kind.ENUM, Kind.CONFIG}
+)

@@ -10,19 +10,20 @@ a work directory can move. Same config, same bytes: no addresses, sorted keys.
 
 from __future__ import annotations
 
-import enum
 import importlib
 import json
 import math
 import os
+import re
 import sys
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 from partita.config import _runtime
-from partita.config._config import Config, freeze, resolve_fields, state_of
+from partita.config._config import Config, _State, freeze, resolve_fields, state_of
 from partita.config._fields import FieldKind
 from partita.config._identity import encode_value, identifier
+from partita.config._kinds import Kind, kind_or_none
 from partita.errors import EncodingError, LoadError, TaskImportError
 
 FORMAT = "partita.params/1"
@@ -76,54 +77,65 @@ class _Writer:
         return position
 
     def value(self, value: Any, path: str) -> Any:
-        kind = type(value)
-        if value is None or kind is bool or kind is int or kind is str:
-            return value
-        if kind is float:
+        kind = kind_or_none(value)
+        if kind is None:
+            raise EncodingError(
+                f"{path}: cannot write a value of type {type(value).__qualname__} to params.json."
+            )
+        if kind is Kind.NONE:
+            return None
+        if kind is Kind.BOOL:
+            return bool(value)
+        if kind is Kind.INT:
+            return _int(value, path)
+        if kind is Kind.STR:
+            return str(value)
+        if kind is Kind.FLOAT:
+            value = float(value)
             if math.isfinite(value):
                 return value
             return {"$float": "nan" if value != value else ("inf" if value > 0 else "-inf")}
-        if isinstance(value, Config):
+        if kind is Kind.CONFIG:
             return {"$ref": self.add(value)}
-        if isinstance(value, enum.Enum):
+        if kind is Kind.ENUM:
             ref = class_reference(type(value))
             out = {"$enum": ref["class"], "name": value.name}
             if "file" in ref:
                 out["file"] = ref["file"]
             return out
-        if isinstance(value, PurePath):
+        if kind is Kind.PATH:
             text = value.as_posix()
             for root in self.roots:
                 if text.startswith(root + "/jobs/"):
                     return {"$path": text[len(root) + 1 :], "base": "workspace"}
             return {"$path": text}
-        if isinstance(value, bool):
-            return bool(value)
-        if isinstance(value, int):
-            return int(value)
-        if isinstance(value, str):
-            return str(value)
-        if isinstance(value, float):
-            return self.value(float(value), path)
-        if isinstance(value, list):
+        if kind is Kind.LIST:
             return [self.value(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        if isinstance(value, tuple):
+        if kind is Kind.TUPLE:
             return {"$tuple": [self.value(v, f"{path}[{i}]") for i, v in enumerate(value)]}
-        if isinstance(value, frozenset | set):
+        if kind is Kind.SET:
             items = sorted(value, key=encode_value)
             return {"$set": [self.value(v, f"{path}{{}}") for v in items]}
-        if isinstance(value, dict):
-            out = {}
-            for key in sorted(value):
-                if type(key) is not str:
-                    raise EncodingError(f"{path}: dict keys must be str, found {key!r}.")
-                out[key] = self.value(value[key], f"{path}[{key!r}]")
-            if any(key.startswith("$") for key in out):
-                return {"$dict": out}
-            return out
+        out = {}
+        for key in sorted(value):
+            if type(key) is not str:
+                raise EncodingError(f"{path}: dict keys must be str, found {key!r}.")
+            out[key] = self.value(value[key], f"{path}[{key!r}]")
+        if any(key.startswith("$") for key in out):
+            return {"$dict": out}
+        return out
+
+
+def _int(value: Any, path: str) -> int:
+    number = int(value)
+    try:
+        str(number)
+    except ValueError:  # more digits than sys.get_int_max_str_digits()
         raise EncodingError(
-            f"{path}: cannot write a value of type {kind.__qualname__} to params.json."
-        )
+            f"{path}: an int of about {number.bit_length() * 30103 // 100000} digits is too "
+            "large to write. Store such numbers in a file or as a str."
+        ) from None
+    return number
 
 
 def to_document(cfg: Config) -> dict[str, Any]:
@@ -138,7 +150,9 @@ def dumps(cfg: Config) -> bytes:
     text = json.dumps(
         to_document(cfg), indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False
     )
-    return (text + "\n").encode("utf-8")
+    # A lone surrogate (identity encodes it) is not UTF-8: write it as its JSON escape
+    # (backslashreplace gives exactly \udcXX), which reading turns back into itself.
+    return (text + "\n").encode("utf-8", "backslashreplace")
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -285,8 +299,6 @@ class _Reader:
 
 
 def _new_state() -> Any:
-    from partita.config._config import _State
-
     return _State()
 
 
@@ -335,6 +347,21 @@ def load(path: str | os.PathLike[str]) -> Config:
         ) from None
     expected = document["objects"][document["root"]].get("id")
     actual = identifier(cfg)
+    folder = jobdir.name if re.fullmatch(r"[0-9a-f]{64}", jobdir.name) else None
+    if folder is not None and expected != folder:
+        raise LoadError(
+            f"{file} was edited or copied from another job: it records the identifier "
+            f"{str(expected)[:12]}…, but it is in the folder of job {folder[:12]}…. Restore "
+            "the job's own params.json, or delete the job folder."
+        )
+    if folder is not None and actual != folder:
+        raise LoadError(
+            f"{file}: its values give the identifier {actual[:12]}…, not {folder[:12]}… (the "
+            "folder of the job). Either params.json was edited by hand (restore it: a job's "
+            "parameters cannot change), or the code changed since the job was created (a "
+            f"Constant, a default or a type id of {type(cfg).__qualname__}): restore it to "
+            "use this job."
+        )
     if expected and actual != expected:
         raise LoadError(
             f"{file}: the job was created with identifier {expected[:12]}…, but the current "

@@ -13,6 +13,8 @@ import typing
 from pathlib import Path, PurePath
 from typing import Any
 
+from partita.config._identity import check_encodable
+from partita.config._kinds import ConfigNode
 from partita.errors import ConfigDefinitionError, ConfigTypeError
 
 _NoneType = type(None)
@@ -186,8 +188,6 @@ class _Any(FieldType):
         return "any encodable value"
 
     def validate(self, value: Any, path: str) -> Any:
-        from partita.config._identity import check_encodable
-
         return check_encodable(value, path)
 
 
@@ -307,10 +307,8 @@ class _ConfigType(FieldType):
     def validate(self, value: Any, path: str) -> Any:
         if isinstance(value, self.kind):
             return value
-        from partita.config._config import Config
-
         hint = ""
-        if isinstance(value, Config) and type(value).__qualname__ == self.kind.__qualname__:
+        if isinstance(value, ConfigNode) and type(value).__qualname__ == self.kind.__qualname__:
             hint = (
                 "Both classes have this name but are different objects: is the module "
                 "imported twice (as a script and as a module)?"
@@ -358,8 +356,6 @@ _SIMPLE: dict[Any, FieldType] = {
 
 def field_type(annotation: Any, where: str) -> FieldType:
     """Build the validator of ``annotation``; ``where`` names the field for errors."""
-    from partita.config._config import Config
-
     simple = _SIMPLE.get(annotation)
     if simple is not None:
         return simple
@@ -370,7 +366,7 @@ def field_type(annotation: Any, where: str) -> FieldType:
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):
             return _Enum(annotation)
-        if issubclass(annotation, Config):
+        if issubclass(annotation, ConfigNode):
             return _ConfigType(annotation)
         if annotation is list:
             return _List(_SIMPLE[Any])

@@ -51,10 +51,18 @@ def outcome_of(status: JobStatus) -> Finished:
 
 
 def prepare(paths: JobPaths, params: bytes) -> bool:
-    """Create the folder and its ``params.json`` if needed; whether the job is done."""
-    if paths.done.exists():
+    """Whether the job is done; if not, make its folder ready with these ``params.json``.
+
+    Not done: the next attempt runs with this submission's ``Meta`` values (the identity,
+    hence the folder, is the same), so its ``params.json`` replaces an older one, unless a
+    run recorded as in progress (maybe another experiment's) started with the old one.
+    """
+    status = read_status(paths)
+    if status.done:
         return True
-    if not paths.params.exists():
+    if not paths.params.exists() or (
+        paths.params.read_bytes() != params and status.state is not JobState.RUNNING
+    ):
         paths.root.mkdir(parents=True, exist_ok=True)
         atomic_write(paths.params, params, fsync=False)
     return False

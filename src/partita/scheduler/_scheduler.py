@@ -36,7 +36,7 @@ from partita.scheduler._outcome import (
     Vanished,
 )
 from partita.scheduler._tokens import TokenStore
-from partita.workspace import EXIT_SUPERSEDED, JobState, Reason, Workspace
+from partita.workspace import EXIT_SUPERSEDED, JobState, Reason, Workspace, no_space
 
 Listener = Callable[[JobEvent], None]
 P = ParamSpec("P")
@@ -220,6 +220,12 @@ class Scheduler:
 
     def _spawn(self, coroutine: Any, rec: Record | None = None) -> None:
         def failed(exc: BaseException, text: str) -> None:
+            if no_space(exc):
+                # Not a bug: say so plainly (once per job), without a traceback.
+                if rec is not None and not rec.state.final:
+                    detail = f"no space left on device in the work directory {self.workspace.root}"
+                    self._finish(rec, Finished(JobState.FAILED, Reason.NO_SPACE.value, detail))
+                return
             self._internal_errors.append(text)
             if rec is not None and not rec.state.final:
                 self._finish(rec, Finished(JobState.FAILED, Reason.INTERNAL.value, str(exc)))

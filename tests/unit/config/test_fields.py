@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -179,7 +178,7 @@ def test_tags_are_sorted_and_copied() -> None:
     assert {"a": 2, "b": 1} == say.tags()
 
 
-@pytest.mark.parametrize("value", [None, True, 0, -1.5, math.inf, "text"])
+@pytest.mark.parametrize("value", [None, True, 0, -1.5, 1e308, "text"])
 def test_simple_tag_values_are_accepted(value: Any) -> None:
     """Tags may be bool, int, float, str or None."""
     assert {"t": value} == Say(word="a").tag("t", value).tags()

@@ -1,0 +1,246 @@
+"""Sealing a task: everything the config layer decides when a task is submitted.
+
+:func:`seal` validates the task graph, resolves generated paths, freezes the graph,
+computes the identity, collects tags and dependencies, marks the task's outputs and
+produces the ``params.json`` bytes, in one pass. The experiment hands the resulting
+:class:`Sealed` to the scheduler; nothing about a task's identity is decided elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from partita.config._config import (
+    Config,
+    Task,
+    freeze,
+    iter_values,
+    state_of,
+    walk,
+)
+from partita.config._identity import identifier
+from partita.config._serial import class_reference, dumps
+from partita.errors import ConfigError, PartitaWarning
+
+__all__ = ["Sealed", "seal"]
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A task ready to be scheduled: its identity, folder, tags, dependencies and bytes."""
+
+    task: Task
+    """The submitted task (now frozen)."""
+    type_id: str
+    """The type id of the task's class (the first folder level under ``jobs/``)."""
+    identifier: str
+    """The task's identifier (64 hexadecimal characters)."""
+    jobdir: Path
+    """``WORKDIR/jobs/<type id>/<identifier>``."""
+    tags: dict[str, Any]
+    """Tags of the task, of every config it holds and of the tasks that produced them."""
+    dependencies: tuple[Task, ...]
+    """Tasks this task waits for: sub-tasks and producers of outputs it holds."""
+    outputs: Any
+    """What ``submit()`` returns: ``task.outputs()`` (marked as produced by the task)."""
+    params: bytes
+    """The bytes of ``params.json``."""
+
+
+#: Type id → (class, its ``module:qualname``) of every class sealed in this process.
+_classes: dict[str, tuple[type, str]] = {}
+
+
+def _reference(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _check_type_id(cls: type) -> None:
+    """Two distinct classes may not share a type id in one process."""
+    type_id: str = cls._partita_type_id  # type: ignore[attr-defined]
+    known = _classes.get(type_id)
+    reference = _reference(cls)
+    if known is not None and known[0] is not cls and known[1] != reference:
+        raise ConfigError(
+            f"two classes declare the type id {type_id!r}: {known[1]} and {reference}. "
+            "They would share job folders, so one would silently reuse the other's results. "
+            "Give one of them another id=."
+        )
+    # A class redefined under the same module and name (a reload, a notebook cell) replaces
+    # the previous one.
+    _classes[type_id] = (cls, reference)
+
+
+def _check_recorded_classes(jobdir: Path, types: dict[str, str]) -> None:
+    """Warn if the job folder was created by other classes with the same type ids."""
+    try:
+        document = json.loads((jobdir / "params.json").read_text("utf-8"))
+        objects = document["objects"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for entry in objects if isinstance(objects, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        type_id, recorded = entry.get("type"), entry.get("class")
+        current = types.get(type_id) if isinstance(type_id, str) else None
+        if current is None or recorded == current or not isinstance(recorded, str):
+            continue
+        if recorded.startswith("__main__:") and current.startswith("__main__:"):
+            continue  # the same script-level class, run from another file name
+        warnings.warn(
+            f"{jobdir} was created by the class {recorded} and is now submitted by "
+            f"{current} (both with type id {type_id!r}). If the class moved, this is "
+            "expected; if its id was copied from another class, the two share results: "
+            "give one of them another id=.",
+            PartitaWarning,
+            stacklevel=4,
+        )
+
+
+def _resolve_generated(task: Task, jobdir: Path) -> None:
+    """Give the generated paths of ``task`` (and of the configs it holds) their value."""
+    for path, cfg in walk(task, into_tasks=False):
+        if cfg is not task and isinstance(cfg, Task):
+            continue
+        d = cfg.__dict__
+        st = state_of(cfg)
+        generated = [(n, f) for n, f in type(cfg)._partita_fields.items() if f.generator]
+        if not generated:
+            continue
+        base = jobdir
+        if path:
+            base = jobdir / re.sub(r"[\[\]'\"{}]+", ".", path).strip(".")
+        if st.paths_of is not None and st.paths_of != jobdir:
+            raise ConfigError(
+                f"{type(task).__qualname__}.{path} is a {type(cfg).__qualname__} with a "
+                f"generated path, already used by the task of {st.paths_of}: both tasks "
+                "would write the same file. A config with generated paths belongs to one "
+                f"task: build one {type(cfg).__qualname__}(...) per task."
+            )
+        for name, f in generated:
+            assert f.generator is not None
+            if name not in d:
+                d[name] = base / f.generator.relative if f.generator.relative else base
+        st.paths_of = jobdir
+
+
+def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
+    """``value`` with every config it holds marked as produced by ``task``.
+
+    A config that is part of the task itself (``return self.checkpoint``) is copied: its
+    identity then includes the task's, while the task's own field keeps its identity.
+    """
+    if isinstance(value, Config):
+        if value is task:
+            return value
+        st = state_of(value)
+        if st.producer is not None:
+            return value
+        if id(value) in inside:
+            copy = type(value).__new__(type(value))
+            copy.__dict__.update(value.__dict__)
+            copy.__dict__["__partita__"] = fresh = type(st)()
+            fresh.tags = dict(st.tags)
+            fresh.workspace = st.workspace
+            fresh.paths_of = st.paths_of
+            value, st = copy, fresh
+        st.producer = task
+        st.digest = None
+        freeze(value)
+        return value
+    if isinstance(value, list):
+        return [_mark_outputs(task, v, inside) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_mark_outputs(task, v, inside) for v in value)
+    if isinstance(value, dict):
+        return {k: _mark_outputs(task, v, inside) for k, v in value.items()}
+    return value
+
+
+def outputs_of(task: Task) -> Any:
+    """``task.outputs()``, each config it holds marked as produced by ``task``."""
+    method = getattr(type(task), "outputs", None)
+    if method is None:
+        return task
+    result = method(task)
+    if result is task:
+        return task
+    inside = {id(cfg) for _, cfg in walk(task, into_tasks=False)}
+    return _mark_outputs(task, result, inside)
+
+
+def _dependencies(task: Task) -> tuple[Task, ...]:
+    found: dict[int, Task] = {}
+    for path, child in walk(task, into_tasks=False):
+        if child is task:
+            continue
+        st = state_of(child)
+        if isinstance(child, Task):
+            if not st.frozen:
+                raise ConfigError(
+                    f"{type(task).__qualname__}.{path} is a {type(child).__qualname__} that "
+                    "was never submitted, so it will never run and its results will not "
+                    f"exist. Submit it first (done = {type(child).__qualname__}(...).submit()) "
+                    "and pass what submit() returns."
+                )
+            found.setdefault(id(child), child)
+        elif st.producer is not None and isinstance(st.producer, Task):
+            found.setdefault(id(st.producer), st.producer)
+    return tuple(found.values())
+
+
+def seal(
+    task: Task,
+    workspace: Path,
+    *,
+    check_class: Callable[[type], None] | None = None,
+) -> Sealed:
+    """Seal ``task`` for submission in the work directory ``workspace``.
+
+    Args:
+        task: the task to submit (it and everything it holds is frozen).
+        workspace: the work directory root (job folders are under its ``jobs/``).
+        check_class: called once per config class of the graph, to refuse classes the job
+            process cannot import.
+
+    Raises:
+        CycleError, EncodingError: a value has no identity.
+        ConfigError: two classes share a type id, a sub-task was never submitted, or a
+            config with generated paths already belongs to another task.
+    """
+    ident = identifier(task)  # cycles and unencodable values fail first
+    types: dict[str, str] = {}
+    for _, cfg in walk(task):
+        cls = type(cfg)
+        if check_class is not None:
+            check_class(cls)
+        _check_type_id(cls)
+        types[cls._partita_type_id] = class_reference(cls)["class"]
+    dependencies = _dependencies(task)
+    type_id = type(task)._partita_type_id
+    jobdir = workspace / "jobs" / type_id / ident
+    _check_recorded_classes(jobdir, types)
+    _resolve_generated(task, jobdir)
+    freeze(task)
+    st = state_of(task)
+    st.workspace = workspace
+    outputs = outputs_of(task)
+    tags = task.tags()
+    params = dumps(task)
+    return Sealed(task, type_id, ident, jobdir, tags, dependencies, outputs, params)
+
+
+def producer_of(cfg: Config) -> Config | None:
+    """The task whose ``outputs()`` returned ``cfg`` (``None`` for other configs)."""
+    return state_of(cfg).producer
+
+
+def configs_in(value: Any) -> list[Config]:
+    """Configs found directly in ``value`` (a config, or lists, tuples and dicts of them)."""
+    return list(iter_values(value))
