@@ -16,8 +16,8 @@ view of it behave as with real jobs; only ``execute()`` is not called.
     assert fake.attempts("demo.train") == 2
 
 Scripts are looked up by type id (or identifier, or identifier prefix); each attempt of a
-job plays the next entry of its script and the last entry repeats. Jobs without a script
-play ``default`` (:class:`Done` unless told otherwise).
+job (counted per job) plays the next entry of its script and the last entry repeats.
+Jobs without a script play ``default`` (:class:`Done` unless told otherwise).
 
 :func:`submission` builds what ``Scheduler.submit`` takes, for tests that drive a
 ``Scheduler`` directly.
@@ -173,7 +173,8 @@ class FakeLauncher(Launcher, kind="fake"):
         return "fake (scripted outcomes)"
 
     def attempts(self, key: str) -> int:
-        """How many attempts were launched for jobs matching ``key`` (see :meth:`_script`)."""
+        """How many attempts were launched for jobs matching ``key`` (a type id, an
+        identifier or an identifier prefix)."""
         return sum(1 for r in self.launched if self._matches(key, r))
 
     @staticmethod
@@ -184,7 +185,7 @@ class FakeLauncher(Launcher, kind="fake"):
     def _play_for(self, request: LaunchRequest) -> Play:
         for key, plays in self._scripts.items():
             if self._matches(key, request):
-                done = sum(1 for r in self.launched[:-1] if self._matches(key, r))
+                done = sum(1 for r in self.launched[:-1] if r.paths == request.paths)
                 return plays[min(done, len(plays) - 1)]
         return self._default
 

@@ -183,3 +183,10 @@ def test_a_contended_job_lock_does_not_stall_other_jobs(harness: Harness) -> Non
     release.set()
     assert target.wait(5) is JobState.FAILED and target.reason == "lost"
     assert took < 2.0, f"other jobs took {took:.2f} s while a lock was held"
+
+
+def test_scripts_count_attempts_per_job(harness: Harness) -> None:
+    fake = FakeLauncher({"schedtest.step": [Killed("timeout"), Done()]})
+    jobs = [harness.submit(n, fake, retry=1) for n in range(3)]
+    assert all(job.wait(5) is JobState.DONE for job in jobs)
+    assert [job.attempts for job in jobs] == [2, 2, 2]
