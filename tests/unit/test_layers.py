@@ -59,16 +59,7 @@ JOB_SIDE_MAY_IMPORT = 2
 #: Module cycles that are known and being removed (each entry names the whole cycle, as
 #: the sorted tuple of its modules). When one is gone, remove its entry:
 #: ``test_known_cycles_are_still_real`` fails until then.
-KNOWN_CYCLES: set[tuple[str, ...]] = {
-    # The config modules import each other lazily (values ↔ types ↔ identity ↔ fields);
-    # being untangled in the config package.
-    (
-        "partita.config._config",
-        "partita.config._fields",
-        "partita.config._identity",
-        "partita.config._types",
-    ),
-}
+KNOWN_CYCLES: set[tuple[str, ...]] = set()
 
 
 @dataclass(frozen=True)
