@@ -56,10 +56,6 @@ LAYERS: dict[str, int] = {
 JOB_SIDE = {"partita.run", "partita._progress"}
 JOB_SIDE_MAY_IMPORT = 2
 
-#: Module cycles that are known and being removed (each entry names the whole cycle, as
-#: the sorted tuple of its modules). When one is gone, remove its entry:
-#: ``test_known_cycles_are_still_real`` fails until then.
-KNOWN_CYCLES: set[tuple[str, ...]] = set()
 
 
 @dataclass(frozen=True)
@@ -243,12 +239,7 @@ def _cycles() -> list[tuple[str, ...]]:
 def test_no_two_modules_import_each_other() -> None:
     """No import cycle between modules, in any package (lazy imports included)."""
     found = set(_cycles())
-    assert [] == sorted(found - KNOWN_CYCLES)
-
-
-def test_known_cycles_are_still_real() -> None:
-    """An allowed cycle that is gone must leave the allow-list."""
-    assert [] == sorted(KNOWN_CYCLES - set(_cycles()))
+    assert [] == sorted(found)
 
 
 @pytest.mark.parametrize(
