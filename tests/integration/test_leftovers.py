@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from xputil import Script, job_dirs
 
 from partita.workspace import is_alive
@@ -94,3 +95,22 @@ def test_a_process_in_its_own_session_outlives_its_job(script: Any) -> None:
     finally:
         if is_alive(grandchild):
             os.kill(int(grandchild["pid"]), signal.SIGKILL)
+
+
+@pytest.mark.slurm
+def test_a_grandchild_ends_with_its_done_job_on_slurm(slurm_env: Any, script: Any) -> None:
+    """On Slurm too, a grandchild left by a task that returned is gone after the job."""
+    xp: Script = script(
+        TASKS
+        + """
+from partita import SlurmLauncher
+with experiment("wd", "leave", launcher=SlurmLauncher(time="5:00", mem="200M")):
+    Leave(how="plain").submit()
+"""
+    )
+    result = xp.run(timeout=120)
+    assert 0 == result.returncode, result.stderr
+    (folder,) = job_dirs(xp.folder / "wd", "leftovers.leave")
+    assert (folder / "done").exists()
+    grandchild = json.loads((folder / "grandchild.json").read_text())
+    wait_until(lambda: is_alive(grandchild) is False, 30, "the grandchild to end")

@@ -43,6 +43,11 @@ class LocalLauncher(Launcher, kind="local"):
                 "Use e.g. max_jobs=4 (default: the number of CPUs)."
             )
         self.max_jobs = max_jobs
+        if not isinstance(leftover_grace, int | float) or not leftover_grace >= 0:
+            raise LauncherOptionError(
+                f"leftover_grace: expected seconds >= 0, found {leftover_grace!r}. "
+                "Use e.g. leftover_grace=5.0 (the default)."
+            )
         self.leftover_grace = float(leftover_grace)
         self._sweeps: set[asyncio.Task[None]] = set()
         self._children: dict[int, subprocess.Popen[bytes]] = {}
