@@ -11,13 +11,13 @@ REQUIRE = os.environ.get("PARTITA_REQUIRE_INTEGRATION") == "1"
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    """In CI (PARTITA_REQUIRE_INTEGRATION=1), a skipped slurm/browser/ssh test is a failure."""
+    """In CI (PARTITA_REQUIRE_INTEGRATION=1), a skipped slurm/browser/ssh/mount test fails."""
     outcome = yield
     report = outcome.get_result()
     if (
         REQUIRE
         and report.skipped
-        and any(item.get_closest_marker(name) for name in ("slurm", "browser", "ssh"))
+        and any(item.get_closest_marker(name) for name in ("slurm", "browser", "ssh", "mount"))
     ):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where it must run: {report.longrepr}"

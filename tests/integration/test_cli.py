@@ -644,3 +644,48 @@ def test_launchers_explain(tmp_path: Path) -> None:
     assert "launcher: local\n" in default.stdout
     bad = invoke("launchers", "explain", "--mem", "lots", "--rules", rules, code=1)
     assert "expected a size" in bad.stderr
+
+
+# --- wording ------------------------------------------------------------------------------
+
+
+def test_show_lists_only_logs_that_exist(wd: Path) -> None:
+    """A job that never ran (its dependency failed) has no log paths to show."""
+    (after,) = by_type(wd, "cli.after")
+    folder = wd / "jobs" / "cli.after" / after["id"]
+    assert not (folder / "stdout").exists() and not (folder / "stderr").exists()
+    output = invoke("jobs", "show", after["id"][:10], "-w", wd).stdout
+    assert "stdout" not in output and "stderr" not in output
+    assert f"params       {folder.resolve() / 'params.json'}" in output
+    record = as_json("jobs", "show", after["id"][:10], "-w", wd)
+    assert {"folder", "params"} == set(record["files"])
+    (broken,) = by_type(wd, "cli.broken")
+    record = as_json("jobs", "show", broken["id"][:10], "-w", wd)
+    assert {"folder", "params", "stdout", "stderr"} == set(record["files"])
+
+
+def test_tags_read_the_same_everywhere(wd: Path) -> None:
+    """A tag reads as it is typed in a filter: y="1" (a string), y=1 (an int), everywhere."""
+    (string,) = [j for j in by_type(wd, "cli.echo") if j["tags"].get("y") == "1"]
+    listed = invoke("jobs", "list", wd, "--task", "cli.echo").stdout
+    shown = invoke("jobs", "show", string["id"][:10], "-w", wd).stdout
+    experiment = invoke("experiments", "show", "study", "-w", wd).stdout
+    assert 'tags         y="1"' in shown
+    for output in (listed, experiment):
+        assert 'y="1"' in output
+        assert "y=1" in output.replace('y="1"', "")
+        assert "flag=true" in output
+    assert 1 == len(as_json("jobs", "list", wd, "--tag", 'y="1"'))
+
+
+def test_counts_are_plural_only_when_more_than_one(wd: Path, tmp_path: Path) -> None:
+    """'1 job', '2 jobs', '[1 item]': never '1 jobs'."""
+    copy = copy_workdir(wd, tmp_path / "wd")
+    for folder in (copy / "jobs").glob("*/*"):
+        if folder.parent.name != "cli.old":
+            shutil.rmtree(folder)
+    assert "1 job: 1 done" in invoke("status", copy).stdout
+    assert "1 job: 1 done" in invoke("jobs", "list", copy).stdout
+    output = invoke("jobs", "clean", "-w", copy, "--include-referenced").stdout
+    assert "would delete 1 job:" in output
+    assert "1 jobs" not in output

@@ -495,7 +495,8 @@ def test_dry_run_launches_nothing(script) -> None:  # type: ignore[no-untyped-de
     result = xp.run("3", env={"PARTITA_DRY_RUN": "1"})
     assert 0 == result.returncode, result.stderr
     assert 2 == result.stderr.count(": done")
-    assert 1 == result.stderr.count("would run")
+    assert 1 == result.stderr.count(": would run")
+    assert "1 of 3 jobs would run, 2 already done" in result.stderr
     assert 2 == len(job_dirs(xp.folder / "wd", "dry.step"))
 
 

@@ -204,7 +204,8 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
     history = _history(paths)
     files = {"folder": str(paths.root), "params": str(paths.params)}
     for stream in (paths.stdout, paths.stderr):
-        if stream.exists() or info.state not in ("waiting", "damaged"):
+        # Logs that do not exist are not listed (the job never ran), unless it runs now.
+        if stream.exists() or info.state == "running":
             files[stream.name] = str(stream)
     if as_json:
         echo_json(

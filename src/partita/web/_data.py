@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import re
+import sqlite3
 import stat
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,21 @@ def open_index(workspace: Workspace) -> Index:
     if index.warning:
         logging.getLogger("partita.web").warning("%s", index.warning)
     return index
+
+
+def refreshed(index: Index, workspace: Workspace) -> Index:
+    """``index`` brought up to date, or a new one if it broke meanwhile.
+
+    A monitor runs for days: its index may be deleted, corrupted or left unwritable (a full
+    disk) under it. The index is then opened again, which rebuilds it or reads the files.
+    """
+    try:
+        index.refresh()
+        return index
+    except sqlite3.Error as exc:
+        logging.getLogger("partita.web").warning("the index failed (%s); opening it again", exc)
+        index.close()
+        return open_index(workspace)
 
 
 def valid_name(text: str) -> bool:

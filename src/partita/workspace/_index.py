@@ -26,7 +26,7 @@ from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._process import is_alive
 from partita.workspace._runs import RunPaths, iter_runs, read_run, read_submissions
-from partita.workspace._status import read_progress, read_status
+from partita.workspace._status import is_number, read_progress, read_status
 
 SCHEMA_VERSION = "4"
 
@@ -202,10 +202,6 @@ def read_job(paths: JobPaths, probe: Probe | None = None) -> JobInfo:
         message=progress.message,
         damage=damage,
     )
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Index:
@@ -621,7 +617,8 @@ def open_index(workspace: Workspace, probe: Probe | None = None) -> Index:
             return _refreshed(workspace, probe=probe)
         except (sqlite3.OperationalError, OSError) as exc:
             if _writable(workspace):
-                problem = f"cannot update the index {workspace.index_path} ({_describe(exc)})"
+                why = _describe(exc, workspace)
+                problem = f"cannot update the index {workspace.index_path} ({why})"
     try:
         index = _refreshed(workspace, path=_private_path(workspace), probe=probe)
     except (sqlite3.OperationalError, OSError):
@@ -662,10 +659,17 @@ def _writable(workspace: Workspace) -> bool:
     return not workspace.index_path.exists() or os.access(workspace.index_path, os.W_OK)
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, sqlite3.Error) and _code(exc) == sqlite3.SQLITE_FULL:
-        return "the disk is full"
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+def _describe(exc: BaseException, workspace: Workspace) -> str:
+    """Why the index could not be written, in words (``the disk is full``)."""
+    full = (isinstance(exc, sqlite3.Error) and _code(exc) == sqlite3.SQLITE_FULL) or (
+        isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    )
+    if not full and isinstance(exc, sqlite3.Error) and _code(exc) == sqlite3.SQLITE_IOERR:
+        # SQLite reports a failed write of its shared memory as an I/O error: look.
+        with contextlib.suppress(OSError):
+            stats = os.statvfs(workspace.root)
+            full = stats.f_bavail * stats.f_frsize < 1 << 20
+    if full:
         return "the disk is full"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
@@ -679,6 +683,6 @@ def _private_path(workspace: Workspace) -> Path:
 
 def _same_tag(recorded: Any, wanted: Any) -> bool:
     """Whether a recorded tag value matches a filter: numbers by value, others by type too."""
-    if _is_number(recorded) and _is_number(wanted):
+    if is_number(recorded) and is_number(wanted):
         return bool(recorded == wanted)
     return json.dumps(recorded, sort_keys=True) == json.dumps(wanted, sort_keys=True)

@@ -1,0 +1,31 @@
+"""How params.json values read in ``partita jobs show``."""
+
+from __future__ import annotations
+
+from partita.cli._params import flatten
+
+
+def _document(fields: dict[str, object]) -> dict[str, object]:
+    return {"root": 0, "objects": [{"type": "demo.t", "id": "ab" * 32, "fields": fields}]}
+
+
+def test_container_sizes_are_singular_for_one() -> None:
+    leaves = flatten(
+        _document(
+            {
+                "one": [1],
+                "two": [1, 2],
+                "pair": {"$tuple": [1]},
+                "map": {"$dict": {"a": 1}},
+                "maps": {"$dict": {"a": 1, "b": 2}},
+            }
+        )
+    )
+    texts = {path: leaf.text for path, leaf in leaves.items() if leaf.container}
+    assert texts == {
+        "one": "[1 item]",
+        "two": "[2 items]",
+        "pair": "(1 item)",
+        "map": "{1 key}",
+        "maps": "{2 keys}",
+    }
