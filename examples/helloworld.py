@@ -1,6 +1,8 @@
 """The hello-world experiment: two words said in parallel, then joined.
 
-Run it with ``python examples/helloworld.py``; run it again and nothing executes.
+Run it with ``python examples/helloworld.py``: it prints ``HELLO WORLD`` and where that
+output is kept. Run it again and nothing executes (the result is read from the work
+directory).
 """
 
 from partita import Param, Task, experiment
@@ -25,4 +27,8 @@ class Concat(Task, id="helloworld.concat"):
 with experiment("workdir", "helloworld") as xp:
     hello = Say(word="hello").submit()
     world = Say(word="world").submit()
-    Concat(strings=[hello, world]).tag("y", 1).submit()
+    joined = Concat(strings=[hello, world]).tag("y", 1).submit()
+
+if not xp.dry_run:
+    print(joined.stdout().read_text().strip())
+    print(f"(the output of the last job, kept in {joined.stdout()})")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from partita._progress import progress
+from partita._version import __version__
 from partita.config import (
     Config,
     Constant,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from partita.scheduler import Retry, Token
     from partita.workspace import JobState
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Config",
@@ -83,9 +83,21 @@ def experiment(workdir: Any, name: str, **options: Any) -> Experiment:
     from partita.config._runtime import check_script_import
 
     check_script_import()
-    from partita._experiment import Experiment
+    from partita._experiment import Experiment, set_monitor_starter
 
+    set_monitor_starter(_start_monitor)
     return Experiment(workdir, name, **options)
+
+
+def _start_monitor(workdir: Any, port: int) -> Any:
+    """Serve the web monitor of ``workdir`` in a thread (``experiment(monitor=True)``).
+
+    The experiment layer does not import the web layer: this facade, above both, hands
+    it this function.
+    """
+    from partita.web import start_in_thread
+
+    return start_in_thread(workdir, port=port)
 
 
 _LAZY = {
@@ -108,5 +120,9 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     value = getattr(importlib.import_module(target[0]), target[1])
+    if name == "Experiment":
+        from partita._experiment import set_monitor_starter
+
+        set_monitor_starter(_start_monitor)
     globals()[name] = value
     return value

@@ -14,9 +14,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
@@ -34,8 +35,17 @@ from partita.workspace import JobState, RunPaths, RunWriter, Workspace, identity
 
 __all__ = ["Experiment", "Job"]
 
+_E = TypeVar("_E", bound=BaseException)
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _active: list[Experiment] = []
+#: How ``monitor=True`` starts the web monitor: installed by the ``partita`` facade, so
+#: that this layer does not import the web layer (the monitor sits above it).
+_monitor_starter: list[Callable[[Path, int], Any]] = []
+
+
+def set_monitor_starter(starter: Callable[[Path, int], Any]) -> None:
+    """Install the function that serves the web monitor of a work directory."""
+    _monitor_starter[:] = [starter]
 
 
 class _Reporter:
@@ -95,7 +105,11 @@ class _Reporter:
             self.say(f"{job.name} done{took}")
         elif event.state is JobState.FAILED:
             detail = f": {job.detail}" if job.detail else ""
-            where = "" if job.reason == "dependency" else f"\n    stderr: {job.paths.stderr}"
+            where = (
+                ""
+                if job.reason in ("dependency", "no_space")
+                else f"\n    stderr: {job.paths.stderr}"
+            )
             self.warn(f"{job.name} FAILED ({job.reason}){detail}{where}")
         elif event.state is JobState.CANCELLED:
             self.say(f"{job.name} cancelled")
@@ -176,6 +190,7 @@ class Experiment:
         self._jobs_lock = threading.Lock()
         self._dry: list[tuple[str, str, dict[str, Any]]] = []
         self._previous_sigterm: Any = None
+        self._previous_sigint: Any = None
         self.status = "created"
 
     # --- context ----------------------------------------------------------------------------
@@ -185,7 +200,10 @@ class Experiment:
         self._started = time.time()
         self.status = "running"
         # A dry run is recorded as such, and never becomes the experiment's latest run.
-        self._writer.create(self._run_record(), latest=not self.dry_run)
+        try:
+            self._writer.create(self._run_record(), latest=not self.dry_run)
+        except WorkspaceError as exc:
+            raise _reported(exc) from None
         # Collected while the script builds its tasks; on disk before the first launch.
         self._environment = threading.Thread(
             target=self._write_environment, name="partita-env", daemon=True
@@ -216,13 +234,18 @@ class Experiment:
         self._monitor: Any = None
         if not (self.monitor or _flag("PARTITA_MONITOR")):
             return
+        if not _monitor_starter:
+            self._reporter.warn(
+                "no web monitor: use partita.experiment(..., monitor=True) or "
+                "partita.Experiment, which know how to start it"
+            )
+            return
+        port = int(os.environ.get("PARTITA_MONITOR_PORT", "0"))
         try:
-            from partita.web import start_in_thread
+            self._monitor = _monitor_starter[0](self.workspace.root, port)
         except ImportError as exc:
             self._reporter.warn(f"no web monitor: {exc}")
             return
-        port = int(os.environ.get("PARTITA_MONITOR_PORT", "0"))
-        self._monitor = start_in_thread(self.workspace.root, port=port)
         self._reporter.warn(f"monitor: {self._monitor.url}")
 
     def __exit__(
@@ -231,18 +254,25 @@ class Experiment:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        raising = exc_type is not None
         try:
             if exc_type is None:
                 self._finish_normally()
             elif issubclass(exc_type, KeyboardInterrupt):
                 self._interrupted()
+                if exc is not None:
+                    _reported(exc)
             else:
                 self._aborted()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as again:
+            raising = True
             self._interrupted()
+            raise _reported(again) from None
+        except BaseException:
+            raising = True
             raise
         finally:
-            self._close()
+            self._close(raising)
 
     # --- submission ------------------------------------------------------------------------
 
@@ -395,7 +425,10 @@ class Experiment:
         }
         self._environment_written()
         with self._jobs_lock:
-            self._writer.append(entry)
+            try:
+                self._writer.append(entry)
+            except WorkspaceError as exc:
+                raise _reported(exc) from None
 
     def _run_record(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -479,8 +512,21 @@ class Experiment:
         if problems:
             for text in problems:
                 self._reporter.warn(text.rstrip())
+        full = [j for j in failed if _out_of_space(j)]
+        if full:
+            names = ", ".join(j.name for j in full[:3]) + (", ..." if len(full) > 3 else "")
+            raise _reported(
+                WorkspaceError(
+                    f"experiment {self.name!r}: no space left on device in the work directory "
+                    f"{self.workspace.root}: {len(full)} of {len(jobs)} jobs could not run or "
+                    f"record their outcome ({names}). Free some space and run the script "
+                    "again: jobs that are done are reused."
+                )
+            )
         if failed:
-            raise ExperimentFailed(self.name, [_failed_entry(j, jobs) for j in failed], len(jobs))
+            raise _reported(
+                ExperimentFailed(self.name, [_failed_entry(j, jobs) for j in failed], len(jobs))
+            )
         if problems:
             raise ExperimentError(
                 f"experiment {self.name!r}: {len(problems)} error(s) in callbacks or in "
@@ -518,8 +564,14 @@ class Experiment:
             )
 
     def _install_sigterm(self) -> None:
-        """Treat SIGTERM like Ctrl-C while the experiment runs (clean cancellation)."""
+        """Treat SIGTERM like Ctrl-C while the experiment runs (clean cancellation).
+
+        SIGINT gets Python's own handler explicitly: a shell starts background commands
+        (``python xp.py &``) with SIGINT ignored, and Ctrl-C or ``kill -INT`` must still
+        cancel the experiment.
+        """
         self._previous_sigterm = None
+        self._previous_sigint = None
         if threading.current_thread() is not threading.main_thread():
             return
 
@@ -527,12 +579,18 @@ class Experiment:
             raise KeyboardInterrupt("SIGTERM")
 
         self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
+        self._previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+        _install_excepthook()
 
-    def _close(self) -> None:
+    def _close(self, raising: bool = False) -> None:
         if self._previous_sigterm is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGTERM, self._previous_sigterm)
             self._previous_sigterm = None
+        if self._previous_sigint is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
         if self in _active:
             _active.remove(self)
         set_submitter(_active[-1].submit if _active else None)
@@ -548,7 +606,12 @@ class Experiment:
         else:
             states = {}
         self._environment_written()
-        self._writer.finish(self._run_record(ended=time.time(), jobs=states))
+        try:
+            self._writer.finish(self._run_record(ended=time.time(), jobs=states))
+        except WorkspaceError as exc:
+            if not raising:
+                raise _reported(exc) from None
+            # The error on its way out says what matters (e.g. the disk is full).
 
     def _summary(self, jobs: list[Job]) -> None:
         self._reporter.stop_view()
@@ -638,6 +701,45 @@ def _dry_job(
     job._callbacks_fired = True
     job._final.set()
     return job
+
+
+def _out_of_space(job: Job) -> bool:
+    """Whether ``job`` failed because the disk is full (partita's files or the task's own)."""
+    return job.reason == "no_space" or (
+        job.reason == "error" and "[Errno 28]" in (job.detail or "")
+    )
+
+
+def _reported(exc: _E) -> _E:
+    """Mark ``exc`` as explained on stderr already: the excepthook prints no traceback."""
+    with contextlib.suppress(AttributeError, TypeError):
+        exc._partita_reported = True  # type: ignore[attr-defined]
+    return exc
+
+
+def _install_excepthook() -> None:
+    """Print what the experiment reported, without a traceback through partita's internals.
+
+    Concerns only exceptions marked by :func:`_reported` (a failed experiment, a full disk,
+    an interruption); everything else goes to the previous hook. ``PARTITA_DEBUG=1``
+    prints the full traceback as well.
+    """
+    if getattr(sys.excepthook, "_partita", False):
+        return
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if not getattr(value, "_partita_reported", False) or _flag("PARTITA_DEBUG"):
+            previous(kind, value, tb)
+            return
+        if isinstance(value, KeyboardInterrupt):
+            print("partita: interrupted", file=sys.stderr, flush=True)
+        else:
+            print(f"partita: {value}", file=sys.stderr, flush=True)
+        print("partita: (PARTITA_DEBUG=1 shows the traceback)", file=sys.stderr, flush=True)
+
+    hook._partita = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
 
 
 def _isatty(stream: Any) -> bool:

@@ -8,10 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from xputil import Script
 
@@ -88,6 +89,14 @@ with experiment("wd", "study", max_jobs=2):
     assert f"jobs of the latest run ({latest})" in shown
     listed = json.loads(invoke("experiments", "list", "-w", wd, "--json").stdout)
     assert listed[0]["latest"]["run"] == latest and listed[0]["runs"] == 2
+    from starlette.testclient import TestClient
+
+    from partita.web import create_app
+
+    with TestClient(create_app(wd, token="t")) as client:
+        (entry,) = client.get("/api/experiments?token=t").json()["experiments"]
+        assert entry["latest"]["run"] == latest
+        assert [run["dry_run"] for run in entry["runs"]] == [True, False]
 
 
 def test_dry_run_gives_jobs_and_a_summary(script: Callable[..., Script], tmp_path: Path) -> None:
@@ -175,3 +184,182 @@ os._exit(0)  # ends without running any cleanup
     environment = json.loads(run.environment.read_text())
     assert environment["executable"] == sys.executable
     assert "packages" in environment
+
+
+# --- exits and signals ----------------------------------------------------------------------
+
+FAILING = """
+class Broken(Task, id="xp.broken"):
+    def execute(self):
+        raise RuntimeError("boom")
+
+with experiment("wd", "fails"):
+    Broken().submit()
+"""
+
+
+def test_a_failed_experiment_prints_its_message_without_a_traceback(
+    script: Callable[..., Script], tmp_path: Path
+) -> None:
+    xp = script(FAILING)
+    for command in (
+        [sys.executable, str(xp.path)],
+        [sys.executable, "-m", "partita.cli", "run", str(xp.path)],
+    ):
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        assert "experiment 'fails': 1 of 1 jobs did not complete:" in result.stderr
+        assert "stderr" in result.stderr and "xp.broken" in result.stderr
+        assert "PARTITA_DEBUG=1" in result.stderr
+    debug = xp.run(env={"PARTITA_DEBUG": "1"})
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "ExperimentFailed" in debug.stderr
+    # An error of the script itself keeps its traceback.
+    own = script('raise ValueError("my own bug")\n', name="own").run()
+    assert "Traceback" in own.stderr and "my own bug" in own.stderr
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_sigint_cancels_even_when_the_shell_ignored_it(
+    script: Callable[..., Script], tmp_path: Path
+) -> None:
+    """``python xp.py &`` in a shell script starts it with SIGINT ignored."""
+    started = tmp_path / "started"
+    started.mkdir()
+    xp = script(
+        TASKS
+        + """
+with experiment("wd", "background", max_jobs=2, grace_period=2):
+    Sleeper(n=1).submit()
+    Sleeper(n=2).submit()
+"""
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(xp.path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "STARTED_DIR": str(started)},
+        preexec_fn=_ignore_sigint,
+    )
+    try:
+        wait_for(lambda: len(list(started.iterdir())) == 2, what="both sleepers")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode in (130, -signal.SIGINT), stderr
+    assert "interrupted: cancelling" in stderr
+    assert "Traceback" not in stderr, stderr
+    jobs = tmp_path / "wd" / "jobs" / "xp.sleeper"
+    assert sorted(p.name for p in jobs.glob("*/cancelled")) == ["cancelled", "cancelled"]
+    for pid_file in started.iterdir():
+        pid = int(pid_file.read_text())
+        wait_for(lambda pid=pid: not _alive(pid), what=f"job process {pid} to end")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purpose (its parent, the experiment, has exited).
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# --- a full disk ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs mounted for the test (needs root, as in CI)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+FULL = """
+class Fill(Task, id="xp.fill"):
+    def execute(self):
+        # Fills the small disk; bounded (8 MB), should the file ever be elsewhere.
+        if os.environ.get("NOFILL"):
+            return
+        written = 0
+        with open(os.environ["FILLER"], "ab", buffering=0) as file:
+            for size in (65536, 4096, 512, 1):
+                try:
+                    while written < 8 << 20:
+                        written += file.write(b"x" * size)
+                except OSError:
+                    pass
+
+with experiment(os.environ["WORKDIR"], "full", max_jobs=1):
+    Fill().submit()
+    for n in range(2):
+        Leaf(n=n).submit()
+"""
+
+
+def test_a_full_disk_is_said_plainly(
+    script: Callable[..., Script], tmp_path: Path, small_disk: Path
+) -> None:
+    xp = script(TASKS + FULL)
+    wd = small_disk / "wd"
+    result = xp.run(env={"WORKDIR": str(wd), "FILLER": str(small_disk / "filler")})
+    stderr = result.stderr
+    assert result.returncode == 1, stderr
+    assert "Traceback" not in stderr and "OSError" not in stderr, stderr
+    assert "internal" not in stderr, stderr
+    summary = [line for line in stderr.splitlines() if "no space left on device" in line]
+    experiment_line = f"experiment 'full': no space left on device in the work directory {wd}"
+    assert sum(experiment_line in line for line in summary) == 1, stderr
+    failed = [line for line in summary if "FAILED (no_space)" in line]
+    assert len(failed) == 3, stderr  # each job once
+    # Space freed: the run record can be read, and the next run does the work.
+    (small_disk / "filler").unlink()
+    again = xp.run(env={"WORKDIR": str(wd), "NOFILL": "1"})
+    assert again.returncode == 0, again.stderr
+    assert not list(wd.rglob(".*.tmp")), "temporary files were left behind"
+
+
+# --- the first thing a new user runs --------------------------------------------------------
+
+
+def test_scripts_hello_shows_the_result(tmp_path: Path) -> None:
+    """The example ``scripts/hello`` runs prints HELLO WORLD and where it is kept."""
+    root = Path(__file__).resolve().parents[2]
+    example = root / "examples" / "helloworld.py"
+    for attempt in (1, 2):
+        result = subprocess.run(
+            [sys.executable, str(example)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == "HELLO WORLD"
+        kept = lines[1].split(" kept in ")[1].rstrip(")")
+        assert Path(kept).read_text() == "HELLO WORLD\n"
+        assert Path(kept).is_relative_to(tmp_path / "workdir" / "jobs")
+        if attempt == 2:
+            assert "nothing to run: all 3 jobs were already done" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import typing
 import warnings
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from partita.errors import (
     ConfigDefinitionError,
     ConfigTypeError,
     ConstantFieldError,
+    CycleError,
     FrozenConfigError,
     MissingFieldError,
     NoExperimentError,
@@ -54,6 +56,9 @@ RESERVED = frozenset(
         "job",
     }
 )
+
+#: Pairs of configs being compared by ``==`` in this thread (to refuse loops).
+_comparing = threading.local()
 
 _IMMUTABLE = (bool, int, float, str, bytes, type(None), tuple, frozenset, Path)
 
@@ -434,11 +439,25 @@ class Config(ConfigNode):
             return False
         # Kind-aware (True != 1 != 1.0, NaN == NaN) so that equal configs have equal
         # identifiers, hence equal hashes; a task output also compares its producer.
-        mine = {k: v for k, v in self.__dict__.items() if k in type(self)._partita_fields}
-        theirs = {k: v for k, v in other.__dict__.items() if k in type(other)._partita_fields}
-        if mine.keys() != theirs.keys() or not all(_same(v, theirs[k]) for k, v in mine.items()):
-            return False
-        return _same(state_of(self).producer, state_of(other).producer)
+        active: set[tuple[int, int]] = _comparing.__dict__.setdefault("pairs", set())
+        pair = (id(self), id(other))
+        if pair in active:
+            raise CycleError(
+                f"{type(self).__qualname__} contains itself (through its fields), so it "
+                "cannot be compared. Break the loop: a config cannot be its own parameter."
+            )
+        active.add(pair)
+        try:
+            fields = type(self)._partita_fields
+            mine = {k: v for k, v in self.__dict__.items() if k in fields}
+            theirs = {k: v for k, v in other.__dict__.items() if k in type(other)._partita_fields}
+            if mine.keys() != theirs.keys() or not all(
+                _same(v, theirs[k]) for k, v in mine.items()
+            ):
+                return False
+            return _same(state_of(self).producer, state_of(other).producer)
+        finally:
+            active.discard(pair)
 
     def __hash__(self) -> int:
         return hash(digest(self))

@@ -14,6 +14,7 @@ import importlib
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -346,6 +347,21 @@ def load(path: str | os.PathLike[str]) -> Config:
         ) from None
     expected = document["objects"][document["root"]].get("id")
     actual = identifier(cfg)
+    folder = jobdir.name if re.fullmatch(r"[0-9a-f]{64}", jobdir.name) else None
+    if folder is not None and expected != folder:
+        raise LoadError(
+            f"{file} was edited or copied from another job: it records the identifier "
+            f"{str(expected)[:12]}…, but it is in the folder of job {folder[:12]}…. Restore "
+            "the job's own params.json, or delete the job folder."
+        )
+    if folder is not None and actual != folder:
+        raise LoadError(
+            f"{file}: its values give the identifier {actual[:12]}…, not {folder[:12]}… (the "
+            "folder of the job). Either params.json was edited by hand (restore it: a job's "
+            "parameters cannot change), or the code changed since the job was created (a "
+            f"Constant, a default or a type id of {type(cfg).__qualname__}): restore it to "
+            "use this job."
+        )
     if expected and actual != expected:
         raise LoadError(
             f"{file}: the job was created with identifier {expected[:12]}…, but the current "

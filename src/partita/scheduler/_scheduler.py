@@ -34,6 +34,7 @@ from partita.workspace import (
     final_marker,
     identity,
     is_done,
+    no_space,
     write_final,
     write_state,
 )
@@ -222,6 +223,16 @@ class Scheduler:
             if t.cancelled():
                 return
             exc = t.exception()
+            if exc is not None and no_space(exc):
+                # Not a bug: say so plainly (once per job), without a traceback.
+                if job is not None and not job.state.final:
+                    self._finish(
+                        job,
+                        JobState.FAILED,
+                        Reason.NO_SPACE.value,
+                        f"no space left on device in the work directory {self.workspace.root}",
+                    )
+                return
             if exc is not None:
                 text = "".join(traceback.format_exception(exc))
                 self._internal_errors.append(text)

@@ -7,12 +7,13 @@ import contextlib
 import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -29,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-import partita
+from partita._version import __version__
 from partita.web import _data
 from partita.web._data import BadRequest, NotFound
 from partita.workspace import Index, JobInfo, RunPaths, Workspace, read_environment, read_run
@@ -173,9 +174,10 @@ class Guard:
     address without the token, so it does not linger in the address bar or history.
     """
 
-    def __init__(self, app: ASGIApp, state: MonitorState) -> None:
+    def __init__(self, app: ASGIApp, state: MonitorState, hosts: HostCheck | None) -> None:
         self.app = app
         self.state = state
+        self.hosts = hosts
 
     def _valid(self, candidate: str | None) -> bool:
         return candidate is not None and hmac.compare_digest(
@@ -188,6 +190,14 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        if self.hosts is not None and not self.hosts.accepts(headers.get("host")):
+            # DNS rebinding: a page of another site whose name now points at this machine.
+            refusal = self.hosts.refusal(headers.get("host"))
+            if kind == "websocket":
+                await self._refuse_websocket(receive, send, scope, refusal, 421)
+            else:
+                await _plain(421, refusal, scope, receive, send)
+            return
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
         from_query = next((v for k, v in query if k == "token"), None)
         cookies = SimpleCookie()
@@ -247,6 +257,12 @@ class Guard:
         if problem is None:
             await self.app(scope, receive, send)
             return
+        await self._refuse_websocket(receive, send, scope, problem, status)
+
+    @staticmethod
+    async def _refuse_websocket(
+        receive: Receive, send: Send, scope: Scope, problem: str, status: int
+    ) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
@@ -265,6 +281,55 @@ class Guard:
             await send({"type": "websocket.http.response.body", "body": body})
         else:
             await send({"type": "websocket.close", "code": 1008, "reason": problem[:100]})
+
+
+class HostCheck:
+    """The host names a monitor answers to (the ``Host`` header), to resist DNS rebinding.
+
+    ``names`` are host names or addresses, compared without the port. A wildcard address
+    (``0.0.0.0``, ``::``) among them also accepts any IP address literal: a rebinding page
+    needs a DNS name, never an address.
+    """
+
+    _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+
+    def __init__(self, names: Iterable[str]) -> None:
+        given = {_host_name(n) for n in names}
+        self.any_address = bool(given & self._WILDCARDS)
+        self.names = frozenset(given - self._WILDCARDS)
+
+    def accepts(self, header: str | None) -> bool:
+        """Whether a request with this ``Host`` header is for this monitor."""
+        if not header:
+            return False
+        name = _host_name(header, with_port=True)
+        if name in self.names:
+            return True
+        if self.any_address:
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                return False
+            return True
+        return False
+
+    def refusal(self, header: str | None) -> str:
+        """The message of a refused request."""
+        names = ", ".join(sorted(self.names)) + (", or an IP address" if self.any_address else "")
+        return (
+            f"421: this partita monitor answers to {names}; the request named {header!r} "
+            "(Host header). Open the address the monitor printed.\n"
+        )
+
+
+def _host_name(text: str, *, with_port: bool = False) -> str:
+    """``Localhost.:8080`` → ``localhost``; ``[::1]:8080`` → ``::1``."""
+    text = text.strip().lower()
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif with_port and text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    return text.rstrip(".")
 
 
 _UNAUTHORISED = (
@@ -346,7 +411,7 @@ async def api_info(request: Request) -> Response:
         {
             "workdir": str(state.workspace.root),
             "csrf": state.csrf,
-            "version": partita.__version__,
+            "version": __version__,
             "host": os.uname().nodename,
             "now": time.time(),
         }
@@ -370,7 +435,7 @@ async def api_experiments(request: Request) -> Response:
         {
             "name": name,
             "runs": by_name[name],
-            "latest": by_name[name][0],
+            "latest": next((r for r in by_name[name] if not r.get("dry_run")), by_name[name][0]),
             "states": counts.get(name, {}),
         }
         for name in names
@@ -678,10 +743,18 @@ async def feed(websocket: WebSocket) -> None:
         state.clients -= 1
 
 
-def create_app(workdir: str | os.PathLike[str], *, token: str | None = None) -> Starlette:
+def create_app(
+    workdir: str | os.PathLike[str],
+    *,
+    token: str | None = None,
+    hosts: Iterable[str] | None = None,
+) -> Starlette:
     """The monitor application for ``workdir``; every request needs ``token``.
 
-    Without ``token`` a random one is drawn (``app.state.monitor.token``).
+    Without ``token`` a random one is drawn (``app.state.monitor.token``). With ``hosts``,
+    only requests whose ``Host`` header names one of them are answered (others get 421;
+    see :class:`HostCheck`); the servers of :mod:`partita.web` always pass the names of
+    the address they listen on.
     """
     workspace = Workspace(workdir, create=False)
     state = MonitorState(workspace, token or secrets.token_urlsafe(24))
@@ -716,8 +789,8 @@ def create_app(workdir: str | os.PathLike[str], *, token: str | None = None) -> 
         routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_found}
     )
     app.state.monitor = state
-    app.add_middleware(Guard, state=state)
+    app.add_middleware(Guard, state=state, hosts=None if hosts is None else HostCheck(hosts))
     return app
 
 
-__all__ = ["MonitorState", "create_app"]
+__all__ = ["HostCheck", "MonitorState", "create_app"]

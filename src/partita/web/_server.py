@@ -40,8 +40,26 @@ def _url(host: str, port: int, token: str) -> str:
     return f"http://{shown}:{port}/?token={token}"
 
 
-def _server(workdir: str | os.PathLike[str], token: str) -> uvicorn.Server:
-    app = create_app(workdir, token=token)
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def listening_names(host: str) -> list[str]:
+    """The host names a monitor listening on ``host`` answers to (``Host`` header).
+
+    A loopback address answers to the loopback names; a wildcard address (``0.0.0.0``)
+    to those, this machine's names and any IP address; another address to itself.
+    """
+    if host in ("0.0.0.0", "::", ""):
+        names = [*_LOOPBACK, host or "0.0.0.0", socket.gethostname(), socket.getfqdn()]
+    elif host in _LOOPBACK or host.startswith("127."):
+        names = [*_LOOPBACK, host]
+    else:
+        names = [host]
+    return names
+
+
+def _server(workdir: str | os.PathLike[str], token: str, host: str) -> uvicorn.Server:
+    app = create_app(workdir, token=token, hosts=listening_names(host))
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -60,7 +78,7 @@ def serve(workdir: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int
     (still behind its token) to the network: prefer an SSH tunnel.
     """
     token = secrets.token_urlsafe(24)
-    server = _server(workdir, token)
+    server = _server(workdir, token, host)
     sock = _bind(host, port)
     print(
         f"partita monitor: {_url(host, sock.getsockname()[1], token)}", file=sys.stderr, flush=True
@@ -124,7 +142,7 @@ def start_in_thread(
 ) -> Monitor:
     """Start the monitor of ``workdir`` in a daemon thread; ``.url`` has the token."""
     token = secrets.token_urlsafe(24)
-    server = _server(workdir, token)
+    server = _server(workdir, token, host)
     sock = _bind(host, port)
     monitor = Monitor(server, sock, _url(host, sock.getsockname()[1], token), token)
     monitor._start(timeout=15.0)

@@ -26,7 +26,7 @@ from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._process import is_alive
 from partita.workspace._runs import RunPaths, iter_runs, read_run, read_submissions
-from partita.workspace._status import read_progress, read_status
+from partita.workspace._status import is_number, read_progress, read_status
 
 SCHEMA_VERSION = "4"
 
@@ -687,6 +687,6 @@ def _private_path(workspace: Workspace) -> Path:
 
 def _same_tag(recorded: Any, wanted: Any) -> bool:
     """Whether a recorded tag value matches a filter: numbers by value, others by type too."""
-    if _is_number(recorded) and _is_number(wanted):
+    if is_number(recorded) and is_number(wanted):
         return bool(recorded == wanted)
     return json.dumps(recorded, sort_keys=True) == json.dumps(wanted, sort_keys=True)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from partita.errors import WorkspaceError
 from partita.workspace._atomic import read_json, write_json
-from partita.workspace._status import read_document
+from partita.workspace._status import is_number, read_document
 
 if TYPE_CHECKING:
     from partita.workspace._paths import Workspace
@@ -266,14 +266,10 @@ class RunRecord:
         return {str(k): v for k, v in jobs.items() if isinstance(v, str)}
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 _RUN_FIELDS: dict[str, tuple[Any, str]] = {
     "status": (lambda v: isinstance(v, str), "a string"),
-    "started": (_is_number, "a number"),
-    "ended": (_is_number, "a number"),
+    "started": (is_number, "a number"),
+    "ended": (is_number, "a number"),
     "host": (lambda v: isinstance(v, str), "a string"),
     "pid": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
     "process": (lambda v: isinstance(v, dict), "a JSON object"),

@@ -71,6 +71,8 @@ class Reason(enum.StrEnum):
     """It could not be started (launcher error)."""
     INTERNAL = "internal"
     """A bug in partita; the message says more."""
+    NO_SPACE = "no_space"
+    """The work directory's disk is full: its files could not be written."""
 
     def __str__(self) -> str:
         return self.value

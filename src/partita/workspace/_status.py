@@ -69,7 +69,8 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """Whether a JSON value is a finite number (``True`` is not a number here)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -82,7 +83,7 @@ _REASONS = {reason.value for reason in Reason}
 
 _Check = tuple[Callable[[Any], bool], str]
 
-_NUMBER: _Check = (_optional(_is_number), "a number")
+_NUMBER: _Check = (_optional(is_number), "a number")
 _INT: _Check = (_optional(_is_int), "an integer")
 _TEXT: _Check = (_optional(lambda v: isinstance(v, str)), "a string")
 _OBJECT: _Check = (_optional(lambda v: isinstance(v, dict)), "a JSON object")

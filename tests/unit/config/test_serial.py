@@ -447,8 +447,12 @@ def test_load_with_changed_identifier(tmp_path: Path) -> None:
     document = json.loads((jobdir / "params.json").read_text())
     document["objects"][0]["fields"]["word"] = "y"
     (jobdir / "params.json").write_text(json.dumps(document))
-    with pytest.raises(LoadError, match="the job was created with identifier"):
+    with pytest.raises(LoadError, match=r"not .*the folder of the job.*edited by hand"):
         partita.load(jobdir)
+    elsewhere = tmp_path / "copy.json"  # outside a job folder: the recorded identifier
+    elsewhere.write_text(json.dumps(document))
+    with pytest.raises(LoadError, match="the job was created with identifier"):
+        partita.load(elsewhere)
 
 
 def test_load_field_removed_from_the_class(tmp_path: Path) -> None:

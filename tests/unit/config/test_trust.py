@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cfgclasses import Typed, Value
+from cfgclasses import Node, Typed, Value
 from sealclasses import Anything
 
 from partita import Meta, Task
@@ -17,8 +19,10 @@ from partita.config._seal import seal
 from partita.errors import (
     ConfigDefinitionError,
     ConfigTypeError,
+    CycleError,
     EncodingError,
     FrozenConfigError,
+    LoadError,
     PartitaError,
     UnknownFieldError,
 )
@@ -147,3 +151,54 @@ def test_the_documented_conversions() -> None:
     assert type(typed.rate) is float
     assert identifier(Typed(rate=2)) == identifier(Typed(rate=2.0))
     assert identifier(Value(v=2)) != identifier(Value(v=2.0))
+
+
+def _written(tmp_path: Path, task: Task) -> Path:
+    _runtime.set_current_workspace(tmp_path)
+    sealed = seal(task, tmp_path)
+    sealed.jobdir.mkdir(parents=True)
+    (sealed.jobdir / "params.json").write_bytes(sealed.params)
+    return sealed.jobdir
+
+
+def test_a_hand_edited_params_json_says_it_was_edited(tmp_path: Path) -> None:
+    folder = _written(tmp_path, Anything(v=1))
+    params = folder / "params.json"
+    params.write_text(params.read_text().replace('"v": 1', '"v": 2'))
+    with pytest.raises(LoadError, match=r"params\.json was edited by hand"):
+        load(folder)
+
+
+def test_a_params_json_copied_from_another_job_says_so(tmp_path: Path) -> None:
+    one, two = _written(tmp_path, Anything(v=1)), _written(tmp_path, Anything(v=2))
+    (one / "params.json").write_bytes((two / "params.json").read_bytes())
+    with pytest.raises(LoadError, match="edited or copied from another job"):
+        load(one)
+    assert load(two).v == 2  # type: ignore[attr-defined]
+
+
+def test_comparing_configs_that_contain_a_loop_is_a_cycle_error() -> None:
+    first, second = Node(), Node()
+    first.child, second.child = first, second
+    with pytest.raises(CycleError, match="contains itself"):
+        assert first == second
+    assert Node(child=Node()) == Node(child=Node())  # no loop: compared as usual
+
+
+def test_tag_conflicts_inside_a_set_do_not_depend_on_hash_order() -> None:
+    code = (
+        "from cfgclasses import Leaf, Typed\n"
+        "leaves = frozenset(Leaf(n=i).tag('x', i) for i in range(8))\n"
+        "print(Typed(leaf_set=leaves).tags())\n"
+    )
+    seen = set()
+    for seed in ("1", "2", "3", "4"):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": os.pathsep.join(sys.path)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seen.add(result.stdout)
+    assert len(seen) == 1, seen

@@ -426,9 +426,11 @@ def wait_for_exit(
     return asyncio.run(follow()), slurm
 
 
-# The first job on a just started cluster, exit 3 (Slurm 22.05): slurmctld knows at once that
-# it FAILED; slurmdbd first knows nothing, then only a start record written after the end
-# (final state, ExitCode 0:0, no End), then the completion record.
+# An exit 3 job on a just started cluster (Slurm 22.05.8). Seen on the test cluster, first
+# job after a reset: squeue COMPLETING while sacct already said FAILED|0:0|Unknown (slurmdbd's
+# start record, written after the job ended), then FAILED|3:0 with an end time; on the next
+# job, squeue FAILED while sacct still said PENDING. slurmctld knows at once that the job
+# FAILED; slurmdbd may know nothing yet, or only that start record.
 SQUEUE_FAILED = "2|FAILED|NonZeroExitCode\n"
 SACCT_NOTHING = ""
 SACCT_START_RECORD = "2|FAILED|0:0|00:00:00|Unknown\n"
@@ -520,6 +522,8 @@ def a(line: str) -> AcctEntry:
         (SQUEUE_FAILED, None, ("FAILED", None, False)),
         (SQUEUE_FAILED, SACCT_START_RECORD, ("FAILED", None, False)),
         (SQUEUE_FAILED, "2|RUNNING|0:0|00:00:01|Unknown", ("FAILED", None, False)),
+        (SQUEUE_FAILED, "2|PENDING|0:0|00:00:00|Unknown", ("FAILED", None, False)),
+        ("2|COMPLETING|None", SACCT_START_RECORD, ("COMPLETING", None, False)),
         (SQUEUE_FAILED, SACCT_COMPLETION, ("FAILED", "3:0", True)),
         (None, SACCT_START_RECORD, ("FAILED", None, False)),
         (None, SACCT_COMPLETION, ("FAILED", "3:0", True)),
@@ -559,6 +563,9 @@ def test_end_watch_sequence_with_a_clock() -> None:
     assert watch.settle("2", ended) is None
     settled = watch.settle("2", done)
     assert settled is not None and settled.returncode == 3 and not watch.waiting("2")
+    # A job seen ended, then queued again (requeued): its patience starts afresh.
+    assert watch.settle("5", ended) is None and watch.waiting("5")
+    assert watch.settle("5", running) is None and not watch.waiting("5")
     # Accounting that never completes: reported after the patience, with no exit code.
     assert watch.settle("3", ended) is None
     now[0] += 60

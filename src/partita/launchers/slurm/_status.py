@@ -330,7 +330,10 @@ class EndWatch:
         self, job_id: str, status: JobStatus | None, runner_code: int | None = None
     ) -> JobStatus | None:
         """The job's final status if it can be reported now, else ``None`` (ask again)."""
-        if status is None or not status.final:
+        if status is None:
+            return None
+        if not status.final:
+            self.forget(job_id)  # queued or running (again, after a requeue)
             return None
         if runner_code is not None:
             self.forget(job_id)

@@ -987,7 +987,7 @@ function experimentsPage(main) {
     }
     list.replaceChildren(...names.map((name) => {
       const runs = byName.get(name);
-      const latest = runs[0];
+      const latest = runs.find((run) => !run.dry_run) || runs[0];
       const counts = countStates(perExperiment.get(name) || []);
       const shown = expanded.has(name) ? runs : runs.slice(0, 5);
       const rows = shown.map((run) => h("tr", {
@@ -995,7 +995,7 @@ function experimentsPage(main) {
         onclick: () => navigate(`/experiments/${encodeURIComponent(name)}/${encodeURIComponent(run.run)}`),
       },
         h("td", {}, h("a", { href: `/experiments/${encodeURIComponent(name)}/${encodeURIComponent(run.run)}`, "data-link": true, class: "mono", text: run.run })),
-        h("td", {}, badge(run.status)),
+        h("td", {}, badge(run.status), run.dry_run ? h("span", { class: "muted", text: " dry run" }) : null),
         h("td", { class: "time" }, ago(run.started)),
         h("td", { class: "num time" }, run.status === "running" && run.started
           ? h("span", { dataset: { since: String(run.started) }, text: fmtDuration(now() - run.started) })
@@ -1302,7 +1302,8 @@ function runPage(main, [name, run]) {
         h("a", { href: `/?experiment=${encodeURIComponent(name)}`, "data-link": true, text: name })),
       h("div", { class: "page-head" },
         h("div", {}, h("h1", { text: name }), h("div", { class: "sub mono", text: `run ${run}` })),
-        h("div", { class: "actions" }, badge(record.status, true))));
+        h("div", { class: "actions" }, badge(record.status, true),
+          record.dry_run ? h("span", { class: "muted", text: " dry run" }) : null)));
   }
 
   function draw() {
