@@ -147,10 +147,6 @@ class RunInfo:
         return dict(self.__dict__)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _signature(paths: Iterable[Path]) -> str:
     parts = []
     for path in paths:
