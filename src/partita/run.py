@@ -102,7 +102,26 @@ def main(argv: list[str] | None = None) -> int:
     if redirect:
         _redirect(paths)
     with hold(paths.lock, note={"role": "runner"}, timeout=None):
-        return _run_locked(paths, attempt, state, JobState, Reason)
+        try:
+            return _run_locked(paths, attempt, state, JobState, Reason)
+        finally:
+            _end_own_group()
+
+
+def _end_own_group() -> None:
+    """SIGTERM what the task left running in this runner's process group.
+
+    Only when the runner leads its group (the local launcher starts it in a session of its
+    own), so the group holds nothing but the job's processes. A process the task means to
+    outlive the job must leave the group: ``subprocess.Popen(..., start_new_session=True)``.
+    """
+    try:
+        if os.getpgrp() != os.getpid():
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.killpg(0, signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
 
 
 def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore[no-untyped-def]

@@ -262,3 +262,13 @@ def test_settle_groups_jobs_by_kind(clean_registry: None, tmp_path: Any) -> None
     ]
     assert ["a: settled", "e: settled"] == settle_jobs(jobs)
     assert [["a", "e"]] == calls
+
+
+def test_local_leftover_grace_is_checked() -> None:
+    """A negative or non-numeric grace for leftover processes is refused with advice."""
+    from partita.errors import LauncherOptionError
+
+    assert 2.5 == LocalLauncher(1, leftover_grace=2.5).leftover_grace
+    for bad in (-1, "5", float("nan")):
+        with pytest.raises(LauncherOptionError, match="leftover_grace: expected seconds >= 0"):
+            LocalLauncher(1, leftover_grace=bad)  # type: ignore[arg-type]
