@@ -37,6 +37,10 @@ class Join(Task, id="kinds.join"):
     def execute(self):
         print(" ".join(p.stdout().read_text().strip() for p in self.parts))
 
+class Budget(partita.ResumableTask, id="kinds.budget"):
+    def execute(self):
+        print(self.remaining_time())
+
 class Hold(Task, id="kinds.hold"):
     def execute(self):
         print("started", flush=True)
@@ -91,6 +95,22 @@ with experiment("wd", "kinds", launcher=ProcessLauncher()):
     listed = json.loads(cli_ok("jobs", "list", xp.folder / "wd", "--json"))
     assert {"done"} == {job["state"] for job in listed}
     assert {kinds.KIND} == {job["launcher"]["kind"] for job in listed}
+
+
+def test_remaining_time_is_asked_to_the_launcher_of_the_job(script: Any) -> None:
+    """``ResumableTask.remaining_time()`` asks the job's own launcher, whatever its kind."""
+    xp: Script = script(
+        TASKS
+        + """
+with experiment("wd", "budget", launcher=ProcessLauncher(budget=500)):
+    Budget().submit()
+"""
+    )
+    result = xp.run(timeout=60)
+    assert 0 == result.returncode, result.stderr
+    (folder,) = job_dirs(xp.folder / "wd", "kinds.budget")
+    left = float((folder / "stdout").read_text())
+    assert 440 < left <= 500
 
 
 def test_another_experiment_follows_and_the_cli_kills_a_job_of_the_new_kind(
