@@ -79,7 +79,9 @@ def test_fan_out_is_submitted_as_arrays(slurm_env: dict[str, str], script) -> No
 
     They all wait for one gate task (on the local launcher), which the script opens only
     once all 200 are submitted: they become ready in the same moment whatever the speed of
-    the machine. (Requests that trickle in are gathered too: tests/unit/launchers.)
+    the submitting loop. Generous batch windows leave only two cuts: a full array, and the
+    end of the fan-out (the timing rule itself is tested on a fake clock in
+    tests/unit/launchers/test_slurm_batching.py).
     """
     xp = script("""
     from partita import LocalLauncher, SlurmLauncher
@@ -98,7 +100,9 @@ def test_fan_out_is_submitted_as_arrays(slurm_env: dict[str, str], script) -> No
         def execute(self):
             print(self.n * self.n)
 
-    launcher = SlurmLauncher(time="5:00", mem="100M", max_array_size=150)
+    launcher = SlurmLauncher(
+        time="5:00", mem="100M", max_array_size=150, batch_quiet=1.0, batch_longest=120
+    )
     with experiment("wd", "fan", launcher=launcher, quiet=True):
         gate = Gate().submit(launcher=LocalLauncher())
         for n in range(200):
@@ -138,7 +142,8 @@ class Step(Task, id="slurm.step"):
         total = self.n + sum(int(t.stdout().read_text()) for t in self.after)
         print(total)
 
-launcher = SlurmLauncher(time="5:00", mem="100M")
+# b and c, ready together, share an array unless 1 s passes between them.
+launcher = SlurmLauncher(time="5:00", mem="100M", batch_quiet=1.0)
 with experiment("wd", "dag", launcher=launcher):
     a = Step(n=1).submit()
     b = Step(n=2, after=[a]).submit()
