@@ -93,6 +93,7 @@ class SlurmLauncher(Launcher, kind="slurm"):
         self.commands = commands or SlurmCommands(bindir=bindir, env=self.env)
         self._queue: list[tuple[LaunchRequest, asyncio.Future[dict[str, Any]]]] = []
         self._flush: asyncio.TimerHandle | None = None
+        self._first_queued = 0.0
         self._watched: dict[str, asyncio.Future[Exit]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
@@ -115,9 +116,15 @@ class SlurmLauncher(Launcher, kind="slurm"):
             future: asyncio.Future[dict[str, Any]] = loop.create_future()
             self._queue.append((request, future))
             futures.append(future)
+        # Jobs that become ready together (a fan-out) arrive within a few milliseconds of
+        # each other: submit once none came for 50 ms (at most 2 s after the first).
+        now = loop.time()
         if self._flush is None:
-            # Jobs that become ready together (a fan-out) arrive within a few loop turns.
-            self._flush = loop.call_later(0.05, lambda: asyncio.ensure_future(self._submit()))
+            self._first_queued = now
+        else:
+            self._flush.cancel()
+        delay = max(0.0, min(0.05, self._first_queued + 2.0 - now))
+        self._flush = loop.call_later(delay, lambda: asyncio.ensure_future(self._submit()))
         return list(await asyncio.gather(*futures))
 
     def options_for(self, request: LaunchRequest) -> SlurmOptions:
