@@ -130,7 +130,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 def is_workdir(path: Path) -> bool:
     """Whether ``path`` looks like a partita work directory."""
-    return (path / ".partita").is_file() or (path / "jobs").is_dir()
+    return Workspace.looks_like(path)
 
 
 def find_workspace(*given: Path | None) -> Workspace:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
+from partita import _layout
 from partita.config import _runtime
 from partita.config._classdef import is_classvar, marker_of, type_id_of
 from partita.config._fields import (
@@ -552,15 +553,15 @@ class Task(Config):
                 f"{type(self).__qualname__}: the job folder is known once the task is "
                 "submitted in an experiment (or loaded from a work directory)."
             )
-        return root / "jobs" / type(self)._partita_type_id / identifier(self)
+        return _layout.job_folder(root, type(self)._partita_type_id, identifier(self))
 
     def stdout(self) -> Path:
         """Path of the job's standard output file."""
-        return self.jobdir / "stdout"
+        return self.jobdir / _layout.STDOUT
 
     def stderr(self) -> Path:
         """Path of the job's standard error file."""
-        return self.jobdir / "stderr"
+        return self.jobdir / _layout.STDERR
 
     @property
     def job(self) -> Any:

@@ -19,14 +19,14 @@ from partita.workspace import (
     JobState,
     JobStatus,
     Reason,
-    atomic_write,
     begin_attempt,
     read_state,
     read_status,
     record_final,
     record_handle,
-    write_final,
 )
+from partita.workspace._atomic import atomic_write
+from partita.workspace._state import write_final
 
 #: How long a step waits for a job lock held by someone else before giving up.
 LOCK_TIMEOUT = 5.0
