@@ -166,7 +166,7 @@ def test_monitor_survives_an_index_corrupted_under_it(workdir: Path) -> None:
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-    from partita.web import _app as web_app
+    from partita.web import _monitor as web_monitor
     from partita.web import create_app
 
     token = "t" * 20
@@ -187,7 +187,7 @@ def test_monitor_survives_an_index_corrupted_under_it(workdir: Path) -> None:
             record["tags"] = {"seen": True}
             state.write_text(json.dumps(record))
             monkey = pytest.MonkeyPatch()
-            monkey.setattr(web_app, "REFRESH_INTERVAL", 0.0)
+            monkey.setattr(web_monitor, "REFRESH_INTERVAL", 0.0)
             try:
                 answer = client.get("/api/jobs")
             finally:

@@ -7,7 +7,8 @@ Layers, lowest first; a module may import only from its own layer or from lower 
     2  partita.workspace
     3  partita.launchers
     4  partita.scheduler
-    5  the experiment: partita._experiment, _control, _live, _resumable
+    5  the experiment: partita._experiment (and its _experiment_* parts), _control, _live,
+       _resumable
        the job side:   partita.run, partita._progress
     6  the views and the facade: partita.cli, partita.web, partita (its __init__)
 
@@ -44,6 +45,11 @@ LAYERS: dict[str, int] = {
     "partita.launchers": 3,
     "partita.scheduler": 4,
     "partita._experiment": 5,
+    "partita._experiment_checks": 5,
+    "partita._experiment_dry": 5,
+    "partita._experiment_env": 5,
+    "partita._experiment_report": 5,
+    "partita._experiment_signals": 5,
     "partita._control": 5,
     "partita._live": 5,
     "partita._resumable": 5,
