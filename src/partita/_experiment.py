@@ -458,14 +458,7 @@ class Experiment:
             "executable": sys.executable,
             "platform": platform.platform(),
         }
-        try:
-            from importlib.metadata import distributions
-
-            info["packages"] = dict(
-                sorted((d.metadata["Name"] or "?", d.version) for d in distributions())
-            )
-        except Exception:
-            pass
+        info["packages"] = _packages()
         script = getattr(sys.modules.get("__main__"), "__file__", None)
         if script:
             info["git"] = _git_info(Path(script).resolve().parent)
@@ -782,6 +775,28 @@ def _caller_location() -> tuple[str, int] | None:
     if frame is None:
         return None
     return frame.f_code.co_filename, frame.f_lineno
+
+
+def _packages() -> dict[str, str]:
+    """Installed distributions, ``{name: version}``, from the names of their metadata folders.
+
+    ``name-version.dist-info`` (and ``.egg-info``) folders on ``sys.path``: listing them takes
+    about a millisecond, where reading every distribution's metadata takes tens to hundreds.
+    Names are as the installer normalised them (``typing_extensions``); the first found on
+    ``sys.path`` wins, as for imports.
+    """
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")):
+                package, dash, version = name.rsplit(".", 1)[0].partition("-")
+                if dash and package:
+                    found.setdefault(package, version)
+    return dict(sorted(found.items()))
 
 
 def _git_info(folder: Path, timeout: float = 3.0) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from xputil import Script
 
 from partita.cli import cli
-from partita.workspace import Workspace, _index, open_index
+from partita.workspace import Workspace, _index_open, open_index
 
 XP = """
 class Step(Task, id="idx.step"):
@@ -147,7 +147,7 @@ def test_open_index_in_memory_when_nothing_can_be_written(
     blocked = workdir / "not-a-dir"
     blocked.write_text("")
     # The private index in the temporary directory cannot be written either.
-    monkeypatch.setattr(_index, "_private_path", lambda workspace: blocked / "index.sqlite")
+    monkeypatch.setattr(_index_open, "_private_path", lambda workspace: blocked / "index.sqlite")
     index = open_index(Workspace(workdir, create=False))
     try:
         assert index.memory

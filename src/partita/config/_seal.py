@@ -116,7 +116,7 @@ def _resolve_generated(task: Task, jobdir: Path) -> None:
         base = jobdir
         if path:
             base = jobdir / re.sub(r"[\[\]'\"{}]+", ".", path).strip(".")
-        if st.paths_of is not None and st.paths_of != jobdir:
+        if cfg is not task and st.paths_of is not None and st.paths_of != jobdir:
             raise ConfigError(
                 f"{type(task).__qualname__}.{path} is a {type(cfg).__qualname__} with a "
                 f"generated path, already used by the task of {st.paths_of}: both tasks "

@@ -95,13 +95,19 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from partita.workspace._index import Index, JobInfo, RunInfo, open_index, read_job
+    from partita.workspace._index import Index
+    from partita.workspace._index_open import open_index
+    from partita.workspace._jobinfo import JobInfo, RunInfo, read_job
 
 _LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
 
 
 def __getattr__(name: str) -> object:
     # The index needs sqlite3: loaded only when used (the job runner never does).
+    if name == "open_index":
+        from partita.workspace import _index_open
+
+        return _index_open.open_index
     if name in _LAZY:
         from partita.workspace import _index
 
