@@ -18,7 +18,7 @@ from partita._experiment_checks import check_importable, note_entry
 from partita._experiment_dry import dry_submit, dry_summary
 from partita._experiment_env import environment_info, flag, run_record
 from partita._experiment_report import Reporter, failed_entry, out_of_space, summary_text
-from partita._experiment_signals import Signals, reported
+from partita._experiment_signals import Signals, install_excepthook, reported
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
 from partita.config._seal import Sealed, outputs_of, seal
@@ -87,7 +87,11 @@ class Experiment:
                 f"launcher: expected a partita Launcher (e.g. LocalLauncher(4)), found "
                 f"{type(launcher).__name__}."
             )
-        self.workspace = Workspace(workdir)
+        try:
+            self.workspace = Workspace(workdir)
+        except WorkspaceError as exc:  # said plainly, without partita's internals
+            install_excepthook()
+            raise reported(exc) from None
         self.name = name
         # The command line (`partita run --detach/--dry-run`) passes these through the
         # environment; explicit arguments win.
@@ -125,6 +129,7 @@ class Experiment:
         try:
             self._writer.create(self._run_record(), latest=not self.dry_run)
         except WorkspaceError as exc:
+            install_excepthook()
             raise reported(exc) from None
         # Collected while the script builds its tasks; on disk before the first launch.
         self._environment = threading.Thread(

@@ -202,3 +202,14 @@ def test_writing_commands_say_the_work_directory_is_read_only(read_only: Path) -
     assert "read-only" in result.stderr
     # Nothing was deleted.
     assert 3 == len(json.loads(partita("jobs", "list", "-w", read_only, "--json").stdout))
+
+
+def test_an_experiment_on_a_read_only_work_directory_says_so(read_only: Path) -> None:
+    """Running an experiment there stops before anything runs, with one clear line."""
+    folder = read_only.parent / "script"
+    folder.mkdir()
+    result = Script(folder, "xp", XP.replace('"wd"', repr(str(read_only)))).run()
+    assert 1 == result.returncode
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Read-only file system" in result.stderr and str(read_only) in result.stderr
+    assert 3 == len(json.loads(partita("jobs", "list", "-w", read_only, "--json").stdout))
