@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 
-from conftest import Harness
+from schedharness import Harness
+
 from partita.scheduler import Token
 from partita.testing import Done, ExitsEarly, Fails, FakeLauncher, Hangs, Killed, LaunchFails, Slow
 from partita.workspace import FileLock, JobState, read_job, read_state
