@@ -139,7 +139,7 @@ class Experiment:
 
     def __init__(
         self,
-        workdir: str | os.PathLike[str],
+        workdir: str | os.PathLike[str] | Any,
         name: str,
         *,
         max_jobs: int | None = None,
@@ -161,11 +161,22 @@ class Experiment:
                 f"launcher: expected a partita Launcher (e.g. LocalLauncher(4)), found "
                 f"{type(launcher).__name__}."
             )
-        self.workspace = Workspace(workdir)
-        self.name = name
         # The command line (`partita run --detach/--dry-run`) passes these through the
         # environment; explicit arguments win.
         self.detach = _flag("PARTITA_DETACH") if detach is None else detach
+        if not isinstance(workdir, (str, os.PathLike)) or str(workdir).startswith("ssh://"):
+            # A work directory on another computer: the script runs there (partita.ssh);
+            # this returns only on that computer, with the plain path.
+            from partita.ssh import is_remote, resolve_workdir
+
+            if not is_remote(workdir):
+                raise ExperimentError(
+                    f"workdir: expected a path or a remote work directory (SSH(...).workdir"
+                    f"(path), 'ssh://host/path'), found {type(workdir).__name__}."
+                )
+            workdir = resolve_workdir(workdir, name, detach=self.detach)
+        self.workspace = Workspace(workdir)
+        self.name = name
         self.dry_run = _flag("PARTITA_DRY_RUN") if dry_run is None else dry_run
         self.grace_period = grace_period
         self.monitor = monitor

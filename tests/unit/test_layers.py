@@ -48,6 +48,9 @@ LAYERS: dict[str, int] = {
     "partita._resumable": 5,
     "partita.run": 5,
     "partita._progress": 5,
+    # Remote experiments: the experiment hands a remote work directory to it; the CLI
+    # relays commands through it. It needs errors, config (task classes) and itself only.
+    "partita.ssh": 5,
     "partita.cli": 6,
     "partita.web": 6,
     "partita": 6,
