@@ -26,6 +26,7 @@ from partita.errors import (
     ExperimentError,
     ExperimentFailed,
     FailedJob,
+    PartitaError,
     TaskImportError,
     WorkspaceError,
 )
@@ -174,7 +175,12 @@ class Experiment:
                     f"workdir: expected a path or a remote work directory (SSH(...).workdir"
                     f"(path), 'ssh://host/path'), found {type(workdir).__name__}."
                 )
-            workdir = resolve_workdir(workdir, name, detach=self.detach)
+            try:
+                workdir = resolve_workdir(workdir, name, detach=self.detach)
+            except PartitaError as exc:
+                # Raised before anything launched; the message says what to do.
+                _install_excepthook()
+                raise _reported(exc) from None
         self.workspace = Workspace(workdir)
         self.name = name
         self.dry_run = _flag("PARTITA_DRY_RUN") if dry_run is None else dry_run

@@ -7,6 +7,7 @@ writes there went through SSH.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sshd import RemoteHosts, available, free_port
+from sshd import RemoteHosts, available, free_port, wait_for
 
 pytestmark = [pytest.mark.ssh, pytest.mark.mount]
 
@@ -259,3 +260,250 @@ def test_missing_asyncssh_gives_a_hint(hosts: RemoteHosts, tmp_path: Path) -> No
     done = connect_in_subprocess(hosts, "host1", PYTHONPATH=path)
     assert done.stdout.splitlines()[0] == "SSHError", done
     assert "pip install 'partita[ssh]'" in done.stdout
+
+
+# --- the remote experiment (one host) --------------------------------------------------------
+
+HELLO = """
+with experiment(box.workdir(sys.argv[1]), "hello", launcher=LocalLauncher(max_jobs=4)):
+    for word in ("hello", "world"):
+        Record(word=word, log=sys.argv[1] + "/executions").submit()
+"""
+
+
+def test_experiment_runs_on_the_host_and_reuses_its_jobs(
+    hosts: RemoteHosts, remote: Path, tmp_path: Path
+) -> None:
+    script = write_script(tmp_path, HELLO)
+    first = run(hosts, script, str(remote))
+    assert first.returncode == 0, first.stderr
+    assert "hello: 2 jobs: 2 done (2 ran, 0 already done)" in first.stderr
+    assert len(executions(hosts, remote / "executions")) == 2
+    jobs = hosts.in_namespace("sh", "-c", f"ls {remote}/jobs/sshtest.record/*/done").stdout
+    assert len(jobs.split()) == 2
+    outputs = hosts.in_namespace("sh", "-c", f"cat {remote}/jobs/sshtest.record/*/stdout")
+    assert sorted(outputs.stdout.split()) == ["HELLO", "WORLD"]
+    assert not remote.exists() or list(remote.iterdir()) == []  # nothing written here
+    second = run(hosts, script, str(remote))
+    assert second.returncode == 0, second.stderr
+    assert "nothing to run: all 2 jobs were already done" in second.stderr
+    assert len(executions(hosts, remote / "executions")) == 2
+    # The script was uploaded once: the same content is stored under the same hash.
+    code = hosts.in_namespace("sh", "-c", f"ls {remote}/.partita-ssh/code").stdout.split()
+    assert len(code) == 1
+
+
+def test_failed_job_exit_status_comes_back(
+    hosts: RemoteHosts, remote: Path, tmp_path: Path
+) -> None:
+    script = write_script(
+        tmp_path,
+        """
+        from partita import Task
+
+        class Boom(Task, id="sshtest.boom"):
+            def execute(self) -> None:
+                raise RuntimeError("boom on purpose")
+
+        with experiment(box.workdir(sys.argv[1]), "boom"):
+            Boom().submit()
+        print("unreachable")
+        """,
+    )
+    done = run(hosts, script, str(remote))
+    assert done.returncode == 1
+    assert "sshtest.boom" in done.stderr and "FAILED" in done.stderr
+    assert "unreachable" not in done.stdout
+    assert hosts.remote_exists(next(iter([remote / "jobs" / "sshtest.boom"])))
+
+
+def _bare_python(tmp_path: Path, body: str = "") -> Path:
+    """A wrapper interpreter: the same Python with a PYTHONPATH that lacks partita."""
+    wrapper = tmp_path / "python-wrapper"
+    wrapper.write_text(f'#!/bin/sh\n{body}\nexec {PY} -S "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("no-interpreter", "cannot run the Python interpreter"),
+        ("no-partita", "partita is not importable"),
+        ("old-partita", "partita 0.0.1 on host1"),
+        ("unwritable", "cannot write in the remote work directory"),
+        ("disk-full", "the remote disk is full"),
+        ("missing-module", "task modules missing on host1"),
+    ],
+)
+def test_remote_problems_are_reported_before_anything_launches(
+    hosts: RemoteHosts, remote: Path, tmp_path: Path, case: str, expected: str
+) -> None:
+    python = PY
+    workdir = remote
+    inline = True
+    if case == "no-interpreter":
+        python = "/nonexistent/bin/python3"
+    elif case == "no-partita":
+        python = str(_bare_python(tmp_path, "unset PYTHONPATH"))
+    elif case == "old-partita":
+        fake = tmp_path / "fake" / "partita"
+        fake.mkdir(parents=True)
+        (fake / "__init__.py").write_text("")
+        (fake / "_version.py").write_text('__version__ = "0.0.1"\n')
+        python = str(_bare_python(tmp_path, f"export PYTHONPATH={fake.parent}"))
+    elif case == "unwritable":
+        workdir = hosts.readonly / "xp"
+    elif case == "disk-full":
+        workdir = hosts.full / "xp"
+    elif case == "missing-module":
+        inline = False
+    script = write_script(tmp_path, HELLO, tasks_inline=inline)
+    done = run(hosts, script, str(workdir), PARTITA_SSH_PYTHON=python)
+    assert done.returncode == 1, done.stderr
+    assert expected in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "starts on host1" not in done.stderr  # nothing was started
+    assert not hosts.remote_exists(workdir / "jobs")
+    assert not hosts.remote_exists(workdir / "executions")
+
+
+def test_local_packages_are_shipped_once(hosts: RemoteHosts, remote: Path, tmp_path: Path) -> None:
+    script = write_script(tmp_path, HELLO, tasks_inline=False, ssh='SSH("host1", ship=["mytasks"])')
+    first = run(hosts, script, str(remote))
+    assert first.returncode == 0, first.stderr
+    assert len(executions(hosts, remote / "executions")) == 2
+    code = remote / ".partita-ssh" / "code"
+    listing = hosts.in_namespace("sh", "-c", f"ls {code}").stdout.split()
+    archives = [name for name in listing if name.endswith(".tar")]
+    assert len(archives) == 1
+    stamp = hosts.in_namespace("stat", "-c", "%Y.%Z", f"{code}/{archives[0]}").stdout
+    second = run(hosts, script, str(remote))
+    assert second.returncode == 0, second.stderr
+    assert hosts.in_namespace("stat", "-c", "%Y.%Z", f"{code}/{archives[0]}").stdout == stamp
+    # A change of the package is a new archive.
+    (tmp_path / "mytasks" / "__init__.py").write_text(TASKS + "\nCHANGED = 1\n")
+    third = run(hosts, script, str(remote))
+    assert third.returncode == 0, third.stderr
+    listing = hosts.in_namespace("sh", "-c", f"ls {code}").stdout.split()
+    assert len([name for name in listing if name.endswith(".tar")]) == 2
+
+
+# --- following, interrupting, detaching, reconnecting ----------------------------------------
+
+WAITING = """
+with experiment(box.workdir(sys.argv[1]), "waiting"{options}):
+    for word in ("hello", "world"):
+        Record(word=word, log=sys.argv[1] + "/executions", flag=sys.argv[1] + "/flag").submit()
+"""
+
+
+def waiting_script(tmp_path: Path, options: str = "", ssh: str = 'SSH("host1")') -> Path:
+    return write_script(tmp_path, WAITING.format(options=options), ssh=ssh)
+
+
+def both_started(hosts: RemoteHosts, remote: Path) -> bool:
+    return len(executions(hosts, remote / "executions")) == 2
+
+
+def release(hosts: RemoteHosts, remote: Path) -> None:
+    assert hosts.in_namespace("touch", str(remote / "flag")).returncode == 0
+
+
+def markers(hosts: RemoteHosts, remote: Path, name: str) -> list[str]:
+    found = hosts.in_namespace("sh", "-c", f"ls {remote}/jobs/*/*/{name} 2>/dev/null").stdout
+    return found.split()
+
+
+def test_ctrl_c_interrupts_the_remote_experiment(
+    hosts: RemoteHosts, remote: Path, tmp_path: Path
+) -> None:
+    process = start(hosts, waiting_script(tmp_path, ", grace_period=2"), str(remote))
+    wait_for(lambda: both_started(hosts, remote), 60, "both jobs to start remotely")
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupting the experiment on host1" in err
+    assert len(markers(hosts, remote, "cancelled")) == 2, err
+    assert markers(hosts, remote, "done") == []
+    # The jobs are gone: the flag no longer matters.
+    release(hosts, remote)
+    assert len(executions(hosts, remote / "executions")) == 2
+
+
+def test_detach_queues_and_exits(hosts: RemoteHosts, remote: Path, tmp_path: Path) -> None:
+    script = waiting_script(tmp_path, ", detach=True")
+    done = run(hosts, script, str(remote))
+    assert done.returncode == 0, done.stderr
+    assert markers(hosts, remote, "done") == []
+    wait_for(lambda: both_started(hosts, remote), 60, "both jobs to start remotely")
+    release(hosts, remote)
+    wait_for(lambda: len(markers(hosts, remote, "done")) == 2, 60, "the detached jobs")
+    again = run(hosts, script, str(remote))
+    assert again.returncode == 0, again.stderr
+    assert "nothing to run" in again.stderr
+    assert len(executions(hosts, remote / "executions")) == 2
+
+
+def test_connection_killed_mid_run_reconnects_and_follows(
+    hosts: RemoteHosts, remote: Path, tmp_path: Path
+) -> None:
+    process = start(hosts, waiting_script(tmp_path), str(remote))
+    wait_for(lambda: both_started(hosts, remote), 60, "both jobs to start remotely")
+    host = hosts.hosts[0]
+    sessions = set(host.sessions())
+    assert host.kill_sessions() >= 1
+    # The laptop side reconnects: a new session appears.
+    wait_for(lambda: set(host.sessions()) - sessions, 60, "a new SSH session")
+    assert markers(hosts, remote, "done") == []  # nothing was marked done meanwhile
+    release(hosts, remote)
+    _out, err = process.communicate(timeout=90)
+    assert process.returncode == 0, err
+    assert "lost the connection to host1" in err
+    assert "reconnected to host1" in err
+    assert err.count("experiment 'waiting', run") == 1  # output resumed, not repeated
+    assert "waiting: 2 jobs: 2 done (2 ran, 0 already done)" in err
+    assert len(executions(hosts, remote / "executions")) == 2
+    assert len(markers(hosts, remote, "done")) == 2
+
+
+def test_rerun_reattaches_to_running_jobs(hosts: RemoteHosts, remote: Path, tmp_path: Path) -> None:
+    script = waiting_script(tmp_path)
+    first = start(hosts, script, str(remote))
+    wait_for(lambda: both_started(hosts, remote), 60, "both jobs to start remotely")
+    first.kill()  # the laptop goes away; the remote experiment goes on
+    first.communicate(timeout=30)
+    second = start(hosts, script, str(remote))
+    wait_for(lambda: len(hosts.hosts[0].sessions()) >= 1, 30, "the second run to connect")
+    release(hosts, remote)
+    _out, err = second.communicate(timeout=90)
+    assert second.returncode == 0, err
+    assert len(executions(hosts, remote / "executions")) == 2
+    assert len(markers(hosts, remote, "done")) == 2
+
+
+def test_exactly_once_between_laptop_and_login_node(
+    hosts: RemoteHosts, remote: Path, tmp_path: Path
+) -> None:
+    laptop = start(hosts, waiting_script(tmp_path), str(remote))
+    wait_for(lambda: both_started(hosts, remote), 60, "both jobs to start remotely")
+    # The same experiment, started on the host itself with the plain path.
+    local = tmp_path / "on_host"
+    local.mkdir()
+    here = write_script(
+        local, WAITING.format(options="").replace("box.workdir(sys.argv[1])", "sys.argv[1]")
+    )
+    login = subprocess.Popen(
+        ["nsenter", "-t", str(hosts.holder.pid), "-m", "--", PY, str(here), str(remote)],  # type: ignore[union-attr]
+        env=hosts.client_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    release(hosts, remote)
+    _login_out, login_err = login.communicate(timeout=90)
+    _out, err = laptop.communicate(timeout=90)
+    assert laptop.returncode == 0, err
+    assert login.returncode == 0, login_err
+    assert len(executions(hosts, remote / "executions")) == 2  # each job ran once
+    assert len(markers(hosts, remote, "done")) == 2
