@@ -6,7 +6,7 @@ import time
 
 from partita.errors import LauncherError
 from partita.launchers import launcher_for_handle
-from partita.workspace import FileLock, JobInfo, JobState, final_marker, read_state, write_final
+from partita.workspace import JobInfo, JobState, final_marker, read_state, record_final
 
 
 def kill_job(info: JobInfo, *, grace: float = 10.0, source: str = "the command line") -> str:
@@ -29,16 +29,8 @@ def kill_job(info: JobInfo, *, grace: float = 10.0, source: str = "the command l
     while final_marker(paths) is None and time.time() < deadline:
         time.sleep(0.05)
     if final_marker(paths) is None:
-        lock = FileLock(paths.lock)
-        if lock.acquire(timeout=5.0):
-            try:
-                if final_marker(paths) is None:
-                    attempt = int(read_state(paths).get("attempt") or 0)
-                    write_final(
-                        paths, JobState.CANCELLED, attempt=attempt, detail="killed on request"
-                    )
-            finally:
-                lock.release()
+        attempt = int(read_state(paths).get("attempt") or 0)
+        record_final(paths, JobState.CANCELLED, attempt=attempt, detail="killed on request")
     final = final_marker(paths)
     if final is None:
         return f"{info.name}: stop requested, but no outcome is recorded yet (still running?)"

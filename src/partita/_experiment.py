@@ -31,7 +31,7 @@ from partita.errors import (
     WorkspaceError,
 )
 from partita.launchers import Launcher, LocalLauncher
-from partita.scheduler import Job, JobEvent, Retry, Scheduler, environment_for_jobs
+from partita.scheduler import Job, JobEvent, Retry, Scheduler, Submission, environment_for_jobs
 from partita.workspace import JobState, RunPaths, RunWriter, Workspace, identity
 
 __all__ = ["Experiment", "Job"]
@@ -335,7 +335,7 @@ class Experiment:
         )
         token_request = check_request(tokens or {})
         st = state_of(task)
-        if st.job is not None and st.job._scheduler is self._scheduler and self._scheduler:
+        if st.job is not None and self._scheduler and self._scheduler.owns(st.job):
             return self._outputs(task)
         # Identity, validation, generated paths, tags, dependencies, outputs and the
         # params.json bytes: all decided by the config layer, before anything is launched.
@@ -349,7 +349,7 @@ class Experiment:
         assert self._scheduler is not None
         if launcher is None and self._finder is not None:
             launcher = self._finder.choose(needs, task).launcher
-        job = Job(
+        spec = Submission(
             task,
             ident,
             paths,
@@ -360,10 +360,10 @@ class Experiment:
             token_request,
             needs.to_dict(),
             resumable,
+            sealed.params,
         )
-        job.params = sealed.params
-        self._record_submission(job)  # on disk before the scheduler can launch it
-        job = self._scheduler.submit(job)
+        self._record_submission(spec)  # on disk before the scheduler can launch it
+        job = self._scheduler.submit(spec)
         st.job = job
         return sealed.outputs
 
@@ -376,9 +376,10 @@ class Experiment:
             job = state_of(dependency).job
             if job is not None:
                 found.setdefault(job.identifier, job)
-        own = [job for job in found.values() if job._scheduler is self._scheduler]
+        scheduler = self._scheduler
+        own = [job for job in found.values() if scheduler is not None and scheduler.owns(job)]
         for job in found.values():
-            if job._scheduler is not self._scheduler and job.state is not JobState.DONE:
+            if job not in own and job.state is not JobState.DONE:
                 raise ExperimentError(
                     f"{type(sealed.task).__qualname__} depends on {job.name}, submitted in "
                     f"another experiment that has not completed it ({job.state.value}). "
@@ -432,13 +433,13 @@ class Experiment:
 
     # --- records ----------------------------------------------------------------------------
 
-    def _record_submission(self, job: Job) -> None:
+    def _record_submission(self, spec: Submission) -> None:
         entry = {
-            "id": job.identifier,
-            "type": job.type_id,
-            "tags": job.tags,
-            "depends": [d.identifier for d in job.dependencies],
-            "time": job.submitted,
+            "id": spec.identifier,
+            "type": spec.paths.type_id,
+            "tags": spec.tags,
+            "depends": [d.identifier for d in spec.dependencies],
+            "time": time.time(),
         }
         self._environment_written()
         with self._jobs_lock:
@@ -653,10 +654,11 @@ class Experiment:
 
     def _dry_submit(self, task: Task, ident: str, paths: Any, tags: dict[str, Any]) -> None:
         from partita.launchers import handle_gone
-        from partita.workspace import disk_state
+        from partita.workspace import read_status
 
-        state, record = disk_state(paths)
-        if state is JobState.RUNNING and handle_gone(record.get("launcher")):
+        status = read_status(paths)
+        state = status.state
+        if state is JobState.RUNNING and handle_gone(status.record.get("launcher")):
             state = JobState.FAILED  # its process is gone: it would run again
         label = {
             JobState.DONE: "done",
@@ -712,12 +714,10 @@ def _dry_job(
 
     ``wait()`` returns at once and ``on_completed`` callbacks are not called (nothing runs).
     """
-    job = Job(task, ident, paths, launcher, [], dict(tags), Retry(), {}, {})
-    job.state = JobState.DONE if state is JobState.DONE else JobState.WAITING
-    job.reused = job.state is JobState.DONE
-    job._callbacks_fired = True
-    job._final.set()
-    return job
+    from partita.scheduler._job import unscheduled_job
+
+    spec = Submission(task, ident, paths, launcher, [], dict(tags))
+    return unscheduled_job(spec, JobState.DONE if state is JobState.DONE else JobState.WAITING)
 
 
 def _out_of_space(job: Job) -> bool:

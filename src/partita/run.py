@@ -94,40 +94,44 @@ def main(argv: list[str] | None = None) -> int:
     if parsed is None:
         return _usage()
     jobdir, attempt, redirect = parsed
-    from partita.workspace import FileLock, JobPaths, JobState, Reason
+    from partita.workspace import JobPaths, JobState, Reason, hold
     from partita.workspace import _state as state
 
     jobdir = Path(os.path.abspath(jobdir))
     paths = JobPaths(jobdir)
     if redirect:
         _redirect(paths)
-    lock = FileLock(paths.lock, note={"role": "runner"})
-    lock.acquire()
+    with hold(paths.lock, note={"role": "runner"}, timeout=None):
+        try:
+            return _run_locked(paths, attempt, state, JobState, Reason)
+        finally:
+            _end_own_group()
+
+
+def _end_own_group() -> None:
+    """SIGTERM what the task left running in this runner's process group.
+
+    Only when the runner leads its group (the local launcher starts it in a session of its
+    own), so the group holds nothing but the job's processes. A process the task means to
+    outlive the job must leave the group: ``subprocess.Popen(..., start_new_session=True)``.
+    """
     try:
-        return _run_locked(paths, attempt, state, JobState, Reason)
-    finally:
-        lock.release()
+        if os.getpgrp() != os.getpid():
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.killpg(0, signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
 
 
 def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore[no-untyped-def]
-    from partita.workspace._process import identity
-
-    final = state.final_marker(paths)
-    record = state.read_state(paths)
-    current = record.get("attempt")
-    if final is not None or (attempt is not None and current != attempt):
-        what = f"already {final[0].value}" if final else f"attempt {current} is in charge"
-        print(f"partita: nothing to do for attempt {attempt}: {what}.", file=sys.stderr)
+    claim = state.claim_attempt(paths, attempt)
+    if claim.attempt is None:
+        print(f"partita: nothing to do for attempt {attempt}: {claim.why}.", file=sys.stderr)
         # Done is success for whoever waits on this process (e.g. a cluster dependency).
-        return 0 if final is not None and final[0] is JobState.DONE else EXIT_SUPERSEDED
-    attempt = current if attempt is None else attempt
+        return 0 if claim.done else EXIT_SUPERSEDED
+    attempt = claim.attempt
     os.environ["PARTITA_ATTEMPT"] = str(attempt)
-    started = state.now()
-    record.update(state=JobState.RUNNING.value, started=started, runner=identity(), attempt=attempt)
-    history = list(record.get("history", []))
-    history.append({"state": "running", "time": started, "attempt": attempt, "reason": None})
-    record["history"] = history[-50:]
-    state.write_state(paths, record)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         signal.signal(signum, _on_signal)

@@ -23,7 +23,8 @@ KIND = "test-process"
 class ProcessLauncher(Launcher, kind=KIND):
     """Runs each job as a child process, with handles ``{"kind", "ticket", "machine", "since"}``."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: float | None = None) -> None:
+        self.budget = budget
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     async def launch(self, requests: Sequence[LaunchRequest]) -> list[dict[str, Any]]:
@@ -43,14 +44,15 @@ class ProcessLauncher(Launcher, kind=KIND):
                 )
             self._children[child.pid] = child
             record = identity(child.pid)
-            handles.append(
-                {
-                    "kind": self.kind,
-                    "ticket": child.pid,
-                    "machine": record["host"],
-                    "since": record["start"],
-                }
-            )
+            handle = {
+                "kind": self.kind,
+                "ticket": child.pid,
+                "machine": record["host"],
+                "since": record["start"],
+            }
+            if self.budget is not None:
+                handle["ends_at"] = time.time() + self.budget
+            handles.append(handle)
         return handles
 
     async def wait(self, handle: dict[str, Any]) -> Exit:
@@ -91,6 +93,11 @@ class ProcessLauncher(Launcher, kind=KIND):
             time.sleep(0.05)
         if cls.probe(handle):
             os.killpg(int(handle["ticket"]), signal.SIGKILL)
+
+    @classmethod
+    def time_left(cls, handle: Mapping[str, Any]) -> float | None:
+        ends_at = handle.get("ends_at")
+        return None if ends_at is None else max(0.0, float(ends_at) - time.time())
 
     @classmethod
     def follower(cls, handle: Mapping[str, Any]) -> ProcessLauncher:

@@ -310,6 +310,49 @@ def test_ctrl_c_cancels_running_jobs(script) -> None:  # type: ignore[no-untyped
     _no_orphans(xp.folder)
 
 
+def test_ctrl_c_one_vocabulary_for_dependents_that_never_ran(script) -> None:  # type: ignore[no-untyped-def]
+    """After Ctrl-C, the experiment, ``experiments show`` and ``jobs list`` agree.
+
+    A dependent that never ran is ``cancelled`` everywhere (never ``failed(dependency)``).
+    """
+    from click.testing import CliRunner
+
+    from partita.cli import cli
+
+    xp = script("""
+    class Long(Task, id="voc.long"):
+        def execute(self):
+            print("started", flush=True)
+            time.sleep(60)
+
+    class After(Task, id="voc.after"):
+        first: Param[Long]
+        def execute(self):
+            pass
+
+    with experiment("wd", "voc", grace_period=1.0):
+        long = Long().submit()
+        After(first=long).submit()
+    """)
+    proc = xp.popen()
+    deadline = time.time() + 20
+    while not _started(xp.folder / "wd", "voc.long") and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert 0 != proc.returncode
+    (after,) = job_dirs(xp.folder / "wd", "voc.after")
+    assert (after / "cancelled").exists(), err
+    assert not (after / "failed").exists()
+    assert "failed" not in err.split("interrupted", 1)[-1].lower().replace("0 failed", "")
+    wd = str(xp.folder / "wd")
+    listed = json.loads(CliRunner().invoke(cli, ["jobs", "list", wd, "--json"]).stdout)
+    assert {"cancelled"} == {job["state"] for job in listed}, listed
+    shown = CliRunner().invoke(cli, ["experiments", "show", "voc", "-w", wd]).stdout
+    assert "failed" not in shown, shown
+    assert "cancelled" in shown, shown
+
+
 def test_detach_leaves_jobs_running_and_next_run_reattaches(script) -> None:  # type: ignore[no-untyped-def]
     """With detach, the experiment exits once jobs are launched; the next run waits for them."""
     xp = script("""

@@ -319,3 +319,14 @@ def test_monitor_api_on_damaged_files(base: Path, tmp_path: Path) -> None:
             assert 200 == client.get("/api/experiments").status_code
             answer = client.get(f"/api/experiments/dmg/runs/{run.name}")
             assert 200 == answer.status_code, answer.text
+
+
+def test_clean_deletes_a_job_whose_only_damage_is_its_progress(base: Path, tmp_path: Path) -> None:
+    """progress.json does not decide a job's state: a done job with a bad one can go."""
+    workdir = tmp_path / "wd"
+    shutil.copytree(base, workdir)
+    damaged = _job(workdir, "dmg.step", 1)
+    JOB_DAMAGE["progress-list"][1](damaged)
+    result = invoke("jobs", "clean", "-w", workdir, "--include-referenced", "--yes")
+    assert 0 == result.exit_code, result.output
+    assert not damaged.exists()

@@ -209,7 +209,7 @@ def test_a_failed_experiment_prints_its_message_without_a_traceback(
         result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert result.returncode == 1, result.stderr
         assert "Traceback" not in result.stderr, result.stderr
-        assert "experiment 'fails': 1 of 1 jobs did not complete:" in result.stderr
+        assert "experiment 'fails': 1 of 1 job did not complete:" in result.stderr
         assert "stderr" in result.stderr and "xp.broken" in result.stderr
         assert "PARTITA_DEBUG=1" in result.stderr
     debug = xp.run(env={"PARTITA_DEBUG": "1"})

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ class Join(Task, id="kinds.join"):
     parts: Param[list[Shout]]
     def execute(self):
         print(" ".join(p.stdout().read_text().strip() for p in self.parts))
+
+class Budget(partita.ResumableTask, id="kinds.budget"):
+    def execute(self):
+        print(self.remaining_time())
 
 class Hold(Task, id="kinds.hold"):
     def execute(self):
@@ -92,6 +97,22 @@ with experiment("wd", "kinds", launcher=ProcessLauncher()):
     assert {kinds.KIND} == {job["launcher"]["kind"] for job in listed}
 
 
+def test_remaining_time_is_asked_to_the_launcher_of_the_job(script: Any) -> None:
+    """``ResumableTask.remaining_time()`` asks the job's own launcher, whatever its kind."""
+    xp: Script = script(
+        TASKS
+        + """
+with experiment("wd", "budget", launcher=ProcessLauncher(budget=500)):
+    Budget().submit()
+"""
+    )
+    result = xp.run(timeout=60)
+    assert 0 == result.returncode, result.stderr
+    (folder,) = job_dirs(xp.folder / "wd", "kinds.budget")
+    left = float((folder / "stdout").read_text())
+    assert 440 < left <= 500
+
+
 def test_another_experiment_follows_and_the_cli_kills_a_job_of_the_new_kind(
     script: Any,
 ) -> None:
@@ -116,12 +137,20 @@ def test_another_experiment_follows_and_the_cli_kills_a_job_of_the_new_kind(
         assert kinds.KIND == handle["kind"]
 
         # The follower runs with the local launcher: it must follow the other kind's job.
-        second = follower.popen()
+        # Kill only once it follows: a job killed before the follower looked at it is one
+        # it would rightly run again. Its stderr goes to a file, read while it runs.
+        follower_err = follower.folder / "follower.err"
+        with open(follower_err, "w") as err:
+            second = subprocess.Popen(
+                [sys.executable, str(follower.path)],
+                cwd=follower.folder,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
         wait_for(
-            lambda: (
-                "follower" in {p.parent.parent.name for p in workdir.glob("experiments/*/runs/*")}
-            ),
-            what="the follower's run",
+            lambda: "run by another process; waiting" in follower_err.read_text(),
+            what="the follower to follow the job",
         )
 
         listed = json.loads(cli_ok("jobs", "list", workdir, "--json"))
@@ -133,7 +162,8 @@ def test_another_experiment_follows_and_the_cli_kills_a_job_of_the_new_kind(
         assert "cancelled" in killed, killed
 
         first.communicate(timeout=60)
-        _, err_second = second.communicate(timeout=60)
+        second.communicate(timeout=60)
+        err_second = follower_err.read_text()
         assert (folder / "cancelled").exists()
         assert 1 == stdout.read_text().count("started")  # executed once, by its owner
         assert handle == handle_of(folder)  # the follower never launched it again

@@ -504,7 +504,7 @@ def _protected(
     for info in everything.values():
         if info.state == "running":
             reasons[info.identifier] = "running"
-        elif info.damage:
+        elif _unsure(info):
             # What cannot be read may be running, or be needed: never deleted blindly.
             reasons[info.identifier] = _damage_reason(info)
     latest: dict[str, str] = {}
@@ -564,6 +564,15 @@ def _referenced_jobs(workspace: Workspace, info: JobInfo) -> list[str]:
     return found
 
 
+def _unsure(info: JobInfo) -> bool:
+    """Whether the state of ``info`` rests on files that cannot be read (never deleted then).
+
+    Only ``progress.json`` is not needed to know a job's state: its damage alone does not
+    keep a job.
+    """
+    return any(not item.startswith("progress.json:") for item in info.damage)
+
+
 def _damage_reason(info: JobInfo) -> str:
     return (
         f"its files cannot be read ({'; '.join(info.damage)}): repair or delete {info.path} by hand"
@@ -585,7 +594,7 @@ def _delete(workspace: Workspace, paths: JobPaths) -> str | None:
         current = read_job(paths, probe_handle)
         if current.state == "running":
             return "running"
-        if current.damage:
+        if _unsure(current):
             return _damage_reason(current)
         trash = workspace.root / f".deleting-{paths.type_id}-{paths.identifier}"
         os.replace(paths.root, trash)

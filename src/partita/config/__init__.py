@@ -4,7 +4,15 @@ This package imports nothing from the rest of partita (except ``partita.errors``
 job runner can load a task quickly.
 """
 
-from partita.config._config import Config, Task, freeze, is_frozen, iter_children, walk
+from partita.config._config import (
+    Config,
+    Task,
+    freeze,
+    is_frozen,
+    iter_children,
+    resolve_fields,
+    walk,
+)
 from partita.config._fields import (
     Constant,
     Field,
@@ -46,14 +54,12 @@ __all__ = [
 
 def attribute_docs(klass: type) -> dict[str, str]:
     """Map field name → the string literal that follows its annotation in ``klass``."""
-    from partita.config._describe import attribute_docs as read
+    from partita.config._describe import attribute_docs as read  # inspect: only when asked
 
     return read(klass)
 
 
 def fields(config: "Config | type[Config]") -> tuple[Field, ...]:
     """The fields of a config class or instance, in declaration order (inherited first)."""
-    from partita.config._config import resolve_fields
-
     cls = config if isinstance(config, type) else type(config)
     return tuple(resolve_fields(cls).values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import sys
 import threading
@@ -221,8 +222,6 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
 
 
 def _is_enum(value: Any) -> bool:
-    import enum
-
     return isinstance(value, enum.Enum)
 
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
-from partita.config._describe import attribute_docs
 from partita.config._identity import encode_value
 from partita.config._kinds import FieldKind as FieldKind
 from partita.errors import ConfigDefinitionError, PendingPathError
@@ -191,6 +190,9 @@ class Field:
     def help(self) -> str:
         """The field's help text: ``field(help=...)`` or its attribute docstring."""
         if self._help is None:
+            # Imported here: it loads inspect, which a job process never needs.
+            from partita.config._describe import attribute_docs
+
             for klass in self.owner.__mro__:
                 docs = attribute_docs(klass)
                 if self.name in docs:

@@ -23,11 +23,18 @@ class LocalLauncher(Launcher, kind="local"):
     experiment (which then decides what to do with them) and a job survives the death of
     the experiment process. Completion is detected from the process exit, without polling.
 
+    When a job's runner exits, the processes it leaves behind in its process group (a
+    server, a data loader started by the task) are ended too: SIGTERM at once, SIGKILL
+    after ``leftover_grace`` seconds. A process meant to outlive its job must start in a
+    session of its own (``subprocess.Popen(..., start_new_session=True)``).
+
     Args:
         max_jobs: how many jobs run at once (default: the number of CPUs).
+        leftover_grace: seconds between SIGTERM and SIGKILL for processes a finished job
+            left in its process group.
     """
 
-    def __init__(self, max_jobs: int | None = None) -> None:
+    def __init__(self, max_jobs: int | None = None, *, leftover_grace: float = 5.0) -> None:
         if max_jobs is None:
             max_jobs = os.cpu_count() or 1
         if not isinstance(max_jobs, int) or isinstance(max_jobs, bool) or max_jobs < 1:
@@ -36,6 +43,13 @@ class LocalLauncher(Launcher, kind="local"):
                 "Use e.g. max_jobs=4 (default: the number of CPUs)."
             )
         self.max_jobs = max_jobs
+        if not isinstance(leftover_grace, int | float) or not leftover_grace >= 0:
+            raise LauncherOptionError(
+                f"leftover_grace: expected seconds >= 0, found {leftover_grace!r}. "
+                "Use e.g. leftover_grace=5.0 (the default)."
+            )
+        self.leftover_grace = float(leftover_grace)
+        self._sweeps: set[asyncio.Task[None]] = set()
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._limits: dict[int, float] = {}
 
@@ -100,6 +114,30 @@ class LocalLauncher(Launcher, kind="local"):
             return Exit(code, "timeout", f"stopped at its time limit of {limit:g} s")
         finally:
             self._children.pop(process.pid, None)
+            if process.returncode is not None:
+                self._sweep(process.pid)
+
+    def _sweep(self, pgid: int) -> None:
+        """End what the job left in its process group (already sent SIGTERM at its exit)."""
+        if not _group_exists(pgid):
+            return  # the usual case: nothing was left, or it obeyed the runner's SIGTERM
+        task = asyncio.ensure_future(self._end_group(pgid))
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
+
+    async def _end_group(self, pgid: int) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.leftover_grace
+        while _group_exists(pgid):
+            if loop.time() >= deadline:
+                _kill_group(pgid, signal.SIGKILL)
+                return
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        """Wait until the processes finished jobs left behind are gone (``leftover_grace``)."""
+        if self._sweeps:
+            await asyncio.gather(*list(self._sweeps))
 
     async def _wait_foreign(self, handle: dict[str, Any]) -> Exit:
         delay = 0.05
@@ -171,6 +209,28 @@ class LocalLauncher(Launcher, kind="local"):
         return cls(1)
 
 
+def _group_exists(pgid: int) -> bool:
+    """Whether process group ``pgid`` still has a member.
+
+    Called for the group of a runner just reaped: while any member lives, the kernel keeps
+    the id reserved, so it cannot name a newer, unrelated group.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # not ours to end
+    return True
+
+
+def _kill_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _signal_group(pid: int, signum: int) -> None:
     try:
         os.killpg(pid, signum)
@@ -188,8 +248,11 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 async def _wait_child(process: subprocess.Popen[bytes]) -> int:
     """Wait for a child without blocking the loop: a pidfd where possible, else a thread."""
+    if process.returncode is not None:
+        return process.returncode  # already reaped: its group id may belong to others now
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
+    held = [True]  # whether the exited runner is still unreaped (a zombie)
     try:
         fd = os.pidfd_open(process.pid)
     except (AttributeError, OSError):
@@ -201,12 +264,21 @@ async def _wait_child(process: subprocess.Popen[bytes]) -> int:
         finally:
             loop.remove_reader(fd)
             os.close(fd)
-        return process.wait()
+    else:
 
-    def waiter() -> None:
-        process.wait()
-        loop.call_soon_threadsafe(_resolve, done)
+        def waiter() -> None:
+            try:
+                os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+            except OSError:
+                held[0] = False
+                process.wait()
+            loop.call_soon_threadsafe(_resolve, done)
 
-    threading.Thread(target=waiter, name=f"partita-wait-{process.pid}", daemon=True).start()
-    await done
+        name = f"partita-wait-{process.pid}"
+        threading.Thread(target=waiter, name=name, daemon=True).start()
+        await done
+    # The runner has exited but is not reaped yet, so its process group id cannot be
+    # reused: end what it left in its group (it did so itself, unless it was killed).
+    if held[0] and process.returncode is None:
+        _kill_group(process.pid, signal.SIGTERM)
     return process.wait()

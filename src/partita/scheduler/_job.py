@@ -1,4 +1,8 @@
-"""``Job``: one task identity inside a running experiment, as seen by the user."""
+"""``Job``: one task identity inside a running experiment, as seen by the user.
+
+The public :class:`Job` is a read-only view; the scheduler alone changes the private
+:class:`Record` behind it (state, attempts, launcher handle, the jobs it is queued after).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from partita.workspace import JobPaths, JobState
@@ -13,6 +18,7 @@ from partita.workspace import JobPaths, JobState
 if TYPE_CHECKING:
     from partita.config import Task
     from partita.launchers import Launcher
+    from partita.scheduler._tokens import Token
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,101 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """What the experiment hands to :meth:`Scheduler.submit` for one task.
+
+    Args:
+        task: the (frozen) task.
+        identifier: its identity.
+        paths: its job folder.
+        launcher: how to run it.
+        dependencies: jobs of the same scheduler it waits for.
+        tags: its tags (recorded in ``state.json``).
+        retry: when to run it again after a failure.
+        tokens: units of tokens it holds while it runs.
+        resources: what it asks of the launcher (cpus, mem, gpus, time).
+        resumable: whether a new attempt continues the previous one's files.
+        params: the ``params.json`` bytes, if already computed.
+    """
+
+    task: Task
+    identifier: str
+    paths: JobPaths
+    launcher: Launcher
+    dependencies: list[Job] = field(default_factory=list)
+    tags: dict[str, Any] = field(default_factory=dict)
+    retry: Retry = field(default_factory=Retry)
+    tokens: dict[Token, int] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+    resumable: bool = False
+    params: bytes | None = None
+
+
+class Record:
+    """The scheduler's mutable record of one job (private: only the scheduler writes it)."""
+
+    def __init__(self, spec: Submission, dependencies: list[Record], owner: object) -> None:
+        self.spec = spec
+        self.identifier = spec.identifier
+        self.paths = spec.paths
+        self.launcher = spec.launcher
+        self.dependencies = dependencies
+        self.tags = dict(spec.tags)
+        self.owner = owner
+        """The scheduler owning this record."""
+        self.state: JobState = JobState.WAITING
+        self.reason: str | None = None
+        self.detail = ""
+        self.attempts = 0
+        self.reused = False
+        self.elsewhere = False
+        self.submitted = time.time()
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.handle: dict[str, Any] | None = None
+        self.failures: list[str] = []
+        self.queued_on: list[Record] = []
+        self.requeue = False
+        self.warned_foreign = False
+        self.final = threading.Event()
+        self.callbacks: list[Callable[[Job], Any]] = []
+        self.callbacks_fired = False
+        self.lock = threading.Lock()
+        self.run_callbacks: Callable[[Record, list[Callable[[Job], Any]]], None] | None = None
+        self.job = Job(self)
+
+    @property
+    def name(self) -> str:
+        """``<type id>/<first 12 characters of the identifier>``."""
+        return self.job.name
+
+    def take_callbacks(self) -> list[Callable[[Job], Any]]:
+        """The callbacks to run now that the job is final (each is taken once)."""
+        with self.lock:
+            if self.callbacks_fired:
+                return []
+            self.callbacks_fired = True
+            callbacks, self.callbacks = self.callbacks, []
+            return callbacks
+
+    def __repr__(self) -> str:
+        return f"<Record {self.name} {self.state.value}>"
+
+
+def unscheduled_job(spec: Submission, state: JobState) -> Job:
+    """A job no scheduler runs (a dry run): ``state`` as found on disk, already settled.
+
+    ``wait()`` returns at once and ``on_completed`` callbacks are never called.
+    """
+    record = Record(spec, [], None)
+    record.state = state
+    record.reused = state is JobState.DONE
+    record.callbacks_fired = True
+    record.final.set()
+    return record.job
+
+
+@dataclass(frozen=True)
 class JobEvent:
     """A job changed state (delivered to event listeners, in order)."""
 
@@ -55,59 +156,29 @@ class JobEvent:
 class Job:
     """A submitted task: its identity, folder, dependencies and live state.
 
-    Obtained from ``task.job`` after ``task.submit()``. Thread-safe to read.
+    Obtained from ``task.job`` after ``task.submit()``. Read-only and thread-safe to read:
+    the scheduler that runs it changes its state.
     """
 
-    def __init__(
-        self,
-        task: Task,
-        identifier: str,
-        paths: JobPaths,
-        launcher: Launcher,
-        dependencies: list[Job],
-        tags: dict[str, Any],
-        retry: Retry,
-        tokens: dict[Any, int],
-        resources: dict[str, Any],
-        resumable: bool = False,
-    ) -> None:
-        self.task = task
-        self.identifier = identifier
-        self.type_id: str = type(task)._partita_type_id
-        self.paths = paths
-        self.launcher = launcher
-        self.dependencies = dependencies
-        self.tags = tags
-        self.retry = retry
-        self.tokens = tokens
-        self.resources = resources
-        self.resumable = resumable
-        self.state: JobState = JobState.WAITING
-        self.reason: str | None = None
-        self.detail: str = ""
-        self.attempts = 0
-        """Attempts launched by this experiment."""
-        self.reused = False
-        """Whether it was already done before this experiment submitted it."""
-        self.elsewhere = False
-        """Whether its last attempt was run by another process (this one waited for it)."""
-        self.submitted = time.time()
-        self.started: float | None = None
-        self.ended: float | None = None
-        self.handle: dict[str, Any] | None = None
-        self.failures: list[str] = []
-        """Reasons of this experiment's failed attempts, oldest first."""
-        self.queued_on: list[Job] = []
-        """Dependencies still running that the launcher was asked to wait for."""
-        self.requeue = False
-        self.warned_foreign = False
-        self.params: bytes | None = None
-        """The ``params.json`` bytes, when the submitter already computed them."""
-        self._final = threading.Event()
-        self._callbacks: list[Callable[[Job], Any]] = []
-        self._callbacks_fired = False
-        self._lock = threading.Lock()
-        self._scheduler: Any = None
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Record) -> None:
+        self._record = record
+
+    @property
+    def task(self) -> Task:
+        """The submitted task."""
+        return self._record.spec.task
+
+    @property
+    def identifier(self) -> str:
+        """The identity of the task (its folder name)."""
+        return self._record.identifier
+
+    @property
+    def type_id(self) -> str:
+        """The task's type id (its parent folder's name)."""
+        return self._record.paths.type_id
 
     @property
     def name(self) -> str:
@@ -115,14 +186,74 @@ class Job:
         return f"{self.type_id}/{self.identifier[:12]}"
 
     @property
-    def jobdir(self) -> Any:
+    def paths(self) -> JobPaths:
+        """Every file of the job folder."""
+        return self._record.paths
+
+    @property
+    def jobdir(self) -> Path:
         """The job folder."""
-        return self.paths.root
+        return self._record.paths.root
+
+    @property
+    def dependencies(self) -> list[Job]:
+        """The jobs it waits for."""
+        return [dep.job for dep in self._record.dependencies]
+
+    @property
+    def tags(self) -> dict[str, Any]:
+        """Its tags (merged over every submission of the same task)."""
+        return self._record.tags
+
+    @property
+    def state(self) -> JobState:
+        """Its current state."""
+        return self._record.state
+
+    @property
+    def reason(self) -> str | None:
+        """Why it failed (or, while retrying, why the last attempt failed)."""
+        return self._record.reason
+
+    @property
+    def detail(self) -> str:
+        """A human description of how it ended (empty if nothing to add)."""
+        return self._record.detail
+
+    @property
+    def attempts(self) -> int:
+        """Attempts launched by this experiment."""
+        return self._record.attempts
+
+    @property
+    def reused(self) -> bool:
+        """Whether it was already done before this experiment submitted it."""
+        return self._record.reused
+
+    @property
+    def elsewhere(self) -> bool:
+        """Whether its last attempt was run by another process (this one waited for it)."""
+        return self._record.elsewhere
+
+    @property
+    def submitted(self) -> float:
+        """When it was submitted (seconds since the epoch)."""
+        return self._record.submitted
+
+    @property
+    def started(self) -> float | None:
+        """When it started running, if it did."""
+        return self._record.started
+
+    @property
+    def ended(self) -> float | None:
+        """When it reached its final state, if it did."""
+        return self._record.ended
 
     def wait(self, timeout: float | None = None) -> JobState:
         """Block until the job reaches a final state (or ``timeout``); return its state."""
-        self._final.wait(timeout)
-        return self.state
+        self._record.final.wait(timeout)
+        return self._record.state
 
     def on_completed(self, callback: Callable[[Job], Any]) -> None:
         """Call ``callback(job)`` once when the job is done (never if it fails).
@@ -131,21 +262,14 @@ class Job:
         the experiment waits for them. If the job is already done, the callback is queued
         at once.
         """
-        with self._lock:
-            if not self._callbacks_fired:
-                self._callbacks.append(callback)
+        record = self._record
+        with record.lock:
+            if not record.callbacks_fired:
+                record.callbacks.append(callback)
                 return
-            fire_now = self.state is JobState.DONE
-        if fire_now and self._scheduler is not None:
-            self._scheduler._run_callbacks(self, [callback])
-
-    def _take_callbacks(self) -> list[Callable[[Job], Any]]:
-        with self._lock:
-            if self._callbacks_fired:
-                return []
-            self._callbacks_fired = True
-            callbacks, self._callbacks = self._callbacks, []
-            return callbacks
+            fire_now = record.state is JobState.DONE
+        if fire_now and record.run_callbacks is not None:
+            record.run_callbacks(record, [callback])
 
     def __repr__(self) -> str:
         reason = f", {self.reason}" if self.reason else ""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from partita.errors import ConfigTypeError
-from partita.workspace import FileLock, Workspace, identity, is_alive, write_json
+from partita.workspace import Workspace, hold, identity, is_alive, write_json
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
@@ -103,8 +103,12 @@ class TokenStore:
         return True
 
     def _try_one(self, token: Token, units: int, key: str) -> bool:
+        # Never waits for the folder lock: a busy folder counts as "not now" and the
+        # scheduler looks again shortly (it must not stall its loop on another process).
         folder = self._folder(token)
-        with FileLock(folder / ".lock"):
+        with hold(folder / ".lock", blocking=False) as held:
+            if not held:
+                return False
             used = 0
             for entry in folder.iterdir():
                 if entry.name.startswith(".") or not entry.name.endswith(".json"):

@@ -17,7 +17,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from partita.errors import JobLookupError
+from partita.errors import JobLookupError, WorkspaceError
 from partita.launchers import handle_host, handle_kind, probe_handle
 from partita.workspace import (
     Index,
@@ -154,12 +154,10 @@ def job_paths(workspace: Workspace, info: JobInfo) -> JobPaths:
     """The folder of ``info``, rebuilt from the work directory (never from stored paths)."""
     if not _TYPE_ID.match(info.type_id) or not _IDENTIFIER.match(info.identifier):
         raise NotFound(f"job {info.identifier!r} has an unexpected name.")
-    root = workspace.jobs / info.type_id / info.identifier
-    jobs = workspace.jobs.resolve()
-    resolved = root.resolve()
-    if resolved.parent.parent != jobs:
-        raise NotFound(f"job {info.identifier!r} is not inside the work directory.")
-    return JobPaths(root)
+    try:
+        return workspace.job(info.type_id, info.identifier)
+    except WorkspaceError:
+        raise NotFound(f"job {info.identifier!r} is not inside the work directory.") from None
 
 
 def render_params(document: Any, workspace: Workspace) -> Any:
@@ -242,10 +240,8 @@ def job_detail(
 
     dependents = [j["id"] for j in known.values() if info.identifier in j["depends"]]
     attempts = []
-    if (paths.root / ".attempts").is_dir():
-        attempts = sorted(
-            (p.name for p in (paths.root / ".attempts").iterdir() if p.name.isdigit()), key=int
-        )
+    if paths.attempts.is_dir():
+        attempts = sorted((p.name for p in paths.attempts.iterdir() if p.name.isdigit()), key=int)
     return {
         **job_summary(info),
         "duration": info.duration,

@@ -7,7 +7,7 @@ sharing the directory, or a later partita.
 from typing import TYPE_CHECKING
 
 from partita.workspace._atomic import atomic_write, read_json, write_json
-from partita.workspace._locks import FileLock, holder
+from partita.workspace._locks import FileLock, hold, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
 from partita.workspace._runs import (
@@ -24,13 +24,20 @@ from partita.workspace._runs import (
 )
 from partita.workspace._state import (
     EXIT_SUPERSEDED,
+    HISTORY_LIMIT,
+    Claim,
     JobState,
     Reason,
+    Recorded,
+    append_history,
+    begin_attempt,
+    claim_attempt,
     clear_final,
-    disk_state,
     final_marker,
-    is_done,
     read_state,
+    record_final,
+    record_handle,
+    set_aside,
     write_final,
     write_state,
 )
@@ -38,7 +45,9 @@ from partita.workspace._status import JobStatus, Progress, read_progress, read_s
 
 __all__ = [
     "EXIT_SUPERSEDED",
+    "HISTORY_LIMIT",
     "LAYOUT_VERSION",
+    "Claim",
     "FileLock",
     "Index",
     "JobInfo",
@@ -47,6 +56,7 @@ __all__ = [
     "JobStatus",
     "Progress",
     "Reason",
+    "Recorded",
     "RunInfo",
     "RunPaths",
     "RunRecord",
@@ -54,15 +64,17 @@ __all__ = [
     "Submission",
     "Submissions",
     "Workspace",
+    "append_history",
     "atomic_write",
+    "begin_attempt",
+    "claim_attempt",
     "clear_final",
-    "disk_state",
     "final_marker",
+    "hold",
     "holder",
     "hostname",
     "identity",
     "is_alive",
-    "is_done",
     "iter_runs",
     "no_space",
     "open_index",
@@ -74,6 +86,9 @@ __all__ = [
     "read_state",
     "read_status",
     "read_submissions",
+    "record_final",
+    "record_handle",
+    "set_aside",
     "write_final",
     "write_json",
     "write_state",

@@ -11,6 +11,8 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -90,6 +92,27 @@ class FileLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+@contextmanager
+def hold(
+    path: Path,
+    *,
+    note: dict[str, Any] | None = None,
+    blocking: bool = True,
+    timeout: float | None = None,
+) -> Iterator[bool]:
+    """``with hold(paths.lock, blocking=False) as held:``: take a lock for a block.
+
+    Yields whether the lock is held (always ``True`` for a plain blocking wait); it is
+    released at the end of the block. This is how partita takes every lock of a folder.
+    """
+    lock = FileLock(path, note=note)
+    held = lock.acquire(blocking=blocking, timeout=timeout)
+    try:
+        yield held
+    finally:
+        lock.release()
 
 
 def holder(path: Path) -> dict[str, Any] | None:

@@ -80,6 +80,21 @@ class JobPaths:
         return self.root / "cancel-requested"
 
     @property
+    def attempts(self) -> Path:
+        """Folder where earlier attempts' files are set aside, one ``<n>/`` per attempt."""
+        return self.root / ".attempts"
+
+    def attempt_dir(self, attempt: int) -> Path:
+        """What attempt ``attempt`` left behind, once a later attempt set it aside."""
+        return self.attempts / str(attempt)
+
+    def kept_between_attempts(self) -> frozenset[str]:
+        """Names of the files a new attempt keeps in place (everything else is set aside)."""
+        return frozenset(
+            p.name for p in (self.params, self.state, self.lock, self.cancel_request, self.attempts)
+        )
+
+    @property
     def identifier(self) -> str:
         """The job's identifier (its folder name)."""
         return self.root.name
@@ -158,8 +173,34 @@ class Workspace:
         self.index_path = self.root / "index.sqlite"
 
     def job(self, type_id: str, identifier: str) -> JobPaths:
-        """The paths of the job ``type_id``/``identifier``."""
-        return JobPaths(self.jobs / type_id / identifier)
+        """The paths of the job ``type_id``/``identifier``.
+
+        Raises ``WorkspaceError`` if the names would lead outside ``jobs/`` (a path
+        separator, ``..``, a hidden name, or a symbolic link pointing elsewhere): names can
+        come from an index or a request, which are not trusted.
+        """
+        for what, name in (("type id", type_id), ("identifier", identifier)):
+            if (
+                not name
+                or name.startswith(".")
+                or "/" in name
+                or "\\" in name
+                or "\0" in name
+                or (os.altsep is not None and os.altsep in name)
+            ):
+                raise WorkspaceError(
+                    f"expected a job {what} that names a folder inside {self.jobs}, found "
+                    f"{name!r}. Check the job reference."
+                )
+        root = self.jobs / type_id / identifier
+        if root.is_symlink() or root.parent.is_symlink():
+            jobs = self.jobs.resolve()
+            if root.resolve().parent.parent != jobs:
+                raise WorkspaceError(
+                    f"the job folder {root} leads outside {self.jobs} (a symbolic link). "
+                    "Remove the link."
+                )
+        return JobPaths(root)
 
     def experiment_dir(self, name: str) -> Path:
         """Folder of the experiment ``name`` (its runs are below it)."""

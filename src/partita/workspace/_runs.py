@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from partita.errors import WorkspaceError
+from partita.workspace import _atomic
 from partita.workspace._atomic import read_json, write_json
 from partita.workspace._status import is_number, read_document
 
@@ -191,7 +192,8 @@ class RunWriter:
         fd, self._fd = self._fd, None
         if fd is not None:
             try:
-                os.fsync(fd)
+                if _atomic._FSYNC:
+                    os.fsync(fd)
             except OSError as exc:
                 error = exc
             finally:

@@ -10,16 +10,31 @@ States form one machine::
 ``waiting`` and ``ready`` only exist in a scheduler's memory; the files record ``running``
 and the final states. A final marker (``done``, ``failed`` or ``cancelled``) is written
 atomically and last, so a job killed at any point is never seen as done.
+
+This module is the writer side of the job-folder protocol; it is the only code that
+changes the files of a job folder:
+
+- :func:`begin_attempt` (launcher side, under the job lock) starts attempt ``n + 1``;
+- :func:`claim_attempt` (runner side, under the job lock) checks that its attempt is
+  still the current one and records that it runs;
+- :func:`record_final` writes a final state only if the attempt is still current;
+- :func:`set_aside` moves what an earlier attempt left to ``.attempts/<n>/``;
+- :func:`append_history` keeps the bounded history of ``state.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from partita.workspace._atomic import read_json, write_json
+from partita.workspace._locks import hold
 from partita.workspace._paths import JobPaths
+from partita.workspace._process import identity
 
 #: Exit code of a job runner that found another attempt in charge (nothing was executed).
 EXIT_SUPERSEDED = 75
@@ -51,12 +66,13 @@ class JobState(enum.StrEnum):
 
 
 class Reason(enum.StrEnum):
-    """Why a job failed."""
+    """Why a job failed (or, for ``dependency``, why it was cancelled without running)."""
 
     ERROR = "error"
     """``execute()`` raised, or the process exited with a non-zero code."""
     DEPENDENCY = "dependency"
-    """A job it depends on failed or was cancelled; it did not run."""
+    """A job it depends on failed (then it is ``failed``) or was cancelled (then it is
+    ``cancelled``); it did not run."""
     LOST = "lost"
     """Its process disappeared without a marker (killed, out of memory, reboot)."""
     TIMEOUT = "timeout"
@@ -83,6 +99,31 @@ def now() -> float:
     return time.time()
 
 
+#: How many transitions ``state.json`` keeps in its ``history`` (oldest dropped first).
+HISTORY_LIMIT = 50
+
+
+def append_history(
+    record: dict[str, Any],
+    state: JobState | str,
+    *,
+    attempt: int | None,
+    reason: str | None = None,
+    at: float | None = None,
+) -> None:
+    """Append a transition to ``record["history"]``, keeping the last :data:`HISTORY_LIMIT`."""
+    history = list(record.get("history") or [])
+    history.append(
+        {
+            "state": str(state),
+            "time": now() if at is None else at,
+            "attempt": attempt,
+            "reason": reason,
+        }
+    )
+    record["history"] = history[-HISTORY_LIMIT:]
+
+
 def read_state(paths: JobPaths) -> dict[str, Any]:
     """The ``state.json`` record (empty dict if absent)."""
     record = read_json(paths.state)
@@ -105,9 +146,8 @@ def final_marker(paths: JobPaths) -> tuple[JobState, dict[str, Any]] | None:
     return None
 
 
-def is_done(paths: JobPaths) -> bool:
-    """Whether the job finished successfully (its ``done`` marker exists)."""
-    return paths.done.exists()
+def _marker(paths: JobPaths, state: JobState) -> Any:
+    return {JobState.DONE: paths.done, JobState.FAILED: paths.failed}.get(state, paths.cancelled)
 
 
 def write_final(
@@ -119,11 +159,14 @@ def write_final(
     exit_code: int | None = None,
     detail: str = "",
 ) -> dict[str, Any]:
-    """Record a final state: update ``state.json``, then write the marker, last."""
+    """Record a final state: update ``state.json``, then write the marker, last.
+
+    Call it while holding the job lock, having checked that ``attempt`` is current (or use
+    :func:`record_final`, which does both).
+    """
     ended = now()
     record = read_state(paths)
-    history = list(record.get("history", []))
-    history.append({"state": state.value, "time": ended, "attempt": attempt, "reason": reason})
+    append_history(record, state, attempt=attempt, reason=reason, at=ended)
     record.update(
         state=state.value,
         reason=reason,
@@ -131,7 +174,6 @@ def write_final(
         ended=ended,
         exit_code=exit_code,
         detail=detail or None,
-        history=history[-50:],
     )
     write_state(paths, record)
     marker: dict[str, Any] = {"time": ended, "attempt": attempt}
@@ -141,8 +183,7 @@ def write_final(
         marker["exit_code"] = exit_code
     if detail:
         marker["detail"] = detail
-    target = {JobState.DONE: paths.done, JobState.FAILED: paths.failed}.get(state, paths.cancelled)
-    write_json(target, marker, fsync=True)
+    write_json(_marker(paths, state), marker, fsync=True)
     return record
 
 
@@ -155,12 +196,147 @@ def clear_final(paths: JobPaths) -> None:
             pass
 
 
-def disk_state(paths: JobPaths) -> tuple[JobState | None, dict[str, Any]]:
-    """What the files say: a final state, ``running``, or ``None`` (never launched)."""
+@dataclass(frozen=True)
+class Recorded:
+    """What the job folder records after :func:`record_final`."""
+
+    state: JobState
+    """The final state now on disk (``written`` says whether it is the one asked for)."""
+    reason: str | None
+    detail: str
+    written: bool
+    """Whether this call wrote it (``False``: another writer had already recorded one)."""
+
+
+def record_final(
+    paths: JobPaths,
+    state: JobState,
+    *,
+    attempt: int | None,
+    reason: str | None = None,
+    exit_code: int | None = None,
+    detail: str = "",
+    amend: bool = False,
+    blocking: bool = True,
+    timeout: float | None = 5.0,
+) -> Recorded | None:
+    """Take the job lock, then record a final state only if ``attempt`` is current.
+
+    ``attempt`` is current when no final marker exists and ``state.json`` does not say
+    that another attempt runs. ``attempt=None`` means "a job that was never launched":
+    it is recorded only if no attempt runs at all (its number stays the last one's).
+    With ``amend``, an existing marker of the same attempt is replaced (a launcher knows
+    better why it ended: a time limit, say).
+
+    Returns the final state on disk afterwards, or ``None`` if nothing final is recorded
+    (the lock was not obtained, or another attempt is in charge). Blocks: never call it
+    on an event loop thread.
+    """
+    with hold(paths.lock, blocking=blocking, timeout=timeout) as held:
+        if not held:
+            return None
+        final = final_marker(paths)
+        if final is not None:
+            known, info = final
+            if not (amend and info.get("attempt", attempt) == attempt):
+                return Recorded(known, info.get("reason"), info.get("detail") or "", False)
+            clear_final(paths)
+        record = read_state(paths)
+        if record.get("state") == JobState.RUNNING.value and (
+            attempt is None or record.get("attempt") != attempt
+        ):
+            return None
+        number = int(record.get("attempt") or 0) if attempt is None else attempt
+        write_final(paths, state, attempt=number, reason=reason, exit_code=exit_code, detail=detail)
+        return Recorded(state, reason, detail, True)
+
+
+def set_aside(paths: JobPaths, previous: int) -> None:
+    """Move what attempt ``previous`` left in the folder to ``.attempts/<previous>/``.
+
+    Logs, outputs and markers of an earlier attempt are kept, not lost; ``params.json``,
+    ``state.json`` and the lock stay. Call it under the job lock.
+    """
+    kept = paths.kept_between_attempts()
+    entries = [p for p in paths.root.iterdir() if p.name not in kept and not p.name.startswith(".")]
+    if not entries:
+        return
+    target = paths.attempt_dir(previous)
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            os.replace(entry, target / entry.name)
+
+
+def begin_attempt(
+    paths: JobPaths,
+    record: dict[str, Any],
+    *,
+    owner: dict[str, Any],
+    placeholder: dict[str, Any],
+    tags: dict[str, Any],
+    keep_previous: bool,
+) -> int:
+    """Start a new attempt, under the job lock: returns its number.
+
+    ``record`` is ``state.json`` as just read under the lock; it is updated in place and
+    written. A previous attempt still recorded as running (its process vanished) is noted
+    ``failed(lost)`` in the history; old ``failed``/``cancelled`` markers are removed; unless
+    ``keep_previous`` (resumable tasks), what the previous attempt left is set aside.
+    ``placeholder`` is the launcher handle recorded until the launch gives the real one.
+    """
+    if record.get("state") == JobState.RUNNING.value:
+        append_history(record, JobState.FAILED, attempt=record.get("attempt"), reason="lost")
+    clear_final(paths)
+    attempt = int(record.get("attempt") or 0) + 1
+    if attempt > 1 and not keep_previous:
+        set_aside(paths, attempt - 1)
+    record.update(
+        state=JobState.RUNNING.value,
+        reason=None,
+        detail=None,
+        attempt=attempt,
+        launched=now(),
+        started=None,
+        ended=None,
+        exit_code=None,
+        owner={**owner, **identity()},
+        launcher=dict(placeholder),
+        tags=tags,
+    )
+    write_state(paths, record)
+    return attempt
+
+
+def record_handle(paths: JobPaths, record: dict[str, Any], handle: dict[str, Any]) -> None:
+    """Store the launcher handle of the attempt just launched (under the job lock)."""
+    record["launcher"] = handle
+    write_state(paths, record)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What :func:`claim_attempt` found: run ``attempt``, or nothing to do (``why``)."""
+
+    attempt: int | None
+    """The attempt to run; ``None`` when another attempt is in charge or the job is final."""
+    why: str = ""
+    done: bool = False
+    """Whether the job is already done (success for whoever waits on this runner)."""
+
+
+def claim_attempt(paths: JobPaths, attempt: int | None) -> Claim:
+    """Runner side, under the job lock: check that ``attempt`` is current, record it runs."""
     final = final_marker(paths)
     record = read_state(paths)
+    current = record.get("attempt")
     if final is not None:
-        return final[0], {**record, **final[1]}
-    if record.get("state") == JobState.RUNNING.value:
-        return JobState.RUNNING, record
-    return None, record
+        return Claim(None, f"already {final[0].value}", final[0] is JobState.DONE)
+    if attempt is not None and current != attempt:
+        return Claim(None, f"attempt {current} is in charge")
+    attempt = int(current or 0) if attempt is None else attempt
+    started = now()
+    record.update(state=JobState.RUNNING.value, started=started, runner=identity(), attempt=attempt)
+    append_history(record, JobState.RUNNING, attempt=attempt, at=started)
+    write_state(paths, record)
+    return Claim(attempt)

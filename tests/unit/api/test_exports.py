@@ -14,6 +14,7 @@ PACKAGES = [
     "partita.launchers",
     "partita.launchers.slurm",
     "partita.scheduler",
+    "partita.testing",
     "partita.workspace",
 ]
 

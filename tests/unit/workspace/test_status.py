@@ -120,6 +120,14 @@ def test_unreadable_permissions(paths: JobPaths) -> None:
     assert status.damage and "cannot read it" in status.damage[0]
 
 
+def test_other_os_errors_are_damage(paths: JobPaths) -> None:
+    """An error other than 'no such file' (here a symbolic link loop) is damage, not a crash."""
+    paths.state.symlink_to(paths.state.name)
+    status = read_status(paths)
+    assert status.state is None
+    assert status.damage == ("state.json: cannot read it (Too many levels of symbolic links)",)
+
+
 def test_fields_of_the_wrong_type_are_left_out(paths: JobPaths) -> None:
     _write(
         paths.state,

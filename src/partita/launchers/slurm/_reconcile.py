@@ -9,13 +9,10 @@ from typing import Any
 from partita.launchers.slurm._commands import SlurmCommands
 from partita.launchers.slurm._status import phase_of, reason_for
 from partita.workspace import (
-    FileLock,
     JobInfo,
     JobState,
-    clear_final,
-    final_marker,
     read_state,
-    write_final,
+    record_final,
 )
 
 
@@ -71,19 +68,18 @@ def _memory_killed(handle: dict[str, Any]) -> bool:
 
 def _record(info: JobInfo, reason: str, detail: str) -> str | None:
     paths = info.paths
-    lock = FileLock(paths.lock)
-    if not lock.acquire(blocking=False):
-        return None  # someone runs it right now
-    try:
-        if final_marker(paths) is not None:
-            return None
-        record: dict[str, Any] = read_state(paths)
-        attempt = int(record.get("attempt") or 0)
-        clear_final(paths)
-        if reason == "cancelled":
-            write_final(paths, JobState.CANCELLED, attempt=attempt, detail=detail)
-            return f"{info.name}: cancelled ({detail})"
-        write_final(paths, JobState.FAILED, attempt=attempt, reason=reason, detail=detail)
-        return f"{info.name}: failed ({reason}; {detail})"
-    finally:
-        lock.release()
+    attempt = int(read_state(paths).get("attempt") or 0)
+    cancelled = reason == "cancelled"
+    recorded = record_final(
+        paths,
+        JobState.CANCELLED if cancelled else JobState.FAILED,
+        attempt=attempt,
+        reason=None if cancelled else reason,
+        detail=detail,
+        blocking=False,  # someone holding the lock runs it right now
+    )
+    if recorded is None or not recorded.written:
+        return None
+    if cancelled:
+        return f"{info.name}: cancelled ({detail})"
+    return f"{info.name}: failed ({reason}; {detail})"

@@ -1,0 +1,210 @@
+"""The file side of one attempt: blocking steps the scheduler runs in its I/O pool.
+
+Each function here may wait for a job lock or write files; none may run on the event loop
+thread (see ``LoopThread.io``). They speak the job-folder protocol of ``partita.workspace``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from typing import Any
+
+from partita.scheduler._outcome import Finished
+from partita.workspace import (
+    FileLock,
+    JobPaths,
+    JobState,
+    JobStatus,
+    Reason,
+    atomic_write,
+    begin_attempt,
+    read_state,
+    read_status,
+    record_final,
+    record_handle,
+    write_final,
+)
+
+#: How long a step waits for a job lock held by someone else before giving up.
+LOCK_TIMEOUT = 5.0
+
+
+def inspect(paths: JobPaths) -> JobStatus:
+    """What the job folder says (a final state, ``running`` or ``None``), validated."""
+    return read_status(paths)
+
+
+def handle_of(status: JobStatus) -> dict[str, Any]:
+    """The launcher handle recorded in ``state.json`` (empty if none)."""
+    handle = status.record.get("launcher")
+    return dict(handle) if isinstance(handle, dict) else {}
+
+
+def outcome_of(status: JobStatus) -> Finished:
+    """The final outcome a folder records (``status.state`` must be final)."""
+    assert status.state is not None
+    final = status.final or {}
+    detail = final.get("detail") or status.record.get("detail") or ""
+    reason = status.reason.value if status.reason is not None else None
+    return Finished(status.state, reason, str(detail))
+
+
+def prepare(paths: JobPaths, params: bytes) -> bool:
+    """Whether the job is done; if not, make its folder ready with these ``params.json``.
+
+    Not done: the next attempt runs with this submission's ``Meta`` values (the identity,
+    hence the folder, is the same), so its ``params.json`` replaces an older one, unless a
+    run recorded as in progress (maybe another experiment's) started with the old one.
+    """
+    status = read_status(paths)
+    if status.done:
+        return True
+    if not paths.params.exists() or (
+        paths.params.read_bytes() != params and status.state is not JobState.RUNNING
+    ):
+        paths.root.mkdir(parents=True, exist_ok=True)
+        atomic_write(paths.params, params, fsync=False)
+    return False
+
+
+def try_lock(paths: JobPaths, note: dict[str, Any]) -> FileLock | None:
+    """The job lock if it is free now (the caller releases it), else ``None``."""
+    lock = FileLock(paths.lock, note=note)
+    return lock if lock.acquire(blocking=False) else None
+
+
+def lock_is_free(paths: JobPaths) -> bool:
+    """Whether nobody holds the job lock right now."""
+    lock = FileLock(paths.lock)
+    if lock.acquire(blocking=False):
+        lock.release()
+        return True
+    return False
+
+
+def begin(
+    paths: JobPaths,
+    *,
+    owner: dict[str, Any],
+    placeholder: dict[str, Any],
+    tags: dict[str, Any],
+    resumable: bool,
+) -> tuple[int, dict[str, Any]]:
+    """Start the next attempt (under the lock held by the caller).
+
+    Returns its number and the ``state.json`` record written (for :func:`launched`).
+    """
+    record = read_state(paths)
+    attempt = begin_attempt(
+        paths, record, owner=owner, placeholder=placeholder, tags=tags, keep_previous=resumable
+    )
+    return attempt, record
+
+
+def launched(paths: JobPaths, record: dict[str, Any], handle: dict[str, Any]) -> None:
+    """Store the handle of the attempt just launched (under the lock held by the caller)."""
+    record_handle(paths, record, handle)
+
+
+def launch_failed(paths: JobPaths, attempt: int, detail: str) -> Finished:
+    """The launcher could not start the attempt: ``failed(launch)`` (under the caller's lock)."""
+    write_final(paths, JobState.FAILED, attempt=attempt, reason=Reason.LAUNCH.value, detail=detail)
+    return Finished(JobState.FAILED, Reason.LAUNCH.value, detail)
+
+
+def written_final(paths: JobPaths, attempt: int) -> Finished | None:
+    """The outcome the runner of ``attempt`` recorded, if it recorded one."""
+    status = read_status(paths)
+    if status.state is None or not status.state.final:
+        return None
+    if (status.final or {}).get("attempt", attempt) != attempt:
+        return None
+    return outcome_of(status)
+
+
+def lost_detail(code: int | None) -> str:
+    """How a runner that recorded nothing ended, in words."""
+    if code is None:
+        return "the job process disappeared without recording an outcome"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"the job process was killed by {signal.Signals(-code).name}"
+    return f"the job process ended (exit code {code}) without recording an outcome"
+
+
+def record_lost(
+    paths: JobPaths,
+    attempt: int,
+    code: int | None,
+    reason: str | None,
+    detail: str,
+    *,
+    cancelling: bool,
+) -> Finished:
+    """The runner ended without a marker: write ``failed(lost)`` unless superseded.
+
+    ``cancelling`` (the experiment is stopping its jobs) or a launcher reason
+    ``cancelled`` record ``cancelled`` instead.
+    """
+    reason = reason or Reason.LOST.value
+    detail = detail or lost_detail(code)
+    state = JobState.FAILED
+    if cancelling or reason == "cancelled":
+        state, reason = JobState.CANCELLED, None
+    recorded = record_final(
+        paths,
+        state,
+        attempt=attempt,
+        reason=reason,
+        exit_code=code,
+        detail=detail,
+        timeout=LOCK_TIMEOUT,
+    )
+    if recorded is not None:
+        return Finished(recorded.state, recorded.reason, recorded.detail)
+    return Finished(state, reason, detail)
+
+
+def amend(paths: JobPaths, attempt: int, reason: str | None, detail: str) -> Finished:
+    """The launcher knows better why the attempt ended (time limit, memory, scancel)."""
+    state = JobState.CANCELLED if reason == "cancelled" else JobState.FAILED
+    reason = None if state is JobState.CANCELLED else reason
+    record_final(
+        paths,
+        state,
+        attempt=attempt,
+        reason=reason,
+        detail=detail,
+        amend=True,
+        timeout=LOCK_TIMEOUT,
+    )
+    return Finished(state, reason, detail)
+
+
+def requeued(paths: JobPaths, attempt: int) -> None:
+    """Close an attempt stopped because a dependency it was queued after failed."""
+    record_final(
+        paths,
+        JobState.CANCELLED,
+        attempt=attempt,
+        detail="requeued: a dependency's attempt failed",
+        timeout=LOCK_TIMEOUT,
+    )
+
+
+def not_run(paths: JobPaths, outcome: Finished) -> None:
+    """Record the final state of a job this experiment decided not to run.
+
+    Written only if the folder shows no running attempt and no final state, and only if
+    the lock is free at once (otherwise someone else is in charge of the job).
+    """
+    record_final(
+        paths,
+        outcome.state,
+        attempt=None,
+        reason=outcome.reason,
+        detail=outcome.detail,
+        blocking=False,
+        timeout=None,
+    )

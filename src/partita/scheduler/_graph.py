@@ -1,0 +1,27 @@
+"""Questions about the dependency graph of submitted jobs."""
+
+from __future__ import annotations
+
+from partita.scheduler._job import Record
+from partita.workspace import JobState
+
+
+def can_queue_after(rec: Record, dep: Record) -> bool:
+    """Whether ``rec`` can be queued on its launcher before ``dep`` ends (``depends_on``)."""
+    return rec.launcher.queues_dependencies and dep.launcher is rec.launcher
+
+
+def settled(rec: Record) -> bool:
+    """Whether nothing more can be launched for ``rec`` now (used when detaching)."""
+    state = rec.state
+    if state.final or state is JobState.RUNNING:
+        return True
+    if state is JobState.READY:
+        return False
+    pending = [d for d in rec.dependencies if not d.state.final]
+    if not pending:
+        return False  # about to become ready
+    for dep in pending:
+        if can_queue_after(rec, dep) and dep.state is JobState.RUNNING and not dep.elsewhere:
+            return False  # about to be queued after it
+    return all(settled(dep) for dep in pending)

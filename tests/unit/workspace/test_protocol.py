@@ -1,0 +1,157 @@
+"""The job-folder protocol (writer side): attempts, finals, set-aside, history, paths."""
+
+from __future__ import annotations
+
+import ast
+import threading
+from pathlib import Path
+
+import pytest
+
+import partita.run
+from partita.errors import WorkspaceError
+from partita.workspace import (
+    HISTORY_LIMIT,
+    FileLock,
+    JobPaths,
+    JobState,
+    Workspace,
+    append_history,
+    begin_attempt,
+    claim_attempt,
+    hold,
+    read_job,
+    read_state,
+    record_final,
+)
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> JobPaths:
+    job = Workspace(tmp_path / "work").job("demo.task", "ab" * 32)
+    job.root.mkdir(parents=True)
+    job.params.write_text("{}\n")
+    return job
+
+
+def begin(paths: JobPaths, *, resumable: bool = False) -> int:
+    with hold(paths.lock):
+        return begin_attempt(
+            paths,
+            read_state(paths),
+            owner={"experiment": "x"},
+            placeholder={"kind": "local"},
+            tags={},
+            keep_previous=resumable,
+        )
+
+
+def test_a_final_is_recorded_only_for_the_current_attempt(paths: JobPaths) -> None:
+    assert begin(paths) == 1
+    assert begin(paths) == 2  # attempt 1 vanished: 2 is in charge now
+    assert record_final(paths, JobState.FAILED, attempt=1, reason="lost") is None
+    assert not paths.failed.exists()
+    done = record_final(paths, JobState.DONE, attempt=2)
+    assert done is not None and done.written and paths.done.exists()
+    later = record_final(paths, JobState.FAILED, attempt=2, reason="lost")
+    assert later is not None and not later.written and later.state is JobState.DONE
+    assert not paths.failed.exists()
+
+
+def test_amend_replaces_the_same_attempts_marker(paths: JobPaths) -> None:
+    begin(paths)
+    record_final(paths, JobState.FAILED, attempt=1, reason="error", detail="exit 1")
+    amended = record_final(paths, JobState.FAILED, attempt=1, reason="timeout", amend=True)
+    assert amended is not None and amended.written
+    assert (read_job(paths).state, read_job(paths).reason) == ("failed", "timeout")
+
+
+def test_never_launched_is_recorded_unless_an_attempt_runs(paths: JobPaths) -> None:
+    begin(paths)
+    assert record_final(paths, JobState.CANCELLED, attempt=None, reason="dependency") is None
+    fresh = JobPaths(paths.root.parent / ("cd" * 32))
+    fresh.root.mkdir()
+    recorded = record_final(fresh, JobState.CANCELLED, attempt=None, reason="dependency")
+    assert recorded is not None and recorded.written
+    assert read_job(fresh).state == "cancelled" and read_state(fresh)["attempt"] == 0
+
+
+def test_record_final_gives_up_on_a_held_lock(paths: JobPaths) -> None:
+    begin(paths)
+    taken = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with FileLock(paths.lock):
+            taken.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    taken.wait(5)
+    try:
+        assert record_final(paths, JobState.FAILED, attempt=1, blocking=False) is None
+        assert record_final(paths, JobState.FAILED, attempt=1, timeout=0.05) is None
+    finally:
+        release.set()
+        thread.join()
+    assert record_final(paths, JobState.FAILED, attempt=1, reason="lost") is not None
+
+
+def test_the_runner_claims_only_its_attempt(paths: JobPaths) -> None:
+    begin(paths)
+    begin(paths)
+    stale = claim_attempt(paths, 1)
+    assert stale.attempt is None and "attempt 2" in stale.why
+    current = claim_attempt(paths, 2)
+    assert current.attempt == 2 and read_state(paths)["started"] is not None
+    record_final(paths, JobState.DONE, attempt=2)
+    assert claim_attempt(paths, 2).done
+
+
+def test_a_new_attempt_sets_the_previous_one_aside(paths: JobPaths) -> None:
+    begin(paths)
+    paths.stdout.write_text("first\n")
+    (paths.root / "model.pt").write_text("weights")
+    record_final(paths, JobState.FAILED, attempt=1, reason="error")
+    assert begin(paths) == 2
+    aside = paths.attempt_dir(1)
+    assert (aside / "stdout").read_text() == "first\n" and (aside / "model.pt").exists()
+    assert not paths.failed.exists()  # the old marker is gone; the history keeps it
+    assert [h["state"] for h in read_state(paths)["history"]][-1] == "failed"
+    assert paths.params.exists() and paths.state.exists()
+    record_final(paths, JobState.FAILED, attempt=2, reason="error")
+    paths.stdout.write_text("second\n")
+    assert begin(paths, resumable=True) == 3
+    assert paths.stdout.read_text() == "second\n"  # resumable: kept in place
+
+
+def test_history_is_bounded(paths: JobPaths) -> None:
+    record: dict[str, object] = {}
+    for i in range(HISTORY_LIMIT + 7):
+        append_history(record, JobState.RUNNING, attempt=i)
+    history = record["history"]
+    assert isinstance(history, list) and len(history) == HISTORY_LIMIT
+    assert history[0]["attempt"] == 7 and history[-1]["attempt"] == HISTORY_LIMIT + 6
+
+
+def test_job_paths_stay_inside_the_work_directory(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path / "work")
+    for type_id, ident in [("..", "x"), ("a", "../../etc"), ("a/b", "c"), (".hidden", "c")]:
+        with pytest.raises(WorkspaceError, match="inside"):
+            workspace.job(type_id, ident)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (workspace.jobs / "demo.task").mkdir(parents=True)
+    (workspace.jobs / "demo.task" / "linked").symlink_to(outside)
+    with pytest.raises(WorkspaceError, match="outside"):
+        workspace.job("demo.task", "linked")
+    assert workspace.job("demo.task", "ab" * 32).root == workspace.jobs / "demo.task" / ("ab" * 32)
+
+
+def test_the_runner_spells_no_file_name_of_a_job_folder() -> None:
+    names = {"params.json", "state.json", "done", "failed", "cancelled", "lock", ".attempts"}
+    names |= {"stdout", "stderr", "progress.json", "cancel-requested"}
+    tree = ast.parse(Path(partita.run.__file__).read_text())
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+    assert not names & strings
