@@ -7,6 +7,7 @@ writes there went through SSH.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -507,3 +508,141 @@ def test_exactly_once_between_laptop_and_login_node(
     assert login.returncode == 0, login_err
     assert len(executions(hosts, remote / "executions")) == 2  # each job ran once
     assert len(markers(hosts, remote, "done")) == 2
+
+
+# --- the command line and the monitor through ssh:// -----------------------------------------
+
+
+def partita(hosts: RemoteHosts, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The ``partita`` command on this side."""
+    return subprocess.run(
+        [PY, "-m", "partita.cli", *args],
+        env=hosts.client_env(COLUMNS="120", **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def partita_on_host(hosts: RemoteHosts, *args: str) -> subprocess.CompletedProcess[str]:
+    """The same command run on the SSH host itself."""
+    return hosts.in_namespace(PY, "-m", "partita.cli", *args, env=hosts.client_env(COLUMNS="120"))
+
+
+@pytest.fixture(scope="module")
+def finished(hosts: RemoteHosts, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A remote work directory with two done jobs of experiment 'hello'."""
+    remote = hosts.remote / "finished"
+    script = write_script(tmp_path_factory.mktemp("finished"), HELLO)
+    done = run(hosts, script, str(remote))
+    assert done.returncode == 0, done.stderr
+    return remote
+
+
+def job_ids(hosts: RemoteHosts, remote: Path) -> list[str]:
+    listed = partita_on_host(hosts, "jobs", "list", str(remote), "--json")
+    assert listed.returncode == 0, listed.stderr
+    return sorted(job["id"] for job in json.loads(listed.stdout))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status", "{url}"],
+        ["status", "{url}", "--json"],
+        ["jobs", "list", "{url}", "--json"],
+        ["jobs", "list", "-w", "{url}"],
+        ["jobs", "show", "-w", "{url}", "{job}"],
+        ["jobs", "log", "-w", "{url}", "{job}"],
+        ["diff", "-w", "{url}", "{job}", "{other}"],
+        ["experiments", "list", "{url}"],
+        ["jobs", "show", "--workdir={url}", "nosuchjob"],
+    ],
+    ids=lambda c: " ".join(c[:2]) + (" json" if "--json" in c else ""),
+)
+def test_commands_on_a_remote_workdir_print_what_they_print_there(
+    hosts: RemoteHosts, finished: Path, command: list[str]
+) -> None:
+    first, second = job_ids(hosts, finished)
+    fill = {"url": f"ssh://host1{finished}", "job": first[:8], "other": second[:8]}
+    here = partita(hosts, *[part.format(**fill) for part in command])
+    fill["url"] = str(finished)
+    there = partita_on_host(hosts, *[part.format(**fill) for part in command])
+    assert (here.returncode, here.stdout, here.stderr) == (
+        there.returncode,
+        there.stdout,
+        there.stderr,
+    )
+    assert here.stdout or here.stderr
+
+
+def test_partita_workdir_variable_may_be_remote(hosts: RemoteHosts, finished: Path) -> None:
+    here = partita(hosts, "jobs", "list", "--json", PARTITA_WORKDIR=f"ssh://host1{finished}")
+    assert here.returncode == 0, here.stderr
+    assert len(json.loads(here.stdout)) == 2
+
+
+def test_remote_command_errors_are_clear(hosts: RemoteHosts, tmp_path: Path) -> None:
+    refused = partita(hosts, "status", f"ssh://root@127.0.0.1:{free_port()}/x")
+    assert refused.returncode == 1
+    assert "connection refused" in refused.stderr
+    bad = partita(hosts, "status", "ssh://host1/relative-is-fine-but-this-is-missing")
+    assert bad.returncode != 0
+    assert "does not exist" in bad.stderr
+
+
+def test_kill_and_follow_a_remote_job(hosts: RemoteHosts, remote: Path, tmp_path: Path) -> None:
+    process = start(hosts, waiting_script(tmp_path), str(remote))
+    wait_for(lambda: both_started(hosts, remote), 60, "both jobs to start remotely")
+    url = f"ssh://host1{remote}"
+    first, second = job_ids(hosts, remote)
+    follow = subprocess.Popen(
+        [PY, "-m", "partita.cli", "jobs", "log", "-f", "-w", url, second[:8]],
+        env=hosts.client_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    killed = partita(hosts, "jobs", "kill", "-w", url, first[:8])
+    assert killed.returncode == 0, killed.stderr
+    wait_for(lambda: len(markers(hosts, remote, "cancelled")) == 1, 60, "the killed job")
+    release(hosts, remote)
+    out, _err = follow.communicate(timeout=60)
+    assert follow.returncode == 0
+    assert out.split() in (["HELLO"], ["WORLD"])
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err  # one job was cancelled
+    assert len(markers(hosts, remote, "done")) == 1
+
+
+def test_monitor_runs_on_the_host_behind_a_forwarded_port(
+    hosts: RemoteHosts, finished: Path
+) -> None:
+    pytest.importorskip("starlette")
+    import httpx
+
+    process = subprocess.Popen(
+        [PY, "-m", "partita.cli", "monitor", f"ssh://host1{finished}"],
+        env=hosts.client_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = wait_for(lambda: process.stderr.readline(), 60, "the monitor's address")  # type: ignore[union-attr]
+        assert "reached through SSH" in line, line
+        url = line.split()[2]
+        assert url.startswith("http://127.0.0.1:")
+        base, _, token = url.partition("/?token=")
+        reply = httpx.get(
+            f"{base}/api/experiments",
+            headers={"Authorization": f"Bearer {token}"},
+            cookies={},
+            params={"token": token},
+        )
+        assert reply.status_code == 200, reply.text
+        assert "hello" in reply.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)

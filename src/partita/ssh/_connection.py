@@ -303,6 +303,18 @@ class Connection:
         except Exception as exc:
             raise _lost(self.target, exc) from None
 
+    def call(self, work: Callable[[Any], Coroutine[Any, Any, _T]], *, command: bool = True) -> _T:
+        """Run ``work(asyncssh_connection)`` on the SSH loop (counted as a command)."""
+        self.connect()
+        if command:
+            self.commands += 1
+        try:
+            return _call(work(self._conn))
+        except (SSHError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise _lost(self.target, exc) from None
+
     def open_stream(self, command: str) -> Stream:
         """Start a long-running command whose output is read as it comes."""
         self.connect()
