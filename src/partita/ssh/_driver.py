@@ -373,6 +373,12 @@ def run_remote(workdir: SSHWorkdir, name: str, *, detach: bool) -> None:
     """Run this script's experiment on the remote host; exit with its exit code."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    code = RemoteExperiment(workdir, name, detach=detach).run()
+    remote = RemoteExperiment(workdir, name, detach=detach)
+    code = remote.run()
+    stats = os.environ.get("PARTITA_SSH_STATS")
+    if stats:
+        # How many SSH commands and connections this side used (for benchmarks/ssh.py).
+        conn = remote.connection
+        Path(stats).write_text(json.dumps({"commands": conn.commands, "connects": conn.connects}))
     workdir.ssh.close()
     raise SystemExit(code)
