@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -112,12 +114,45 @@ def test_state_json_directory(paths: JobPaths) -> None:
     assert status.damage == ("state.json: expected a file, found a directory",)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_permissions(paths: JobPaths) -> None:
+def test_unreadable_permissions() -> None:
+    """A state.json the reader may not open is damage (as root: read as an unprivileged user)."""
+    base = Path(tempfile.mkdtemp(prefix="partita-perm-"))
+    try:
+        _check_unreadable(base)
+    finally:
+        shutil.rmtree(base)
+
+
+def _check_unreadable(base: Path) -> None:
+    root = base / "jobs" / "demo.task" / ("ab" * 32)
+    root.mkdir(parents=True)
+    for folder in (base, *root.relative_to(base).parents):
+        (base / folder).chmod(0o755)  # traversable by anyone: only state.json is closed
+    root.chmod(0o755)
+    paths = JobPaths(root)
     write_state(paths, {"state": "running"})
     paths.state.chmod(0)
-    status = read_status(paths)
-    assert status.damage and "cannot read it" in status.damage[0]
+    if os.geteuid() != 0:
+        status = read_status(paths)
+        assert status.damage and "cannot read it" in status.damage[0]
+        return
+    # Root reads files whatever their mode: read from a child that gave its privileges up.
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(reader)
+            os.setgid(65534)
+            os.setuid(65534)
+            damage = read_status(paths).damage
+            os.write(writer, "\n".join(damage).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        damage_text = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert "state.json: cannot read it (Permission denied)" in damage_text
 
 
 def test_other_os_errors_are_damage(paths: JobPaths) -> None:
