@@ -252,7 +252,9 @@ class RemoteHosts:
             "MaxStartups 64\n"
             "Subsystem sftp internal-sftp\n"
             # The remote side imports the partita of this source tree.
-            f"SetEnv PYTHONPATH={SRC} PARTITA_NO_LIVE=1\n"
+            # ... and reaches the other hosts with the same client configuration.
+            f"SetEnv PYTHONPATH={SRC} PARTITA_NO_LIVE=1 PARTITA_SSH_CONFIG={self.ssh_config}"
+            f" PARTITA_SSH_PYTHON={self.python}\n"
             "LogLevel INFO\n"
         )
         log = self.keys / f"sshd.{alias}.log"

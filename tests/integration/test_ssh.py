@@ -8,6 +8,7 @@ writes there went through SSH.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -646,3 +647,101 @@ def test_monitor_runs_on_the_host_behind_a_forwarded_port(
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
+
+
+# --- several hosts sharing a file system -----------------------------------------------------
+
+PLACED = '''
+import os
+from pathlib import Path
+
+from partita import Param, Retry, Task
+
+
+class Placed(Task, id="sshtest.placed"):
+    """Records where it runs (host, CUDA device), waits for a flag file."""
+
+    n: Param[int]
+    log: Param[str]
+    flag: Param[str]
+
+    def execute(self) -> None:
+        where = f"{os.environ.get('PARTITA_SSH_HOST')} {os.environ.get('CUDA_VISIBLE_DEVICES')}"
+        with open(self.log, "a") as handle:
+            handle.write(f"start {self.n} {where} {os.getpid()}\\n")
+        while not Path(self.flag).exists():
+            import time
+
+            time.sleep(0.05)
+        with open(self.log, "a") as handle:
+            handle.write(f"end {self.n}\\n")
+'''
+
+SPREAD = """
+lab = SSH(["host1", "host2", "host3"])
+with experiment(lab.workdir(sys.argv[1]), "spread", launcher=lab.launcher({slots})):
+    for n in range({count}):
+        Placed(n=n, log=sys.argv[1] + "/executions", flag=sys.argv[1] + "/flag").submit(
+            retries=Retry(count=2)
+        )
+"""
+
+
+def spread_script(tmp_path: Path, slots: int, count: int) -> Path:
+    path = tmp_path / "spread.py"
+    path.write_text(
+        "import sys\nfrom partita import SSH, experiment\n"
+        + PLACED
+        + textwrap.dedent(SPREAD.format(slots=slots, count=count))
+    )
+    return path
+
+
+def starts(hosts: RemoteHosts, remote: Path) -> list[list[str]]:
+    return [line.split() for line in executions(hosts, remote / "executions")]
+
+
+def test_jobs_spread_over_three_hosts_with_a_device_per_slot(
+    hosts: RemoteHosts, remote: Path, tmp_path: Path
+) -> None:
+    process = start(hosts, spread_script(tmp_path, slots=2, count=6), str(remote))
+    wait_for(lambda: len(starts(hosts, remote)) == 6, 90, "six jobs on six slots")
+    places = sorted((line[2], line[3]) for line in starts(hosts, remote))
+    assert places == [(f"host{h}", str(s)) for h in (1, 2, 3) for s in (0, 1)]
+    release(hosts, remote)
+    _out, err = process.communicate(timeout=90)
+    assert process.returncode == 0, err
+    assert "spread: 6 jobs: 6 done (6 ran, 0 already done)" in err
+    assert len(markers(hosts, remote, "done")) == 6
+    shown = partita(hosts, "jobs", "list", f"ssh://host1{remote}", "--json")
+    assert shown.returncode == 0, shown.stderr
+
+
+def test_a_host_that_goes_down_loses_its_jobs_which_run_elsewhere(
+    hosts: RemoteHosts, remote: Path, tmp_path: Path
+) -> None:
+    process = start(hosts, spread_script(tmp_path, slots=2, count=3), str(remote))
+    wait_for(lambda: len(starts(hosts, remote)) == 3, 90, "three jobs on three hosts")
+    victim = next(line for line in starts(hosts, remote) if line[2] == "host3")
+    # host3 crashes: its sshd and its job process die.
+    third = hosts.hosts[2]
+    hosts.stop_host(third)
+    os.kill(int(victim[4]), signal.SIGKILL)
+    try:
+        wait_for(lambda: len(starts(hosts, remote)) == 4, 90, "the lost job to run again")
+        again = starts(hosts, remote)[3]
+        assert again[1] == victim[1]  # the same job...
+        assert again[2] in ("host1", "host2")  # ...on a host that is up
+        release(hosts, remote)
+        _out, err = process.communicate(timeout=90)
+    finally:
+        hosts.restart(third)
+    assert process.returncode == 0, err
+    assert "SSH host host3 is down" in err
+    assert len(markers(hosts, remote, "done")) == 3
+    ends = [
+        line
+        for line in hosts.remote_read(remote / "executions").splitlines()
+        if line.startswith("end")
+    ]
+    assert sorted(ends) == ["end 0", "end 1", "end 2"]  # each job completed once

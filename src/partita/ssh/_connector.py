@@ -89,6 +89,27 @@ class SSH:
         """A work directory on these hosts: ``experiment(gpu.workdir("/data/me/xp"), ...)``."""
         return SSHWorkdir(self, path)
 
+    def launcher(
+        self,
+        slots_per_host: int = 1,
+        *,
+        cuda_devices: Sequence[str] | None = None,
+        poll_interval: float = 0.5,
+    ) -> Any:
+        """A launcher spreading jobs over these hosts, ``slots_per_host`` at once on each.
+
+        ``CUDA_VISIBLE_DEVICES`` is the slot's index (or ``cuda_devices[slot]``). The
+        hosts must share the work directory's file system. See docs/ssh.md.
+        """
+        from partita.ssh._launcher import HostsLauncher
+
+        return HostsLauncher(
+            self,
+            slots_per_host=slots_per_host,
+            cuda_devices=cuda_devices,
+            poll_interval=poll_interval,
+        )
+
     def connection(self, index: int = 0) -> Connection:
         """The connection to host ``index`` (opened on first use, then shared)."""
         conn = self._connections.get(index)
