@@ -104,7 +104,8 @@ class SSH:
         from partita.ssh._launcher import HostsLauncher
 
         return HostsLauncher(
-            self,
+            [self.connection(i) for i in range(len(self.targets))],
+            python=self.python,
             slots_per_host=slots_per_host,
             cuda_devices=cuda_devices,
             poll_interval=poll_interval,

@@ -17,14 +17,12 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from partita.errors import LauncherError, LauncherOptionError
 from partita.launchers.base import Exit, Launcher, LaunchRequest
+from partita.ssh._connection import Connection, Target
 from partita.ssh._errors import SSHError
-
-if TYPE_CHECKING:
-    from partita.ssh._connector import SSH
 
 __all__ = ["HostsLauncher"]
 
@@ -46,8 +44,9 @@ class HostsLauncher(Launcher, kind="ssh"):
 
     def __init__(
         self,
-        ssh: SSH | None = None,
+        connections: Sequence[Connection] = (),
         *,
+        python: str = "python3",
         slots_per_host: int = 1,
         cuda_devices: Sequence[str] | None = None,
         poll_interval: float = 0.5,
@@ -67,17 +66,19 @@ class HostsLauncher(Launcher, kind="ssh"):
                 f"cuda_devices: expected one device per slot ({slots_per_host}), found "
                 f"{list(cuda_devices)!r}."
             )
-        if ssh is None:
+        if not connections:
             raise LauncherOptionError(
                 "HostsLauncher: expected the SSH hosts; create it with SSH([...]).launcher()."
             )
-        self.ssh = ssh
+        self.connections = list(connections)
+        self.python = python
         self.slots_per_host = slots_per_host
         self.cuda_devices = list(cuda_devices) if cuda_devices is not None else None
         self.poll_interval = poll_interval
         self.host_patience = host_patience
         self._hosts = [
-            _Host(i, str(target), [None] * slots_per_host) for i, target in enumerate(ssh.targets)
+            _Host(i, str(conn.target), [None] * slots_per_host)
+            for i, conn in enumerate(self.connections)
         ]
         self._free = asyncio.Condition() if _has_loop() else None
         self._poller: asyncio.Task[None] | None = None
@@ -164,7 +165,7 @@ class HostsLauncher(Launcher, kind="ssh"):
                     "pid": int(pid),
                     "slot": slot,
                     "cuda": self._device(slot),
-                    "python": self.ssh.python,
+                    "python": self.python,
                 }
 
         try:
@@ -177,7 +178,7 @@ class HostsLauncher(Launcher, kind="ssh"):
 
     def _run(self, index: int, command: str) -> str:
         """Run ``command`` on host ``index`` (a thread); reconnect once, else mark it down."""
-        conn = self.ssh.connection(index)
+        conn = self.connections[index]
         try:
             result = conn.run(command)
         except SSHError:
@@ -299,10 +300,9 @@ class HostsLauncher(Launcher, kind="ssh"):
 
     @classmethod
     def follower(cls, handle: Mapping[str, Any]) -> Launcher:
-        from partita.ssh._connector import SSH
-
         python = handle.get("python")
-        return cls(SSH([str(handle["host"])], python=str(python) if python else None))
+        connection = Connection(Target.parse(str(handle["host"])))
+        return cls([connection], python=str(python) if python else "python3")
 
 
 class _HostDown(Exception):
