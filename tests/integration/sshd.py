@@ -232,7 +232,16 @@ class RemoteHosts:
                 check=True,
             )
 
-    def _start_sshd(self, alias: str, port: int | None = None) -> Host:
+    def add_host(self, alias: str, env: dict[str, str]) -> Host:
+        """Another sshd in the same namespace whose sessions get ``env`` (e.g. SLURM_CONF)."""
+        host = self._start_sshd(alias, env=env)
+        self.hosts.append(host)
+        self._write_client_files()
+        return host
+
+    def _start_sshd(
+        self, alias: str, port: int | None = None, env: dict[str, str] | None = None
+    ) -> Host:
         assert self.holder is not None
         port = port or free_port()
         config = self.keys / f"sshd_config.{alias}"
@@ -254,7 +263,9 @@ class RemoteHosts:
             # The remote side imports the partita of this source tree.
             # ... and reaches the other hosts with the same client configuration.
             f"SetEnv PYTHONPATH={SRC} PARTITA_NO_LIVE=1 PARTITA_SSH_CONFIG={self.ssh_config}"
-            f" PARTITA_SSH_PYTHON={self.python}\n"
+            f" PARTITA_SSH_PYTHON={self.python}"
+            + "".join(f" {k}={v}" for k, v in (env or {}).items())
+            + "\n"
             "LogLevel INFO\n"
         )
         log = self.keys / f"sshd.{alias}.log"

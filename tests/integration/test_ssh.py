@@ -751,3 +751,100 @@ def test_a_host_that_goes_down_loses_its_jobs_which_run_elsewhere(
         if line.startswith("end")
     ]
     assert sorted(ends) == ["end 0", "end 1", "end 2"]  # each job completed once
+
+
+# --- Slurm through SSH ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def login(hosts: RemoteHosts) -> Iterator[dict[str, str]]:
+    """A private Slurm cluster started inside the hosts' namespace, and a login host for it.
+
+    It has its own state folder and ports (derived from $PARTITA_SLURM_*), so that it never
+    meets a cluster other tests run outside the namespace.
+    """
+    from slurm_cluster import SCRIPT, slurm_available
+
+    ok, why = slurm_available()
+    if not ok:
+        pytest.skip(why)
+    env = dict(os.environ)
+    env["PARTITA_SLURM_DIR"] = env.get("PARTITA_SLURM_DIR", "/tmp/partita-slurm") + "-in-ssh"
+    env["PARTITA_SLURM_PORT_BASE"] = str(int(env.get("PARTITA_SLURM_PORT_BASE", "6817")) + 50)
+    env["PARTITA_SLURM_DB_PORT"] = str(int(env.get("PARTITA_SLURM_DB_PORT", "3306")) + 50)
+    started = hosts.in_namespace("bash", str(SCRIPT), "start", env=env, timeout=600)
+    assert started.returncode == 0, started.stderr[-3000:]
+    variables = dict(
+        line.removeprefix("export ").replace("'", "").split("=", 1)
+        for line in started.stdout.splitlines()
+        if line.startswith("export ")
+    )
+    hosts.add_host("login", {"SLURM_CONF": variables["SLURM_CONF"]})
+    try:
+        yield {**env, **variables}
+    finally:
+        hosts.in_namespace("bash", str(SCRIPT), "stop", env=env, timeout=120)
+
+
+SLURM_DAG = """
+from partita import SlurmLauncher, Task
+
+class Join(Task, id="sshtest.join"):
+    parts: Param[list[Record]]
+    log: Param[str]
+
+    def execute(self) -> None:
+        with open(self.log, "a") as handle:
+            handle.write("start join\\n")
+
+cluster = SSH("login")
+log, flag = sys.argv[1] + "/executions", sys.argv[1] + "/flag"
+with experiment(cluster.workdir(sys.argv[1]), "big",
+                launcher=SlurmLauncher(time="5:00", mem="100M")):
+    parts = [Record(word=w, log=log, flag=flag).submit() for w in ("a", "b", "c")]
+    Join(parts=parts, log=log).submit()
+"""
+
+
+@pytest.mark.slurm
+def test_slurm_through_ssh_arrays_and_afterok(
+    hosts: RemoteHosts, login: dict[str, str], remote: Path, tmp_path: Path
+) -> None:
+    script = write_script(
+        tmp_path,
+        SLURM_DAG.replace(
+            "from partita import SlurmLauncher, Task",
+            "from partita import Param, SlurmLauncher, Task",
+        ),
+    )
+    first = run(hosts, script, str(remote), PARTITA_DETACH="1")
+    assert first.returncode == 0, first.stderr
+    assert "detached: 4 job(s)" in first.stderr, first.stderr
+    states = {}
+    for state in hosts.in_namespace("sh", "-c", f"ls {remote}/jobs/*/*/state.json").stdout.split():
+        record = json.loads(hosts.remote_read(Path(state)))
+        states[state.split("/")[-3]] = [*states.get(state.split("/")[-3], []), record]
+    records = [s["launcher"] for s in states["sshtest.record"]]
+    assert {h["kind"] for h in records} == {"slurm"}
+    assert len({h["array"] for h in records}) == 1  # one array for the three parts
+    (join,) = [s["launcher"] for s in states["sshtest.join"]]
+    queued = hosts.in_namespace(
+        "squeue",
+        "-h",
+        "-j",
+        join["job_id"],
+        "-o",
+        "%E",
+        env={**login, "SLURM_CONF": login["SLURM_CONF"]},
+    )
+    assert "afterok" in queued.stdout, (queued.stdout, queued.stderr)
+    release(hosts, remote)
+    second = run(hosts, script, str(remote), timeout=180)
+    assert second.returncode == 0, second.stderr
+    lines = hosts.remote_read(remote / "executions").splitlines()
+    assert sorted(line.split()[1] for line in lines if line.startswith("start")) == [
+        "a",
+        "b",
+        "c",
+        "join",
+    ]
