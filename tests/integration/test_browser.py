@@ -145,6 +145,9 @@ def test_monitor_in_a_browser(
     """Live states and progress, the log of a job, kill from the button, screenshots."""
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
+    # Assertions wait for their condition: 5 s (the default) is short on a loaded machine,
+    # where starting the experiment and its first jobs alone can take longer.
+    expect.set_options(timeout=30_000)
     url, workdir, start = monitored
     errors: list[str] = []
     with sync_api.sync_playwright() as p:

@@ -359,24 +359,41 @@ def test_detach_leaves_jobs_running_and_next_run_reattaches(script) -> None:  # 
     class Slow(Task, id="det.slow"):
         def execute(self):
             print("run", os.getpid(), flush=True)
-            time.sleep(2.0)
+            release = Path(os.environ["RELEASE"])  # the job ends only once the test says so
+            deadline = time.monotonic() + 60
+            while not release.exists():
+                assert time.monotonic() < deadline, "never released"
+                time.sleep(0.02)
 
     with experiment("wd", "det"):
         Slow().submit()
     """)
-    started = time.time()
-    first = xp.run(env={"PARTITA_DETACH": "1"})
-    assert 0 == first.returncode, first.stderr
-    assert time.time() - started < 2.0
+    release = xp.folder / "release"
+    first = xp.run(env={"PARTITA_DETACH": "1", "RELEASE": str(release)})
+    assert 0 == first.returncode, first.stderr  # it exited while its job cannot have ended
     assert "detached: 1 job(s)" in first.stderr
     (folder,) = job_dirs(xp.folder / "wd", "det.slow")
     assert not (folder / "cancelled").exists()
     assert _runner_pids(xp.folder), "the job should still run"
     runs = sorted((xp.folder / "wd" / "experiments" / "det" / "runs").iterdir())
     assert "detached" == json.loads((runs[0] / "run.json").read_text())["status"]
-    again = xp.run(timeout=30)
-    assert 0 == again.returncode, again.stderr
-    assert "waiting" in again.stderr
+    # The next run waits for it; release the job once it says so.
+    errors = xp.folder / "again.err"
+    with open(errors, "w") as err:
+        again = subprocess.Popen(
+            [sys.executable, str(xp.path)], cwd=xp.folder, stdout=subprocess.DEVNULL, stderr=err
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "waiting" not in errors.read_text():
+            assert time.monotonic() < deadline, errors.read_text()
+            time.sleep(0.05)
+        release.touch()
+        assert 0 == again.wait(timeout=30), errors.read_text()
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.wait()
     assert 1 == (folder / "stdout").read_text().count("run ")
     assert (folder / "done").exists()
     _no_orphans(xp.folder)
@@ -470,7 +487,8 @@ def test_resumable_task_continues_after_timeout(script) -> None:  # type: ignore
     (folder,) = job_dirs(xp.folder / "wd", "resume.count")
     lines = (folder / "stdout").read_text().splitlines()
     assert lines[0].startswith("attempt 1 from 0 left ")
-    assert 1.0 < float(lines[0].split()[-1]) <= 2.0
+    # What is left of the 2 s limit (how much the start took depends on the machine's load).
+    assert 0.0 < float(lines[0].split()[-1]) <= 2.0
     assert lines[1].startswith("attempt 2 from ")
     assert int(lines[1].split()[3]) > 0
     assert "12" == (folder / "checkpoint").read_text()

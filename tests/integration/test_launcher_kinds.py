@@ -200,6 +200,8 @@ def test_a_dead_job_of_the_new_kind_is_reported_lost(script: Any) -> None:
         wait_for(lambda: kinds.ProcessLauncher.probe(handle) is False, what="the runner to die")
         (job,) = json.loads(cli_ok("jobs", "list", workdir, "--json"))
         assert ("failed", "lost") == (job["state"], job["reason"])
+        # Following its log ends too: nothing more will be written.
+        assert "started" in cli_ok("jobs", "log", folder.name[:12], "--follow", "-w", workdir)
     finally:
         if process.poll() is None:
             process.kill()

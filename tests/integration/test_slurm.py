@@ -9,6 +9,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from xputil import Script, job_dirs
@@ -33,11 +34,12 @@ with experiment("wd", "hello", launcher=launcher) as xp:
     hello = Say(word="hello").submit()
     world = Say(word="world").submit()
     Concat(strings=[hello, world]).tag("y", 1).submit()
-print(json.dumps(launcher.statistics()))
+print(json.dumps({**launcher.statistics(), "batches": launcher.batch_sizes}))
 """
 
 
-def _stats(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
+def _stats(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The launcher's command counts, and the size of each batch of requests it submitted."""
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -50,8 +52,11 @@ def test_helloworld_on_slurm(slurm_env: dict[str, str], script) -> None:  # type
     assert "HELLO WORLD\n" == (concat / "stdout").read_text()
     state = json.loads((concat / "state.json").read_text())
     assert "slurm" == state["launcher"]["kind"]
-    # The two Say jobs went in one array; Concat was queued at once, after them.
-    assert 2 == _stats(result)["sbatch"]
+    # The two Say jobs went in one array (pending together); Concat was queued at once, after
+    # them. Only a main thread stalled between the two submissions separates the Say jobs.
+    stats = _stats(result)
+    assert stats["batches"] in ([2, 1], [1, 1, 1]), stats
+    assert len(stats["batches"]) == stats["sbatch"], stats  # one array per batch
     again = xp.run(timeout=60)
     assert 0 == again.returncode, again.stderr
     assert "nothing to run" in again.stderr
@@ -70,27 +75,53 @@ def test_hostile_paths(slurm_env: dict[str, str], tmp_path: Path) -> None:
 
 
 def test_fan_out_is_submitted_as_arrays(slurm_env: dict[str, str], script) -> None:  # type: ignore[no-untyped-def]
-    """200 independent tasks go to Slurm as arrays: a handful of sbatch calls, not 200."""
+    """200 tasks that become ready together go to Slurm as 2 arrays (150 + 50), not 200 jobs.
+
+    They all wait for one gate task (on the local launcher), which the script opens only
+    once all 200 are submitted: they become ready in the same moment whatever the speed of
+    the submitting loop. Generous batch windows leave only two cuts: a full array, and the
+    end of the fan-out (the timing rule itself is tested on a fake clock in
+    tests/unit/launchers/test_slurm_batching.py).
+    """
     xp = script("""
-    from partita import SlurmLauncher
+    from partita import LocalLauncher, SlurmLauncher
+    GO = Path(os.environ["FAN_GO"])
+
+    class Gate(Task, id="slurm.gate"):
+        def execute(self):
+            deadline = time.monotonic() + 120
+            while not GO.exists():
+                assert time.monotonic() < deadline, "the script never opened the gate"
+                time.sleep(0.05)
+
     class Fan(Task, id="slurm.fan"):
         n: Param[int]
+        gate: Param[Gate]
         def execute(self):
             print(self.n * self.n)
 
-    launcher = SlurmLauncher(time="5:00", mem="100M", max_array_size=150)
+    launcher = SlurmLauncher(
+        time="5:00", mem="100M", max_array_size=150, batch_quiet=1.0, batch_longest=120
+    )
     with experiment("wd", "fan", launcher=launcher, quiet=True):
+        gate = Gate().submit(launcher=LocalLauncher())
         for n in range(200):
-            Fan(n=n).submit()
-    print(json.dumps(launcher.statistics()))
+            Fan(n=n, gate=gate).submit()
+        GO.touch()
+    print(json.dumps({**launcher.statistics(), "batches": launcher.batch_sizes}))
     """)
     started = time.time()
-    result = xp.run(timeout=240)
+    result = xp.run(env={"FAN_GO": str(xp.folder / "go")}, timeout=240)
     assert 0 == result.returncode, result.stderr
-    stats = _stats(result)
-    assert 2 == stats["sbatch"], stats  # 150 + 50
-    outputs = {int((d / "stdout").read_text()) for d in job_dirs(xp.folder / "wd", "slurm.fan")}
-    assert {n * n for n in range(200)} == outputs
+    stats = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [150, 50] == stats["batches"], stats  # a full array goes at once; then the rest
+    assert 2 == stats["sbatch"], stats
+    manifests = sorted((xp.folder / "wd" / "slurm").glob("*.json"))
+    elements = [e["jobdir"] for m in manifests for e in json.loads(m.read_text())]
+    assert [50, 150] == sorted(len(json.loads(m.read_text())) for m in manifests)
+    fans = job_dirs(xp.folder / "wd", "slurm.fan")
+    assert sorted(str(d) for d in fans) == sorted(elements)  # each one element, once
+    assert {n * n for n in range(200)} == {int((d / "stdout").read_text()) for d in fans}
     print(f"200 tasks on slurm: {time.time() - started:.1f} s, commands {stats}", file=sys.stderr)
 
 
@@ -111,13 +142,14 @@ class Step(Task, id="slurm.step"):
         total = self.n + sum(int(t.stdout().read_text()) for t in self.after)
         print(total)
 
-launcher = SlurmLauncher(time="5:00", mem="100M")
+# b and c, ready together, share an array unless 1 s passes between them.
+launcher = SlurmLauncher(time="5:00", mem="100M", batch_quiet=1.0)
 with experiment("wd", "dag", launcher=launcher):
     a = Step(n=1).submit()
     b = Step(n=2, after=[a]).submit()
     c = Step(n=3, after=[a]).submit()
     Step(n=4, after=[b, c]).submit()
-print(json.dumps(launcher.statistics()))
+print(json.dumps({**launcher.statistics(), "batches": launcher.batch_sizes}))
 """
 
 
@@ -125,15 +157,16 @@ def test_dag_queued_with_afterok_detached_then_reconciled(slurm_env, script) -> 
     """Detached: the whole DAG is queued with afterok and the script exits; a rerun completes."""
     xp = script(DAG)
     log = xp.folder / "log"
-    started = time.time()
     first = xp.run(env={"PARTITA_DETACH": "1", "DAG_LOG": str(log)}, timeout=60)
     assert 0 == first.returncode, first.stderr
-    assert time.time() - started < 3.0, "detach should not wait for the jobs"
     assert "detached: 4 job(s)" in first.stderr
-    assert 3 == _stats(first)["sbatch"]  # a; b and c together (same dependency); d
+    # a; b and c together (queued after a in the same moment); d
+    assert [1, 2, 1] == _stats(first)["batches"]
+    assert 3 == _stats(first)["sbatch"]
     folders = job_dirs(xp.folder / "wd", "slurm.step")
     assert 4 == len(folders)
-    assert not any((d / "done").exists() for d in folders)
+    # Not waited for: the chain a -> b -> d takes 3 s of sleep alone, after Slurm starts it.
+    assert not all((d / "done").exists() for d in folders), "detach should not wait for the jobs"
     second = xp.run(env={"DAG_LOG": str(log)}, timeout=120)
     assert 0 == second.returncode, second.stderr
     assert 0 == _stats(second).get("sbatch", 0), "nothing should be submitted again"

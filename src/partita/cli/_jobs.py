@@ -37,7 +37,7 @@ from partita.cli._app import (
 from partita.cli._filters import Filters, filter_options
 from partita.cli._params import flatten, load_params, to_plain
 from partita.errors import JobLookupError, PartitaError
-from partita.launchers import probe_handle
+from partita.launchers import handle_gone, probe_handle
 from partita.workspace import (
     FileLock,
     Index,
@@ -355,8 +355,12 @@ def log(job: str, use_stderr: bool, follow: bool, lines: int | None, workdir: Pa
         return
     try:
         while True:
-            status = read_status(paths).state
-            ended = status is not None and status.final
+            current_status = read_status(paths)
+            status = current_status.state
+            # Over when an outcome is written, or when its process is gone without one.
+            ended = (status is not None and status.final) or handle_gone(
+                current_status.record.get("launcher")
+            )
             if path.exists():
                 current = path.stat().st_size
                 if current < position:  # a new attempt started a new file

@@ -50,8 +50,8 @@ def outcome_of(status: JobStatus) -> Finished:
     return Finished(status.state, reason, str(detail))
 
 
-def prepare(paths: JobPaths, params: bytes) -> bool:
-    """Whether the job is done; if not, make its folder ready with these ``params.json``.
+def prepare(paths: JobPaths, params: bytes) -> JobStatus:
+    """What the folder says; unless the job is done, make it ready with these ``params.json``.
 
     Not done: the next attempt runs with this submission's ``Meta`` values (the identity,
     hence the folder, is the same), so its ``params.json`` replaces an older one, unless a
@@ -59,13 +59,13 @@ def prepare(paths: JobPaths, params: bytes) -> bool:
     """
     status = read_status(paths)
     if status.done:
-        return True
+        return status
     if not paths.params.exists() or (
         paths.params.read_bytes() != params and status.state is not JobState.RUNNING
     ):
         paths.root.mkdir(parents=True, exist_ok=True)
         atomic_write(paths.params, params, fsync=False)
-    return False
+    return status
 
 
 def try_lock(paths: JobPaths, note: dict[str, Any]) -> FileLock | None:

@@ -77,7 +77,13 @@ class Follower:
             if status.state is not None and status.state is not JobState.RUNNING:
                 return disk.outcome_of(status)
             if status.state is JobState.RUNNING:
+                rec.watched = status.record.get("attempt")
                 if not await self.alive(rec, status):
+                    # Its process is gone: a runner writes its outcome before it exits, so
+                    # look once more before calling it vanished (never rerun what ended).
+                    status = await self._bridge.io(disk.inspect, rec.paths)
+                    if status.state is not None and status.state.final:
+                        return disk.outcome_of(status)
                     return Vanished()
             elif await self._bridge.io(disk.lock_is_free, rec.paths):
                 return Vanished()

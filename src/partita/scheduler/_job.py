@@ -105,6 +105,8 @@ class Record:
         self.queued_on: list[Record] = []
         self.requeue = False
         self.warned_foreign = False
+        self.watched: int | None = None
+        """The attempt this scheduler last saw running in the folder (launched or not)."""
         self.final = threading.Event()
         self.callbacks: list[Callable[[Job], Any]] = []
         self.callbacks_fired = False

@@ -36,7 +36,7 @@ from partita.scheduler._outcome import (
     Vanished,
 )
 from partita.scheduler._tokens import TokenStore
-from partita.workspace import EXIT_SUPERSEDED, JobState, Reason, Workspace, no_space
+from partita.workspace import EXIT_SUPERSEDED, JobState, JobStatus, Reason, Workspace, no_space
 
 Listener = Callable[[JobEvent], None]
 P = ParamSpec("P")
@@ -325,7 +325,10 @@ class Scheduler:
 
     async def _drive(self, rec: Record) -> None:
         spec = rec.spec
-        if await self._io(disk.prepare, rec.paths, spec.params or params_bytes(spec.task)):
+        status = await self._io(disk.prepare, rec.paths, spec.params or params_bytes(spec.task))
+        if status.state is JobState.RUNNING:
+            rec.watched = status.record.get("attempt")  # another process runs it: follow
+        if status.done:
             rec.reused = True
             self._finish(rec, Finished(JobState.DONE))
             return
@@ -408,6 +411,8 @@ class Scheduler:
             if status.state is JobState.DONE:
                 rec.elsewhere = True
                 return Finished(JobState.DONE)
+            if status.state is JobState.RUNNING:
+                rec.watched = status.record.get("attempt")
             if status.state is JobState.RUNNING and await self._follower.alive(rec, status):
                 match await self._follow(rec):
                     case Finished() as outcome:
@@ -489,6 +494,11 @@ class Scheduler:
             if status.state is JobState.DONE:
                 rec.elsewhere = True
                 return Finished(JobState.DONE)
+            if _ended_while_watched(rec, status):
+                # The attempt seen running here ended meanwhile (its outcome landed after
+                # its process was gone): that outcome is the answer, not a new attempt.
+                rec.elsewhere = True
+                return disk.outcome_of(status)
             if status.state is JobState.RUNNING and await self._follower.alive(
                 rec, status, locked=True
             ):
@@ -600,6 +610,12 @@ class Scheduler:
         final = await _wait_until(lambda: rec.state.final, 2 * self.grace + 5)
         if not final:
             self._finish(rec, Finished(JobState.CANCELLED, None, "stopped on request"))
+
+
+def _ended_while_watched(rec: Record, status: JobStatus) -> bool:
+    if status.state not in (JobState.FAILED, JobState.CANCELLED) or rec.watched is None:
+        return False
+    return (status.final or {}).get("attempt") == rec.watched
 
 
 def _write_text(path: Any, text: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from partita.errors import ConfigTypeError
+from partita.launchers import probe_handle
 from partita.workspace import Workspace, hold, identity, is_alive, write_json
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -167,5 +168,6 @@ def _holder_alive(holder: dict[str, Any]) -> bool:
     owner = holder.get("owner")
     if owner and is_alive(owner) is not False:
         return True
-    job = holder.get("job")
-    return bool(job and job.get("pid") and is_alive(job) is not False)
+    # Only a job its launcher sees running keeps them (a cluster job it cannot see from
+    # here does not: its experiment holds its units while it follows it).
+    return probe_handle(holder.get("job")) is True

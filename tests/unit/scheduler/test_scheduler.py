@@ -7,7 +7,6 @@ job processes (it takes the job lock and records outcomes like the runner does).
 from __future__ import annotations
 
 import threading
-import time
 
 from conftest import Harness
 from partita.scheduler import Token
@@ -166,7 +165,7 @@ def test_a_contended_job_lock_does_not_stall_other_jobs(harness: Harness) -> Non
         def hold() -> None:
             with FileLock(paths.lock):
                 held.set()
-                release.wait(10)
+                release.wait(60)
 
         threading.Thread(target=hold, daemon=True).start()
         held.wait(5)
@@ -175,14 +174,14 @@ def test_a_contended_job_lock_does_not_stall_other_jobs(harness: Harness) -> Non
     target = harness.submit(0, fake)
     others_launcher = FakeLauncher()
     harness.wait_for(held.is_set)
-    began = time.monotonic()
     others = [harness.submit(n, others_launcher) for n in range(1, 6)]
-    assert all(job.wait(3) is JobState.DONE for job in others)
-    took = time.monotonic() - began
+    # They end while the lock is held (it is held until release is set, below), whatever
+    # the machine's speed: a scheduler stalled by the lock would time out here.
+    assert all(job.wait(30) is JobState.DONE for job in others)
+    assert not release.is_set()
     assert not target.state.final  # still waiting for its lock to record the outcome
     release.set()
     assert target.wait(5) is JobState.FAILED and target.reason == "lost"
-    assert took < 2.0, f"other jobs took {took:.2f} s while a lock was held"
 
 
 def test_scripts_count_attempts_per_job(harness: Harness) -> None:

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,57 @@ if TYPE_CHECKING:
     from partita.workspace import JobInfo
 
 _FINAL_PHASES = {"done", "failed"}
+#: What makes requests elements of one array: sbatch options, dependencies, environment.
+_Group = tuple[SlurmOptions, tuple[str, ...], str]
+#: A request waiting for its submission: its group, itself, the future of its handle.
+_Pending = tuple[_Group, LaunchRequest, "asyncio.Future[dict[str, Any]]"]
+
+
+class Gathering:
+    """When pending launch requests are submitted: the batching rule, on any clock.
+
+    A debounce with bounds. Requests gather while they keep coming: the batch is due once
+    ``quiet`` seconds passed without a new request, or ``longest`` seconds after its first
+    request even if they keep coming, or at once when one of its arrays is full (``size``
+    requests of one group: they cannot join a bigger array by waiting). Times are whatever
+    clock the caller uses (the event loop's); groups are any hashable keys.
+    """
+
+    def __init__(self, *, quiet: float, longest: float, size: int) -> None:
+        self.quiet = quiet
+        self.longest = longest
+        self.size = size
+        self.first: float | None = None
+        self.last: float | None = None
+        self.groups: dict[Hashable, int] = {}
+
+    @property
+    def pending(self) -> int:
+        """How many requests the current batch has."""
+        return sum(self.groups.values())
+
+    def add(self, now: float, group: Hashable = None, count: int = 1) -> None:
+        """``count`` requests of ``group`` arrived at ``now``."""
+        if count <= 0:
+            return
+        if self.first is None:
+            self.first = now
+        self.last = now
+        self.groups[group] = self.groups.get(group, 0) + count
+
+    def due_in(self, now: float) -> float | None:
+        """Seconds until the batch is due (``<= 0``: now; ``None``: nothing pending)."""
+        if self.first is None or self.last is None or not self.groups:
+            return None
+        if max(self.groups.values()) >= self.size:
+            return 0.0
+        return min(self.last + self.quiet, self.first + self.longest) - now
+
+    def take(self) -> int:
+        """Start a new batch; returns how many requests the finished one had."""
+        pending = self.pending
+        self.groups, self.first, self.last = {}, None, None
+        return pending
 
 
 class SlurmLauncher(Launcher, kind="slurm"):
@@ -37,7 +88,10 @@ class SlurmLauncher(Launcher, kind="slurm"):
     (``cpus``, ``mem``, ``gpus``, ``time``) take precedence over these defaults.
 
     Ready jobs that share options and dependencies are submitted together as one job
-    array (at most ``max_array_size`` elements, ``array_parallelism`` at once). A job whose
+    array (at most ``max_array_size`` elements, ``array_parallelism`` at once). Requests
+    gather while they keep coming (see :class:`Gathering`): they are submitted once none
+    arrived for ``batch_quiet`` seconds, ``batch_longest`` seconds after the first, or as
+    soon as ``max_array_size`` are pending. A job whose
     dependencies are queued on the same launcher is submitted at once with
     ``--dependency=afterok:...``, so a whole DAG can be queued and left (``detach=True``).
     One ``squeue`` (and ``sacct`` for jobs that left the queue) follows every job.
@@ -47,6 +101,8 @@ class SlurmLauncher(Launcher, kind="slurm"):
         array_parallelism: ``%N`` throttle of each array (``None``: no throttle).
         poll_interval: first delay between two status polls; it grows to
             ``max_poll_interval`` while nothing changes.
+        batch_quiet: submit the pending requests once none arrived for this many seconds.
+        batch_longest: submit them at the latest this many seconds after the first one.
         grow_memory: after a job failed for memory, multiply its memory by this factor on
             the next attempt (``None``: keep it).
         grow_time: after a time-out, multiply its time limit by this factor.
@@ -67,6 +123,8 @@ class SlurmLauncher(Launcher, kind="slurm"):
         array_parallelism: int | None = None,
         poll_interval: float = 0.5,
         max_poll_interval: float = 5.0,
+        batch_quiet: float = 0.1,
+        batch_longest: float = 2.0,
         grow_memory: float | None = None,
         grow_time: float | None = None,
         python: str | None = None,
@@ -81,7 +139,13 @@ class SlurmLauncher(Launcher, kind="slurm"):
         for name, factor in (("grow_memory", grow_memory), ("grow_time", grow_time)):
             if factor is not None and not factor >= 1.0:
                 raise LauncherOptionError(f"{name}: expected a factor >= 1, found {factor!r}.")
+        for name, seconds in (("batch_quiet", batch_quiet), ("batch_longest", batch_longest)):
+            if not seconds >= 0:
+                raise LauncherOptionError(f"{name}: expected seconds >= 0, found {seconds!r}.")
         self.max_array_size = max_array_size
+        self.gathering = Gathering(quiet=batch_quiet, longest=batch_longest, size=max_array_size)
+        #: How many requests each submission round took (each gave one array per group).
+        self.batch_sizes: list[int] = []
         self.array_parallelism = array_parallelism
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
@@ -91,8 +155,9 @@ class SlurmLauncher(Launcher, kind="slurm"):
         conf = (env or {}).get("SLURM_CONF") or os.environ.get("SLURM_CONF")
         self.env = {**({"SLURM_CONF": conf} if conf else {}), **(env or {})}
         self.commands = commands or SlurmCommands(bindir=bindir, env=self.env)
-        self._queue: list[tuple[LaunchRequest, asyncio.Future[dict[str, Any]]]] = []
+        self._queue: list[_Pending] = []
         self._flush: asyncio.TimerHandle | None = None
+        self._submitting: set[asyncio.Future[None]] = set()
         self._watched: dict[str, asyncio.Future[Exit]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
@@ -108,17 +173,42 @@ class SlurmLauncher(Launcher, kind="slurm"):
     # --- launching ------------------------------------------------------------------------
 
     async def launch(self, requests: Sequence[LaunchRequest]) -> list[dict[str, Any]]:
-        """Queue the requests; they are submitted together with those of the same moment."""
+        """Queue the requests; they are submitted with those that keep arriving with them."""
+        if not requests:
+            return []
         loop = asyncio.get_running_loop()
         futures = []
         for request in requests:
             future: asyncio.Future[dict[str, Any]] = loop.create_future()
-            self._queue.append((request, future))
+            group = self._group_of(request)
+            self._queue.append((group, request, future))
+            self.gathering.add(loop.time(), group)
             futures.append(future)
-        if self._flush is None:
-            # Jobs that become ready together (a fan-out) arrive within a few loop turns.
-            self._flush = loop.call_later(0.05, lambda: asyncio.ensure_future(self._submit()))
+        self._schedule_flush()
         return list(await asyncio.gather(*futures))
+
+    def _schedule_flush(self) -> None:
+        """Submit now if the batch is due, else make sure a timer looks again by then."""
+        loop = asyncio.get_running_loop()
+        delay = self.gathering.due_in(loop.time())
+        if delay is None:
+            return
+        if delay <= 0:
+            if self._flush is not None:
+                self._flush.cancel()
+                self._flush = None
+            self.batch_sizes.append(self.gathering.take())
+            queue, self._queue = self._queue, []
+            task = asyncio.ensure_future(self._submit(queue))
+            self._submitting.add(task)
+            task.add_done_callback(self._submitting.discard)
+        elif self._flush is None:
+            # A timer that fires early (a request extended the batch) just looks again.
+            self._flush = loop.call_later(delay, self._on_flush_timer)
+
+    def _on_flush_timer(self) -> None:
+        self._flush = None
+        self._schedule_flush()
 
     def options_for(self, request: LaunchRequest) -> SlurmOptions:
         """The sbatch options of one attempt: defaults, task resources, growth after failures."""
@@ -141,14 +231,15 @@ class SlurmLauncher(Launcher, kind="slurm"):
             options = options.scale_time(self.grow_time**timeouts, default=timedelta(hours=1))
         return options
 
-    async def _submit(self) -> None:
-        self._flush = None
-        queue, self._queue = self._queue, []
-        groups: dict[tuple[Any, ...], list[tuple[LaunchRequest, asyncio.Future[Any]]]] = {}
-        for request, future in queue:
-            options = self.options_for(request)
-            depends = tuple(sorted(h["job_id"] for h in request.depends_on if h.get("job_id")))
-            key = (options, depends, json.dumps(request.env, sort_keys=True))
+    def _group_of(self, request: LaunchRequest) -> _Group:
+        """Requests of one group can be elements of one array: same options, dependencies, env."""
+        options = self.options_for(request)
+        depends = tuple(sorted(h["job_id"] for h in request.depends_on if h.get("job_id")))
+        return (options, depends, json.dumps(request.env, sort_keys=True))
+
+    async def _submit(self, queue: list[_Pending]) -> None:
+        groups: dict[_Group, list[tuple[LaunchRequest, asyncio.Future[Any]]]] = {}
+        for key, request, future in queue:
             groups.setdefault(key, []).append((request, future))
         for (options, depends, _), members in groups.items():
             for start in range(0, len(members), self.max_array_size):
