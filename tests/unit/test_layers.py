@@ -7,7 +7,7 @@ Layers, lowest first; a module may import only from its own layer or from lower 
     2  partita.workspace
     3  partita.launchers
     4  partita.scheduler
-    5  the experiment: partita._experiment, _control, _live, _resumable
+    5  the experiment: partita._experiment, _control, _live, _resumable, partita.ssh
        the job side:   partita.run, partita._progress
     6  the views and the facade: partita.cli, partita.web, partita (its __init__)
 

@@ -28,8 +28,11 @@ def find_remote(
     """The remote work directory named by ``argv`` (or ``$PARTITA_WORKDIR``), if any.
 
     Returns it with the arguments and environment for the remote command, where the URL
-    is replaced by the plain path.
+    is replaced by the plain path. ``partita run`` is never relayed: its arguments are the
+    script's, and a script with a remote work directory runs remotely by itself.
     """
+    if argv[:1] == ["run"]:
+        return None
     for index, arg in enumerate(argv):
         if arg == "--":
             break
