@@ -854,3 +854,15 @@ def test_slurm_through_ssh_arrays_and_afterok(
         "c",
         "join",
     ]
+
+
+def test_ship_true_ships_the_local_packages_of_tasks(
+    hosts: RemoteHosts, remote: Path, tmp_path: Path
+) -> None:
+    script = write_script(tmp_path, HELLO, tasks_inline=False, ssh='SSH("host1", ship=True)')
+    done = run(hosts, script, str(remote))
+    assert done.returncode == 0, done.stderr
+    assert len(executions(hosts, remote / "executions")) == 2
+    code = remote / ".partita-ssh" / "code"
+    listing = hosts.in_namespace("sh", "-c", f"ls {code}/*/mytasks/__init__.py").stdout.split()
+    assert len(listing) == 1
