@@ -776,8 +776,8 @@ def login(hosts: RemoteHosts) -> Iterator[dict[str, str]]:
         pytest.skip(why)
     env = dict(os.environ)
     env["PARTITA_SLURM_DIR"] = env.get("PARTITA_SLURM_DIR", "/tmp/partita-slurm") + "-in-ssh"
-    env["PARTITA_SLURM_PORT_BASE"] = str(int(env.get("PARTITA_SLURM_PORT_BASE", "6817")) + 50)
-    env["PARTITA_SLURM_DB_PORT"] = str(int(env.get("PARTITA_SLURM_DB_PORT", "3306")) + 50)
+    env["PARTITA_SLURM_PORT_BASE"] = str(int(env.get("PARTITA_SLURM_PORT_BASE", "16917")) + 50)
+    env["PARTITA_SLURM_DB_PORT"] = str(int(env.get("PARTITA_SLURM_DB_PORT", "13406")) + 50)
     started = hosts.in_namespace("bash", str(SCRIPT), "start", env=env, timeout=600)
     assert started.returncode == 0, started.stderr[-3000:]
     variables = dict(
