@@ -866,3 +866,21 @@ def test_ship_true_ships_the_local_packages_of_tasks(
     code = remote / ".partita-ssh" / "code"
     listing = hosts.in_namespace("sh", "-c", f"ls {code}/*/mytasks/__init__.py").stdout.split()
     assert len(listing) == 1
+
+
+def test_a_failing_remote_helper_is_reported_not_retried_forever(
+    hosts: RemoteHosts, remote: Path, tmp_path: Path
+) -> None:
+    # An interpreter that passes the check but cannot run partita's remote helper.
+    wrapper = tmp_path / "python-broken-helper"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'if [ "$2" = partita.ssh._remote ]; then echo "helper broken on purpose" >&2; exit 3; fi\n'
+        f'exec {PY} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    done = run(hosts, write_script(tmp_path, HELLO), str(remote), PARTITA_SSH_PYTHON=str(wrapper))
+    assert done.returncode == 1, done.stderr
+    assert "partita's remote helper stopped on host1" in done.stderr
+    assert "exit status 3: helper broken on purpose" in done.stderr
+    assert "Reconnecting" not in done.stderr

@@ -391,6 +391,32 @@ class Stream:
         except Exception as exc:
             raise _lost(self.connection.target, exc) from None
 
+    def failure(self) -> str | None:
+        """After the output ended: why the command ended, if the connection is still up.
+
+        ``None`` when the connection itself is gone (then reconnecting is the answer);
+        else the command's exit status and standard error (a remote-side failure).
+        """
+        if self.connection._closed():
+            return None
+
+        async def reading() -> str | None:
+            try:
+                data = await asyncio.wait_for(self.process.stderr.read(1 << 16), 5)
+            except Exception:
+                data = b""
+            await asyncio.wait_for(self.process.wait_closed(), 5)
+            status = self.process.exit_status
+            if status is None:
+                return None  # no exit status: the channel was cut, not ended
+            text = bytes(data).decode(errors="replace").strip()
+            return f"exit status {status}" + (f": {text}" if text else "")
+
+        try:
+            return _call(reading(), timeout=15)
+        except Exception:
+            return None
+
     def write(self, data: bytes) -> None:
         """Send ``data`` to the command's stdin (ignored if the channel is gone)."""
 

@@ -323,7 +323,17 @@ class RemoteExperiment:
                 try:
                     chunk = stream.read()
                     if not chunk:
+                        failure = stream.failure()
+                        if failure is not None:
+                            # The connection is fine: the remote side itself failed.
+                            raise RemoteEnvironmentError(
+                                f"partita's remote helper stopped on {self.ssh.host} before "
+                                f"the experiment's exit status ({failure}). The experiment "
+                                f"may still run there: see {self.session_dir}."
+                            )
                         raise SSHError("the output stream ended before the exit status")
+                except RemoteEnvironmentError:
+                    raise
                 except SSHError:
                     stream.close()
                     self.say(
