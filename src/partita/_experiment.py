@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import json
 import os
-import platform
 import re
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -17,26 +12,23 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
+from partita._experiment_checks import check_importable, note_entry
+from partita._experiment_dry import dry_submit, dry_summary
+from partita._experiment_env import environment_info, flag, run_record
+from partita._experiment_report import Reporter, failed_entry, out_of_space, summary_text
+from partita._experiment_signals import Signals, install_excepthook, reported
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
 from partita.config._seal import Sealed, outputs_of, seal
-from partita.errors import (
-    ExperimentError,
-    ExperimentFailed,
-    FailedJob,
-    PartitaError,
-    TaskImportError,
-    WorkspaceError,
-)
+from partita.errors import ExperimentError, ExperimentFailed, PartitaError, WorkspaceError
 from partita.launchers import Launcher, LocalLauncher
-from partita.scheduler import Job, JobEvent, Retry, Scheduler, Submission, environment_for_jobs
-from partita.workspace import JobState, RunPaths, RunWriter, Workspace, identity
+from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
+from partita.workspace import JobState, RunPaths, RunWriter, Workspace
 
 __all__ = ["Experiment", "Job"]
 
-_E = TypeVar("_E", bound=BaseException)
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _active: list[Experiment] = []
 #: How ``monitor=True`` starts the web monitor: installed by the ``partita`` facade, so
@@ -47,73 +39,6 @@ _monitor_starter: list[Callable[[Path, int], Any]] = []
 def set_monitor_starter(starter: Callable[[Path, int], Any]) -> None:
     """Install the function that serves the web monitor of a work directory."""
     _monitor_starter[:] = [starter]
-
-
-class _Reporter:
-    """Progress on stderr: a live view on a terminal, else one line per job event."""
-
-    def __init__(self, stream: TextIO, quiet: bool) -> None:
-        self.stream = stream
-        self.quiet = quiet
-        self.lock = threading.Lock()
-        self.view: Any = None
-
-    def start_view(self) -> None:
-        """Show the live view (progress bars) when stderr is an interactive terminal."""
-        if self.quiet or not _isatty(self.stream) or os.environ.get("PARTITA_NO_LIVE"):
-            return
-        from rich.console import Console
-
-        from partita._live import LiveView
-
-        self.view = LiveView(Console(file=self.stream))
-        self.view.start()
-
-    def stop_view(self) -> None:
-        view, self.view = self.view, None
-        if view is not None:
-            view.stop()
-
-    def _print(self, text: str) -> None:
-        with self.lock:
-            if self.view is not None and self.view.active:
-                self.view.log(f"partita: {text}")
-            else:
-                print(f"partita: {text}", file=self.stream, flush=True)
-
-    def say(self, text: str) -> None:
-        if not self.quiet:
-            self._print(text)
-
-    def warn(self, text: str) -> None:
-        self._print(text)
-
-    def event(self, event: JobEvent) -> None:
-        if self.view is not None:
-            self.view.event(event)
-            if event.state not in (JobState.FAILED,) and not (
-                event.state is JobState.READY and event.previous is JobState.RUNNING
-            ):
-                return  # the live view shows it
-        job = event.job
-        if event.state is JobState.RUNNING and event.previous is not JobState.RUNNING:
-            where = " (run by another process; waiting)" if job.elsewhere else ""
-            self.say(f"{job.name} running{where}")
-        elif event.state is JobState.READY and event.previous is JobState.RUNNING:
-            self.warn(f"{job.name} failed ({job.reason}); retrying")
-        elif event.state is JobState.DONE and not job.reused:
-            took = f" in {job.ended - job.started:.1f} s" if job.started and job.ended else ""
-            self.say(f"{job.name} done{took}")
-        elif event.state is JobState.FAILED:
-            detail = f": {job.detail}" if job.detail else ""
-            where = (
-                ""
-                if job.reason in ("dependency", "no_space")
-                else f"\n    stderr: {job.paths.stderr}"
-            )
-            self.warn(f"{job.name} FAILED ({job.reason}){detail}{where}")
-        elif event.state is JobState.CANCELLED:
-            self.say(f"{job.name} cancelled")
 
 
 class Experiment:
@@ -164,7 +89,7 @@ class Experiment:
             )
         # The command line (`partita run --detach/--dry-run`) passes these through the
         # environment; explicit arguments win.
-        self.detach = _flag("PARTITA_DETACH") if detach is None else detach
+        self.detach = flag("PARTITA_DETACH") if detach is None else detach
         if not isinstance(workdir, (str, os.PathLike)) or str(workdir).startswith("ssh://"):
             # A work directory on another computer: the script runs there (partita.ssh);
             # this returns only on that computer, with the plain path.
@@ -179,11 +104,11 @@ class Experiment:
                 workdir = resolve_workdir(workdir, name, detach=self.detach)
             except PartitaError as exc:
                 # Raised before anything launched; the message says what to do.
-                _install_excepthook()
-                raise _reported(exc) from None
+                install_excepthook()
+                raise reported(exc) from None
         self.workspace = Workspace(workdir)
         self.name = name
-        self.dry_run = _flag("PARTITA_DRY_RUN") if dry_run is None else dry_run
+        self.dry_run = flag("PARTITA_DRY_RUN") if dry_run is None else dry_run
         self.grace_period = grace_period
         self.monitor = monitor
         self.launcher: Launcher = launcher or LocalLauncher(max_jobs)
@@ -194,20 +119,16 @@ class Experiment:
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.run_paths = RunPaths.of(self.workspace, name, self.run_id)
         self.run_dir = self.run_paths.root
-        self._reporter = _Reporter(stream or sys.stderr, quiet)
+        self._reporter = Reporter(stream or sys.stderr, quiet)
         self._scheduler: Scheduler | None = None
         self._started = 0.0
-        self._entry = _caller_location()
-        if self._entry is not None:
-            file, line = self._entry
-            _first_entry[file] = min(line, _first_entry.get(file, line))
+        self._entry = note_entry()
         self._checked_classes: set[type] = set()
         self._writer = RunWriter(self.run_paths)
         self._environment: threading.Thread | None = None
         self._jobs_lock = threading.Lock()
         self._dry: list[tuple[str, str, dict[str, Any]]] = []
-        self._previous_sigterm: Any = None
-        self._previous_sigint: Any = None
+        self._signals = Signals()
         self.status = "created"
 
     # --- context ----------------------------------------------------------------------------
@@ -220,7 +141,7 @@ class Experiment:
         try:
             self._writer.create(self._run_record(), latest=not self.dry_run)
         except WorkspaceError as exc:
-            raise _reported(exc) from None
+            raise reported(exc) from None
         # Collected while the script builds its tasks; on disk before the first launch.
         self._environment = threading.Thread(
             target=self._write_environment, name="partita-env", daemon=True
@@ -238,7 +159,7 @@ class Experiment:
             self._reporter.start_view()
         _active.append(self)
         set_submitter(self.submit)
-        self._install_sigterm()
+        self._signals.install()
         self._reporter.say(
             f"experiment {self.name!r}, run {self.run_id}, in {self.workspace.root}"
             + (" (dry run)" if self.dry_run else "")
@@ -249,7 +170,7 @@ class Experiment:
     def _start_monitor(self) -> None:
         """With ``monitor=True`` (or ``PARTITA_MONITOR=1``), serve the web monitor meanwhile."""
         self._monitor: Any = None
-        if not (self.monitor or _flag("PARTITA_MONITOR")):
+        if not (self.monitor or flag("PARTITA_MONITOR")):
             return
         if not _monitor_starter:
             self._reporter.warn(
@@ -278,13 +199,13 @@ class Experiment:
             elif issubclass(exc_type, KeyboardInterrupt):
                 self._interrupted()
                 if exc is not None:
-                    _reported(exc)
+                    reported(exc)
             else:
                 self._aborted()
         except KeyboardInterrupt as again:
             raising = True
             self._interrupted()
-            raise _reported(again) from None
+            raise reported(again) from None
         except BaseException:
             raising = True
             raise
@@ -390,45 +311,7 @@ class Experiment:
     def _check_importable(self, cls: type) -> None:
         if cls in self._checked_classes:
             return
-        qual = cls.__qualname__
-        if "<locals>" in qual:
-            raise TaskImportError(
-                f"{qual} is defined inside a function, so the job process cannot import it. "
-                "Define it at the top level of a module or of the script."
-            )
-        module = cls.__module__
-        if module == "__main__":
-            main = sys.modules.get("__main__")
-            file = getattr(main, "__file__", None)
-            if not file:
-                raise TaskImportError(
-                    f"{qual} is defined interactively (no script file), so the job process "
-                    "cannot import it. Put it in a module or a script file."
-                )
-            top = _top_level_classes(os.path.abspath(file))
-            line = top.get(qual)
-            if line is None:
-                raise TaskImportError(
-                    f"{qual} is not defined at the top level of {file} (it may be inside an "
-                    "'if' block or a function), so the job process cannot import it. Move it "
-                    "to the top level of the script, before 'with experiment(...)'."
-                )
-            first = _first_entry.get(file) or _first_entry.get(os.path.abspath(file))
-            if first is not None and line > first:
-                raise TaskImportError(
-                    f"{qual} is defined at line {line} of {file}, after the first experiment "
-                    f"starts (line {first}). The job process imports the script only up to "
-                    "its first 'with experiment(...)': move the class above it."
-                )
-        else:
-            target: Any = sys.modules.get(module)
-            for part in qual.split("."):
-                target = getattr(target, part, None)
-            if target is not cls:
-                raise TaskImportError(
-                    f"{qual} cannot be found as {module}.{qual}, so the job process cannot "
-                    "import it. Define it at the top level of its module."
-                )
+        check_importable(cls)
         self._checked_classes.add(cls)
 
     # --- records ----------------------------------------------------------------------------
@@ -446,22 +329,10 @@ class Experiment:
             try:
                 self._writer.append(entry)
             except WorkspaceError as exc:
-                raise _reported(exc) from None
+                raise reported(exc) from None
 
     def _run_record(self, **extra: Any) -> dict[str, Any]:
-        return {
-            "experiment": self.name,
-            "run": self.run_id,
-            "status": self.status,
-            "started": self._started,
-            "host": platform.node(),
-            "pid": os.getpid(),
-            "process": identity(),
-            "argv": sys.argv,
-            "cwd": os.getcwd(),
-            "dry_run": self.dry_run,
-            **extra,
-        }
+        return run_record(self.name, self.run_id, self.status, self._started, self.dry_run, **extra)
 
     def _environment_written(self) -> None:
         """Wait (once, at most a few seconds) until ``environment.json`` is written."""
@@ -470,22 +341,7 @@ class Experiment:
             thread.join(timeout=10)
 
     def _write_environment(self) -> None:
-        info: dict[str, Any] = {
-            "python": sys.version,
-            "executable": sys.executable,
-            "platform": platform.platform(),
-        }
-        try:
-            from importlib.metadata import distributions
-
-            info["packages"] = dict(
-                sorted((d.metadata["Name"] or "?", d.version) for d in distributions())
-            )
-        except Exception:
-            pass
-        script = getattr(sys.modules.get("__main__"), "__file__", None)
-        if script:
-            info["git"] = _git_info(Path(script).resolve().parent)
+        info = environment_info()
         with contextlib.suppress(WorkspaceError):
             self._writer.write_environment(info)
 
@@ -504,7 +360,7 @@ class Experiment:
     def _finish_normally(self) -> None:
         if self.dry_run:
             self.status = "done"
-            self._reporter.say(_dry_summary(self._dry))
+            self._reporter.say(dry_summary(self._dry))
             return
         assert self._scheduler is not None
         if self.detach:
@@ -530,10 +386,10 @@ class Experiment:
         if problems:
             for text in problems:
                 self._reporter.warn(text.rstrip())
-        full = [j for j in failed if _out_of_space(j)]
+        full = [j for j in failed if out_of_space(j)]
         if full:
             names = ", ".join(j.name for j in full[:3]) + (", ..." if len(full) > 3 else "")
-            raise _reported(
+            raise reported(
                 WorkspaceError(
                     f"experiment {self.name!r}: no space left on device in the work directory "
                     f"{self.workspace.root}: {len(full)} of {len(jobs)} jobs could not run or "
@@ -542,8 +398,8 @@ class Experiment:
                 )
             )
         if failed:
-            raise _reported(
-                ExperimentFailed(self.name, [_failed_entry(j, jobs) for j in failed], len(jobs))
+            raise reported(
+                ExperimentFailed(self.name, [failed_entry(j, jobs) for j in failed], len(jobs))
             )
         if problems:
             raise ExperimentError(
@@ -581,34 +437,8 @@ class Experiment:
                 "in the background and the next run will pick them up."
             )
 
-    def _install_sigterm(self) -> None:
-        """Treat SIGTERM like Ctrl-C while the experiment runs (clean cancellation).
-
-        SIGINT gets Python's own handler explicitly: a shell starts background commands
-        (``python xp.py &``) with SIGINT ignored, and Ctrl-C or ``kill -INT`` must still
-        cancel the experiment.
-        """
-        self._previous_sigterm = None
-        self._previous_sigint = None
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def on_sigterm(signum: int, frame: Any) -> None:
-            raise KeyboardInterrupt("SIGTERM")
-
-        self._previous_sigterm = signal.signal(signal.SIGTERM, on_sigterm)
-        self._previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
-        _install_excepthook()
-
     def _close(self, raising: bool = False) -> None:
-        if self._previous_sigterm is not None:
-            with contextlib.suppress(ValueError):
-                signal.signal(signal.SIGTERM, self._previous_sigterm)
-            self._previous_sigterm = None
-        if self._previous_sigint is not None:
-            with contextlib.suppress(ValueError):
-                signal.signal(signal.SIGINT, self._previous_sigint)
-            self._previous_sigint = None
+        self._signals.restore()
         if self in _active:
             _active.remove(self)
         set_submitter(_active[-1].submit if _active else None)
@@ -628,204 +458,18 @@ class Experiment:
             self._writer.finish(self._run_record(ended=time.time(), jobs=states))
         except WorkspaceError as exc:
             if not raising:
-                raise _reported(exc) from None
+                raise reported(exc) from None
             # The error on its way out says what matters (e.g. the disk is full).
 
     def _summary(self, jobs: list[Job]) -> None:
         self._reporter.stop_view()
-        took = time.time() - self._started
-        counts: dict[str, int] = {}
-        for job in jobs:
-            counts[job.state.value] = counts.get(job.state.value, 0) + 1
-        reused = sum(1 for j in jobs if j.reused)
-        ran = sum(1 for j in jobs if j.attempts > 0)
-        elsewhere = sum(1 for j in jobs if j.elsewhere and not j.attempts and not j.reused)
-        if jobs and reused == len(jobs):
-            self._reporter.say(
-                f"nothing to run: all {len(jobs)} jobs were already done ({took:.1f} s)"
-            )
-            return
-        parts = [f"{n} {state}" for state, n in sorted(counts.items())]
-        others = f", {elsewhere} run by another process" if elsewhere else ""
-        self._reporter.say(
-            f"{self.name}: {len(jobs)} jobs: {', '.join(parts)} "
-            f"({ran} ran, {reused} already done{others}) in {took:.1f} s"
-        )
+        self._reporter.say(summary_text(self.name, jobs, time.time() - self._started))
 
     def _dry_submit(self, task: Task, ident: str, paths: Any, tags: dict[str, Any]) -> None:
-        from partita.launchers import handle_gone
-        from partita.workspace import read_status
-
-        status = read_status(paths)
-        state = status.state
-        if state is JobState.RUNNING and handle_gone(status.record.get("launcher")):
-            state = JobState.FAILED  # its process is gone: it would run again
-        label = {
-            JobState.DONE: "done",
-            JobState.RUNNING: "running elsewhere",
-            JobState.FAILED: "would rerun (failed before)",
-            JobState.CANCELLED: "would rerun (cancelled before)",
-            None: "would run",
-        }[state]
-        tag_text = _tags_text(tags)
+        label, job, line = dry_submit(task, ident, paths, tags, self.launcher)
         self._dry.append((label, ident, tags))
-        state_of(task).job = _dry_job(task, ident, paths, tags, state, self.launcher)
-        self._reporter.warn(
-            f"[dry run] {type(task)._partita_type_id}/{ident[:12]}: {label}"
-            + (f"  {tag_text}" if tag_text else "")
-        )
-
-
-def _tags_text(tags: dict[str, Any]) -> str:
-    """``kernel="linear" lr=0.1``: tags as the command line takes them (``--tag``)."""
-    return " ".join(
-        f"{name}={json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)}"
-        for name, value in tags.items()
-    )
-
-
-def _dry_summary(dry: list[tuple[str, str, dict[str, Any]]]) -> str:
-    """``dry run: 3 of 5 jobs would run (1 again), 2 already done; nothing launched``."""
-    unique = {ident: label for label, ident, _ in dry}
-    labels = list(unique.values())
-    would = sum(label.startswith("would") for label in labels)
-    again = sum(label.startswith("would rerun") for label in labels)
-    done = labels.count("done")
-    elsewhere = labels.count("running elsewhere")
-    parts = [f"{would} of {len(labels)} job{'s' if len(labels) != 1 else ''} would run"]
-    if again:
-        parts[0] += f" ({again} again)"
-    if done:
-        parts.append(f"{done} already done")
-    if elsewhere:
-        parts.append(f"{elsewhere} running elsewhere")
-    return f"dry run: {', '.join(parts)}; nothing launched"
-
-
-def _dry_job(
-    task: Task,
-    ident: str,
-    paths: Any,
-    tags: dict[str, Any],
-    state: JobState | None,
-    launcher: Launcher,
-) -> Job:
-    """What ``task.job`` gives in a dry run: its state on disk, never launched.
-
-    ``wait()`` returns at once and ``on_completed`` callbacks are not called (nothing runs).
-    """
-    from partita.scheduler._job import unscheduled_job
-
-    spec = Submission(task, ident, paths, launcher, [], dict(tags))
-    return unscheduled_job(spec, JobState.DONE if state is JobState.DONE else JobState.WAITING)
-
-
-def _out_of_space(job: Job) -> bool:
-    """Whether ``job`` failed because the disk is full (partita's files or the task's own)."""
-    return job.reason == "no_space" or (
-        job.reason == "error" and "[Errno 28]" in (job.detail or "")
-    )
-
-
-def _reported(exc: _E) -> _E:
-    """Mark ``exc`` as explained on stderr already: the excepthook prints no traceback."""
-    with contextlib.suppress(AttributeError, TypeError):
-        exc._partita_reported = True  # type: ignore[attr-defined]
-    return exc
-
-
-def _install_excepthook() -> None:
-    """Print what the experiment reported, without a traceback through partita's internals.
-
-    Concerns only exceptions marked by :func:`_reported` (a failed experiment, a full disk,
-    an interruption); everything else goes to the previous hook. ``PARTITA_DEBUG=1``
-    prints the full traceback as well.
-    """
-    if getattr(sys.excepthook, "_partita", False):
-        return
-    previous = sys.excepthook
-
-    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
-        if not getattr(value, "_partita_reported", False) or _flag("PARTITA_DEBUG"):
-            previous(kind, value, tb)
-            return
-        if isinstance(value, KeyboardInterrupt):
-            print("partita: interrupted", file=sys.stderr, flush=True)
-        else:
-            print(f"partita: {value}", file=sys.stderr, flush=True)
-        print("partita: (PARTITA_DEBUG=1 shows the traceback)", file=sys.stderr, flush=True)
-
-    hook._partita = True  # type: ignore[attr-defined]
-    sys.excepthook = hook
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
-
-
-def _failed_entry(job: Job, jobs: list[Job]) -> FailedJob:
-    stderr = job.paths.stderr if job.reason != "dependency" else None
-    return FailedJob(job.type_id, job.identifier, job.reason or job.state.value, stderr, job.detail)
-
-
-_class_lines: dict[str, dict[str, int]] = {}
-_first_entry: dict[str, int] = {}
-
-
-def _top_level_classes(file: str) -> dict[str, int]:
-    cached = _class_lines.get(file)
-    if cached is None:
-        try:
-            tree = ast.parse(Path(file).read_text("utf-8"))
-        except (OSError, SyntaxError):
-            return {}
-        cached = {node.name: node.lineno for node in tree.body if isinstance(node, ast.ClassDef)}
-        _class_lines[file] = cached
-    return cached
-
-
-def _caller_location() -> tuple[str, int] | None:
-    frame = sys._getframe(1)
-    package = os.path.dirname(__file__)
-    while frame is not None and os.path.dirname(frame.f_code.co_filename).startswith(package):
-        frame = frame.f_back  # type: ignore[assignment]
-    if frame is None:
-        return None
-    return frame.f_code.co_filename, frame.f_lineno
-
-
-def _git_info(folder: Path, timeout: float = 3.0) -> dict[str, Any] | None:
-    """Commit and dirtiness of the repository holding ``folder`` (one git call, bounded)."""
-    try:
-        status = subprocess.run(
-            ["git", "status", "--porcelain=v2", "--branch"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {"commit": None, "dirty": None, "error": f"git status took over {timeout:g} s"}
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if status.returncode != 0:
-        return None
-    commit = None
-    dirty = False
-    for line in status.stdout.splitlines():
-        if line.startswith("# branch.oid "):
-            oid = line.split()[2]
-            commit = None if oid == "(initial)" else oid
-        elif line and not line.startswith("#"):
-            dirty = True
-    return {"commit": commit, "dirty": dirty}
+        state_of(task).job = job
+        self._reporter.warn(line)
 
 
 def current_experiment() -> Experiment | None:

@@ -37,7 +37,8 @@ from partita.config import Task, dumps, freeze, identifier
 from partita.errors import LauncherError
 from partita.launchers.base import Exit, Launcher, LaunchRequest
 from partita.scheduler._job import Job, Retry, Submission
-from partita.workspace import FileLock, JobState, Reason, Workspace, claim_attempt, write_final
+from partita.workspace import FileLock, JobState, Reason, Workspace, claim_attempt
+from partita.workspace._state import write_final
 
 __all__ = [
     "Done",

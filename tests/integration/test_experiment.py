@@ -315,7 +315,7 @@ class Fill(Task, id="xp.fill"):
                     pass
 
 with experiment(os.environ["WORKDIR"], "full", max_jobs=1):
-    Fill().submit()
+    Fill().submit().job.wait()  # the disk is full from here on
     for n in range(2):
         Leaf(n=n).submit()
 """

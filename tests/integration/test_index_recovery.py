@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from xputil import Script
 
 from partita.cli import cli
-from partita.workspace import Workspace, _index, open_index
+from partita.workspace import Workspace, _index_open, open_index
 
 XP = """
 class Step(Task, id="idx.step"):
@@ -147,7 +147,7 @@ def test_open_index_in_memory_when_nothing_can_be_written(
     blocked = workdir / "not-a-dir"
     blocked.write_text("")
     # The private index in the temporary directory cannot be written either.
-    monkeypatch.setattr(_index, "_private_path", lambda workspace: blocked / "index.sqlite")
+    monkeypatch.setattr(_index_open, "_private_path", lambda workspace: blocked / "index.sqlite")
     index = open_index(Workspace(workdir, create=False))
     try:
         assert index.memory
@@ -166,7 +166,7 @@ def test_monitor_survives_an_index_corrupted_under_it(workdir: Path) -> None:
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-    from partita.web import _app as web_app
+    from partita.web import _monitor as web_monitor
     from partita.web import create_app
 
     token = "t" * 20
@@ -187,7 +187,7 @@ def test_monitor_survives_an_index_corrupted_under_it(workdir: Path) -> None:
             record["tags"] = {"seen": True}
             state.write_text(json.dumps(record))
             monkey = pytest.MonkeyPatch()
-            monkey.setattr(web_app, "REFRESH_INTERVAL", 0.0)
+            monkey.setattr(web_monitor, "REFRESH_INTERVAL", 0.0)
             try:
                 answer = client.get("/api/jobs")
             finally:

@@ -22,14 +22,18 @@ class Leave(Task, id="leftovers.leave"):
     def execute(self):
         if self.how in ("plain", "die"):
             argv, extra = ["sleep", "600"], {}
-        elif self.how == "stubborn":  # ignores SIGTERM
-            argv, extra = ["sh", "-c", "trap '' TERM; exec sleep 600"], {}
+        elif self.how == "stubborn":  # ignores SIGTERM (says so once the trap is set)
+            argv, extra = ["sh", "-c", "trap '' TERM; : > trapped; exec sleep 600"], {}
         else:  # "own-session": deliberately outlives the job
             argv, extra = ["sleep", "600"], {"start_new_session": True}
         child = subprocess.Popen(argv, **extra)
         from partita.workspace import identity
         Path("grandchild.json").write_text(json.dumps(identity(child.pid)))
-        time.sleep(0.2)  # let it start (and, for sh, install its trap and exec)
+        if self.how == "stubborn":  # the sweep must meet the trap, not an sh still starting
+            deadline = time.monotonic() + 60
+            while not Path("trapped").exists():
+                assert time.monotonic() < deadline, "sh never set its trap"
+                time.sleep(0.02)
         if self.how == "die":
             os.kill(os.getpid(), 9)  # the runner dies without cleaning up after itself
         print("returned", flush=True)

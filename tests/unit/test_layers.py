@@ -2,12 +2,13 @@
 
 Layers, lowest first; a module may import only from its own layer or from lower ones::
 
-    0  partita.errors, partita._version
+    0  partita.errors, partita._version, partita._layout (names the workspace owns)
     1  partita.config
     2  partita.workspace
     3  partita.launchers
     4  partita.scheduler
-    5  the experiment: partita._experiment, _control, _live, _resumable, partita.ssh
+    5  the experiment: partita._experiment (and its _experiment_* parts), _control, _live,
+       _resumable, partita.ssh
        the job side:   partita.run, partita._progress
     6  the views and the facade: partita.cli, partita.web, partita (its __init__)
 
@@ -38,11 +39,17 @@ PACKAGE = SRC / "partita"
 LAYERS: dict[str, int] = {
     "partita.errors": 0,
     "partita._version": 0,
+    "partita._layout": 0,
     "partita.config": 1,
     "partita.workspace": 2,
     "partita.launchers": 3,
     "partita.scheduler": 4,
     "partita._experiment": 5,
+    "partita._experiment_checks": 5,
+    "partita._experiment_dry": 5,
+    "partita._experiment_env": 5,
+    "partita._experiment_report": 5,
+    "partita._experiment_signals": 5,
     "partita._control": 5,
     "partita._live": 5,
     "partita._resumable": 5,

@@ -262,6 +262,7 @@ def launchers_explain(
       partita launchers explain --cpus 2 --mem 4G --rules ./launchers.py
     """
     from partita.errors import PartitaError
+    from partita.launchers import LocalLauncher
     from partita.launchers.finder import LauncherFinder, rules_file
     from partita.launchers.resources import Resources
 
@@ -272,13 +273,13 @@ def launchers_explain(
         console.print(f"needs: {needs.to_dict() or 'nothing in particular'}")
         if path is None:
             console.print("rules: none (no $PARTITA_LAUNCHERS, no ~/.config/partita/launchers.py)")
-            console.print("launcher: local (the experiment's default)")
+            console.print(f"launcher: {LocalLauncher.kind} (the experiment's default)")
             return
         choice = LauncherFinder(path).choose(needs, None)
     except PartitaError as exc:
         raise CliError(str(exc)) from None
     console.print(f"rules: {path}")
-    launcher = choice.launcher.describe() if choice.launcher is not None else "local"
+    launcher = choice.launcher.describe() if choice.launcher is not None else LocalLauncher.kind
     console.print(f"launcher: {launcher}")
     console.print(f"why: {choice.why}")
 

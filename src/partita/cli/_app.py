@@ -158,7 +158,7 @@ def remote_command(argv: list[str]) -> Callable[[], int] | None:
 
 def is_workdir(path: Path) -> bool:
     """Whether ``path`` looks like a partita work directory."""
-    return (path / ".partita").is_file() or (path / "jobs").is_dir()
+    return Workspace.looks_like(path)
 
 
 def find_workspace(*given: Path | None) -> Workspace:

@@ -1,7 +1,7 @@
 """Typed configs and tasks, their identity and their serialisation.
 
-This package imports nothing from the rest of partita (except ``partita.errors``), so the
-job runner can load a task quickly.
+This package imports nothing from the rest of partita except ``partita.errors`` and the
+file names of ``partita._layout``, so the job runner can load a task quickly.
 """
 
 from partita.config._config import (

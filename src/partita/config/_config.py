@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import enum
-import math
-import sys
 import threading
 import typing
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
+from partita import _layout
 from partita.config import _runtime
+from partita.config._classdef import is_classvar, marker_of, type_id_of
 from partita.config._fields import (
     MISSING,
     Field,
@@ -20,12 +18,19 @@ from partita.config._fields import (
     PathGenerator,
     Tagged,
     _FieldSpec,
-    _Marker,
     field,
 )
 from partita.config._identity import digest, encode_value, identifier, plan
-from partita.config._kinds import ConfigNode, Kind, kind_or_none
+from partita.config._kinds import ConfigNode
 from partita.config._types import field_type
+from partita.config._values import (
+    differs_from_default,
+    freeze_value,
+    is_enum,
+    same_value,
+    shareable,
+    tag_value,
+)
 from partita.errors import (
     ConfigDefinitionError,
     ConfigTypeError,
@@ -34,7 +39,6 @@ from partita.errors import (
     FrozenConfigError,
     MissingFieldError,
     NoExperimentError,
-    PartitaWarning,
     PendingPathError,
     UnknownFieldError,
 )
@@ -58,11 +62,6 @@ RESERVED = frozenset(
     }
 )
 
-#: Pairs of configs being compared by ``==`` in this thread (to refuse loops).
-_comparing = threading.local()
-
-_IMMUTABLE = (bool, int, float, str, bytes, type(None), tuple, frozenset, Path)
-
 
 class _State:
     """Per-instance bookkeeping, stored under ``__partita__`` in the instance dict."""
@@ -85,72 +84,8 @@ def state_of(cfg: Config) -> _State:
     return cfg.__dict__[STATE]  # type: ignore[no-any-return]
 
 
-class FrozenList(list):  # type: ignore[type-arg]
-    """A list inside a submitted config: reading works, changing raises."""
-
-    def _frozen(self, *args: Any, **kwargs: Any) -> Any:
-        raise FrozenConfigError(
-            "this list belongs to a submitted config and cannot change. Copy it first: list(value)."
-        )
-
-    append = extend = insert = remove = pop = clear = sort = reverse = _frozen
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _frozen
-
-    def __reduce__(self) -> Any:
-        # Copy and pickle through the constructor (the default calls the blocked extend).
-        return (type(self), (list(self),))
-
-
-class FrozenDict(dict):  # type: ignore[type-arg]
-    """A dict inside a submitted config: reading works, changing raises."""
-
-    def _frozen(self, *args: Any, **kwargs: Any) -> Any:
-        raise FrozenConfigError(
-            "this dict belongs to a submitted config and cannot change. Copy it first: dict(value)."
-        )
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _frozen
-    __ior__ = _frozen
-
-    def __reduce__(self) -> Any:
-        return (type(self), (dict(self),))
-
-
-def _marker_of(annotation: Any) -> tuple[_Marker | None, Any]:
-    if typing.get_origin(annotation) is typing.Annotated:
-        inner, *meta = typing.get_args(annotation)
-        for item in meta:
-            if isinstance(item, _Marker):
-                return item, inner
-    return None, annotation
-
-
-def _is_classvar(annotation: Any) -> bool:
-    if annotation is ClassVar or typing.get_origin(annotation) is ClassVar:
-        return True
-    return isinstance(annotation, str) and annotation.startswith(("ClassVar", "typing.ClassVar"))
-
-
-def type_id_of(cls: type) -> str:
-    """The type id of a config class: explicit ``id=`` or ``module.qualname``."""
-    explicit = cls.__dict__.get("_partita_explicit_id")
-    if explicit:
-        return str(explicit)
-    module = cls.__module__
-    if module in ("__main__", _runtime.SCRIPT_MODULE):
-        stem = _runtime.script_stem(sys.modules.get(module)) or "main"
-        if module == "__main__" and not cls.__dict__.get("_partita_warned"):
-            type.__setattr__(cls, "_partita_warned", True)
-            warnings.warn(
-                f"{cls.__qualname__} is defined in the script {stem}.py and has no explicit "
-                f"id, so its identity uses the script's name ('{stem}.{cls.__qualname__}'): "
-                "renaming the script or moving the class changes every identifier. Give it one: "
-                f'class {cls.__name__}(..., id="{stem}.{cls.__name__.lower()}").',
-                PartitaWarning,
-                stacklevel=5,
-            )
-        module = stem
-    return f"{module}.{cls.__qualname__}"
+#: Pairs of configs being compared by ``==`` in this thread (to refuse loops).
+_comparing = threading.local()
 
 
 def resolve_fields(cls: type[Config]) -> dict[str, Field]:
@@ -180,10 +115,10 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
             ) from None
         for name, spec in specs.items():
             annotation = hints.get(name)
-            if annotation is None or _is_classvar(annotation):
+            if annotation is None or is_classvar(annotation):
                 continue
             where = f"{cls.__qualname__}.{name}"
-            marker, inner = _marker_of(annotation)
+            marker, inner = marker_of(annotation)
             if marker is None:
                 raise ConfigDefinitionError(
                     f"{where}: expected the annotation to be Param[...], Meta[...] or "
@@ -201,7 +136,7 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
             default = spec.default
             factory = spec.default_factory
             if default is not MISSING:
-                if not _shareable(default):
+                if not shareable(default):
                     raise ConfigDefinitionError(
                         f"{where}: default {default!r} is mutable and would be shared by "
                         f"every instance. Use field(default_factory=...) instead."
@@ -221,17 +156,6 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
     return fields
 
 
-def _is_enum(value: Any) -> bool:
-    return isinstance(value, enum.Enum)
-
-
-def _shareable(value: Any) -> bool:
-    """Whether ``value`` is immutable all the way down, so instances may share it."""
-    if isinstance(value, tuple | frozenset):
-        return all(_shareable(item) for item in value)
-    return isinstance(value, _IMMUTABLE) or _is_enum(value)
-
-
 def _install(cls: type, fields: dict[str, Field]) -> None:
     type_id = type_id_of(cls)
     setattr_ = type.__setattr__
@@ -242,7 +166,7 @@ def _install(cls: type, fields: dict[str, Field]) -> None:
     setattr_(cls, "_partita_walk", walk)
     # Defaults that are immutable all the way down are shared by every instance. Others
     # (a tuple default of a list field is validated into a list) are copied per instance.
-    simple = {n for n, f in fields.items() if f.default is not MISSING and _shareable(f.default)}
+    simple = {n for n, f in fields.items() if f.default is not MISSING and shareable(f.default)}
     setattr_(
         cls,
         "_partita_simple_defaults",
@@ -301,13 +225,13 @@ class Config(ConfigNode):
         type.__setattr__(cls, "_partita_explicit_id", id)
         specs: dict[str, _FieldSpec] = {}
         for name, annotation in cls.__dict__.get("__annotations__", {}).items():
-            if _is_classvar(annotation):
+            if is_classvar(annotation):
                 continue
             value = cls.__dict__.get(name, MISSING)
             if isinstance(value, _FieldSpec):
                 spec = value
             elif value is not MISSING:
-                if callable(value) and not isinstance(value, type) and not _is_enum(value):
+                if callable(value) and not isinstance(value, type) and not is_enum(value):
                     raise ConfigDefinitionError(
                         f"{cls.__qualname__}.{name}: the default is a function; "
                         f"use field(default_factory={getattr(value, '__name__', value)}) "
@@ -345,7 +269,7 @@ class Config(ConfigNode):
                 )
             if type(value) is Tagged:
                 value = value.value
-                st.tags[name] = _tag_value(qual, name, value)
+                st.tags[name] = tag_value(qual, name, value)
             d[name] = f.type.validate(value, f"{qual}.{name}")
         for name, default in cls._partita_simple_defaults:  # type: ignore[attr-defined]
             if name not in d:
@@ -395,7 +319,7 @@ class Config(ConfigNode):
             raise ConstantFieldError(f"{qual}.{name} is a Constant and cannot be set.")
         if type(value) is Tagged:
             value = value.value
-            st.tags[name] = _tag_value(qual, name, value)
+            st.tags[name] = tag_value(qual, name, value)
         self.__dict__[name] = f.type.validate(value, f"{qual}.{name}")
         st.digest = None
 
@@ -425,7 +349,7 @@ class Config(ConfigNode):
         for name, f in fields.items():
             if name in self.__dict__ and f.kind is not FieldKind.CONSTANT:
                 value = self.__dict__[name]
-                if f.required or _differs(value, f):
+                if f.required or differs_from_default(value, f):
                     parts.append(f"{name}={value!r}")
         return f"{type(self).__qualname__}({', '.join(parts)})"
 
@@ -451,10 +375,10 @@ class Config(ConfigNode):
             mine = {k: v for k, v in self.__dict__.items() if k in fields}
             theirs = {k: v for k, v in other.__dict__.items() if k in type(other)._partita_fields}
             if mine.keys() != theirs.keys() or not all(
-                _same(v, theirs[k]) for k, v in mine.items()
+                same_value(v, theirs[k]) for k, v in mine.items()
             ):
                 return False
-            return _same(state_of(self).producer, state_of(other).producer)
+            return same_value(state_of(self).producer, state_of(other).producer)
         finally:
             active.discard(pair)
 
@@ -471,7 +395,7 @@ class Config(ConfigNode):
             )
         if not isinstance(name, str) or not name:
             raise ConfigTypeError(f"tag name: expected a non-empty str, found {name!r}.")
-        st.tags[name] = _tag_value(type(self).__qualname__, name, value)
+        st.tags[name] = tag_value(type(self).__qualname__, name, value)
         return self
 
     def tags(self) -> dict[str, Any]:
@@ -493,69 +417,6 @@ class Config(ConfigNode):
 
         visit(self)
         return dict(sorted(collected.items()))
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equality of field values that agrees with their identity encoding."""
-    if a is b:
-        return True
-    kind = kind_or_none(a)
-    if kind is not kind_or_none(b):
-        return False
-    if kind is Kind.FLOAT:
-        return bool(a == b or (a != a and b != b))
-    if kind is Kind.LIST or kind is Kind.TUPLE:
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if kind is Kind.DICT:
-        return bool(a.keys() == b.keys()) and all(_same(v, b[k]) for k, v in a.items())
-    if kind is Kind.SET:
-        try:
-            return sorted(map(encode_value, a)) == sorted(map(encode_value, b))
-        except Exception:
-            return bool(a == b)
-    return bool(a == b)
-
-
-def _differs(value: Any, f: Field) -> bool:
-    try:
-        return encode_value(value) != f.default_bytes()
-    except Exception:
-        return True
-
-
-def _tag_value(qual: str, name: str, value: Any) -> Any:
-    """A tag value, checked: it must be stored as JSON and in SQLite, and filtered on."""
-    kind = type(value)
-    if value is None or kind is bool:
-        return value
-    if kind is float and not math.isfinite(value):
-        raise ConfigTypeError(
-            f"{qual}: tag {name!r} is {value!r}, which no tag filter can match and JSON "
-            "cannot store. Tag a finite number, or a str such as 'inf'."
-        )
-    if kind is int:
-        try:
-            str(value)
-        except ValueError:  # more digits than sys.get_int_max_str_digits()
-            raise ConfigTypeError(
-                f"{qual}: tag {name!r} is an int of about "
-                f"{value.bit_length() * 30103 // 100000} digits, too large for a tag. "
-                "Tag a shorter value that identifies the variant."
-            ) from None
-    if kind is str:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ConfigTypeError(
-                f"{qual}: tag {name!r} is {value!r}, which holds a lone surrogate (not "
-                "valid text). Tag valid text."
-            ) from None
-    if kind in (int, float, str):
-        return value
-    raise ConfigTypeError(
-        f"{qual}: tag {name!r} must be a bool, int, float, str or None, found "
-        f"{type(value).__name__} {value!r}. Tag a simple value that identifies the variant."
-    )
 
 
 def iter_values(value: Any) -> Iterator[Config]:
@@ -632,18 +493,8 @@ def freeze(cfg: Config) -> None:
         d = current.__dict__
         for name in type(current)._partita_fields:
             if name in d:
-                d[name] = _freeze_value(d[name])
+                d[name] = freeze_value(d[name])
         st.frozen = True
-
-
-def _freeze_value(value: Any) -> Any:
-    if type(value) is list:
-        return FrozenList(_freeze_value(v) for v in value)
-    if type(value) is dict:
-        return FrozenDict({k: _freeze_value(v) for k, v in value.items()})
-    if type(value) is tuple:
-        return tuple(_freeze_value(v) for v in value)
-    return value
 
 
 def is_frozen(cfg: Config) -> bool:
@@ -702,15 +553,15 @@ class Task(Config):
                 f"{type(self).__qualname__}: the job folder is known once the task is "
                 "submitted in an experiment (or loaded from a work directory)."
             )
-        return root / "jobs" / type(self)._partita_type_id / identifier(self)
+        return _layout.job_folder(root, type(self)._partita_type_id, identifier(self))
 
     def stdout(self) -> Path:
         """Path of the job's standard output file."""
-        return self.jobdir / "stdout"
+        return self.jobdir / _layout.STDOUT
 
     def stderr(self) -> Path:
         """Path of the job's standard error file."""
-        return self.jobdir / "stderr"
+        return self.jobdir / _layout.STDERR
 
     @property
     def job(self) -> Any:

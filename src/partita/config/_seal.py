@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from partita import _layout
 from partita.config._config import (
     Config,
     Task,
@@ -80,7 +81,7 @@ def _check_type_id(cls: type) -> None:
 def _check_recorded_classes(jobdir: Path, types: dict[str, str]) -> None:
     """Warn if the job folder was created by other classes with the same type ids."""
     try:
-        document = json.loads((jobdir / "params.json").read_text("utf-8"))
+        document = json.loads((jobdir / _layout.PARAMS).read_text("utf-8"))
         objects = document["objects"]
     except (OSError, ValueError, KeyError, TypeError):
         return
@@ -116,7 +117,7 @@ def _resolve_generated(task: Task, jobdir: Path) -> None:
         base = jobdir
         if path:
             base = jobdir / re.sub(r"[\[\]'\"{}]+", ".", path).strip(".")
-        if st.paths_of is not None and st.paths_of != jobdir:
+        if cfg is not task and st.paths_of is not None and st.paths_of != jobdir:
             raise ConfigError(
                 f"{type(task).__qualname__}.{path} is a {type(cfg).__qualname__} with a "
                 f"generated path, already used by the task of {st.paths_of}: both tasks "
@@ -224,7 +225,7 @@ def seal(
         types[cls._partita_type_id] = class_reference(cls)["class"]
     dependencies = _dependencies(task)
     type_id = type(task)._partita_type_id
-    jobdir = workspace / "jobs" / type_id / ident
+    jobdir = _layout.job_folder(workspace, type_id, ident)
     _check_recorded_classes(jobdir, types)
     _resolve_generated(task, jobdir)
     freeze(task)

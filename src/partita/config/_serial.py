@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from partita import _layout
 from partita.config import _runtime
 from partita.config._config import Config, _State, freeze, resolve_fields, state_of
 from partita.config._fields import FieldKind
@@ -320,7 +321,7 @@ def load(path: str | os.PathLike[str]) -> Config:
         TaskImportError: a class cannot be imported.
     """
     target = Path(path)
-    file = target / "params.json" if target.is_dir() else target
+    file = target / _layout.PARAMS if target.is_dir() else target
     jobdir = file.parent
     try:
         document = json.loads(file.read_text("utf-8"))
@@ -332,7 +333,7 @@ def load(path: str | os.PathLike[str]) -> Config:
     except (OSError, ValueError) as exc:
         raise LoadError(f"cannot read {file}: {exc}") from None
     workspace = None
-    if jobdir.parent.parent.name == "jobs":
+    if _layout.is_job_folder(jobdir):
         workspace = jobdir.parent.parent.parent.resolve()
     if workspace is not None:
         _runtime.register_workspace(workspace)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from partita.scheduler._outcome import Finished
@@ -17,14 +19,14 @@ from partita.workspace import (
     JobState,
     JobStatus,
     Reason,
-    atomic_write,
     begin_attempt,
     read_state,
     read_status,
     record_final,
     record_handle,
-    write_final,
 )
+from partita.workspace._atomic import atomic_write
+from partita.workspace._state import write_final
 
 #: How long a step waits for a job lock held by someone else before giving up.
 LOCK_TIMEOUT = 5.0
@@ -72,6 +74,40 @@ def try_lock(paths: JobPaths, note: dict[str, Any]) -> FileLock | None:
     """The job lock if it is free now (the caller releases it), else ``None``."""
     lock = FileLock(paths.lock, note=note)
     return lock if lock.acquire(blocking=False) else None
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What :func:`open_attempt` found: the lock (``None``: busy), and maybe a begun attempt."""
+
+    lock: FileLock | None
+    status: JobStatus
+    begun: tuple[int, dict[str, Any]] | None = None
+    """``(attempt, record)`` when the attempt was begun at once."""
+
+
+def open_attempt(
+    paths: JobPaths,
+    note: dict[str, Any],
+    may_begin: Callable[[JobStatus], bool],
+    begin: Callable[[], tuple[int, dict[str, Any]]],
+) -> Opened:
+    """Take the job lock without waiting, look at the folder, and begin if ``may_begin``.
+
+    The caller releases the returned lock. Without the lock, ``status`` is what the folder
+    said just before (another process holds the job).
+    """
+    lock = try_lock(paths, note)
+    if lock is None:
+        return Opened(None, read_status(paths))
+    try:
+        status = read_status(paths)
+        if not may_begin(status):
+            return Opened(lock, status)
+        return Opened(lock, status, begin())
+    except BaseException:
+        lock.release()
+        raise
 
 
 def lock_is_free(paths: JobPaths) -> bool:

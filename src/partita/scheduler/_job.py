@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from partita.workspace import JobPaths, JobState
+from partita.workspace import JobPaths, JobState, JobStatus
 
 if TYPE_CHECKING:
     from partita.config import Task
@@ -105,6 +105,8 @@ class Record:
         self.queued_on: list[Record] = []
         self.requeue = False
         self.warned_foreign = False
+        self.fresh: JobStatus | None = None
+        """What the folder said when the job was prepared, until its first attempt looks."""
         self.watched: int | None = None
         """The attempt this scheduler last saw running in the folder (launched or not)."""
         self.final = threading.Event()

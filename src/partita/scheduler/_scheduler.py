@@ -328,6 +328,8 @@ class Scheduler:
         status = await self._io(disk.prepare, rec.paths, spec.params or params_bytes(spec.task))
         if status.state is JobState.RUNNING:
             rec.watched = status.record.get("attempt")  # another process runs it: follow
+        if not rec.dependencies:
+            rec.fresh = status  # ready at once: its first attempt need not look again
         if status.done:
             rec.reused = True
             self._finish(rec, Finished(JobState.DONE))
@@ -407,7 +409,8 @@ class Scheduler:
     async def _attempt(self, rec: Record) -> Outcome:
         """One attempt: reuse, wait for a foreign run, or launch. Returns the outcome."""
         while True:
-            status = await self._io(disk.inspect, rec.paths)
+            fresh, rec.fresh = rec.fresh, None
+            status = fresh if fresh is not None else await self._io(disk.inspect, rec.paths)
             if status.state is JobState.DONE:
                 rec.elsewhere = True
                 return Finished(JobState.DONE)
@@ -431,6 +434,10 @@ class Scheduler:
                         exit_ = await rec.launcher.wait(result.handle)
                     except LauncherError as exc:
                         return Finished(JobState.FAILED, Reason.LAUNCH.value, str(exc))
+                    finally:
+                        # The handle names an attempt that is over: jobs queued after this
+                        # one must wait for the next attempt's handle, not this one.
+                        rec.handle = None
             finally:
                 self._release_slot(ticket)
             match result:
@@ -486,33 +493,46 @@ class Scheduler:
     async def _launch_locked(self, rec: Record) -> LaunchResult:
         """Under the job lock: re-check the disk, then start a new attempt."""
         paths = rec.paths
-        lock = await self._io(disk.try_lock, paths, {"role": "launcher", **self.owner})
-        if lock is None:
+        begin = functools.partial(
+            disk.begin,
+            paths,
+            owner=self.owner,
+            placeholder=rec.launcher.placeholder(),
+            tags=rec.tags,
+            resumable=rec.spec.resumable,
+        )
+        # One trip to the I/O pool in the common case (lock, look, begin): jobs that became
+        # ready together reach the launcher together (Slurm submits them as one array).
+        opened = await self._io(
+            disk.open_attempt,
+            paths,
+            {"role": "launcher", **self.owner},
+            lambda status: self._may_begin(rec, status),
+            begin,
+        )
+        if opened.lock is None:
             return Busy()
+        lock = opened.lock
         try:
-            status = await self._io(disk.inspect, paths)
-            if status.state is JobState.DONE:
-                rec.elsewhere = True
-                return Finished(JobState.DONE)
-            if _ended_while_watched(rec, status):
-                # The attempt seen running here ended meanwhile (its outcome landed after
-                # its process was gone): that outcome is the answer, not a new attempt.
-                rec.elsewhere = True
-                return disk.outcome_of(status)
-            if status.state is JobState.RUNNING and await self._follower.alive(
-                rec, status, locked=True
-            ):
-                return Busy()
-            if self._stopping:
-                return Finished(JobState.CANCELLED, None, "the experiment was stopping")
-            attempt, record = await self._io(
-                disk.begin,
-                paths,
-                owner=self.owner,
-                placeholder=rec.launcher.placeholder(),
-                tags=rec.tags,
-                resumable=rec.spec.resumable,
-            )
+            status = opened.status
+            if opened.begun is not None:
+                attempt, record = opened.begun
+            else:
+                if status.state is JobState.DONE:
+                    rec.elsewhere = True
+                    return Finished(JobState.DONE)
+                if _ended_while_watched(rec, status):
+                    # The attempt seen running here ended meanwhile (its outcome landed after
+                    # its process was gone): that outcome is the answer, not a new attempt.
+                    rec.elsewhere = True
+                    return disk.outcome_of(status)
+                if status.state is JobState.RUNNING and await self._follower.alive(
+                    rec, status, locked=True
+                ):
+                    return Busy()
+                if self._stopping:
+                    return Finished(JobState.CANCELLED, None, "the experiment was stopping")
+                attempt, record = await self._io(begin)
             request = LaunchRequest(
                 paths=paths,
                 attempt=attempt,
@@ -540,6 +560,10 @@ class Scheduler:
             return Launched(attempt, handle)
         finally:
             lock.release()
+
+    def _may_begin(self, rec: Record, status: JobStatus) -> bool:
+        # Called in the I/O pool, under the job lock: plain reads only.
+        return not self._stopping and _never_ran_or_ended(rec, status)
 
     # --- slots ----------------------------------------------------------------------------
 
@@ -610,6 +634,15 @@ class Scheduler:
         final = await _wait_until(lambda: rec.state.final, 2 * self.grace + 5)
         if not final:
             self._finish(rec, Finished(JobState.CANCELLED, None, "stopped on request"))
+
+
+def _never_ran_or_ended(rec: Record, status: JobStatus) -> bool:
+    """Whether a new attempt may begin at once (no liveness to ask, nothing to adopt)."""
+    if status.state is None:
+        return True
+    return status.state in (JobState.FAILED, JobState.CANCELLED) and not _ended_while_watched(
+        rec, status
+    )
 
 
 def _ended_while_watched(rec: Record, status: JobStatus) -> bool:

@@ -17,7 +17,8 @@ from typing import Any
 
 from partita.errors import ConfigTypeError
 from partita.launchers import probe_handle
-from partita.workspace import Workspace, hold, identity, is_alive, write_json
+from partita.workspace import Workspace, hold, identity, is_alive
+from partita.workspace._atomic import write_json
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 

@@ -150,7 +150,8 @@ class HostsLauncher(Launcher, kind="ssh"):
                 command = " ".join(shlex.quote(part) for part in request.command())
                 lines.append(
                     f"(cd {folder} && exec setsid env {assignments} {command} </dev/null "
-                    f"{redirect}stdout 2{redirect}stderr) & echo $!"
+                    f"{redirect}{shlex.quote(str(request.paths.stdout))} "
+                    f"2{redirect}{shlex.quote(str(request.paths.stderr))}) & echo $!"
                 )
             result = await asyncio.to_thread(self._run, index, "\n".join(lines))
             pids = result.split()

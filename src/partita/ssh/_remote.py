@@ -32,6 +32,9 @@ from typing import Any, BinaryIO
 #: Bumped whenever the frames or the spec change; the laptop and the host must agree.
 PROTOCOL = 1
 
+#: The experiment script's output and error streams, in its session folder.
+OUT, ERR = "out.log", "err.log"
+
 #: Folder of the work directory that holds shipped code and remote sessions (hidden, so
 #: that the work directory layout is unchanged).
 SSH_FOLDER = ".partita-ssh"
@@ -86,7 +89,7 @@ def start(stdin: BinaryIO, stdout: BinaryIO) -> int:
     session = workdir / SSH_FOLDER / "sessions" / spec["session"]
     session.mkdir(parents=True, exist_ok=True)
     _write_atomic(session / "spec.json", json.dumps(spec))
-    for name in ("stdout", "stderr"):
+    for name in (OUT, ERR):
         (session / name).touch()
     wrapper = subprocess.Popen(
         [sys.executable, "-m", "partita.ssh._remote", "wrap", str(session)],
@@ -116,7 +119,7 @@ def wrap(session: Path) -> int:
     env["PARTITA_SSH_HERE"] = "1"
     env["PARTITA_SSH_SESSION"] = str(session)
     script = str(workdir / spec["script"])
-    with open(session / "stdout", "ab") as out, open(session / "stderr", "ab") as err:
+    with open(session / OUT, "ab") as out, open(session / ERR, "ab") as err:
         try:
             child = subprocess.Popen(
                 [spec.get("python") or sys.executable, script, *spec.get("argv", [])],
@@ -159,7 +162,7 @@ def follow(
 ) -> int:
     """Stream the session's output from the given offsets until its exit code is known."""
     threading.Thread(target=_control, args=(session, stdin), daemon=True).start()
-    files = [(b"O", open(session / "stdout", "rb")), (b"E", open(session / "stderr", "rb"))]  # noqa: SIM115
+    files = [(b"O", open(session / OUT, "rb")), (b"E", open(session / ERR, "rb"))]  # noqa: SIM115
     files[0][1].seek(out_offset)
     files[1][1].seek(err_offset)
     wrapper_pid = int((session / "wrapper.pid").read_text())

@@ -179,7 +179,7 @@ def render_params(document: Any, workspace: Workspace) -> Any:
             and isinstance(ident, str)
             and bool(_TYPE_ID.match(type_id))
             and bool(_IDENTIFIER.match(ident))
-            and (workspace.jobs / type_id / ident / "params.json").exists()
+            and JobPaths(workspace.jobs / type_id / ident).params.exists()
         )
 
     def config(position: Any, depth: int) -> Any:

@@ -2,11 +2,16 @@
 
 Files are the truth: everything here can be read by another process, another machine
 sharing the directory, or a later partita.
+
+``__all__`` is the layer's API for the layers above (docs/design.md, "Module map"). The
+low-level writers (``_atomic.atomic_write``/``write_json``, ``_state.write_state``/
+``write_final``/``clear_final``) are private: the protocol functions here are how a job
+folder changes, and only the modules docs/design.md names import those writers directly.
 """
 
 from typing import TYPE_CHECKING
 
-from partita.workspace._atomic import atomic_write, read_json, write_json
+from partita.workspace._atomic import read_json
 from partita.workspace._locks import FileLock, hold, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
@@ -24,7 +29,6 @@ from partita.workspace._runs import (
 )
 from partita.workspace._state import (
     EXIT_SUPERSEDED,
-    HISTORY_LIMIT,
     Claim,
     JobState,
     Reason,
@@ -32,20 +36,16 @@ from partita.workspace._state import (
     append_history,
     begin_attempt,
     claim_attempt,
-    clear_final,
     final_marker,
     read_state,
     record_final,
     record_handle,
     set_aside,
-    write_final,
-    write_state,
 )
 from partita.workspace._status import JobStatus, Progress, read_progress, read_status
 
 __all__ = [
     "EXIT_SUPERSEDED",
-    "HISTORY_LIMIT",
     "LAYOUT_VERSION",
     "Claim",
     "FileLock",
@@ -65,10 +65,8 @@ __all__ = [
     "Submissions",
     "Workspace",
     "append_history",
-    "atomic_write",
     "begin_attempt",
     "claim_attempt",
-    "clear_final",
     "final_marker",
     "hold",
     "holder",
@@ -89,19 +87,22 @@ __all__ = [
     "record_final",
     "record_handle",
     "set_aside",
-    "write_final",
-    "write_json",
-    "write_state",
 ]
 
 if TYPE_CHECKING:
-    from partita.workspace._index import Index, JobInfo, RunInfo, open_index, read_job
+    from partita.workspace._index import Index
+    from partita.workspace._index_open import open_index
+    from partita.workspace._jobinfo import JobInfo, RunInfo, read_job
 
 _LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
 
 
 def __getattr__(name: str) -> object:
     # The index needs sqlite3: loaded only when used (the job runner never does).
+    if name == "open_index":
+        from partita.workspace import _index_open
+
+        return _index_open.open_index
     if name in _LAZY:
         from partita.workspace import _index
 

@@ -9,24 +9,23 @@ large, quiet work directory costs little more than a directory walk. Delete
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
 import json
 import os
 import sqlite3
-import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from partita.errors import JobLookupError
+from partita.workspace._jobinfo import JobInfo as JobInfo  # re-exported
+from partita.workspace._jobinfo import Probe as Probe  # re-exported
+from partita.workspace._jobinfo import RunInfo as RunInfo  # re-exported
+from partita.workspace._jobinfo import read_job as read_job  # re-exported
 from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._process import is_alive
 from partita.workspace._runs import RunPaths, iter_runs, read_run, read_submissions
-from partita.workspace._status import is_number, read_progress, read_status
+from partita.workspace._status import is_number
 
 SCHEMA_VERSION = "4"
 
@@ -52,101 +51,6 @@ CREATE INDEX IF NOT EXISTS run_jobs_job ON run_jobs(job);
 """
 
 
-@dataclass
-class JobInfo:
-    """What the files say about one job (see ``partita jobs show``)."""
-
-    identifier: str
-    type_id: str
-    path: Path
-    state: str
-    """``waiting`` (never launched), ``running``, ``done``, ``failed``, ``cancelled``, or
-    ``damaged`` (no final marker, and ``state.json`` cannot be read: see ``damage``)."""
-    reason: str | None = None
-    detail: str | None = None
-    attempt: int | None = None
-    submitted: float | None = None
-    started: float | None = None
-    ended: float | None = None
-    launcher: dict[str, Any] | None = None
-    tags: dict[str, Any] = field(default_factory=dict)
-    progress: float | None = None
-    message: str | None = None
-    experiments: list[str] = field(default_factory=list)
-    depends: list[str] = field(default_factory=list)
-    damage: list[str] = field(default_factory=list)
-    """What cannot be read in its folder (``"state.json: ..."``); empty when intact."""
-
-    @property
-    def paths(self) -> JobPaths:
-        """Every file of the job folder."""
-        return JobPaths(self.path)
-
-    @property
-    def short(self) -> str:
-        """The first 12 characters of the identifier."""
-        return self.identifier[:12]
-
-    @property
-    def name(self) -> str:
-        """``<type id>/<short id>``."""
-        return f"{self.type_id}/{self.short}"
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to end (or to now if running)."""
-        if self.started is None:
-            return None
-        end = self.ended if self.ended and self.state != "running" else time.time()
-        return max(0.0, end - self.started)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-able dict (for ``--json`` and the web monitor)."""
-        return {
-            "id": self.identifier,
-            "short": self.short,
-            "type": self.type_id,
-            "path": str(self.path),
-            "state": self.state,
-            "reason": self.reason,
-            "detail": self.detail,
-            "attempt": self.attempt,
-            "submitted": self.submitted,
-            "started": self.started,
-            "ended": self.ended,
-            "duration": self.duration,
-            "launcher": self.launcher,
-            "tags": self.tags,
-            "progress": self.progress,
-            "message": self.message,
-            "experiments": self.experiments,
-            "depends": self.depends,
-            "damage": self.damage,
-        }
-
-
-@dataclass
-class RunInfo:
-    """One run of an experiment."""
-
-    experiment: str
-    run: str
-    status: str
-    started: float | None
-    ended: float | None
-    host: str | None
-    pid: int | None
-    jobs: int = 0
-    dry_run: bool = False
-    """A dry run: it launched nothing, and protects no job from ``partita jobs clean``."""
-    damage: list[str] = field(default_factory=list)
-    """Parts of its record that could not be read (the rest was)."""
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-able dict."""
-        return dict(self.__dict__)
-
-
 def _signature(paths: Iterable[Path]) -> str:
     parts = []
     for path in paths:
@@ -156,52 +60,6 @@ def _signature(paths: Iterable[Path]) -> str:
         except OSError:
             parts.append("-")
     return "|".join(parts)
-
-
-#: Tells whether the job of a launcher handle still runs (``None``: cannot tell from here),
-#: e.g. ``partita.launchers.probe_handle``. The workspace layer knows no launcher itself.
-Probe = Callable[[dict[str, Any]], "bool | None"]
-
-
-def read_job(paths: JobPaths, probe: Probe | None = None) -> JobInfo:
-    """Read one job folder directly (no index); never raises for missing or damaged files.
-
-    With ``probe``, a job recorded ``running`` whose launcher says it is certainly gone
-    is reported ``failed`` (``lost``); without, the files are reported as they are.
-    """
-    status = read_status(paths)
-    record, marker = status.record, status.final or {}
-    damage = list(status.damage)
-    if status.state is not None:
-        state = status.state.value
-    elif any(item.startswith("state.json:") for item in damage):
-        state = "damaged"  # no marker, and what state.json says cannot be read
-    else:
-        state = "waiting"
-    reason = status.reason.value if status.reason is not None else None
-    detail = marker.get("detail", record.get("detail")) if state != "done" else None
-    launcher = record.get("launcher") or None
-    if state == "running" and launcher and probe is not None and probe(dict(launcher)) is False:
-        state, reason, detail = "failed", "lost", "its process is gone without an outcome"
-    progress = read_progress(paths)
-    damage += progress.damage
-    return JobInfo(
-        identifier=paths.identifier,
-        type_id=paths.type_id,
-        path=paths.root,
-        state=state,
-        reason=reason,
-        detail=detail,
-        attempt=record.get("attempt"),
-        submitted=record.get("launched"),
-        started=record.get("started"),
-        ended=marker.get("time", record.get("ended")) if state != "running" else None,
-        launcher=dict(launcher) if launcher else None,
-        tags=dict(record.get("tags") or {}),
-        progress=progress.fraction if state != "done" else 1.0,
-        message=progress.message,
-        damage=damage,
-    )
 
 
 class Index:
@@ -584,101 +442,13 @@ def _schema_version(db: sqlite3.Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _code(exc: sqlite3.Error) -> int:
+def sqlite_code(exc: sqlite3.Error) -> int:
     return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
 
 
 def is_corrupt(exc: sqlite3.Error) -> bool:
     """Whether ``exc`` says the database file is damaged (not a database, malformed)."""
-    return _code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
-def open_index(workspace: Workspace, probe: Probe | None = None) -> Index:
-    """The index of ``workspace``, brought up to date with the files.
-
-    ``probe`` tells which running jobs are certainly gone (see :func:`read_job`).
-
-    The index is a cache, so a problem with it never stops a reader:
-
-    * a corrupt ``index.sqlite``, or one written by another version, is rebuilt;
-    * a work directory this user cannot write (a colleague's, a read-only mount) is indexed
-      into a private file in the temporary directory instead;
-    * when no index can be written at all (a full disk, a directory where the index should
-      be), the index is built in memory from the files, and :attr:`Index.warning` says why.
-    """
-    problem: str | None = None
-    if workspace.index_path.is_dir():
-        problem = (
-            f"{workspace.index_path} is a directory, not partita's index: remove it "
-            f"(rm -r {workspace.index_path}) to get the index back"
-        )
-    else:
-        try:
-            return _refreshed(workspace, probe=probe)
-        except (sqlite3.OperationalError, OSError) as exc:
-            if _writable(workspace):
-                why = _describe(exc, workspace)
-                problem = f"cannot update the index {workspace.index_path} ({why})"
-    try:
-        index = _refreshed(workspace, path=_private_path(workspace), probe=probe)
-    except (sqlite3.OperationalError, OSError):
-        index = _refreshed(workspace, memory=True, probe=probe)
-        if problem is None:
-            problem = f"cannot write an index for {workspace.root}"
-    if problem is not None:
-        index.warning = f"{problem}; reading the job folders directly"
-    return index
-
-
-def _refreshed(
-    workspace: Workspace,
-    *,
-    path: Path | None = None,
-    memory: bool = False,
-    probe: Probe | None = None,
-) -> Index:
-    index = Index(workspace, path=path, memory=memory, probe=probe)
-    try:
-        try:
-            index.refresh()
-        except sqlite3.DatabaseError as exc:
-            if memory or not is_corrupt(exc):
-                raise
-            index.rebuild()
-            index.refresh()
-    except BaseException:
-        index.close()
-        raise
-    return index
-
-
-def _writable(workspace: Workspace) -> bool:
-    """Whether this user may write the work directory (and its index, if there is one)."""
-    if not os.access(workspace.root, os.W_OK):
-        return False
-    return not workspace.index_path.exists() or os.access(workspace.index_path, os.W_OK)
-
-
-def _describe(exc: BaseException, workspace: Workspace) -> str:
-    """Why the index could not be written, in words (``the disk is full``)."""
-    full = (isinstance(exc, sqlite3.Error) and _code(exc) == sqlite3.SQLITE_FULL) or (
-        isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    )
-    if not full and isinstance(exc, sqlite3.Error) and _code(exc) == sqlite3.SQLITE_IOERR:
-        # SQLite reports a failed write of its shared memory as an I/O error: look.
-        with contextlib.suppress(OSError):
-            stats = os.statvfs(workspace.root)
-            full = stats.f_bavail * stats.f_frsize < 1 << 20
-    if full:
-        return "the disk is full"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return str(exc)
-
-
-def _private_path(workspace: Workspace) -> Path:
-    digest = hashlib.sha256(str(workspace.root).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"partita-index-{os.getuid()}-{digest}.sqlite"
+    return sqlite_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def _same_tag(recorded: Any, wanted: Any) -> bool:

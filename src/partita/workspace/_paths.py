@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from partita import _layout
 from partita.errors import WorkspaceError
 
 LAYOUT_VERSION = 1
@@ -32,17 +33,17 @@ class JobPaths:
     @property
     def params(self) -> Path:
         """The full config, reloadable with ``partita.load``."""
-        return self.root / "params.json"
+        return self.root / _layout.PARAMS
 
     @property
     def stdout(self) -> Path:
         """Standard output of the job."""
-        return self.root / "stdout"
+        return self.root / _layout.STDOUT
 
     @property
     def stderr(self) -> Path:
         """Standard error of the job (tracebacks land here)."""
-        return self.root / "stderr"
+        return self.root / _layout.STDERR
 
     @property
     def state(self) -> Path:
@@ -150,7 +151,7 @@ class Workspace:
                 entries = [p.name for p in self.root.iterdir() if not p.name.startswith(".")]
             except OSError as exc:
                 raise WorkspaceError(f"cannot read {self.root}: {exc.strerror}.") from None
-            unexpected = [e for e in entries if e not in ("jobs", "experiments", "tokens")]
+            unexpected = [e for e in entries if e not in (_layout.JOBS, "experiments", "tokens")]
             if unexpected:
                 raise WorkspaceError(
                     f"{self.root} is not empty and is not a partita work directory (it holds "
@@ -162,15 +163,20 @@ class Workspace:
                 raise WorkspaceError(
                     f"cannot write to the work directory {self.root}: {exc.strerror}."
                 ) from None
-        elif not (self.root / "jobs").exists():
+        elif not (self.root / _layout.JOBS).exists():
             raise WorkspaceError(
                 f"{self.root} is not a partita work directory (no {MARKER} file, no jobs/). "
                 "Check the path."
             )
-        self.jobs = self.root / "jobs"
+        self.jobs = self.root / _layout.JOBS
         self.experiments = self.root / "experiments"
         self.tokens = self.root / "tokens"
         self.index_path = self.root / "index.sqlite"
+
+    @staticmethod
+    def looks_like(path: Path) -> bool:
+        """Whether ``path`` looks like a work directory: its marker file, or a ``jobs/``."""
+        return (path / MARKER).is_file() or (path / _layout.JOBS).is_dir()
 
     def job(self, type_id: str, identifier: str) -> JobPaths:
         """The paths of the job ``type_id``/``identifier``.

@@ -159,3 +159,13 @@ def test_outputs_carry_their_producers_tags(root: Path) -> None:
     assert weights.tags() == {"lr": 0.1}
     score = seal(Score(weights=weights).tag("run", "a"), root)
     assert score.tags == {"lr": 0.1, "run": "a"}
+
+
+def test_a_task_sealed_again_in_another_work_directory_keeps_its_own_paths(
+    root: Path, tmp_path: Path
+) -> None:
+    task = Fit(lr=0.3)
+    first = seal(task, root)
+    second = seal(task, tmp_path / "other")
+    assert task.model == first.jobdir / "model.pt"  # resolved once, as before
+    assert second.identifier == first.identifier

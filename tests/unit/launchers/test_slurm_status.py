@@ -27,7 +27,8 @@ from partita.launchers.slurm._status import (
     phase_of,
     reason_for,
 )
-from partita.workspace import JobPaths, JobState, write_final
+from partita.workspace import JobPaths, JobState
+from partita.workspace._state import write_final
 
 # Seen on the test cluster (Slurm 22.05.8): squeue -h -t all -o "%i|%T|%r"
 DOWN_REASON = (

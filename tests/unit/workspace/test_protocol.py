@@ -11,7 +11,6 @@ import pytest
 import partita.run
 from partita.errors import WorkspaceError
 from partita.workspace import (
-    HISTORY_LIMIT,
     FileLock,
     JobPaths,
     JobState,
@@ -24,6 +23,7 @@ from partita.workspace import (
     read_state,
     record_final,
 )
+from partita.workspace._state import HISTORY_LIMIT
 
 
 @pytest.fixture

@@ -11,15 +11,8 @@ from typing import Any
 
 import pytest
 
-from partita.workspace import (
-    JobPaths,
-    JobState,
-    Reason,
-    read_progress,
-    read_status,
-    write_final,
-    write_state,
-)
+from partita.workspace import JobPaths, JobState, Reason, read_progress, read_status
+from partita.workspace._state import write_final, write_state
 
 
 @pytest.fixture

@@ -91,7 +91,7 @@ class SlurmLauncher(Launcher, kind="slurm"):
     array (at most ``max_array_size`` elements, ``array_parallelism`` at once). Requests
     gather while they keep coming (see :class:`Gathering`): they are submitted once none
     arrived for ``batch_quiet`` seconds, ``batch_longest`` seconds after the first, or as
-    soon as ``max_array_size`` are pending. A job whose
+    soon as one array has ``max_array_size`` of them. A job whose
     dependencies are queued on the same launcher is submitted at once with
     ``--dependency=afterok:...``, so a whole DAG can be queued and left (``detach=True``).
     One ``squeue`` (and ``sacct`` for jobs that left the queue) follows every job.

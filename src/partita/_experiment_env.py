@@ -1,0 +1,99 @@
+"""What a run records about its process: the run record, ``environment.json``, env flags."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from partita.workspace import identity
+
+
+def flag(name: str) -> bool:
+    """Whether the environment variable ``name`` is set to ``1``, ``true`` or ``yes``."""
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def run_record(
+    name: str, run_id: str, status: str, started: float, dry_run: bool, **extra: Any
+) -> dict[str, Any]:
+    """The run's ``run.json``: which experiment, where and by which process, and its status."""
+    return {
+        "experiment": name,
+        "run": run_id,
+        "status": status,
+        "started": started,
+        "host": platform.node(),
+        "pid": os.getpid(),
+        "process": identity(),
+        "argv": sys.argv,
+        "cwd": os.getcwd(),
+        "dry_run": dry_run,
+        **extra,
+    }
+
+
+def environment_info() -> dict[str, Any]:
+    """The run's ``environment.json``: Python, platform, packages and the script's git state."""
+    info: dict[str, Any] = {
+        "python": sys.version,
+        "executable": sys.executable,
+        "platform": platform.platform(),
+    }
+    info["packages"] = _packages()
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if script:
+        info["git"] = _git_info(Path(script).resolve().parent)
+    return info
+
+
+def _packages() -> dict[str, str]:
+    """Installed distributions, ``{name: version}``, from the names of their metadata folders.
+
+    ``name-version.dist-info`` (and ``.egg-info``) folders on ``sys.path``: listing them takes
+    about a millisecond, where reading every distribution's metadata takes tens to hundreds.
+    Names are as the installer normalised them (``typing_extensions``); the first found on
+    ``sys.path`` wins, as for imports.
+    """
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")):
+                package, dash, version = name.rsplit(".", 1)[0].partition("-")
+                if dash and package:
+                    found.setdefault(package, version)
+    return dict(sorted(found.items()))
+
+
+def _git_info(folder: Path, timeout: float = 3.0) -> dict[str, Any] | None:
+    """Commit and dirtiness of the repository holding ``folder`` (one git call, bounded)."""
+    try:
+        status = subprocess.run(
+            ["git", "status", "--porcelain=v2", "--branch"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"commit": None, "dirty": None, "error": f"git status took over {timeout:g} s"}
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if status.returncode != 0:
+        return None
+    commit = None
+    dirty = False
+    for line in status.stdout.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split()[2]
+            commit = None if oid == "(initial)" else oid
+        elif line and not line.startswith("#"):
+            dirty = True
+    return {"commit": commit, "dirty": dirty}

@@ -1,0 +1,31 @@
+"""The names in a job folder that the config layer needs, spelled once.
+
+These names belong to the workspace: :class:`partita.workspace.JobPaths` and
+:class:`partita.workspace.Workspace` build every path of a work directory, and build these
+from this module. The module sits at the bottom of the layers, beside ``partita.errors``,
+so that the config layer (below the workspace, which it cannot import) can name a task's
+folder and files (``Task.jobdir``, ``Task.stdout()``, ``partita.load(folder)``) from the
+same definitions. Nothing else imports it: other layers ask the workspace (docs/design.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The folder of a work directory that holds the job folders.
+JOBS = "jobs"
+#: The file of a job folder that holds its full config.
+PARAMS = "params.json"
+#: The files of a job folder that receive the job's standard output and error.
+STDOUT = "stdout"
+STDERR = "stderr"
+
+
+def job_folder(workdir: Path, type_id: str, identifier: str) -> Path:
+    """The folder of the job ``type_id``/``identifier`` in the work directory ``workdir``."""
+    return workdir / JOBS / type_id / identifier
+
+
+def is_job_folder(path: Path) -> bool:
+    """Whether ``path`` sits where :func:`job_folder` puts job folders (by its parents' names)."""
+    return path.parent.parent.name == JOBS

@@ -1,0 +1,156 @@
+"""The monitor's shared state: the index (in its own thread), the latest snapshot, refreshes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+
+from partita.web import _data
+from partita.workspace import Index, JobInfo, Workspace
+
+log = logging.getLogger("partita.web")
+
+REFRESH_INTERVAL = 0.5
+"""Seconds between two looks at the work directory."""
+
+T = TypeVar("T")
+
+
+class MonitorState:
+    """What the application shares between requests: the index and the latest snapshot.
+
+    The SQLite index is used from one dedicated thread only (``call``); the event loop never
+    blocks on it. ``version`` grows whenever a refresh found a change; WebSocket clients
+    wait on ``changed``.
+    """
+
+    def __init__(self, workspace: Workspace, token: str) -> None:
+        self.workspace = workspace
+        self.token = token
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        # Cookies ignore ports: a name of its own per monitor lets several run side by side.
+        self.cookie = f"partita-{digest[:10]}"
+        self.csrf = hmac.new(token.encode(), b"partita-csrf", hashlib.sha256).hexdigest()
+        self._executor: ThreadPoolExecutor | None = None
+        self._index: Index | None = None
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.runs: list[dict[str, Any]] = []
+        self.version = 0
+        self.refreshed = 0.0
+        self._notified = 0
+        self._changed: asyncio.Event | None = None
+        self.clients = 0
+        """Open WebSocket connections (the watcher reads the files only while there are some)."""
+
+    # --- the index thread --------------------------------------------------------------------
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` in the index thread."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="partita-monitor-index")
+        result = await asyncio.get_running_loop().run_in_executor(
+            self._executor, functools.partial(fn, *args, **kwargs)
+        )
+        self._notify()
+        return result
+
+    def index(self) -> Index:
+        """The index (index thread only)."""
+        if self._index is None:
+            self._index = _data.open_index(self.workspace)
+        return self._index
+
+    def refresh(self, *, max_age: float = 0.0) -> bool:
+        """Refresh the index and the snapshot (index thread only); True if anything changed."""
+        if max_age and time.monotonic() - self.refreshed < max_age:
+            return False
+        index = self._index = _data.refreshed(self.index(), self.workspace)
+        self.refreshed = time.monotonic()
+        jobs = {info.identifier: _data.job_summary(info) for info in index.jobs()}
+        runs = [_data.run_summary(run) for run in index.runs()]
+        if jobs == self.jobs and runs == self.runs:
+            return False
+        self.jobs, self.runs = jobs, runs
+        self.version += 1
+        return True
+
+    def close(self) -> None:
+        """Close the index and stop its thread."""
+        if self._executor is not None:
+            with contextlib.suppress(Exception):
+                self._executor.submit(self._close_index).result(timeout=10)
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    def _close_index(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    # --- change notification (event loop) -------------------------------------------------------
+
+    def _event(self) -> asyncio.Event:
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        return self._changed
+
+    def _notify(self) -> None:
+        if self.version != self._notified:
+            self._notified = self.version
+            event, self._changed = self._event(), asyncio.Event()
+            event.set()
+
+    async def wait_change(self, version: int, timeout: float, wake: asyncio.Event) -> None:
+        """Return once ``version`` is out of date, ``wake`` is set, or after ``timeout`` s."""
+        if self.version != version or wake.is_set():
+            return
+        waiters = {asyncio.ensure_future(self._event().wait()), asyncio.ensure_future(wake.wait())}
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def watch(self) -> None:
+        """While a live page is open, refresh every :data:`REFRESH_INTERVAL` seconds.
+
+        A refresh of a very large work directory can take a while: the pause is then twice
+        its duration, so that the monitor never keeps a core busy. Without any open page
+        nothing is read (API requests refresh what they need themselves).
+        """
+        failure = None
+        while True:
+            pause = REFRESH_INTERVAL
+            if self.clients:
+                started = time.monotonic()
+                try:
+                    await self.call(self.refresh)
+                    failure = None
+                except Exception as exc:
+                    if repr(exc) != failure:  # say it once, not twice a second
+                        failure = repr(exc)
+                        log.exception("partita monitor: reading the work directory failed")
+                pause = max(pause, 2 * (time.monotonic() - started))
+            await asyncio.sleep(pause)
+
+
+def monitor_of(request: Request | WebSocket) -> MonitorState:
+    """The monitor state of the application serving ``request``."""
+    state: MonitorState = request.app.state.monitor
+    return state
+
+
+def filtered(state: MonitorState, filters: dict[str, Any]) -> list[JobInfo]:
+    """Jobs matching ``filters`` (index thread only)."""
+    return state.index().jobs(**filters)
