@@ -593,7 +593,7 @@ def test_remote_command_errors_are_clear(hosts: RemoteHosts, tmp_path: Path) -> 
     refused = partita(hosts, "status", f"ssh://root@127.0.0.1:{free_port()}/x")
     assert refused.returncode == 1
     assert "connection refused" in refused.stderr
-    bad = partita(hosts, "status", "ssh://host1/relative-is-fine-but-this-is-missing")
+    bad = partita(hosts, "status", "ssh://host1/no/such/workdir")
     assert bad.returncode != 0
     assert "does not exist" in bad.stderr
 
