@@ -8,6 +8,7 @@ from pathlib import Path
 
 from partita import _layout
 from partita.errors import WorkspaceError
+from partita.workspace._atomic import atomic_write
 
 LAYOUT_VERSION = 1
 MARKER = ".partita"
@@ -134,11 +135,8 @@ class Workspace:
                 f"expected a directory for the work directory, found a file at {self.root}. "
                 "Choose another path."
             )
-        if marker.exists():
-            try:
-                info = json.loads(marker.read_text() or "{}")
-            except ValueError:
-                info = {}
+        info = _read_marker(marker)
+        if info is not None:
             version = info.get("layout")
             if version != LAYOUT_VERSION:
                 raise WorkspaceError(
@@ -158,7 +156,8 @@ class Workspace:
                     f"{', '.join(sorted(unexpected)[:5])}). Use an empty or new directory."
                 )
             try:
-                marker.write_text(json.dumps({"layout": LAYOUT_VERSION}) + "\n")
+                # Atomically: a process killed here leaves no marker, or a whole one.
+                atomic_write(marker, (json.dumps({"layout": LAYOUT_VERSION}) + "\n").encode())
             except OSError as exc:
                 raise WorkspaceError(
                     f"cannot write to the work directory {self.root}: {exc.strerror}."
@@ -214,3 +213,33 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
+
+
+def _read_marker(marker: Path) -> dict[str, object] | None:
+    """The work directory's marker file, or ``None`` when there is none (yet).
+
+    An empty marker is one whose creation was interrupted (partita before it wrote markers
+    atomically): it counts as absent and is written again. Anything else that is not a
+    JSON object is damage, which the user must look at.
+    """
+    try:
+        text = marker.read_text("utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(
+            f"cannot read the work directory marker {marker}: {exc}. Check its permissions."
+        ) from None
+    if not text.strip():
+        return None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        info = None
+    if not isinstance(info, dict):
+        raise WorkspaceError(
+            f"the work directory marker {marker} is damaged: expected a JSON object such as "
+            f'{{"layout": {LAYOUT_VERSION}}}, found {text[:60]!r}. If this is a partita work '
+            f"directory of layout {LAYOUT_VERSION}, write that line into it."
+        )
+    return info
