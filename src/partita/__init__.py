@@ -5,6 +5,7 @@ Layout (imports point downwards only)::
     partita.config      Config, Task, Param/Meta/Constant, identity, params.json
     partita.workspace   work directory layout, atomic writes, locks, state files, run records
     partita.launchers   how a job runs: local processes, Slurm
+    partita.ssh         experiments on other computers over SSH
     partita.scheduler   dependency graph, job states, tokens, retries, events
     partita._experiment the ``experiment()`` context
     partita.run         the job-side runner (imports config + workspace only)
@@ -40,10 +41,12 @@ if TYPE_CHECKING:
     from partita.launchers import Launcher, LocalLauncher
     from partita.launchers.slurm import SlurmLauncher
     from partita.scheduler import Retry, Token
+    from partita.ssh import SSH
     from partita.workspace import JobState
 
 
 __all__ = [
+    "SSH",
     "Config",
     "Constant",
     "Experiment",
@@ -109,6 +112,7 @@ _LAZY = {
     "SlurmLauncher": ("partita.launchers.slurm", "SlurmLauncher"),
     "ResumableTask": ("partita._resumable", "ResumableTask"),
     "Retry": ("partita.scheduler", "Retry"),
+    "SSH": ("partita.ssh._connector", "SSH"),
     "Token": ("partita.scheduler", "Token"),
 }
 

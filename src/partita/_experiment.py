@@ -22,7 +22,7 @@ from partita._experiment_signals import Signals, install_excepthook, reported
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
 from partita.config._seal import Sealed, outputs_of, seal
-from partita.errors import ExperimentError, ExperimentFailed, WorkspaceError
+from partita.errors import ExperimentError, ExperimentFailed, PartitaError, WorkspaceError
 from partita.launchers import Launcher, LocalLauncher
 from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
 from partita.workspace import JobState, RunPaths, RunWriter, Workspace
@@ -65,7 +65,7 @@ class Experiment:
 
     def __init__(
         self,
-        workdir: str | os.PathLike[str],
+        workdir: str | os.PathLike[str] | Any,
         name: str,
         *,
         max_jobs: int | None = None,
@@ -87,15 +87,31 @@ class Experiment:
                 f"launcher: expected a partita Launcher (e.g. LocalLauncher(4)), found "
                 f"{type(launcher).__name__}."
             )
+        # The command line (`partita run --detach/--dry-run`) passes these through the
+        # environment; explicit arguments win.
+        self.detach = flag("PARTITA_DETACH") if detach is None else detach
+        if not isinstance(workdir, (str, os.PathLike)) or str(workdir).startswith("ssh://"):
+            # A work directory on another computer: the script runs there (partita.ssh);
+            # this returns only on that computer, with the plain path.
+            from partita.ssh import is_remote, resolve_workdir
+
+            if not is_remote(workdir):
+                raise ExperimentError(
+                    f"workdir: expected a path or a remote work directory (SSH(...).workdir"
+                    f"(path), 'ssh://host/path'), found {type(workdir).__name__}."
+                )
+            try:
+                workdir = resolve_workdir(workdir, name, detach=self.detach)
+            except PartitaError as exc:
+                # Raised before anything launched; the message says what to do.
+                install_excepthook()
+                raise reported(exc) from None
         try:
             self.workspace = Workspace(workdir)
         except WorkspaceError as exc:  # said plainly, without partita's internals
             install_excepthook()
             raise reported(exc) from None
         self.name = name
-        # The command line (`partita run --detach/--dry-run`) passes these through the
-        # environment; explicit arguments win.
-        self.detach = flag("PARTITA_DETACH") if detach is None else detach
         self.dry_run = flag("PARTITA_DRY_RUN") if dry_run is None else dry_run
         self.grace_period = grace_period
         self.monitor = monitor

@@ -8,7 +8,7 @@ Layers, lowest first; a module may import only from its own layer or from lower 
     3  partita.launchers
     4  partita.scheduler
     5  the experiment: partita._experiment (and its _experiment_* parts), _control, _live,
-       _resumable
+       _resumable, partita.ssh
        the job side:   partita.run, partita._progress
     6  the views and the facade: partita.cli, partita.web, partita (its __init__)
 
@@ -55,6 +55,9 @@ LAYERS: dict[str, int] = {
     "partita._resumable": 5,
     "partita.run": 5,
     "partita._progress": 5,
+    # Remote experiments: the experiment hands a remote work directory to it; the CLI
+    # relays commands through it. It needs errors, config (task classes) and itself only.
+    "partita.ssh": 5,
     "partita.cli": 6,
     "partita.web": 6,
     "partita": 6,

@@ -27,6 +27,7 @@ from partita.cli._app import (
     job_paths,
     json_option,
     open_index,
+    remote_command,
     workdir_argument,
     workdir_option,
 )
@@ -285,4 +286,7 @@ def launchers_explain(
 
 def main() -> None:
     """Entry point of the ``partita`` console script."""
+    remote = remote_command(sys.argv[1:])
+    if remote is not None:
+        raise SystemExit(remote())
     cli.main(prog_name="partita")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -126,6 +127,33 @@ workdir_argument = click.argument(
 """An optional positional ``WORKDIR`` (same meaning as ``-w``)."""
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def remote_command(argv: list[str]) -> Callable[[], int] | None:
+    """For a work directory ``ssh://host/path`` (argument, ``-w`` or ``$PARTITA_WORKDIR``):
+    a function that runs the command there and relays it (see docs/ssh.md)."""
+    if not any("ssh://" in arg for arg in argv) and not os.environ.get(
+        ENV_WORKDIR, ""
+    ).startswith("ssh://"):
+        return None
+    from partita.ssh._cli import find_remote, relay
+
+    try:
+        found = find_remote(argv, dict(os.environ))
+    except PartitaError as exc:
+        raise SystemExit(f"partita: {exc}") from None
+    if found is None:
+        return None
+    workdir, rest, env = found
+
+    def run() -> int:
+        try:
+            return relay(workdir, rest, env)
+        except PartitaError as exc:
+            print(f"partita: {exc}", file=sys.stderr)
+            return 1
+
+    return run
 
 
 def is_workdir(path: Path) -> bool:

@@ -45,6 +45,7 @@ __all__ = [
 _BUILTIN = {
     "local": "partita.launchers.local",
     "slurm": "partita.launchers.slurm._launcher",
+    "ssh": "partita.ssh._launcher",
 }
 #: The handle key naming the kind (the one key every handle has).
 _KIND_KEY = "kind"
