@@ -14,7 +14,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from partita.config._serial import dumps as params_bytes
@@ -22,7 +21,8 @@ from partita.errors import ExperimentError, LauncherError
 from partita.launchers import Exit, Launcher, LaunchRequest
 from partita.scheduler import _attempt as disk
 from partita.scheduler._bridge import LoopThread
-from partita.scheduler._dispatch import Dispatcher, Ticket
+from partita.scheduler._callbacks import Callbacks
+from partita.scheduler._dispatch import Dispatcher
 from partita.scheduler._follow import Follower
 from partita.scheduler._graph import can_queue_after, settled
 from partita.scheduler._job import Job, JobEvent, Record, Submission
@@ -35,6 +35,7 @@ from partita.scheduler._outcome import (
     Requeue,
     Vanished,
 )
+from partita.scheduler._slots import Slots
 from partita.scheduler._tokens import TokenStore
 from partita.workspace import EXIT_SUPERSEDED, JobState, JobStatus, Reason, Workspace, no_space
 
@@ -71,7 +72,6 @@ class Scheduler:
         self._listeners: list[Listener] = []
         self._bridge = LoopThread()
         self._loop = self._bridge.loop
-        self._slot_waits: dict[Ticket, asyncio.Future[None]] = {}
         self._finals: dict[str, asyncio.Future[None]] = {}
         self._launched: dict[str, asyncio.Future[None]] = {}
         self._unfinished = 0
@@ -79,13 +79,10 @@ class Scheduler:
         self._stopping = False
         self._cancelling = False
         self._internal_errors: list[str] = []
-        self._callbacks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="partita-cb")
-        self._callback_errors: list[str] = []
-        self._pending_callbacks = 0
+        self._callbacks = Callbacks(self._idle)
         self._launchers: set[Launcher] = set()
         self._tokens = TokenStore(workspace)
-        self._dispatcher = Dispatcher(self._tokens)
-        self._token_poll: asyncio.TimerHandle | None = None
+        self._slots = Slots(self._loop, Dispatcher(self._tokens))
         self._follower = Follower(self._bridge, self._launchers, self._lock, self._is_stopping)
 
     # --- lifecycle (any thread) ---------------------------------------------------------
@@ -109,7 +106,7 @@ class Scheduler:
         was_running = self._bridge.alive
         self._bridge.close(close_launchers)
         if was_running:
-            self._callbacks.shutdown(wait=True)
+            self._callbacks.shutdown()
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(event)`` (in the scheduler thread) at every state change."""
@@ -155,7 +152,7 @@ class Scheduler:
                     "scheduler. Submit that task in this experiment too."
                 )
             rec = Record(spec, [d._record for d in spec.dependencies], self)
-            rec.run_callbacks = self._run_callbacks
+            rec.run_callbacks = self._callbacks.run
             self._records[rec.identifier] = rec
             self._order.append(rec)
             self._unfinished += 1
@@ -167,7 +164,7 @@ class Scheduler:
         """Block until every job is final and every callback ran; ``False`` on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._unfinished > 0 or self._pending_callbacks > 0:
+            while self._unfinished > 0 or self._callbacks.pending > 0:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -185,7 +182,7 @@ class Scheduler:
                 records = list(self._order)
             if all(settled(rec) for rec in records):
                 with self._idle:
-                    if self._pending_callbacks == 0:
+                    if self._callbacks.pending == 0:
                         return
             time.sleep(0.05)
 
@@ -214,7 +211,7 @@ class Scheduler:
     @property
     def callback_errors(self) -> list[str]:
         """Exceptions raised by ``on_completed`` callbacks."""
-        return list(self._callback_errors)
+        return list(self._callbacks.errors)
 
     # --- inside the loop: bookkeeping -----------------------------------------------------
 
@@ -292,31 +289,11 @@ class Scheduler:
         self._mark_launched(rec)
         callbacks = rec.take_callbacks()
         if callbacks and outcome.state is JobState.DONE:
-            self._run_callbacks(rec, callbacks)
+            self._callbacks.run(rec, callbacks)
         rec.final.set()
         with self._idle:
             self._unfinished -= 1
             self._idle.notify_all()
-
-    def _run_callbacks(self, rec: Record, callbacks: list[Callable[[Job], Any]]) -> None:
-        with self._idle:
-            self._pending_callbacks += len(callbacks)
-
-        def call(callback: Callable[[Job], Any]) -> None:
-            try:
-                callback(rec.job)
-            except BaseException:
-                self._callback_errors.append(
-                    f"on_completed callback {getattr(callback, '__qualname__', callback)!r} "
-                    f"of {rec.name} raised:\n{traceback.format_exc()}"
-                )
-            finally:
-                with self._idle:
-                    self._pending_callbacks -= 1
-                    self._idle.notify_all()
-
-        for callback in callbacks:
-            self._callbacks.submit(call, callback)
 
     # --- inside the loop: a job's life ----------------------------------------------------
 
@@ -422,7 +399,7 @@ class Scheduler:
                         return outcome
                     case Vanished():
                         continue
-            ticket = await self._acquire_slot(rec)
+            ticket = await self._slots.acquire(rec)
             exit_: Exit | None = None
             try:
                 if self._stopping:
@@ -439,7 +416,7 @@ class Scheduler:
                         # one must wait for the next attempt's handle, not this one.
                         rec.handle = None
             finally:
-                self._release_slot(ticket)
+                self._slots.release(ticket)
             match result:
                 case Finished() as outcome:
                     return outcome
@@ -565,51 +542,11 @@ class Scheduler:
         # Called in the I/O pool, under the job lock: plain reads only.
         return not self._stopping and _never_ran_or_ended(rec, status)
 
-    # --- slots ----------------------------------------------------------------------------
-
-    async def _acquire_slot(self, rec: Record) -> Ticket:
-        ticket = Ticket(rec.identifier, rec.launcher, dict(rec.spec.tokens))
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._slot_waits[ticket] = future
-        self._dispatcher.offer(ticket)
-        self._dispatch()
-        try:
-            await future
-        except asyncio.CancelledError:
-            self._slot_waits.pop(ticket, None)
-            self._dispatcher.withdraw(ticket)
-            self._dispatch()
-            raise
-        return ticket
-
-    def _release_slot(self, ticket: Ticket) -> None:
-        self._dispatcher.release(ticket)
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        """Start ready jobs, in submission order, while slots and tokens allow."""
-        for ticket in self._dispatcher.admit():
-            future = self._slot_waits.pop(ticket, None)
-            if future is None or future.done():
-                self._dispatcher.release(ticket)
-            else:
-                future.set_result(None)
-        if self._dispatcher.waiting_for_tokens and self._token_poll is None:
-            # Units may be freed by other processes: look again soon.
-            def again() -> None:
-                self._token_poll = None
-                self._dispatch()
-
-            self._token_poll = self._loop.call_later(0.2, again)
-
     # --- cancellation ---------------------------------------------------------------------
 
     async def _cancel_all(self, kill_running: bool) -> None:
         self._cancelling = kill_running
-        for ticket in self._dispatcher.clear():
-            future = self._slot_waits.pop(ticket, None)
-            if future is not None and not future.done():
-                future.cancel()
+        self._slots.cancel_waiting()
         stops = []
         unrun = []
         stopped = Finished(JobState.CANCELLED, None, "the experiment was stopped")
