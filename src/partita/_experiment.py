@@ -25,7 +25,7 @@ from partita.config._seal import Sealed, outputs_of, seal
 from partita.errors import ExperimentError, ExperimentFailed, PartitaError, WorkspaceError
 from partita.launchers import Launcher, LocalLauncher
 from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
-from partita.workspace import JobState, RunPaths, RunWriter, Workspace
+from partita.workspace import JobPaths, JobState, RunPaths, RunWriter, Workspace
 
 __all__ = ["Experiment", "Job"]
 
@@ -267,7 +267,7 @@ class Experiment:
         # params.json bytes: all decided by the config layer, before anything is launched.
         sealed = seal(task, self.workspace.root, check_class=self._check_importable)
         ident, tags = sealed.identifier, sealed.tags
-        paths = self.workspace.job(sealed.type_id, ident)
+        paths = JobPaths(sealed.jobdir)  # names computed here, not read: no checks needed
         dependencies = self._dependencies(sealed)
         if self.dry_run:
             self._dry_submit(task, ident, paths, tags)

@@ -9,6 +9,7 @@ produces the ``params.json`` bytes, in one pass. The experiment hands the result
 from __future__ import annotations
 
 import json
+import os
 import re
 import warnings
 from collections.abc import Callable
@@ -78,10 +79,30 @@ def _check_type_id(cls: type) -> None:
     _classes[type_id] = (cls, reference)
 
 
-def _check_recorded_classes(jobdir: Path, types: dict[str, str]) -> None:
-    """Warn if the job folder was created by other classes with the same type ids."""
+def _read_rest(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_recorded_classes(jobdir: Path, types: dict[str, str], params: bytes) -> None:
+    """Warn if the job folder was created by other classes with the same type ids.
+
+    ``params`` are the bytes this submission would write: a folder holding the same bytes
+    was written by the same classes (the common case of a rerun), with nothing to parse.
+    """
     try:
-        document = json.loads((jobdir / _layout.PARAMS).read_text("utf-8"))
+        # Low-level reads: this runs once per submission, thousands of times on a rerun.
+        fd = os.open(os.path.join(jobdir, _layout.PARAMS), os.O_RDONLY)
+        try:
+            recorded_bytes = os.read(fd, len(params) + 1)
+            if recorded_bytes == params:
+                return
+            recorded_bytes += _read_rest(fd)
+        finally:
+            os.close(fd)
+        document = json.loads(recorded_bytes)
         objects = document["objects"]
     except (OSError, ValueError, KeyError, TypeError):
         return
@@ -226,7 +247,6 @@ def seal(
     dependencies = _dependencies(task)
     type_id = type(task)._partita_type_id
     jobdir = _layout.job_folder(workspace, type_id, ident)
-    _check_recorded_classes(jobdir, types)
     _resolve_generated(task, jobdir)
     freeze(task)
     st = state_of(task)
@@ -234,6 +254,7 @@ def seal(
     outputs = outputs_of(task)
     tags = task.tags()
     params = dumps(task)
+    _check_recorded_classes(jobdir, types, params)
     return Sealed(task, type_id, ident, jobdir, tags, dependencies, outputs, params)
 
 

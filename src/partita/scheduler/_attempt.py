@@ -59,7 +59,7 @@ def prepare(paths: JobPaths, params: bytes) -> JobStatus:
     hence the folder, is the same), so its ``params.json`` replaces an older one, unless a
     run recorded as in progress (maybe another experiment's) started with the old one.
     """
-    status = read_status(paths)
+    status = read_status(paths, details=False)
     if status.done:
         return status
     if not paths.params.exists() or (

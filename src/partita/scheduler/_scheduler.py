@@ -68,6 +68,8 @@ class Scheduler:
         self.env = env or {}
         self._records: dict[str, Record] = {}
         self._order: list[Record] = []
+        self._to_start: list[Record] = []
+        """Submitted jobs the loop has not started yet (one wake-up starts them all)."""
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._bridge = LoopThread()
@@ -157,7 +159,10 @@ class Scheduler:
             self._order.append(rec)
             self._unfinished += 1
             self._launchers.add(rec.launcher)
-        self._bridge.call_soon(self._start_job, rec)
+            wake = not self._to_start
+            self._to_start.append(rec)
+        if wake:  # a burst of submissions wakes the loop once, not once per job
+            self._bridge.call_soon(self._start_submitted)
         return rec.job
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -299,6 +304,12 @@ class Scheduler:
 
     def _start_job(self, rec: Record) -> None:
         self._spawn(self._drive(rec), rec)
+
+    def _start_submitted(self) -> None:
+        with self._lock:
+            submitted, self._to_start = self._to_start, []
+        for rec in submitted:
+            self._start_job(rec)
 
     async def _drive(self, rec: Record) -> None:
         spec = rec.spec
