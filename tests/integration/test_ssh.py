@@ -625,6 +625,39 @@ def test_kill_and_follow_a_remote_job(hosts: RemoteHosts, remote: Path, tmp_path
     assert len(markers(hosts, remote, "done")) == 1
 
 
+def test_an_interrupted_follow_ends_on_the_host_too(
+    hosts: RemoteHosts, remote: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C on `partita jobs log -f ssh://...` also ends the command on the host."""
+    process = start(hosts, waiting_script(tmp_path), str(remote))
+    wait_for(lambda: both_started(hosts, remote), 60, "both jobs to start remotely")
+    first, _second = job_ids(hosts, remote)
+    follow = subprocess.Popen(
+        [PY, "-m", "partita.cli", "jobs", "log", "-f", "-w", f"ssh://host1{remote}", first[:8]],
+        env=hosts.client_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: _processes_naming("partita.cli jobs log", f" {remote} "), 60, "the follower"
+        )
+        follow.send_signal(signal.SIGINT)
+        follow.communicate(timeout=30)
+        wait_for(
+            lambda: not _processes_naming("partita.cli jobs log", f" {remote} "),
+            30,
+            "the follower on the host to end",
+        )
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+        release(hosts, remote)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+
+
 def test_monitor_runs_on_the_host_behind_a_forwarded_port(
     hosts: RemoteHosts, finished: Path
 ) -> None:
@@ -656,6 +689,27 @@ def test_monitor_runs_on_the_host_behind_a_forwarded_port(
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
+    # The monitor on the host ends with the command that started it (the hosts share this
+    # machine's process table, only their files are apart).
+    wait_for(
+        lambda: not _processes_naming("partita.cli monitor", str(finished)),
+        30,
+        "the remote monitor to end",
+    )
+
+
+def _processes_naming(*parts: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if all(part in line for part in parts):
+            found.append(int(entry.name))
+    return found
 
 
 # --- several hosts sharing a file system -----------------------------------------------------

@@ -66,6 +66,27 @@ def _command(workdir: SSHWorkdir, argv: list[str], env: dict[str, str]) -> str:
     return f"cd / && exec {'env ' + prefix + ' ' if prefix else ''}{line}"
 
 
+def _until_stdin_closes(command: str) -> str:
+    """A shell line that runs ``command`` until it ends or its standard input closes.
+
+    Without a terminal, a command of a closed SSH session gets no SIGHUP: a server such as
+    the monitor would outlive the ``partita monitor`` that started it. ``command`` is a
+    line of :func:`_command` (``cd / && exec ...``).
+    """
+    prefix = "cd / && exec "
+    assert command.startswith(prefix)
+    program = command[len(prefix) :]
+    # A background list reads /dev/null unless told otherwise: the watcher reads the
+    # session's standard input through fd 3.
+    script = (
+        "cd / || exit 1; exec 3<&0; "
+        f"{program} </dev/null 3<&- & pid=$!; "
+        '{ cat <&3; kill "$pid"; } >/dev/null 2>&1 & watch=$!; exec 3<&-; '
+        'wait "$pid"; status=$?; kill "$watch" 2>/dev/null; exit "$status"'
+    )
+    return "sh -c " + shlex.quote(script)
+
+
 async def _copy(source: Any, target: Any) -> None:
     while True:
         data = await source.read(1 << 16)
@@ -79,12 +100,11 @@ def relay(workdir: SSHWorkdir, argv: list[str], env: dict[str, str]) -> int:
     """Run ``partita ARGV`` on the host; copy its output here; return its exit code."""
     if argv and argv[0] == "monitor":
         return monitor(workdir, argv, env)
-    command = _command(workdir, argv, env)
+    # `jobs log --follow` runs until interrupted: it must end with this side, as the monitor.
+    command = _until_stdin_closes(_command(workdir, argv, env))
 
     async def work(conn: Any) -> int:
-        process = await conn.create_process(
-            command, encoding=None, stdin=asyncio.subprocess.DEVNULL
-        )
+        process = await conn.create_process(command, encoding=None)
         try:
             await asyncio.gather(
                 _copy(process.stdout, sys.stdout.buffer), _copy(process.stderr, sys.stderr.buffer)
@@ -117,13 +137,15 @@ def monitor(workdir: SSHWorkdir, argv: list[str], env: dict[str, str]) -> int:
             next(rest, None)  # the remote monitor listens on its loopback only
         elif not arg.startswith("--host="):
             remote_argv.append(arg)
-    command = _command(workdir, [*remote_argv, "--host", "127.0.0.1", "--port", "0"], env)
+    command = _until_stdin_closes(
+        _command(workdir, [*remote_argv, "--host", "127.0.0.1", "--port", "0"], env)
+    )
     host = workdir.ssh.host
 
     async def work(conn: Any) -> int:
-        process = await conn.create_process(
-            command, encoding=None, stdin=asyncio.subprocess.DEVNULL
-        )
+        # stdin stays open while this side runs: its end (this process exits, or the
+        # connection drops) stops the monitor on the host, which would otherwise go on.
+        process = await conn.create_process(command, encoding=None)
         copying = asyncio.ensure_future(_copy(process.stdout, sys.stdout.buffer))
         try:
             buffer = b""
