@@ -32,6 +32,7 @@ from partita.cli._app import (
     workdir_option,
 )
 from partita.cli._experiments import experiments, status_command
+from partita.cli._gc import gc, pin, unpin
 from partita.cli._jobs import jobs
 from partita.cli._params import diff as diff_params
 from partita.cli._params import load_params
@@ -66,6 +67,9 @@ def cli() -> None:
 
 cli.add_command(jobs)
 cli.add_command(experiments)
+cli.add_command(gc)
+cli.add_command(pin)
+cli.add_command(unpin)
 
 
 @cli.command("status")
