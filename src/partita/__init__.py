@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from partita._progress import progress
+from partita._report import artifacts, report
 from partita._version import __version__
 from partita.config import (
     Config,
@@ -65,12 +66,14 @@ __all__ = [
     "Task",
     "Token",
     "__version__",
+    "artifacts",
     "experiment",
     "field",
     "fields",
     "identifier",
     "load",
     "progress",
+    "report",
     "tag",
 ]
 
