@@ -60,6 +60,8 @@ LAYERS: dict[str, int] = {
     # Remote experiments: the experiment hands a remote work directory to it; the CLI
     # relays commands through it. It needs errors, config (task classes) and itself only.
     "partita.ssh": 5,
+    # Reading what experiments produced (results table, load_run): workspace and config.
+    "partita.analysis": 5,
     "partita.cli": 6,
     "partita.web": 6,
     "partita": 6,
