@@ -51,7 +51,9 @@ class ResultRows:
     columns: list[str]
     rows: list[dict[str, Any]]
     varying: list[str]
-    """Parameter and tag columns whose value is not the same in every row."""
+    """Parameter and tag columns whose value is not the same in every row (that has it)."""
+    results: list[str] = field(default_factory=list)
+    """The columns of reported results."""
     damage: list[str] = field(default_factory=list)
     """Files that could not be read (``"<task>/<id>: results.json: ..."``)."""
 
@@ -225,7 +227,7 @@ def result_rows(
         for row in rows:
             for name in constant:
                 row.pop(name, None)
-    return ResultRows(columns, rows, varying, damage)
+    return ResultRows(columns, rows, varying, list(result_columns.values()), damage)
 
 
 def results(
