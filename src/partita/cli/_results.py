@@ -36,7 +36,13 @@ from partita.cli._filters import parse_tag
 from partita.cli._params import Change, diff, load_params
 from partita.workspace import JobInfo, JobPaths, Workspace, read_job_environment, read_status
 
-__all__ = ["code_change", "environment_rows", "explain", "results_command"]
+__all__ = [
+    "code_change",
+    "environment_rows",
+    "explain",
+    "results_command",
+    "run_environment_lines",
+]
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -259,6 +265,43 @@ def environment_rows(paths: JobPaths) -> list[tuple[str, str]]:
     for item in env.get("damage", []):
         rows.append(("damaged", str(item)))
     return rows
+
+
+def _git_text(git: Any) -> str:
+    if not isinstance(git, dict):
+        return "not in a git repository"
+    commit = str(git.get("commit") or "no commit")[:12]
+    if git.get("dirty"):
+        changed = len(str(git.get("diff") or "").splitlines())
+        untracked = len(git.get("untracked") or [])
+        extra = f", diff of {changed} lines" if changed else ""
+        extra += f", {untracked} untracked files" if untracked else ""
+        return f"{commit} with uncommitted changes{extra}"
+    return f"{commit} (clean)"
+
+
+def run_environment_lines(env: dict[str, Any]) -> list[str]:
+    """Lines for ``experiments show``: a run's ``environment.json`` for people."""
+    lines = []
+    if env.get("host"):
+        lines.append(f"host         {env['host']}")
+    if env.get("argv"):
+        lines.append(f"command      {' '.join(str(a) for a in env['argv'])}")
+    if env.get("python"):
+        lines.append(f"python       {str(env['python']).split()[0]} ({env.get('executable', '?')})")
+    if env.get("script"):
+        lines.append(f"script       {env['script']}: {_git_text(env.get('git'))}")
+    packages = env.get("packages")
+    if isinstance(packages, dict):
+        lines.append(f"packages     {len(packages)} installed (--json lists them)")
+    editable = env.get("editable")
+    if isinstance(editable, dict):
+        for name, item in editable.items():
+            if isinstance(item, dict):
+                lines.append(
+                    f"editable     {name} {item.get('version', '?')}: {_git_text(item.get('git'))}"
+                )
+    return lines
 
 
 # --- explain ------------------------------------------------------------------------------
