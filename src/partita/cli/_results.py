@@ -394,7 +394,7 @@ def explain(job: str, workdir: Path | None, as_json: bool) -> None:
     if nearest is None:
         console.print(Text(f"the only job of {info.type_id}: no other job to compare it with."))
     else:
-        others = fmt.plural(len(siblings), f"other job of {info.type_id}")
+        others = f"{fmt.plural(len(siblings), 'other job')} of {info.type_id}"
         line = Text(f"{others}; the nearest is {nearest.name} (")
         line.append_text(fmt.state_text(nearest.state, nearest.reason))
         line.append(f", {fmt.ago(nearest.ended or nearest.started or nearest.submitted)})")
