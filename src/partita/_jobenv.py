@@ -80,12 +80,16 @@ def fingerprint(cls: type) -> dict[str, Any]:
 
 def _gpus(found: list[dict[str, Any]]) -> None:
     """Ask ``nvidia-smi`` which GPUs this job sees (in a thread: it can take a second)."""
-    import shutil
-    import subprocess
-
-    command = shutil.which("nvidia-smi")
+    command = None
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(folder or ".", "nvidia-smi")
+        if os.access(candidate, os.X_OK):
+            command = candidate
+            break
     if command is None:
         return
+    import subprocess
+
     try:
         out = subprocess.run(
             [command, "--query-gpu=index,name,uuid,memory.total", "--format=csv,noheader"],

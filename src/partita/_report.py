@@ -45,6 +45,27 @@ def _set_target(paths: JobPaths | None) -> None:
     _pending[0] = False
     if paths is not None:
         _target.append(paths)
+        _resume(paths)
+
+
+def _resume(paths: JobPaths) -> None:
+    """Continue from what an earlier attempt left in the folder (a ``ResumableTask``'s)."""
+    if not paths.results.exists():
+        return
+    from partita.workspace._results import read_results
+
+    earlier = read_results(paths)
+    _values.update({k: _storable(k, v) for k, v in earlier["values"].items() if _safe(k, v)})
+    for name, points in earlier["series"].items():
+        _series[name] = [[step, _number(value), when] for step, value, when in points]
+
+
+def _safe(name: str, value: Any) -> bool:
+    try:
+        _storable(name, value)
+    except ReportError:
+        return False
+    return True
 
 
 def _is_number(value: Any) -> bool:
