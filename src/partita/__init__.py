@@ -108,16 +108,32 @@ def _start_monitor(workdir: Any, port: int) -> Any:
     return start_in_thread(workdir, port=port)
 
 
-def results(workdir: Any, **selection: Any) -> Any:
+def results(
+    workdir: Any,
+    *,
+    experiment: str | None = None,
+    task: str | None = None,
+    tags: dict[str, Any] | None = None,
+    state: str | list[str] | None = "done",
+    varying_only: bool = False,
+) -> Any:
     """The jobs of ``workdir`` as a pandas ``DataFrame``: parameters, tags, reported results.
 
-    One row per job; see :func:`partita.analysis.results` for the columns and the
-    selection (``experiment=``, ``task=``, ``tags=``, ``state="done"``,
-    ``varying_only=False``). Needs the ``analysis`` extra (pandas).
+    One row per job: ``id``, ``task``, ``state``, the tags and parameters that vary (dotted
+    names that follow the tasks producing the job's inputs: ``model.lr``), the reported
+    results, the constant ones (dropped with ``varying_only=True``) and the times. See
+    :func:`partita.analysis.results` and docs/results.md. Needs the ``analysis`` extra.
     """
     from partita.analysis import results as table
 
-    return table(workdir, **selection)
+    return table(
+        workdir,
+        experiment=experiment,
+        task=task,
+        tags=tags,
+        state=state,
+        varying_only=varying_only,
+    )
 
 
 def load_run(workdir: Any, experiment: str, run: str = "latest") -> Any:

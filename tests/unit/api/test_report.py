@@ -93,3 +93,13 @@ def test_a_resumed_attempt_continues_the_series(tmp_path: Path) -> None:
     series = read_results(paths)["series"]["loss"]
     assert [point[0] for point in series] == [1, 2, 3]
     assert math.isnan(series[1][1]) and series[2][1] == 0.5
+
+
+def test_results_without_pandas_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from partita.errors import ResultsError
+
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ResultsError, match=r"pip install 'partita\[analysis\]'"):
+        partita.results("anywhere")
