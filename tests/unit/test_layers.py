@@ -9,7 +9,8 @@ Layers, lowest first; a module may import only from its own layer or from lower 
     4  partita.scheduler
     5  the experiment: partita._experiment (and its _experiment_* parts), _control, _live,
        _resumable, partita.ssh
-       the job side:   partita.run, partita._progress, partita._report, partita._jobenv
+       the job side:   partita.run, partita._progress, partita._report, partita._jobenv,
+                       partita._forkserver
     6  the views and the facade: partita.cli, partita.web, partita (its __init__)
 
 The job side (the modules that run inside a job's process) sits with the experiment for
@@ -57,6 +58,7 @@ LAYERS: dict[str, int] = {
     "partita._progress": 5,
     "partita._report": 5,
     "partita._jobenv": 5,
+    "partita._forkserver": 5,
     # Remote experiments: the experiment hands a remote work directory to it; the CLI
     # relays commands through it. It needs errors, config (task classes) and itself only.
     "partita.ssh": 5,
@@ -67,7 +69,13 @@ LAYERS: dict[str, int] = {
     "partita": 6,
 }
 #: The job side: may import only from these layers, and from each other.
-JOB_SIDE = {"partita.run", "partita._progress", "partita._report", "partita._jobenv"}
+JOB_SIDE = {
+    "partita.run",
+    "partita._progress",
+    "partita._report",
+    "partita._jobenv",
+    "partita._forkserver",
+}
 JOB_SIDE_MAY_IMPORT = 2
 
 
