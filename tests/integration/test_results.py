@@ -312,3 +312,26 @@ def test_the_run_environment_records_the_scripts_git_state(tmp_path: Path) -> No
     assert env["argv"][1:] == [str(tmp_path / "wd"), "--flag"]
     assert env["script"] == str(script.path) and env["host"]
     assert "partita" in env["packages"] or "partita" in env["editable"]
+
+
+RESUMABLE = """
+class Long(partita.ResumableTask, id="res.long"):
+    def execute(self):
+        partita.report(loss=1.0 / self.attempt, attempt=self.attempt)
+        if os.environ.get("STOP"):
+            raise RuntimeError("preempted, say")
+
+with experiment(sys.argv[1], "long"):
+    Long().submit()
+"""
+
+
+def test_a_resumed_task_keeps_its_results(tmp_path: Path) -> None:
+    script = Script(tmp_path, "long", RESUMABLE)
+    assert script.run(str(tmp_path / "wd"), env={"STOP": "1"}).returncode == 1
+    out = script.run(str(tmp_path / "wd"))
+    assert out.returncode == 0, out.stderr
+    (folder,) = job_dirs(tmp_path / "wd", "res.long")
+    results = read_results(JobPaths(folder))
+    assert results["values"]["attempt"] == 2
+    assert [point[:2] for point in results["series"]["loss"]] == [[1, 1.0], [2, 0.5]]
