@@ -21,7 +21,8 @@ The tree::
     ├── ExperimentError              misuse of the experiment context
     │   ├── NoExperimentError        submit() outside ``with experiment(...)``
     │   └── ExperimentFailed         some jobs failed; lists them with their stderr
-    └── JobLookupError               (LookupError) a job reference matches nothing or several jobs
+    ├── JobLookupError               (LookupError) a job reference matches nothing or several jobs
+    └── RunnerError                  an experiment's command line or config file is wrong
 
     PartitaWarning (UserWarning)     something works but is fragile
 
@@ -53,6 +54,7 @@ __all__ = [
     "PartitaError",
     "PartitaWarning",
     "PendingPathError",
+    "RunnerError",
     "TaskImportError",
     "UnknownFieldError",
     "WorkspaceError",
@@ -180,6 +182,13 @@ class ExperimentFailed(ExperimentError):
 
 class JobLookupError(PartitaError, LookupError):
     """A job reference (identifier prefix or folder) matches no job, or several."""
+
+
+class RunnerError(PartitaError):
+    """The command line or a config file of an experiment script is wrong (``experiment_main``).
+
+    Raised before anything is launched; the runner prints it and exits with code 2.
+    """
 
 
 class PartitaWarning(UserWarning):

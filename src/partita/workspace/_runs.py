@@ -1,8 +1,10 @@
 """Run folders ``experiments/<name>/runs/<run id>/``: their paths, how they are written, read.
 
 A run folder holds ``run.json`` (who ran, when, with which outcome), ``jobs.jsonl`` (one line
-per submission, appended as the experiment submits) and ``environment.json`` (python,
-packages, git). This module is the only code that names those files.
+per submission, appended as the experiment submits), ``environment.json`` (python,
+packages, git) and, for runs started by ``experiment_main``, ``config.json`` (the resolved
+configuration, the overrides as typed and the config files' contents). This module is the
+only code that names those files.
 
 Writing: :class:`RunWriter` appends each submission with one ``write(2)`` on a file opened
 with ``O_APPEND``: the line is in the operating system's hands (visible to every reader,
@@ -39,6 +41,7 @@ __all__ = [
     "Submissions",
     "iter_runs",
     "no_space",
+    "read_config",
     "read_environment",
     "read_run",
     "read_submissions",
@@ -81,6 +84,11 @@ class RunPaths:
     def environment(self) -> Path:
         """Python, packages and git state of the experiment's process (JSON object)."""
         return self.root / "environment.json"
+
+    @property
+    def config(self) -> Path:
+        """How the run was configured (``experiment_main``): files, overrides, resolved values."""
+        return self.root / "config.json"
 
     @property
     def latest(self) -> Path:
@@ -181,6 +189,13 @@ class RunWriter:
             write_json(self.paths.environment, info, fsync=False)
         except OSError as exc:
             raise _write_error(self.paths, "the run's environment", exc) from None
+
+    def write_config(self, info: dict[str, Any]) -> None:
+        """Write ``config.json`` (atomically, flushed to disk: a rerun depends on it)."""
+        try:
+            write_json(self.paths.config, info, fsync=True)
+        except OSError as exc:
+            raise _write_error(self.paths, "the run's configuration", exc) from None
 
     def finish(self, record: dict[str, Any]) -> None:
         """Flush the submissions to disk, close them and write the final ``run.json``.
@@ -380,3 +395,12 @@ def read_environment(paths: RunPaths) -> dict[str, Any]:
     """``environment.json`` as a dict (empty when missing or damaged)."""
     value = read_json(paths.environment)
     return value if isinstance(value, dict) else {}
+
+
+def read_config(paths: RunPaths) -> tuple[dict[str, Any] | None, list[str]]:
+    """``config.json`` and what is wrong with it; ``(None, [])`` when the run has none."""
+    damage: list[str] = []
+    if not paths.config.exists():
+        return None, damage
+    value = read_document(paths.config, damage)
+    return value, damage
