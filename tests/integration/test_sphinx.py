@@ -99,9 +99,10 @@ def test_a_class_that_cannot_be_imported_fails_the_build(tmp_path: Path) -> None
     source.mkdir()
     (source / "conf.py").write_text('extensions = ["partita.sphinx"]\nproject = "t"\n')
     (source / "index.rst").write_text("T\n=\n\n.. partita:config:: nowhere.Missing\n")
+    out = tmp_path / "o"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     build = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-W", "-q", str(source), str(tmp_path / "o")],
+        [sys.executable, "-m", "sphinx", "-b", "html", "-W", "-q", str(source), str(out)],
         capture_output=True, text=True, timeout=240, env=env,
     )  # fmt: skip
     assert 0 != build.returncode

@@ -143,7 +143,7 @@ def _typed(f: Field, nodes: list[Node], key: str, source: str) -> list[Any]:
 
 def from_overrides(cls: type[Config], overrides: list[str]) -> list[Assignment]:
     """``key=value`` texts, checked and converted (sweeps keep all their values)."""
-    out = []
+    out: list[Assignment] = []
     for text in overrides:
         key, sep, raw = text.partition("=")
         source = f"override {text!r}"
@@ -153,12 +153,36 @@ def from_overrides(cls: type[Config], overrides: list[str]) -> list[Assignment]:
                 f"{text!r}. Options start with '--'; see --help."
             )
         path = _split(key, source)
-        f = field_at(cls, path, source)
-        nodes = parse_value(raw, source)
-        values = _typed(f, nodes, ".".join(path), source)
-        texts = [raw] if len(nodes) == 1 else [_node_text(n) for n in nodes]
-        out.append(Assignment(path, values, texts, source))
+        _assign(cls, path, parse_value(raw, source), raw, source, out)
     return out
+
+
+def _assign(
+    cls: type[Config],
+    path: tuple[str, ...],
+    nodes: list[Node],
+    raw: str | None,
+    source: str,
+    out: list[Assignment],
+) -> None:
+    from partita.runner._values import Map
+
+    f = field_at(cls, path, source)
+    key = ".".join(path)
+    if config_class(f) is not None and nodes and all(isinstance(n, Map) for n in nodes):
+        if len(nodes) > 1:
+            raise RunnerError(
+                f"{source}: {key} is a {f.type.describe()}, which --multirun cannot sweep. "
+                f"Sweep its fields instead, e.g. {key}.FIELD=1,2."
+            )
+        node = nodes[0]
+        assert isinstance(node, Map)
+        for name, value in node.items:
+            _assign(cls, (*path, *_split(name, source)), [value], None, source, out)
+        return
+    values = _typed(f, nodes, key, source)
+    texts = [raw] if len(nodes) == 1 and raw is not None else [_node_text(n) for n in nodes]
+    out.append(Assignment(path, values, texts, source))
 
 
 def _node_text(node: Node) -> str:
