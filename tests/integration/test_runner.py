@@ -214,6 +214,14 @@ def test_a_failed_job_exits_1_and_help_shows_the_parameters(xp: Script) -> None:
     failed = partita(xp.folder, "run", str(xp.path), "kernel=broken")
     assert 1 == failed.returncode, failed.stderr
     assert "did not complete" in failed.stderr
+    # With --multirun, the other combinations still run; the exit code says one failed.
+    multi = partita(xp.folder, "run", str(xp.path), "--multirun", "kernel=broken,linear", "C=[4]")
+    assert 1 == multi.returncode, multi.stderr
+    assert 3 == len(runs(xp.folder))
+    [job] = jobs(xp.folder, "--tag", 'kernel="linear"')
+    assert "done" == job["state"]
+    latest = partita(xp.folder, "experiments", "show", "digits", "--config", "--json", "-w", "wd")
+    assert {"kernel": "linear"} == json.loads(latest.stdout)["tags"]
     shown = partita(xp.folder, "run", str(xp.path), "--help")
     assert 0 == shown.returncode, shown.stderr
     for text in ("Digits sweep.", "Regularisation values to try.", "model.layers",

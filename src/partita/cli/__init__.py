@@ -54,6 +54,7 @@ def cli() -> None:
       partita jobs kill 3f2a               stop it
       partita diff 3f2a 7b01               how two jobs' parameters differ
       partita run xp.py --dry-run          what xp.py would run
+      partita run xp.py lr=0.1 -m seed=0,1 values and sweeps (experiment_main)
       partita monitor                      the live web monitor
 
     The work directory is WORKDIR or -w DIR where a command takes one, else

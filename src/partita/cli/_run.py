@@ -24,7 +24,7 @@ from partita.cli._app import (
     find_workspace,
     get_console,
 )
-from partita.workspace import RunPaths, Workspace, iter_runs, read_config
+from partita.workspace import RunPaths, Workspace, iter_runs, read_config, read_run
 
 __all__ = ["find_run", "print_run_config", "run"]
 
@@ -59,7 +59,8 @@ done, 1 a job failed, 2 wrong command line or config file).
 
 def find_run(workspace: Workspace, name: str) -> RunPaths:
     """The run named ``name``: a run id or unique prefix, ``NAME/RUN``, or an experiment."""
-    runs = sorted(iter_runs(workspace), key=lambda p: p.run)
+    # In start order (run ids of one second are not ordered), the latest last.
+    runs = sorted(iter_runs(workspace), key=lambda p: (read_run(p).started or 0.0, p.run))
     experiment, slash, run = name.rpartition("/")
     if slash:
         runs = [p for p in runs if p.experiment == experiment]

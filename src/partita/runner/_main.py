@@ -273,8 +273,10 @@ class ExperimentMain(Generic[F]):
         rerun: str | None,
     ) -> dict[str, Any]:
         cls = self.config_class
-        main = sys.modules.get("__main__")
-        script = getattr(main, "__file__", None) or inspect.getsourcefile(self.fn) or ""
+        try:
+            script = inspect.getsourcefile(self.fn) or ""
+        except TypeError:
+            script = getattr(sys.modules.get("__main__"), "__file__", None) or ""
         if previous is not None:
             names = previous.get("config_files", [])
             overrides = previous.get("overrides", [])
