@@ -22,6 +22,8 @@ The tree::
     │   ├── NoExperimentError        submit() outside ``with experiment(...)``
     │   └── ExperimentFailed         some jobs failed; lists them with their stderr
     ├── JobLookupError               (LookupError) a job reference matches nothing or several jobs
+    ├── ReportError                  (ValueError)  report() was given a value it cannot store
+    ├── ResultsError                 a results selection is invalid or needs a missing extra
     └── RunnerError                  an experiment's command line or config file is wrong
 
     PartitaWarning (UserWarning)     something works but is fragile
@@ -54,6 +56,8 @@ __all__ = [
     "PartitaError",
     "PartitaWarning",
     "PendingPathError",
+    "ReportError",
+    "ResultsError",
     "RunnerError",
     "TaskImportError",
     "UnknownFieldError",
@@ -182,6 +186,14 @@ class ExperimentFailed(ExperimentError):
 
 class JobLookupError(PartitaError, LookupError):
     """A job reference (identifier prefix or folder) matches no job, or several."""
+
+
+class ReportError(PartitaError, ValueError):
+    """``partita.report()`` was given a value that cannot be stored (raised inside the job)."""
+
+
+class ResultsError(PartitaError):
+    """A results selection is invalid, matches nothing, or needs the ``analysis`` extra."""
 
 
 class RunnerError(PartitaError):
