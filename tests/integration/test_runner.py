@@ -240,3 +240,22 @@ def test_the_job_runner_does_not_import_the_runner_nor_yaml() -> None:
     modules = {line.rsplit("|", 1)[-1].strip() for line in probe.stderr.splitlines()}
     assert "partita.run" in modules
     assert not {"yaml", "partita.runner", "sphinx", "partita.sphinx"} & modules
+
+
+def test_a_damaged_configuration_record_is_said_plainly(xp: Script) -> None:
+    assert 0 == xp.run("C=[6]").returncode
+    [run] = runs(xp.folder)
+    (run / "config.json").write_text('{"files": 3, "argv": "x", "resolved": {}}')
+    for args in (
+        ["experiments", "show", run.name, "--config", "-w", "wd"],
+        ["run", "--rerun", run.name, "-w", "wd"],
+    ):
+        shown = partita(xp.folder, *args)
+        assert 1 == shown.returncode, shown.stderr
+        assert "expected 'files' to be a list" in shown.stderr and "Traceback" not in shown.stderr
+    (run / "config.json").write_text("{not json")
+    shown = partita(xp.folder, "experiments", "show", run.name, "--config", "-w", "wd")
+    assert 1 == shown.returncode and "config.json" in shown.stderr, shown.stderr
+    (run / "config.json").unlink()
+    shown = partita(xp.folder, "run", "--rerun", run.name, "-w", "wd")
+    assert 1 == shown.returncode and "not started through @experiment_main" in shown.stderr

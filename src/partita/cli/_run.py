@@ -89,7 +89,10 @@ def find_run(workspace: Workspace, name: str) -> RunPaths:
 def _config_of(paths: RunPaths) -> dict[str, Any]:
     record, damage = read_config(paths)
     if damage:
-        raise CliError(f"run {paths.experiment}/{paths.run}: {'; '.join(damage)}.")
+        raise CliError(
+            f"run {paths.experiment}/{paths.run}: its configuration record cannot be used: "
+            f"{'; '.join(damage)}."
+        )
     if record is None:
         raise CliError(
             f"run {paths.experiment}/{paths.run} has no recorded configuration: it was not "
@@ -115,10 +118,8 @@ def print_run_config(workspace: Workspace, name: str, as_json: bool) -> None:
     if record.get("rerun_of"):
         console.print(Text(f"rerun of   {record['rerun_of']}"))
     multirun = record.get("multirun")
-    if isinstance(multirun, dict):
-        console.print(
-            Text(f"multirun   run {int(multirun.get('index', 0)) + 1} of {multirun.get('count')}")
-        )
+    if isinstance(multirun, dict) and isinstance(multirun.get("index"), int):
+        console.print(Text(f"multirun   run {multirun['index'] + 1} of {multirun.get('count')}"))
     tags = record.get("tags") or {}
     if tags:
         console.print(Text("tags       " + " ".join(f"{k}={v}" for k, v in tags.items())))

@@ -397,10 +397,36 @@ def read_environment(paths: RunPaths) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+_LIST = (lambda v: isinstance(v, list), "a list")
+_OBJECT = (lambda v: isinstance(v, dict), "a JSON object")
+_TEXT = (lambda v: isinstance(v, str), "a string")
+_CONFIG_FIELDS: dict[str, tuple[Any, str]] = {
+    "script": _TEXT,
+    "cwd": _TEXT,
+    "class": _TEXT,
+    "rerun_of": _TEXT,
+    "argv": _LIST,
+    "config_files": _LIST,
+    "files": _LIST,
+    "overrides": _LIST,
+    "assignments": _LIST,
+    "tags": _OBJECT,
+    "resolved": _OBJECT,
+    "multirun": _OBJECT,
+}
+
+
 def read_config(paths: RunPaths) -> tuple[dict[str, Any] | None, list[str]]:
-    """``config.json`` and what is wrong with it; ``(None, [])`` when the run has none."""
+    """``config.json`` and what is wrong with it; ``(None, [])`` when the run has none.
+
+    Never raises: a field of the wrong type is dropped and reported, the others are kept.
+    """
     damage: list[str] = []
-    if not paths.config.exists():
-        return None, damage
     value = read_document(paths.config, damage)
+    if value is None:
+        return None, damage
+    for key, (check, expected) in _CONFIG_FIELDS.items():
+        if value.get(key) is not None and not check(value[key]):
+            damage.append(f"{paths.config.name}: expected {key!r} to be {expected}")
+            del value[key]
     return value, damage
