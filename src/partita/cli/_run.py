@@ -155,7 +155,7 @@ def _wait(process: subprocess.Popen[bytes]) -> int:
     add_help_option=False,
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="SCRIPT [ARGS]... | --rerun RUN")
 @click.pass_context
 def run(ctx: click.Context, args: tuple[str, ...]) -> None:
     """Run an experiment script (see RUN_HELP)."""

@@ -211,9 +211,15 @@ def from_files(cls: type[Config], layers: list[Layer]) -> list[Assignment]:
                 visit(current, path, value, file)
                 continue
             key_text = ".".join(path)
-            out.append(
-                Assignment(path, _typed(f, [Value(value)], key_text, file), [repr(value)], file)
-            )
+            try:
+                typed = _typed(f, [Value(value)], key_text, file)
+            except RunnerError as exc:
+                if isinstance(f.type, t._Str) and not isinstance(value, str):
+                    raise RunnerError(
+                        f"{exc} In YAML, quote it to make it a text: {key}: '{value}'."
+                    ) from None
+                raise
+            out.append(Assignment(path, typed, [repr(value)], file))
 
     for layer in layers:
         visit(cls, (), layer.values, layer.file)

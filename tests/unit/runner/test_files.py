@@ -98,3 +98,10 @@ def test_without_pyyaml_the_hint_names_the_extra(
     (tmp_path / "x.yaml").write_text("seeds: 3\n")
     with pytest.raises(RunnerError, match=r"pip install 'partita\[runner\]'"):
         load_files([str(tmp_path / "x.yaml")])
+
+
+def test_a_number_for_a_text_field_says_how_to_quote_it(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text("kernel: 5\n")
+    with pytest.raises(RunnerError, match="quote it to make it a text: kernel: '5'"):
+        resolve([path])
