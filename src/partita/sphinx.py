@@ -89,6 +89,20 @@ def _default(f: Field) -> str:
     return json.dumps(to_plain(value), ensure_ascii=False, default=str)
 
 
+def _link(kind: type, content: nodes.Node) -> addnodes.pending_xref:
+    """A reference to the documentation of config class ``kind`` (plain text if none)."""
+    ref = addnodes.pending_xref(
+        "",
+        refdomain="partita",
+        reftype="config",
+        reftarget=f"{kind.__module__}.{kind.__qualname__}",
+        refexplicit=True,
+        refwarn=False,
+    )
+    ref += content
+    return ref
+
+
 class ConfigDirective(SphinxDirective):
     """``.. partita:config:: module.QualName``: a config class and the table of its fields."""
 
@@ -97,20 +111,17 @@ class ConfigDirective(SphinxDirective):
 
     def _type_cell(self, f: Field) -> nodes.Node:
         para = nodes.paragraph()
-        para += nodes.literal(text=f.type.describe())
-        for kind in _config_types(f.type):
-            target = f"{kind.__module__}.{kind.__qualname__}"
-            ref = addnodes.pending_xref(
-                "",
-                refdomain="partita",
-                reftype="config",
-                reftarget=target,
-                refexplicit=False,
-                refwarn=False,
-            )
-            ref += nodes.inline(text=kind.__qualname__)
-            para += nodes.Text(" → ")
-            para += ref
+        text = f.type.describe()
+        kinds = _config_types(f.type)
+        if len(kinds) == 1 and text == kinds[0].__qualname__:
+            para += _link(kinds[0], nodes.literal(text=text))  # the type itself is the link
+            return para
+        para += nodes.literal(text=text)
+        for i, kind in enumerate(kinds):
+            para += nodes.Text(" (see " if i == 0 else ", ")
+            para += _link(kind, nodes.inline(text=kind.__qualname__))
+        if kinds:
+            para += nodes.Text(")")
         return para
 
     def run(self) -> list[nodes.Node]:
