@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from partita._resumable import ResumableTask
     from partita.launchers import Launcher, LocalLauncher
     from partita.launchers.slurm import SlurmLauncher
+    from partita.runner import experiment_main, grid
     from partita.scheduler import Retry, Token
     from partita.ssh import SSH
     from partita.workspace import JobState
@@ -68,8 +69,10 @@ __all__ = [
     "__version__",
     "artifacts",
     "experiment",
+    "experiment_main",
     "field",
     "fields",
+    "grid",
     "identifier",
     "load",
     "load_run",
@@ -157,6 +160,8 @@ _LAZY = {
     "Retry": ("partita.scheduler", "Retry"),
     "SSH": ("partita.ssh._connector", "SSH"),
     "Token": ("partita.scheduler", "Token"),
+    "experiment_main": ("partita.runner", "experiment_main"),
+    "grid": ("partita.runner", "grid"),
 }
 
 

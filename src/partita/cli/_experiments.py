@@ -169,15 +169,28 @@ def print_run_damage(console: Console, runs: list[RunInfo]) -> None:
 @click.argument("name")
 @workdir_option
 @json_option
-def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
+@click.option(
+    "--config",
+    "show_config",
+    is_flag=True,
+    help="How a run was configured (experiment_main): NAME is a run id, NAME/RUN, or an "
+    "experiment for its latest run.",
+)
+def show_experiment(name: str, workdir: Path | None, as_json: bool, show_config: bool) -> None:
     """Runs of one experiment, and the jobs of its latest run by state.
 
     \b
     Examples:
       partita experiments show helloworld
       partita experiments show helloworld --json | jq '.jobs.failed'
+      partita experiments show 20240501-141203-3f2a1c --config
     """
     workspace = find_workspace(workdir)
+    if show_config:
+        from partita.cli._run import print_run_config
+
+        print_run_config(workspace, name, as_json)
+        return
     with open_index(workspace) as index:
         runs = index.runs(name)
         if not runs:
