@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "partita._live": 5,
     "partita._resumable": 5,
     "partita.run": 5,
+    "partita._pack": 5,
     "partita._progress": 5,
     # Remote experiments: the experiment hands a remote work directory to it; the CLI
     # relays commands through it. It needs errors, config (task classes) and itself only.
@@ -63,7 +64,7 @@ LAYERS: dict[str, int] = {
     "partita": 6,
 }
 #: The job side: may import only from these layers, and from each other.
-JOB_SIDE = {"partita.run", "partita._progress"}
+JOB_SIDE = {"partita.run", "partita._pack", "partita._progress"}
 JOB_SIDE_MAY_IMPORT = 2
 
 
