@@ -131,13 +131,21 @@ BLOCKING = """
 from partita import SlurmLauncher, Retry
 SHARED = Path(os.environ["PACK_SHARED"])
 
+def claim(name):
+    try:
+        os.close(os.open(SHARED / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
 class Step(Task, id="pack.step"):
     n: Param[int]
     def execute(self):
         finished = SHARED / "finished"
         finished.mkdir(exist_ok=True)
         attempt = int(os.environ["PARTITA_ATTEMPT"])
-        if attempt == 1 and len(list(finished.iterdir())) >= int(os.environ["PACK_FREE"]):
+        free = int(os.environ["PACK_FREE"])
+        if attempt == 1 and len(list(finished.iterdir())) >= free and claim("blocker"):
             # The first tasks of the element finish; the next one blocks until stopped.
             print("blocking", flush=True)
             while True:
