@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from slurm import start_cluster  # noqa: E402
+from slurm import start_cluster
 
 SCRIPT = textwrap.dedent(
     """
