@@ -1,8 +1,8 @@
 """The pack worker: ``python -m partita._pack --manifest FILE --index I``.
 
 One element of a packed Slurm array (``SlurmLauncher(pack=N)``) runs several tasks in
-turn. The worker imports the task classes once, then forks one child per task; the child
-becomes the leader of a new session and runs the ordinary job runner
+turn. The worker imports the task classes once, then forks one child per task
+(:func:`partita._forkserver.fork_job`); the child leads a new session and runs the job runner
 (:func:`partita.run.main`), so each task keeps its own folder, lock, attempt fencing,
 markers and ``stdout``/``stderr``. The worker itself enforces each task's share of the
 allocation:
@@ -39,7 +39,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-__all__ = ["GRACE", "fork_task", "main"]
+__all__ = ["GRACE", "main", "start_task"]
 
 #: Seconds between SIGTERM and SIGKILL when a task is stopped by the worker.
 GRACE = 10.0
@@ -54,8 +54,6 @@ class _Worker:
 
     child: int | None = None
     stopped_by: int | None = None
-    #: The report file's descriptor, closed in each child.
-    report: int | None = None
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -68,44 +66,43 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
             pass
 
 
-def fork_task(jobdir: str, attempt: int, env: dict[str, str], append_logs: bool) -> int:
-    """Fork a child that runs one job (as ``python -m partita.run JOBDIR``); return its pid.
+def start_task(jobdir: str, attempt: int, env: dict[str, str], append_logs: bool) -> int:
+    """Start one job (as ``python -m partita.run JOBDIR``) in a child; return its pid.
 
-    The child leads a session of its own (so a whole task can be signalled as one process
-    group), starts its logs afresh unless ``append_logs``, and ends with ``os._exit``
-    (nothing of the worker's state is torn down twice).
+    The child is a fork of this warm worker (:func:`partita._forkserver.fork_job`: a
+    session of its own, its own logs, ``os._exit`` at the end), unless forking is unsafe
+    here (a task module started threads or a GPU context at import,
+    :func:`partita._forkserver.unsafe_reason`) or the task's class asks for
+    ``isolation = "spawn"``: then a fresh interpreter is spawned, in a session of its own.
     """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 1
-    try:
-        os.setsid()
-        if _Worker.report is not None:
-            os.close(_Worker.report)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGCHLD):
-            signal.signal(signum, signal.SIG_DFL)
-        os.environ.update(env)
-        from partita import run
-        from partita.workspace import JobPaths
+    from partita import _forkserver
 
-        paths = JobPaths(Path(jobdir))
-        if not append_logs:
-            for path in (paths.stdout, paths.stderr):
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
-        code = run.main([jobdir, "--attempt", str(attempt), "--redirect"])
-        run._flush()
-    except BaseException:  # nothing may escape a forked child
-        try:
-            import traceback
+    full = {**os.environ, **env}
+    if _forkserver.unsafe_reason() is None and not _wants_spawn(jobdir):
+        return _forkserver.fork_job(Path(jobdir), attempt, full, append_logs)
+    import subprocess
 
-            traceback.print_exc()
-            sys.stderr.flush()
-        except BaseException:
-            pass
-    os._exit(code)
+    from partita.workspace import JobPaths
+
+    paths = JobPaths(Path(jobdir))
+    if not append_logs:
+        for path in (paths.stdout, paths.stderr):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+    argv = [sys.executable, "-m", "partita.run", jobdir, "--attempt", str(attempt), "--redirect"]
+    child = subprocess.Popen(
+        argv, cwd=jobdir, env=full, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    _spawned.append(child)  # reaped by the worker (os.waitpid), kept from the collector
+    return child.pid
+
+
+_spawned: list[Any] = []
+_classes: dict[str, Any] = {}
+
+
+def _wants_spawn(jobdir: str) -> bool:
+    cls = _classes.get(jobdir)
+    return getattr(cls, "isolation", None) == "spawn"
 
 
 def _parse(argv: list[str]) -> tuple[Path, int] | None:
@@ -136,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     report = Path(document["reports"]) / f"{index}.jsonl"
     report.parent.mkdir(parents=True, exist_ok=True)
     out = os.open(report, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    _Worker.report = out
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         signal.signal(signum, _on_signal)
     _preimport(entries)
@@ -161,18 +157,16 @@ def _preimport(entries: list[dict[str, Any]]) -> None:
         from partita.config._serial import import_class
     except Exception:
         return
-    seen: set[tuple[str, str | None]] = set()
+    from partita.workspace import JobPaths
+
     for entry in entries:
         try:
-            from partita.workspace import JobPaths
-
             document = json.loads(JobPaths(Path(entry["jobdir"])).params.read_text())
             for obj in document.get("objects", []):
-                key = (obj["class"], obj.get("file"))
-                if key not in seen:
-                    seen.add(key)
-                    import_class(*key)
-        except Exception:
+                import_class(obj["class"], obj.get("file"))  # cached after the first
+            root = document["objects"][document["root"]]
+            _classes[str(entry["jobdir"])] = import_class(root["class"], root.get("file"))
+        except BaseException:  # the child fails the same way and reports it
             continue
 
 
@@ -190,7 +184,7 @@ def _run_one(out: int, slot: int, entry: dict[str, Any]) -> None:
     if limit:
         env["PARTITA_DEADLINE"] = str(time.time() + float(limit))
     _write(out, {"slot": slot, "event": "start", "time": time.time(), "limit": limit})
-    pid = fork_task(jobdir, attempt, env, bool(entry.get("append_logs")))
+    pid = start_task(jobdir, attempt, env, bool(entry.get("append_logs")))
     _Worker.child = pid
     try:
         code, reason, detail = _supervise(pid, paths, limit, entry.get("mem"))
