@@ -479,6 +479,9 @@ class _ForkServer:
             [python, "-m", "partita._forkserver", json.dumps(sorted(refused))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            # Not the experiment's stderr: a server outliving the experiment (detached
+            # jobs) must not hold the pipe of whoever reads the experiment's output.
+            stderr=subprocess.DEVNULL,
             env=env,
             cwd=os.sep,
             start_new_session=True,
