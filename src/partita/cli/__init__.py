@@ -30,6 +30,7 @@ from partita.cli._app import (
 )
 from partita.cli._docs import docs
 from partita.cli._experiments import experiments, status_command
+from partita.cli._gc import gc, pin, unpin
 from partita.cli._jobs import jobs
 from partita.cli._params import diff as diff_params
 from partita.cli._params import load_params
@@ -69,6 +70,9 @@ def cli() -> None:
 
 cli.add_command(jobs)
 cli.add_command(experiments)
+cli.add_command(gc)
+cli.add_command(pin)
+cli.add_command(unpin)
 cli.add_command(results_command)
 cli.add_command(explain)
 cli.add_command(run)

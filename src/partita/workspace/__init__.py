@@ -56,9 +56,12 @@ __all__ = [
     "JobPaths",
     "JobState",
     "JobStatus",
+    "Policy",
     "Progress",
     "Reason",
     "Recorded",
+    "Retention",
+    "RetentionPlan",
     "RunInfo",
     "RunPaths",
     "RunRecord",
@@ -69,6 +72,8 @@ __all__ = [
     "append_history",
     "begin_attempt",
     "claim_attempt",
+    "delete_job",
+    "delete_run",
     "final_marker",
     "hold",
     "holder",
@@ -78,6 +83,8 @@ __all__ = [
     "iter_runs",
     "no_space",
     "open_index",
+    "plan_retention",
+    "protect_jobs",
     "read_config",
     "read_environment",
     "read_job",
@@ -85,6 +92,7 @@ __all__ = [
     "read_json",
     "read_progress",
     "read_results",
+    "read_retention",
     "read_run",
     "read_state",
     "read_status",
@@ -92,14 +100,40 @@ __all__ = [
     "record_final",
     "record_handle",
     "set_aside",
+    "sweep_leftovers",
+    "update_retention",
 ]
 
 if TYPE_CHECKING:
+    from partita.workspace._gc import Plan as RetentionPlan
+    from partita.workspace._gc import (
+        Policy,
+        Retention,
+        delete_job,
+        delete_run,
+        read_retention,
+        sweep_leftovers,
+        update_retention,
+    )
+    from partita.workspace._gc import plan as plan_retention
+    from partita.workspace._gc import protect as protect_jobs
     from partita.workspace._index import Index
     from partita.workspace._index_open import open_index
     from partita.workspace._jobinfo import JobInfo, RunInfo, read_job
 
 _LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
+_RETENTION = {
+    "Policy": "Policy",
+    "Retention": "Retention",
+    "RetentionPlan": "Plan",
+    "delete_job": "delete_job",
+    "delete_run": "delete_run",
+    "plan_retention": "plan",
+    "protect_jobs": "protect",
+    "read_retention": "read_retention",
+    "sweep_leftovers": "sweep_leftovers",
+    "update_retention": "update_retention",
+}
 
 
 def __getattr__(name: str) -> object:
@@ -108,6 +142,11 @@ def __getattr__(name: str) -> object:
         from partita.workspace import _index_open
 
         return _index_open.open_index
+    if name in _RETENTION:
+        # Retention (``partita gc``): loaded only by the commands that use it.
+        from partita.workspace import _gc
+
+        return getattr(_gc, _RETENTION[name])
     if name in _LAZY:
         from partita.workspace import _index
 

@@ -186,6 +186,8 @@ class Workspace:
         self.experiments = self.root / "experiments"
         self.tokens = self.root / "tokens"
         self.index_path = self.root / "index.sqlite"
+        #: The retention policy's defaults and the pins of ``partita gc`` (JSON object).
+        self.retention = self.root / "retention.json"
 
     @staticmethod
     def looks_like(path: Path) -> bool:
