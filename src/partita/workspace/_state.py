@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from partita.workspace._atomic import read_json, write_json
+from partita.workspace._journal import note_change
 from partita.workspace._locks import hold
 from partita.workspace._paths import JobPaths
 from partita.workspace._process import identity
@@ -133,6 +134,7 @@ def read_state(paths: JobPaths) -> dict[str, Any]:
 def write_state(paths: JobPaths, record: dict[str, Any], *, fsync: bool = False) -> None:
     """Replace ``state.json`` (call only while holding the job lock)."""
     write_json(paths.state, record, fsync=fsync)
+    note_change(paths.root)  # after the write: the index reads the folder itself
 
 
 def final_marker(paths: JobPaths) -> tuple[JobState, dict[str, Any]] | None:
@@ -184,16 +186,21 @@ def write_final(
     if detail:
         marker["detail"] = detail
     write_json(_marker(paths, state), marker, fsync=True)
+    note_change(paths.root)
     return record
 
 
 def clear_final(paths: JobPaths) -> None:
     """Remove ``failed``/``cancelled`` markers before a new attempt (under the job lock)."""
+    removed = False
     for marker in (paths.failed, paths.cancelled):
         try:
             marker.unlink()
+            removed = True
         except FileNotFoundError:
             pass
+    if removed:
+        note_change(paths.root)
 
 
 @dataclass(frozen=True)
