@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from partita._progress import progress
+from partita._report import artifacts, report
 from partita._version import __version__
 from partita.config import (
     Config,
@@ -65,12 +66,16 @@ __all__ = [
     "Task",
     "Token",
     "__version__",
+    "artifacts",
     "experiment",
     "field",
     "fields",
     "identifier",
     "load",
+    "load_run",
     "progress",
+    "report",
+    "results",
     "tag",
 ]
 
@@ -101,6 +106,28 @@ def _start_monitor(workdir: Any, port: int) -> Any:
     from partita.web import start_in_thread
 
     return start_in_thread(workdir, port=port)
+
+
+def results(workdir: Any, **selection: Any) -> Any:
+    """The jobs of ``workdir`` as a pandas ``DataFrame``: parameters, tags, reported results.
+
+    One row per job; see :func:`partita.analysis.results` for the columns and the
+    selection (``experiment=``, ``task=``, ``tags=``, ``state="done"``,
+    ``varying_only=False``). Needs the ``analysis`` extra (pandas).
+    """
+    from partita.analysis import results as table
+
+    return table(workdir, **selection)
+
+
+def load_run(workdir: Any, experiment: str, run: str = "latest") -> Any:
+    """The configs a run of ``experiment`` submitted, rebuilt, with their jobs.
+
+    See :func:`partita.analysis.load_run`.
+    """
+    from partita.analysis import load_run as load
+
+    return load(workdir, experiment, run)
 
 
 _LAZY = {

@@ -21,7 +21,9 @@ The tree::
     ├── ExperimentError              misuse of the experiment context
     │   ├── NoExperimentError        submit() outside ``with experiment(...)``
     │   └── ExperimentFailed         some jobs failed; lists them with their stderr
-    └── JobLookupError               (LookupError) a job reference matches nothing or several jobs
+    ├── JobLookupError               (LookupError) a job reference matches nothing or several jobs
+    ├── ReportError                  (ValueError)  report() was given a value it cannot store
+    └── ResultsError                 a results selection is invalid or needs a missing extra
 
     PartitaWarning (UserWarning)     something works but is fragile
 
@@ -53,6 +55,8 @@ __all__ = [
     "PartitaError",
     "PartitaWarning",
     "PendingPathError",
+    "ReportError",
+    "ResultsError",
     "TaskImportError",
     "UnknownFieldError",
     "WorkspaceError",
@@ -180,6 +184,14 @@ class ExperimentFailed(ExperimentError):
 
 class JobLookupError(PartitaError, LookupError):
     """A job reference (identifier prefix or folder) matches no job, or several."""
+
+
+class ReportError(PartitaError, ValueError):
+    """``partita.report()`` was given a value that cannot be stored (raised inside the job)."""
+
+
+class ResultsError(PartitaError):
+    """A results selection is invalid, matches nothing, or needs the ``analysis`` extra."""
 
 
 class PartitaWarning(UserWarning):

@@ -35,6 +35,7 @@ from partita.cli._experiments import experiments, status_command
 from partita.cli._jobs import jobs
 from partita.cli._params import diff as diff_params
 from partita.cli._params import load_params
+from partita.cli._results import explain, results_command
 
 __all__ = ["cli", "main"]
 
@@ -54,6 +55,8 @@ def cli() -> None:
       partita jobs log 3f2a --follow       its output, as it is written
       partita jobs kill 3f2a               stop it
       partita diff 3f2a 7b01               how two jobs' parameters differ
+      partita results --task train         the results table (also --csv, --json)
+      partita explain 3f2a                 why this job exists, did its code change
       partita run xp.py --dry-run          what xp.py would run
       partita monitor                      the live web monitor
 
@@ -66,6 +69,8 @@ def cli() -> None:
 
 cli.add_command(jobs)
 cli.add_command(experiments)
+cli.add_command(results_command)
+cli.add_command(explain)
 
 
 @cli.command("status")

@@ -27,8 +27,9 @@ from partita.cli._app import (
     workdir_argument,
     workdir_option,
 )
+from partita.cli._results import run_environment_lines
 from partita.launchers import settle_jobs
-from partita.workspace import Index, JobInfo, RunInfo
+from partita.workspace import Index, JobInfo, RunInfo, RunPaths, read_environment
 
 
 @click.group(cls=PartitaGroup)
@@ -195,6 +196,7 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
                 "name": name,
                 "runs": [run.to_json() for run in runs],
                 "latest": latest.run,
+                "environment": read_environment(RunPaths.of(workspace, name, latest.run)),
                 "jobs": {
                     state: [
                         job_json(workspace, info)
@@ -229,6 +231,11 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
     console.print(Text(f"experiment {name}: {fmt.plural(len(runs), 'run')}", style="bold"))
     console.print(table)
     print_run_damage(console, [run for run in runs if run.damage])
+    environment = read_environment(RunPaths.of(workspace, name, latest.run))
+    if environment:
+        console.print(Text(f"environment of the latest run ({latest.run})", style="bold"))
+        for entry in run_environment_lines(environment):
+            console.print(Text(f"  {entry}"))
     console.print(Text(f"jobs of the latest run ({latest.run})", style="bold"))
     for state in order:
         header = Text("  ")

@@ -15,6 +15,7 @@ from partita.workspace._atomic import read_json
 from partita.workspace._locks import FileLock, hold, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
+from partita.workspace._results import read_job_environment, read_results
 from partita.workspace._state import (
     EXIT_SUPERSEDED,
     Claim,
@@ -66,8 +67,10 @@ __all__ = [
     "open_index",
     "read_environment",
     "read_job",
+    "read_job_environment",
     "read_json",
     "read_progress",
+    "read_results",
     "read_run",
     "read_state",
     "read_status",

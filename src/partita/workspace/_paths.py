@@ -85,6 +85,21 @@ class JobPaths:
         return self._file("progress.json")
 
     @property
+    def results(self) -> Path:
+        """Results reported by the task (JSON), see ``partita.report``."""
+        return self.root / "results.json"
+
+    @property
+    def artifacts(self) -> Path:
+        """Folder for the task's larger outputs, see ``partita.artifacts``."""
+        return self.root / "artifacts"
+
+    @property
+    def environment(self) -> Path:
+        """Where and how the job ran (JSON): host, GPUs, times, memory, code fingerprint."""
+        return self.root / "environment.json"
+
+    @property
     def cancel_request(self) -> Path:
         """Present when a cancellation was asked for (the runner then records ``cancelled``)."""
         return self._file("cancel-requested")

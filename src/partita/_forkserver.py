@@ -1,0 +1,359 @@
+"""Warm job processes: ``python -m partita._forkserver`` forks one child per job.
+
+The fork server is a small single-threaded process that has imported the job runner
+(``partita.run``) and, on first use, each task's module; each job then starts as a
+``fork()`` of it (about a millisecond) instead of a fresh interpreter. A child is as
+isolated as a spawned runner: its own session and process group, its own stdout and
+stderr files, the environment and working directory of the job, the signal dispositions
+of a fresh interpreter, the runner's lock and attempt fencing, and ``os._exit`` at the end.
+
+:func:`fork_job` is the primitive (usable by any job-side worker that reaps its
+children). :func:`serve` is the server the local launcher talks to, one JSON object per
+line in each direction:
+
+- ``{"op": "run", "jobdir": ..., "attempt": N, "env": {...}, "unset": [...],
+  "append_logs": bool}`` (``env``/``unset``: changes to the server's own environment) is
+  answered by ``{"pid": P, "identity": {...}}`` once the child is forked, or by
+  ``{"spawn": why, "key": K, "retire": bool}`` when this job must be spawned instead
+  (``key``: the module not to import again; ``retire``: this server must not fork again),
+  or by ``{"stale": why}`` when a module it imported changed on disk.
+- ``{"exit": P, "code": C}`` tells that child ``P`` ended (``C`` as ``Popen.returncode``:
+  negative for a signal). Before reaping, the server sends SIGTERM to what the child left
+  in its process group (while the unreaped child still holds the group's id).
+
+End of input: the server forks no more, reports the exits of the children it has and
+exits when the last one has ended. Its imports are kept minimal so that it starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+#: Modules that, once imported in the server, make forking unsafe (they create a GPU
+#: context or threads of their own at import time). Jobs whose classes need them spawn.
+FORK_UNSAFE_MODULES = ("pycuda.autoinit", "tensorflow", "jax")
+
+#: Exit code of a child whose setup failed before the runner started.
+EXIT_SETUP = 70
+
+
+def fork_job(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_logs: bool) -> int:
+    """Fork a child that runs one attempt of the job in ``jobdir``; return its pid.
+
+    The child starts a session of its own (so it leads its own process group), sends its
+    standard output and error to the job's files (appended to when ``append_logs``, else
+    truncated), reads from ``/dev/null``, replaces its environment by ``env``, works in
+    ``jobdir``, gets the signal dispositions of a fresh interpreter, then runs the job
+    runner (``partita.run``: lock, attempt fencing, outcome) and leaves with ``os._exit``
+    (no interpreter teardown, no ``atexit`` of the parent). The caller must reap the child
+    (``os.waitpid``) and, before reaping, may end what it left in its process group.
+
+    Only safe from a single-threaded process (the child of a threaded one may inherit a
+    lock held by another thread); the fork server checks this before each fork.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    pid = os.fork()
+    if pid:
+        return pid
+    code = EXIT_SETUP
+    try:
+        code = _child(Path(jobdir), attempt, env, append_logs)
+    except BaseException:  # the child must reach os._exit whatever happens
+        try:
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+    finally:
+        os._exit(code)
+
+
+def _child(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_logs: bool) -> int:
+    os.setsid()
+    try:
+        signal.set_wakeup_fd(-1)
+    except (ValueError, OSError):
+        pass
+    for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGUSR1, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as a fresh interpreter has it
+    from partita.workspace import JobPaths
+
+    paths = JobPaths(jobdir)
+    mode = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append_logs else os.O_TRUNC)
+    out = os.open(paths.stdout, mode, 0o644)
+    err = os.open(paths.stderr, mode, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.closerange(3, _max_fd())
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(jobdir)
+    if not getattr(sys.flags, "safe_path", False):
+        sys.path.insert(0, str(jobdir))  # as ``python -m partita.run`` run in the job folder
+    argv = [str(jobdir)] + ([] if attempt is None else ["--attempt", str(attempt)])
+    sys.argv = [_RUNNER_FILE, *argv]
+    _reseed()
+    from partita import run
+
+    code = run.main(argv)
+    run._flush()
+    return code
+
+
+def _max_fd() -> int:
+    try:
+        return max(int(os.sysconf("SC_OPEN_MAX")), 256)
+    except (ValueError, OSError):
+        return 4096
+
+
+def _reseed() -> None:
+    """Give the child fresh random state, as a new interpreter would have.
+
+    ``random`` reseeds itself after ``os.fork``; NumPy's global generator does not.
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        try:
+            numpy.random.seed()
+        except Exception:  # a broken numpy is the task's business
+            pass
+
+
+_RUNNER_FILE = ""
+
+
+# --- the server ------------------------------------------------------------------------
+
+
+def unsafe_reason() -> str | None:
+    """Why forking this process now would be unsafe (``None``: it is safe)."""
+    threads = _thread_count()
+    if threads > 1:
+        return f"the fork server has {threads} threads (a module started threads at import)"
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.cuda.is_initialized():
+                return "a module initialised CUDA at import (torch.cuda)"
+        except Exception:  # a partial torch: do not risk a fork
+            return "torch is imported but cannot tell whether CUDA is initialised"
+    for name in FORK_UNSAFE_MODULES:
+        if name in sys.modules:
+            return f"{name} is imported (it is not safe to fork after importing it)"
+    return None
+
+
+def _thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        threading = sys.modules.get("threading")
+        return threading.active_count() if threading is not None else 1
+
+
+class _Server:
+    def __init__(self, out: int, refused: set[str]) -> None:
+        self.out = out
+        self.refused = refused
+        self.children: set[int] = set()
+        self.watched: dict[str, tuple[int, int]] = {}
+        self.known = set(sys.modules)
+        self.retired: str | None = None
+        self.env = dict(os.environ)
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+        self.installed = tuple(os.path.join(p, "") for p in prefixes if p)
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message) + "\n").encode()
+        while data:
+            try:
+                written = os.write(self.out, data)
+            except BrokenPipeError:
+                return  # the launcher is gone; keep reaping
+            data = data[written:]
+
+    def handle(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or message.get("op") != "run":
+            return
+        self.send(self.run(message))
+
+    def run(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.retired:
+            return {"spawn": self.retired, "key": None, "retire": True}
+        stale = self.changed()
+        if stale:
+            self.retired = stale
+            return {"stale": stale}
+        jobdir = Path(message["jobdir"])
+        refusal = self.prepare(jobdir)
+        if refusal is not None:
+            return refusal
+        env = dict(self.env)
+        env.update(message.get("env") or {})
+        for name in message.get("unset") or ():
+            env.pop(name, None)
+        attempt = message.get("attempt")
+        pid = fork_job(jobdir, attempt, env, bool(message.get("append_logs")))
+        self.children.add(pid)
+        from partita.workspace import identity
+
+        return {"pid": pid, "identity": identity(pid)}
+
+    def prepare(self, jobdir: Path) -> dict[str, Any] | None:
+        """Import the classes of the job (so the child is warm); refuse unsafe ones."""
+        from partita.workspace import JobPaths
+
+        try:
+            document = json.loads(JobPaths(jobdir).params.read_text("utf-8"))
+            entries = [(e["class"], e.get("file")) for e in document["objects"]]
+            root = document["objects"][document["root"]]["class"]
+        except Exception:  # the runner reports a damaged folder itself
+            return None
+        from partita.config._serial import import_class
+
+        for reference, file in entries:
+            key = file or reference.partition(":")[0]
+            if key in self.refused:
+                return {"spawn": f"{key} is not forked from (unsafe at import)", "key": key}
+            try:
+                cls = import_class(reference, file)
+            except BaseException:  # the child will fail and report it
+                cls = None
+            self.watch()
+            why = unsafe_reason()
+            if why is not None:
+                self.retired = why
+                self.refused.add(key)
+                return {"spawn": f"{why}; importing {key}", "key": key, "retire": True}
+            if reference == root and getattr(cls, "isolation", None) == "spawn":
+                return {"spawn": f"{reference} asks for isolation='spawn'", "key": None}
+        return None
+
+    def watch(self) -> None:
+        """Remember the files of the modules imported for tasks (to notice edits)."""
+        for name in set(sys.modules) - self.known:
+            self.known.add(name)
+            file = getattr(sys.modules.get(name), "__file__", None)
+            if not isinstance(file, str) or file.startswith(self.installed):
+                continue
+            try:
+                st = os.stat(file)
+            except OSError:
+                continue
+            self.watched[file] = (st.st_mtime_ns, st.st_size)
+
+    def changed(self) -> str | None:
+        for file, (mtime, size) in self.watched.items():
+            try:
+                st = os.stat(file)
+            except OSError:
+                return f"{file} was removed"
+            if (st.st_mtime_ns, st.st_size) != (mtime, size):
+                return f"{file} changed on disk"
+        return None
+
+    def reap(self) -> None:
+        for pid in list(self.children):
+            try:
+                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                self.children.discard(pid)
+                self.send({"exit": pid, "code": None})
+                continue
+            if info is None or info.si_pid == 0:
+                continue
+            # Still a zombie: its group id cannot be reused, so end what it left there.
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+            _, status = os.waitpid(pid, 0)
+            self.children.discard(pid)
+            self.send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def serve(refused: set[str] | None = None) -> int:
+    """Run the fork server on this process's stdin/stdout (see the module docstring)."""
+    import select
+
+    inp = os.dup(0)
+    out = os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    if not getattr(sys.flags, "safe_path", False) and sys.path:
+        sys.path.pop(0)  # the server's folder: a spawned runner would not see it
+    import partita.config  # what every child needs, imported once here
+    import partita.run
+    import partita.workspace
+    from partita.config import _serial  # noqa: F401
+
+    global _RUNNER_FILE
+    _RUNNER_FILE = partita.run.__file__ or ""
+    server = _Server(out, set(refused or ()))
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # it ends when its input ends
+    poller = select.poll()
+    poller.register(inp, select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
+    pending = b""
+    reading = True
+    while reading or server.children:
+        for fd, _ in poller.poll():
+            if fd == wake_r:
+                try:
+                    while os.read(wake_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+            elif fd == inp:
+                data = os.read(inp, 65536)
+                if not data:
+                    reading = False
+                    poller.unregister(inp)
+                    continue
+                pending += data
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    server.handle(line)
+        server.reap()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m partita._forkserver [REFUSED_JSON]``: serve on stdin/stdout."""
+    args = sys.argv[1:] if argv is None else argv
+    refused = set(json.loads(args[0])) if args else set()
+    return serve(refused)
+
+
+if __name__ == "__main__":
+    sys.stdout.flush()
+    os._exit(main())
