@@ -28,8 +28,7 @@ import contextlib
 import enum
 import os
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from partita.workspace._atomic import read_json, write_json
 from partita.workspace._journal import note_change
@@ -203,8 +202,7 @@ def clear_final(paths: JobPaths) -> None:
         note_change(paths.root)
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(NamedTuple):
     """What the job folder records after :func:`record_final`."""
 
     state: JobState
@@ -321,8 +319,7 @@ def record_handle(paths: JobPaths, record: dict[str, Any], handle: dict[str, Any
     write_state(paths, record)
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """What :func:`claim_attempt` found: run ``attempt``, or nothing to do (``why``)."""
 
     attempt: int | None
