@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from partita._resumable import ResumableTask
     from partita.launchers import Launcher, LocalLauncher
     from partita.launchers.slurm import SlurmLauncher
+    from partita.runner import experiment_main, grid
     from partita.scheduler import Retry, Token
     from partita.ssh import SSH
     from partita.workspace import JobState
@@ -68,8 +69,10 @@ __all__ = [
     "__version__",
     "artifacts",
     "experiment",
+    "experiment_main",
     "field",
     "fields",
+    "grid",
     "identifier",
     "load",
     "load_run",
@@ -108,16 +111,32 @@ def _start_monitor(workdir: Any, port: int) -> Any:
     return start_in_thread(workdir, port=port)
 
 
-def results(workdir: Any, **selection: Any) -> Any:
+def results(
+    workdir: Any,
+    *,
+    experiment: str | None = None,
+    task: str | None = None,
+    tags: dict[str, Any] | None = None,
+    state: str | list[str] | None = "done",
+    varying_only: bool = False,
+) -> Any:
     """The jobs of ``workdir`` as a pandas ``DataFrame``: parameters, tags, reported results.
 
-    One row per job; see :func:`partita.analysis.results` for the columns and the
-    selection (``experiment=``, ``task=``, ``tags=``, ``state="done"``,
-    ``varying_only=False``). Needs the ``analysis`` extra (pandas).
+    One row per job: ``id``, ``task``, ``state``, the tags and parameters that vary (dotted
+    names that follow the tasks producing the job's inputs: ``model.lr``), the reported
+    results, the constant ones (dropped with ``varying_only=True``) and the times. See
+    :func:`partita.analysis.results` and docs/results.md. Needs the ``analysis`` extra.
     """
     from partita.analysis import results as table
 
-    return table(workdir, **selection)
+    return table(
+        workdir,
+        experiment=experiment,
+        task=task,
+        tags=tags,
+        state=state,
+        varying_only=varying_only,
+    )
 
 
 def load_run(workdir: Any, experiment: str, run: str = "latest") -> Any:
@@ -141,6 +160,8 @@ _LAZY = {
     "Retry": ("partita.scheduler", "Retry"),
     "SSH": ("partita.ssh._connector", "SSH"),
     "Token": ("partita.scheduler", "Token"),
+    "experiment_main": ("partita.runner", "experiment_main"),
+    "grid": ("partita.runner", "grid"),
 }
 
 

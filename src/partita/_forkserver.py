@@ -214,7 +214,10 @@ class _Server:
         for name in message.get("unset") or ():
             env.pop(name, None)
         attempt = message.get("attempt")
-        pid = fork_job(jobdir, attempt, env, bool(message.get("append_logs")))
+        try:
+            pid = fork_job(jobdir, attempt, env, bool(message.get("append_logs")))
+        except OSError as exc:  # no memory or process slot for a fork now: spawn this one
+            return {"spawn": f"fork failed: {exc}", "key": None}
         self.children.add(pid)
         from partita.workspace import identity
 

@@ -27,24 +27,53 @@ if TYPE_CHECKING:
 __all__ = ["class_source", "execute", "fingerprint", "fingerprint_file"]
 
 
-def class_source(text: str, qualname: str) -> str | None:
-    """The source of the class ``qualname`` (``Outer.Inner`` too) in the module ``text``."""
-    import ast
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
-    try:
-        tree: ast.AST = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return None
-    node = tree
+
+def class_source(text: str, qualname: str) -> str | None:
+    """The source lines of the class ``qualname`` (``Outer.Inner`` too) in the module ``text``.
+
+    Read from the lines, not the syntax tree (a job computes it at start: parsing a long
+    module would cost milliseconds): the ``class`` line at the right indentation (the
+    last one, as a redefinition wins) and every line below it that is blank, a comment,
+    more indented, or closes a bracket. The command line compares with the same function,
+    so both sides always agree on what a class's source is.
+    """
+    import re
+
+    lines = text.splitlines()
+    start, end, outer = 0, len(lines), -1
     for part in qualname.split("."):
-        found = None
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.ClassDef) and child.name == part:
-                found = child
+        pattern = re.compile(rf"(\s*)class\s+{re.escape(part)}\b")
+        found: tuple[int, int] | None = None
+        depth: int | None = None
+        for number in range(start + (outer >= 0), end):
+            match = pattern.match(lines[number])
+            if match is None:
+                continue
+            indent = len(match.group(1))
+            if (outer < 0 and indent != 0) or indent <= outer:
+                continue
+            if depth is None or indent < depth:
+                depth, found = indent, (number, indent)
+            elif indent == depth:
+                found = (number, indent)
         if found is None:
             return None
-        node = found
-    return ast.get_source_segment(text, node)
+        first, indent = found
+        last = first + 1
+        while last < end:
+            line = lines[last]
+            stripped = line.strip()
+            ends = stripped and not stripped.startswith(("#", ")", "]", "}"))
+            if ends and _indent(line) <= indent:
+                break
+            last += 1
+        while last > first + 1 and lines[last - 1].strip().startswith("#"):
+            last -= 1  # a comment after the class belongs to what follows
+        start, end, outer = first, last, indent
+    return "\n".join(lines[start:end]).rstrip()
 
 
 def fingerprint_file(path: str, qualname: str) -> dict[str, Any]:
@@ -80,12 +109,16 @@ def fingerprint(cls: type) -> dict[str, Any]:
 
 def _gpus(found: list[dict[str, Any]]) -> None:
     """Ask ``nvidia-smi`` which GPUs this job sees (in a thread: it can take a second)."""
-    import shutil
-    import subprocess
-
-    command = shutil.which("nvidia-smi")
+    command = None
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(folder or ".", "nvidia-smi")
+        if os.access(candidate, os.X_OK):
+            command = candidate
+            break
     if command is None:
         return
+    import subprocess
+
     try:
         out = subprocess.run(
             [command, "--query-gpu=index,name,uuid,memory.total", "--format=csv,noheader"],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ _target: list[JobPaths] = []
 _values: dict[str, Any] = {}
 _series: dict[str, list[list[Any]]] = {}
 _pending = [False]
+#: One report at a time: threads of a task share the file (and its temporary name).
+_lock = threading.Lock()
 
 
 def _set_target(paths: JobPaths | None) -> None:
@@ -45,6 +48,27 @@ def _set_target(paths: JobPaths | None) -> None:
     _pending[0] = False
     if paths is not None:
         _target.append(paths)
+        _resume(paths)
+
+
+def _resume(paths: JobPaths) -> None:
+    """Continue from what an earlier attempt left in the folder (a ``ResumableTask``'s)."""
+    if not paths.results.exists():
+        return
+    from partita.workspace._results import read_results
+
+    earlier = read_results(paths)
+    _values.update({k: _storable(k, v) for k, v in earlier["values"].items() if _safe(k, v)})
+    for name, points in earlier["series"].items():
+        _series[name] = [[step, _number(value), when] for step, value, when in points]
+
+
+def _safe(name: str, value: Any) -> bool:
+    try:
+        _storable(name, value)
+    except ReportError:
+        return False
+    return True
 
 
 def _is_number(value: Any) -> bool:
@@ -115,7 +139,8 @@ def report(step: int | None = None, **values: Any) -> None:
 
     A value that cannot be stored raises :class:`partita.errors.ReportError` right here,
     inside the job, rather than being lost. Outside a job (calling ``execute()`` by hand)
-    values are checked, then dropped.
+    values are checked, then dropped. Threads of the task may report; child processes
+    should hand their values to the task's process, which reports them.
     """
     if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
         raise ReportError(
@@ -133,8 +158,12 @@ def report(step: int | None = None, **values: Any) -> None:
                 "report its name instead."
             )
         stored[name] = encoded
-    if not _target:
-        return
+    with _lock:
+        if _target:
+            _record(values, stored, step)
+
+
+def _record(values: dict[str, Any], stored: dict[str, Any], step: int | None) -> None:
     now = time.time()
     for name, encoded in stored.items():
         _values[name] = encoded
@@ -160,11 +189,12 @@ def _write(*, fsync: bool) -> None:
 
 def _flush() -> None:
     """Write the results once more, to disk for good (the job runner calls this at the end)."""
-    if _target and _pending[0]:
-        try:
-            _write(fsync=True)
-        except ReportError:
-            pass
+    with _lock:
+        if _target and _pending[0]:
+            try:
+                _write(fsync=True)
+            except ReportError:
+                pass
 
 
 def artifacts() -> Path:

@@ -23,7 +23,8 @@ The tree::
     │   └── ExperimentFailed         some jobs failed; lists them with their stderr
     ├── JobLookupError               (LookupError) a job reference matches nothing or several jobs
     ├── ReportError                  (ValueError)  report() was given a value it cannot store
-    └── ResultsError                 a results selection is invalid or needs a missing extra
+    ├── ResultsError                 a results selection is invalid or needs a missing extra
+    └── RunnerError                  an experiment's command line or config file is wrong
 
     PartitaWarning (UserWarning)     something works but is fragile
 
@@ -57,6 +58,7 @@ __all__ = [
     "PendingPathError",
     "ReportError",
     "ResultsError",
+    "RunnerError",
     "TaskImportError",
     "UnknownFieldError",
     "WorkspaceError",
@@ -192,6 +194,13 @@ class ReportError(PartitaError, ValueError):
 
 class ResultsError(PartitaError):
     """A results selection is invalid, matches nothing, or needs the ``analysis`` extra."""
+
+
+class RunnerError(PartitaError):
+    """The command line or a config file of an experiment script is wrong (``experiment_main``).
+
+    Raised before anything is launched; the runner prints it and exits with code 2.
+    """
 
 
 class PartitaWarning(UserWarning):

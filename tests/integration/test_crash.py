@@ -81,6 +81,13 @@ def _env(log: Path, folder: Path) -> dict[str, str]:
     return {**os.environ, "PARTITA_TEST_LOG": str(log), "PYTHONPATH": str(folder)}
 
 
+def _works_in(entry: Path, folder: Path) -> bool:
+    try:
+        return Path(os.readlink(entry / "cwd")).is_relative_to(folder)
+    except OSError:
+        return False
+
+
 def _runner_pids(folder: Path) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
@@ -95,6 +102,8 @@ def _runner_pids(folder: Path) -> list[int]:
             continue
         if b"partita.run" in cmdline and any(str(folder).encode() in c for c in cmdline):
             pids.append(int(entry.name))
+        elif b"partita._forkserver" in cmdline and _works_in(entry, folder):
+            pids.append(int(entry.name))  # a runner forked from a warm server
     return pids
 
 

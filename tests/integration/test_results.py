@@ -277,3 +277,61 @@ def test_results_and_explain_commands(tmp_path: Path) -> None:
         "environment"
     ]
     assert env["argv"][0].endswith("sweep.py") and env["host"] and "packages" in env
+
+
+def test_the_run_environment_records_the_scripts_git_state(tmp_path: Path) -> None:
+    import subprocess
+
+    from partita.workspace import RunPaths, Workspace, iter_runs, read_environment
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    script = Script(tmp_path, "fit", REPORTING.replace("(1, 2)", "(1,)"))
+    git("init", "-q")
+    git("add", "fit.py")
+    git("commit", "-q", "-m", "first")
+    commit = git("rev-parse", "HEAD")
+    script.path.write_text(script.path.read_text() + "# an uncommitted line\n")
+    (tmp_path / "notes.txt").write_text("untracked")
+    (tmp_path / ".gitignore").write_text("wd/\n")
+    out = script.run(str(tmp_path / "wd"), "--flag")
+    assert out.returncode == 0, out.stderr
+    (run,) = list(iter_runs(Workspace(tmp_path / "wd", create=False), "fit"))
+    env = read_environment(RunPaths(run.root))
+    assert env["git"]["commit"] == commit and env["git"]["dirty"] is True
+    assert "+# an uncommitted line" in env["git"]["diff"]
+    assert "notes.txt" in env["git"]["untracked"]
+    assert env["argv"][1:] == [str(tmp_path / "wd"), "--flag"]
+    assert env["script"] == str(script.path) and env["host"]
+    assert "partita" in env["packages"] or "partita" in env["editable"]
+
+
+RESUMABLE = """
+class Long(partita.ResumableTask, id="res.long"):
+    def execute(self):
+        partita.report(loss=1.0 / self.attempt, attempt=self.attempt)
+        if os.environ.get("STOP"):
+            raise RuntimeError("preempted, say")
+
+with experiment(sys.argv[1], "long"):
+    Long().submit()
+"""
+
+
+def test_a_resumed_task_keeps_its_results(tmp_path: Path) -> None:
+    script = Script(tmp_path, "long", RESUMABLE)
+    assert script.run(str(tmp_path / "wd"), env={"STOP": "1"}).returncode == 1
+    out = script.run(str(tmp_path / "wd"))
+    assert out.returncode == 0, out.stderr
+    (folder,) = job_dirs(tmp_path / "wd", "res.long")
+    results = read_results(JobPaths(folder))
+    assert results["values"]["attempt"] == 2
+    assert [point[:2] for point in results["series"]["loss"]] == [[1, 1.0], [2, 0.5]]

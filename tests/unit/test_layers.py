@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     "partita._live": 5,
     "partita._resumable": 5,
     "partita.run": 5,
+    "partita._pack": 5,
     "partita._progress": 5,
     "partita._report": 5,
     "partita._jobenv": 5,
@@ -71,6 +72,7 @@ LAYERS: dict[str, int] = {
 #: The job side: may import only from these layers, and from each other.
 JOB_SIDE = {
     "partita.run",
+    "partita._pack",
     "partita._progress",
     "partita._report",
     "partita._jobenv",

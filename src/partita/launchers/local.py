@@ -1,11 +1,14 @@
-"""Run jobs as processes on this machine, one per job, in their own session."""
+"""Run jobs as processes on this machine, one per job, each in its own session."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -28,13 +31,26 @@ class LocalLauncher(Launcher, kind="local"):
     after ``leftover_grace`` seconds. A process meant to outlive its job must start in a
     session of its own (``subprocess.Popen(..., start_new_session=True)``).
 
+    Jobs start, where that is safe, as forks of a warm process (a fork server that has
+    imported the runner and the tasks' modules), about a millisecond each instead of a
+    fresh interpreter's tens; see docs/forkserver.md for when it is used and what it
+    isolates. ``isolation="spawn"`` starts every job in a fresh interpreter.
+
     Args:
         max_jobs: how many jobs run at once (default: the number of CPUs).
         leftover_grace: seconds between SIGTERM and SIGKILL for processes a finished job
             left in its process group.
+        isolation: ``"fork"`` (warm processes where safe) or ``"spawn"`` (a fresh
+            interpreter per job); default: ``$PARTITA_ISOLATION``, else ``"fork"``.
     """
 
-    def __init__(self, max_jobs: int | None = None, *, leftover_grace: float = 5.0) -> None:
+    def __init__(
+        self,
+        max_jobs: int | None = None,
+        *,
+        leftover_grace: float = 5.0,
+        isolation: str | None = None,
+    ) -> None:
         if max_jobs is None:
             max_jobs = os.cpu_count() or 1
         if not isinstance(max_jobs, int) or isinstance(max_jobs, bool) or max_jobs < 1:
@@ -49,6 +65,20 @@ class LocalLauncher(Launcher, kind="local"):
                 "Use e.g. leftover_grace=5.0 (the default)."
             )
         self.leftover_grace = float(leftover_grace)
+        if isolation is None:
+            isolation = os.environ.get("PARTITA_ISOLATION") or "fork"
+        if isolation not in ("fork", "spawn"):
+            raise LauncherOptionError(
+                f"isolation: expected 'fork' or 'spawn', found {isolation!r}. Use "
+                "isolation='spawn' to start every job in a fresh interpreter (default: 'fork', "
+                "a fork of a warm process where that is safe; see docs/forkserver.md)."
+            )
+        self.isolation = isolation
+        self._servers: dict[tuple[str, str | None], _ForkServer] = {}
+        self._retired: list[_ForkServer] = []
+        self._refused: set[str] = set()
+        self._forked: dict[int, _ForkServer] = {}
+        self._crashes = 0
         self._sweeps: set[asyncio.Task[None]] = set()
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._limits: dict[int, float] = {}
@@ -58,47 +88,119 @@ class LocalLauncher(Launcher, kind="local"):
         return self.max_jobs
 
     def describe(self) -> str:
-        return f"local ({self.max_jobs} at once)"
+        spawn = ", spawned" if self.isolation == "spawn" else ""
+        return f"local ({self.max_jobs} at once{spawn})"
 
     async def launch(self, requests: Sequence[LaunchRequest]) -> list[dict[str, Any]]:
         handles = []
         for request in requests:
-            paths = request.paths
             env = {**os.environ, **request.env, "PARTITA_ATTEMPT": str(request.attempt)}
             limit = request.resources.get("time")
             if limit:
                 env["PARTITA_DEADLINE"] = str(time.time() + float(limit))
             if request.resources.get("mem"):
                 env["PARTITA_MEMORY_LIMIT"] = str(int(request.resources["mem"]))
-            mode = "ab" if request.append_logs else "wb"
-            try:
-                with open(paths.stdout, mode) as out, open(paths.stderr, mode) as err:
-                    process = subprocess.Popen(
-                        request.command(),
-                        stdin=subprocess.DEVNULL,
-                        stdout=out,
-                        stderr=err,
-                        cwd=paths.root,
-                        env=env,
-                        start_new_session=True,
-                        close_fds=True,
-                    )
-            except OSError as exc:
-                raise LauncherError(
-                    f"cannot start the job process for {request.name}: {exc}. "
-                    f"Check that {request.python} exists and the job folder is writable."
-                ) from exc
-            self._children[process.pid] = process
+            handle = await self._fork(request, env) if self._forking() else None
+            if handle is None:
+                handle = self._spawn(request, env)
             if limit:
-                self._limits[process.pid] = float(limit)
-            handle: dict[str, Any] = {"kind": self.kind, **identity(process.pid)}
-            if limit:
+                self._limits[int(handle["pid"])] = float(limit)
                 handle["deadline"] = float(env["PARTITA_DEADLINE"])
             handles.append(handle)
         return handles
 
+    def _spawn(self, request: LaunchRequest, env: dict[str, str]) -> dict[str, Any]:
+        paths = request.paths
+        mode = "ab" if request.append_logs else "wb"
+        try:
+            with open(paths.stdout, mode) as out, open(paths.stderr, mode) as err:
+                process = subprocess.Popen(
+                    request.command(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    cwd=paths.root,
+                    env=env,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        except OSError as exc:
+            raise LauncherError(
+                f"cannot start the job process for {request.name}: {exc}. "
+                f"Check that {request.python} exists and the job folder is writable."
+            ) from exc
+        self._children[process.pid] = process
+        return {"kind": self.kind, **identity(process.pid)}
+
+    # --- warm processes: a fork server per interpreter and PYTHONPATH --------------------
+
+    def _forking(self) -> bool:
+        return self.isolation == "fork" and _FORK_SUPPORTED and self._crashes < _MAX_CRASHES
+
+    async def _fork(self, request: LaunchRequest, env: dict[str, str]) -> dict[str, Any] | None:
+        """Start the job as a fork of a warm server; ``None``: spawn it instead."""
+        key = (request.python, env.get("PYTHONPATH"))
+        for _ in range(2):  # a server whose modules changed on disk is replaced once
+            server = self._server(key, env)
+            if server is None:
+                return None
+            changes = {k: v for k, v in env.items() if server.env.get(k) != v}
+            unset = [k for k in server.env if k not in env]
+            reply = await server.request(
+                {
+                    "op": "run",
+                    "jobdir": str(request.paths.root),
+                    "attempt": request.attempt,
+                    "env": changes,
+                    "unset": unset,
+                    "append_logs": request.append_logs,
+                }
+            )
+            if reply is None:  # the server died: this job (and no other) is spawned
+                self._crashes += 1
+                self._servers.pop(key, None)
+                return None
+            if "pid" in reply:
+                pid = int(reply["pid"])
+                self._forked[pid] = server
+                return {"kind": self.kind, **reply["identity"]}
+            if reply.get("retire") or "stale" in reply:
+                self._retire(key)
+            if "stale" in reply:
+                continue
+            if reply.get("key"):
+                self._refused.add(str(reply["key"]))
+            return None
+        return None
+
+    def _server(self, key: tuple[str, str | None], env: Mapping[str, str]) -> _ForkServer | None:
+        loop = asyncio.get_running_loop()
+        server = self._servers.get(key)
+        if server is not None and server.alive and server.loop is loop:
+            return server
+        self._retire(key)
+        base = {k: v for k, v in env.items() if k not in _PER_JOB}
+        try:
+            server = _ForkServer(key[0], base, self._refused, loop)
+        except OSError:
+            self._crashes = _MAX_CRASHES  # this interpreter cannot run it: spawn from now on
+            return None
+        self._servers[key] = server
+        return server
+
+    def _retire(self, key: tuple[str, str | None]) -> None:
+        server = self._servers.pop(key, None)
+        if server is not None:
+            server.retire()
+            if server.exits:
+                self._retired.append(server)
+
     async def wait(self, handle: dict[str, Any]) -> Exit:
-        process = self._children.get(int(handle["pid"]))
+        pid = int(handle["pid"])
+        server = self._forked.pop(pid, None)
+        if server is not None:
+            return await self._wait_forked(handle, server)
+        process = self._children.get(pid)
         if process is None:
             return await self._wait_foreign(handle)
         limit = self._limits.pop(process.pid, None)
@@ -116,6 +218,32 @@ class LocalLauncher(Launcher, kind="local"):
             self._children.pop(process.pid, None)
             if process.returncode is not None:
                 self._sweep(process.pid)
+
+    async def _wait_forked(self, handle: dict[str, Any], server: _ForkServer) -> Exit:
+        """Wait for the fork server's word that the child ended (or, if it died, for the pid)."""
+        pid = int(handle["pid"])
+        limit = self._limits.pop(pid, None)
+        ended = server.exits[pid]
+        timed_out = False
+        try:
+            if limit is not None:
+                done, _ = await asyncio.wait({ended}, timeout=limit)
+                if not done:
+                    timed_out = True
+                    await self.cancel(handle, grace=5.0)
+            code = await ended
+        except _ServerGone:
+            # The child runs on, reparented; it ends (and records its outcome) by itself.
+            await _wait_gone(handle)
+            code = None
+        else:
+            # The server reaped it after ending what it left in its group; sweep the rest.
+            self._sweep(pid)
+        finally:
+            server.exits.pop(pid, None)
+        if timed_out:
+            return Exit(code, "timeout", f"stopped at its time limit of {limit:g} s")
+        return Exit(code)
 
     def _sweep(self, pgid: int) -> None:
         """End what the job left in its process group (already sent SIGTERM at its exit)."""
@@ -135,15 +263,22 @@ class LocalLauncher(Launcher, kind="local"):
             await asyncio.sleep(0.02)
 
     async def close(self) -> None:
-        """Wait until the processes finished jobs left behind are gone (``leftover_grace``)."""
+        """Wait until the processes finished jobs left behind are gone (``leftover_grace``).
+
+        Fork servers are told to stop: each exits once its last child has ended.
+        """
+        for key in list(self._servers):
+            self._retire(key)
+        for server in self._retired:
+            server.retire()
+        servers, self._retired = self._retired, []
         if self._sweeps:
             await asyncio.gather(*list(self._sweeps))
+        for server in servers:
+            await server.finish()
 
     async def _wait_foreign(self, handle: dict[str, Any]) -> Exit:
-        delay = 0.05
-        while is_alive(handle) is not False:
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 1.0)
+        await _poll_gone(handle)
         return Exit(None)
 
     async def alive(self, handle: dict[str, Any]) -> bool | None:
@@ -282,3 +417,197 @@ async def _wait_child(process: subprocess.Popen[bytes]) -> int:
     if held[0] and process.returncode is None:
         _kill_group(process.pid, signal.SIGTERM)
     return process.wait()
+
+
+async def _poll_gone(handle: dict[str, Any]) -> None:
+    delay = 0.05
+    while is_alive(handle) is not False:
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+
+
+async def _wait_gone(handle: dict[str, Any]) -> None:
+    """Wait until a process that is not our child ends: a pidfd where possible, else polls."""
+    try:
+        fd = os.pidfd_open(int(handle["pid"]))
+    except (AttributeError, OSError):
+        await _poll_gone(handle)
+        return
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    try:
+        if is_alive(handle) is not True:
+            return  # it ended (or the pid names another process now)
+        loop.add_reader(fd, _resolve, done)
+        try:
+            await done
+        finally:
+            loop.remove_reader(fd)
+    finally:
+        os.close(fd)
+
+
+#: Whether this system can fork a warm interpreter safely (macOS and Linux).
+_FORK_SUPPORTED = hasattr(os, "fork") and hasattr(os, "waitid") and sys.platform != "win32"
+#: After this many fork servers died, jobs are spawned.
+_MAX_CRASHES = 3
+#: Environment variables set per job, not part of a fork server's own environment.
+_PER_JOB = ("PARTITA_ATTEMPT", "PARTITA_DEADLINE", "PARTITA_MEMORY_LIMIT")
+
+
+class _ServerGone(Exception):
+    """The fork server died before it told what was asked."""
+
+
+class _ForkServer:
+    """The launcher's side of one fork server (``python -m partita._forkserver``).
+
+    Requests and replies are JSON lines; the server answers requests in order and reports
+    the exit of each child it forked (see the module ``partita._forkserver``).
+    """
+
+    def __init__(
+        self,
+        python: str,
+        env: dict[str, str],
+        refused: set[str],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.env = env
+        self.loop = loop
+        self.process = subprocess.Popen(
+            [python, "-m", "partita._forkserver", json.dumps(sorted(refused))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            # Not the experiment's stderr: a server outliving the experiment (detached
+            # jobs) must not hold the pipe of whoever reads the experiment's output.
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=os.sep,
+            start_new_session=True,
+            close_fds=True,
+            bufsize=0,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._stdin = self.process.stdin
+        self._stdout = self.process.stdout
+        os.set_blocking(self._stdin.fileno(), False)
+        os.set_blocking(self._stdout.fileno(), False)
+        self.alive = True
+        self.retiring = False
+        self.replies: collections.deque[asyncio.Future[dict[str, Any]]] = collections.deque()
+        self.exits: dict[int, asyncio.Future[int | None]] = {}
+        self.gone: asyncio.Future[None] = loop.create_future()
+        self._pending = bytearray()
+        self._received = b""
+        self._writing = False
+        loop.add_reader(self._stdout.fileno(), self._readable)
+
+    async def request(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """Send one request; its reply, or ``None`` if the server died first."""
+        if not self.alive or self.retiring:
+            return None
+        reply: asyncio.Future[dict[str, Any]] = self.loop.create_future()
+        self.replies.append(reply)
+        self._pending += (json.dumps(message) + "\n").encode()
+        self._flush()
+        try:
+            return await reply
+        except _ServerGone:
+            return None
+
+    def retire(self) -> None:
+        """Fork no more: end its input; it exits once its children have ended."""
+        self.retiring = True
+        if not self._pending:
+            self._close_input()
+
+    async def finish(self, timeout: float = 5.0) -> None:
+        """Wait (a bounded time) for the server to exit, once all its children are reported."""
+        if self.exits or not self.alive:
+            self._reap()
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self.gone), timeout)
+        except TimeoutError:
+            pass
+        self._reap()
+
+    def _close_input(self) -> None:
+        if self._writing:
+            self.loop.remove_writer(self._stdin.fileno())
+            self._writing = False
+        if not self._stdin.closed:
+            self._stdin.close()
+
+    def _flush(self) -> None:
+        if self._stdin.closed:
+            return
+        try:
+            while self._pending:
+                written = os.write(self._stdin.fileno(), self._pending)
+                del self._pending[:written]
+        except BlockingIOError:
+            if not self._writing:
+                self.loop.add_writer(self._stdin.fileno(), self._flush)
+                self._writing = True
+            return
+        except OSError:
+            self._gone()
+            return
+        if self._writing:
+            self.loop.remove_writer(self._stdin.fileno())
+            self._writing = False
+        if self.retiring:
+            self._close_input()
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._stdout.fileno(), 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._gone()
+            return
+        *lines, self._received = (self._received + data).split(b"\n")
+        for line in lines:
+            self._dispatch(json.loads(line))
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if "exit" in message:
+            ended = self.exits.get(int(message["exit"]))
+            if ended is not None and not ended.done():
+                code = message.get("code")
+                ended.set_result(None if code is None else int(code))
+            return
+        if "pid" in message:
+            self.exits[int(message["pid"])] = self.loop.create_future()
+        if self.replies:
+            reply = self.replies.popleft()
+            if not reply.done():
+                reply.set_result(message)
+
+    def _gone(self) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        self.loop.remove_reader(self._stdout.fileno())
+        self._close_input()
+        self._stdout.close()
+        futures: list[asyncio.Future[Any]] = [*self.replies, *self.exits.values()]
+        for future in futures:
+            if not future.done():
+                future.set_exception(_ServerGone())
+                future.exception()  # retrieved: a job nobody waits for must not warn
+        self.replies.clear()
+        if not self.gone.done():
+            self.gone.set_result(None)
+        self._reap()
+
+    def _reap(self) -> None:
+        try:
+            self.process.wait(timeout=0 if self.alive else 1.0)
+        except subprocess.TimeoutExpired:
+            pass

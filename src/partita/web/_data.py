@@ -25,6 +25,7 @@ from partita.workspace import (
     JobPaths,
     RunInfo,
     Workspace,
+    read_job_environment,
     read_json,
     read_status,
 )
@@ -311,6 +312,7 @@ def job_detail(
         "dependencies": [brief(d) for d in info.depends],
         "dependents": [brief(d) for d in dependents],
         "attempts": attempts,
+        "environment": read_job_environment(paths),
         "paths": {
             "folder": str(paths.root),
             "params": str(paths.params),

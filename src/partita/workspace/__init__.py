@@ -16,18 +16,6 @@ from partita.workspace._locks import FileLock, hold, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
 from partita.workspace._results import read_job_environment, read_results
-from partita.workspace._runs import (
-    RunPaths,
-    RunRecord,
-    RunWriter,
-    Submission,
-    Submissions,
-    iter_runs,
-    no_space,
-    read_environment,
-    read_run,
-    read_submissions,
-)
 from partita.workspace._state import (
     EXIT_SUPERSEDED,
     Claim,
@@ -84,6 +72,7 @@ __all__ = [
     "open_index",
     "plan_retention",
     "protect_jobs",
+    "read_config",
     "read_environment",
     "read_job",
     "read_job_environment",
@@ -118,6 +107,19 @@ if TYPE_CHECKING:
     from partita.workspace._index import Index
     from partita.workspace._index_open import open_index
     from partita.workspace._jobinfo import JobInfo, RunInfo, read_job
+    from partita.workspace._runs import (
+        RunPaths,
+        RunRecord,
+        RunWriter,
+        Submission,
+        Submissions,
+        iter_runs,
+        no_space,
+        read_config,
+        read_environment,
+        read_run,
+        read_submissions,
+    )
 
 _LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
 _RETENTION = {
@@ -132,9 +134,28 @@ _RETENTION = {
     "sweep_leftovers": "sweep_leftovers",
     "update_retention": "update_retention",
 }
+_RUNS = {
+    "RunPaths",
+    "RunRecord",
+    "RunWriter",
+    "Submission",
+    "Submissions",
+    "iter_runs",
+    "no_space",
+    "read_config",
+    "read_environment",
+    "read_run",
+    "read_submissions",
+}
 
 
 def __getattr__(name: str) -> object:
+    # Run records are loaded when first used: the job runner, which imports this package
+    # for the job-folder protocol, never needs them.
+    if name in _RUNS:
+        from partita.workspace import _runs
+
+        return getattr(_runs, name)
     # The index needs sqlite3: loaded only when used (the job runner never does).
     if name == "open_index":
         from partita.workspace import _index_open

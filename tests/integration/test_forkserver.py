@@ -1,0 +1,393 @@
+"""Warm job processes: jobs forked from a fork server are as isolated as spawned ones.
+
+Every test runs real experiments whose jobs are real forks of a real ``partita._forkserver``
+process; each job reports, from inside, how it was started (its command line names the
+fork server, or ``partita.run`` when it was spawned) and what it sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from xputil import Script, job_dirs
+
+from partita import LocalLauncher
+from partita.errors import LauncherOptionError
+
+#: The tasks live in a module (on the jobs' PYTHONPATH) so the server imports them.
+TASKS = """
+import json, os, signal, sys, threading, time
+from pathlib import Path
+from partita import Task, Param
+
+STATE = {"mutated": False}
+
+
+def report(extra=None):
+    cmdline = Path("/proc/self/cmdline").read_bytes().split(b"\\0")
+    info = {
+        "pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0), "pgid": os.getpgrp(),
+        "forked": b"partita._forkserver" in cmdline, "cwd": os.getcwd(),
+        "leaked_env": os.environ.get("LEAKED"), "attempt": os.environ.get("PARTITA_ATTEMPT"),
+        "state": STATE, "leaked_module": "fs_leaked" in sys.modules,
+        "threads": len(os.listdir("/proc/self/task")), "path0": sys.path[0],
+        "sigchld": str(signal.getsignal(signal.SIGCHLD)),
+        "sighup": str(signal.getsignal(signal.SIGHUP)),
+        "wakeup": signal.set_wakeup_fd(-1),
+        "sigterm": str(signal.getsignal(signal.SIGTERM)),
+    }
+    info.update(extra or {})
+    Path("where.json").write_text(json.dumps(info))
+    log = os.environ.get("RUN_LOG")
+    if log:
+        with open(log, "a") as file:
+            file.write(f"{os.getcwd()}\\n")
+
+
+class Where(Task, id="fs.where"):
+    n: Param[int] = 0
+
+    def execute(self):
+        report()
+
+
+class Spawned(Task, id="fs.spawned"):
+    isolation = "spawn"
+
+    def execute(self):
+        report()
+
+
+class Harm(Task, id="fs.harm"):
+    how: Param[str]
+
+    def execute(self):
+        report()
+        if self.how == "segfault":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        elif self.how == "exit":
+            os._exit(3)
+        elif self.how == "thread":
+            threading.Thread(target=time.sleep, args=(600,)).start()  # not a daemon
+        elif self.how == "chdir":
+            os.chdir("/")
+        elif self.how == "env":
+            os.environ["LEAKED"] = "1"
+        elif self.how == "global":
+            STATE["mutated"] = True
+            sys.modules["fs_leaked"] = sys
+        elif self.how == "memory":
+            data = bytearray(4 * 1024 ** 3)
+            print(len(data))
+        elif self.how == "sleep":
+            time.sleep(600)
+
+
+class Block(Task, id="fs.block"):
+    n: Param[int]
+    fail: Param[bool] = False
+
+    def execute(self):
+        report()
+        Path(os.environ["MEET"], f"started-{self.n}").write_text(str(os.getppid()))
+        release = Path(os.environ["MEET"], "release")
+        deadline = time.monotonic() + 60
+        while not release.exists():
+            assert time.monotonic() < deadline, "never released"
+            time.sleep(0.02)
+        if self.fail:
+            raise RuntimeError("failed after the server died")
+"""
+
+
+def where(folder: Path) -> dict[str, Any]:
+    """What the job in ``folder`` reported about itself."""
+    info: dict[str, Any] = json.loads((folder / "where.json").read_text())
+    return info
+
+
+def only(workdir: Path, type_id: str) -> Path:
+    (folder,) = job_dirs(workdir, type_id)
+    return folder
+
+
+def by_param(workdir: Path, type_id: str, name: str) -> dict[Any, Path]:
+    """Job folders of one type, by the value of one parameter (read from params.json)."""
+    found = {}
+    for folder in job_dirs(workdir, type_id):
+        document = json.loads((folder / "params.json").read_text())
+        found[document["objects"][document["root"]]["fields"].get(name)] = folder
+    return found
+
+
+def xp_with_tasks(script: Any, body: str, tasks: str = TASKS) -> Script:
+    xp: Script = script(body)
+    (xp.folder / "fsmod.py").write_text(textwrap.dedent(tasks))
+    return xp
+
+
+def wait_for(condition: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        time.sleep(0.02)
+
+
+def test_jobs_are_forked_and_isolated_from_each_other(script: Any) -> None:
+    """Crashes, exits, leaked threads, chdir, env and global changes reach no later job."""
+    xp = xp_with_tasks(
+        script,
+        """
+        from partita import LocalLauncher
+        from fsmod import Where, Harm
+        with experiment("wd", "iso", launcher=LocalLauncher(1)) as xp:
+            Where(n=0).submit()
+            xp.wait()
+            for how in ("segfault", "exit", "thread", "chdir", "env", "global", "memory",
+                        "sleep"):
+                resources = {"memory": {"mem": "400M"}, "sleep": {"time": "2s"}}.get(how)
+                Harm(how=how).submit(resources=resources)
+                xp.wait()
+            Where(n=1).submit()
+        """,
+    )
+    result = xp.run()
+    assert 1 == result.returncode, result.stderr  # some harms fail, by design
+    wd = xp.folder / "wd"
+    wheres = by_param(wd, "fs.where", "n")
+    before, after = where(wheres[0]), where(wheres[1])
+    harms = by_param(wd, "fs.harm", "how")
+    infos = {how: where(folder) for how, folder in harms.items()}
+    for info in [before, after, *infos.values()]:
+        assert info["forked"], info
+        assert info["pid"] == info["sid"] == info["pgid"]  # its own session and group
+        assert info["threads"] == 1  # the server had no thread to pass on
+        # Not the server's dispositions: those of a fresh interpreter.
+        assert info["sigchld"] == info["sighup"] == str(signal.SIG_DFL)
+        assert -1 == info["wakeup"]
+        assert "_on_signal" in info["sigterm"]  # the runner's own handler, set afresh
+    # One server forked them all: none of the harms brought it down.
+    assert {before["ppid"]} == {after["ppid"]} | {info["ppid"] for info in infos.values()}
+    # The later job sees none of what the earlier ones changed.
+    assert str(wheres[1]) == after["cwd"] == after["path0"]
+    assert after["leaked_env"] is None
+    assert after["state"] == {"mutated": False}
+    assert not after["leaked_module"]
+
+    def marker(how: str) -> dict[str, Any]:
+        folder = harms[how]
+        final = "done" if (folder / "done").exists() else "failed"
+        return {"final": final, **json.loads((folder / final).read_text())}
+
+    assert {"thread", "chdir", "env", "global"} == {
+        h for h in harms if marker(h)["final"] == "done"
+    }
+    assert "lost" == marker("segfault")["reason"] and "SIGSEGV" in marker("segfault")["detail"]
+    assert "lost" == marker("exit")["reason"] and "exit code 3" in marker("exit")["detail"]
+    assert "memory" == marker("memory")["reason"]
+    assert "timeout" == marker("sleep")["reason"]
+    assert "MemoryError" in (harms["memory"] / "stderr").read_text()
+    # The thread the "thread" job left did not keep its process alive.
+    assert not Path(f"/proc/{infos['thread']['pid']}").exists() or (
+        Path(f"/proc/{infos['thread']['pid']}/stat").read_text().split(") ")[1][0] == "Z"
+    )
+
+
+def test_server_killed_mid_experiment(script: Any, tmp_path: Path) -> None:
+    """Running jobs end and are recorded as they ended; later jobs run from a new server."""
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    log = tmp_path / "runs.log"
+    xp = xp_with_tasks(
+        script,
+        """
+        from partita import LocalLauncher
+        from fsmod import Where, Block
+        with experiment("wd", "kill", launcher=LocalLauncher(2)):
+            Block(n=0).submit()
+            Block(n=1, fail=True).submit()
+            for n in range(4):
+                Where(n=n).submit()
+        """,
+    )
+    process = xp.popen(env={"MEET": str(meet), "RUN_LOG": str(log)})
+    try:
+        wait_for(lambda: {"started-0", "started-1"} <= {p.name for p in meet.iterdir()}, "blocks")
+        servers = {(meet / f"started-{n}").read_text() for n in (0, 1)}
+        assert 1 == len(servers)
+        server = int(servers.pop())
+        os.kill(server, signal.SIGKILL)
+        wait_for(lambda: not Path(f"/proc/{server}").exists() or _zombie(server), "server gone")
+        (meet / "release").touch()
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert 1 == process.returncode, err
+    wd = xp.folder / "wd"
+    blocks = by_param(wd, "fs.block", "n")
+    assert (blocks[0] / "done").exists() and not (blocks[0] / "failed").exists()
+    assert (blocks[1] / "failed").exists() and not (blocks[1] / "done").exists()
+    assert "error" == json.loads((blocks[1] / "failed").read_text())["reason"]
+    wheres = job_dirs(wd, "fs.where")
+    assert 4 == len(wheres)
+    for folder in wheres:
+        assert (folder / "done").exists(), folder
+        info = where(folder)
+        assert info["ppid"] != server  # a new server, or spawned
+    assert any(where(f)["forked"] for f in wheres)  # a new server took over
+    runs = log.read_text().splitlines()
+    assert sorted(runs) == sorted(str(f) for f in [*blocks.values(), *wheres])  # exactly once
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
+    except OSError:
+        return True
+
+
+def test_module_edited_on_disk_is_imported_again(script: Any) -> None:
+    """A module changed during an experiment: the next job runs the new code (a new server)."""
+    tasks = (
+        TASKS
+        + """
+VERSION = 1
+
+
+class Version(Task, id="fs.version"):
+    n: Param[int]
+
+    def execute(self):
+        report({"version": VERSION})
+"""
+    )
+    xp = xp_with_tasks(
+        script,
+        """
+        from fsmod import Version
+        with experiment("wd", "edit") as xp:
+            Version(n=0).submit()
+            xp.wait()
+            module = Path("fsmod.py")
+            module.write_text(module.read_text().replace("VERSION = 1", "VERSION = 22"))
+            Version(n=1).submit()
+        """,
+        tasks,
+    )
+    result = xp.run()
+    assert 0 == result.returncode, result.stderr
+    versions = by_param(xp.folder / "wd", "fs.version", "n")
+    first, second = where(versions[0]), where(versions[1])
+    assert (1, 22) == (first["version"], second["version"])
+    assert first["forked"] and second["forked"]
+    assert first["ppid"] != second["ppid"]
+
+
+def test_threads_at_import_are_refused_and_spawned(script: Any) -> None:
+    """A module that starts a thread at import is never forked from; the server restarts."""
+    xp = xp_with_tasks(
+        script,
+        """
+        from partita import LocalLauncher
+        from fsmod import Where
+        with experiment("wd", "threads", launcher=LocalLauncher(1)) as xp:
+            Where(n=0).submit()
+            xp.wait()
+            from fsthreads import Threaded
+            Threaded(n=0).submit()
+            xp.wait()
+            Where(n=1).submit()
+            xp.wait()
+            Threaded(n=1).submit()
+            xp.wait()
+            Where(n=2).submit()
+        """,
+    )
+    (xp.folder / "fsthreads.py").write_text(
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n"
+        "from fsmod import Task, Param, report\n"
+        "class Threaded(Task, id='fs.threaded'):\n"
+        "    n: Param[int]\n"
+        "    def execute(self):\n"
+        "        report()\n"
+    )
+    result = xp.run()
+    assert 0 == result.returncode, result.stderr
+    wd = xp.folder / "wd"
+    threaded = [where(f) for f in job_dirs(wd, "fs.threaded")]
+    assert 2 == len(threaded)
+    assert not any(info["forked"] for info in threaded)
+    wheres = by_param(wd, "fs.where", "n")
+    infos = [where(wheres[n]) for n in range(3)]
+    assert all(info["forked"] and info["threads"] == 1 for info in infos)
+    # The server that imported the threaded module never forked again.
+    assert infos[0]["ppid"] != infos[1]["ppid"]
+    assert infos[1]["ppid"] == infos[2]["ppid"]  # the refusal is remembered: no restart
+
+
+def test_opting_out(script: Any) -> None:
+    """isolation='spawn' on a task class, on the launcher or in PARTITA_ISOLATION spawns."""
+    xp = xp_with_tasks(
+        script,
+        """
+        from partita import LocalLauncher
+        from fsmod import Where, Spawned
+        isolation = sys.argv[1] if len(sys.argv) > 1 else None
+        with experiment("wd", "out", launcher=LocalLauncher(2, isolation=isolation)):
+            Where().submit()
+            Spawned().submit()
+        """,
+    )
+    result = xp.run()
+    assert 0 == result.returncode, result.stderr
+    wd = xp.folder / "wd"
+    assert where(only(wd, "fs.where"))["forked"]
+    assert not where(only(wd, "fs.spawned"))["forked"]
+    for args, env in ((["spawn"], {}), ([], {"PARTITA_ISOLATION": "spawn"})):
+        shutil.rmtree(wd)
+        result = xp.run(*args, env=env)
+        assert 0 == result.returncode, result.stderr
+        info = where(only(wd, "fs.where"))
+        assert not info["forked"], (args, env)
+        assert info["pid"] == info["sid"] == info["pgid"]
+
+
+def test_exactly_once_with_many_forked_jobs(script: Any, tmp_path: Path) -> None:
+    """Forty forked jobs run once each; running the script again runs none."""
+    log = tmp_path / "runs.log"
+    xp = xp_with_tasks(
+        script,
+        """
+        from partita import LocalLauncher
+        from fsmod import Where
+        with experiment("wd", "many", launcher=LocalLauncher(2)):
+            for n in range(40):
+                Where(n=n).submit()
+        """,
+    )
+    result = xp.run(env={"RUN_LOG": str(log)})
+    assert 0 == result.returncode, result.stderr
+    folders = job_dirs(xp.folder / "wd", "fs.where")
+    assert 40 == len(folders)
+    assert sorted(str(f) for f in folders) == sorted(log.read_text().splitlines())
+    assert all(where(f)["forked"] and where(f)["attempt"] == "1" for f in folders)
+    again = xp.run(env={"RUN_LOG": str(log)})
+    assert 0 == again.returncode, again.stderr
+    assert 40 == len(log.read_text().splitlines())
+
+
+def test_isolation_option_is_checked() -> None:
+    """A wrong isolation value says what is expected."""
+    with pytest.raises(LauncherOptionError, match="expected 'fork' or 'spawn'"):
+        LocalLauncher(1, isolation="thread")
+    assert "spawned" in LocalLauncher(1, isolation="spawn").describe()
