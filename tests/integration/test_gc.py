@@ -160,7 +160,8 @@ def test_gc_keeps_exactly_what_the_policy_says(workdir: dict[str, Any]) -> None:
 
     # A damaged job of a run the policy drops: listed, kept.
     damaged = JobPaths(wd / "jobs" / "gc.train" / trains[23]["id"])
-    damaged.done.write_text("{not json")
+    damaged.done.unlink()
+    damaged.state.write_text("{not json")
 
     # Another experiment runs while gc works; it reuses Train(lr=2) of the dropped run.
     release = tmp / "release"

@@ -148,6 +148,9 @@ def gc(
         return
     policy = _policy(read_retention(workspace).policy, keep_last, keep_days)
     with open_index(workspace) as index:
+        # Deleting rests on what every folder says now: look at all of them, not only at
+        # those the change journal names (a file changed by hand is not in it).
+        index.refresh(full=True)
         first = plan_retention(index, workspace, policy)
         sizes = {
             info.identifier: fmt.folder_size(job_paths(workspace, info).root)
@@ -159,7 +162,7 @@ def gc(
         if yes:
             sweep_leftovers(workspace)
             # Decide again just before deleting: what an experiment started since uses stays.
-            index.refresh()
+            index.refresh(full=True)
             jobs, runs = _doomed(first, plan_retention(index, workspace, policy))
             for info in jobs:
                 reason = delete_job(workspace, job_paths(workspace, info), probe_handle)
