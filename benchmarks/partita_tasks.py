@@ -46,6 +46,19 @@ class Step(Task, id="bench.step"):
         pass
 
 
+class Node(Task, id="bench.node"):
+    """A node of the layered DAG: ``(layer, j)`` takes ``(layer-1, j)`` and
+    ``(layer-1, (j+1) % width)`` as parameters (``None`` in the first layer)."""
+
+    layer: Param[int]
+    j: Param[int]
+    a: Param[Node | None] = None
+    b: Param[Node | None] = None
+
+    def execute(self) -> None:
+        pass
+
+
 # --- workloads (run in the driver process) ---------------------------------------------------
 
 
@@ -96,6 +109,60 @@ def chain(n: int, workdir: str, max_jobs: int) -> dict[str, float]:
     return {"wall_s": t2 - t0, "submit_s": t1 - t0, "exit_s": t2 - t1, "count": n}
 
 
+def sweep(n: int, workdir: str, fake: bool = False, max_jobs: int = 2) -> dict[str, float]:
+    """Submit ``n`` independent no-op tasks (``fake``: played in-process by FakeLauncher).
+
+    With ``fake``, the job folders, state files and ``done`` markers are real (written by
+    the FakeLauncher through the job-folder protocol); only no job process is started.
+    This makes a work directory of 100,000 done jobs in minutes; run it again on the same
+    work directory and every task is identified and found done (the ``big`` workload).
+    """
+    import time
+
+    launcher = None
+    if fake:
+        from partita.testing import FakeLauncher
+
+        launcher = FakeLauncher(capacity=max_jobs)
+    t0 = time.perf_counter()
+    with partita.experiment(
+        workdir, "bench-sweep", max_jobs=max_jobs, quiet=True, launcher=launcher
+    ):
+        t1 = time.perf_counter()
+        for i in range(n):
+            Noop(index=i).submit()
+        t2 = time.perf_counter()
+    t3 = time.perf_counter()
+    return {
+        "wall_s": t3 - t0,
+        "enter_s": t1 - t0,
+        "submit_s": t2 - t1,
+        "exit_s": t3 - t2,
+        "count": n,
+    }
+
+
+def dag(layers: int, width: int, workdir: str, max_jobs: int) -> dict[str, float]:
+    """The layered DAG of ``Node`` (``layers`` × ``width`` tasks); time the whole experiment."""
+    import time
+
+    t0 = time.perf_counter()
+    with partita.experiment(workdir, "bench-dag", max_jobs=max_jobs, quiet=True):
+        previous: list[Any] = []
+        for layer in range(layers):
+            current = []
+            for j in range(width):
+                if previous:
+                    a, b = previous[j], previous[(j + 1) % width]
+                    current.append(Node(layer=layer, j=j, a=a, b=b).submit())
+                else:
+                    current.append(Node(layer=layer, j=j).submit())
+            previous = current
+        t1 = time.perf_counter()
+    t2 = time.perf_counter()
+    return {"wall_s": t2 - t0, "submit_s": t1 - t0, "exit_s": t2 - t1, "count": layers * width}
+
+
 def _cpu() -> dict[str, float]:
     """CPU seconds of this process and of its waited-for children (the job processes)."""
     import resource
@@ -105,10 +172,17 @@ def _cpu() -> dict[str, float]:
     return {
         "cpu_self_s": me.ru_utime + me.ru_stime,
         "cpu_children_s": children.ru_utime + children.ru_stime,
+        "rss_mib": me.ru_maxrss / 1024,  # peak RSS of this (the orchestrating) process
     }
 
 
-WORKLOADS: dict[str, Any] = {"identifiers": identifiers, "noop": noop, "chain": chain}
+WORKLOADS: dict[str, Any] = {
+    "identifiers": identifiers,
+    "noop": noop,
+    "chain": chain,
+    "sweep": sweep,
+    "dag": dag,
+}
 
 
 def main() -> None:

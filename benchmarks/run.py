@@ -1,32 +1,39 @@
-"""Benchmark harness: partita against experimaestro on the same workloads.
+"""Benchmark harness: partita, luigi, parsl and experimaestro on the same workloads.
 
 Usage::
 
-    python benchmarks/run.py [--quick | --full] [--only NAME[,NAME...]] [--repeat N]
-                             [--xpm-repeat N] [--tools partita,xpm] [--json OUT]
+    python benchmarks/run.py [--only NAME[,NAME...]] [--repeat N] [--tools T[,T...]]
+                             [--quick | --full] [--json OUT]
 
-Every measurement runs in a fresh interpreter of the right virtual environment (so imports,
-caches and scheduler threads never leak from one run to the next), in a temporary work
-directory under /tmp that is deleted afterwards. The figures are medians over the repeats.
-The table is printed, and everything (each run's raw timings included) is written to
-``benchmarks/results/latest.json`` (and to ``--json OUT`` if given). Bytecode is cached in
-a private ``PYTHONPYCACHEPREFIX`` whatever the caller's ``PYTHONDONTWRITEBYTECODE`` says
-(``--no-bytecode-cache`` keeps the caller's settings); see README.md.
+Every measurement runs in a fresh interpreter of the tool's own virtual environment (so
+imports, caches and scheduler threads never leak from one run to the next), in a temporary
+work directory under /tmp that is deleted afterwards. All tools run in the same invocation,
+workload after workload, so that their ratios are measured side by side on a shared
+machine. The figures are medians over the repeats. The table is printed, and everything
+(each run's raw timings included) is written to ``benchmarks/results/latest.json`` (and to
+``--json OUT`` if given). Bytecode is cached in a private ``PYTHONPYCACHEPREFIX`` whatever
+the caller's ``PYTHONDONTWRITEBYTECODE`` says (``--no-bytecode-cache`` keeps the caller's
+settings); see README.md.
 
-Benchmarks (``--only`` takes these names):
+Benchmarks (``--only`` takes these names; the default set is marked *):
 
-* ``identifiers``: 10,000 configs of 3 fields (int, str, float); time to compute all their
-  identifiers (configs built first; construction time reported separately).
-* ``noop200``, ``noop1000``: wall time of 200 / 1,000 independent no-op tasks, 2 at once,
-  in a fresh work directory, from entering the experiment to leaving it.
-* ``chain50``: 50 tasks, each a parameter of the next.
-* ``rerun1000``: the second run of ``noop1000`` on the same work directory (all done).
-* ``import``: ``python -c "import X"`` minus ``python -c "pass"`` (plus ``-X importtime``).
+* ``one`` *: one no-op task, end to end (entering the experiment to leaving it).
+* ``noop200``, ``noop1000`` *: 200 / 1,000 independent no-op tasks, 2 at once.
+* ``chain50`` *: 50 tasks, each a parameter of (luigi: a requirement of) the next.
+* ``dag`` *: 10 layers of 20 tasks; task (l, j) depends on (l-1, j) and (l-1, (j+1) % 20).
+* ``rerun1000`` *: the second run of ``noop1000`` on the same work directory (all done).
+* ``identifiers`` *, ``import`` *: identifier speed (partita, experimaestro) and import time.
+* ``big``: partita only: 100,000 tasks, all done, built, identified and re-checked by an
+  experiment (also at 10,000 and 30,000 tasks, to show it is linear).
+* ``cli100k``: partita only: ``partita status`` and ``partita jobs list --state running``
+  on a work directory of 100,000 jobs, index cold then warm.
+* ``slurm``: runs ``benchmarks/slurm.py`` (the private Slurm cluster) and reports its JSON.
 
-experimaestro (``experimaestro==2.7.0``) is looked up in ``--xpm-python`` (default
-``$XPM_PYTHON`` or ``/tmp/xpm-venv/bin/python``). Its 1,000-task workloads take minutes, so
-by default (``--quick``) they run with 200 tasks and the figure is scaled ×5, labelled as
-such; ``--full`` runs them with 1,000 tasks.
+Tools (``--tools``): ``partita``, ``luigi`` (luigi 3.8, ``/tmp/luigi-venv``), ``parsl``
+(threads, ``/tmp/parsl-venv``), ``parsl-htex`` (parsl's process pool), ``xpm``
+(experimaestro 2.7.0, ``/tmp/xpm-venv``). experimaestro's 1,000-task workloads take
+minutes, so by default (``--quick``) they run with 200 tasks and the figure is scaled ×5,
+labelled as such; ``--full`` runs them with 1,000 tasks.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,36 +57,110 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results" / "latest.json"
 
-BENCHMARKS = ["identifiers", "noop200", "noop1000", "chain50", "rerun1000", "import"]
-TOOLS = ["partita", "xpm"]
-LABEL = {"partita": "partita", "xpm": "experimaestro"}
-MODULE = {"partita": "partita_tasks", "xpm": "xpm_tasks"}
-PACKAGE = {"partita": "partita", "xpm": "experimaestro"}
-JOB_TYPE = {  # folder of the no-op / chain jobs under WORKDIR/jobs, and their "done" marker
-    "partita": {"noop": "bench.noop", "chain": "bench.step", "marker": "done"},
-    "xpm": {"noop": "xpm_tasks.noop", "chain": "xpm_tasks.step", "marker": "noop.done"},
+BENCHMARKS = [
+    "one",
+    "identifiers",
+    "noop200",
+    "noop1000",
+    "chain50",
+    "dag",
+    "rerun1000",
+    "import",
+    "big",
+    "cli100k",
+    "slurm",
+]
+DEFAULT = ["one", "noop1000", "chain50", "dag", "rerun1000", "identifiers", "import"]
+TOOLS = ["partita", "luigi", "parsl", "parsl-htex", "xpm"]
+DEFAULT_TOOLS = ["partita", "luigi", "parsl", "parsl-htex", "xpm"]
+LABEL = {
+    "partita": "partita",
+    "luigi": "luigi",
+    "parsl": "parsl (threads)",
+    "parsl-htex": "parsl (htex)",
+    "xpm": "experimaestro",
+}
+MODULE = {
+    "partita": "partita_tasks",
+    "luigi": "luigi_tasks",
+    "parsl": "parsl_tasks",
+    "parsl-htex": "parsl_tasks",
+    "xpm": "xpm_tasks",
+}
+PACKAGE = {
+    "partita": "partita",
+    "luigi": "luigi",
+    "parsl": "parsl",
+    "parsl-htex": "parsl",
+    "xpm": "experimaestro",
+}
+VENV = {
+    "luigi": ("/tmp/luigi-venv", "luigi==3.8.*"),
+    "parsl": ("/tmp/parsl-venv", "parsl"),
+    "parsl-htex": ("/tmp/parsl-venv", "parsl"),
+    "xpm": ("/tmp/xpm-venv", "experimaestro==2.7.0"),
+}
+#: Extra keyword arguments of every task workload of a tool.
+EXTRA: dict[str, dict[str, Any]] = {
+    "parsl": {"executor": "threads"},
+    "parsl-htex": {"executor": "htex"},
+}
+#: Which benchmarks a tool can run (the others show "n/a").
+SUPPORTS = {
+    "partita": set(BENCHMARKS),
+    "luigi": {"one", "noop200", "noop1000", "chain50", "dag", "rerun1000", "import"},
+    "parsl": {"one", "noop200", "noop1000", "chain50", "dag", "rerun1000", "import"},
+    "parsl-htex": {"one", "noop200", "noop1000", "chain50", "dag", "rerun1000"},
+    "xpm": {"one", "identifiers", "noop200", "noop1000", "chain50", "dag", "rerun1000", "import"},
+}
+JOB_TYPE = {  # how to count the done tasks of a work directory: (folder, marker) per kind
+    "partita": {
+        "noop": ("jobs/bench.noop", "*/done"),
+        "chain": ("jobs/bench.step", "*/done"),
+        "dag": ("jobs/bench.node", "*/done"),
+    },
+    "luigi": {"noop": ("noop", "*.done"), "chain": ("step", "*.done"), "dag": ("node", "*.done")},
+    "xpm": {
+        "noop": ("jobs/xpm_tasks.noop", "*/noop.done"),
+        "chain": ("jobs/xpm_tasks.step", "*/step.done"),
+        "dag": ("jobs/xpm_tasks.node", "*/node.done"),
+    },
 }
 
-#: Targets for partita (seconds).
+#: The issue's targets: absolute seconds for partita, and ratios to luigi.
 TARGETS = {
     "identifiers": 0.1,
-    "noop1000": 30.0,
-    "chain50": 3.0,
-    "rerun1000": 0.5,
+    "one": 0.030,
+    "noop1000": 3.0,
+    "chain50": 0.25,
+    "dag": 0.7,
+    "rerun1000": 0.1,
     "import": 0.150,
+    "big": 10.0,
+    "cli100k": 1.0,
 }
+RATIO_TARGETS = {"one": 1.0, "noop1000": 0.5, "chain50": 1.0, "dag": 0.7, "rerun1000": 0.7}
 DESCRIPTION = {
+    "one": "1 task end-to-end",
     "identifiers": "10,000 identifiers (3-field configs)",
     "noop200": "200 no-op tasks, 2 at once",
     "noop1000": "1,000 no-op tasks, 2 at once",
     "chain50": "chain of 50 dependent tasks",
-    "rerun1000": "re-run of 1,000 done tasks",
+    "dag": "DAG 10×20 (2 parents each)",
+    "rerun1000": "re-check 1,000 done tasks",
     "import": "import time",
+    "big": "100,000 tasks all done, re-checked",
+    "cli100k": "CLI on a 100,000-job work directory (warm index)",
+    "slurm": "Slurm: benchmarks/slurm.py",
 }
 IDENTIFIER_COUNT = 10_000
 MAX_JOBS = 2
 CHAIN_LENGTH = 50
+DAG_LAYERS, DAG_WIDTH = 10, 20
 IMPORT_RUNS = 15
+BIG = 100_000
+RSS_TARGET_MIB = 40.0
+BIG_RSS_TARGET_MIB = 500.0
 
 
 class BenchError(Exception):
@@ -101,6 +183,9 @@ class Tool:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PARTITA_", "XPM_"))}
         env["PYTHONPATH"] = str(HERE)
+        if self.name == "partita":
+            # The repository's sources, whatever partita the interpreter has installed.
+            env["PYTHONPATH"] += os.pathsep + str(REPO / "src")
         if self.pycache is not None:
             # Bytecode is cached (as for any user), in a private tree: nothing is written
             # next to the sources, and PYTHONDONTWRITEBYTECODE in the caller's environment
@@ -109,17 +194,24 @@ class Tool:
             env["PYTHONPYCACHEPREFIX"] = str(self.pycache)
         if self.name == "xpm" and self.scratch is not None:
             env["XPM_WORKDIR"] = str(self.scratch / "xpm-home")
+        if self.python is not None and self.name != "partita":
+            # parsl's process pool starts its helpers (interchange.py, ...) from PATH.
+            env["PATH"] = str(Path(self.python).parent) + os.pathsep + env.get("PATH", "")
         return env
+
+    @property
+    def label(self) -> str:
+        return LABEL[self.name]
 
 
 def probe(tool: Tool) -> None:
     """Fill in version information, or ``problem`` if the tool cannot be run."""
     if tool.python is None or not Path(tool.python).exists():
-        tool.problem = (
-            f"no interpreter at {tool.python}; create it with 'python3 -m venv /tmp/xpm-venv && "
-            "/tmp/xpm-venv/bin/pip install experimaestro==2.7.0'"
-            if tool.name == "xpm"
-            else f"no interpreter at {tool.python}"
+        venv, requirement = VENV.get(tool.name, ("", ""))
+        tool.problem = f"no interpreter at {tool.python}" + (
+            f"; create it with 'python3 -m venv {venv} && {venv}/bin/pip install \"{requirement}\"'"
+            if venv
+            else ""
         )
         return
     code = (
@@ -140,12 +232,13 @@ def probe(tool: Tool) -> None:
 
 def warm_up(tool: Tool) -> None:
     """Run each workload once, small and unmeasured: fills the bytecode and file caches."""
-    run_workload(tool, "identifiers", 600.0, n=100)
-    for kind in ("noop", "chain"):
+    if "identifiers" in SUPPORTS[tool.name]:
+        run_workload(tool, "identifiers", 600.0, n=100)
+    for kind, size in (("noop", {"n": 2}), ("chain", {"n": 2}), ("dag", {"layers": 2, "width": 2})):
         workdir = fresh_workdir(tool)
         try:
-            run_workload(tool, kind, 600.0, n=2, workdir=str(workdir), max_jobs=MAX_JOBS)
-            run_workload(tool, kind, 600.0, n=2, workdir=str(workdir), max_jobs=MAX_JOBS)
+            for _ in range(2):
+                run_workload(tool, kind, 600.0, **size, workdir=str(workdir), max_jobs=MAX_JOBS)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -161,13 +254,56 @@ def machine_busy() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def become_subreaper() -> bool:
+    """Adopt orphaned descendants (PR_SET_CHILD_SUBREAPER), so that their CPU is counted.
+
+    A tool whose helpers outlive their parent (parsl's worker pool is started through a
+    shell and detached) would otherwise have their CPU time lost: once they are this
+    process's children, :func:`reap` waits for them and ``RUSAGE_CHILDREN`` includes them.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(36, 1, 0, 0, 0) == 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def reap(deadline: float = 5.0) -> None:
+    """Wait for adopted descendants that are still exiting (see :func:`become_subreaper`)."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > end:
+                return
+            time.sleep(0.05)
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_workload(tool: Tool, workload: str, timeout: float, **kwargs: Any) -> dict[str, Any]:
-    """Run one workload in a fresh interpreter; return its timings (plus ``process_s``)."""
+    """Run one workload in a fresh interpreter; return its timings (plus ``process_s``).
+
+    ``cpu_total_s`` is all the CPU of the workload process and of every process it started
+    (job processes, forked workers, helpers), measured from this side.
+    """
     assert tool.python is not None and tool.scratch is not None
+    if workload in ("noop", "chain", "dag"):
+        kwargs.update(EXTRA.get(tool.name, {}))
     out = tool.scratch / f"result-{time.monotonic_ns()}.json"
     log = tool.scratch / "last-workload.log"
     code = f"import {MODULE[tool.name]} as m; m.main()"
     cmd = [tool.python, "-c", code, workload, str(out), json.dumps(kwargs)]
+    reap(0)
+    cpu0 = children_cpu()
     busy0 = machine_busy()
     t0 = time.perf_counter()
     with open(log, "w", encoding="utf-8") as logf:
@@ -183,28 +319,31 @@ def run_workload(tool: Tool, workload: str, timeout: float, **kwargs: Any) -> di
         except subprocess.TimeoutExpired:
             raise BenchError(f"{workload}: no result after {timeout:.0f} s (timed out)") from None
     elapsed = time.perf_counter() - t0
+    reap()
     busy = machine_busy() - busy0
+    cpu = children_cpu() - cpu0
     if proc.returncode != 0 or not out.exists():
         tail = log.read_text("utf-8", "replace").strip().splitlines()[-6:]
         raise BenchError(f"{workload}: exit code {proc.returncode}: " + " | ".join(tail))
     result: dict[str, Any] = json.loads(out.read_text("utf-8"))
     out.unlink()
     result["process_s"] = elapsed
-    own = result.get("cpu_self_s", 0.0) + result.get("cpu_children_s", 0.0)
+    result["cpu_total_s"] = max(
+        cpu, result.get("cpu_self_s", 0.0) + result.get("cpu_children_s", 0.0)
+    )
     # CPU used meanwhile by everything else on the machine: other users' work competes
     # with the workload for the 2 cores and shows here.
-    result["foreign_cpu_s"] = max(0.0, busy - own)
+    result["foreign_cpu_s"] = max(0.0, busy - result["cpu_total_s"])
     return result
 
 
-def count_done(tool: Tool, workdir: Path, kind: str) -> int:
-    folder = workdir / "jobs" / JOB_TYPE[tool.name][kind]
-    marker = JOB_TYPE[tool.name]["marker"]
-    if kind == "chain" and tool.name == "xpm":
-        marker = "step.done"
-    if not folder.is_dir():
-        return 0
-    return sum(1 for job in folder.iterdir() if (job / marker).exists())
+def count_done(tool: Tool, workdir: Path, kind: str) -> int | None:
+    """Tasks with their "done" record in ``workdir`` (``None``: the tool keeps no files)."""
+    where = JOB_TYPE.get(tool.name, {}).get(kind)
+    if where is None:
+        return None
+    folder, pattern = where
+    return sum(1 for _ in (workdir / folder).glob(pattern))
 
 
 def fresh_workdir(tool: Tool) -> Path:
@@ -224,8 +363,11 @@ class Outcome:
     measured: float | None = None  # unscaled median
     size: int | None = None  # tasks actually run
     scale: float = 1.0
+    cpu_per_task: float | None = None  # seconds of CPU per task, all processes
+    rss_mib: float | None = None  # peak RSS of the orchestrating process (median)
     note: str = ""
     error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -233,8 +375,11 @@ class Outcome:
             "measured_s": self.measured,
             "size": self.size,
             "scale": self.scale,
+            "cpu_per_task_s": self.cpu_per_task,
+            "orchestrator_rss_mib": self.rss_mib,
             "note": self.note,
             "error": self.error,
+            "extra": self.extra,
             "runs": self.runs,
         }
 
@@ -247,6 +392,7 @@ class Suite:
         self.tools = tools
         self.selected = selected
         self.noop_cache: dict[tuple[str, int], list[tuple[dict, dict | None]]] = {}
+        self.big_workdir: Path | None = None
 
     def repeats(self, tool: Tool) -> int:
         if tool.name == "xpm" and self.args.xpm_repeat is not None:
@@ -265,6 +411,13 @@ class Suite:
     def timeout(self, tool: Tool) -> float:
         return 600.0 if tool.name == "partita" else 3600.0
 
+    def checked(self, tool: Tool, workdir: Path, kind: str, n: int, result: dict) -> dict:
+        done = count_done(tool, workdir, kind)
+        result["done"] = done
+        if done is not None and done != n:
+            raise BenchError(f"{kind}: only {done} of {n} tasks done")
+        return result
+
     # The no-op runs are shared: noop1000 and rerun1000 use the same work directories, and
     # with --quick experimaestro's noop1000 is its noop200.
     def noop_runs(self, tool: Tool, n: int, rerun: bool) -> list[tuple[dict, dict | None]]:
@@ -273,7 +426,8 @@ class Suite:
         if cached is not None and (not rerun or all(r is not None for _, r in cached)):
             return cached
         runs: list[tuple[dict, dict | None]] = []
-        for i in range(self.repeats(tool)):
+        repeats = max(self.repeats(tool), 5) if n == 1 else self.repeats(tool)
+        for i in range(repeats):
             workdir = fresh_workdir(tool)
             try:
                 first = run_workload(
@@ -284,9 +438,7 @@ class Suite:
                     workdir=str(workdir),
                     max_jobs=self.max_jobs(tool),
                 )
-                first["done"] = count_done(tool, workdir, "noop")
-                if first["done"] != n:
-                    raise BenchError(f"noop: only {first['done']} of {n} tasks done")
+                self.checked(tool, workdir, "noop", n, first)
                 second = None
                 if rerun:
                     second = run_workload(
@@ -299,7 +451,7 @@ class Suite:
                     )
                 runs.append((first, second))
                 self.progress(
-                    f"{LABEL[tool.name]} noop n={n} #{i + 1}: {first['wall_s']:.2f} s"
+                    f"{tool.label} noop n={n} #{i + 1}: {first['wall_s']:.3f} s"
                     + (f", rerun {second['wall_s']:.3f} s" if second else "")
                 )
             finally:
@@ -339,17 +491,32 @@ class Suite:
     def _scaled(self, runs: list[dict], n: int, nominal: int, what: str) -> Outcome:
         med = statistics.median(r["wall_s"] for r in runs)
         scale = nominal / n
-        submit = statistics.median(r["submit_s"] for r in runs)
+        submit = statistics.median(r.get("submit_s", 0.0) for r in runs)
         walls = [r["wall_s"] for r in runs]
-        note = f"runs {min(walls):.2f}–{max(walls):.2f} s; submit {submit:.2f} s"
-        cpu = statistics.median((r["cpu_self_s"] + r["cpu_children_s"]) / n for r in runs)
+        note = f"runs {fmt(min(walls))}–{fmt(max(walls))}; submit {fmt(submit)}"
+        cpu = statistics.median(r["cpu_total_s"] / n for r in runs)
         driver = statistics.median(r["cpu_self_s"] / n for r in runs)
-        note += f"; CPU per task {cpu * 1000:.1f} ms ({driver * 1000:.1f} ms in the driver)"
+        rss = statistics.median(r.get("rss_mib", 0.0) for r in runs) or None
+        note += f"; CPU per task {cpu * 1000:.1f} ms ({driver * 1000:.1f} ms in the orchestrator)"
+        if rss:
+            note += f"; orchestrator peak RSS {rss:.0f} MiB"
         foreign = statistics.median(r["foreign_cpu_s"] / r["process_s"] for r in runs)
         note += f"; other processes used {foreign:.2f} cores meanwhile"
         if scale != 1:
-            note = f"SCALED ×{scale:g} from {n} {what} (measured {med:.2f} s); " + note
-        return Outcome(runs=runs, value=med * scale, measured=med, size=n, scale=scale, note=note)
+            note = f"SCALED ×{scale:g} from {n} {what} (measured {fmt(med)}); " + note
+        return Outcome(
+            runs=runs,
+            value=med * scale,
+            measured=med,
+            size=n,
+            scale=scale,
+            cpu_per_task=cpu,
+            rss_mib=rss,
+            note=note,
+        )
+
+    def bench_one(self, tool: Tool) -> Outcome:
+        return self._noop(tool, 1, 1)
 
     def bench_noop200(self, tool: Tool) -> Outcome:
         return self._noop(tool, 200, 200)
@@ -362,27 +529,160 @@ class Suite:
         runs = [second for _, second in self.noop_runs(tool, n, True) if second is not None]
         return self._scaled(runs, n, 1000, "done tasks")
 
-    def bench_chain50(self, tool: Tool) -> Outcome:
+    def _graph(self, tool: Tool, kind: str, count: int, **size: int) -> Outcome:
         runs = []
         for i in range(self.repeats(tool)):
             workdir = fresh_workdir(tool)
             try:
                 r = run_workload(
                     tool,
-                    "chain",
+                    kind,
                     self.timeout(tool),
-                    n=CHAIN_LENGTH,
+                    **size,
                     workdir=str(workdir),
                     max_jobs=self.max_jobs(tool),
                 )
-                r["done"] = count_done(tool, workdir, "chain")
-                if r["done"] != CHAIN_LENGTH:
-                    raise BenchError(f"chain: only {r['done']} of {CHAIN_LENGTH} tasks done")
-                runs.append(r)
-                self.progress(f"{LABEL[tool.name]} chain #{i + 1}: {r['wall_s']:.2f} s")
+                runs.append(self.checked(tool, workdir, kind, count, r))
+                self.progress(f"{tool.label} {kind} #{i + 1}: {r['wall_s']:.3f} s")
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
-        return self._scaled(runs, CHAIN_LENGTH, CHAIN_LENGTH, "tasks")
+        return self._scaled(runs, count, count, "tasks")
+
+    def bench_chain50(self, tool: Tool) -> Outcome:
+        return self._graph(tool, "chain", CHAIN_LENGTH, n=CHAIN_LENGTH)
+
+    def bench_dag(self, tool: Tool) -> Outcome:
+        return self._graph(tool, "dag", DAG_LAYERS * DAG_WIDTH, layers=DAG_LAYERS, width=DAG_WIDTH)
+
+    # --- the 100,000-job work directory (partita only) ------------------------------------
+
+    def big_dir(self, tool: Tool) -> Path:
+        """A work directory of ``--big-size`` done jobs (made once, or ``--big-workdir``)."""
+        if self.big_workdir is not None:
+            return self.big_workdir
+        if self.args.big_workdir:
+            path = Path(self.args.big_workdir)
+            if not (path / "jobs").is_dir():
+                self.progress(f"making {path} ({self.args.big_size} jobs) ...")
+                make_big(tool, path, self.args.big_size)
+        else:
+            assert tool.scratch is not None
+            path = tool.scratch / "big"
+            self.progress(f"making {path} ({self.args.big_size} jobs) ...")
+            make_big(tool, path, self.args.big_size)
+        self.big_workdir = path
+        return path
+
+    def bench_big(self, tool: Tool) -> Outcome:
+        workdir = self.big_dir(tool)
+        total = int(self.args.big_size)
+        sizes = sorted({max(1, total // 10), max(1, (total * 3) // 10), total})
+        runs: list[dict[str, Any]] = []
+        by_size: dict[int, list[dict[str, Any]]] = {}
+        for n in sizes:
+            for i in range(self.repeats(tool) if n == total else 1):
+                r = run_workload(
+                    tool, "sweep", self.timeout(tool), n=n, workdir=str(workdir), max_jobs=MAX_JOBS
+                )
+                r["size"] = n
+                runs.append(r)
+                by_size.setdefault(n, []).append(r)
+                self.progress(
+                    f"{tool.label} re-check of {n} done tasks #{i + 1}: {r['wall_s']:.2f} s, "
+                    f"RSS {r['rss_mib']:.0f} MiB"
+                )
+        full = by_size[total]
+        med = statistics.median(r["wall_s"] for r in full)
+        rss = statistics.median(r["rss_mib"] for r in full)
+        per = {n: statistics.median(r["wall_s"] for r in rs) / n * 1e6 for n, rs in by_size.items()}
+        note = "; ".join(
+            f"{n:,} tasks: {fmt(statistics.median(r['wall_s'] for r in by_size[n]))} "
+            f"({per[n]:.0f} µs/task, RSS {statistics.median(r['rss_mib'] for r in by_size[n]):.0f}"
+            " MiB)"
+            for n in sizes
+        )
+        submit = statistics.median(r["submit_s"] for r in full)
+        note += f"; submit() loop {fmt(submit)} of the {total:,}-task run"
+        return Outcome(
+            runs=runs,
+            value=med,
+            measured=med,
+            size=total,
+            rss_mib=rss,
+            cpu_per_task=statistics.median(r["cpu_total_s"] for r in full) / total,
+            note=note,
+            extra={"per_task_us": per},
+        )
+
+    def bench_cli100k(self, tool: Tool) -> Outcome:
+        assert tool.python is not None
+        workdir = self.big_dir(tool)
+        commands = {
+            "status": ["status", str(workdir)],
+            "jobs list --state running": ["jobs", "list", str(workdir), "--state", "running"],
+        }
+
+        def timed(args: list[str]) -> float:
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                [tool.python, "-m", "partita.cli", *args],  # type: ignore[list-item]
+                capture_output=True,
+                text=True,
+                env=tool.env(),
+                cwd="/tmp",
+            )
+            if proc.returncode != 0:
+                raise BenchError(f"partita {' '.join(args)}: {proc.stderr.strip()[-300:]}")
+            return time.perf_counter() - t0
+
+        index = workdir / "index.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{index}{suffix}").unlink(missing_ok=True)
+        cold = timed(commands["status"])
+        self.progress(
+            f"partita status, cold index (built from {self.args.big_size} folders): {cold:.2f} s"
+        )
+        runs = []
+        for name, args in commands.items():
+            timed(args)
+            walls = [timed(args) for _ in range(max(3, self.repeats(tool)))]
+            runs.append({"command": name, "walls_s": walls})
+            self.progress(f"partita {name}, warm: {statistics.median(walls):.3f} s")
+        # One job changes (as a job's writer would record it): the next refresh reads it alone.
+        changed = touch_one(tool, workdir)
+        after = timed(commands["status"])
+        bare = statistics.median(timed_python(tool, "pass") for _ in range(3))
+        imports = statistics.median(timed_python(tool, "import partita.cli") for _ in range(3))
+        value = max(statistics.median(r["walls_s"]) for r in runs)
+        note = "; ".join(f"{r['command']}: {fmt(statistics.median(r['walls_s']))}" for r in runs)
+        note += (
+            f"; status after one job changed ({changed}): {fmt(after)}; cold index (a full scan"
+            f" of {self.args.big_size:,} folders): {fmt(cold)}; of each command, the interpreter"
+            f" takes {fmt(bare)} and importing the CLI {fmt(imports - bare)}"
+        )
+        return Outcome(
+            runs=runs,
+            value=value,
+            measured=value,
+            size=int(self.args.big_size),
+            note=note,
+            extra={"cold_s": cold, "after_change_s": after, "python_s": bare, "import_s": imports},
+        )
+
+    def bench_slurm(self, tool: Tool) -> Outcome:
+        assert tool.python is not None and tool.scratch is not None
+        out = tool.scratch / "slurm.json"
+        script = HERE / (self.args.slurm_script or "slurm.py")
+        proc = subprocess.run(
+            [tool.python, str(script), "--json", str(out)],  # type: ignore[list-item]
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        if proc.returncode != 0 or not out.exists():
+            raise BenchError(f"{script.name}: exit code {proc.returncode}: {proc.stderr[-300:]}")
+        data = json.loads(out.read_text("utf-8"))
+        return Outcome(runs=[data], note=f"{script.name}: {json.dumps(data)[:400]}")
 
     def bench_import(self, tool: Tool) -> Outcome:
         assert tool.python is not None
@@ -448,6 +748,46 @@ class Suite:
         )
 
 
+def timed_python(tool: Tool, code: str) -> float:
+    assert tool.python is not None
+    t0 = time.perf_counter()
+    subprocess.run([tool.python, "-c", code], check=True, env=tool.env(), cwd="/tmp")
+    return time.perf_counter() - t0
+
+
+def make_big(tool: Tool, path: Path, jobs: int) -> None:
+    """Write ``jobs`` done jobs (make_workdir.py), then run the sweep once (its run record)."""
+    assert tool.python is not None
+    proc = subprocess.run(
+        [tool.python, str(HERE / "make_workdir.py"), str(path), "--jobs", str(jobs)],
+        capture_output=True,
+        text=True,
+        env=tool.env(),
+    )
+    if proc.returncode != 0:
+        raise BenchError(f"make_workdir.py: {proc.stderr.strip()[-300:]}")
+    run_workload(tool, "sweep", 3600.0, n=jobs, workdir=str(path), max_jobs=MAX_JOBS)
+
+
+def touch_one(tool: Tool, workdir: Path) -> str:
+    """Rewrite one job's ``state.json`` as a job's writer does (the journal notes it)."""
+    code = (
+        "import sys; from pathlib import Path; "
+        "from partita.workspace import JobPaths, read_state; "
+        "from partita.workspace._state import write_state; "
+        "folder = next(p for p in Path(sys.argv[1], 'jobs', 'bench.noop').iterdir()); "
+        "paths = JobPaths(folder); write_state(paths, read_state(paths)); print(folder.name[:12])"
+    )
+    assert tool.python is not None
+    return subprocess.run(
+        [tool.python, "-c", code, str(workdir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=tool.env(),
+    ).stdout.strip()
+
+
 # --- reporting -------------------------------------------------------------------------------
 
 
@@ -498,30 +838,100 @@ def machine_info(tools: dict[str, Tool]) -> dict[str, Any]:
     }
 
 
-def print_table(results: dict[str, dict[str, Outcome]], tools: dict[str, Tool]) -> None:
-    header = ["benchmark", "target", *[LABEL[t] for t in tools], "partita vs target"]
-    rows = []
-    notes = []
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def print_table(results: dict[str, dict[str, Outcome]], tools: dict[str, Tool]) -> list[str]:
+    """Print the table (and return it as Markdown lines for README.md)."""
+    names = list(tools)
+    header = ["workload", *[tools[t].label for t in names]]
+    with_luigi = "partita" in tools and "luigi" in tools
+    if with_luigi:
+        header.append("partita ÷ luigi")
+    header.append("target (partita)")
+    rows: list[list[str]] = []
+    notes: list[str] = []
+
+    def target_text(bench: str, value: float | None, luigi: float | None) -> str:
+        parts = []
+        verdict = []
+        if bench in RATIO_TARGETS:
+            goal = RATIO_TARGETS[bench]
+            parts.append(f"≤ {goal:g}× luigi")
+            r = ratio(value, luigi)
+            if r is not None:
+                verdict.append(r <= goal)
+        if bench in TARGETS:
+            parts.append(f"< {fmt(TARGETS[bench])}")
+            if value is not None:
+                verdict.append(value < TARGETS[bench])
+        if not parts:
+            return "-"
+        state = "" if not verdict else (" ok" if all(verdict) else " MISSED")
+        return ", ".join(parts) + state
+
     for bench, by_tool in results.items():
-        target = TARGETS.get(bench)
-        row = [DESCRIPTION[bench], f"< {fmt(target)}" if target else "-"]
-        for name in tools:
+        row = [DESCRIPTION[bench]]
+        for name in names:
             o = by_tool.get(name)
             if o is None:
-                row.append("(skipped)")
+                row.append("n/a")
             elif o.error:
                 row.append("not measured")
-                notes.append(f"{LABEL[name]} {bench}: {o.error}")
+                notes.append(f"{tools[name].label} {bench}: {o.error}")
+            elif o.value is None:
+                row.append("see notes")
+                if o.note:
+                    notes.append(f"{tools[name].label} {bench}: {o.note}")
             else:
                 row.append(fmt(o.value) + ("*" if o.scale != 1 else ""))
                 if o.note:
-                    notes.append(f"{LABEL[name]} {bench}: {o.note}")
-        p = by_tool.get("partita")
-        if target and p is not None and p.value is not None:
-            row.append("ok" if p.value < target else "MISSED")
-        else:
-            row.append("-")
+                    notes.append(f"{tools[name].label} {bench}: {o.note}")
+        p, lu = by_tool.get("partita"), by_tool.get("luigi")
+        pv = p.value if p is not None else None
+        lv = lu.value if lu is not None else None
+        if with_luigi:
+            r = ratio(pv, lv)
+            row.append(f"{r:.2f}×" if r is not None else "-")
+        row.append(target_text(bench, pv, lv))
         rows.append(row)
+    # Derived rows: CPU per task and orchestrator RSS, from the 1,000-task runs.
+    source = results.get("noop1000") or results.get("noop200")
+    if source:
+        for label, attr, unit in (
+            ("CPU per no-op task (all processes)", "cpu_per_task", "ms"),
+            ("orchestrator peak RSS, 1,000 tasks", "rss_mib", "MiB"),
+        ):
+            row = [label]
+            values: dict[str, float | None] = {}
+            for name in names:
+                o = source.get(name)
+                v = getattr(o, attr) if o is not None and not o.error else None
+                values[name] = v
+                if v is None:
+                    row.append("-")
+                else:
+                    row.append(f"{v * 1000:.1f} ms" if unit == "ms" else f"{v:.0f} MiB")
+            if with_luigi:
+                r = ratio(values.get("partita"), values.get("luigi"))
+                row.append(f"{r:.2f}×" if r is not None else "-")
+            if unit == "MiB":
+                v = values.get("partita")
+                ok = "" if v is None else (" ok" if v < RSS_TARGET_MIB else " MISSED")
+                row.append(f"< {RSS_TARGET_MIB:.0f} MiB{ok}")
+            else:
+                row.append("-")
+            rows.append(row)
+    big = results.get("big", {}).get("partita")
+    if big is not None and big.rss_mib is not None:
+        ok = " ok" if big.rss_mib < BIG_RSS_TARGET_MIB else " MISSED"
+        rows.append(
+            ["experiment peak RSS, 100,000 tasks re-checked", f"{big.rss_mib:.0f} MiB"]
+            + ["n/a"] * (len(names) - 1)
+            + (["-"] if with_luigi else [])
+            + [f"< {BIG_RSS_TARGET_MIB:.0f} MiB{ok}"]
+        )
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     print(line)
@@ -532,16 +942,19 @@ def print_table(results: dict[str, dict[str, Outcome]], tools: dict[str, Tool]) 
         print("* scaled linearly from a smaller run (see notes)")
     for tool in tools.values():
         if tool.problem:
-            print(f"{LABEL[tool.name]}: not measured: {tool.problem}")
+            print(f"{tool.label}: not measured: {tool.problem}")
     if notes:
         print("\nnotes:")
         for n in notes:
             print(f"  {n}")
+    markdown = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    markdown += ["| " + " | ".join(r) + " |" for r in rows]
+    return markdown
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="partita vs experimaestro benchmarks (see benchmarks/README.md)."
+        description="partita vs luigi, parsl and experimaestro (see benchmarks/README.md)."
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
@@ -557,7 +970,8 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME",
-        help=f"run only these benchmarks (repeatable or comma-separated): {', '.join(BENCHMARKS)}",
+        help=f"run only these benchmarks (repeatable or comma-separated): {', '.join(BENCHMARKS)}"
+        f" (default: {', '.join(DEFAULT)})",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (default 3)")
     parser.add_argument(
@@ -570,23 +984,41 @@ def main(argv: list[str] | None = None) -> int:
         "--xpm-quick-size", type=int, default=200, help="tasks of the reduced runs (default 200)"
     )
     parser.add_argument(
-        "--tools", default="partita,xpm", help="comma-separated: partita, xpm (default both)"
+        "--tools",
+        default=",".join(DEFAULT_TOOLS),
+        help=f"comma-separated, from {', '.join(TOOLS)} (default: all)",
     )
     parser.add_argument(
         "--partita-python",
         default=None,
-        help="default: this interpreter, or the repository's .venv",
+        help="default: the repository's .venv, else this interpreter (the repository's src/ "
+        "is put first on PYTHONPATH either way)",
     )
-    parser.add_argument(
-        "--xpm-python",
-        default=os.environ.get("XPM_PYTHON", "/tmp/xpm-venv/bin/python"),
-        help="interpreter with experimaestro==2.7.0 "
-        "(default $XPM_PYTHON or /tmp/xpm-venv/bin/python)",
-    )
+    for name in ("luigi", "parsl", "xpm"):
+        venv = VENV[name][0]
+        variable = f"{name.upper()}_PYTHON"
+        parser.add_argument(
+            f"--{name}-python",
+            default=os.environ.get(variable, f"{venv}/bin/python"),
+            help=f"interpreter with {VENV[name][1]} (default ${variable} or {venv}/bin/python)",
+        )
     parser.add_argument(
         "--xpm-uncapped",
         action="store_true",
         help="run experimaestro's tasks without the 2-slot token (its default: no limit)",
+    )
+    parser.add_argument(
+        "--big-size", type=int, default=BIG, help=f"jobs of the big workloads (default {BIG:,})"
+    )
+    parser.add_argument(
+        "--big-workdir",
+        default=None,
+        metavar="PATH",
+        help="the work directory of the big workloads: made there if it does not exist, and "
+        "kept (default: made in the temporary area, about 7 minutes for 100,000 jobs)",
+    )
+    parser.add_argument(
+        "--slurm-script", default=None, help="script of the 'slurm' benchmark (default slurm.py)"
     )
     parser.add_argument(
         "--no-bytecode-cache",
@@ -599,7 +1031,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1 or (args.xpm_repeat is not None and args.xpm_repeat < 1):
         parser.error("--repeat and --xpm-repeat must be at least 1")
 
-    selected = [b for item in args.only for b in item.split(",") if b] or list(BENCHMARKS)
+    selected = [b for item in args.only for b in item.split(",") if b] or list(DEFAULT)
     unknown = [b for b in selected if b not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {BENCHMARKS}")
@@ -612,11 +1044,15 @@ def main(argv: list[str] | None = None) -> int:
     if partita_python is None:
         venv = REPO / ".venv" / "bin" / "python"
         partita_python = str(venv) if venv.exists() else sys.executable
-    tools = {
-        name: Tool(name, partita_python if name == "partita" else args.xpm_python)
-        for name in TOOLS
-        if name in wanted
+    pythons = {
+        "partita": partita_python,
+        "luigi": args.luigi_python,
+        "parsl": args.parsl_python,
+        "parsl-htex": args.parsl_python,
+        "xpm": args.xpm_python,
     }
+    tools = {name: Tool(name, pythons[name]) for name in TOOLS if name in wanted}
+    become_subreaper()
     load_at_start = list(os.getloadavg())
     commit_at_start = partita_commit()
     scratch_root = Path(tempfile.mkdtemp(prefix="partita-bench-", dir="/tmp"))
@@ -628,8 +1064,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_bytecode_cache:
                 tool.pycache = scratch_root / "pycache"
             probe(tool)
-            if tool.problem is None:
-                print(f"warming up {LABEL[tool.name]} ...", file=sys.stderr, flush=True)
+            if tool.problem is None and any(b in SUPPORTS[tool.name] for b in selected):
+                print(f"warming up {tool.label} ...", file=sys.stderr, flush=True)
                 try:
                     warm_up(tool)
                 except BenchError as exc:
@@ -637,16 +1073,18 @@ def main(argv: list[str] | None = None) -> int:
         suite = Suite(args, tools, selected)
         for bench in selected:
             for tool in tools.values():
+                if bench not in SUPPORTS[tool.name]:
+                    continue
                 if tool.problem:
                     results[bench][tool.name] = Outcome(error=tool.problem)
                     continue
-                print(f"{bench} / {LABEL[tool.name]} ...", file=sys.stderr, flush=True)
+                print(f"{bench} / {tool.label} ...", file=sys.stderr, flush=True)
                 results[bench][tool.name] = suite.measure(bench, tool)
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
 
     print()
-    print_table(results, tools)
+    markdown = print_table(results, tools)
     document = {
         "machine": {
             **machine_info(tools),
@@ -663,7 +1101,10 @@ def main(argv: list[str] | None = None) -> int:
                 "caller's settings" if args.no_bytecode_cache else "private PYTHONPYCACHEPREFIX"
             ),
             "targets_s": TARGETS,
+            "ratio_targets": RATIO_TARGETS,
+            "big_size": args.big_size,
         },
+        "table_markdown": markdown,
         "results": {
             b: {t: o.to_json() for t, o in by_tool.items()} for b, by_tool in results.items()
         },

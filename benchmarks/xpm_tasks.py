@@ -54,6 +54,19 @@ class Step(Task):
         pass
 
 
+class Node(Task):
+    """A node of the layered DAG: ``(layer, j)`` takes ``(layer-1, j)`` and
+    ``(layer-1, (j+1) % width)`` as parameters (``None`` in the first layer)."""
+
+    layer: Param[int]
+    j: Param[int]
+    a: Param[Optional[Node]]  # noqa: UP045
+    b: Param[Optional[Node]]  # noqa: UP045
+
+    def execute(self) -> None:
+        pass
+
+
 # --- workloads (run in the driver process) ---------------------------------------------------
 
 
@@ -137,6 +150,30 @@ def chain(n: int, workdir: str, max_jobs: int | None) -> dict[str, float]:
     return {"wall_s": t2 - t0, "submit_s": t1 - t0, "exit_s": t2 - t1, "count": n}
 
 
+def dag(layers: int, width: int, workdir: str, max_jobs: int | None) -> dict[str, float]:
+    """The layered DAG of ``Node`` (``layers`` × ``width`` tasks); time the whole experiment."""
+    import time
+
+    _quiet_logging()
+    token = _token(max_jobs)
+    t0 = time.perf_counter()
+    with _experiment(workdir, "bench-dag"):
+        previous: list[Any] = []
+        for layer in range(layers):
+            current = []
+            for j in range(width):
+                a = previous[j] if previous else None
+                b = previous[(j + 1) % width] if previous else None
+                task = Node.C(layer=layer, j=j, a=a, b=b)
+                if token is not None:
+                    token(1, task)
+                current.append(task.submit())
+            previous = current
+        t1 = time.perf_counter()
+    t2 = time.perf_counter()
+    return {"wall_s": t2 - t0, "submit_s": t1 - t0, "exit_s": t2 - t1, "count": layers * width}
+
+
 def _cpu() -> dict[str, float]:
     """CPU seconds of this process and of its waited-for children (the job processes)."""
     import resource
@@ -146,10 +183,11 @@ def _cpu() -> dict[str, float]:
     return {
         "cpu_self_s": me.ru_utime + me.ru_stime,
         "cpu_children_s": children.ru_utime + children.ru_stime,
+        "rss_mib": me.ru_maxrss / 1024,
     }
 
 
-WORKLOADS: dict[str, Any] = {"identifiers": identifiers, "noop": noop, "chain": chain}
+WORKLOADS: dict[str, Any] = {"identifiers": identifiers, "noop": noop, "chain": chain, "dag": dag}
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from partita._progress import progress
+from partita._report import artifacts, report
 from partita._version import __version__
 from partita.config import (
     Config,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from partita._resumable import ResumableTask
     from partita.launchers import Launcher, LocalLauncher
     from partita.launchers.slurm import SlurmLauncher
+    from partita.runner import experiment_main, grid
     from partita.scheduler import Retry, Token
     from partita.ssh import SSH
     from partita.workspace import JobState
@@ -65,12 +67,18 @@ __all__ = [
     "Task",
     "Token",
     "__version__",
+    "artifacts",
     "experiment",
+    "experiment_main",
     "field",
     "fields",
+    "grid",
     "identifier",
     "load",
+    "load_run",
     "progress",
+    "report",
+    "results",
     "tag",
 ]
 
@@ -103,6 +111,44 @@ def _start_monitor(workdir: Any, port: int) -> Any:
     return start_in_thread(workdir, port=port)
 
 
+def results(
+    workdir: Any,
+    *,
+    experiment: str | None = None,
+    task: str | None = None,
+    tags: dict[str, Any] | None = None,
+    state: str | list[str] | None = "done",
+    varying_only: bool = False,
+) -> Any:
+    """The jobs of ``workdir`` as a pandas ``DataFrame``: parameters, tags, reported results.
+
+    One row per job: ``id``, ``task``, ``state``, the tags and parameters that vary (dotted
+    names that follow the tasks producing the job's inputs: ``model.lr``), the reported
+    results, the constant ones (dropped with ``varying_only=True``) and the times. See
+    :func:`partita.analysis.results` and docs/results.md. Needs the ``analysis`` extra.
+    """
+    from partita.analysis import results as table
+
+    return table(
+        workdir,
+        experiment=experiment,
+        task=task,
+        tags=tags,
+        state=state,
+        varying_only=varying_only,
+    )
+
+
+def load_run(workdir: Any, experiment: str, run: str = "latest") -> Any:
+    """The configs a run of ``experiment`` submitted, rebuilt, with their jobs.
+
+    See :func:`partita.analysis.load_run`.
+    """
+    from partita.analysis import load_run as load
+
+    return load(workdir, experiment, run)
+
+
 _LAZY = {
     "Experiment": ("partita._experiment", "Experiment"),
     "Job": ("partita._experiment", "Job"),
@@ -114,6 +160,8 @@ _LAZY = {
     "Retry": ("partita.scheduler", "Retry"),
     "SSH": ("partita.ssh._connector", "SSH"),
     "Token": ("partita.scheduler", "Token"),
+    "experiment_main": ("partita.runner", "experiment_main"),
+    "grid": ("partita.runner", "grid"),
 }
 
 

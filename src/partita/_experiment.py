@@ -129,7 +129,8 @@ class Experiment:
         note_entry()  # where this file enters an experiment: classes below it are refused
         self._checked_classes: set[type] = set()
         self._writer = RunWriter(self.run_paths)
-        self._environment: threading.Thread | None = None
+        self._environment = threading.Event()
+        """Set once ``environment.json`` is written (or could not be)."""
         self._jobs_lock = threading.Lock()
         self._dry: list[tuple[str, str, dict[str, Any]]] = []
         self._signals = Signals()
@@ -147,17 +148,16 @@ class Experiment:
         except WorkspaceError as exc:
             install_excepthook()
             raise reported(exc) from None
-        # Collected while the script builds its tasks; on disk before the first launch.
-        self._environment = threading.Thread(
-            target=self._write_environment, name="partita-env", daemon=True
-        )
-        self._environment.start()
+        # Collected while the script builds its tasks; on disk before the first launch
+        # (the scheduler waits for it then), so a re-check of done jobs never waits.
+        threading.Thread(target=self._write_environment, name="partita-env", daemon=True).start()
         if not self.dry_run:
             self._scheduler = Scheduler(
                 self.workspace,
                 owner={"experiment": self.name, "run": self.run_id},
                 grace=self.grace_period,
                 env=environment_for_jobs(),
+                before_launch=self._environment_written,
             )
             self._scheduler.add_listener(self._reporter.event)
             self._scheduler.start()
@@ -287,6 +287,7 @@ class Experiment:
             needs.to_dict(),
             resumable,
             sealed.params,
+            sealed.recorded,
         )
         self._record_submission(spec)  # on disk before the scheduler can launch it
         job = self._scheduler.submit(spec)
@@ -329,7 +330,6 @@ class Experiment:
             "depends": [d.identifier for d in spec.dependencies],
             "time": time.time(),
         }
-        self._environment_written()
         with self._jobs_lock:
             try:
                 self._writer.append(entry)
@@ -340,15 +340,16 @@ class Experiment:
         return run_record(self.name, self.run_id, self.status, self._started, self.dry_run, **extra)
 
     def _environment_written(self) -> None:
-        """Wait (once, at most a few seconds) until ``environment.json`` is written."""
-        thread, self._environment = self._environment, None
-        if thread is not None:
-            thread.join(timeout=10)
+        """Wait (at most a few seconds) until ``environment.json`` is written (any thread)."""
+        self._environment.wait(timeout=10)
 
     def _write_environment(self) -> None:
-        info = environment_info()
-        with contextlib.suppress(WorkspaceError):
-            self._writer.write_environment(info)
+        try:
+            info = environment_info()
+            with contextlib.suppress(WorkspaceError):
+                self._writer.write_environment(info)
+        finally:
+            self._environment.set()
 
     # --- ending -----------------------------------------------------------------------------
 

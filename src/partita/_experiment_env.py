@@ -47,7 +47,82 @@ def environment_info() -> dict[str, Any]:
     script = getattr(sys.modules.get("__main__"), "__file__", None)
     if script:
         info["git"] = _git_info(Path(script).resolve().parent)
+    # Where and how the script was started, its uncommitted changes, editable packages.
+    info["host"] = platform.node()
+    info["argv"] = list(sys.argv)
+    info["cwd"] = os.getcwd()
+    if script:
+        info["script"] = str(Path(script).resolve())
+        if info.get("git") and info["git"].get("dirty"):
+            info["git"].update(_git_diff(Path(script).resolve().parent))
+    info["editable"] = _editable_packages()
     return info
+
+
+#: The largest uncommitted diff kept in ``environment.json`` (the rest is cut, and said so).
+MAX_DIFF_BYTES = 256 * 1024
+
+
+def _git_diff(folder: Path, timeout: float = 5.0) -> dict[str, Any]:
+    """The repository's uncommitted changes to tracked files (``git diff HEAD``) and the
+    names of untracked files, bounded in time and size."""
+    out: dict[str, Any] = {}
+    for key, command in (
+        ("diff", ["git", "diff", "HEAD", "--no-color", "--no-ext-diff"]),
+        ("untracked", ["git", "ls-files", "--others", "--exclude-standard"]),
+    ):
+        try:
+            done = subprocess.run(
+                command, cwd=folder, capture_output=True, timeout=timeout, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if done.returncode != 0:
+            continue
+        text = done.stdout.decode("utf-8", "replace")
+        if key == "untracked":
+            out[key] = text.splitlines()[:200]
+        else:
+            out["diff_truncated"] = len(done.stdout) > MAX_DIFF_BYTES
+            out[key] = text[:MAX_DIFF_BYTES]
+    return out
+
+
+def _editable_packages() -> dict[str, Any]:
+    """Packages installed in editable mode (``pip install -e``), with their folder's git state.
+
+    Read from each distribution's ``direct_url.json`` (PEP 610); only editable ones are
+    asked for their git state (one bounded ``git status`` each).
+    """
+    import json
+
+    found: dict[str, Any] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(".dist-info"):
+                continue
+            package, _, version = name[: -len(".dist-info")].partition("-")
+            if package in found:
+                continue
+            try:
+                with open(os.path.join(entry, name, "direct_url.json"), "rb") as file:
+                    direct = json.loads(file.read())
+            except (OSError, ValueError):
+                continue
+            if not isinstance(direct, dict) or not (direct.get("dir_info") or {}).get("editable"):
+                continue
+            url = str(direct.get("url", ""))
+            folder = url[len("file://") :] if url.startswith("file://") else url
+            found[package] = {
+                "version": version,
+                "path": folder,
+                "git": _git_info(Path(folder)) if folder and os.path.isdir(folder) else None,
+            }
+    return dict(sorted(found.items()))
 
 
 def _packages() -> dict[str, str]:

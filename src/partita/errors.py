@@ -21,7 +21,10 @@ The tree::
     ├── ExperimentError              misuse of the experiment context
     │   ├── NoExperimentError        submit() outside ``with experiment(...)``
     │   └── ExperimentFailed         some jobs failed; lists them with their stderr
-    └── JobLookupError               (LookupError) a job reference matches nothing or several jobs
+    ├── JobLookupError               (LookupError) a job reference matches nothing or several jobs
+    ├── ReportError                  (ValueError)  report() was given a value it cannot store
+    ├── ResultsError                 a results selection is invalid or needs a missing extra
+    └── RunnerError                  an experiment's command line or config file is wrong
 
     PartitaWarning (UserWarning)     something works but is fragile
 
@@ -53,6 +56,9 @@ __all__ = [
     "PartitaError",
     "PartitaWarning",
     "PendingPathError",
+    "ReportError",
+    "ResultsError",
+    "RunnerError",
     "TaskImportError",
     "UnknownFieldError",
     "WorkspaceError",
@@ -180,6 +186,21 @@ class ExperimentFailed(ExperimentError):
 
 class JobLookupError(PartitaError, LookupError):
     """A job reference (identifier prefix or folder) matches no job, or several."""
+
+
+class ReportError(PartitaError, ValueError):
+    """``partita.report()`` was given a value that cannot be stored (raised inside the job)."""
+
+
+class ResultsError(PartitaError):
+    """A results selection is invalid, matches nothing, or needs the ``analysis`` extra."""
+
+
+class RunnerError(PartitaError):
+    """The command line or a config file of an experiment script is wrong (``experiment_main``).
+
+    Raised before anything is launched; the runner prints it and exits with code 2.
+    """
 
 
 class PartitaWarning(UserWarning):

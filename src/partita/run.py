@@ -139,10 +139,10 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
     try:
         task = _load(paths)
         os.chdir(paths.root)
-        from partita import _progress
+        from partita import _jobenv, _progress
 
         _progress._set_target(paths.progress)
-        task.execute()
+        _jobenv.execute(paths, task)  # task.execute(), recording results and environment
         sys.stdout.flush()
         sys.stderr.flush()
     except _Terminated as exc:

@@ -51,5 +51,3 @@ def slurm_env() -> Iterator[dict[str, str]]:
             os.environ[key] = value
     if not was_running and os.environ.get("PARTITA_SLURM_KEEP") != "1":
         stop_cluster()
-
-

@@ -40,9 +40,7 @@ def test_run_paths_name_every_file(tmp_path: Path) -> None:
     assert paths.root == workspace.experiments / "xp" / "runs" / "20260101-000000-abcdef"
     assert paths.experiment == "xp"
     assert paths.run == "20260101-000000-abcdef"
-    assert {paths.record.parent, paths.submissions.parent, paths.environment.parent} == {
-        paths.root
-    }
+    assert {paths.record.parent, paths.submissions.parent, paths.environment.parent} == {paths.root}
     assert paths.latest.parent == workspace.experiments / "xp"
     assert list(iter_runs(workspace)) == []
     _write_run(workspace, "xp", "r1", started=1.0)
@@ -69,9 +67,7 @@ def test_a_dry_run_does_not_become_latest(tmp_path: Path) -> None:
     workspace = Workspace(tmp_path / "wd")
     RunWriter(RunPaths.of(workspace, "xp", "real")).create({"status": "running"})
     RunWriter(RunPaths.of(workspace, "xp", "dry")).create({"dry_run": True}, latest=False)
-    assert json.loads((workspace.experiments / "xp" / "latest.json").read_text()) == {
-        "run": "real"
-    }
+    assert json.loads((workspace.experiments / "xp" / "latest.json").read_text()) == {"run": "real"}
 
 
 def test_readers_report_damage_and_read_the_rest(tmp_path: Path) -> None:

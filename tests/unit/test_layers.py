@@ -9,7 +9,8 @@ Layers, lowest first; a module may import only from its own layer or from lower 
     4  partita.scheduler
     5  the experiment: partita._experiment (and its _experiment_* parts), _control, _live,
        _resumable, partita.ssh
-       the job side:   partita.run, partita._progress, partita._forkserver
+       the job side:   partita.run, partita._progress, partita._report, partita._jobenv,
+                       partita._forkserver
     6  the views and the facade: partita.cli, partita.web, partita (its __init__)
 
 The job side (the modules that run inside a job's process) sits with the experiment for
@@ -54,19 +55,30 @@ LAYERS: dict[str, int] = {
     "partita._live": 5,
     "partita._resumable": 5,
     "partita.run": 5,
+    "partita._pack": 5,
     "partita._progress": 5,
+    "partita._report": 5,
+    "partita._jobenv": 5,
     "partita._forkserver": 5,
     # Remote experiments: the experiment hands a remote work directory to it; the CLI
     # relays commands through it. It needs errors, config (task classes) and itself only.
     "partita.ssh": 5,
+    # Reading what experiments produced (results table, load_run): workspace and config.
+    "partita.analysis": 5,
     "partita.cli": 6,
     "partita.web": 6,
     "partita": 6,
 }
 #: The job side: may import only from these layers, and from each other.
-JOB_SIDE = {"partita.run", "partita._progress", "partita._forkserver"}
+JOB_SIDE = {
+    "partita.run",
+    "partita._pack",
+    "partita._progress",
+    "partita._report",
+    "partita._jobenv",
+    "partita._forkserver",
+}
 JOB_SIDE_MAY_IMPORT = 2
-
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,6 @@ Thin by design: queries go through :class:`partita.workspace.Index`, actions thr
 from __future__ import annotations
 
 import importlib
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -31,10 +28,14 @@ from partita.cli._app import (
     workdir_argument,
     workdir_option,
 )
+from partita.cli._docs import docs
 from partita.cli._experiments import experiments, status_command
+from partita.cli._gc import gc, pin, unpin
 from partita.cli._jobs import jobs
 from partita.cli._params import diff as diff_params
 from partita.cli._params import load_params
+from partita.cli._results import explain, results_command
+from partita.cli._run import run
 
 __all__ = ["cli", "main"]
 
@@ -54,7 +55,10 @@ def cli() -> None:
       partita jobs log 3f2a --follow       its output, as it is written
       partita jobs kill 3f2a               stop it
       partita diff 3f2a 7b01               how two jobs' parameters differ
+      partita results --task train         the results table (also --csv, --json)
+      partita explain 3f2a                 why this job exists, did its code change
       partita run xp.py --dry-run          what xp.py would run
+      partita run xp.py lr=0.1 -m seed=0,1 values and sweeps (experiment_main)
       partita monitor                      the live web monitor
 
     The work directory is WORKDIR or -w DIR where a command takes one, else
@@ -66,6 +70,13 @@ def cli() -> None:
 
 cli.add_command(jobs)
 cli.add_command(experiments)
+cli.add_command(gc)
+cli.add_command(pin)
+cli.add_command(unpin)
+cli.add_command(results_command)
+cli.add_command(explain)
+cli.add_command(run)
+cli.add_command(docs)
 
 
 @cli.command("status")
@@ -135,63 +146,6 @@ def diff(job_a: str, job_b: str, workdir: Path | None, as_json: bool) -> None:
         return
     for change in changes:
         console.print(Text(change.describe()))
-
-
-@cli.command(
-    "run",
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True},
-)
-@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option(
-    "--detach",
-    is_flag=True,
-    help="Exit once every job is launched or queued, and on Ctrl-C leave running jobs "
-    "running (sets PARTITA_DETACH=1).",
-)
-@click.option(
-    "--monitor",
-    is_flag=True,
-    help="Serve the web monitor while the experiment runs (sets PARTITA_MONITOR=1).",
-)
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Print what would run, launch nothing (sets PARTITA_DRY_RUN=1).",
-)
-def run(script: Path, args: tuple[str, ...], detach: bool, monitor: bool, dry_run: bool) -> None:
-    """Run an experiment script with this Python; exit with its exit code.
-
-    Options the script does not share with partita are passed to it; put the
-    script's own arguments after '--' when they could be mistaken for partita's.
-
-    \b
-    Examples:
-      partita run xp.py
-      partita run xp.py --dry-run          what would run, what is already done
-      partita run xp.py --detach --lr 0.1
-      partita run xp.py -- --dry-run       '--dry-run' goes to the script
-    """
-    env = dict(os.environ)
-    if detach:
-        env["PARTITA_DETACH"] = "1"
-    if dry_run:
-        env["PARTITA_DRY_RUN"] = "1"
-    if monitor:
-        env["PARTITA_MONITOR"] = "1"
-    try:
-        process = subprocess.Popen([sys.executable, str(script), *args], env=env)
-    except OSError as exc:
-        raise CliError(f"cannot start {sys.executable} {script}: {exc.strerror}.") from None
-    code: int | None = None
-    while code is None:
-        try:
-            code = process.wait()
-        except KeyboardInterrupt:
-            continue  # the script got the Ctrl-C too (same terminal): it decides what happens
-    if code < 0:
-        code = 128 + signal.Signals(-code).value
-    raise click.exceptions.Exit(code)
 
 
 @cli.command("monitor")

@@ -132,9 +132,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 def remote_command(argv: list[str]) -> Callable[[], int] | None:
     """For a work directory ``ssh://host/path`` (argument, ``-w`` or ``$PARTITA_WORKDIR``):
     a function that runs the command there and relays it (see docs/ssh.md)."""
-    if not any("ssh://" in arg for arg in argv) and not os.environ.get(
-        ENV_WORKDIR, ""
-    ).startswith("ssh://"):
+    if not any("ssh://" in arg for arg in argv) and not os.environ.get(ENV_WORKDIR, "").startswith(
+        "ssh://"
+    ):
         return None
     from partita.ssh._cli import find_remote, relay
 

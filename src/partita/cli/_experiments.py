@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,9 @@ from partita.cli._app import (
     workdir_argument,
     workdir_option,
 )
+from partita.cli._results import run_environment_lines
 from partita.launchers import settle_jobs
-from partita.workspace import Index, JobInfo, RunInfo
+from partita.workspace import Index, JobInfo, RunInfo, RunPaths, read_environment
 
 
 @click.group(cls=PartitaGroup)
@@ -78,8 +78,17 @@ def _status_text(run: dict[str, Any] | RunInfo) -> Text:
     return text
 
 
-def _state_counts(jobs: list[tuple[str, JobInfo | None]]) -> dict[str, int]:
-    counts = Counter(info.state if info else "missing" for _, info in jobs)
+def _run_states(index: Index, run: RunInfo) -> dict[str, int]:
+    """Jobs of ``run`` by state, counted as :func:`_latest_jobs` reports them (in SQL)."""
+    counts, waiting = index.run_counts(run.experiment, run.run)
+    if waiting and run.status != "running":
+        recorded = index.recorded_states(run.experiment, run.run)
+        for identifier in waiting:
+            final = recorded.get(identifier)
+            if final in ("failed", "cancelled"):
+                counts["waiting"] -= 1
+                counts[final] = counts.get(final, 0) + 1
+    counts = {state: n for state, n in counts.items() if n}
     return {state: counts[state] for state in fmt.ordered_states(counts)}
 
 
@@ -97,7 +106,7 @@ def _summaries(index: Index) -> list[dict[str, Any]]:
                 "runs": len(runs[name]),
                 "latest": {
                     **latest.to_json(),
-                    "states": _state_counts(_latest_jobs(index, latest)),
+                    "states": _run_states(index, latest),
                 },
             }
         )
@@ -168,15 +177,28 @@ def print_run_damage(console: Console, runs: list[RunInfo]) -> None:
 @click.argument("name")
 @workdir_option
 @json_option
-def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
+@click.option(
+    "--config",
+    "show_config",
+    is_flag=True,
+    help="How a run was configured (experiment_main): NAME is a run id, NAME/RUN, or an "
+    "experiment for its latest run.",
+)
+def show_experiment(name: str, workdir: Path | None, as_json: bool, show_config: bool) -> None:
     """Runs of one experiment, and the jobs of its latest run by state.
 
     \b
     Examples:
       partita experiments show helloworld
       partita experiments show helloworld --json | jq '.jobs.failed'
+      partita experiments show 20240501-141203-3f2a1c --config
     """
     workspace = find_workspace(workdir)
+    if show_config:
+        from partita.cli._run import print_run_config
+
+        print_run_config(workspace, name, as_json)
+        return
     with open_index(workspace) as index:
         runs = index.runs(name)
         if not runs:
@@ -195,6 +217,7 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
                 "name": name,
                 "runs": [run.to_json() for run in runs],
                 "latest": latest.run,
+                "environment": read_environment(RunPaths.of(workspace, name, latest.run)),
                 "jobs": {
                     state: [
                         job_json(workspace, info)
@@ -229,6 +252,11 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool) -> None:
     console.print(Text(f"experiment {name}: {fmt.plural(len(runs), 'run')}", style="bold"))
     console.print(table)
     print_run_damage(console, [run for run in runs if run.damage])
+    environment = read_environment(RunPaths.of(workspace, name, latest.run))
+    if environment:
+        console.print(Text(f"environment of the latest run ({latest.run})", style="bold"))
+        for entry in run_environment_lines(environment):
+            console.print(Text(f"  {entry}"))
     console.print(Text(f"jobs of the latest run ({latest.run})", style="bold"))
     for state in order:
         header = Text("  ")
@@ -265,14 +293,15 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
         settled = settle_jobs(running)
         if settled:
             index.refresh()
+            running = index.jobs(states=["running"])
         summaries = _summaries(index)
-        infos = index.jobs()
+        counts = index.counts()
+        damaged = index.jobs(damaged=True)
         runs_damage = [run for run in index.runs() if run.damage]
     for change in settled:
         click.echo(f"settled from the launcher: {change}", err=True)
-    counts = Counter(info.state for info in infos)
     ordered = {state: counts[state] for state in fmt.ordered_states(counts)}
-    running = [info for info in infos if info.state == "running"]
+    total = sum(counts.values())
     if as_json:
         echo_json(
             {
@@ -282,8 +311,7 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
                 "running": [job_json(workspace, info) for info in running],
                 "damaged": [
                     {"id": info.identifier, "type": info.type_id, "damage": info.damage}
-                    for info in infos
-                    if info.damage
+                    for info in damaged
                 ],
             }
         )
@@ -294,10 +322,9 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
         console.print(_experiments_table(summaries))
     else:
         console.print("no experiment has run here yet")
-    line = Text(f"{fmt.plural(len(infos), 'job')}: ")
-    line.append_text(fmt.counts_text(ordered) if infos else Text("none"))
+    line = Text(f"{fmt.plural(total, 'job')}: ")
+    line.append_text(fmt.counts_text(ordered) if total else Text("none"))
     console.print(line)
-    damaged = [info for info in infos if info.damage]
     if damaged:
         console.print(
             Text(

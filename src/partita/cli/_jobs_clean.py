@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,15 +22,14 @@ from partita.cli._app import (
     workdir_option,
 )
 from partita.cli._filters import Filters, filter_options
-from partita.cli._jobs_view import referenced_jobs
 from partita.errors import PartitaError
 from partita.launchers import probe_handle
 from partita.workspace import (
-    FileLock,
     Index,
     JobInfo,
-    JobPaths,
     Workspace,
+    delete_job,
+    protect_jobs,
     read_job,
 )
 
@@ -149,101 +145,6 @@ def _kill_all(workspace: Workspace, targets: list[JobInfo], grace: float, consol
 # --- clean ------------------------------------------------------------------------------
 
 
-def _protected(
-    index: Index, workspace: Workspace, everything: dict[str, JobInfo], include_referenced: bool
-) -> dict[str, str]:
-    """Jobs that must not be deleted, with the reason."""
-    reasons: dict[str, str] = {}
-    for info in everything.values():
-        if info.state == "running":
-            reasons[info.identifier] = "running"
-        elif _unsure(info):
-            # What cannot be read may be running, or be needed: never deleted blindly.
-            reasons[info.identifier] = _damage_reason(info)
-    latest: dict[str, str] = {}
-    in_progress = []
-    for run in index.runs():
-        if run.dry_run:
-            continue  # it launched nothing: it neither protects nor unprotects a job
-        latest.setdefault(run.experiment, run.run)
-        if run.status == "running":
-            in_progress.append(f"run {run.run} of experiment '{run.experiment}'")
-            for identifier in index.run_jobs(run.experiment, run.run):
-                reasons.setdefault(
-                    identifier,
-                    f"submitted by run {run.run} of experiment '{run.experiment}', "
-                    "which is still running",
-                )
-    if in_progress:
-        # A run in progress may launch any job it submitted that has not started yet, and
-        # its record of submissions may lag behind: never-launched jobs stay.
-        for info in everything.values():
-            if info.state == "waiting":
-                reasons.setdefault(
-                    info.identifier, f"not launched yet, and {in_progress[0]} is in progress"
-                )
-    if not include_referenced:
-        for experiment, run_id in latest.items():
-            for identifier in index.run_jobs(experiment, run_id):
-                reasons.setdefault(
-                    identifier, f"used by the latest run of experiment '{experiment}'"
-                )
-    # What a kept job depends on is kept too (its results are its inputs): the
-    # dependencies its runs recorded, and every job its params.json refers to.
-    pending = list(reasons)
-    while pending:
-        keeper = everything.get(pending.pop())
-        if keeper is None:
-            continue
-        for dependency in [*keeper.depends, *referenced_jobs(workspace, keeper)]:
-            if dependency not in reasons:
-                reasons[dependency] = f"a dependency of {keeper.name}, which is kept"
-                pending.append(dependency)
-    return reasons
-
-
-def _unsure(info: JobInfo) -> bool:
-    """Whether the state of ``info`` rests on files that cannot be read (never deleted then).
-
-    Only ``progress.json`` is not needed to know a job's state: its damage alone does not
-    keep a job.
-    """
-    return any(not item.startswith("progress.json:") for item in info.damage)
-
-
-def _damage_reason(info: JobInfo) -> str:
-    return (
-        f"its files cannot be read ({'; '.join(info.damage)}): repair or delete {info.path} by hand"
-    )
-
-
-def _delete(workspace: Workspace, paths: JobPaths) -> str | None:
-    """Delete a job folder; returns why it was kept instead, if it was.
-
-    The folder is first renamed out of ``jobs/`` (under its lock, after checking it is not
-    running), so nobody ever sees a half-deleted job.
-    """
-    lock = FileLock(paths.lock)
-    if not paths.root.is_dir():
-        return None
-    if not lock.acquire(blocking=False):
-        return "busy (being launched or run right now)"
-    try:
-        current = read_job(paths, probe_handle)
-        if current.state == "running":
-            return "running"
-        if _unsure(current):
-            return _damage_reason(current)
-        trash = workspace.root / f".deleting-{paths.type_id}-{paths.identifier}"
-        os.replace(paths.root, trash)
-    finally:
-        lock.release()
-    shutil.rmtree(trash, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        paths.root.parent.rmdir()  # the task type folder, if now empty
-    return None
-
-
 @click.command("clean")
 @click.argument("references", nargs=-1, metavar="[JOB]...")
 @filter_options
@@ -264,10 +165,11 @@ def clean(
     """Delete job folders (a dry run unless --yes is given).
 
     Selects jobs like 'jobs list' (every job without filters), then keeps
-    running jobs, jobs of runs still in progress, jobs used by the latest run
-    of any experiment (unless --include-referenced) and what kept jobs depend
-    on. Prints what would be deleted and how much space it takes, and what is
-    kept and why.
+    running jobs, jobs of runs still in progress, pinned jobs and runs
+    ('partita pin'), jobs used by the latest run of any experiment (unless
+    --include-referenced) and what kept jobs depend on. 'partita gc' deletes by
+    a retention policy instead. Prints what would be deleted and how much
+    space it takes, and what is kept and why.
 
     \b
     Examples:
@@ -285,7 +187,7 @@ def clean(
         else:
             selected = filters.select(index)
         everything = {info.identifier: info for info in index.jobs()}
-        protected = _protected(index, workspace, everything, include_referenced)
+        protected = protect_jobs(index, workspace, everything, latest=not include_referenced)
     console = get_console()
     doomed = [info for info in selected if info.identifier not in protected]
     kept = [(info, protected[info.identifier]) for info in selected if info.identifier in protected]
@@ -296,7 +198,7 @@ def clean(
     deleted: list[JobInfo] = []
     if yes:
         for info in doomed:
-            reason = _delete(workspace, job_paths(workspace, info))
+            reason = delete_job(workspace, job_paths(workspace, info), probe_handle)
             if reason is None:
                 deleted.append(info)
             else:

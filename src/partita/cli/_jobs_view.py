@@ -26,12 +26,15 @@ from partita.cli._app import (
 )
 from partita.cli._filters import Filters, filter_options
 from partita.cli._params import flatten, load_params, to_plain
+from partita.cli._results import code_change, environment_rows
 from partita.errors import JobLookupError
 from partita.workspace import (
     Index,
     JobInfo,
     JobPaths,
     Workspace,
+    read_job_environment,
+    read_results,
     read_status,
 )
 
@@ -169,11 +172,17 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
         # Logs that do not exist are not listed (the job never ran), unless it runs now.
         if stream.exists() or info.state == "running":
             files[stream.name] = str(stream)
+    reported = read_results(paths)
+    code = code_change(paths)
     if as_json:
+        environment = read_job_environment(paths)
         echo_json(
             {
                 **job_json(workspace, info),
                 "params": to_plain(document) if document else None,
+                "results": reported,
+                "environment": environment,
+                "code": code,
                 "history": history,
                 "dependencies": dependencies,
                 "files": files,
@@ -202,6 +211,9 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
         rows.append(("progress", progress))
     rows.append(("tags", fmt.tags_text(info.tags) or "-"))
     rows.append(("experiments", ", ".join(info.experiments) or "-"))
+    rows += environment_rows(paths)
+    if code is not None and code["message"] and (code["class_changed"] or code["missing"]):
+        rows.append(("code", Text(code["message"], style="yellow")))
     for name, value in rows:
         line = Text(f"{name:<12} ", style="bold")
         line.append_text(value if isinstance(value, Text) else Text(value))
@@ -226,6 +238,15 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
             console.print(Text(f"  ... {len(leaves) - limit} more in {paths.params}"))
         if not leaves:
             console.print("  (none)")
+
+    if reported["values"] or reported["damage"]:
+        console.print(Text("\nresults", style="bold"))
+        for name, value in reported["values"].items():
+            points = len(reported["series"].get(name, ()))
+            series = f"  ({points} points)" if points > 1 else ""
+            console.print(Text(f"  {name} = {value!r}{series}"))
+        for item in reported["damage"]:
+            console.print(Text(f"  damaged: {item}", style="red"))
 
     if dependencies:
         console.print(Text("\ndependencies", style="bold"))

@@ -53,6 +53,8 @@ class Sealed:
     """What ``submit()`` returns: ``task.outputs()`` (marked as produced by the task)."""
     params: bytes
     """The bytes of ``params.json``."""
+    recorded: bool | None = None
+    """Whether the job folder held these very bytes when sealed (``None``: no file)."""
 
 
 #: Type id → (class, its ``module:qualname``) of every class sealed in this process.
@@ -86,26 +88,31 @@ def _read_rest(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check_recorded_classes(jobdir: Path, types: dict[str, str], params: bytes) -> None:
+def _check_recorded_classes(jobdir: Path, types: dict[str, str], params: bytes) -> bool | None:
     """Warn if the job folder was created by other classes with the same type ids.
 
     ``params`` are the bytes this submission would write: a folder holding the same bytes
     was written by the same classes (the common case of a rerun), with nothing to parse.
+    Returns whether the folder's ``params.json`` holds these bytes (``None``: it has none,
+    or it cannot be read), so that the scheduler need not read it again.
     """
     try:
         # Low-level reads: this runs once per submission, thousands of times on a rerun.
         fd = os.open(os.path.join(jobdir, _layout.PARAMS), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
         try:
             recorded_bytes = os.read(fd, len(params) + 1)
             if recorded_bytes == params:
-                return
+                return True
             recorded_bytes += _read_rest(fd)
         finally:
             os.close(fd)
         document = json.loads(recorded_bytes)
         objects = document["objects"]
     except (OSError, ValueError, KeyError, TypeError):
-        return
+        return False
     for entry in objects if isinstance(objects, list) else ():
         if not isinstance(entry, dict):
             continue
@@ -123,6 +130,7 @@ def _check_recorded_classes(jobdir: Path, types: dict[str, str], params: bytes) 
             PartitaWarning,
             stacklevel=4,
         )
+    return False
 
 
 def _resolve_generated(task: Task, jobdir: Path) -> None:
@@ -254,8 +262,8 @@ def seal(
     outputs = outputs_of(task)
     tags = task.tags()
     params = dumps(task)
-    _check_recorded_classes(jobdir, types, params)
-    return Sealed(task, type_id, ident, jobdir, tags, dependencies, outputs, params)
+    recorded = _check_recorded_classes(jobdir, types, params)
+    return Sealed(task, type_id, ident, jobdir, tags, dependencies, outputs, params, recorded)
 
 
 def producer_of(cfg: Config) -> Config | None:

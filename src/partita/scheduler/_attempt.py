@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,22 +52,41 @@ def outcome_of(status: JobStatus) -> Finished:
     return Finished(status.state, reason, str(detail))
 
 
-def prepare(paths: JobPaths, params: bytes) -> JobStatus:
+def prepare(paths: JobPaths, params: bytes, recorded: bool | None = False) -> JobStatus:
     """What the folder says; unless the job is done, make it ready with these ``params.json``.
 
     Not done: the next attempt runs with this submission's ``Meta`` values (the identity,
     hence the folder, is the same), so its ``params.json`` replaces an older one, unless a
     run recorded as in progress (maybe another experiment's) started with the old one.
+    ``recorded`` is what sealing saw: ``True`` when the folder held these very bytes, so
+    they need not be read again; ``None`` when it had no ``params.json``.
     """
     status = read_status(paths, details=False)
-    if status.done:
+    if status.done or recorded is True:
         return status
-    if not paths.params.exists() or (
-        paths.params.read_bytes() != params and status.state is not JobState.RUNNING
-    ):
+    if recorded is None and status.state is None:
+        write = True  # a new folder (or one never launched): nothing to compare
+    else:
+        write = not paths.params.exists() or (
+            paths.params.read_bytes() != params and status.state is not JobState.RUNNING
+        )
+    if write:
         paths.root.mkdir(parents=True, exist_ok=True)
         atomic_write(paths.params, params, fsync=False)
     return status
+
+
+def prepare_all(
+    jobs: Sequence[tuple[JobPaths, bytes, bool | None]],
+) -> list[JobStatus | BaseException]:
+    """:func:`prepare` for each of a burst of submissions; a job's error is its result."""
+    results: list[JobStatus | BaseException] = []
+    for paths, params, recorded in jobs:
+        try:
+            results.append(prepare(paths, params, recorded))
+        except Exception as exc:
+            results.append(exc)
+    return results
 
 
 def try_lock(paths: JobPaths, note: dict[str, Any]) -> FileLock | None:
@@ -91,12 +110,17 @@ def open_attempt(
     note: dict[str, Any],
     may_begin: Callable[[JobStatus], bool],
     begin: Callable[[], tuple[int, dict[str, Any]]],
+    *,
+    before: Callable[[], None] | None = None,
 ) -> Opened:
     """Take the job lock without waiting, look at the folder, and begin if ``may_begin``.
 
     The caller releases the returned lock. Without the lock, ``status`` is what the folder
-    said just before (another process holds the job).
+    said just before (another process holds the job). ``before`` is called first (it may
+    block: the first launch of a run waits there for the run's ``environment.json``).
     """
+    if before is not None:
+        before()
     lock = try_lock(paths, note)
     if lock is None:
         return Opened(None, read_status(paths))

@@ -64,6 +64,9 @@ class Submission:
         resources: what it asks of the launcher (cpus, mem, gpus, time).
         resumable: whether a new attempt continues the previous one's files.
         params: the ``params.json`` bytes, if already computed.
+        params_recorded: what the job folder held when ``params`` were computed: ``True``
+            those bytes, ``None`` no ``params.json``, ``False`` other bytes or unknown (the
+            scheduler then compares them itself).
     """
 
     task: Task
@@ -77,6 +80,7 @@ class Submission:
     resources: dict[str, Any] = field(default_factory=dict)
     resumable: bool = False
     params: bytes | None = None
+    params_recorded: bool | None = False
 
 
 class Record:

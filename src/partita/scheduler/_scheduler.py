@@ -40,6 +40,14 @@ from partita.scheduler._tokens import TokenStore
 from partita.workspace import EXIT_SUPERSEDED, JobState, JobStatus, Reason, Workspace, no_space
 
 Listener = Callable[[JobEvent], None]
+
+#: How many submitted jobs one trip to the I/O pool looks at (a burst is split so that
+#: the first jobs of a large sweep start while the folders of the others are read).
+PREPARE_BATCH = 256
+
+#: While submissions keep coming, how often (seconds) the loop picks up the new ones. The
+#: first submission after a pause wakes the loop at once.
+COLLECT_INTERVAL = 0.002
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -52,6 +60,8 @@ class Scheduler:
         owner: who launches (experiment name and run id), recorded in ``state.json``.
         grace: seconds between SIGTERM and SIGKILL when cancelling.
         env: extra environment variables for job processes.
+        before_launch: called (blocking, in the I/O pool) before the first attempt is
+            begun; the experiment waits there for its run's ``environment.json``.
     """
 
     def __init__(
@@ -61,8 +71,10 @@ class Scheduler:
         owner: dict[str, Any],
         grace: float = 10.0,
         env: dict[str, str] | None = None,
+        before_launch: Callable[[], None] | None = None,
     ) -> None:
         self.workspace = workspace
+        self._before_launch = before_launch
         self.owner = owner
         self.grace = grace
         self.env = env or {}
@@ -70,6 +82,8 @@ class Scheduler:
         self._order: list[Record] = []
         self._to_start: list[Record] = []
         """Submitted jobs the loop has not started yet (one wake-up starts them all)."""
+        self._collecting = False
+        """Whether the loop will look at ``_to_start`` again by itself (no wake-up needed)."""
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._bridge = LoopThread()
@@ -159,9 +173,9 @@ class Scheduler:
             self._order.append(rec)
             self._unfinished += 1
             self._launchers.add(rec.launcher)
-            wake = not self._to_start
             self._to_start.append(rec)
-        if wake:  # a burst of submissions wakes the loop once, not once per job
+            wake, self._collecting = not self._collecting, True
+        if wake:  # a stream of submissions wakes the loop once, not once per job
             self._bridge.call_soon(self._start_submitted)
         return rec.job
 
@@ -221,18 +235,19 @@ class Scheduler:
     # --- inside the loop: bookkeeping -----------------------------------------------------
 
     def _spawn(self, coroutine: Any, rec: Record | None = None) -> None:
-        def failed(exc: BaseException, text: str) -> None:
-            if no_space(exc):
-                # Not a bug: say so plainly (once per job), without a traceback.
-                if rec is not None and not rec.state.final:
-                    detail = f"no space left on device in the work directory {self.workspace.root}"
-                    self._finish(rec, Finished(JobState.FAILED, Reason.NO_SPACE.value, detail))
-                return
-            self._internal_errors.append(text)
-            if rec is not None and not rec.state.final:
-                self._finish(rec, Finished(JobState.FAILED, Reason.INTERNAL.value, str(exc)))
+        self._bridge.spawn(coroutine, lambda exc, text: self._failed(rec, exc, text))
 
-        self._bridge.spawn(coroutine, failed)
+    def _failed(self, rec: Record | None, exc: BaseException, text: str) -> None:
+        """An unexpected error while driving ``rec``: it fails (``no_space`` or ``internal``)."""
+        if no_space(exc):
+            # Not a bug: say so plainly (once per job), without a traceback.
+            if rec is not None and not rec.state.final:
+                detail = f"no space left on device in the work directory {self.workspace.root}"
+                self._finish(rec, Finished(JobState.FAILED, Reason.NO_SPACE.value, detail))
+            return
+        self._internal_errors.append(text)
+        if rec is not None and not rec.state.final:
+            self._finish(rec, Finished(JobState.FAILED, Reason.INTERNAL.value, str(exc)))
 
     async def _io(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking file step in the I/O pool (never on the loop thread)."""
@@ -302,26 +317,47 @@ class Scheduler:
 
     # --- inside the loop: a job's life ----------------------------------------------------
 
-    def _start_job(self, rec: Record) -> None:
-        self._spawn(self._drive(rec), rec)
-
     def _start_submitted(self) -> None:
         with self._lock:
             submitted, self._to_start = self._to_start, []
-        for rec in submitted:
-            self._start_job(rec)
+            # While submissions flow, the loop looks again shortly by itself: waking it
+            # from the submitting thread (a write to its self-pipe, a thread switch) for
+            # each small burst cost more than the jobs' own bookkeeping.
+            self._collecting = bool(submitted)
+        if submitted:
+            self._loop.call_later(COLLECT_INTERVAL, self._start_submitted)
+        for start in range(0, len(submitted), PREPARE_BATCH):
+            self._spawn(self._prepare(submitted[start : start + PREPARE_BATCH]))
 
-    async def _drive(self, rec: Record) -> None:
-        spec = rec.spec
-        status = await self._io(disk.prepare, rec.paths, spec.params or params_bytes(spec.task))
+    async def _prepare(self, recs: list[Record]) -> None:
+        """Look at the folders of a burst of submissions in one trip to the I/O pool.
+
+        Done jobs end here (a re-check of thousands of done jobs costs one trip per
+        :data:`PREPARE_BATCH` jobs, no coroutine each); the others start their life.
+        """
+        jobs = [
+            (rec.paths, rec.spec.params or params_bytes(rec.spec.task), rec.spec.params_recorded)
+            for rec in recs
+        ]
+        results: list[JobStatus | BaseException]
+        try:
+            results = await self._io(disk.prepare_all, jobs)
+        except Exception as exc:  # the step itself failed: every job of the burst fails
+            results = [exc] * len(recs)
+        for rec, result in zip(recs, results, strict=True):
+            if isinstance(result, BaseException):
+                self._failed(rec, result, "".join(traceback.format_exception(result)))
+            elif result.done:
+                rec.reused = True
+                self._finish(rec, Finished(JobState.DONE))
+            else:
+                self._spawn(self._drive(rec, result), rec)
+
+    async def _drive(self, rec: Record, status: JobStatus) -> None:
         if status.state is JobState.RUNNING:
             rec.watched = status.record.get("attempt")  # another process runs it: follow
         if not rec.dependencies:
             rec.fresh = status  # ready at once: its first attempt need not look again
-        if status.done:
-            rec.reused = True
-            self._finish(rec, Finished(JobState.DONE))
-            return
         if self._stopping:
             self._finish(rec, Finished(JobState.CANCELLED, None, "the experiment was stopping"))
             return
@@ -497,7 +533,9 @@ class Scheduler:
             {"role": "launcher", **self.owner},
             lambda status: self._may_begin(rec, status),
             begin,
+            before=self._before_launch,
         )
+        self._before_launch = None  # passed once: later launches need not ask
         if opened.lock is None:
             return Busy()
         lock = opened.lock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import time
 from pathlib import Path
@@ -172,6 +173,52 @@ async def api_job(request: Request) -> Response:
         return JSONResponse(await state.call(collect))
     except (NotFound, BadRequest) as exc:
         return _error(exc)
+
+
+async def api_results(request: Request) -> Response:
+    """What a job reported: ``{values, series: {name: [[step, value, time], ...]}, damage}``."""
+    state = monitor_of(request)
+
+    def collect() -> dict[str, Any]:
+        info = _data.lookup(state.index(), request.path_params["ident"])
+        paths = _data.job_paths(state.workspace, info)
+        return {"id": info.identifier, "state": info.state, **_data.job_results(paths)}
+
+    try:
+        return JSONResponse(await state.call(collect))
+    except (NotFound, BadRequest) as exc:
+        return _error(exc)
+
+
+def plotly_script() -> Path | None:
+    """``plotly.min.js`` from the installed ``plotly`` package (``None`` if it is not)."""
+    try:
+        spec = importlib.util.find_spec("plotly")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / "package_data" / "plotly.min.js"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+async def vendor_plotly(request: Request) -> Response:
+    """The charting library, served from the ``plotly`` Python package (no copy, no CDN)."""
+    script = plotly_script()
+    if script is None:
+        return Response(
+            "plots in the monitor need the plotly package: pip install 'partita[web]'\n",
+            status_code=404,
+            media_type="text/plain; charset=utf-8",
+        )
+    return FileResponse(
+        script,
+        media_type="text/javascript; charset=utf-8",
+        headers={"cache-control": "private, max-age=86400"},
+    )
 
 
 async def api_log(request: Request) -> Response:

@@ -24,9 +24,11 @@ from partita.web._api import (
     api_jobs,
     api_kill,
     api_log,
+    api_results,
     api_run,
     not_found,
     page,
+    vendor_plotly,
 )
 from partita.web._feed import feed
 from partita.web._guard import CSRF_HEADER, Guard, HostCheck
@@ -66,14 +68,17 @@ def create_app(
         Route("/experiments", page),
         Route("/experiments/{name}/{run}", page),
         Route("/jobs/{ident}", page),
+        Route("/compare", page),
         Route("/api/info", api_info),
         Route("/api/experiments", api_experiments),
         Route("/api/experiments/{name}/runs/{run}", api_run),
         Route("/api/jobs", api_jobs),
         Route("/api/jobs/{ident}", api_job),
         Route("/api/jobs/{ident}/log", api_log),
+        Route("/api/jobs/{ident}/results", api_results),
         Route("/api/jobs/{ident}/kill", api_kill, methods=["POST"]),
         WebSocketRoute("/ws", feed),
+        Route("/static/vendor/plotly.min.js", vendor_plotly),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

@@ -25,6 +25,7 @@ from partita.workspace import (
     JobPaths,
     RunInfo,
     Workspace,
+    read_job_environment,
     read_json,
     read_status,
 )
@@ -110,8 +111,12 @@ def tag_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def job_summary(info: JobInfo) -> dict[str, Any]:
-    """The part of a job the lists and the live feed need (no duration: it ticks)."""
+def job_summary(info: JobInfo, results: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The part of a job the lists and the live feed need (no duration: it ticks).
+
+    ``results``: the scalar values the job reported (:func:`result_values`), shown as
+    columns of the jobs table.
+    """
     return {
         "id": info.identifier,
         "short": info.short,
@@ -131,6 +136,61 @@ def job_summary(info: JobInfo) -> dict[str, Any]:
         "damage": list(info.damage),
         "host": handle_host(info.launcher),
         "launcher": handle_kind(info.launcher),
+        "results": results or {},
+    }
+
+
+MAX_RESULT_COLUMNS = 40
+"""Most reported values of one job carried by the job lists (the job page shows all)."""
+
+
+def plain_number(value: Any) -> Any:
+    """``value``, with a number JSON cannot hold (NaN, infinity) as ``None``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def result_values(reported: dict[str, Any]) -> dict[str, Any]:
+    """The scalars among a job's reported values, small dicts flattened (``a.b``).
+
+    Numbers JSON cannot hold become ``None``; lists and nested values deeper than two
+    levels are left out (the job page shows them).
+    """
+    out: dict[str, Any] = {}
+
+    def add(name: str, value: Any, depth: int) -> None:
+        if len(out) >= MAX_RESULT_COLUMNS:
+            return
+        if value is None or isinstance(value, bool | int | float | str):
+            out[name] = plain_number(value)
+        elif isinstance(value, dict) and depth < 2:
+            for key, item in value.items():
+                add(f"{name}.{key}", item, depth + 1)
+
+    for name, value in reported.items():
+        add(str(name), value, 0)
+    return out
+
+
+def job_results(paths: JobPaths) -> dict[str, Any]:
+    """Everything a job reported, for its page: values, series (``[[step, value, time]]``)
+    and what could not be read; numbers JSON cannot hold are ``None``."""
+    from partita.workspace import read_results
+
+    reported = read_results(paths)
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return plain_number(value)
+
+    return {
+        "values": clean(reported["values"]),
+        "series": {name: clean(points) for name, points in reported["series"].items()},
+        "damage": list(reported["damage"]),
     }
 
 
@@ -252,6 +312,7 @@ def job_detail(
         "dependencies": [brief(d) for d in info.depends],
         "dependents": [brief(d) for d in dependents],
         "attempts": attempts,
+        "environment": read_job_environment(paths),
         "paths": {
             "folder": str(paths.root),
             "params": str(paths.params),

@@ -45,6 +45,7 @@ class MonitorState:
         self._executor: ThreadPoolExecutor | None = None
         self._index: Index | None = None
         self.jobs: dict[str, dict[str, Any]] = {}
+        self._results: dict[str, tuple[tuple[int, int] | None, dict[str, Any]]] = {}
         self.runs: list[dict[str, Any]] = []
         self.version = 0
         self.refreshed = 0.0
@@ -77,13 +78,35 @@ class MonitorState:
             return False
         index = self._index = _data.refreshed(self.index(), self.workspace)
         self.refreshed = time.monotonic()
-        jobs = {info.identifier: _data.job_summary(info) for info in index.jobs()}
+        jobs = {
+            info.identifier: _data.job_summary(info, self._values(info)) for info in index.jobs()
+        }
+        for gone in set(self._results) - set(jobs):
+            del self._results[gone]
         runs = [_data.run_summary(run) for run in index.runs()]
         if jobs == self.jobs and runs == self.runs:
             return False
         self.jobs, self.runs = jobs, runs
         self.version += 1
         return True
+
+    def _values(self, info: JobInfo) -> dict[str, Any]:
+        """The scalar results of a job, read again only when its results file changed."""
+        try:
+            paths = _data.job_paths(self.workspace, info)
+        except _data.NotFound:
+            return {}
+        try:
+            st = paths.results.stat()
+            key: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None
+        cached = self._results.get(info.identifier)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        values = {} if key is None else _data.result_values(_data.job_results(paths)["values"])
+        self._results[info.identifier] = (key, values)
+        return values
 
     def close(self) -> None:
         """Close the index and stop its thread."""

@@ -15,18 +15,7 @@ from partita.workspace._atomic import read_json
 from partita.workspace._locks import FileLock, hold, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
-from partita.workspace._runs import (
-    RunPaths,
-    RunRecord,
-    RunWriter,
-    Submission,
-    Submissions,
-    iter_runs,
-    no_space,
-    read_environment,
-    read_run,
-    read_submissions,
-)
+from partita.workspace._results import read_job_environment, read_results
 from partita.workspace._state import (
     EXIT_SUPERSEDED,
     Claim,
@@ -54,9 +43,12 @@ __all__ = [
     "JobPaths",
     "JobState",
     "JobStatus",
+    "Policy",
     "Progress",
     "Reason",
     "Recorded",
+    "Retention",
+    "RetentionPlan",
     "RunInfo",
     "RunPaths",
     "RunRecord",
@@ -67,6 +59,8 @@ __all__ = [
     "append_history",
     "begin_attempt",
     "claim_attempt",
+    "delete_job",
+    "delete_run",
     "final_marker",
     "hold",
     "holder",
@@ -76,10 +70,16 @@ __all__ = [
     "iter_runs",
     "no_space",
     "open_index",
+    "plan_retention",
+    "protect_jobs",
+    "read_config",
     "read_environment",
     "read_job",
+    "read_job_environment",
     "read_json",
     "read_progress",
+    "read_results",
+    "read_retention",
     "read_run",
     "read_state",
     "read_status",
@@ -87,22 +87,85 @@ __all__ = [
     "record_final",
     "record_handle",
     "set_aside",
+    "sweep_leftovers",
+    "update_retention",
 ]
 
 if TYPE_CHECKING:
+    from partita.workspace._gc import Plan as RetentionPlan
+    from partita.workspace._gc import (
+        Policy,
+        Retention,
+        delete_job,
+        delete_run,
+        read_retention,
+        sweep_leftovers,
+        update_retention,
+    )
+    from partita.workspace._gc import plan as plan_retention
+    from partita.workspace._gc import protect as protect_jobs
     from partita.workspace._index import Index
     from partita.workspace._index_open import open_index
     from partita.workspace._jobinfo import JobInfo, RunInfo, read_job
+    from partita.workspace._runs import (
+        RunPaths,
+        RunRecord,
+        RunWriter,
+        Submission,
+        Submissions,
+        iter_runs,
+        no_space,
+        read_config,
+        read_environment,
+        read_run,
+        read_submissions,
+    )
 
 _LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
+_RETENTION = {
+    "Policy": "Policy",
+    "Retention": "Retention",
+    "RetentionPlan": "Plan",
+    "delete_job": "delete_job",
+    "delete_run": "delete_run",
+    "plan_retention": "plan",
+    "protect_jobs": "protect",
+    "read_retention": "read_retention",
+    "sweep_leftovers": "sweep_leftovers",
+    "update_retention": "update_retention",
+}
+_RUNS = {
+    "RunPaths",
+    "RunRecord",
+    "RunWriter",
+    "Submission",
+    "Submissions",
+    "iter_runs",
+    "no_space",
+    "read_config",
+    "read_environment",
+    "read_run",
+    "read_submissions",
+}
 
 
 def __getattr__(name: str) -> object:
+    # Run records are loaded when first used: the job runner, which imports this package
+    # for the job-folder protocol, never needs them.
+    if name in _RUNS:
+        from partita.workspace import _runs
+
+        return getattr(_runs, name)
     # The index needs sqlite3: loaded only when used (the job runner never does).
     if name == "open_index":
         from partita.workspace import _index_open
 
         return _index_open.open_index
+    if name in _RETENTION:
+        # Retention (``partita gc``): loaded only by the commands that use it.
+        from partita.workspace import _gc
+
+        return getattr(_gc, _RETENTION[name])
     if name in _LAZY:
         from partita.workspace import _index
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,22 @@ from partita.workspace._jobinfo import JobInfo as JobInfo  # re-exported
 from partita.workspace._jobinfo import Probe as Probe  # re-exported
 from partita.workspace._jobinfo import RunInfo as RunInfo  # re-exported
 from partita.workspace._jobinfo import read_job as read_job  # re-exported
+from partita.workspace._journal import JOURNAL, journal_mark, read_changes, reset_journal
 from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._process import is_alive
 from partita.workspace._runs import RunPaths, iter_runs, read_run, read_submissions
 from partita.workspace._status import is_number
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
-_TABLES = ("jobs", "runs", "run_jobs")
+_TABLES = ("jobs", "runs", "run_jobs", "types")
+
+JOURNAL_LIMIT = 64 << 20
+"""Bytes of journal after which an index starts a fresh one (and every index scans once)."""
+VOLATILE = ("running", "waiting")
+RACY_NS = 2_000_000_000
+"""A type folder modified less than this before a look is looked at again next time."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -48,6 +56,7 @@ CREATE TABLE IF NOT EXISTS run_jobs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, job TEXT NOT NULL, tags TEXT, depends TEXT,
     time REAL, PRIMARY KEY(experiment, run, job));
 CREATE INDEX IF NOT EXISTS run_jobs_job ON run_jobs(job);
+CREATE TABLE IF NOT EXISTS types(type TEXT PRIMARY KEY, mtime INTEGER);
 """
 
 
@@ -153,18 +162,25 @@ class Index:
 
     # --- refresh ---------------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Bring the index up to date with the files (reads only what changed)."""
+    def refresh(self, *, full: bool = False) -> set[str]:
+        """Bring the index up to date with the files; returns the jobs whose row changed.
+
+        Reads the change journal from where the last refresh stopped and re-reads only the
+        job folders it names, the folders added or removed since (by the modification time
+        of each type folder), and the jobs recorded running. With ``full``, or when the
+        journal is missing, replaced or damaged, every folder is looked at instead.
+        """
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             self._refresh_runs()
-            self._refresh_jobs()
+            changed = self._refresh_jobs(full)
             db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):  # a full disk may have ended it already
                 db.execute("ROLLBACK")
             raise
+        return changed
 
     def _refresh_runs(self) -> None:
         db = self._db
@@ -215,47 +231,152 @@ class Index:
             db.execute("DELETE FROM runs WHERE experiment=? AND run=?", key)
             db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
 
-    def _refresh_jobs(self) -> None:
+    def _refresh_jobs(self, full: bool) -> set[str]:
+        """Bring the jobs up to date; returns the identifiers whose row changed or went."""
+        journal = self.workspace.jobs / JOURNAL
+        mark = journal_mark(journal)
+        if mark is None and not self.memory and self.workspace.jobs.is_dir():
+            # Start a journal, so that the next refresh is incremental (writers append to it).
+            with contextlib.suppress(OSError):
+                os.close(os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666))
+            mark = journal_mark(journal)
+        stored = self._meta("journal")
+        offset = int(self._meta("offset") or 0)
+        changed: set[str] | None = None
+        if not full and mark is not None and stored == mark[0] and offset <= mark[1]:
+            changes = read_changes(journal, offset, end=mark[1])
+            if not changes.damaged:
+                changed = self._incremental(changes.names)
+                offset = changes.offset
+        if changed is None:
+            # No journal we can trust: look at every folder. The journal's size is taken
+            # before the scan, so what is appended meanwhile is read again next time.
+            changed = self._full_scan()
+            offset = mark[1] if mark is not None else 0
+        if mark is not None and offset > JOURNAL_LIMIT and not self.memory:
+            # Start a fresh journal: every index (this one too) then scans once.
+            with contextlib.suppress(OSError):
+                reset_journal(journal)
+        self._set_meta("journal", mark[0] if mark is not None else None)
+        self._set_meta("offset", str(offset))
+        return changed
+
+    def _full_scan(self) -> set[str]:
         db = self._db
         known = {
             r["id"]: (r["signature"], r["state"])
             for r in db.execute("SELECT id, signature, state FROM jobs")
         }
         seen = set()
-        for folder in _iter_dirs(self.workspace.jobs, "*/*"):
+        changed: set[str] = set()
+        db.execute("DELETE FROM types")
+        for type_id, mtime in _type_dirs(self.workspace.jobs):
+            self._set_type_mark(type_id, mtime)
+            for identifier in _job_dirs(self.workspace.jobs / type_id):
+                seen.add(identifier)
+                paths = JobPaths(self.workspace.jobs / type_id / identifier)
+                signature = _signature(
+                    [paths.state, paths.done, paths.failed, paths.cancelled, paths.progress]
+                )
+                previous = known.get(identifier)
+                # Running jobs are always re-read: their process may have died since.
+                if previous and previous[0] == signature and previous[1] != "running":
+                    continue
+                if self._store(paths, signature):
+                    changed.add(identifier)
+        for gone in set(known) - seen:
+            db.execute("DELETE FROM jobs WHERE id=?", (gone,))
+            changed.add(gone)
+        return changed
+
+    def _incremental(self, names: set[tuple[str, str]]) -> set[str]:
+        """Re-read the folders the journal names, new or removed folders, and running jobs."""
+        db = self._db
+        jobs = self.workspace.jobs
+        changed: set[str] = set()
+        wanted = set(names)
+        marks = {r["type"]: r["mtime"] for r in db.execute("SELECT type, mtime FROM types")}
+        present = dict(_type_dirs(jobs))
+        for type_id in set(marks) - set(present):
+            gone = [r[0] for r in db.execute("SELECT id FROM jobs WHERE type=?", (type_id,))]
+            db.execute("DELETE FROM jobs WHERE type=?", (type_id,))
+            db.execute("DELETE FROM types WHERE type=?", (type_id,))
+            changed.update(gone)
+        for type_id, mtime in present.items():
+            if type_id in marks and marks[type_id] == mtime and mtime is not None:
+                continue
+            # Folders were added or removed here since the last look (or it is new).
+            on_disk = set(_job_dirs(jobs / type_id))
+            known = {r[0] for r in db.execute("SELECT id FROM jobs WHERE type=?", (type_id,))}
+            for gone in known - on_disk:
+                db.execute("DELETE FROM jobs WHERE id=?", (gone,))
+                changed.add(gone)
+            wanted.update((type_id, identifier) for identifier in on_disk - known)
+            self._set_type_mark(type_id, mtime)
+        for r in db.execute("SELECT type, id, state FROM jobs WHERE state IN (?, ?)", VOLATILE):
+            # A running job's process may have died; a waiting job may have been launched by
+            # a writer whose journal line is lost (killed between its write and its append).
+            # Both are few, and a waiting job costs one stat until its state.json appears.
+            if r["state"] == "running" or os.path.lexists(
+                JobPaths(jobs / r["type"] / r["id"]).state
+            ):
+                wanted.add((r["type"], r["id"]))
+        for type_id, identifier in wanted:
+            folder = jobs / type_id / identifier
+            if not folder.is_dir():
+                if db.execute("DELETE FROM jobs WHERE id=?", (identifier,)).rowcount:
+                    changed.add(identifier)
+                continue
             paths = JobPaths(folder)
-            seen.add(folder.name)
             signature = _signature(
                 [paths.state, paths.done, paths.failed, paths.cancelled, paths.progress]
             )
-            previous = known.get(folder.name)
-            # Running jobs are always re-read: their process may have died since.
-            if previous and previous[0] == signature and previous[1] != "running":
-                continue
-            info = read_job(paths, self.probe)
-            db.execute(
-                "INSERT OR REPLACE INTO jobs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    info.identifier,
-                    info.type_id,
-                    f"jobs/{info.type_id}/{info.identifier}",
-                    info.state,
-                    info.reason,
-                    info.detail,
-                    info.attempt,
-                    info.submitted,
-                    info.started,
-                    info.ended,
-                    json.dumps(info.launcher),
-                    json.dumps(info.tags),
-                    info.progress,
-                    info.message,
-                    json.dumps(info.damage),
-                    signature,
-                ),
-            )
-        for gone in set(known) - seen:
-            db.execute("DELETE FROM jobs WHERE id=?", (gone,))
+            if self._store(paths, signature):
+                changed.add(identifier)
+        return changed
+
+    def _store(self, paths: JobPaths, signature: str) -> bool:
+        """Read one job folder into its row; whether the row changed."""
+        info = read_job(paths, self.probe)
+        row = (
+            info.identifier,
+            info.type_id,
+            f"jobs/{info.type_id}/{info.identifier}",
+            info.state,
+            info.reason,
+            info.detail,
+            info.attempt,
+            info.submitted,
+            info.started,
+            info.ended,
+            json.dumps(info.launcher),
+            json.dumps(info.tags),
+            info.progress,
+            info.message,
+            json.dumps(info.damage),
+            signature,
+        )
+        old = self._db.execute("SELECT * FROM jobs WHERE id=?", (info.identifier,)).fetchone()
+        if old is not None and tuple(old)[:-1] == row[:-1]:
+            if old["signature"] != signature:
+                self._db.execute("UPDATE jobs SET signature=? WHERE id=?", (signature, row[0]))
+            return False
+        self._db.execute("INSERT OR REPLACE INTO jobs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        return True
+
+    def _set_type_mark(self, type_id: str, mtime: int | None) -> None:
+        # A folder changed within the file system's timestamp granularity of now may change
+        # again with the same mtime: keep no mark, so that it is listed again next time.
+        if mtime is not None and time.time_ns() - mtime < RACY_NS:
+            mtime = None
+        self._db.execute("INSERT OR REPLACE INTO types VALUES(?, ?)", (type_id, mtime))
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _set_meta(self, key: str, value: str | None) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (key, value))
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -267,14 +388,74 @@ class Index:
         experiment: str | None = None,
         tags: dict[str, Any] | None = None,
         since: float | None = None,
+        ids: Iterable[str] | None = None,
+        damaged: bool = False,
     ) -> list[JobInfo]:
         """Jobs matching every given filter, most recent first.
 
         ``task`` matches a type id exactly or as a prefix/substring (``helloworld.`` matches
         both tasks). ``tags`` compare typed values: ``{"y": 1}`` matches the int 1, not
         ``"1"``. ``since`` is a timestamp: jobs submitted, started or ended after it.
+        ``ids``: only these identifiers. ``damaged``: only jobs with unreadable files.
         """
-        sql = "SELECT * FROM jobs WHERE 1=1"
+        sql, args = self._where(states=states, task=task, experiment=experiment, since=since)
+        if damaged:
+            sql += " AND damage IS NOT NULL AND damage != '[]'"
+        if ids is not None:
+            wanted = list(dict.fromkeys(ids))
+            rows = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows += self._db.execute(
+                    f"SELECT * FROM jobs {sql} AND id IN ({','.join('?' * len(chunk))})",
+                    [*args, *chunk],
+                ).fetchall()
+        else:
+            rows = self._db.execute(f"SELECT * FROM jobs {sql}", args).fetchall()
+        infos = self._infos(rows)
+        if tags:
+            infos = [
+                info
+                for info in infos
+                if all(k in info.tags and _same_tag(info.tags[k], v) for k, v in tags.items())
+            ]
+        infos.sort(key=lambda i: i.ended or i.started or i.submitted or 0, reverse=True)
+        return infos
+
+    def counts(self, *, experiment: str | None = None) -> dict[str, int]:
+        """How many jobs are in each state (of one experiment, or all), without reading them."""
+        sql, args = self._where(experiment=experiment)
+        return {
+            row[0]: row[1]
+            for row in self._db.execute(
+                f"SELECT state, count(*) FROM jobs {sql} GROUP BY state", args
+            )
+        }
+
+    def run_counts(self, experiment: str, run: str) -> tuple[dict[str, int], list[str]]:
+        """Jobs of one run by state (``missing``: its folder is gone), and those waiting."""
+        counts: dict[str, int] = {}
+        waiting: list[str] = []
+        for row in self._db.execute(
+            "SELECT r.job, j.state FROM run_jobs r LEFT JOIN jobs j ON j.id = r.job "
+            "WHERE r.experiment=? AND r.run=?",
+            (experiment, run),
+        ):
+            state = row[1] or "missing"
+            counts[state] = counts.get(state, 0) + 1
+            if state == "waiting":
+                waiting.append(row[0])
+        return counts, waiting
+
+    @staticmethod
+    def _where(
+        *,
+        states: Iterable[str] = (),
+        task: str | None = None,
+        experiment: str | None = None,
+        since: float | None = None,
+    ) -> tuple[str, list[Any]]:
+        sql = "WHERE 1=1"
         args: list[Any] = []
         states = list(states)
         if states:
@@ -289,25 +470,36 @@ class Index:
         if since is not None:
             sql += " AND max(coalesce(submitted,0), coalesce(started,0), coalesce(ended,0)) >= ?"
             args.append(since)
-        rows = self._db.execute(sql, args).fetchall()
-        infos = [self._info(row) for row in rows]
-        if tags:
-            infos = [
-                info
-                for info in infos
-                if all(k in info.tags and _same_tag(info.tags[k], v) for k, v in tags.items())
-            ]
-        infos.sort(key=lambda i: i.ended or i.started or i.submitted or 0, reverse=True)
-        return infos
+        return sql, args
 
-    def _info(self, row: sqlite3.Row) -> JobInfo:
+    def _infos(self, rows: list[sqlite3.Row]) -> list[JobInfo]:
+        """``JobInfo`` of many rows, with what their runs recorded, in few queries."""
+        runs: dict[str, list[sqlite3.Row]] = {}
+        if len(rows) > 200:
+            wanted = {row["id"] for row in rows}
+            for r in self._db.execute(
+                "SELECT job, experiment, tags, depends FROM run_jobs ORDER BY time"
+            ):
+                if r["job"] in wanted:
+                    runs.setdefault(r["job"], []).append(r)
+        else:
+            for row in rows:
+                runs[row["id"]] = self._db.execute(
+                    "SELECT job, experiment, tags, depends FROM run_jobs WHERE job=? ORDER BY time",
+                    (row["id"],),
+                ).fetchall()
+        return [self._info(row, runs.get(row["id"], [])) for row in rows]
+
+    def _info(self, row: sqlite3.Row, runs: list[sqlite3.Row] | None = None) -> JobInfo:
         tags: dict[str, Any] = {}
         experiments: list[str] = []
         depends: list[str] = []
-        for r in self._db.execute(
-            "SELECT experiment, tags, depends FROM run_jobs WHERE job=? ORDER BY time",
-            (row["id"],),
-        ):
+        if runs is None:
+            runs = self._db.execute(
+                "SELECT job, experiment, tags, depends FROM run_jobs WHERE job=? ORDER BY time",
+                (row["id"],),
+            ).fetchall()
+        for r in runs:
             tags.update(json.loads(r["tags"] or "{}"))
             if r["experiment"] not in experiments:
                 experiments.append(r["experiment"])
@@ -426,10 +618,27 @@ class Index:
         return keep
 
 
-def _iter_dirs(root: Path, pattern: str) -> Iterator[Path]:
-    if not root.exists():
-        return iter(())
-    return (p for p in root.glob(pattern) if p.is_dir())
+def _type_dirs(jobs: Path) -> Iterator[tuple[str, int]]:
+    """``(type id, mtime in ns)`` of each folder of ``jobs/``."""
+    try:
+        entries = list(os.scandir(jobs))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if not entry.name.startswith(".") and entry.is_dir():
+                yield entry.name, entry.stat().st_mtime_ns
+        except OSError:
+            continue
+
+
+def _job_dirs(folder: Path) -> list[str]:
+    """Names of the job folders of one type folder."""
+    try:
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+    except OSError:
+        return []
 
 
 def _schema_version(db: sqlite3.Connection) -> str | None:

@@ -17,10 +17,18 @@ MARKER = ".partita"
 class JobPaths:
     """Every file of one job folder ``WORKDIR/jobs/<type id>/<identifier>/``."""
 
-    __slots__ = ("root",)
+    __slots__ = ("_files", "root")
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._files: dict[str, Path] = {}
+
+    def _file(self, name: str) -> Path:
+        # Each path is joined once: the scheduler asks for them many times per job.
+        path = self._files.get(name)
+        if path is None:
+            path = self._files[name] = self.root / name
+        return path
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, JobPaths) and other.root == self.root
@@ -34,57 +42,72 @@ class JobPaths:
     @property
     def params(self) -> Path:
         """The full config, reloadable with ``partita.load``."""
-        return self.root / _layout.PARAMS
+        return self._file(_layout.PARAMS)
 
     @property
     def stdout(self) -> Path:
         """Standard output of the job."""
-        return self.root / _layout.STDOUT
+        return self._file(_layout.STDOUT)
 
     @property
     def stderr(self) -> Path:
         """Standard error of the job (tracebacks land here)."""
-        return self.root / _layout.STDERR
+        return self._file(_layout.STDERR)
 
     @property
     def state(self) -> Path:
         """The current state record (JSON)."""
-        return self.root / "state.json"
+        return self._file("state.json")
 
     @property
     def done(self) -> Path:
         """Marker: the job finished successfully."""
-        return self.root / "done"
+        return self._file("done")
 
     @property
     def failed(self) -> Path:
         """Marker: the job failed (JSON with the reason)."""
-        return self.root / "failed"
+        return self._file("failed")
 
     @property
     def cancelled(self) -> Path:
         """Marker: the job was cancelled."""
-        return self.root / "cancelled"
+        return self._file("cancelled")
 
     @property
     def lock(self) -> Path:
         """Lock held while the job is launched and while it executes."""
-        return self.root / "lock"
+        return self._file("lock")
 
     @property
     def progress(self) -> Path:
         """Progress reported by the task (JSON), see ``partita.progress``."""
-        return self.root / "progress.json"
+        return self._file("progress.json")
+
+    @property
+    def results(self) -> Path:
+        """Results reported by the task (JSON), see ``partita.report``."""
+        return self.root / "results.json"
+
+    @property
+    def artifacts(self) -> Path:
+        """Folder for the task's larger outputs, see ``partita.artifacts``."""
+        return self.root / "artifacts"
+
+    @property
+    def environment(self) -> Path:
+        """Where and how the job ran (JSON): host, GPUs, times, memory, code fingerprint."""
+        return self.root / "environment.json"
 
     @property
     def cancel_request(self) -> Path:
         """Present when a cancellation was asked for (the runner then records ``cancelled``)."""
-        return self.root / "cancel-requested"
+        return self._file("cancel-requested")
 
     @property
     def attempts(self) -> Path:
         """Folder where earlier attempts' files are set aside, one ``<n>/`` per attempt."""
-        return self.root / ".attempts"
+        return self._file(".attempts")
 
     def attempt_dir(self, attempt: int) -> Path:
         """What attempt ``attempt`` left behind, once a later attempt set it aside."""
@@ -171,6 +194,8 @@ class Workspace:
         self.experiments = self.root / "experiments"
         self.tokens = self.root / "tokens"
         self.index_path = self.root / "index.sqlite"
+        #: The retention policy's defaults and the pins of ``partita gc`` (JSON object).
+        self.retention = self.root / "retention.json"
 
     @staticmethod
     def looks_like(path: Path) -> bool:

@@ -48,9 +48,24 @@ def _start_time_portable(pid: int) -> int | None:
     return 0
 
 
+_own: dict[str, Any] = {}
+"""This process's identity, once known (replaced as a whole, never changed in place)."""
+
+
 def identity(pid: int | None = None) -> dict[str, Any]:
     """A record naming process ``pid`` (default: this one) for :func:`is_alive`."""
-    pid = os.getpid() if pid is None else pid
+    global _own
+    if pid is None:
+        pid = os.getpid()
+        own = _own
+        if own.get("pid") != pid:  # a start time never changes; a fork has another pid
+            own = _own = {
+                "host": hostname(),
+                "boot": boot_id(),
+                "pid": pid,
+                "start": start_time(pid),
+            }
+        return dict(own)
     return {"host": hostname(), "boot": boot_id(), "pid": pid, "start": start_time(pid)}
 
 

@@ -1,8 +1,10 @@
 """Run folders ``experiments/<name>/runs/<run id>/``: their paths, how they are written, read.
 
 A run folder holds ``run.json`` (who ran, when, with which outcome), ``jobs.jsonl`` (one line
-per submission, appended as the experiment submits) and ``environment.json`` (python,
-packages, git). This module is the only code that names those files.
+per submission, appended as the experiment submits), ``environment.json`` (python,
+packages, git) and, for runs started by ``experiment_main``, ``config.json`` (the resolved
+configuration, the overrides as typed and the config files' contents). This module is the
+only code that names those files.
 
 Writing: :class:`RunWriter` appends each submission with one ``write(2)`` on a file opened
 with ``O_APPEND``: the line is in the operating system's hands (visible to every reader,
@@ -39,6 +41,7 @@ __all__ = [
     "Submissions",
     "iter_runs",
     "no_space",
+    "read_config",
     "read_environment",
     "read_run",
     "read_submissions",
@@ -81,6 +84,11 @@ class RunPaths:
     def environment(self) -> Path:
         """Python, packages and git state of the experiment's process (JSON object)."""
         return self.root / "environment.json"
+
+    @property
+    def config(self) -> Path:
+        """How the run was configured (``experiment_main``): files, overrides, resolved values."""
+        return self.root / "config.json"
 
     @property
     def latest(self) -> Path:
@@ -181,6 +189,13 @@ class RunWriter:
             write_json(self.paths.environment, info, fsync=False)
         except OSError as exc:
             raise _write_error(self.paths, "the run's environment", exc) from None
+
+    def write_config(self, info: dict[str, Any]) -> None:
+        """Write ``config.json`` (atomically, flushed to disk: a rerun depends on it)."""
+        try:
+            write_json(self.paths.config, info, fsync=True)
+        except OSError as exc:
+            raise _write_error(self.paths, "the run's configuration", exc) from None
 
     def finish(self, record: dict[str, Any]) -> None:
         """Flush the submissions to disk, close them and write the final ``run.json``.
@@ -380,3 +395,38 @@ def read_environment(paths: RunPaths) -> dict[str, Any]:
     """``environment.json`` as a dict (empty when missing or damaged)."""
     value = read_json(paths.environment)
     return value if isinstance(value, dict) else {}
+
+
+_LIST = (lambda v: isinstance(v, list), "a list")
+_OBJECT = (lambda v: isinstance(v, dict), "a JSON object")
+_TEXT = (lambda v: isinstance(v, str), "a string")
+_CONFIG_FIELDS: dict[str, tuple[Any, str]] = {
+    "script": _TEXT,
+    "cwd": _TEXT,
+    "class": _TEXT,
+    "rerun_of": _TEXT,
+    "argv": _LIST,
+    "config_files": _LIST,
+    "files": _LIST,
+    "overrides": _LIST,
+    "assignments": _LIST,
+    "tags": _OBJECT,
+    "resolved": _OBJECT,
+    "multirun": _OBJECT,
+}
+
+
+def read_config(paths: RunPaths) -> tuple[dict[str, Any] | None, list[str]]:
+    """``config.json`` and what is wrong with it; ``(None, [])`` when the run has none.
+
+    Never raises: a field of the wrong type is dropped and reported, the others are kept.
+    """
+    damage: list[str] = []
+    value = read_document(paths.config, damage)
+    if value is None:
+        return None, damage
+    for key, (check, expected) in _CONFIG_FIELDS.items():
+        if value.get(key) is not None and not check(value[key]):
+            damage.append(f"{paths.config.name}: expected {key!r} to be {expected}")
+            del value[key]
+    return value, damage

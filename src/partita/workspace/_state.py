@@ -28,10 +28,10 @@ import contextlib
 import enum
 import os
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from partita.workspace._atomic import read_json, write_json
+from partita.workspace._journal import note_change
 from partita.workspace._locks import hold
 from partita.workspace._paths import JobPaths
 from partita.workspace._process import identity
@@ -133,6 +133,7 @@ def read_state(paths: JobPaths) -> dict[str, Any]:
 def write_state(paths: JobPaths, record: dict[str, Any], *, fsync: bool = False) -> None:
     """Replace ``state.json`` (call only while holding the job lock)."""
     write_json(paths.state, record, fsync=fsync)
+    note_change(paths.root)  # after the write: the index reads the folder itself
 
 
 def final_marker(paths: JobPaths) -> tuple[JobState, dict[str, Any]] | None:
@@ -184,20 +185,24 @@ def write_final(
     if detail:
         marker["detail"] = detail
     write_json(_marker(paths, state), marker, fsync=True)
+    note_change(paths.root)
     return record
 
 
 def clear_final(paths: JobPaths) -> None:
     """Remove ``failed``/``cancelled`` markers before a new attempt (under the job lock)."""
+    removed = False
     for marker in (paths.failed, paths.cancelled):
         try:
             marker.unlink()
+            removed = True
         except FileNotFoundError:
             pass
+    if removed:
+        note_change(paths.root)
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(NamedTuple):
     """What the job folder records after :func:`record_final`."""
 
     state: JobState
@@ -314,8 +319,7 @@ def record_handle(paths: JobPaths, record: dict[str, Any], handle: dict[str, Any
     write_state(paths, record)
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """What :func:`claim_attempt` found: run ``attempt``, or nothing to do (``why``)."""
 
     attempt: int | None

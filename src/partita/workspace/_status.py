@@ -23,9 +23,8 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from partita.workspace._paths import JobPaths
 from partita.workspace._state import JobState, Reason
@@ -33,8 +32,7 @@ from partita.workspace._state import JobState, Reason
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class JobStatus:
+class JobStatus(NamedTuple):
     """What the files of one job folder say, validated."""
 
     state: JobState | None
@@ -292,8 +290,7 @@ def read_status(paths: JobPaths, *, details: bool = True) -> JobStatus:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
+class Progress(NamedTuple):
     """What a running task last reported with ``partita.progress`` (``progress.json``)."""
 
     fraction: float | None

@@ -53,7 +53,9 @@ def test_every_error_is_a_partita_error() -> None:
 
     for name in errors.__all__:
         value = getattr(errors, name)
-        if inspect.isclass(value) and issubclass(value, Exception) and not issubclass(
-            value, Warning
+        if (
+            inspect.isclass(value)
+            and issubclass(value, Exception)
+            and not issubclass(value, Warning)
         ):
             assert issubclass(value, errors.PartitaError), name

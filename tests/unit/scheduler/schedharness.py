@@ -63,5 +63,3 @@ class Harness:
         for scheduler in self.schedulers:
             scheduler.cancel_all()
             scheduler.close()
-
-

@@ -88,3 +88,35 @@ def test_withdraw_before_and_after_admission() -> None:
     third = Ticket("c", pool)
     dispatcher.offer(third)
     assert dispatcher.clear() == [third] and dispatcher.admit() == []
+
+
+class CountingPool:
+    """A pool that counts how often its capacity is asked."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self.asked = 0
+
+    @property
+    def capacity(self) -> int:
+        self.asked += 1
+        return self._capacity
+
+
+def test_a_full_pool_is_not_walked() -> None:
+    """With many ready jobs and few slots, a release looks at the next job only."""
+    pool = CountingPool(2)
+    dispatcher = Dispatcher(Counter(0))
+    tickets = [Ticket(f"j{i}", pool) for i in range(1000)]
+    for ticket in tickets:
+        dispatcher.offer(ticket)
+        dispatcher.admit()
+    assert pool.asked <= len(tickets)  # once per admit, never once per queued job
+    pool.asked = 0
+    order = []
+    while dispatcher.running(pool):
+        running = [t for t in tickets if t.admitted]
+        dispatcher.release(running[0])
+        order += [t.key for t in dispatcher.admit()]
+    assert order == [f"j{i}" for i in range(2, 1000)]
+    assert pool.asked <= 1000

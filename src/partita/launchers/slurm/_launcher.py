@@ -17,6 +17,13 @@ from partita.errors import LauncherError, LauncherOptionError
 from partita.launchers.base import Exit, Launcher, LaunchRequest
 from partita.launchers.slurm._commands import SlurmCommands
 from partita.launchers.slurm._options import SlurmOptions
+from partita.launchers.slurm._packing import (
+    ReportReader,
+    element_options,
+    lost_reason,
+    manifest_document,
+    read_report,
+)
 from partita.launchers.slurm._script import batch_script, output_pattern, sbatch_argv
 from partita.launchers.slurm._status import EndWatch, JobStatus, phase_of
 from partita.workspace import JobPaths, final_marker
@@ -109,9 +116,13 @@ class SlurmLauncher(Launcher, kind="slurm"):
         python: the Python executable on the nodes (default: this one).
         env: extra environment variables of the Slurm commands (e.g. ``SLURM_CONF``).
         bindir: where the Slurm programs are (default: on ``PATH``).
+        pack: run up to this many tasks in each array element, one after the other, in
+            one allocation (``None``: one task per element). See docs/slurm.md, "Packed
+            arrays": each task keeps its folder, markers, time limit and memory; tasks
+            that wait for unfinished tasks of this launcher are submitted once those are
+            done, instead of being queued with ``afterok``.
     """
 
-    queues_dependencies = True
     #: Seconds to wait, once a job has ended, for sacct to record its exit code when the
     #: runner recorded none in the job folder; after that the exit code is reported unknown.
     accounting_patience: float = 120.0
@@ -131,9 +142,16 @@ class SlurmLauncher(Launcher, kind="slurm"):
         env: dict[str, str] | None = None,
         bindir: str | Path | None = None,
         commands: SlurmCommands | None = None,
+        pack: int | None = None,
         **options: Any,
     ) -> None:
         self.options = SlurmOptions.from_kwargs(**options)
+        if pack is not None and (isinstance(pack, bool) or not isinstance(pack, int) or pack < 1):
+            raise LauncherOptionError(
+                f"pack: expected a whole number of tasks per array element (>= 1) or None, "
+                f"found {pack!r}."
+            )
+        self.pack = pack
         if max_array_size < 1:
             raise LauncherOptionError("max_array_size: expected a positive int.")
         for name, factor in (("grow_memory", grow_memory), ("grow_time", grow_time)):
@@ -166,9 +184,24 @@ class SlurmLauncher(Launcher, kind="slurm"):
         self._runners: dict[str, tuple[Path, int]] = {}
         self._ends = EndWatch(self.accounting_patience)
         self._batches = 0
+        #: Packed tasks followed: key ``job_id/slot`` -> (handle, future of its exit).
+        self._packed: dict[str, tuple[dict[str, Any], asyncio.Future[Exit]]] = {}
+        self._reports = ReportReader()
+        #: Slots of each packed element whose cancel was asked from here.
+        self._cancel_asked: dict[str, set[int]] = {}
+
+    @property
+    def queues_dependencies(self) -> bool:  # type: ignore[override]
+        """Whether dependents are queued at once with ``afterok`` (not with ``pack``).
+
+        A packed element runs several tasks, so its end says nothing of one task's success;
+        a dependent of a packed task is therefore submitted once its dependencies are done.
+        """
+        return self.pack is None
 
     def describe(self) -> str:
-        return "slurm " + " ".join(self.options.to_sbatch_args())
+        packed = f" (packed, {self.pack} per element)" if self.pack else ""
+        return "slurm " + " ".join(self.options.to_sbatch_args()) + packed
 
     # --- launching ------------------------------------------------------------------------
 
@@ -241,11 +274,15 @@ class SlurmLauncher(Launcher, kind="slurm"):
         groups: dict[_Group, list[tuple[LaunchRequest, asyncio.Future[Any]]]] = {}
         for key, request, future in queue:
             groups.setdefault(key, []).append((request, future))
+        step = self.max_array_size * (self.pack or 1)
         for (options, depends, _), members in groups.items():
-            for start in range(0, len(members), self.max_array_size):
-                chunk = members[start : start + self.max_array_size]
+            for start in range(0, len(members), step):
+                chunk = members[start : start + step]
                 try:
-                    handles = await self._submit_array(options, list(depends), chunk)
+                    if self.pack:
+                        handles = await self._submit_packed(options, chunk, self.pack)
+                    else:
+                        handles = await self._submit_array(options, list(depends), chunk)
                 except Exception as exc:  # every waiting launch learns of the failure
                     error = exc if isinstance(exc, LauncherError) else LauncherError(str(exc))
                     for _, future in chunk:
@@ -301,10 +338,110 @@ class SlurmLauncher(Launcher, kind="slurm"):
             for i, (request, _) in enumerate(members)
         ]
 
+    def task_limits(self, request: LaunchRequest) -> tuple[float | None, int | None]:
+        """One packed task's time limit (seconds) and memory (bytes), enforced by its worker.
+
+        The task's own ``time`` (else the launcher's), grown after time-outs like the
+        sbatch option; the memory of :meth:`options_for` (growth included).
+        """
+        options = self.options_for(request)
+        needs = request.resources
+        limit: float | None = None
+        if needs.get("time"):
+            limit = float(needs["time"])
+        elif self.options.time is not None:
+            limit = self.options.time.total_seconds()
+        timeouts = request.previous_failures.count("timeout")
+        if limit and self.grow_time and timeouts:
+            limit *= self.grow_time**timeouts
+        mem = options.mem * 2**20 if options.mem else None
+        return limit, mem
+
+    async def _submit_packed(
+        self,
+        options: SlurmOptions,
+        members: list[tuple[LaunchRequest, asyncio.Future[Any]]],
+        per: int,
+    ) -> list[dict[str, Any]]:
+        """Submit one array whose elements each run up to ``per`` of ``members`` in turn."""
+        first = members[0][0]
+        workdir = first.paths.root.parent.parent.parent
+        folder = workdir / "slurm"
+        logs = folder / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self._batches += 1
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{self._batches}"
+        manifest = folder / f"{stamp}.pack.json"
+        reports = folder / "packs" / stamp
+        reports.mkdir(parents=True, exist_ok=True)
+        # Spread the tasks evenly: 10 tasks with pack=4 make elements of 4, 3 and 3.
+        count = -(-len(members) // per)
+        shares = [members[i::count] for i in range(count)]
+        packs = []
+        for share in shares:
+            entries = []
+            for request, _ in share:
+                limit, mem = self.task_limits(request)
+                entries.append(
+                    {
+                        "jobdir": str(request.paths.root),
+                        "attempt": request.attempt,
+                        "time": limit,
+                        "mem": mem,
+                        "append_logs": request.append_logs,
+                    }
+                )
+            packs.append(entries)
+        manifest.write_text(manifest_document(reports, packs))
+        script = batch_script(
+            python=self.python,
+            workdir=workdir,
+            env=first.env,
+            manifest=manifest,
+            runner="partita._pack",
+        )
+        array = f"0-{len(packs) - 1}"
+        if self.array_parallelism:
+            array += f"%{self.array_parallelism}"
+        argv = sbatch_argv(
+            element_options(options, packs),
+            job_name=f"partita-pack-{len(members)}",
+            output=output_pattern(logs, "%A_%a.out"),
+            error=output_pattern(logs, "%A_%a.out"),
+            array=array,
+        )
+        job_id = await self.commands.sbatch(script, argv[1:])
+        conf = self.env.get("SLURM_CONF")
+        handles: dict[int, dict[str, Any]] = {}
+        for index, share in enumerate(shares):
+            for slot, (request, future) in enumerate(share):
+                handles[id(future)] = {
+                    "kind": self.kind,
+                    "job_id": f"{job_id}_{index}",
+                    "array": job_id,
+                    "index": index,
+                    "slot": slot,
+                    "pack": len(share),
+                    "report": str(reports / f"{index}.jsonl"),
+                    "log": str(logs / f"{job_id}_{index}.out"),
+                    "jobdir": str(request.paths.root),
+                    "attempt": request.attempt,
+                    **({"slurm_conf": conf} if conf else {}),
+                }
+        return [handles[id(future)] for _, future in members]
+
     # --- following ------------------------------------------------------------------------
 
     async def wait(self, handle: dict[str, Any]) -> Exit:
         job_id = str(handle["job_id"])
+        if _packed(handle):
+            key = f"{job_id}/{int(handle['slot'])}"
+            known = self._packed.get(key)
+            if known is None:
+                known = (dict(handle), asyncio.get_running_loop().create_future())
+                self._packed[key] = known
+            self._ensure_poller()
+            return await known[1]
         if handle.get("log"):
             self._logs[job_id] = Path(handle["log"])
         if handle.get("jobdir") and handle.get("attempt"):
@@ -329,8 +466,11 @@ class SlurmLauncher(Launcher, kind="slurm"):
         assert self._wake is not None
         while True:
             pending = [i for i, f in self._watched.items() if not f.done()]
+            elements = {str(h["job_id"]) for h, f in self._packed.values() if not f.done()}
+            pending += sorted(elements - set(pending))
             if not pending:
                 self._watched.clear()
+                self._packed.clear()
                 return
             changed = await self._poll_once(pending)
             interval = (
@@ -346,8 +486,10 @@ class SlurmLauncher(Launcher, kind="slurm"):
         except LauncherError as exc:
             print(f"partita: slurm status poll failed (will retry): {exc}", file=sys.stderr)
             return False
-        changed = False
+        changed = self._follow_packed(states)
         for job_id in job_ids:
+            if job_id not in self._watched:
+                continue  # an element of a packed array, followed above
             info = states.get(job_id)
             if info is None:
                 misses = self._misses.get(job_id, 0) + 1
@@ -373,6 +515,43 @@ class SlurmLauncher(Launcher, kind="slurm"):
                     )
                 self._resolve(job_id, Exit(ended.returncode, observed, detail))
                 changed = True
+        return changed
+
+    def _follow_packed(self, states: Mapping[str, JobStatus]) -> bool:
+        """Resolve packed tasks: from their worker's report, or once their element ended.
+
+        The statuses were read before the reports: a worker writes a task's end before it
+        exits, so an element seen ended has all its ends in the report read after.
+        """
+        changed = False
+        by_element: dict[str, list[str]] = {}
+        for key, (handle, future) in self._packed.items():
+            if not future.done():
+                by_element.setdefault(str(handle["job_id"]), []).append(key)
+        for job_id, keys in by_element.items():
+            info = states.get(job_id)
+            gone = False
+            if info is None:
+                misses = self._misses.get(job_id, 0) + 1
+                self._misses[job_id] = misses
+                gone = misses >= 30
+            else:
+                self._misses.pop(job_id, None)
+            ended = gone or (info is not None and info.final)
+            for key in keys:
+                handle, future = self._packed[key]
+                starts, ends = self._reports.read(str(handle["report"]))
+                exit_ = _packed_exit(handle, starts, ends, info.state if ended and info else None)
+                if exit_ is None and gone:
+                    exit_ = Exit(None, "lost", f"Slurm no longer knows the pack worker {job_id}")
+                if exit_ is not None:
+                    changed = True
+                    del self._packed[key]
+                    if not future.done():
+                        future.set_result(exit_)
+            if ended:
+                self._misses.pop(job_id, None)
+        self._reports.keep({str(h["report"]) for h, _ in self._packed.values()})
         return changed
 
     def _runner_code(self, job_id: str) -> int | None:
@@ -419,6 +598,8 @@ class SlurmLauncher(Launcher, kind="slurm"):
         return await self.commands.statuses(job_ids)
 
     async def alive(self, handle: dict[str, Any]) -> bool | None:
+        if _packed(handle) and _attempt_ended(handle):
+            return False
         try:
             states = await self.status([str(handle["job_id"])])
         except LauncherError:
@@ -429,7 +610,19 @@ class SlurmLauncher(Launcher, kind="slurm"):
         return phase_of(info[0]) not in _FINAL_PHASES
 
     async def cancel(self, handle: dict[str, Any], grace: float) -> None:
-        await self.commands.scancel([str(handle["job_id"])])
+        if not _packed(handle):
+            await self.commands.scancel([str(handle["job_id"])])
+            return
+        # One task of a pack: its worker stops it when it sees the request (SIGTERM to the
+        # task's processes), or skips it. Only once every unfinished task of the element
+        # was asked to stop is the element itself cancelled (a queued one never starts).
+        _request_cancel(handle)
+        job_id = str(handle["job_id"])
+        asked = self._cancel_asked.setdefault(job_id, set())
+        asked.add(int(handle["slot"]))
+        _, ends = read_report(str(handle["report"]))
+        if len(asked | set(ends)) >= int(handle.get("pack") or 1):
+            await self.commands.scancel([job_id])
 
     async def close(self) -> None:
         if self._poller is not None and not self._poller.done():
@@ -452,6 +645,9 @@ class SlurmLauncher(Launcher, kind="slurm"):
         if not handle.get("job_id"):
             return "slurm (being submitted)"
         conf = f", SLURM_CONF={handle['slurm_conf']}" if handle.get("slurm_conf") else ""
+        if _packed(handle):
+            place = f"task {int(handle['slot']) + 1} of {handle.get('pack', '?')}"
+            return f"slurm, job {handle['job_id']} (packed, {place}){conf}"
         return f"slurm, job {handle['job_id']}{conf}"
 
     @classmethod
@@ -459,6 +655,12 @@ class SlurmLauncher(Launcher, kind="slurm"):
         """What ``squeue`` says is left of the job's time limit (``None``: no limit known)."""
         if not handle.get("job_id"):
             return None
+        if _packed(handle):
+            starts, _ = read_report(str(handle["report"]))
+            start = starts.get(int(handle["slot"]))
+            if start is None or not start.get("limit"):
+                return None
+            return max(0.0, float(start["time"]) + float(start["limit"]) - time.time())
         commands = SlurmCommands(env=_conf_env(handle), timeout=10.0)
         try:
             return asyncio.run(commands.time_left(str(handle["job_id"])))
@@ -475,6 +677,70 @@ class SlurmLauncher(Launcher, kind="slurm"):
         from partita.launchers.slurm._reconcile import reconcile
 
         return reconcile(list(jobs))
+
+
+def _packed(handle: Mapping[str, Any]) -> bool:
+    """Whether a handle names one task of a packed element."""
+    return bool(handle.get("report")) and handle.get("slot") is not None
+
+
+def _final_of_attempt(handle: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The final marker of the handle's attempt (state name, record), if one is written."""
+    try:
+        final = final_marker(JobPaths(Path(str(handle["jobdir"]))))
+    except (OSError, ValueError, KeyError):
+        return None
+    if final is None or final[1].get("attempt") != handle.get("attempt"):
+        return None
+    return final[0].value, final[1]
+
+
+def _attempt_ended(handle: Mapping[str, Any]) -> bool:
+    return _final_of_attempt(handle) is not None
+
+
+def _request_cancel(handle: Mapping[str, Any]) -> None:
+    paths = JobPaths(Path(str(handle["jobdir"])))
+    try:
+        if not paths.cancel_request.exists():
+            paths.cancel_request.write_text(f"requested by the launcher at {time.time()}\n")
+    except OSError:
+        pass
+
+
+def _packed_exit(
+    handle: Mapping[str, Any],
+    starts: Mapping[int, dict[str, Any]],
+    ends: Mapping[int, dict[str, Any]],
+    element_end: str | None,
+) -> Exit | None:
+    """How one packed task ended, or ``None`` while it has not.
+
+    ``element_end`` is the Slurm state of its element once that ended (``None`` while it
+    runs or waits).
+    """
+    slot = int(handle["slot"])
+    end = ends.get(slot)
+    if end is not None:
+        code = end.get("code")
+        return Exit(
+            code if isinstance(code, int) else None,
+            end.get("reason") or None,
+            str(end.get("detail") or ""),
+        )
+    final = _final_of_attempt(handle)
+    if final is not None and slot not in starts:
+        # Recorded before its turn by another process (``partita jobs kill``).
+        return Exit(None, None, "recorded before its turn in the pack")
+    if element_end is None:
+        return None
+    if final is not None and final[0] == "done":
+        return Exit(0, None, "")
+    when = "finished" if slot in starts else "had its turn"
+    detail = f"its pack worker (Slurm job {handle['job_id']}) ended {element_end} before it {when}"
+    if JobPaths(Path(str(handle["jobdir"]))).cancel_request.exists():
+        return Exit(None, "cancelled", detail)
+    return Exit(None, lost_reason(element_end), detail)
 
 
 def _conf_env(handle: Mapping[str, Any]) -> dict[str, str]:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from partita.launchers.slurm._commands import SlurmCommands
+from partita.launchers.slurm._packing import lost_reason, read_report
 from partita.launchers.slurm._status import phase_of, reason_for
 from partita.workspace import (
     JobInfo,
@@ -36,7 +37,8 @@ def reconcile(infos: list[JobInfo]) -> list[str]:
 async def _reconcile(conf: str, jobs: list[JobInfo]) -> list[str]:
     commands = SlurmCommands(env={"SLURM_CONF": conf} if conf else None)
     ids = [str((j.launcher or {})["job_id"]) for j in jobs]
-    states = {i: (s.state, s.exit_text) for i, s in (await commands.statuses(ids)).items()}
+    found_states = await commands.statuses(sorted(set(ids)))
+    states = {i: (s.state, s.exit_text) for i, s in found_states.items()}
     changes = []
     for info, job_id in zip(jobs, ids, strict=True):
         found = states.get(job_id)
@@ -45,6 +47,20 @@ async def _reconcile(conf: str, jobs: list[JobInfo]) -> list[str]:
         state, exit_code = found
         phase = phase_of(state)
         if phase not in ("done", "failed"):
+            continue
+        handle = info.launcher or {}
+        if handle.get("report") and handle.get("slot") is not None:
+            # One task of a pack whose worker ended: if the worker did not record its
+            # outcome (its report has no end for it), the task is lost (or cancelled).
+            _, ends = read_report(str(handle["report"]))
+            if int(handle["slot"]) in ends:
+                continue
+            cancelled = info.paths.cancel_request.exists()
+            reason = "cancelled" if cancelled else lost_reason(state)
+            detail = f"its pack worker (Slurm job {job_id}) ended {state}"
+            change = _record(info, reason, detail)
+            if change:
+                changes.append(change)
             continue
         reason = reason_for(state, exit_code) or "lost"
         if reason == "error":

@@ -42,6 +42,7 @@ def batch_script(
     jobdir: str | Path | None = None,
     attempt: int = 1,
     manifest: str | Path | None = None,
+    runner: str = "partita.run",
 ) -> str:
     """The text of a batch script that runs partita's job runner.
 
@@ -50,6 +51,8 @@ def batch_script(
     submit it with ``sbatch_argv(..., array="0-N")``). The script changes to
     ``workdir``, exports ``env`` and replaces itself with
     ``PYTHON -m partita.run ...``, so that signals from Slurm reach the runner.
+    ``runner`` names the module run with ``manifest`` (``partita._pack`` for a packed
+    array, whose elements each run several jobs).
     """
     if (jobdir is None) == (manifest is None):
         raise LauncherError("batch_script() needs exactly one of jobdir= (one job) or manifest=")
@@ -67,18 +70,22 @@ def batch_script(
             "Slurm (proctrack/linuxproc) could not find, hence not cancel, such a process. "
             "Use a link to it with a plain name (its directory may contain spaces)."
         )
-    runner = [str(python), "-m", "partita.run"]
+    if runner not in ("partita.run", "partita._pack"):
+        raise LauncherError(f"batch_script(): unknown runner module {runner!r}")
+    if runner != "partita.run" and manifest is None:
+        raise LauncherError("batch_script(): the pack runner needs manifest=")
+    command_head = [str(python), "-m", runner]
     lines = ["#!/bin/sh"]
     if jobdir is not None:
         lines.append("# partita: one job. The sbatch options are on sbatch's command line.")
-        command = shlex.join([*runner, str(jobdir), "--attempt", str(attempt)])
+        command = shlex.join([*command_head, str(jobdir), "--attempt", str(attempt)])
     else:
         lines.append("# partita: one element of a job array, picked by SLURM_ARRAY_TASK_ID.")
         lines.append("# The sbatch options are on sbatch's command line.")
         lines.append(
             ': "${SLURM_ARRAY_TASK_ID:?this script must be submitted as an array (sbatch --array)}"'
         )
-        command = shlex.join([*runner, "--manifest", str(manifest)]) + (
+        command = shlex.join([*command_head, "--manifest", str(manifest)]) + (
             ' --index "$SLURM_ARRAY_TASK_ID"'
         )
     lines.append(f"cd -- {shlex.quote(str(workdir))} || exit 125")

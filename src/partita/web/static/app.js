@@ -439,19 +439,99 @@ function compareJobs(a, b) {
   return tb - ta || a.type.localeCompare(b.type);
 }
 
+// Reported results as columns: the names the shown jobs reported, at most this many.
+const MAX_RESULT_COLUMNS = 8;
+
+function fmtResult(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number") {
+    if (Number.isInteger(value)) return String(value);
+    const abs = Math.abs(value);
+    return abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? value.toExponential(3) : String(Number(value.toPrecision(4)));
+  }
+  if (typeof value === "boolean") return value ? "true" : "false";
+  return String(value);
+}
+
+function compareValues(a, b) {
+  const missing = (v) => v === null || v === undefined || v === "";
+  if (missing(a) || missing(b)) return missing(a) - missing(b);
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  return String(a).localeCompare(String(b), undefined, { numeric: true });
+}
+
+const SORT_KEYS = {
+  state: (j) => STATE_ORDER[j.state] ?? 5,
+  task: (j) => j.type,
+  started: (j) => j.started || j.submitted || null,
+  duration: (j) => jobDuration(j),
+};
+
+function sortValue(job, key) {
+  if (key.startsWith("result:")) return (job.results || {})[key.slice(7)];
+  return SORT_KEYS[key](job);
+}
+
+function resultNames(jobs) {
+  const names = new Set();
+  for (const job of jobs) for (const name of Object.keys(job.results || {})) names.add(name);
+  return [...names].sort().slice(0, MAX_RESULT_COLUMNS);
+}
+
 function jobsTable({ empty }) {
   const tbody = h("tbody");
-  const table = h("table", { class: "jobs" },
-    h("thead", {}, h("tr", {},
-      h("th", { text: "State" }), h("th", { text: "Task" }), h("th", { class: "c-id", text: "Job" }),
-      h("th", { text: "Tags" }), h("th", { text: "Progress" }), h("th", { class: "c-started", text: "Started" }),
-      h("th", { class: "num", text: "Duration" }), h("th", {}))),
-    tbody);
+  const headRow = h("tr");
+  const table = h("table", { class: "jobs" }, h("thead", {}, headRow), tbody);
   const placeholder = h("div");
   const more = h("div", { class: "more" });
   const el = h("div", {}, h("div", { class: "table-wrap" }, table), placeholder, more);
   const rows = new Map();
   let limit = PAGE_SIZE;
+  let columns = [];
+  let columnsKey = null;
+  let sort = null;  // {key, dir}: null is the default order (running first, then recent)
+  let lastJobs = [];
+
+  function header(label, key, cls = "") {
+    const on = sort && sort.key === key;
+    const th = h("th", {
+      class: `${cls}${key ? " sortable" : ""}${on ? " sorted" : ""}`.trim(),
+      dataset: key ? { sort: key } : {},
+      title: key ? "Sort by this column (again: reverse, then default order)" : "",
+      "aria-sort": on ? (sort.dir > 0 ? "ascending" : "descending") : "none",
+    }, label, on ? h("span", { class: "arrow", text: sort.dir > 0 ? " ▲" : " ▼" }) : null);
+    if (key) {
+      th.addEventListener("click", () => {
+        if (!on) sort = { key, dir: key.startsWith("result:") || key === "task" ? 1 : -1 };
+        else if (sort.dir === (key.startsWith("result:") || key === "task" ? 1 : -1)) sort = { key, dir: -sort.dir };
+        else sort = null;
+        drawHead();
+        update(lastJobs);
+      });
+    }
+    return th;
+  }
+
+  function drawHead() {
+    headRow.replaceChildren(
+      header("State", "state"), header("Task", "task"), h("th", { class: "c-id", text: "Job" }),
+      h("th", { text: "Tags" }),
+      ...columns.map((name) => header(name, `result:${name}`, "num result")),
+      h("th", { text: "Progress" }), header("Started", "started", "c-started"),
+      header("Duration", "duration", "num"), h("th", {}));
+  }
+
+  function ordered(jobs) {
+    if (!sort) return [...jobs].sort(compareJobs);
+    const { key, dir } = sort;
+    return [...jobs].sort((a, b) => {
+      const va = sortValue(a, key);
+      const vb = sortValue(b, key);
+      const missing = (v) => v === null || v === undefined || v === "";
+      if (missing(va) || missing(vb)) return (missing(va) - missing(vb)) || compareJobs(a, b);
+      return dir * compareValues(va, vb) || compareJobs(a, b);
+    });
+  }
 
   function row(job) {
     const link = h("a", { href: `/jobs/${job.id}`, "data-link": true }, taskName(job.type));
@@ -467,6 +547,9 @@ function jobsTable({ empty }) {
       h("td", { class: "task", title: job.type }, link),
       h("td", { class: "ident c-id", text: job.short }),
       h("td", {}, tagList(job.tags, addTagFilter)),
+      ...columns.map((name) => h("td", {
+        class: "num result", dataset: { result: name }, text: fmtResult((job.results || {})[name]),
+      })),
       h("td", { class: "prog" }, showsProgress(job) ? progressBar(job) : ""),
       h("td", { class: "time c-started" }, ago(job.started || job.submitted)),
       h("td", { class: "num time" }, durationEl(job)),
@@ -479,12 +562,20 @@ function jobsTable({ empty }) {
   }
 
   function update(jobs) {
-    const sorted = [...jobs].sort(compareJobs);
+    lastJobs = jobs;
+    const names = resultNames(jobs);
+    if (names.join("\n") !== columnsKey) {
+      columnsKey = names.join("\n");
+      columns = names;
+      if (sort && sort.key.startsWith("result:") && !names.includes(sort.key.slice(7))) sort = null;
+      drawHead();
+    }
+    const sorted = ordered(jobs);
     const shown = sorted.slice(0, limit);
     const keep = new Set();
     let previous = null;
     for (const job of shown) {
-      const key = JSON.stringify(job);
+      const key = columnsKey + JSON.stringify(job);
       let entry = rows.get(job.id);
       if (!entry) {
         entry = { tr: row(job), key };
@@ -542,6 +633,11 @@ function jobsPage(main) {
   const xpSelect = h("select", { class: "input", "aria-label": "Filter by experiment" });
   const activeTags = h("div", { class: "tags" });
   const clear = h("button", { type: "button", class: "btn small", text: "Clear filters" });
+  const compare = h("a", {
+    class: "btn small", id: "compare", href: "/compare", "data-link": true,
+    title: "Plot a reported value of these jobs against a tag that varies",
+    text: "Compare",
+  });
   const table = jobsTable({
     empty: () => (store.ready
       ? (hasFilters()
@@ -555,7 +651,7 @@ function jobsPage(main) {
     h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "Jobs" }), subtitle)),
     h("section", { class: "card" },
       h("div", { class: "toolbar" }, chips, taskInput, types, tagInput, activeTags,
-        h("span", { class: "grow" }), h("label", {}, "Experiment", xpSelect), clear),
+        h("span", { class: "grow" }), h("label", {}, "Experiment", xpSelect), clear, compare),
       table.el));
 
   function hasFilters() {
@@ -570,6 +666,7 @@ function jobsPage(main) {
     for (const tag of filter.tags) query.append("tag", tag);
     const url = `/${query.toString() ? `?${query}` : ""}`;
     if (url !== location.pathname + location.search) history.replaceState({}, "", url);
+    compare.setAttribute("href", `/compare${query.toString() ? `?${query}` : ""}`);
     feed.setFilter({ task: filter.task, experiment: filter.experiment, tags: filter.tags });
     update();
   }
@@ -823,6 +920,7 @@ function jobPage(main, [ident]) {
   const body = h("div");
   let detail = null;
   let logs = null;
+  let results = null;
   let reloading = false;
   let lastKey = null;
   main.append(head, body);
@@ -929,7 +1027,8 @@ function jobPage(main, [ident]) {
       logs = logViewer(detail.id, () => (live() || {}).state === "running", initial);
     }
     logs.setSizes(detail.logs);
-    body.append(logs.el);
+    if (!results) results = resultsView(detail.id, () => (live() || {}).state === "running");
+    body.append(results.el, logs.el);
   }
 
   function update() {
@@ -939,7 +1038,7 @@ function jobPage(main, [ident]) {
     const key = `${job.state}|${job.attempt}`;
     if (key !== lastKey) {
       lastKey = key;
-      load().then(() => logs && logs.kick());
+      load().then(() => { if (logs) logs.kick(); if (results) results.kick(); });
       return;
     }
     const progress = $("#job-progress", body);
@@ -952,7 +1051,7 @@ function jobPage(main, [ident]) {
   }
 
   load();
-  return { update, destroy() { if (logs) logs.destroy(); } };
+  return { update, destroy() { if (logs) logs.destroy(); if (results) results.destroy(); } };
 }
 
 // --- page: experiments ------------------------------------------------------------------------
@@ -1353,6 +1452,258 @@ function runPage(main, [name, run]) {
   return { update };
 }
 
+// --- plots (plotly.js, served from the installed plotly Python package) ---------------------
+
+let plotlyLoading = null;
+
+function loadPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const script = h("script", { src: "/static/vendor/plotly.min.js" });
+      script.addEventListener("load", () => resolve(window.Plotly));
+      script.addEventListener("error", () => {
+        plotlyLoading = null;
+        reject(new Error("plots need the plotly package next to the monitor: pip install 'partita[web]'"));
+      });
+      document.head.append(script);
+    });
+  }
+  return plotlyLoading;
+}
+
+function cssVar(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}
+
+function plotLayout(xTitle, yTitle) {
+  const text = cssVar("--text-2");
+  const grid = cssVar("--border");
+  const axis = (title) => ({
+    title: { text: title, font: { size: 12 } }, gridcolor: grid, zerolinecolor: grid,
+    linecolor: grid, color: text, automargin: true,
+  });
+  return {
+    margin: { l: 56, r: 16, t: 12, b: 44 },
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+    font: { family: cssVar("--font"), color: text, size: 12 },
+    xaxis: axis(xTitle), yaxis: axis(yTitle),
+    showlegend: false, hovermode: "closest", height: 260,
+    legend: { orientation: "h", y: -0.25 },
+  };
+}
+
+const PLOT_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+
+async function drawPlot(el, traces, layout) {
+  try {
+    const Plotly = await loadPlotly();
+    await Plotly.react(el, traces, layout, PLOT_CONFIG);
+    el.dataset.points = String(traces.reduce((n, t) => n + t.x.length, 0));
+    el.dataset.traces = String(traces.length);
+  } catch (e) {
+    el.replaceChildren(h("p", { class: "muted", text: e.message }));
+  }
+}
+
+// What a job reported (its page): values, and a plot per series, live while it runs.
+function resultsView(id, isRunning) {
+  const values = h("div");
+  const plots = h("div", { class: "series" });
+  const count = h("span", { class: "count" });
+  const el = h("section", { class: "card mt", id: "results" },
+    h("h2", {}, "Results", count), h("div", { class: "body" }, values, plots));
+  el.hidden = true;
+  const charts = new Map();
+  let timer = null;
+  let stopped = false;
+  let busy = false;
+  let lastKey = null;
+
+  async function refresh() {
+    if (busy || stopped) return;
+    busy = true;
+    try {
+      const data = await api(`/api/jobs/${id}/results`);
+      const key = JSON.stringify([data.values, data.series, data.damage]);
+      if (key !== lastKey) {
+        lastKey = key;
+        draw(data);
+      }
+    } catch (e) {
+      /* the job page says what is wrong with the job itself */
+    } finally {
+      busy = false;
+    }
+    schedule();
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    if (!stopped && isRunning()) timer = setTimeout(refresh, 1000);
+  }
+
+  function draw(data) {
+    const names = Object.keys(data.values);
+    const series = Object.entries(data.series).filter(([, points]) => points.length);
+    el.hidden = !names.length && !series.length && !data.damage.length;
+    count.textContent = names.length ? `${names.length} value${names.length === 1 ? "" : "s"}` : "";
+    const kv = h("dl", { class: "kv results" });
+    for (const name of names) {
+      const value = data.values[name];
+      const shown = value !== null && typeof value === "object" ? JSON.stringify(value) : fmtResult(value);
+      kv.append(h("dt", { text: name }), h("dd", { class: "mono", dataset: { result: name }, text: shown }));
+    }
+    values.replaceChildren(names.length ? kv : "",
+      ...data.damage.map((line) => h("p", { class: "damage", text: line })));
+    for (const [name, points] of series) {
+      let chart = charts.get(name);
+      if (!chart) {
+        const plot = h("div", { class: "series-plot", dataset: { name } });
+        chart = h("figure", { class: "series-figure" }, h("figcaption", { text: name }), plot);
+        charts.set(name, chart);
+        plots.append(chart);
+      }
+      drawPlot(chart.lastChild, [{
+        x: points.map((p) => p[0]), y: points.map((p) => p[1]), name,
+        type: "scatter", mode: points.length > 200 ? "lines" : "lines+markers",
+        line: { color: cssVar("--accent"), width: 2 }, marker: { size: 5 },
+        hovertemplate: `step %{x}<br>${name} %{y}<extra></extra>`,
+      }], plotLayout("step", name));
+    }
+  }
+
+  refresh();
+  return {
+    el,
+    kick() { clearTimeout(timer); refresh(); },
+    destroy() { stopped = true; clearTimeout(timer); },
+  };
+}
+
+// --- page: compare a selection ----------------------------------------------------------------
+
+function comparePage(main) {
+  const params = new URLSearchParams(location.search);
+  const filter = {
+    task: params.get("task") || "",
+    experiment: params.get("experiment") || "",
+    tags: params.getAll("tag").filter(Boolean),
+    states: new Set(params.getAll("state").flatMap((v) => v.split(",")).filter(Boolean)),
+  };
+  const choice = { metric: params.get("metric") || "", x: params.get("x") || "", by: params.get("by") || "" };
+  feed.setFilter({ task: filter.task, experiment: filter.experiment, tags: filter.tags });
+  const metricSelect = h("select", { class: "input", id: "compare-metric", "aria-label": "Metric" });
+  const xSelect = h("select", { class: "input", id: "compare-x", "aria-label": "Against" });
+  const bySelect = h("select", { class: "input", id: "compare-by", "aria-label": "One line per" });
+  const plot = h("div", { class: "compare-plot", id: "compare-plot" });
+  const note = h("div", { class: "sub" });
+  const selection = [filter.task && `task ${filter.task}`, filter.experiment && `experiment ${filter.experiment}`,
+    ...filter.tags, filter.states.size && `state ${[...filter.states].join(",")}`].filter(Boolean).join(" · ");
+  const back = new URLSearchParams(location.search);
+  for (const key of ["metric", "x", "by"]) back.delete(key);
+  main.append(
+    h("div", { class: "crumbs" },
+      h("a", { href: `/${back.toString() ? `?${back}` : ""}`, "data-link": true, text: "Jobs" }),
+      h("span", { class: "sep", text: "/" }), h("span", { text: "Compare" })),
+    h("div", { class: "page-head" }, h("div", {}, h("h1", { text: "Compare" }),
+      h("div", { class: "sub", text: selection ? `Jobs of ${selection}` : "Every job" }))),
+    h("section", { class: "card" },
+      h("div", { class: "toolbar" },
+        h("label", {}, "Metric", metricSelect), h("label", {}, "against", xSelect),
+        h("label", {}, "one line per", bySelect), h("span", { class: "grow" }), note),
+      h("div", { class: "body" }, plot)));
+
+  for (const [select, key] of [[metricSelect, "metric"], [xSelect, "x"], [bySelect, "by"]]) {
+    select.addEventListener("change", () => {
+      choice[key] = select.value;
+      const query = new URLSearchParams(location.search);
+      if (select.value) query.set(key, select.value); else query.delete(key);
+      history.replaceState({}, "", `/compare?${query}`);
+      update();
+    });
+  }
+
+  function options(select, names, current, none) {
+    const wanted = [...(none ? [""] : []), ...names];
+    if ([...select.options].map((o) => o.value).join("\n") !== wanted.join("\n")) {
+      select.replaceChildren(...wanted.map((n) => h("option", { value: n, text: n || none })));
+    }
+    select.value = current;
+  }
+
+  // A tag's value as the page shows it ("0.1"), or a reported value; numbers stay numbers.
+  function valueOf(job, name) {
+    if (name in (job.tags || {})) {
+      const text = job.tags[name];
+      const number = Number(text);
+      return text !== "" && Number.isFinite(number) ? number : text;
+    }
+    return (job.results || {})[name];
+  }
+
+  let lastKey = null;
+
+  function update() {
+    let jobs = [...store.jobs.values()];
+    if (filter.states.size) jobs = jobs.filter((j) => filter.states.has(j.state));
+    const metrics = resultNames(jobs).filter((name) =>
+      jobs.some((j) => typeof (j.results || {})[name] === "number"));
+    const tagNames = [...new Set(jobs.flatMap((j) => Object.keys(j.tags || {})))].sort();
+    const varying = tagNames.filter((name) => new Set(jobs.map((j) => j.tags[name])).size > 1);
+    if (!choice.metric || !metrics.includes(choice.metric)) choice.metric = metrics[0] || "";
+    const xs = [...varying, ...metrics.filter((m) => m !== choice.metric)];
+    if (!choice.x || !xs.includes(choice.x)) choice.x = xs[0] || "";
+    const bys = varying.filter((name) => name !== choice.x);
+    if (choice.by && !bys.includes(choice.by)) choice.by = "";
+    options(metricSelect, metrics, choice.metric);
+    options(xSelect, xs, choice.x);
+    options(bySelect, bys, choice.by, "(one line)");
+    if (!store.ready) { plot.replaceChildren(emptyState("Loading…")); lastKey = null; return; }
+    if (!choice.metric || !choice.x) {
+      lastKey = null;
+      plot.replaceChildren(emptyState("Nothing to compare",
+        metrics.length ? "No tag varies within these jobs: select jobs that differ in a tag."
+          : "No job of this selection reported a number (partita.report in the task)."));
+      return;
+    }
+    const lines = new Map();
+    let used = 0;
+    for (const job of jobs) {
+      const y = (job.results || {})[choice.metric];
+      const x = valueOf(job, choice.x);
+      if (typeof y !== "number" || x === undefined || x === null) continue;
+      const line = choice.by ? String(job.tags[choice.by] ?? "(none)") : choice.metric;
+      if (!lines.has(line)) lines.set(line, []);
+      lines.get(line).push([x, y, job.short]);
+      used += 1;
+    }
+    const names = [...lines.keys()].sort((a, b) => compareValues(Number(a) || a, Number(b) || b));
+    const traces = names.map((line) => {
+      const points = lines.get(line).sort((a, b) => compareValues(a[0], b[0]));
+      return {
+        x: points.map((p) => p[0]), y: points.map((p) => p[1]), text: points.map((p) => p[2]),
+        name: choice.by ? `${choice.by}=${line}` : line, type: "scatter", mode: "lines+markers",
+        marker: { size: 7 }, hovertemplate: `${choice.x} %{x}<br>${choice.metric} %{y}<br>job %{text}<extra>%{fullData.name}</extra>`,
+      };
+    });
+    note.textContent = `${used} job${used === 1 ? "" : "s"} · ${traces.length} line${traces.length === 1 ? "" : "s"}`;
+    const key = JSON.stringify([traces, cssVar("--text")]);
+    if (key === lastKey) return;
+    lastKey = key;
+    if (plot.querySelector(".empty")) plot.replaceChildren();
+    const layout = plotLayout(choice.x, choice.metric);
+    layout.showlegend = Boolean(choice.by);
+    layout.height = 420;
+    if (traces.every((t) => t.x.every((v) => typeof v !== "number"))) layout.xaxis.type = "category";
+    drawPlot(plot, traces, layout);
+  }
+
+  update();
+  document.title = "Compare · partita";
+  return { update };
+}
+
 // --- routing ----------------------------------------------------------------------------------
 
 const ROUTES = [
@@ -1360,6 +1711,7 @@ const ROUTES = [
   [/^\/experiments\/?$/, experimentsPage, "experiments"],
   [/^\/experiments\/([^/]+)\/([^/]+)\/?$/, runPage, "experiments"],
   [/^\/jobs\/([0-9a-fA-F]+)\/?$/, jobPage, "jobs"],
+  [/^\/compare\/?$/, comparePage, "jobs"],
 ];
 
 let page = null;

@@ -1,0 +1,200 @@
+"""What the job runner records about a job's process: where it ran, what it cost, which code.
+
+The job runner calls :func:`execute` instead of ``task.execute()``. It writes the job's
+``environment.json`` (``JobPaths.environment``) before the task starts (host, process,
+Python, the task's code fingerprint) and again when it ends, however it ends (wall and CPU
+time, peak memory, GPUs from ``nvidia-smi`` when present). It also points
+``partita.report`` at the job folder and flushes the results at the end.
+
+The code fingerprint is the SHA-256 of the task class's source and of the whole file of
+its module. It is recorded beside the job, never in its identity: ``partita explain`` and
+``partita jobs show`` compare it with the code on disk now (:func:`fingerprint_file`) and
+say when a task's code changed since its job ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from partita.workspace import JobPaths
+
+__all__ = ["class_source", "execute", "fingerprint", "fingerprint_file"]
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def class_source(text: str, qualname: str) -> str | None:
+    """The source lines of the class ``qualname`` (``Outer.Inner`` too) in the module ``text``.
+
+    Read from the lines, not the syntax tree (a job computes it at start: parsing a long
+    module would cost milliseconds): the ``class`` line at the right indentation (the
+    last one, as a redefinition wins) and every line below it that is blank, a comment,
+    more indented, or closes a bracket. The command line compares with the same function,
+    so both sides always agree on what a class's source is.
+    """
+    import re
+
+    lines = text.splitlines()
+    start, end, outer = 0, len(lines), -1
+    for part in qualname.split("."):
+        pattern = re.compile(rf"(\s*)class\s+{re.escape(part)}\b")
+        found: tuple[int, int] | None = None
+        depth: int | None = None
+        for number in range(start + (outer >= 0), end):
+            match = pattern.match(lines[number])
+            if match is None:
+                continue
+            indent = len(match.group(1))
+            if (outer < 0 and indent != 0) or indent <= outer:
+                continue
+            if depth is None or indent < depth:
+                depth, found = indent, (number, indent)
+            elif indent == depth:
+                found = (number, indent)
+        if found is None:
+            return None
+        first, indent = found
+        last = first + 1
+        while last < end:
+            line = lines[last]
+            stripped = line.strip()
+            ends = stripped and not stripped.startswith(("#", ")", "]", "}"))
+            if ends and _indent(line) <= indent:
+                break
+            last += 1
+        while last > first + 1 and lines[last - 1].strip().startswith("#"):
+            last -= 1  # a comment after the class belongs to what follows
+        start, end, outer = first, last, indent
+    return "\n".join(lines[start:end]).rstrip()
+
+
+def fingerprint_file(path: str, qualname: str) -> dict[str, Any]:
+    """The fingerprint of class ``qualname`` as the file ``path`` holds it now.
+
+    ``{"file": path, "class": qualname, "file_sha256": ..., "class_sha256": ...}``; a
+    hash is ``None`` when the file cannot be read or no longer defines the class.
+    """
+    info: dict[str, Any] = {"file": path, "class": qualname, "file_sha256": None}
+    info["class_sha256"] = None
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError:
+        return info
+    info["file_sha256"] = hashlib.sha256(data).hexdigest()
+    source = class_source(data.decode("utf-8", "replace"), qualname)
+    if source is not None:
+        info["class_sha256"] = hashlib.sha256(source.encode("utf-8")).hexdigest()
+    return info
+
+
+def fingerprint(cls: type) -> dict[str, Any]:
+    """The code fingerprint of the task class ``cls`` (its class source and module file)."""
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return {"file": None, "class": cls.__qualname__, "module": cls.__module__}
+    info = fingerprint_file(os.path.abspath(path), cls.__qualname__)
+    info["module"] = cls.__module__
+    return info
+
+
+def _gpus(found: list[dict[str, Any]]) -> None:
+    """Ask ``nvidia-smi`` which GPUs this job sees (in a thread: it can take a second)."""
+    command = None
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(folder or ".", "nvidia-smi")
+        if os.access(candidate, os.X_OK):
+            command = candidate
+            break
+    if command is None:
+        return
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            [command, "--query-gpu=index,name,uuid,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return
+    for line in out.stdout.splitlines():
+        parts = [part.strip() for part in line.split(",")]
+        if len(parts) == 4:
+            found.append(
+                {"index": parts[0], "name": parts[1], "uuid": parts[2], "memory": parts[3]}
+            )
+
+
+def _usage() -> dict[str, Any]:
+    try:
+        import resource
+    except ImportError:
+        return {}
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # ru_maxrss is in KiB on Linux, in bytes on macOS.
+    unit = 1 if sys.platform == "darwin" else 1024
+    return {
+        "cpu_seconds": round(
+            own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 3
+        ),
+        "peak_memory_bytes": own.ru_maxrss * unit,
+        "peak_children_memory_bytes": children.ru_maxrss * unit,
+    }
+
+
+def _write(paths: JobPaths, info: dict[str, Any]) -> None:
+    from partita.workspace._atomic import write_json
+
+    try:
+        write_json(paths.environment, info, fsync=False)
+    except (OSError, ValueError):
+        pass  # accounting must never fail a job
+
+
+def execute(paths: JobPaths, task: Any) -> None:
+    """Run ``task.execute()`` in the job folder ``paths``, recording its environment."""
+    from partita import _report
+
+    started = time.time()
+    clock = time.monotonic()
+    info: dict[str, Any] = {
+        "host": os.uname().nodename,
+        "pid": os.getpid(),
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "attempt": os.environ.get("PARTITA_ATTEMPT"),
+        "started": started,
+        "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "slurm_job": os.environ.get("SLURM_JOB_ID"),
+    }
+    try:
+        info["code"] = fingerprint(type(task))
+    except Exception as exc:  # never fail a job over its fingerprint
+        info["code"] = {"error": f"{type(exc).__name__}: {exc}"}
+    gpus: list[dict[str, Any]] = []
+    probe = threading.Thread(target=_gpus, args=(gpus,), daemon=True)
+    probe.start()
+    _write(paths, info)
+    _report._set_target(paths)
+    try:
+        task.execute()
+    finally:
+        _report._flush()
+        probe.join(timeout=1.0)
+        info["ended"] = time.time()
+        info["wall_seconds"] = round(time.monotonic() - clock, 3)
+        info["gpus"] = list(gpus)
+        info.update(_usage())
+        _write(paths, info)

@@ -1,0 +1,426 @@
+"""``partita results`` (the results table) and ``partita explain`` (why a job exists).
+
+Also the pieces ``partita jobs show`` adds about a job: what it reported, where it ran and
+what it cost (``environment.json``), and whether its task's code changed since it ran.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from partita._jobenv import fingerprint_file
+from partita.analysis import ResultRows, result_rows
+from partita.cli import _format as fmt
+from partita.cli._app import (
+    CliError,
+    echo_json,
+    find_workspace,
+    get_console,
+    job_json,
+    job_paths,
+    json_option,
+    open_index,
+    workdir_option,
+)
+from partita.cli._filters import parse_tag
+from partita.cli._params import Change, diff, load_params
+from partita.workspace import JobInfo, JobPaths, Workspace, read_job_environment, read_status
+
+__all__ = [
+    "code_change",
+    "environment_rows",
+    "explain",
+    "results_command",
+    "run_environment_lines",
+]
+
+
+# --- the table ----------------------------------------------------------------------------
+
+
+def _cell(value: Any, *, exact: bool = False) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return repr(value) if exact else f"{value:.6g}"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+@click.command("results")
+@workdir_option
+@click.option("--experiment", "-e", help="Jobs submitted by a run of this experiment.")
+@click.option("--task", "-t", help="Jobs of this task (a type id, or part of one).")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Jobs with this tag (repeatable); VALUE is JSON when it can be (lr=0.1 is a float).",
+)
+@click.option(
+    "--state",
+    "-s",
+    "states",
+    multiple=True,
+    default=("done",),
+    show_default=True,
+    help="Jobs in this state (repeatable); 'all' for every state.",
+)
+@click.option("--varying", is_flag=True, help="Leave out parameters that are the same everywhere.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (every column, full identifiers).")
+@json_option
+def results_command(
+    workdir: Path | None,
+    experiment: str | None,
+    task: str | None,
+    tags: tuple[str, ...],
+    states: tuple[str, ...],
+    varying: bool,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """The results table: one row per job, its parameters, tags and reported results.
+
+    Parameters follow the tasks that produced a job's inputs (an Evaluate row has
+    model.lr and model.split.seed); the columns that vary come first. The same
+    table is partita.results() in Python (a pandas DataFrame).
+
+    \b
+    Examples:
+      partita results --task train
+      partita results -e sweep --tag lr=0.1 --varying
+      partita results --state all --csv > results.csv
+      partita results --json
+    """
+    if as_csv and as_json:
+        raise click.UsageError("give --csv or --json, not both.")
+    workspace = find_workspace(workdir)
+    table = result_rows(
+        workspace.root,
+        experiment=experiment,
+        task=task,
+        tags=dict(parse_tag(text) for text in tags),
+        state=list(states) or None,
+        varying_only=varying,
+    )
+    for item in table.damage:
+        click.echo(f"warning: {item}", err=True)
+    if as_json:
+        echo_json(
+            {
+                "columns": table.columns,
+                "varying": table.varying,
+                "rows": [_json_value(row) for row in table.rows],
+                "damage": table.damage,
+            }
+        )
+        return
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(table.columns)
+        for row in table.rows:
+            writer.writerow([_cell(row.get(name), exact=True) for name in table.columns])
+        return
+    constant = [
+        name
+        for name in table.columns
+        if name not in table.varying and name not in META_COLUMNS and not _reported(table, name)
+    ]
+    shown = [name for name in table.columns if name not in constant and name not in HIDDEN]
+    grid = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for name in shown:
+        upper = name.upper() if name in ("id", "task", "state", "duration") else name
+        grid.add_column(upper, no_wrap=name in ("id", "state"), overflow="fold")
+    for row in table.rows:
+        cells: list[str | Text] = []
+        for name in shown:
+            value = row.get(name)
+            if name == "id":
+                cells.append(str(value)[:12])
+            elif name == "state":
+                cells.append(fmt.state_text(str(value)))
+            elif name == "duration":
+                cells.append(fmt.duration(value))
+            else:
+                cells.append(_cell(value))
+        grid.add_row(*cells)
+    console = get_console()
+    console.print(grid)
+    same = [
+        f"{name}={_cell(row[name])}"
+        for name in constant
+        for row in table.rows[:1] + [r for r in table.rows if name in r][:1]
+        if name in row
+    ]
+    if same:
+        console.print(Text("same in every job that has it: " + ", ".join(dict.fromkeys(same))))
+    console.print(Text(f"{fmt.plural(len(table.rows), 'job')}; --csv or --json for every column"))
+
+
+META_COLUMNS = ("id", "task", "state", "submitted", "started", "ended", "duration")
+HIDDEN = ("submitted", "started", "ended")
+
+
+def _reported(table: ResultRows, name: str) -> bool:
+    """Whether ``name`` is a column of reported results (shown even when constant)."""
+    return name in table.results
+
+
+# --- code and environment -----------------------------------------------------------------
+
+
+def code_change(paths: JobPaths) -> dict[str, Any] | None:
+    """Whether the task's code changed since the job ran (``None`` if nothing was recorded).
+
+    ``{"class": "Train", "file": ..., "class_changed": bool, "file_changed": bool,
+    "missing": bool, "message": str | None}``: ``message`` is set when the code changed.
+    """
+    recorded = read_job_environment(paths).get("code")
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("file"), str):
+        return None
+    name = str(recorded.get("class") or "?")
+    now = fingerprint_file(recorded["file"], name)
+    missing = now["file_sha256"] is None or now["class_sha256"] is None
+    class_changed = now["class_sha256"] != recorded.get("class_sha256")
+    file_changed = now["file_sha256"] != recorded.get("file_sha256")
+    message = None
+    short = name.rpartition(".")[2]
+    if missing:
+        where = (
+            "its file is gone" if now["file_sha256"] is None else "its file no longer defines it"
+        )
+        message = f"{short}'s code cannot be compared: {where} ({recorded['file']})"
+    elif class_changed:
+        message = (
+            f"{short}'s code changed since this job ran; the identity does not include "
+            "code: bump a Constant to rerun"
+        )
+    elif file_changed:
+        message = (
+            f"the module of {short} ({recorded['file']}) changed since this job ran, its "
+            "class did not; the identity does not include code: bump a Constant to rerun "
+            "if the change matters"
+        )
+    return {
+        "class": name,
+        "file": recorded["file"],
+        "class_changed": class_changed,
+        "file_changed": file_changed,
+        "missing": missing,
+        "message": message,
+    }
+
+
+def environment_rows(paths: JobPaths) -> list[tuple[str, str]]:
+    """Lines for ``jobs show``: where the job ran and what it cost."""
+    env = read_job_environment(paths)
+    rows: list[tuple[str, str]] = []
+    if env.get("host"):
+        rows.append(("host", f"{env['host']} (pid {env.get('pid', '?')})"))
+    gpus = env.get("gpus")
+    if isinstance(gpus, list) and gpus:
+        names = [
+            f"{g.get('index', '?')}: {g.get('name', '?')}" for g in gpus if isinstance(g, dict)
+        ]
+        rows.append(("gpus", ", ".join(names)))
+    elif env.get("visible_devices"):
+        rows.append(("gpus", f"CUDA_VISIBLE_DEVICES={env['visible_devices']}"))
+    if isinstance(env.get("wall_seconds"), int | float):
+        rows.append(("wall time", fmt.duration(env["wall_seconds"])))
+    if isinstance(env.get("cpu_seconds"), int | float):
+        rows.append(("cpu time", fmt.duration(env["cpu_seconds"])))
+    if isinstance(env.get("peak_memory_bytes"), int):
+        peak = env["peak_memory_bytes"]
+        children = env.get("peak_children_memory_bytes")
+        text = fmt.size(peak)
+        if isinstance(children, int) and children:
+            text += f" (child processes: {fmt.size(children)})"
+        rows.append(("peak memory", text))
+    if env.get("python"):
+        rows.append(("python", str(env["python"])))
+    for item in env.get("damage", []):
+        rows.append(("damaged", str(item)))
+    return rows
+
+
+def _git_text(git: Any) -> str:
+    if not isinstance(git, dict):
+        return "not in a git repository"
+    commit = str(git.get("commit") or "no commit")[:12]
+    if git.get("dirty"):
+        changed = len(str(git.get("diff") or "").splitlines())
+        untracked = len(git.get("untracked") or [])
+        extra = f", diff of {changed} lines" if changed else ""
+        extra += f", {untracked} untracked files" if untracked else ""
+        return f"{commit} with uncommitted changes{extra}"
+    return f"{commit} (clean)"
+
+
+def run_environment_lines(env: dict[str, Any]) -> list[str]:
+    """Lines for ``experiments show``: a run's ``environment.json`` for people."""
+    lines = []
+    if env.get("host"):
+        lines.append(f"host         {env['host']}")
+    if env.get("argv"):
+        lines.append(f"command      {' '.join(str(a) for a in env['argv'])}")
+    if env.get("python"):
+        lines.append(f"python       {str(env['python']).split()[0]} ({env.get('executable', '?')})")
+    if env.get("script"):
+        lines.append(f"script       {env['script']}: {_git_text(env.get('git'))}")
+    packages = env.get("packages")
+    if isinstance(packages, dict):
+        lines.append(f"packages     {len(packages)} installed (--json lists them)")
+    editable = env.get("editable")
+    if isinstance(editable, dict):
+        for name, item in editable.items():
+            if isinstance(item, dict):
+                lines.append(
+                    f"editable     {name} {item.get('version', '?')}: {_git_text(item.get('git'))}"
+                )
+    return lines
+
+
+# --- explain ------------------------------------------------------------------------------
+
+
+def _attempts(paths: JobPaths) -> list[dict[str, Any]]:
+    history = read_status(paths).record.get("history") or []
+    return [dict(entry) for entry in history if isinstance(entry, dict)]
+
+
+def _nearest(
+    workspace: Workspace, info: JobInfo, siblings: list[JobInfo]
+) -> tuple[JobInfo | None, list[Change]]:
+    document = load_params(job_paths(workspace, info))
+    if document is None:
+        raise CliError(
+            f"{info.name} has no readable params.json in {job_paths(workspace, info).root}: "
+            "its parameters cannot be compared."
+        )
+    best: tuple[JobInfo | None, list[Change]] = (None, [])
+    best_key: tuple[int, float] | None = None
+    for other in siblings:
+        theirs = load_params(job_paths(workspace, other))
+        if theirs is None:
+            continue
+        changes = diff(theirs, document)
+        key = (len(changes), -(other.ended or other.started or other.submitted or 0.0))
+        if best_key is None or key < best_key:
+            best, best_key = (other, changes), key
+    return best
+
+
+@click.command("explain")
+@click.argument("job")
+@workdir_option
+@json_option
+def explain(job: str, workdir: Path | None, as_json: bool) -> None:
+    """Why a job exists next to its siblings, and whether its code changed.
+
+    Names the nearest other job of the same task and the parameters that differ
+    (following the tasks that produced its inputs), says how often it ran, and
+    compares the code fingerprint recorded when it ran with the code now: the
+    identity of a job does not include its code, so a changed task does not run
+    again by itself.
+
+    \b
+    Examples:
+      partita explain 3f2a
+      partita explain demo.train/3f2a --json
+    """
+    workspace = find_workspace(workdir)
+    with open_index(workspace) as index:
+        info = index.job(job)
+        siblings = [
+            other
+            for other in index.jobs(task=info.type_id)
+            if other.type_id == info.type_id and other.identifier != info.identifier
+        ]
+    paths = job_paths(workspace, info)
+    nearest, changes = _nearest(workspace, info, siblings)
+    code = code_change(paths)
+    nearest_code = None
+    if nearest is not None:
+        mine = read_job_environment(paths).get("code") or {}
+        theirs = read_job_environment(job_paths(workspace, nearest)).get("code") or {}
+        if mine.get("class_sha256") and theirs.get("class_sha256"):
+            nearest_code = mine["class_sha256"] != theirs["class_sha256"]
+    attempts = _attempts(paths)
+    if as_json:
+        echo_json(
+            {
+                "job": job_json(workspace, info),
+                "siblings": len(siblings),
+                "nearest": job_json(workspace, nearest) if nearest is not None else None,
+                "changes": [change.to_json() for change in changes],
+                "code": code,
+                "code_differs_from_nearest": nearest_code,
+                "history": attempts,
+            }
+        )
+        return
+    console = get_console()
+    title = Text(f"{info.name}  ", style="bold")
+    title.append_text(fmt.state_text(info.state, info.reason))
+    console.print(title)
+    if info.tags:
+        console.print(Text(f"tags: {fmt.tags_text(info.tags)}"))
+    if info.experiments:
+        console.print(Text(f"submitted by: {', '.join(info.experiments)}"))
+    if nearest is None:
+        console.print(Text(f"the only job of {info.type_id}: no other job to compare it with."))
+    else:
+        others = f"{fmt.plural(len(siblings), 'other job')} of {info.type_id}"
+        line = Text(f"{others}; the nearest is {nearest.name} (")
+        line.append_text(fmt.state_text(nearest.state, nearest.reason))
+        line.append(f", {fmt.ago(nearest.ended or nearest.started or nearest.submitted)})")
+        console.print(line)
+        if changes:
+            noun = fmt.plural(len(changes), "parameter")
+            console.print(Text(f"this job differs from it by {noun}:"))
+            for change in changes:
+                console.print(Text(f"  {change.describe()}"))
+        else:
+            console.print(
+                Text("no parameter differs: their identities differ by constants or versions")
+            )
+        if nearest_code:
+            console.print(Text(f"{nearest.name} ran other code of {info.type_id} than this job"))
+    launches = [e for e in attempts if e.get("state") in ("failed", "cancelled", "done")]
+    if len(launches) > 1:
+        ended = ", ".join(
+            f"attempt {e.get('attempt', '?')} {e.get('state')}"
+            + (f" ({e['reason']})" if e.get("reason") else "")
+            for e in launches
+        )
+        console.print(Text(f"it ran {len(launches)} times: {ended}"))
+    if code is None:
+        console.print(Text("no code fingerprint recorded: the job never ran"))
+    elif code["message"]:
+        console.print(Text(code["message"], style="yellow"))
+    else:
+        console.print(Text(f"the code of {code['class']} is the same as when this job ran"))

@@ -1,0 +1,202 @@
+"""Help texts of config fields, and the ``--help`` of an experiment script.
+
+A field's help is, in order: ``field(help=...)``, its attribute docstring (the string just
+below it), or its entry in an ``Attributes:`` / ``Arguments:`` / ``Args:`` /
+``Parameters:`` section of the class docstring, Google style (``name (type): text``) or
+NumPy style (``name : type`` and the text indented below, under a ``-----`` underline).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from partita.config import Config, FieldKind, fields
+from partita.config._fields import MISSING, Field
+from partita.runner._resolve import config_class, to_plain
+
+__all__ = ["FieldDoc", "class_summary", "describe_fields", "field_help", "section_docs"]
+
+_SECTIONS = {"attributes", "arguments", "args", "parameters", "params", "fields"}
+_GOOGLE_ITEM = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
+_NUMPY_ITEM = re.compile(r"^(\w+)\s*(:.*)?$")
+
+_cache: dict[type, dict[str, str]] = {}
+
+
+def section_docs(klass: type) -> dict[str, str]:
+    """Field name → text, from the ``Attributes:``-like sections of ``klass``'s docstring."""
+    if klass in _cache:
+        return _cache[klass]
+    doc = klass.__dict__.get("__doc__")
+    found: dict[str, str] = {}
+    if isinstance(doc, str):
+        lines = inspect.cleandoc(doc).splitlines()
+        i = 0
+        while i < len(lines):
+            head = lines[i].strip()
+            numpy = (
+                i + 1 < len(lines)
+                and head.lower() in _SECTIONS
+                and set(lines[i + 1].strip()) == {"-"}
+            )
+            google = head.endswith(":") and head[:-1].strip().lower() in _SECTIONS
+            if numpy or google:
+                i = _read_section(lines, i + (2 if numpy else 1), numpy, found)
+            else:
+                i += 1
+    _cache[klass] = found
+    return found
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _read_section(lines: list[str], i: int, numpy: bool, found: dict[str, str]) -> int:
+    base: int | None = None
+    name: str | None = None
+    text: list[str] = []
+
+    def flush() -> None:
+        if name is not None:
+            found[name] = " ".join(part for part in text if part).strip()
+
+    while i < len(lines):
+        line = lines[i]
+        if not line.strip():
+            if numpy and i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
+                break
+            text.append("")
+            i += 1
+            continue
+        indent = _indent(line)
+        if base is None:
+            base = indent
+        if indent < base or (
+            numpy and i + 1 < len(lines) and set(lines[i + 1].strip() or "x") == {"-"}
+        ):
+            break
+        if indent == base:
+            item = (_NUMPY_ITEM if numpy else _GOOGLE_ITEM).match(line.strip())
+            if item is None:
+                break
+            flush()
+            name = item.group(1).lstrip("*")
+            text = [] if numpy else [item.group(3).strip()]
+        else:
+            text.append(line.strip())
+        i += 1
+    flush()
+    return i
+
+
+def field_help(f: Field) -> str:
+    """The help text of ``f`` (empty when it has none)."""
+    if f.help:
+        return f.help
+    for klass in f.owner.__mro__:
+        docs = section_docs(klass)
+        if f.name in docs:
+            return docs[f.name]
+    return ""
+
+
+def class_summary(klass: type) -> str:
+    """The first paragraph of the class docstring (without its sections)."""
+    doc = klass.__dict__.get("__doc__")
+    if not isinstance(doc, str):
+        return ""
+    return inspect.cleandoc(doc).split("\n\n")[0].strip()
+
+
+@dataclass
+class FieldDoc:
+    """One line of ``--help``: a field by its dotted path."""
+
+    path: str
+    kind: FieldKind
+    type: str
+    default: Any
+    help: str
+    required: bool
+
+
+def describe_fields(cls: type[Config], prefix: str = "", depth: int = 0) -> list[FieldDoc]:
+    """Every settable field of ``cls``, nested configs expanded by dotted path."""
+    out: list[FieldDoc] = []
+    for f in fields(cls):
+        default: Any = MISSING
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not None:
+            try:
+                default = f.default_factory()
+            except Exception:
+                default = MISSING
+        sub = config_class(f)
+        shown = "(generated)" if f.generator is not None else default
+        if sub is not None and depth < 4:
+            out.append(
+                FieldDoc(prefix + f.name, f.kind, f.type.describe(), MISSING, field_help(f), False)
+            )
+            out.extend(describe_fields(sub, f"{prefix}{f.name}.", depth + 1))
+            continue
+        out.append(
+            FieldDoc(
+                prefix + f.name,
+                f.kind,
+                f.type.describe(),
+                shown if shown is MISSING or shown == "(generated)" else to_plain(shown),
+                field_help(f),
+                f.required,
+            )
+        )
+    return out
+
+
+def help_text(prog: str, name: str, cls: type[Config] | None) -> str:
+    """The ``--help`` of a script run by ``experiment_main``."""
+    lines = [
+        f"usage: {prog} [KEY=VALUE ...] [--config FILE] [--multirun] [--show] [-w DIR]",
+        "",
+        f"Runs the experiment {name!r}.",
+    ]
+    if cls is not None:
+        summary = class_summary(cls)
+        if summary:
+            lines += ["", summary]
+        lines += ["", f"parameters ({cls.__qualname__}):"]
+        docs = describe_fields(cls)
+        width = min(30, max((len(d.path) for d in docs), default=0))
+        for d in docs:
+            if d.required:
+                default = "required"
+            elif d.default is MISSING:
+                default = ""
+            else:
+                default = "default " + json.dumps(d.default, ensure_ascii=False, default=str)
+            kind = "" if d.kind is FieldKind.PARAM else f"{d.kind.value}, "
+            fixed = " (cannot be set)" if d.kind is FieldKind.CONSTANT else ""
+            lines.append(f"  {d.path:<{width}}  {kind}{d.type}; {default}{fixed}".rstrip("; "))
+            if d.help:
+                lines.append(f"  {'':<{width}}    {d.help}")
+    lines += [
+        "",
+        "options:",
+        "  KEY=VALUE        set a field: lr=0.1, model.layers=4, C=[1,10], name=null,",
+        "                   name='a,b'; a sweep (with --multirun): kernel=linear,rbf or",
+        "                   seed=range(0,5)",
+        "  --config FILE    read values from a YAML file first (repeatable); it may",
+        "                   include others (include: or defaults:)",
+        "  -m, --multirun   one run per combination of the sweeps, each tagged with them",
+        "  --show           print the resolved configuration, launch nothing",
+        "  -w, --workdir D  the work directory (default: $PARTITA_WORKDIR or ./workdir)",
+        "  -h, --help       this help",
+        "",
+        "Exit codes: 0 done, 1 a job failed, 2 wrong command line or config file.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,221 @@
+"""Packed arrays on the real private Slurm cluster: several tasks per array element."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from xputil import Script, job_dirs
+
+pytestmark = pytest.mark.slurm
+
+
+def _state(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "state.json").read_text())
+
+
+def _history(folder: Path) -> list[tuple[str, str | None]]:
+    return [(h["state"], h.get("reason")) for h in _state(folder)["history"]]
+
+
+def _stats(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+NOOPS = """
+from partita import SlurmLauncher
+
+class Noop(Task, id="pack.noop"):
+    n: Param[int]
+    def execute(self):
+        element = os.environ["SLURM_ARRAY_JOB_ID"] + "_" + os.environ["SLURM_ARRAY_TASK_ID"]
+        print(self.n, element, os.getpid())
+
+launcher = SlurmLauncher(time="5:00", mem="100M", pack=8, batch_quiet=1.0, batch_longest=30)
+with experiment("wd", "noops", launcher=launcher, quiet=True):
+    for n in range(24):
+        Noop(n=n).submit()
+print(json.dumps({**launcher.statistics(), "batches": launcher.batch_sizes}))
+"""
+
+
+def test_many_noops_packed_into_few_elements_then_nothing_on_rerun(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """24 no-op tasks with pack=8: one sbatch, 3 elements, each task done in its own process."""
+    xp: Script = script(NOOPS)
+    result = xp.run(timeout=180)
+    assert 0 == result.returncode, result.stderr
+    stats = _stats(result)
+    assert 1 == stats["sbatch"], stats
+    folders = job_dirs(xp.folder / "wd", "pack.noop")
+    assert 24 == len(folders)
+    elements, pids = set(), set()
+    for folder in folders:
+        assert (folder / "done").exists(), folder
+        handle = _state(folder)["launcher"]
+        elements.add(handle["job_id"])
+        n, element, pid = (folder / "stdout").read_text().split()
+        params = json.loads((folder / "params.json").read_text())
+        assert int(n) == params["objects"][0]["fields"]["n"]
+        assert element == handle["job_id"]  # followed as the element it ran in
+        pids.add(pid)
+        assert [("running", None), ("done", None)] == _history(folder)[-2:]
+    assert 3 == len(elements), elements
+    assert 24 == len(pids), "each task runs in a process of its own"
+    again = xp.run(timeout=60)
+    assert 0 == again.returncode, again.stderr
+    assert 0 == _stats(again).get("sbatch", 0)
+    for folder in folders:
+        assert 1 == sum(1 for h in _history(folder) if h[0] == "running"), "ran exactly once"
+
+
+def test_failure_and_timeout_inside_a_pack_stay_with_their_task(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """In one element: a task that raises fails `error`, one over its time fails `timeout`."""
+    xp: Script = script("""
+    from partita import SlurmLauncher
+
+    class Work(Task, id="pack.work"):
+        n: Param[int]
+        def execute(self):
+            print("start", self.n, flush=True)
+            if self.n == 1:
+                raise ValueError("task 1 fails")
+            if self.n == 3:
+                time.sleep(300)   # far over its 3 s
+            print("end", self.n, flush=True)
+
+    launcher = SlurmLauncher(time="5:00", mem="100M", pack=6, batch_quiet=1.0)
+    with experiment("wd", "mixed", launcher=launcher, quiet=True):
+        for n in range(6):
+            Work(n=n).submit(resources={"time": "3s"})
+    """)
+    result = xp.run(timeout=180)
+    assert 1 == result.returncode, result.stderr
+    outcomes = {}
+    for folder in job_dirs(xp.folder / "wd", "pack.work"):
+        n = json.loads((folder / "params.json").read_text())["objects"][0]["fields"]["n"]
+        outcomes[n] = _history(folder)[-1]
+        if n == 3:
+            marker = json.loads((folder / "failed").read_text())
+            assert "time limit" in marker["detail"], marker
+        if n == 1:
+            assert "ValueError: task 1 fails" in (folder / "stderr").read_text()
+    assert {
+        0: ("done", None),
+        1: ("failed", "error"),
+        2: ("done", None),
+        3: ("failed", "timeout"),
+        4: ("done", None),
+        5: ("done", None),
+    } == outcomes
+    elements = {_state(f)["launcher"]["job_id"] for f in job_dirs(xp.folder / "wd", "pack.work")}
+    assert 1 == len(elements), "all six ran in one element"
+
+
+BLOCKING = """
+from partita import SlurmLauncher, Retry
+SHARED = Path(os.environ["PACK_SHARED"])
+
+def claim(name):
+    try:
+        os.close(os.open(SHARED / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+class Step(Task, id="pack.step"):
+    n: Param[int]
+    def execute(self):
+        finished = SHARED / "finished"
+        finished.mkdir(exist_ok=True)
+        attempt = int(os.environ["PARTITA_ATTEMPT"])
+        free = int(os.environ["PACK_FREE"])
+        if attempt == 1 and len(list(finished.iterdir())) >= free and claim("blocker"):
+            # The first tasks of the element finish; the next one blocks until stopped.
+            print("blocking", flush=True)
+            while True:
+                time.sleep(0.1)
+        print("finished", attempt, flush=True)
+        (finished / str(self.n)).touch()
+
+launcher = SlurmLauncher(time="5:00", mem="100M", pack=6, batch_quiet=1.0)
+with experiment("wd", "blocking", launcher=launcher, quiet=True):
+    for n in range(6):
+        Step(n=n).submit(retries=Retry(count=1, on={"lost"}))
+"""
+
+
+def _blocked(workdir: Path) -> Path | None:
+    for folder in job_dirs(workdir, "pack.step"):
+        out = folder / "stdout"
+        if out.exists() and "blocking" in out.read_text():
+            return folder
+    return None
+
+
+def test_scancel_of_a_worker_loses_only_its_unfinished_tasks(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """scancel of an element mid-pack: finished tasks stay done, the others are lost, retried."""
+    xp: Script = script(BLOCKING)
+    shared = xp.folder / "shared"
+    shared.mkdir()
+    proc = xp.popen(env={"PACK_SHARED": str(shared), "PACK_FREE": "2"})
+    workdir = xp.folder / "wd"
+    blocked = _wait_for(lambda: _blocked(workdir), 120, "a task of the pack to block")
+    element = _state(blocked)["launcher"]["job_id"]
+    subprocess.run(["scancel", element], check=True, env=os.environ)
+    _, err = proc.communicate(timeout=180)
+    assert 0 == proc.returncode, err
+    histories = {f.name: _history(f) for f in job_dirs(workdir, "pack.step")}
+    assert 6 == len(histories)
+    once = [h for h in histories.values() if h == [("running", None), ("done", None)]]
+    assert 2 == len(once), histories  # finished before the scancel: never run again
+    lost = [f for f, h in histories.items() if ("failed", "lost") in h]
+    assert 4 == len(lost), histories  # the blocked one and the three never started
+    for name in lost:
+        assert ("done", None) == histories[name][-1], histories[name]
+        assert ("running", None) == histories[name][-2]
+    # The blocked task ran twice (its log keeps only the second attempt); the others once.
+    assert "finished 2" in (blocked / "stdout").read_text()
+    assert 6 == len(list((shared / "finished").iterdir()))
+
+
+def test_jobs_kill_of_one_packed_task_kills_only_that_task(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """`partita jobs kill` of a running packed task: it ends cancelled, the others run on."""
+    from click.testing import CliRunner
+
+    from partita.cli import cli
+
+    xp: Script = script(BLOCKING)
+    shared = xp.folder / "shared"
+    shared.mkdir()
+    proc = xp.popen(env={"PACK_SHARED": str(shared), "PACK_FREE": "1"})
+    workdir = xp.folder / "wd"
+    blocked = _wait_for(lambda: _blocked(workdir), 120, "a task of the pack to block")
+    result = CliRunner().invoke(
+        cli, ["jobs", "kill", blocked.name[:10], "--yes", "-w", str(workdir)]
+    )
+    assert 0 == result.exit_code, result.output
+    _, err = proc.communicate(timeout=180)
+    assert 1 == proc.returncode, err  # one task was cancelled
+    assert (blocked / "cancelled").exists(), err
+    others = [f for f in job_dirs(workdir, "pack.step") if f != blocked]
+    assert 5 == len(others)
+    for folder in others:
+        assert [("running", None), ("done", None)] == _history(folder), folder
+    elements = {_state(f)["launcher"]["job_id"] for f in job_dirs(workdir, "pack.step")}
+    assert 1 == len(elements), "all in one element, which ran on after the kill"

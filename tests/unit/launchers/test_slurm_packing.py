@@ -1,0 +1,109 @@
+"""Packed Slurm arrays: the launcher's pure parts (element options, reports, handles)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from partita.errors import LauncherOptionError
+from partita.launchers.slurm import SlurmLauncher, SlurmOptions
+from partita.launchers.slurm._launcher import _packed_exit
+from partita.launchers.slurm._packing import (
+    PACK_OVERHEAD_MIB,
+    ReportReader,
+    element_options,
+    lost_reason,
+)
+from partita.launchers.slurm._script import batch_script
+from partita.workspace import JobPaths
+
+
+def test_element_asks_for_its_longest_share_and_one_task_of_memory() -> None:
+    options = SlurmOptions.from_kwargs(time="10:00", mem="100M", cpus_per_task=2)
+    packs = [[{"time": 30.0}, {"time": 30.0}], [{"time": 200.0}]]
+    got = element_options(options, packs)
+    assert timedelta(minutes=5) == got.time  # 200 s + 60 s of margin, whole minutes up
+    assert 100 + PACK_OVERHEAD_MIB == got.mem
+    assert 2 == got.cpus_per_task
+
+
+def test_element_without_every_limit_keeps_the_options_time() -> None:
+    options = SlurmOptions.from_kwargs(mem="1G")
+    got = element_options(options, [[{"time": 30.0}, {"time": None}]])
+    assert got.time is None
+    assert 1024 + PACK_OVERHEAD_MIB == got.mem
+
+
+def test_pack_must_be_a_positive_whole_number() -> None:
+    for bad in (0, -1, 2.5, True, "4"):
+        with pytest.raises(LauncherOptionError, match="pack"):
+            SlurmLauncher(pack=bad)  # type: ignore[arg-type]
+    assert SlurmLauncher().queues_dependencies
+    assert not SlurmLauncher(pack=10).queues_dependencies
+    assert "packed, 10 per element" in SlurmLauncher(pack=10).describe()
+
+
+def test_report_reader_reads_only_complete_new_lines(tmp_path: Path) -> None:
+    report = tmp_path / "0.jsonl"
+    reader = ReportReader()
+    assert ({}, {}) == reader.read(str(report))  # not written yet
+    report.write_text('{"slot": 0, "event": "start"}\n{"slot": 0, "event": "end", "co')
+    starts, ends = reader.read(str(report))
+    assert [0] == list(starts) and {} == ends
+    with report.open("a") as file:
+        file.write('de": 0}\nnot json\n{"slot": 1, "event": "start"}\n')
+    starts, ends = reader.read(str(report))
+    assert [0, 1] == sorted(starts)
+    assert {0: {"slot": 0, "event": "end", "code": 0}} == ends
+    reader.keep(set())
+    assert ([0, 1], [0]) == tuple(sorted(d) for d in reader.read(str(report)))
+
+
+def _handle(jobdir: Path, slot: int = 0) -> dict[str, object]:
+    return {
+        "kind": "slurm",
+        "job_id": "7_0",
+        "slot": slot,
+        "pack": 3,
+        "report": "r",
+        "jobdir": str(jobdir),
+        "attempt": 1,
+    }
+
+
+def test_a_packed_task_ends_with_its_report_or_with_its_element(tmp_path: Path) -> None:
+    jobdir = tmp_path / "jobs" / "t" / "abc"
+    jobdir.mkdir(parents=True)
+    handle = _handle(jobdir)
+    end = {"slot": 0, "event": "end", "code": 143, "reason": "timeout", "detail": "over"}
+    exit_ = _packed_exit(handle, {0: {}}, {0: end}, None)
+    assert exit_ is not None and (143, "timeout", "over") == (
+        exit_.code,
+        exit_.reason,
+        exit_.detail,
+    )
+    assert _packed_exit(handle, {0: {}}, {}, None) is None  # running
+    assert _packed_exit(handle, {}, {}, None) is None  # waiting for its turn
+    lost = _packed_exit(handle, {0: {}}, {}, "CANCELLED")
+    assert lost is not None and "lost" == lost.reason and "before it finished" in lost.detail
+    assert "node_fail" == lost_reason("NODE_FAIL")
+    JobPaths(jobdir).cancel_request.write_text("asked\n")
+    cancelled = _packed_exit(handle, {}, {}, "CANCELLED")
+    assert cancelled is not None and "cancelled" == cancelled.reason
+
+
+def test_describe_packed_handle(tmp_path: Path) -> None:
+    text = SlurmLauncher.describe_handle(_handle(tmp_path, slot=1))
+    assert "slurm, job 7_0 (packed, task 2 of 3)" == text
+
+
+def test_batch_script_runs_the_pack_worker(tmp_path: Path) -> None:
+    script = batch_script(
+        python="/usr/bin/python3",
+        workdir=tmp_path,
+        manifest=tmp_path / "m.json",
+        runner="partita._pack",
+    )
+    assert "-m partita._pack --manifest" in script

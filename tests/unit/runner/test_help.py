@@ -1,0 +1,91 @@
+"""Field help from docstrings, the script's --help, and ``partita docs check``."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rclasses import Model, Setup
+
+from partita import fields
+from partita.cli import cli
+from partita.runner._help import field_help, help_text, section_docs
+
+
+def test_google_and_numpy_sections() -> None:
+    assert {"layers": "How many layers.", "width": "Width of each layer."} == section_docs(Model)
+
+    class Numpy:
+        """Summary.
+
+        Parameters
+        ----------
+        lr : float
+            The learning
+            rate.
+        steps : int
+            Steps.
+
+        Notes
+        -----
+        Not a field.
+        """
+
+    assert {"lr": "The learning rate.", "steps": "Steps."} == section_docs(Numpy)
+
+
+def test_attribute_docstrings_come_first() -> None:
+    by_name = {f.name: f for f in fields(Setup)}
+    assert "Regularisation values to try." == field_help(by_name["C"])
+    assert "" == field_help(by_name["kernel"])
+    assert "How many layers." == field_help({f.name: f for f in fields(Model)}["layers"])
+
+
+def test_help_lists_nested_fields_with_types_and_defaults() -> None:
+    text = help_text("python xp.py", "digits", Setup)
+    assert "Digits sweep." in text
+    assert "model.layers" in text and "How many layers." in text
+    assert "list[float]; default [0.1, 1.0]" in text
+    assert "version" in text and "(cannot be set)" in text
+
+
+def test_docs_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "research"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "models.py").write_text(
+        textwrap.dedent(
+            '''
+            from partita import Config, Param
+
+            class Good(Config, id="research.good"):
+                """Documented.
+
+                Attributes:
+                    a: The a.
+                """
+                a: Param[int] = 1
+                b: Param[int] = 2
+                """The b."""
+
+            class Bad(Config, id="research.bad"):
+                c: Param[int] = 1
+            '''
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = CliRunner().invoke(cli, ["docs", "check", "research"])
+    assert 1 == result.exit_code, result.output
+    assert "research.models.Bad: no docstring" in result.output
+    assert "research.models.Bad.c: no documentation" in result.output
+    assert "Good" not in result.output
+    assert "2 config classes, 3 fields: 2 undocumented" in result.output
+    good = CliRunner().invoke(cli, ["docs", "check", "research.models", "--json"])
+    assert '"research.models.Good"' in good.output
+    missing = CliRunner().invoke(cli, ["docs", "check", "nowhere_at_all"])
+    assert 1 == missing.exit_code and "cannot import 'nowhere_at_all'" in missing.output
+    sys.modules.pop("research.models", None)
+    sys.modules.pop("research", None)
