@@ -176,7 +176,12 @@ def test_results_table_of_a_real_sweep(tmp_path: Path) -> None:
     first = partita.load_run(
         workdir,
         "sweep",
-        run=sorted(p.name for p in (workdir / "experiments" / "sweep" / "runs").iterdir())[0],
+        # The other run: run ids are not ordered within one second.
+        run=next(
+            p.name
+            for p in (workdir / "experiments" / "sweep" / "runs").iterdir()
+            if p.name != run.run
+        ),
     )
     assert first.run != run.run and len(first.jobs) == 13
     with pytest.raises(partita.errors.ResultsError, match="no run of 'nope'"):
