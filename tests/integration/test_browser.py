@@ -18,18 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from xputil import ROOT
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from xputil import CHROMIUM, CHROMIUM_ARGS, ROOT
 
 pytestmark = [
     pytest.mark.browser,
@@ -151,7 +140,9 @@ def test_monitor_in_a_browser(
     url, workdir, start = monitored
     errors: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         try:
             page = browser.new_page(viewport={"width": 1360, "height": 720}, color_scheme="light")
             page.set_default_timeout(20_000)

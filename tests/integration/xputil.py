@@ -10,6 +10,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+#: Headless Chromium for the monitor's browser tests, and the flags that keep it off the
+#: network (this machine's closed network refuses its background connections).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 PRELUDE = """\
 import os, sys, time, json
 from pathlib import Path
