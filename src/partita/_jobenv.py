@@ -107,16 +107,17 @@ def fingerprint(cls: type) -> dict[str, Any]:
     return info
 
 
-def _gpus(found: list[dict[str, Any]]) -> None:
-    """Ask ``nvidia-smi`` which GPUs this job sees (in a thread: it can take a second)."""
-    command = None
+def _nvidia_smi() -> str | None:
+    """The ``nvidia-smi`` on ``PATH``, if any (looked up before any thread starts)."""
     for folder in os.environ.get("PATH", "").split(os.pathsep):
         candidate = os.path.join(folder or ".", "nvidia-smi")
         if os.access(candidate, os.X_OK):
-            command = candidate
-            break
-    if command is None:
-        return
+            return candidate
+    return None
+
+
+def _gpus(command: str, found: list[dict[str, Any]]) -> None:
+    """Ask ``nvidia-smi`` which GPUs this job sees (in a thread: it can take a second)."""
     import subprocess
 
     try:
@@ -184,15 +185,21 @@ def execute(paths: JobPaths, task: Any) -> None:
     except Exception as exc:  # never fail a job over its fingerprint
         info["code"] = {"error": f"{type(exc).__name__}: {exc}"}
     gpus: list[dict[str, Any]] = []
-    probe = threading.Thread(target=_gpus, args=(gpus,), daemon=True)
-    probe.start()
+    # Only a machine with nvidia-smi pays for the probe: elsewhere the task's process has
+    # no thread it did not start itself.
+    command = _nvidia_smi()
+    probe = None
+    if command is not None:
+        probe = threading.Thread(target=_gpus, args=(command, gpus), daemon=True)
+        probe.start()
     _write(paths, info)
     _report._set_target(paths)
     try:
         task.execute()
     finally:
         _report._flush()
-        probe.join(timeout=1.0)
+        if probe is not None:
+            probe.join(timeout=1.0)
         info["ended"] = time.time()
         info["wall_seconds"] = round(time.monotonic() - clock, 3)
         info["gpus"] = list(gpus)
