@@ -186,7 +186,10 @@ def narrows(sub: Any, base: Any) -> bool:
 
 
 def _spell(kind: FieldKind, annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or repr(annotation).replace("typing.", "")
+    if typing.get_origin(annotation) is None and isinstance(annotation, type):
+        text = annotation.__qualname__
+    else:
+        text = repr(annotation).replace("typing.", "")
     return f"{kind.value.capitalize()}[{text}]"
 
 
