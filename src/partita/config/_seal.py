@@ -179,6 +179,7 @@ def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
             fresh.tags = dict(st.tags)
             fresh.workspace = st.workspace
             fresh.paths_of = st.paths_of
+            fresh.ignored, fresh.instance, fresh.bound = st.ignored, st.instance, st.bound
             value, st = copy, fresh
         st.producer = task
         st.digest = None

@@ -11,7 +11,7 @@ import pytest
 from cfgclasses import Concat, Say
 from varclasses import Box, Data, Derived, Fit, IntBox, Layer, Model, Number, Optim, Trainer
 
-from partita import Config, Meta, Param, distinct, field, ignore, tag
+from partita import Config, Meta, Param, Task, distinct, field, ignore, tag
 from partita.config import dumps, freeze, from_document, identifier, is_frozen, to_document
 from partita.config._config import state_of
 from partita.config._seal import seal
@@ -383,3 +383,26 @@ def test_box_of_a_generic_class_keeps_generic_helpers() -> None:
     with pytest.raises(ConfigTypeError, match=r"Pair.right\[0\]: expected int"):
         Pair[int](left=1, right=["x"])
     assert Pair[str](left="a", right=["b"]).right == ["b"]
+
+
+class Nest(Config, id="var.test.nest"):
+    main: Param[Data]
+    side: Param[Data | None] = None
+
+
+class Emit(Task, id="var.test.emit"):
+    nest: Param[Nest]
+
+    def outputs(self) -> Nest:
+        return self.nest
+
+
+def test_an_output_copied_from_the_task_keeps_its_marks(tmp_path: Path) -> None:
+    nest = distinct(Nest(main=Data(name="a"), side=ignore(Data(name="b"))), "k")
+    task = Emit(nest=nest)
+    before = identifier(nest)
+    sealed = seal(task, tmp_path)
+    output = sealed.outputs
+    assert output is not nest
+    assert state_of(output).ignored == {"side"} and state_of(output).instance == "k"
+    assert identifier(nest) == before

@@ -8,10 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from varclasses import Box, Data, Fit, Holder, Layer, Model
 
 import partita
 from partita import distinct, experiment, ignore
+from partita.cli import cli
 from partita.workspace import JobPaths
 
 HERE = Path(__file__).resolve().parent
@@ -84,6 +86,11 @@ def test_an_ignored_instance_does_not_change_the_job_folder(tmp_path: Path) -> N
     assert JobPaths(fresh.jobdir).params.exists()
     loaded = partita.load(fresh.jobdir)
     assert loaded.validation.name == "v2"  # type: ignore[attr-defined]
+    shown = CliRunner().invoke(cli, ["jobs", "show", fresh.jobdir.name[:12], "-w", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    lines = [line.strip() for line in shown.output.splitlines()]
+    assert any(line.startswith("validation.name") and "(ignored)" in line for line in lines)
+    assert not any(line.startswith("lr") and "(ignored)" in line for line in lines)
 
 
 def test_distinct_instances_stay_two_objects_in_the_job_process(tmp_path: Path) -> None:
