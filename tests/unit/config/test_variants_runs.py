@@ -14,7 +14,8 @@ from varclasses import Box, Data, Fit, Holder, Layer, Model
 import partita
 from partita import distinct, experiment, ignore
 from partita.cli import cli
-from partita.workspace import JobPaths
+from partita.web._data import render_params
+from partita.workspace import JobPaths, Workspace
 
 HERE = Path(__file__).resolve().parent
 SRC = Path(partita.__file__).resolve().parents[1]
@@ -91,6 +92,11 @@ def test_an_ignored_instance_does_not_change_the_job_folder(tmp_path: Path) -> N
     lines = [line.strip() for line in shown.output.splitlines()]
     assert any(line.startswith("validation.name") and "(ignored)" in line for line in lines)
     assert not any(line.startswith("lr") and "(ignored)" in line for line in lines)
+    # the monitor's tree of the parameters says it too
+    document = json.loads((fresh.jobdir / "params.json").read_text())
+    tree = render_params(document, Workspace(tmp_path, create=False))
+    assert tree["ignored"] == ["validation"]
+    assert tree["fields"]["validation"]["$config"]["fields"] == {"name": "v2"}
 
 
 def test_distinct_instances_stay_two_objects_in_the_job_process(tmp_path: Path) -> None:
@@ -102,6 +108,11 @@ def test_distinct_instances_stay_two_objects_in_the_job_process(tmp_path: Path) 
     assert out(tied_job)["tied"] is True
     assert out(untied_job)["tied"] is False
     assert out(untied_job)["encoder"] == "enc"
+    document = json.loads((untied_job.jobdir / "params.json").read_text())
+    tree = render_params(document, Workspace(tmp_path, create=False))
+    held = tree["fields"]["model"]["$config"]["fields"]
+    assert held["encoder"]["$config"]["instance"] == "enc"
+    assert held["decoder"]["$config"]["instance"] == "dec"
 
 
 def test_a_task_holding_a_bound_generic_config_runs(tmp_path: Path) -> None:
