@@ -568,6 +568,10 @@ STABILITY_CASES = [
     "value.path.workspace",
     "typed.all-set",
     "output.produced",
+    "counted.default",
+    "generic.bound-float",
+    "ignore.ignored",
+    "distinct.untied",
 ]
 
 
