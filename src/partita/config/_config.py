@@ -22,6 +22,12 @@ from partita.config._fields import (
     field,
 )
 from partita.config._identity import digest, encode_value, identifier, plan
+from partita.config._instance import STATE as STATE
+from partita.config._instance import _State as _State
+from partita.config._instance import construct as construct
+from partita.config._instance import run_post_init as run_post_init
+from partita.config._instance import state_of as state_of
+from partita.config._instance import unknown_field
 from partita.config._kinds import ConfigNode
 from partita.config._types import field_type
 from partita.config._values import (
@@ -39,15 +45,11 @@ from partita.errors import (
     ConstantFieldError,
     CycleError,
     FrozenConfigError,
-    MissingFieldError,
     NoExperimentError,
     PendingPathError,
-    UnknownFieldError,
 )
 
 C = TypeVar("C", bound="Config")
-
-STATE = "__partita__"
 
 #: Names that fields may not use: they are methods of every config or task.
 RESERVED = frozenset(
@@ -64,60 +66,6 @@ RESERVED = frozenset(
         "replace",
     }
 )
-
-
-class _State:
-    """Per-instance bookkeeping, stored under ``__partita__`` in the instance dict."""
-
-    __slots__ = (
-        "bound",
-        "digest",
-        "frozen",
-        "ignored",
-        "instance",
-        "job",
-        "paths_of",
-        "post_init",
-        "producer",
-        "tags",
-        "workspace",
-    )
-
-    def __init__(self) -> None:
-        self.frozen = False
-        self.tags: dict[str, Any] = {}
-        self.producer: Config | None = None
-        self.job: Any = None
-        self.workspace: Path | None = None
-        self.digest: bytes | None = None
-        #: The job folder this config's generated paths were resolved into.
-        self.paths_of: Path | None = None
-        #: Fields whose value is not part of this instance's identity (``ignore()``).
-        self.ignored: frozenset[str] = frozenset()
-        #: The key of a distinct instance (``distinct()``): part of its identity.
-        self.instance: str | None = None
-        #: Fields checked against bound type parameters (``Box[int](...)``), if any.
-        self.bound: dict[str, Field] | None = None
-        #: Whether ``__post_init__`` is running (it may set plain attributes only).
-        self.post_init = False
-
-
-def state_of(cfg: Config) -> _State:
-    """The bookkeeping record of ``cfg``."""
-    return cfg.__dict__[STATE]  # type: ignore[no-any-return]
-
-
-def run_post_init(cfg: Config) -> None:
-    """Call ``cfg.__post_init__()`` (after construction and after every load)."""
-    hook = type(cfg)._partita_post_init
-    if hook is None:
-        return
-    st = state_of(cfg)
-    st.post_init = True
-    try:
-        hook(cfg)
-    finally:
-        st.post_init = False
 
 
 #: Pairs of configs being compared by ``==`` in this thread (to refuse loops).
@@ -242,75 +190,6 @@ def _install(cls: type, fields: dict[str, Field]) -> None:
     )
 
 
-def _unknown(cls: type[Config], name: str) -> UnknownFieldError:
-    fields = resolve_fields(cls)
-    import difflib
-
-    close = difflib.get_close_matches(name, list(fields), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    known = ", ".join(sorted(fields)) or "(none)"
-    return UnknownFieldError(
-        f"{cls.__qualname__} has no field {name!r}.{hint} Its fields are: {known}."
-    )
-
-
-def construct(cfg: Config, values: dict[str, Any], bound: dict[str, Field] | None) -> None:
-    """Fill a new config's fields from ``values`` and defaults (``Config.__init__``).
-
-    ``bound``: the fields of a class with bound type parameters (``Box[int](...)``),
-    checked instead of the class's own.
-    """
-    cls = type(cfg)
-    fields = cls.__dict__.get("_partita_fields") or resolve_fields(cls)
-    if bound is not None:
-        fields = bound
-    d = cfg.__dict__
-    st = _State()
-    st.bound = bound
-    d[STATE] = st
-    qual = cls.__qualname__
-    ignored: list[str] = []
-    for name, value in values.items():
-        f = fields.get(name)
-        if f is None:
-            raise _unknown(cls, name)
-        if f.kind is FieldKind.CONSTANT:
-            raise ConstantFieldError(
-                f"{qual}.{name} is a Constant ({f.default!r}) and cannot be given a value. "
-                "Constants version a task; change the class to change them."
-            )
-        if type(value) is Ignored:
-            value = value.value
-            ignored.append(name)
-        if type(value) is Tagged:
-            value = value.value
-            st.tags[name] = tag_value(qual, name, value)
-        d[name] = f.type.validate(value, f"{qual}.{name}")
-    if ignored:
-        st.ignored = frozenset(ignored)
-    for name, default in cls._partita_simple_defaults:  # type: ignore[attr-defined]
-        if name not in d:
-            d[name] = default
-    missing = []
-    for f in cls._partita_other_defaults:  # type: ignore[attr-defined]
-        if f.name in d or f.generator is not None:
-            continue
-        if f.default is not MISSING:
-            # validate() rebuilds containers: a fresh copy of a list or dict default.
-            d[f.name] = f.type.validate(f.default, f"{qual}.{f.name}")
-        elif f.default_factory is not None:
-            d[f.name] = f.type.validate(f.default_factory(), f"{qual}.{f.name}")
-        else:
-            missing.append(f)
-    if missing:
-        listing = ", ".join(f"{f.name}: {f.type.describe()}" for f in missing)
-        raise MissingFieldError(
-            f"{qual}: missing value for required field{'s' if len(missing) > 1 else ''} "
-            f"{listing}. Pass {'them' if len(missing) > 1 else 'it'} as keyword "
-            f"argument{'s' if len(missing) > 1 else ''}, e.g. {qual}({missing[0].name}=...)."
-        )
-
-
 @dataclass_transform(kw_only_default=True, field_specifiers=(field,))
 class Config(ConfigNode):
     """A typed set of parameters with a stable identity.
@@ -396,12 +275,13 @@ class Config(ConfigNode):
     def _partita_build(cls: type[C], values: dict[str, Any], args: tuple[Any, ...]) -> C:
         """``cls[*args](**values)``: an instance checked against the bound parameters."""
         cfg = cls.__new__(cls)
-        construct(cfg, values, cls._partita_bound_fields(args))
+        construct(cfg, values, cls._partita_bound_fields(args), True)
         run_post_init(cfg)
         return cfg
 
     def __init__(self, **values: Any) -> None:
-        construct(self, values, None)
+        cls = type(self)
+        construct(self, values, cls.__dict__.get("_partita_fields") or resolve_fields(cls), False)
         if type(self)._partita_post_init is not None:
             run_post_init(self)
 
@@ -435,7 +315,7 @@ class Config(ConfigNode):
                     f"{cls.__qualname__}.{name} is a method of every task and cannot be "
                     "replaced. Store the value under another name."
                 )
-            raise _unknown(cls, name)
+            raise unknown_field(cls, name)
         qual = cls.__qualname__
         if st.frozen:
             raise FrozenConfigError(

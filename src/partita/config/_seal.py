@@ -269,7 +269,8 @@ def seal(
 
 def producer_of(cfg: Config) -> Config | None:
     """The task whose ``outputs()`` returned ``cfg`` (``None`` for other configs)."""
-    return state_of(cfg).producer
+    producer: Config | None = state_of(cfg).producer
+    return producer
 
 
 def configs_in(value: Any) -> list[Config]:
