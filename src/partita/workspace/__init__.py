@@ -16,7 +16,7 @@ from partita.workspace._locks import FileLock, hold, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
 from partita.workspace._results import read_job_environment, read_results
-from partita.workspace._shared import delete_shared, record_shared
+from partita.workspace._shared import delete_shared, read_shared_refs, record_shared
 from partita.workspace._state import (
     EXIT_SUPERSEDED,
     Claim,
@@ -83,6 +83,7 @@ __all__ = [
     "read_results",
     "read_retention",
     "read_run",
+    "read_shared_refs",
     "read_state",
     "read_status",
     "read_submissions",

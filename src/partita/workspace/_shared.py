@@ -22,7 +22,7 @@ from partita.workspace._atomic import atomic_write
 from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 
-__all__ = ["delete_shared", "record_shared", "shared_folders", "shared_in_use"]
+__all__ = ["delete_shared", "read_shared_refs", "record_shared", "shared_folders", "shared_in_use"]
 
 _DELETING = ".deleting-"
 
