@@ -89,7 +89,11 @@ def check_groups(cls: type, fields: Mapping[str, Any]) -> None:
                     f"{', '.join(sorted(fields)) or '(none)'}."
                 )
             if f.kind is not FieldKind.PARAM or f.generator is not None:
-                what = "a generated path" if f.generator is not None else f"a {f.kind.value}"
+                what = (
+                    "a generated path"
+                    if f.generator is not None
+                    else f"a {f.kind.value.capitalize()} field"
+                )
                 raise ConfigDefinitionError(
                     f"{cls.__qualname__}: the shared folder {group!r} leaves out {name!r}, "
                     f"which is {what}; only Param fields count in an identity, so only they "
