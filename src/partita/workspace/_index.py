@@ -487,7 +487,7 @@ class Index:
             for row in rows:
                 runs[row["id"]] = self._db.execute(
                     "SELECT job, experiment, tags, depends, transient FROM run_jobs WHERE job=? "
-                "ORDER BY time",
+                    "ORDER BY time",
                     (row["id"],),
                 ).fetchall()
         return [self._info(row, runs.get(row["id"], [])) for row in rows]

@@ -81,8 +81,9 @@ def test_golden_shared_identifiers() -> None:
 def test_the_shared_identity_leaves_out_the_group_and_nothing_else() -> None:
     ids = {name: _shared.shared_identifier(t, g) for name, (t, g) in golden_cases().items()}
     assert ids["train.seed0"] == ids["train.seed0.epochs20"]
-    assert _shared.shared_identifier(Train(seed=0, device="gpu", note="x"), "checkpoints") == (
-        ids["train.seed0"]
+    assert (
+        _shared.shared_identifier(Train(seed=0, device="gpu", note="x"), "checkpoints")
+        == (ids["train.seed0"])
     )
     assert len(set(ids.values()) - {ids["train.seed0"]}) == len(ids) - 2
     # Not the task's identifier, although the bytes are those of a task without the group.
