@@ -22,6 +22,9 @@ class Train(Task, id="sh.train", shared={"checkpoints": ("max_epochs", "hold")})
     max_epochs: Param[int]
     hold: Param[float] = 0.0
     def execute(self):
+        started = os.environ.get("SH_STARTED")
+        if started:  # say that this job runs, before it waits for the folder
+            Path(started, str(self.max_epochs)).write_text(str(time.time()))
         with self.shared("checkpoints") as folder:
             log = folder / "log.jsonl"
             entered = time.time()
@@ -31,12 +34,13 @@ class Train(Task, id="sh.train", shared={"checkpoints": ("max_epochs", "hold")})
                 pass  # one epoch of training
             checkpoint.write_text(str(max(start, self.max_epochs)))
             print("resumed from", start, "trained to", max(start, self.max_epochs))
-            release = os.environ.get("SH_RELEASE")
             if self.hold:
-                # Hold the folder for a while (at most `hold` seconds, less once released).
+                # Hold the folder until every job of the test runs (one waits for the lock).
                 deadline = time.time() + self.hold
-                while time.time() < deadline and not (release and Path(release).exists()):
+                expected = int(os.environ["SH_EXPECT"])
+                while time.time() < deadline and len(os.listdir(started)) < expected:
                     time.sleep(0.02)
+                time.sleep(0.1)
             with log.open("a") as f:
                 f.write(json.dumps({"job": self.max_epochs, "enter": entered,
                                     "exit": time.time()}) + "\\n")
@@ -105,11 +109,13 @@ def test_two_jobs_of_a_group_never_hold_the_folder_at_once(tmp_path: Path) -> No
         tmp_path,
         """
 with experiment("wd", "pair", max_jobs=2):
-    Train(lr=0.1, max_epochs=5, hold=0.6).submit()
-    Train(lr=0.1, max_epochs=7, hold=0.6).submit()
+    Train(lr=0.1, max_epochs=5, hold=60.0).submit()
+    Train(lr=0.1, max_epochs=7, hold=60.0).submit()
 """,
     )
-    result = script.run()
+    started = tmp_path / "started"
+    started.mkdir()
+    result = script.run(env={"SH_STARTED": str(started), "SH_EXPECT": "2"})
     assert result.returncode == 0, result.stderr
     wd = tmp_path / "wd"
     (folder,) = [f for f in (wd / "shared" / "sh.train" / "checkpoints").iterdir() if f.is_dir()]
@@ -118,11 +124,9 @@ with experiment("wd", "pair", max_jobs=2):
     first, second = sorted(spans, key=lambda s: s["enter"])
     # The second entered only after the first left: the lock kept them apart.
     assert second["enter"] >= first["exit"], spans
-    assert first["exit"] - first["enter"] >= 0.5
     # Both jobs really ran at the same time (the second waited on the lock, not on a slot).
-    starts = []
-    for job in job_dirs(wd, "sh.train"):
-        starts.append(json.loads((job / "environment.json").read_text())["started"])
+    starts = [float(p.read_text()) for p in started.iterdir()]
+    assert len(starts) == 2
     assert max(starts) < first["exit"], (starts, spans)
 
 
