@@ -298,7 +298,9 @@ class Experiment:
                 f"transient: expected True or False, found {type(transient).__name__}."
             )
         if self.dry_run:
-            self._dry_submit(task, sealed.identifier, JobPaths(sealed.jobdir), sealed.tags)
+            paths = JobPaths(sealed.jobdir)
+            self._dependencies(sealed, paths)  # refuses what the real run would refuse
+            self._dry_submit(task, sealed.identifier, paths, sealed.tags)
             return sealed.outputs
         assert self._scheduler is not None
         if launcher is None and self._finder is not None:
@@ -452,6 +454,10 @@ class Experiment:
             self._scheduler.wait_idle()
         self._scheduler.stop_submitting()
         jobs = self._scheduler.jobs
+        if self._held:
+            self._reporter.say(
+                f"{len(self._held)} transient task(s) not run: no job that is not done needs them"
+            )
         if self.detach:
             going = [j for j in jobs if not j.state.final]
             if going:

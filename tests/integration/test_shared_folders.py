@@ -145,8 +145,11 @@ with experiment("wd", sys.argv[1]):
     assert len([f for f in group.iterdir() if f.is_dir()]) == 2
     refs = {json.loads((job / "shared.json").read_text())[0] for job in job_dirs(wd, "sh.train")}
     assert refs == {f.relative_to(wd).as_posix() for f in group.iterdir() if f.is_dir()}
-    # Nothing is doomed: both runs are kept, so are their jobs and shared folders.
     runner = CliRunner()
+    some = job_dirs(wd, "sh.train")[0]
+    shown = runner.invoke(cli, ["jobs", "show", some.name[:12], "--workdir", str(wd)])
+    assert json.loads((some / "shared.json").read_text())[0] in "".join(shown.output.split())
+    # Nothing is doomed: both runs are kept, so are their jobs and shared folders.
     listing = runner.invoke(cli, ["gc", "--json", "--workdir", str(wd)])
     assert listing.exit_code == 0, listing.output
     assert json.loads(listing.output)["shared"] == []

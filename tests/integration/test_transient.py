@@ -123,5 +123,8 @@ with experiment("wd", "alone"):
 """,
     )
     log = tmp_path / "log.txt"
-    assert _run(script, log) == []
+    result = script.run(env={"TR_LOG": str(log)})
+    assert result.returncode == 0, result.stderr
+    assert not log.exists()
     assert job_dirs(tmp_path / "wd", "tr.prep") == []
+    assert "1 transient task(s) not run" in result.stderr
