@@ -128,3 +128,19 @@ with experiment("wd", "alone"):
     assert not log.exists()
     assert job_dirs(tmp_path / "wd", "tr.prep") == []
     assert "1 transient task(s) not run" in result.stderr
+
+
+def test_transient_must_be_a_bool(tmp_path: Path) -> None:
+    script = Script(
+        tmp_path,
+        "transient_bad",
+        TASKS
+        + """
+with experiment("wd", "bad"):
+    Prep(n=3).submit(transient="yes")
+""",
+    )
+    result = script.run(env={"TR_LOG": str(tmp_path / "log.txt")})
+    assert result.returncode != 0
+    assert "transient: expected True or False, found str" in result.stderr
+    assert job_dirs(tmp_path / "wd", "tr.prep") == []
