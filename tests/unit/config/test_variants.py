@@ -406,3 +406,21 @@ def test_an_output_copied_from_the_task_keeps_its_marks(tmp_path: Path) -> None:
     assert output is not nest
     assert state_of(output).ignored == {"side"} and state_of(output).instance == "k"
     assert identifier(nest) == before
+
+
+class Grow(Task, id="var.test.grow", shared={"ckpt": ("epochs",)}):
+    data: Param[Data]
+    validation: Param[Data | None] = None
+    epochs: Param[int] = 1
+
+
+def test_a_shared_folder_follows_ignore_and_distinct_like_the_identifier() -> None:
+    from partita.config._shared import shared_identifier
+
+    plain = Grow(data=Data(name="d"))
+    ignored = Grow(data=Data(name="d"), validation=ignore(Data(name="v")), epochs=5)
+    assert shared_identifier(ignored, "ckpt") == shared_identifier(plain, "ckpt")
+    counted = Grow(data=Data(name="d"), validation=Data(name="v"))
+    assert shared_identifier(counted, "ckpt") != shared_identifier(plain, "ckpt")
+    keyed = distinct(Grow(data=Data(name="d")), "k")
+    assert shared_identifier(keyed, "ckpt") != shared_identifier(plain, "ckpt")
