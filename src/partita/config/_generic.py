@@ -125,13 +125,13 @@ def bind(alias: Any) -> Any:
 
 
 def _fits(value: Any, base: Any) -> bool:
+    """Whether a field of type ``base`` keeps ``value`` as it is (no conversion)."""
     try:
         ftype: FieldType = field_type(base, "")
-        return same_value(ftype.validate(value, ""), value) and type(
-            ftype.validate(value, "")
-        ) is type(value)
+        kept = ftype.validate(value, "")
     except (ConfigTypeError, ConfigDefinitionError):
         return False
+    return type(kept) is type(value) and same_value(kept, value)
 
 
 def narrows(sub: Any, base: Any) -> bool:

@@ -73,14 +73,15 @@ def _unshare_generated(cfg: Config, done: dict[int, Config]) -> None:
 
 def _unshare_value(value: Any, done: dict[int, Config]) -> Any:
     if isinstance(value, Config):
+        known = done.get(id(value))
+        if known is not None:
+            return known
         if isinstance(value, Task) or not _has_generated(value):
             return value
-        known = done.get(id(value))
-        if known is None:
-            known = _copy(value)
-            done[id(value)] = known
-            _unshare_generated(known, done)
-            run_post_init(known)
+        known = _copy(value)
+        done[id(value)] = done[id(known)] = known
+        _unshare_generated(known, done)
+        run_post_init(known)
         return known
     if isinstance(value, list):
         return [_unshare_value(v, done) for v in value]
@@ -130,7 +131,12 @@ def replace(cfg: C, changes: dict[str, Any]) -> C:
         node[parts[-1]] = _Leaf(value)
     copies: dict[int, Config] = {}
     result = _apply(cfg, tree, "", copies)
-    _unshare_generated(result, copies)
+    # The copies on changed paths may still hold (deeper) configs whose generated paths
+    # belong to the original's job folder: copy those too.
+    done = dict(copies)
+    done.update({id(copy): copy for copy in copies.values()})
+    for copy in list(copies.values()):
+        _unshare_generated(copy, done)
     run_post_init(result)
     return result
 
@@ -168,9 +174,7 @@ def _apply(cfg: C, tree: dict[str, Any], path: str, copies: dict[int, Config]) -
             )
         sub = _apply(held, change, where, copies)
         run_post_init(sub)
-        new.__dict__[name] = sub
-        nst = state_of(new)
-        nst.digest = None
+        new.__dict__[name] = sub  # held is a config, so sub is one of its type
     return new
 
 

@@ -9,7 +9,20 @@ from typing import Any, Generic, Literal, TypeVar
 
 import pytest
 from cfgclasses import Concat, Say
-from varclasses import Box, Data, Derived, Fit, IntBox, Layer, Model, Number, Optim, Trainer
+from varclasses import (
+    Box,
+    Data,
+    Derived,
+    Fit,
+    IntBox,
+    Layer,
+    Model,
+    Number,
+    Optim,
+    Planned,
+    Schedule,
+    Trainer,
+)
 
 from partita import Config, Meta, Param, Task, distinct, field, ignore, tag
 from partita.config import dumps, freeze, from_document, identifier, is_frozen, to_document
@@ -107,6 +120,18 @@ def test_replace_does_not_share_generated_paths_with_the_original(tmp_path: Path
     other = seal(variant, tmp_path)  # not "already used by the task of ..."
     assert other.jobdir != sealed.jobdir
     assert variant.optim.state == other.jobdir / "optim" / "optim.state"
+
+
+def test_replace_unshares_generated_paths_below_a_replaced_path(tmp_path: Path) -> None:
+    optim = Optim()
+    first = Planned(schedule=Schedule(optim=optim))
+    sealed = seal(first, tmp_path)
+    variant = first.replace(**{"schedule.warmup": 3})
+    assert variant.schedule is not first.schedule
+    assert variant.schedule.optim is not optim
+    other = seal(variant, tmp_path)
+    assert variant.schedule.optim.state == other.jobdir / "schedule.optim" / "optim.state"
+    assert optim.state == sealed.jobdir / "schedule.optim" / "optim.state"
 
 
 def test_replace_refuses_changing_a_submitted_sub_task(tmp_path: Path) -> None:

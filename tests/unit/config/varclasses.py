@@ -120,3 +120,20 @@ class Derived(Config, id="var.derived"):
             raise ConfigError(f"Derived: a must be at most 100, found {self.a}.")
         self.total = self.a + self.b
         self._calls = getattr(self, "_calls", 0) + 1
+
+
+class Schedule(Config, id="var.schedule"):
+    """A config on a replaced path holding a config with a generated path."""
+
+    optim: Param[Optim]
+    warmup: Param[int] = 0
+
+
+class Planned(Task, id="var.planned"):
+    """A task whose optimiser is two levels down."""
+
+    schedule: Param[Schedule]
+
+    def execute(self) -> None:
+        self.schedule.optim.state.parent.mkdir(parents=True, exist_ok=True)
+        self.schedule.optim.state.write_text(str(self.schedule.warmup))
