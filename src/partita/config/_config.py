@@ -273,7 +273,14 @@ class Config(ConfigNode):
                 "nothing. Declare them with class "
                 f"{cls.__name__}(..., Generic[T]), or drop the brackets."
             )
-        return _generic.bind(getitem(params))
+        try:
+            alias = getitem(params)
+        except TypeError as exc:  # Box[int, str] for one parameter, Box[1], ...
+            raise ConfigDefinitionError(
+                f"{cls.__qualname__}[...]: {exc}. Give one type per type parameter of "
+                f"{cls.__qualname__} ({', '.join(map(str, cls.__parameters__))})."  # type: ignore[attr-defined]
+            ) from None
+        return _generic.bind(alias)
 
     @classmethod
     def _partita_bound_fields(cls, args: tuple[Any, ...]) -> dict[str, Field]:

@@ -211,6 +211,10 @@ def test_a_bound_type_parameter_is_checked() -> None:
         Number(value="x")
     with pytest.raises(ConfigDefinitionError, match=r"has no type parameters"):
         Layer[int]  # type: ignore[misc]
+    with pytest.raises(ConfigDefinitionError, match=r"Give one type per type parameter of Box"):
+        Box[int, str]  # type: ignore[misc]
+    with pytest.raises(ConfigDefinitionError, match=r"Box.item: unsupported type"):
+        Box[bytes](item=b"x")
 
 
 def test_the_identity_of_a_generic_config_does_not_depend_on_the_binding() -> None:
