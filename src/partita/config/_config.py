@@ -237,6 +237,7 @@ class Config(ConfigNode):
                     f"{cls.__qualname__} is a Config, not a Task. Declare it on the task class."
                 )
             type.__setattr__(cls, "_partita_shared", parse_groups(cls.__qualname__, shared))
+        _generic.check_bare_defaults(cls)
         specs: dict[str, _FieldSpec] = {}
         for name, annotation in cls.__dict__.get("__annotations__", {}).items():
             if is_classvar(annotation):

@@ -208,3 +208,22 @@ def check_redeclared(
         f"valid {inherited.owner.__qualname__}. Keep the kind and use the same or a narrower "
         "type, or write '= field(..., override=True)' if the change is intended."
     )
+
+
+def check_bare_defaults(cls: type) -> None:
+    """Refuse ``lr = 0.2`` in a subclass: a new default for an inherited field needs an
+    annotation, else the class attribute is silently ignored by every instance."""
+    inherited: set[str] = set()
+    for base in cls.__mro__[1:]:
+        inherited.update(base.__dict__.get("_partita_specs", ()))
+    annotations = cls.__dict__.get("__annotations__", {})
+    for name, value in cls.__dict__.items():
+        if name not in inherited or name in annotations:
+            continue
+        if callable(value) or isinstance(value, property | classmethod | staticmethod):
+            continue
+        raise ConfigDefinitionError(
+            f"{cls.__qualname__}.{name} = {value!r} sets an inherited field without an "
+            "annotation, which a config would ignore (instances keep the inherited default). "
+            f"Redeclare the field: '{name}: Param[...] = {value!r}' (with its kind and type)."
+        )

@@ -293,6 +293,17 @@ def test_an_incompatible_redeclaration_is_refused(
     assert spelled in str(e.value) and "override=True" in str(e.value)
 
 
+def test_a_new_default_without_annotation_is_refused() -> None:
+    with pytest.raises(ConfigDefinitionError, match=r"Sub.lr = 0.2 sets an inherited field"):
+        type("Sub", (Base,), {"lr": 0.2})
+
+    class WithMethod(Base, id="var.test.with-method"):
+        def mode(self) -> str:  # type: ignore[override]
+            return "m"
+
+    assert WithMethod.__dict__["mode"]  # methods are not defaults
+
+
 def test_override_allows_an_incompatible_redeclaration() -> None:
     class Sub(Base, id="var.test.sub"):
         lr: Param[str] = field(default="fast", override=True)
