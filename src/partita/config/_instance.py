@@ -119,11 +119,13 @@ def construct(cfg: Any, values: dict[str, Any], fields: dict[str, Field], bound:
         st.ignored = frozenset(ignored)
     for name, default in cls._partita_simple_defaults:  # type: ignore[attr-defined]
         if name not in d:
-            d[name] = default
+            # a bound type parameter converts the default like a given value
+            d[name] = fields[name].type.validate(default, f"{qual}.{name}") if bound else default
     missing = []
     for f in cls._partita_other_defaults:  # type: ignore[attr-defined]
         if f.name in d or f.generator is not None:
             continue
+        f = fields[f.name]
         if f.default is not MISSING:
             # validate() rebuilds containers: a fresh copy of a list or dict default.
             d[f.name] = f.type.validate(f.default, f"{qual}.{f.name}")

@@ -228,6 +228,20 @@ def test_the_identity_of_a_generic_config_does_not_depend_on_the_binding() -> No
     assert identifier(loaded) == identifier(bound)
 
 
+class Defaulted(Config, Generic[T], id="var.test.defaulted"):
+    item: Param[T] = 0
+    items: Param[list[T]] = field(default_factory=lambda: [1])
+
+
+def test_a_bound_type_parameter_converts_defaults_too() -> None:
+    bound = Defaulted[float]()
+    assert type(bound.item) is float and bound.items == [1.0] and type(bound.items[0]) is float
+    assert type(Defaulted().item) is int
+    assert identifier(bound) == identifier(Defaulted(item=0.0, items=[1.0]))
+    with pytest.raises(ConfigDefinitionError, match="invalid default for the bound type"):
+        Defaulted[str]()
+
+
 def test_a_field_annotated_with_a_bound_generic_checks_the_held_config() -> None:
     from varclasses import Holder
 
