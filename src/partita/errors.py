@@ -24,6 +24,7 @@ The tree::
     ├── JobLookupError               (LookupError) a job reference matches nothing or several jobs
     ├── ReportError                  (ValueError)  report() was given a value it cannot store
     ├── ResultsError                 a results selection is invalid or needs a missing extra
+    │   └── PlotError                a plot's metric, columns or output file are wrong
     └── RunnerError                  an experiment's command line or config file is wrong
 
     PartitaWarning (UserWarning)     something works but is fragile
@@ -56,6 +57,7 @@ __all__ = [
     "PartitaError",
     "PartitaWarning",
     "PendingPathError",
+    "PlotError",
     "ReportError",
     "ResultsError",
     "RunnerError",
@@ -194,6 +196,14 @@ class ReportError(PartitaError, ValueError):
 
 class ResultsError(PartitaError):
     """A results selection is invalid, matches nothing, or needs the ``analysis`` extra."""
+
+
+class PlotError(ResultsError):
+    """A plot of the results table cannot be drawn as asked (``partita results --plot``).
+
+    An unknown metric or column, a metric that is not numeric, nothing left to plot, an
+    unknown output suffix, or matplotlib missing. The command line exits with code 2.
+    """
 
 
 class RunnerError(PartitaError):
