@@ -28,6 +28,7 @@ The tree::
     └── RunnerError                  an experiment's command line or config file is wrong
 
     PartitaWarning (UserWarning)     something works but is fragile
+    └── TagConflictWarning           one tag name reaches a task with two values
 
 Every message says what was expected, what was found and what to do next.
 """
@@ -61,6 +62,7 @@ __all__ = [
     "ReportError",
     "ResultsError",
     "RunnerError",
+    "TagConflictWarning",
     "TaskImportError",
     "UnknownFieldError",
     "WorkspaceError",
@@ -215,3 +217,8 @@ class RunnerError(PartitaError):
 
 class PartitaWarning(UserWarning):
     """Something works but is fragile, e.g. a task id that depends on the script's name."""
+
+
+class TagConflictWarning(PartitaWarning):
+    """A tag name reaches a task with two different values (two inputs, or ``tag()`` and a
+    grid's ambient value); the message names both and the one the job keeps."""

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from partita import _layout
+from partita.config import _runtime
 from partita.config._config import (
     Config,
     Task,
+    collect_tags,
     freeze,
     iter_values,
     state_of,
@@ -28,7 +30,7 @@ from partita.config._config import (
 )
 from partita.config._identity import identifier
 from partita.config._serial import class_reference, dumps
-from partita.errors import ConfigError, PartitaWarning
+from partita.errors import ConfigError, PartitaWarning, TagConflictWarning
 
 __all__ = ["Sealed", "seal"]
 
@@ -260,7 +262,9 @@ def seal(
     st = state_of(task)
     st.workspace = workspace
     outputs = outputs_of(task)
-    tags = task.tags()
+    tags, conflicts = collect_tags(task)
+    for conflict in conflicts:
+        _runtime.warn_caller(conflict, TagConflictWarning)
     params = dumps(task)
     recorded = _check_recorded_classes(jobdir, types, params)
     return Sealed(task, type_id, ident, jobdir, tags, dependencies, outputs, params, recorded)
