@@ -32,7 +32,7 @@ from partita.config._identity import identifier
 from partita.config._serial import class_reference, dumps
 from partita.errors import ConfigError, PartitaWarning, TagConflictWarning
 
-__all__ = ["Sealed", "seal"]
+__all__ = ["Sealed", "generated_folders", "seal"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,30 @@ def _resolve_generated(task: Task, jobdir: Path) -> None:
             if name not in d:
                 d[name] = base / f.generator.relative if f.generator.relative else base
         st.paths_of = jobdir
+
+
+def generated_folders(task: Config, jobdir: Path) -> list[Path]:
+    """The folders the generated paths of ``task`` need, inside its job folder ``jobdir``.
+
+    The parent of each generated path (``optimizer/`` of ``optimizer/state.pt``, for a
+    config held in the field ``optimizer``), or the path itself when the generator names
+    the folder (``PathGenerator()``). The job runner creates them before ``execute()``, so
+    a nested config's file can be written as a top-level one's. Paths given by hand, and
+    those of sub-tasks and producers (other job folders), are left alone.
+    """
+    folders: dict[Path, None] = {}
+    root = Path(jobdir)
+    for _, cfg in walk(task, into_tasks=False):
+        if cfg is not task and isinstance(cfg, Task):
+            continue
+        for name, f in type(cfg)._partita_fields.items():
+            value = cfg.__dict__.get(name)
+            if f.generator is None or not isinstance(value, Path):
+                continue
+            folder = value if not f.generator.relative else value.parent
+            if folder != root and folder.is_relative_to(root):
+                folders.setdefault(folder, None)
+    return list(folders)
 
 
 def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
