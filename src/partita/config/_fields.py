@@ -55,8 +55,9 @@ class PathGenerator:
 
     ``model: Meta[Path] = field(default_factory=PathGenerator("model.pt"))`` gives
     ``<job folder>/model.pt``. In a config nested in a task, the path is placed under the
-    field's path, e.g. ``<job folder>/optimizer/state.pt``. Generated paths never enter
-    the identifier (they are derived from it).
+    field's path, e.g. ``<job folder>/optimizer/state.pt``; the job runner creates that
+    folder before ``execute()``. Generated paths never enter the identifier (they are
+    derived from it).
     """
 
     __slots__ = ("relative",)
