@@ -23,7 +23,12 @@ class Train(Task, id="plot.train"):
             partita.report(loss=self.lr / (epoch + 1) + self.seed / 100)
         partita.report(accuracy=1 - self.lr + self.seed / 10, note="ok", metrics={"f1": 0.5})
 
+class Prepare(Task, id="plot.prepare"):
+    def execute(self):
+        partita.report(size=100)
+
 with experiment(sys.argv[1], "sweep"):
+    Prepare().submit()
     for lr in (0.1, 0.2, 0.4):
         for optimizer in ("sgd", "adam"):
             for seed in (0, 1):
@@ -71,7 +76,9 @@ def test_plot_a_metric_by_a_parameter_into_a_png(
     )
     assert out.exit_code == 0, out.output
     path = tmp_path / "accuracy.png"
-    assert out.output.strip() == str(path)
+    assert out.stdout.strip() == str(path)
+    # The Prepare job has no accuracy: left out, and said on stderr.
+    assert out.stderr.strip() == "note: left out: 1 jobs have no 'accuracy'"
     width, height = _png_size(path)
     assert (width, height) == (700, 450)
     assert path.stat().st_size > 10_000  # axes, labels and a line, not an empty canvas
@@ -80,9 +87,9 @@ def test_plot_a_metric_by_a_parameter_into_a_png(
 def test_plot_by_a_parameter_per_hue_into_an_svg(workdir: Path, tmp_path: Path) -> None:
     target = tmp_path / "acc.svg"
     args = ["results", "-w", str(workdir), "--plot", "accuracy", "--by", "lr"]
-    out = CliRunner().invoke(cli, [*args, "--hue", "optimizer", "-o", str(target)])
+    out = CliRunner().invoke(cli, [*args, "--hue", "optimizer", "-o", str(target), "-t", "train"])
     assert out.exit_code == 0, out.output
-    assert out.output.strip() == str(target)
+    assert out.stdout.strip() == str(target) and out.stderr == ""
     texts = _svg_texts(target)
     assert "lr" in texts  # the x label
     assert "accuracy (mean, min–max)" in texts  # two seeds per point: a band
@@ -103,7 +110,19 @@ def test_plot_a_series_by_step(workdir: Path, tmp_path: Path) -> None:
     target = tmp_path / "loss.svg"
     out = CliRunner().invoke(
         cli,
-        ["results", "-w", str(workdir), "--plot", "loss", "--hue", "lr", "--output", str(target)],
+        [
+            "results",
+            "-w",
+            str(workdir),
+            "--plot",
+            "loss",
+            "--hue",
+            "lr",
+            "-o",
+            str(target),
+            "-t",
+            "tr",
+        ],
     )
     assert out.exit_code == 0, out.output
     texts = _svg_texts(target)

@@ -7,7 +7,14 @@ See docs/results.md.
 """
 
 from partita.analysis._load import LoadedJob, LoadedRun, load_run
-from partita.analysis._plots import PlotData, Series, plot_data, plot_results
+from partita.analysis._plots import (
+    PlotData,
+    Series,
+    draw_plot,
+    plot_data,
+    plot_output,
+    plot_results,
+)
 from partita.analysis._table import ResultRows, result_rows, results
 
 __all__ = [
@@ -16,8 +23,10 @@ __all__ = [
     "PlotData",
     "ResultRows",
     "Series",
+    "draw_plot",
     "load_run",
     "plot_data",
+    "plot_output",
     "plot_results",
     "result_rows",
     "results",

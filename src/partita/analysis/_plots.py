@@ -26,7 +26,17 @@ from partita.analysis._table import ResultRows, _nearest, result_rows
 from partita.errors import PlotError
 from partita.workspace import Workspace, read_results
 
-__all__ = ["FORMATS", "PLOT_HINT", "PlotData", "Series", "plot_data", "plot_results", "shape"]
+__all__ = [
+    "FORMATS",
+    "PLOT_HINT",
+    "PlotData",
+    "Series",
+    "draw_plot",
+    "plot_data",
+    "plot_output",
+    "plot_results",
+    "shape",
+]
 
 PLOT_HINT = (
     "plotting needs matplotlib, in the 'analysis' extra: pip install 'partita[analysis]' "
@@ -292,10 +302,21 @@ def plot_data(
     return shape(table, metric, by=by, hue=hue, series_of=reader)
 
 
-def default_output(metric: str) -> Path:
-    """``accuracy.png`` in the current folder (unsafe characters of the name become ``_``)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", metric).strip("._") or "plot"
-    return Path.cwd() / f"{stem}.png"
+def plot_output(output: str | os.PathLike[str] | None, metric: str) -> Path:
+    """The file a plot of ``metric`` goes to, checked before anything is read or drawn.
+
+    ``output`` as given, or ``<metric>.png`` in the current folder (characters unsafe in a
+    file name become ``_``). Raises :class:`partita.errors.PlotError` for a suffix other
+    than ``.png``, ``.svg``, ``.pdf``, a folder that does not exist, or no matplotlib.
+    """
+    if output is None:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", metric).strip("._") or "plot"
+        path = Path.cwd() / f"{stem}.png"
+    else:
+        path = Path(output)
+    _format_of(path)
+    _need_matplotlib()
+    return path
 
 
 def _need_matplotlib() -> None:
@@ -322,14 +343,17 @@ def _format_of(output: Path) -> str:
     return fmt
 
 
-def draw(
+def draw_plot(
     data: PlotData,
     output: str | os.PathLike[str],
     *,
     log_x: bool = False,
     log_y: bool = False,
 ) -> Path:
-    """Draw ``data`` into ``output`` (``.png``, ``.svg`` or ``.pdf``) with matplotlib (Agg)."""
+    """Draw ``data`` (from :func:`plot_data`) into ``output`` (``.png``, ``.svg`` or ``.pdf``).
+
+    With matplotlib's Agg renderer (no display); returns the path. See :func:`plot_results`.
+    """
     path = Path(output)
     fmt = _format_of(path)
     _need_matplotlib()
@@ -408,9 +432,7 @@ def plot_results(
     selection with nothing to plot or an unknown suffix, and
     :class:`partita.errors.ResultsError` for a selection that matches no job.
     """
-    path = Path(output) if output is not None else default_output(metric)
-    _format_of(path)
-    _need_matplotlib()
+    path = plot_output(output, metric)
     data = plot_data(
         workdir,
         metric,
@@ -421,4 +443,4 @@ def plot_results(
         tags=tags,
         state=state,
     )
-    return draw(data, path, log_x=log_x, log_y=log_y)
+    return draw_plot(data, path, log_x=log_x, log_y=log_y)

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from partita._jobenv import fingerprint_file
-from partita.analysis import ResultRows, plot_results, result_rows
+from partita.analysis import ResultRows, draw_plot, plot_data, plot_output, result_rows
 from partita.cli import _format as fmt
 from partita.cli._app import (
     CliError,
@@ -173,19 +173,20 @@ def results_command(
         if as_csv or as_json:
             raise click.UsageError("--plot draws an image: give --plot or --csv/--json.")
         try:
-            path = plot_results(
+            path = plot_output(output, metric)  # a wrong suffix fails before reading jobs
+            data = plot_data(
                 workspace.root,
                 metric,
                 by=by,
                 hue=hues,
-                output=output,
                 experiment=experiment,
                 task=task,
                 tags=dict(parse_tag(text) for text in tags),
                 state=list(states) or None,
-                log_x=logx,
-                log_y=logy,
             )
+            for note in data.skipped:
+                click.echo(f"note: left out: {note}", err=True)
+            draw_plot(data, path, log_x=logx, log_y=logy)
         except PartitaError as exc:
             raise UsageFailure(str(exc)) from None
         click.echo(str(path))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from partita.analysis import ResultRows
-from partita.analysis._plots import PLOT_HINT, draw, shape
+from partita.analysis._plots import PLOT_HINT, draw_plot, shape
 from partita.errors import PlotError, ResultsError
 
 
@@ -149,10 +149,10 @@ def test_errors_name_what_was_expected_and_the_nearest_columns() -> None:
 def test_the_output_suffix_chooses_the_format(tmp_path: Path) -> None:
     data = shape(_table(_rows(), ["accuracy"]), "accuracy", by="lr", hue="layers")
     with pytest.raises(PlotError, match=r"ending in \.png, \.svg, \.pdf, found '\.jpg'"):
-        draw(data, tmp_path / "plot.jpg")
+        draw_plot(data, tmp_path / "plot.jpg")
     with pytest.raises(PlotError, match="found no folder"):
-        draw(data, tmp_path / "missing" / "plot.png")
-    pdf = draw(data, tmp_path / "plot.PDF")
+        draw_plot(data, tmp_path / "missing" / "plot.png")
+    pdf = draw_plot(data, tmp_path / "plot.PDF")
     assert pdf.read_bytes().startswith(b"%PDF-")
 
 
@@ -162,7 +162,7 @@ def test_without_matplotlib_a_friendly_hint(
     data = shape(_table(_rows(), ["accuracy"]), "accuracy", by="lr")
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(PlotError) as caught:
-        draw(data, tmp_path / "plot.png")
+        draw_plot(data, tmp_path / "plot.png")
     assert str(caught.value) == PLOT_HINT
     assert "pip install 'partita[analysis]'" in PLOT_HINT
     assert not (tmp_path / "plot.png").exists()
