@@ -177,3 +177,19 @@ def test_plot_options_need_plot(workdir: Path) -> None:
     out = CliRunner().invoke(cli, ["results", "-w", str(workdir), "--plot", "loss", "--csv"])
     assert out.exit_code == 2 and "--plot draws an image" in out.output
     assert "--plot METRIC --by PARAM" in CliRunner().invoke(cli, ["results", "--help"]).output
+
+
+def test_without_matplotlib_the_command_says_which_extra(
+    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = CliRunner().invoke(cli, ["results", "-w", str(workdir), "--plot", "loss"])
+    assert out.exit_code == 2
+    assert "plotting needs matplotlib" in out.output
+    assert "pip install 'partita[analysis]'" in out.output
+    assert list(tmp_path.iterdir()) == []
+    # The table itself needs neither matplotlib nor pandas.
+    assert CliRunner().invoke(cli, ["results", "-w", str(workdir), "--csv"]).exit_code == 0
