@@ -16,6 +16,7 @@ The tree::
     ├── LoadError                    params.json cannot be read back
     │   └── TaskImportError          (ImportError) a task class cannot be imported by the job runner
     ├── WorkspaceError               the work directory is missing, broken or of another version
+    │   └── SharedFolderTimeout      (TimeoutError) a shared folder stayed locked too long
     ├── LauncherError                a launcher cannot start, follow or cancel a job
     │   └── LauncherOptionError      (ValueError)  an unknown or invalid launcher option
     ├── ExperimentError              misuse of the experiment context
@@ -62,6 +63,7 @@ __all__ = [
     "ReportError",
     "ResultsError",
     "RunnerError",
+    "SharedFolderTimeout",
     "TagConflictWarning",
     "TaskImportError",
     "UnknownFieldError",
@@ -123,6 +125,10 @@ class TaskImportError(LoadError, ImportError):
 
 class WorkspaceError(PartitaError):
     """The work directory is missing, unwritable, broken or of another layout version."""
+
+
+class SharedFolderTimeout(WorkspaceError, TimeoutError):
+    """A shared folder stayed locked by another job for longer than the timeout given."""
 
 
 class LauncherError(PartitaError):

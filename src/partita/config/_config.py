@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import typing
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from partita.config._fields import (
 )
 from partita.config._identity import digest, encode_value, identifier, plan
 from partita.config._kinds import ConfigNode
+from partita.config._shared import check_groups, parse_groups, shared_folder, shared_lock
 from partita.config._types import field_type
 from partita.config._values import (
     differs_from_default,
@@ -59,6 +61,8 @@ RESERVED = frozenset(
         "stdout",
         "stderr",
         "job",
+        "shared",
+        "shared_folder",
     }
 )
 
@@ -157,6 +161,7 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
 
 
 def _install(cls: type, fields: dict[str, Field]) -> None:
+    check_groups(cls, fields)
     type_id = type_id_of(cls)
     setattr_ = type.__setattr__
     setattr_(cls, "_partita_fields", fields)
@@ -215,7 +220,9 @@ class Config(ConfigNode):
     _partita_plan: ClassVar[Any]
     _partita_walk: ClassVar[tuple[str, ...]]
 
-    def __init_subclass__(cls, *, id: str | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls, *, id: str | None = None, shared: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         super().__init_subclass__(**kwargs)
         if id is not None and (not isinstance(id, str) or not id or "/" in id or id != id.strip()):
             raise ConfigDefinitionError(
@@ -223,6 +230,13 @@ class Config(ConfigNode):
                 f"spaces, found {id!r}. Use dotted names such as 'project.train'."
             )
         type.__setattr__(cls, "_partita_explicit_id", id)
+        if shared is not None:
+            if not issubclass(cls, Task):
+                raise ConfigDefinitionError(
+                    f"{cls.__qualname__}: shared= declares folders of a task's jobs; "
+                    f"{cls.__qualname__} is a Config, not a Task. Declare it on the task class."
+                )
+            type.__setattr__(cls, "_partita_shared", parse_groups(cls.__qualname__, shared))
         specs: dict[str, _FieldSpec] = {}
         for name, annotation in cls.__dict__.get("__annotations__", {}).items():
             if is_classvar(annotation):
@@ -604,6 +618,28 @@ class Task(Config):
     def stderr(self) -> Path:
         """Path of the job's standard error file."""
         return self.jobdir / _layout.STDERR
+
+    def shared_folder(self, group: str) -> Path:
+        """The shared folder ``group`` declared with ``shared=`` on the class (created).
+
+        Every task of this class whose parameters differ only in the group's fields gets
+        the same folder, ``WORKDIR/shared/<type id>/<group>/<shared identifier>``. Write it
+        only while holding its lock: ``with self.shared(group) as folder:``.
+        """
+        folder = shared_folder(self, group)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def shared(
+        self, group: str, *, timeout: float | None = None
+    ) -> contextlib.AbstractContextManager[Path]:
+        """``with self.shared("checkpoints") as folder:``: hold the shared folder's lock.
+
+        Blocks until no other job holds it (``timeout=None``, the default), or raises
+        :class:`partita.errors.SharedFolderTimeout` after ``timeout`` seconds. The lock is
+        released at the end of the block, and by the kernel if the job dies.
+        """
+        return shared_lock(self, group, timeout)
 
     @property
     def job(self) -> Any:
