@@ -429,7 +429,7 @@ def test_count_default_needs_a_param_with_a_default() -> None:
             x: Meta[int] = field(default=1, count_default=True)
 
 
-def test_box_of_a_generic_class_keeps_generic_helpers() -> None:
+def test_type_parameters_in_nested_annotations_are_checked() -> None:
     class Pair(Config, Generic[T], id="var.test.pair"):
         left: Param[T]
         right: Param[list[T]] = field(default_factory=list)
