@@ -188,6 +188,9 @@ def flatten(
             visit(item, f"{path}[{key!r}]")
 
     def visit_fields(entry: dict[str, Any], prefix: str) -> None:
+        instance = entry.get("instance")
+        if isinstance(instance, str):  # a distinct() instance: its key is in its identity
+            out[prefix + "(instance)"] = Leaf(repr(instance), "str")
         ignored = entry.get("ignored")
         for name, item in sorted(entry.get("fields", {}).items()):
             if not isinstance(ignored, list) or name not in ignored:
