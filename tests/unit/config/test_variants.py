@@ -385,6 +385,38 @@ def test_the_bound_base_does_not_narrow_a_bound_subclass() -> None:
     assert narrower(box=DeepIntBox(item=1)).box.item == 1
 
 
+class Shelf(Config, id="var.test.shelf"):
+    boxes: Param[list[Box[int]]]
+
+
+class Stock(Task, id="var.test.stock"):
+    shelf: Param[Shelf]
+
+    def execute(self) -> None:
+        pass
+
+
+def test_sealing_checks_bound_boxes_again_with_the_path(tmp_path: Path) -> None:
+    shelf = Shelf(boxes=[Box(item=1), Box(item=2)])
+    stock = Stock(shelf=shelf)
+    shelf.boxes[1].item = "x"
+    with pytest.raises(ConfigTypeError, match=r"Stock.shelf.boxes\[1\].item: expected int"):
+        seal(stock, tmp_path)
+    assert not is_frozen(stock)  # refused before anything was decided
+    shelf.boxes.append(Box(item=1.5))  # lists may change too
+    shelf.boxes[1].item = 2
+    with pytest.raises(ConfigTypeError, match=r"Stock.shelf.boxes\[2\]: expected Box\[int\]"):
+        seal(stock, tmp_path)
+    shelf.boxes.pop()
+    assert seal(stock, tmp_path).task is stock
+
+
+def test_a_box_built_with_its_parameters_checks_every_change() -> None:
+    box = Box[int](item=1)
+    with pytest.raises(ConfigTypeError, match=r"Box.item: expected int"):
+        box.item = "x"
+
+
 # --- ignore() -----------------------------------------------------------------------------
 
 
