@@ -4,13 +4,13 @@ This package imports nothing from the rest of partita except ``partita.errors`` 
 file names of ``partita._layout``, so the job runner can load a task quickly.
 """
 
+from partita.config._classdef import resolve_fields
 from partita.config._config import (
     Config,
     Task,
     freeze,
     is_frozen,
     iter_children,
-    resolve_fields,
     walk,
 )
 from partita.config._fields import (

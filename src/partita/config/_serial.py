@@ -21,11 +21,11 @@ from typing import Any
 
 from partita import _layout
 from partita.config import _runtime
+from partita.config._classdef import resolve_fields
 from partita.config._config import (
     Config,
     _State,
     freeze,
-    resolve_fields,
     run_post_init,
     state_of,
 )
