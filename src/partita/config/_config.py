@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from partita import _layout
-from partita.config import _runtime
+from partita.config import _migrations, _runtime
 from partita.config._classdef import is_classvar, marker_of, type_id_of
 from partita.config._fields import (
     MISSING,
@@ -151,17 +151,32 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
                 )
             if isinstance(factory, PathGenerator) and marker.kind is FieldKind.CONSTANT:
                 raise ConfigDefinitionError(f"{where}: a Constant cannot be a generated path.")
-            fields[name] = Field(name, marker.kind, inner, ftype, default, factory, spec.help, cls)
+            fields[name] = Field(
+                name,
+                marker.kind,
+                inner,
+                ftype,
+                default,
+                factory,
+                spec.help,
+                cls,
+                spec.renamed_from,
+            )
+    _migrations.check_field_renames(cls.__qualname__, fields)
     _install(cls, fields)
     return fields
 
 
 def _install(cls: type, fields: dict[str, Field]) -> None:
     type_id = type_id_of(cls)
+    former = _migrations.check_type_ids(cls, cls.__dict__.get("_partita_renamed_raw"), type_id)
     setattr_ = type.__setattr__
+    setattr_(cls, "_partita_renamed_from", former)
+    _migrations.register(cls, type_id, former)
     setattr_(cls, "_partita_fields", fields)
     setattr_(cls, "_partita_type_id", type_id)
-    setattr_(cls, "_partita_plan", plan(type_id, fields))
+    setattr_(cls, "_partita_renames", _migrations.field_renames(fields))
+    setattr_(cls, "_partita_plan", plan(_migrations.identity_type_id(cls, type_id), fields))
     walk = tuple(n for n in sorted(fields) if fields[n].type.may_hold_configs)
     setattr_(cls, "_partita_walk", walk)
     # Defaults that are immutable all the way down are shared by every instance. Others
@@ -207,7 +222,10 @@ class Config(ConfigNode):
         Adam(lr=0.01)
 
     The class keyword ``id=`` fixes the type id used in identifiers and folder names; without
-    it the id is ``module.QualName``.
+    it the id is ``module.QualName``. ``renamed_from=`` lists the class's former type ids
+    (oldest first): identifiers keep using the oldest, so renaming or moving a class keeps
+    its jobs. ``deprecated=convert`` marks a class replaced by another: ``partita migrate``
+    turns its recorded configs into ``convert(old)`` (see docs/identity.md).
     """
 
     _partita_fields: ClassVar[dict[str, Field]]
@@ -215,14 +233,28 @@ class Config(ConfigNode):
     _partita_plan: ClassVar[Any]
     _partita_walk: ClassVar[tuple[str, ...]]
 
-    def __init_subclass__(cls, *, id: str | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls,
+        *,
+        id: str | None = None,
+        renamed_from: str | tuple[str, ...] | None = None,
+        deprecated: Callable[[Any], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init_subclass__(**kwargs)
         if id is not None and (not isinstance(id, str) or not id or "/" in id or id != id.strip()):
             raise ConfigDefinitionError(
                 f"{cls.__qualname__}: id must be a non-empty str without '/' or surrounding "
                 f"spaces, found {id!r}. Use dotted names such as 'project.train'."
             )
+        if deprecated is not None and not callable(deprecated):
+            raise ConfigDefinitionError(
+                f"{cls.__qualname__}: deprecated= expected a conversion function (old config "
+                f"-> new config), found {deprecated!r}. Write e.g. deprecated=to_adamw."
+            )
         type.__setattr__(cls, "_partita_explicit_id", id)
+        type.__setattr__(cls, "_partita_renamed_raw", renamed_from)
+        type.__setattr__(cls, "_partita_deprecated", deprecated)
         specs: dict[str, _FieldSpec] = {}
         for name, annotation in cls.__dict__.get("__annotations__", {}).items():
             if is_classvar(annotation):

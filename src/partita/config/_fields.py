@@ -86,17 +86,19 @@ class PathGenerator:
 
 
 class _FieldSpec:
-    __slots__ = ("default", "default_factory", "help")
+    __slots__ = ("default", "default_factory", "help", "renamed_from")
 
     def __init__(
         self,
         default: Any = MISSING,
         default_factory: Callable[[], Any] | None = None,
         help: str | None = None,
+        renamed_from: tuple[str, ...] = (),
     ) -> None:
         self.default = default
         self.default_factory = default_factory
         self.help = help
+        self.renamed_from = renamed_from
 
     def __repr__(self) -> str:
         return f"field(default={self.default!r}, default_factory={self.default_factory!r})"
@@ -107,8 +109,9 @@ def field(
     default: Any = MISSING,
     default_factory: Callable[[], Any] | None = None,
     help: str | None = None,
+    renamed_from: str | tuple[str, ...] | list[str] = (),
 ) -> Any:
-    """Declare a field's default and help text.
+    """Declare a field's default, help text and former names.
 
     Args:
         default: the value used when none is given. A field whose value equals its
@@ -118,12 +121,31 @@ def field(
             :class:`PathGenerator`.
         help: a description shown by ``partita.describe()`` and the command line.
             The attribute docstring (a string just below the field) is used otherwise.
+        renamed_from: the field's former name, or its former names oldest first. The
+            identity keeps using the oldest name, so every existing identifier stays valid
+            and old job folders are reused; ``params.json`` written under a former name
+            still loads, and ``partita migrate`` rewrites it (docs/identity.md).
     """
     if default is not MISSING and default_factory is not None:
         raise ConfigDefinitionError(
             "field(): expected either default= or default_factory=, found both. Keep one."
         )
-    return _FieldSpec(default=default, default_factory=default_factory, help=help)
+    names = (renamed_from,) if isinstance(renamed_from, str) else tuple(renamed_from)
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ConfigDefinitionError(
+                f"field(renamed_from=...): expected former field names (identifiers not "
+                f"starting with '_'), found {name!r}. Write e.g. "
+                "field(renamed_from='learning_rate')."
+            )
+    if len(set(names)) != len(names):
+        raise ConfigDefinitionError(
+            f"field(renamed_from={names!r}): a former name is listed twice. List each once, "
+            "oldest first."
+        )
+    return _FieldSpec(
+        default=default, default_factory=default_factory, help=help, renamed_from=names
+    )
 
 
 class Tagged(Generic[T]):
@@ -156,6 +178,7 @@ class Field:
         "kind",
         "name",
         "owner",
+        "renamed_from",
         "type",
     )
 
@@ -169,8 +192,11 @@ class Field:
         default_factory: Callable[[], Any] | None,
         help: str | None,
         owner: type,
+        renamed_from: tuple[str, ...] = (),
     ) -> None:
         self.name = name
+        #: Former names of the field, oldest first (``field(renamed_from=...)``).
+        self.renamed_from = renamed_from
         self.kind = kind
         self.annotation = annotation
         self.type = ftype
@@ -180,6 +206,11 @@ class Field:
         self._help = help
         self.owner = owner
         self._default_bytes: bytes | _Missing | None = MISSING
+
+    @property
+    def identity_name(self) -> str:
+        """The name the identity encodes: the oldest former name, else the name."""
+        return self.renamed_from[0] if self.renamed_from else self.name
 
     @property
     def required(self) -> bool:
