@@ -269,6 +269,8 @@ class Experiment:
         ident, tags = sealed.identifier, sealed.tags
         paths = JobPaths(sealed.jobdir)  # names computed here, not read: no checks needed
         dependencies = self._dependencies(sealed)
+        if sealed.matched is not None:
+            self._matched_through_migration(sealed, paths)
         if self.dry_run:
             self._dry_submit(task, ident, paths, tags)
             return sealed.outputs
@@ -293,6 +295,27 @@ class Experiment:
         job = self._scheduler.submit(spec)
         st.job = job
         return sealed.outputs
+
+    def _matched_through_migration(self, sealed: Sealed, paths: JobPaths) -> None:
+        """Never silently: note it in the job folder, and warn once per task class."""
+        import warnings
+
+        from partita.errors import PartitaWarning
+        from partita.workspace import record_match
+
+        if not self.dry_run:
+            record_match(paths, str(sealed.matched))
+        warned: set[str] = self.__dict__.setdefault("_migration_warned", set())
+        if sealed.type_id in warned:
+            return
+        warned.add(sealed.type_id)
+        warnings.warn(
+            f"{sealed.type_id}/{sealed.identifier[:12]} was matched through a migration: "
+            f"{sealed.matched}. Its results are reused. Run 'partita migrate "
+            f"{self.workspace.root}' to rewrite such job folders under the current names.",
+            PartitaWarning,
+            stacklevel=4,
+        )
 
     def _outputs(self, task: Task) -> Any:
         return outputs_of(task)

@@ -77,6 +77,7 @@ __all__ = [
     "read_job",
     "read_job_environment",
     "read_json",
+    "read_migration",
     "read_progress",
     "read_results",
     "read_retention",
@@ -86,6 +87,7 @@ __all__ = [
     "read_submissions",
     "record_final",
     "record_handle",
+    "record_match",
     "set_aside",
     "sweep_leftovers",
     "update_retention",
@@ -107,6 +109,7 @@ if TYPE_CHECKING:
     from partita.workspace._index import Index
     from partita.workspace._index_open import open_index
     from partita.workspace._jobinfo import JobInfo, RunInfo, read_job
+    from partita.workspace._migrate import read_migration, record_match
     from partita.workspace._runs import (
         RunPaths,
         RunRecord,
@@ -149,7 +152,16 @@ _RUNS = {
 }
 
 
+_MIGRATE = {"read_migration", "record_match"}
+
+
 def __getattr__(name: str) -> object:
+    # Migrations (``partita migrate``, and the experiment's note of a job found under a
+    # former name): loaded only when used.
+    if name in _MIGRATE:
+        from partita.workspace import _migrate
+
+        return getattr(_migrate, name)
     # Run records are loaded when first used: the job runner, which imports this package
     # for the job-folder protocol, never needs them.
     if name in _RUNS:

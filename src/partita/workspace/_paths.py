@@ -105,6 +105,11 @@ class JobPaths:
         return self._file("cancel-requested")
 
     @property
+    def migration(self) -> Path:
+        """How the job was found or moved by a migration (JSON), see ``partita migrate``."""
+        return self._file("migration.json")
+
+    @property
     def attempts(self) -> Path:
         """Folder where earlier attempts' files are set aside, one ``<n>/`` per attempt."""
         return self._file(".attempts")
@@ -116,7 +121,15 @@ class JobPaths:
     def kept_between_attempts(self) -> frozenset[str]:
         """Names of the files a new attempt keeps in place (everything else is set aside)."""
         return frozenset(
-            p.name for p in (self.params, self.state, self.lock, self.cancel_request, self.attempts)
+            p.name
+            for p in (
+                self.params,
+                self.state,
+                self.lock,
+                self.cancel_request,
+                self.attempts,
+                self.migration,
+            )
         )
 
     @property
