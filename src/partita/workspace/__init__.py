@@ -61,6 +61,7 @@ __all__ = [
     "claim_attempt",
     "delete_job",
     "delete_run",
+    "describe_migration",
     "final_marker",
     "hold",
     "holder",
@@ -109,7 +110,7 @@ if TYPE_CHECKING:
     from partita.workspace._index import Index
     from partita.workspace._index_open import open_index
     from partita.workspace._jobinfo import JobInfo, RunInfo, read_job
-    from partita.workspace._migrate import read_migration, record_match
+    from partita.workspace._migrate import describe_migration, read_migration, record_match
     from partita.workspace._runs import (
         RunPaths,
         RunRecord,
@@ -152,7 +153,7 @@ _RUNS = {
 }
 
 
-_MIGRATE = {"read_migration", "record_match"}
+_MIGRATE = {"describe_migration", "read_migration", "record_match"}
 
 
 def __getattr__(name: str) -> object:

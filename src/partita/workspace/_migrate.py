@@ -295,9 +295,8 @@ def apply(plan: Plan) -> tuple[list[Change], list[Skipped]]:
                 ) from None
         finally:
             lock.release()
-        note_change(change.target.root)
+        note_change(change.target.root)  # the old folder's type folder changed: the index sees it
         if change.moves:
-            note_change(change.source.root)
             with contextlib.suppress(OSError):
                 change.source.root.parent.rmdir()  # the former type's folder, once empty
         done.append(change)
@@ -323,7 +322,7 @@ def record_match(paths: JobPaths, how: str) -> None:
         write_json(paths.migration, {**record, "matched": {"how": how, "time": time.time()}})
 
 
-def describe(record: dict[str, Any]) -> list[str]:
+def describe_migration(record: dict[str, Any]) -> list[str]:
     """The lines ``partita jobs show`` and ``partita explain`` print for a migration record."""
     lines = []
     matched = record.get("matched")

@@ -1,0 +1,180 @@
+"""Migrations with real jobs: a renamed task keeps its jobs, and ``partita migrate`` moves them.
+
+The task classes live in a module on disk (``demo_tasks.py``), rewritten between runs as a
+user would: the experiment script, the job processes and ``partita migrate`` (each its own
+Python process) import whatever the module says at the time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from xputil import Script
+
+BEFORE = """
+from pathlib import Path
+from partita import Task, Config, Param, field
+
+class Train(Task, id="demo.train"):
+    learning_rate: Param[float]
+    epochs: Param[int] = 1
+    def execute(self):
+        with open(Path(__file__).with_name("runs.txt"), "a") as f:
+            f.write(f"train {self.learning_rate} {self.epochs}\\n")
+"""
+
+AFTER = """
+from pathlib import Path
+from partita import Task, Config, Param, field
+
+class Fit(Task, id="demo.fit", renamed_from="demo.train"):
+    lr: Param[float] = field(renamed_from="learning_rate")
+    epochs: Param[int] = 1
+    def execute(self):
+        with open(Path(__file__).with_name("runs.txt"), "a") as f:
+            f.write(f"fit {self.lr} {self.epochs}\\n")
+"""
+
+SCRIPT_BEFORE = """
+from demo_tasks import Train
+with experiment("wd", "demo"):
+    Train(learning_rate=0.1).submit()
+    Train(learning_rate=0.2, epochs=3).submit()
+"""
+
+SCRIPT_AFTER = """
+from demo_tasks import Fit
+with experiment("wd", "demo"):
+    Fit(lr=0.1).submit()
+    Fit(lr=0.2, epochs=3).submit()
+"""
+
+
+def _env(folder: Path) -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH", "")
+    return {"PYTHONPATH": f"{folder}{os.pathsep}{path}" if path else str(folder)}
+
+
+def _partita(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "partita.cli", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **_env(folder)},
+    )
+
+
+def _runs(folder: Path) -> list[str]:
+    runs = folder / "runs.txt"
+    return runs.read_text().splitlines() if runs.exists() else []
+
+
+def _folders(wd: Path) -> dict[str, list[str]]:
+    jobs = wd / "jobs"
+    return {
+        t.name: sorted(j.name for j in t.iterdir())
+        for t in sorted(jobs.iterdir())
+        if t.is_dir() and not t.name.startswith(".")
+    }
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "demo_tasks.py").write_text(textwrap.dedent(BEFORE))
+    return tmp_path
+
+
+def _run(project: Path, body: str) -> subprocess.CompletedProcess[str]:
+    result = Script(project, "xp", body).run(env=_env(project))
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) -> None:
+    """The issue's "done when": run, rename class and field, rerun (nothing runs), migrate,
+    rerun (nothing runs, the folders are under the new name)."""
+    wd = project / "wd"
+    _run(project, SCRIPT_BEFORE)
+    assert ["train 0.1 1", "train 0.2 3"] == sorted(_runs(project))
+    before = _folders(wd)
+    assert ["demo.train"] == list(before)
+    identifiers = before["demo.train"]
+
+    (project / "demo_tasks.py").write_text(textwrap.dedent(AFTER))
+    second = _run(project, SCRIPT_AFTER)
+    assert 2 == len(_runs(project)), "a renamed task ran again"
+    assert before == _folders(wd), "a folder was created under the new name"
+    assert "matched through a migration" in second.stderr
+    assert "'demo.train'" in second.stderr and "partita migrate" in second.stderr
+
+    # Never silently: the job says how it was found.
+    show = _partita(project, "jobs", "show", identifiers[0][:12], "-w", "wd")
+    assert show.returncode == 0, show.stderr
+    assert "matched through a migration: found under the former type id 'demo.train'" in (
+        " ".join(show.stdout.split())
+    )
+    explain = _partita(project, "explain", identifiers[0][:12], "-w", "wd", "--json")
+    assert explain.returncode == 0, explain.stderr
+    assert "former type id" in json.loads(explain.stdout)["migration"]["matched"]["how"]
+
+    # A dry run (the default) lists and writes nothing.
+    dry = _partita(project, "migrate", "wd", "--json")
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["dry_run"] is True and [] == plan["migrated"]
+    assert sorted(f"demo.train/{i}" for i in identifiers) == sorted(
+        c["from"] for c in plan["changes"]
+    )
+    assert sorted(f"demo.fit/{i}" for i in identifiers) == sorted(c["to"] for c in plan["changes"])
+    assert {"type id demo.train is now demo.fit", "field demo.fit.learning_rate is now lr"} <= set(
+        plan["changes"][0]["changes"]
+    )
+    assert before == _folders(wd)
+
+    done = _partita(project, "migrate", "wd", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "migrated 2 job folders" in done.stdout
+    assert {"demo.fit": identifiers} == _folders(wd)
+    for ident in identifiers:
+        params = json.loads((wd / "jobs" / "demo.fit" / ident / "params.json").read_text())
+        (entry,) = params["objects"]
+        assert ("demo.fit", "demo_tasks:Fit") == (entry["type"], entry["class"])
+        assert "lr" in entry["fields"] and "learning_rate" not in entry["fields"]
+
+    third = _run(project, SCRIPT_AFTER)
+    assert 2 == len(_runs(project)), "a migrated task ran again"
+    assert {"demo.fit": identifiers} == _folders(wd)
+    assert "matched through a migration" not in third.stderr
+    show = _partita(project, "jobs", "show", f"demo.fit/{identifiers[0][:12]}", "-w", "wd")
+    assert "migrated by partita migrate (moved from demo.train/" in " ".join(show.stdout.split())
+
+    # Loading a migrated job gives the current class, with its identifier.
+    load = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import partita, sys; t = partita.load(sys.argv[1]); "
+            "print(type(t).__name__, t.lr, partita.identifier(t))",
+            str(wd / "jobs" / "demo.fit" / identifiers[0]),
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **_env(project)},
+    )
+    assert load.returncode == 0, load.stderr
+    name, _, ident = load.stdout.split()
+    assert ("Fit", identifiers[0]) == (name, ident)
+
+    again = _partita(project, "migrate", "wd", "--yes", "--json")
+    assert [] == json.loads(again.stdout)["changes"]
+    assert 2 == json.loads(again.stdout)["unchanged"]
