@@ -120,8 +120,8 @@ def check_field_renames(qualname: str, fields: dict[str, Any]) -> None:
 
 
 def lookup(type_id: str) -> type | None:
-    """The class that has ``type_id`` now, else the one that declares it as a former id."""
-    return _current.get(type_id) or _former.get(type_id)
+    """The class that declares ``type_id`` as a former id, else the one that has it now."""
+    return _former.get(type_id) or _current.get(type_id)
 
 
 def claimant(type_id: str) -> type | None:
