@@ -178,3 +178,152 @@ def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) ->
     again = _partita(project, "migrate", "wd", "--yes", "--json")
     assert [] == json.loads(again.stdout)["changes"]
     assert 2 == json.loads(again.stdout)["unchanged"]
+
+
+def _tree(wd: Path) -> dict[str, bytes]:
+    """Every file under jobs/ (but the index's journal) with its bytes."""
+    jobs = wd / "jobs"
+    return {
+        p.relative_to(jobs).as_posix(): p.read_bytes()
+        for p in sorted(jobs.rglob("*"))
+        if p.is_file() and p.name != ".changes"
+    }
+
+
+CRASH = """
+import os, sys
+from partita.workspace import Workspace, _migrate
+
+def killed(path, data, **kw):
+    os._exit(9)  # the process dies between the rename of the folder and its params.json
+
+_migrate.atomic_write = killed
+_migrate.import_code(["demo_tasks"])
+_migrate.apply(_migrate.plan(Workspace("wd", create=False)))
+"""
+
+
+def test_a_migration_killed_between_its_steps_is_finished_by_the_next(project: Path) -> None:
+    wd = project / "wd"
+    _run(project, SCRIPT_BEFORE)
+    identifiers = _folders(wd)["demo.train"]
+    (project / "demo_tasks.py").write_text(textwrap.dedent(AFTER))
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **_env(project)},
+    )
+    assert 9 == crashed.returncode, crashed.stderr
+    # Half done: the first folder moved, with its old params.json; the second untouched.
+    folders = _folders(wd)
+    assert {"demo.fit": identifiers[:1], "demo.train": identifiers[1:]} == folders
+    moved = json.loads((wd / "jobs" / "demo.fit" / identifiers[0] / "params.json").read_text())
+    assert "learning_rate" in moved["objects"][0]["fields"]
+    # An experiment meanwhile still finds both jobs.
+    _run(project, SCRIPT_AFTER)
+    assert 2 == len(_runs(project))
+
+    done = _partita(project, "migrate", "wd", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert 2 == len(json.loads(done.stdout)["migrated"])
+    assert {"demo.fit": identifiers} == _folders(wd)
+    for ident in identifiers:
+        folder = wd / "jobs" / "demo.fit" / ident
+        params = json.loads((folder / "params.json").read_text())
+        assert "lr" in params["objects"][0]["fields"]
+        note = json.loads((folder / "migration.json").read_text())
+        # The interrupted folder keeps the note written before its move: where it came from.
+        assert [f"demo.train/{ident}"] == [m["from"] for m in note["migrated"]]
+    _run(project, SCRIPT_AFTER)
+    assert 2 == len(_runs(project))
+
+
+CONVERT_BEFORE = """
+from pathlib import Path
+from partita import Task, Config, Param, field
+
+class Opt(Config, id="demo.opt"):
+    lr: Param[float]
+    steps: Param[int] = 10
+
+class Train(Task, id="demo.train"):
+    opt: Param[Config]
+    def execute(self):
+        with open(Path(__file__).with_name("runs.txt"), "a") as f:
+            f.write(f"train {type(self.opt).__name__}\\n")
+
+class Evaluate(Task, id="demo.evaluate"):
+    train: Param[Train]
+    def execute(self):
+        with open(Path(__file__).with_name("runs.txt"), "a") as f:
+            f.write("evaluate\\n")
+"""
+
+CONVERT_AFTER = CONVERT_BEFORE.replace(
+    'class Opt(Config, id="demo.opt"):',
+    """class Sgd(Config, id="demo.sgd"):
+    lr: Param[float]
+
+class Schedule(Config, id="demo.schedule"):
+    steps: Param[int]
+
+class SgdScheduled(Config, id="demo.sgd-scheduled"):
+    sgd: Param[Sgd]
+    schedule: Param[Schedule]
+
+def to_scheduled(old):
+    CONVERSION
+    return SgdScheduled(sgd=Sgd(lr=old.lr), schedule=Schedule(steps=old.steps))
+
+class Opt(Config, id="demo.opt", deprecated=to_scheduled):""",
+)
+
+CONVERT_SCRIPT_BEFORE = """
+from demo_tasks import Evaluate, Opt, Train
+with experiment("wd", "demo"):
+    Evaluate(train=Train(opt=Opt(lr=0.1)).submit()).submit()
+"""
+
+CONVERT_SCRIPT_AFTER = """
+from demo_tasks import Evaluate, Schedule, Sgd, SgdScheduled, Train
+with experiment("wd", "demo"):
+    opt = SgdScheduled(sgd=Sgd(lr=0.1), schedule=Schedule(steps=10))
+    Evaluate(train=Train(opt=opt).submit()).submit()
+"""
+
+
+def test_a_deprecated_config_replaced_by_a_split_one(project: Path) -> None:
+    """Jobs holding a deprecated config get the identity of its conversion and move there;
+    so does a job that depends on them. A conversion that raises changes nothing."""
+    wd = project / "wd"
+    (project / "demo_tasks.py").write_text(textwrap.dedent(CONVERT_BEFORE))
+    _run(project, CONVERT_SCRIPT_BEFORE)
+    assert ["evaluate", "train Opt"] == sorted(_runs(project))
+    before = _tree(wd)
+
+    broken = CONVERT_AFTER.replace("CONVERSION", "raise ValueError('which schedule?')")
+    (project / "demo_tasks.py").write_text(textwrap.dedent(broken))
+    failed = _partita(project, "migrate", "wd", "--yes")
+    assert 1 == failed.returncode
+    assert "the conversion to_scheduled of the deprecated Opt raised ValueError: which " in (
+        failed.stderr
+    )
+    assert "nothing was migrated" in failed.stderr
+    assert before == _tree(wd)
+
+    (project / "demo_tasks.py").write_text(textwrap.dedent(CONVERT_AFTER.replace("CONVERSION", "")))
+    done = _partita(project, "migrate", "wd", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    moved = {c["from"].split("/")[0]: c for c in json.loads(done.stdout)["migrated"]}
+    assert {"demo.train", "demo.evaluate"} == set(moved)
+    assert all(c["moves"] for c in moved.values())
+    assert "demo.opt converted to demo.sgd-scheduled" in moved["demo.train"]["changes"]
+
+    _run(project, CONVERT_SCRIPT_AFTER)
+    assert 2 == len(_runs(project)), "a converted job ran again"
+    assert {"demo.evaluate": [moved["demo.evaluate"]["to"].split("/")[1]]} == {
+        k: v for k, v in _folders(wd).items() if k == "demo.evaluate"
+    }
