@@ -88,16 +88,17 @@ def migrate(
     listed = plan.changes if dry_run else done
     verb = "would migrate" if dry_run else "migrated"
     for change in listed:
-        line = Text(f"{change.name(change.source)}", style="bold")
+        source, target = change.source, change.target
+        line = Text(f"{source.type_id}/{source.identifier[:12]}", style="bold")
         if change.moves:
-            line.append(f" -> {change.name(change.target)}")
+            line.append(f" -> {target.type_id}/{target.identifier[:12]}")
         line.append(f"  ({change.state})")
         console.print(line)
         for note in change.changes:
             console.print(Text(f"    {note}"))
     for item in plan.skipped + skipped:
         console.print(
-            Text(f"skipped {item.job.type_id}/{item.job.identifier}: {item.reason}", "yellow")
+            Text(f"skipped {item.job.type_id}/{item.job.identifier[:12]}: {item.reason}", "yellow")
         )
     summary = f"{verb} {fmt.plural(len(listed), 'job folder')}"
     summary += f", {plan.unchanged} already under the current names"

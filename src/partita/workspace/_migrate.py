@@ -263,7 +263,9 @@ def _note(paths: JobPaths, change: Change) -> None:
     if entries and entries[-1].get("to") == entry["to"]:
         return  # written by an interrupted run, which then continues
     entries.append({**entry, "changes": change.changes, "time": time.time()})
-    write_json(paths.migration, {**record, "migrated": entries})
+    # How an experiment matched it before is what this migration resolves: not kept.
+    kept = {k: v for k, v in record.items() if k != "matched"}
+    write_json(paths.migration, {**kept, "migrated": entries})
 
 
 def apply(plan: Plan) -> tuple[list[Change], list[Skipped]]:
