@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,23 @@ def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) ->
     again = _partita(project, "migrate", "wd", "--yes", "--json")
     assert [] == json.loads(again.stdout)["changes"]
     assert 2 == json.loads(again.stdout)["unchanged"]
+
+    # The monitor's job page says it too.
+    pytest.importorskip("starlette")
+    with warnings.catch_warnings():  # "install httpx2 instead": httpx is what we have
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from partita.web import create_app
+
+    with TestClient(create_app(wd, token="migrate-token-0123456789")) as client:
+        assert 200 == client.get("/?token=migrate-token-0123456789").status_code
+        detail = client.get(f"/api/jobs/{identifiers[0]}").json()
+    assert "demo.fit" == detail["type"]
+    assert ["migrated by partita migrate (moved from demo.train/"] == [
+        line[: len("migrated by partita migrate (moved from demo.train/")]
+        for line in detail["migration"]
+    ]
 
 
 def _tree(wd: Path) -> dict[str, bytes]:

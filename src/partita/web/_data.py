@@ -25,8 +25,10 @@ from partita.workspace import (
     JobPaths,
     RunInfo,
     Workspace,
+    describe_migration,
     read_job_environment,
     read_json,
+    read_migration,
     read_status,
 )
 from partita.workspace import open_index as workspace_open_index
@@ -321,6 +323,7 @@ def job_detail(
         },
         "logs": {name: _size(getattr(paths, name)) for name in ("stdout", "stderr")},
         "cancel_requested": paths.cancel_request.exists(),
+        "migration": describe_migration(read_migration(paths)),
     }
 
 

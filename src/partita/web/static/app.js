@@ -983,6 +983,7 @@ function jobPage(main, [ident]) {
       : "—");
     row("Tags", Object.keys(job.tags).length ? tagList(job.tags, addTagFilter) : h("span", { class: "muted", text: "none" }));
     row("Folder", pathEl(detail.paths.folder));
+    if ((detail.migration || []).length) row("Migration", h("div", {}, detail.migration.map((line) => h("div", { class: "muted", text: line }))));
 
     const params = detail.params
       ? h("div", { class: "params" },
