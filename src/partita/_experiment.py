@@ -128,6 +128,8 @@ class Experiment:
         self._started = 0.0
         note_entry()  # where this file enters an experiment: classes below it are refused
         self._checked_classes: set[type] = set()
+        #: Task type ids already warned about as matched through a migration.
+        self._migration_warned: set[str] = set()
         self._writer = RunWriter(self.run_paths)
         self._environment = threading.Event()
         """Set once ``environment.json`` is written (or could not be)."""
@@ -305,10 +307,9 @@ class Experiment:
 
         if not self.dry_run:
             record_match(paths, str(sealed.matched))
-        warned: set[str] = self.__dict__.setdefault("_migration_warned", set())
-        if sealed.type_id in warned:
+        if sealed.type_id in self._migration_warned:
             return
-        warned.add(sealed.type_id)
+        self._migration_warned.add(sealed.type_id)
         warnings.warn(
             f"{sealed.type_id}/{sealed.identifier[:12]} was matched through a migration: "
             f"{sealed.matched}. Its results are reused. Run 'partita migrate "
