@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 from pathlib import Path
 
@@ -345,3 +346,56 @@ def test_a_deprecated_config_replaced_by_a_split_one(project: Path) -> None:
     assert {"demo.evaluate": [moved["demo.evaluate"]["to"].split("/")[1]]} == {
         k: v for k, v in _folders(wd).items() if k == "demo.evaluate"
     }
+
+
+SLOW = """
+import time
+from pathlib import Path
+from partita import Task, Param
+
+class Hold(Task, id="demo.hold"):
+    n: Param[int]
+    def execute(self):
+        here = Path(__file__).parent
+        (here / "holding").write_text("")
+        deadline = time.monotonic() + 60
+        while not (here / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+"""
+
+SCRIPT_HOLD = """
+from demo_tasks import Fit
+from slow_tasks import Hold
+with experiment("wd", "hold"):
+    Fit(lr=0.1).submit()
+    Hold(n=1).submit()
+"""
+
+
+def test_migrate_refuses_while_an_experiment_runs(project: Path) -> None:
+    wd = project / "wd"
+    _run(project, SCRIPT_BEFORE)
+    before = _folders(wd)
+    (project / "demo_tasks.py").write_text(textwrap.dedent(AFTER))
+    (project / "slow_tasks.py").write_text(textwrap.dedent(SLOW))
+    holding = Script(project, "hold", SCRIPT_HOLD).popen(env=_env(project))
+    try:
+        deadline = time.monotonic() + 60
+        while not (project / "holding").exists():
+            assert holding.poll() is None, holding.communicate()
+            assert time.monotonic() < deadline, "the task never started"
+            time.sleep(0.05)
+        refused = _partita(project, "migrate", "wd", "--yes")
+        assert 1 == refused.returncode
+        assert "an experiment is running in" in refused.stderr
+        assert "hold (run " in refused.stderr and "nothing was migrated" in refused.stderr
+        assert before == {k: v for k, v in _folders(wd).items() if k != "demo.hold"}
+        dry = _partita(project, "migrate", "wd")  # a dry run is always allowed
+        assert 0 == dry.returncode and "would migrate 2 job folders" in dry.stdout
+    finally:
+        (project / "release").write_text("")
+        _out, err = holding.communicate(timeout=60)
+    assert 0 == holding.returncode, err
+    done = _partita(project, "migrate", "wd", "--yes")
+    assert 0 == done.returncode, done.stderr
+    assert before["demo.train"] == _folders(wd)["demo.fit"]

@@ -10,10 +10,12 @@ from rich.text import Text
 
 from partita.cli import _format as fmt
 from partita.cli._app import (
+    CliError,
     echo_json,
     find_workspace,
     get_console,
     json_option,
+    open_index,
     workdir_argument,
     workdir_option,
 )
@@ -57,7 +59,8 @@ def migrate(
     if a conversion fails. Then each folder is migrated on its own (note,
     rename, params.json), so a migration interrupted by a crash is finished by
     running the command again. Running or locked jobs, and folders whose new
-    place is taken, are skipped and listed.
+    place is taken, are skipped and listed; while an experiment of the work
+    directory runs, --yes refuses.
 
     The classes come from the modules that params.json names (imported as it is
     read); name others, or a script, with --import.
@@ -76,6 +79,19 @@ def migrate(
         sys.path.insert(0, "")  # modules of the current directory, as python -m would
     _migrate.import_code(imports)
     plan = _migrate.plan(workspace)
+    if not dry_run and plan.changes:
+        with open_index(workspace) as index:
+            live = [
+                f"{run.experiment} (run {run.run})"
+                for run in index.runs()
+                if run.status == "running" and not run.dry_run
+            ]
+        if live:
+            raise CliError(
+                f"an experiment is running in {workspace.root}: {', '.join(live)}. It may "
+                "submit the jobs this would move; migrate once it has ended (nothing was "
+                "migrated)."
+            )
     done, skipped = ([], []) if dry_run else _migrate.apply(plan)
     if as_json:
         out = plan.to_json()
