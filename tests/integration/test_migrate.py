@@ -21,24 +21,28 @@ from xputil import Script
 
 BEFORE = """
 from pathlib import Path
-from partita import Task, Config, Param, field
+from partita import Task, Config, Param, Meta, PathGenerator, field
 
 class Train(Task, id="demo.train"):
     learning_rate: Param[float]
     epochs: Param[int] = 1
+    out: Meta[Path] = field(default_factory=PathGenerator("out.txt"))
     def execute(self):
+        self.out.write_text("trained")
         with open(Path(__file__).with_name("runs.txt"), "a") as f:
             f.write(f"train {self.learning_rate} {self.epochs}\\n")
 """
 
 AFTER = """
 from pathlib import Path
-from partita import Task, Config, Param, field
+from partita import Task, Config, Param, Meta, PathGenerator, field
 
 class Fit(Task, id="demo.fit", renamed_from="demo.train"):
     lr: Param[float] = field(renamed_from="learning_rate")
     epochs: Param[int] = 1
+    out: Meta[Path] = field(default_factory=PathGenerator("out.txt"))
     def execute(self):
+        self.out.write_text("trained")
         with open(Path(__file__).with_name("runs.txt"), "a") as f:
             f.write(f"fit {self.lr} {self.epochs}\\n")
 """
@@ -164,7 +168,7 @@ def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) ->
             sys.executable,
             "-c",
             "import partita, sys; t = partita.load(sys.argv[1]); "
-            "print(type(t).__name__, t.lr, partita.identifier(t))",
+            "print(type(t).__name__, t.lr, partita.identifier(t), t.out.read_text(), t.out)",
             str(wd / "jobs" / "demo.fit" / identifiers[0]),
         ],
         cwd=project,
@@ -174,8 +178,10 @@ def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) ->
         env={**os.environ, **_env(project)},
     )
     assert load.returncode == 0, load.stderr
-    name, _, ident = load.stdout.split()
-    assert ("Fit", identifiers[0]) == (name, ident)
+    name, _, ident, text, out = load.stdout.split()
+    assert ("Fit", identifiers[0], "trained") == (name, ident, text)
+    # The generated path followed the folder.
+    assert wd / "jobs" / "demo.fit" / identifiers[0] / "out.txt" == Path(out)
 
     again = _partita(project, "migrate", "wd", "--yes", "--json")
     assert [] == json.loads(again.stdout)["changes"]

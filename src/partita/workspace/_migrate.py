@@ -212,6 +212,8 @@ def plan(workspace: Workspace) -> Plan:
                 continue
             if _moves_paths(document, moved):
                 notes = [*notes, "paths into moved job folders follow them"]
+            if paths.type_id != type_id and not any(type_id in note for note in notes):
+                notes = [*notes, f"folder under the former type id {paths.type_id}"]
             changes.append(Change(paths, target, params, notes, ""))
         if new_moved == moved or rounds > len(documents) + 1:
             break
