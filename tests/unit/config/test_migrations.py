@@ -227,3 +227,20 @@ def test_deprecated_must_be_a_function() -> None:
 
         class Wrong(Config, id="test.migrations.wrong", deprecated="Sgd"):  # type: ignore[arg-type]
             x: Param[int] = 0
+
+
+def test_an_override_by_a_former_field_name_says_the_new_one() -> None:
+    from partita.errors import RunnerError
+    from partita.runner._resolve import field_at
+
+    class Holder(Config, id="test.migrations.override-holder"):
+        optim: Param[Renamed] = field(default_factory=lambda: Renamed(lr=0.1))
+
+    assert "lr" == field_at(Holder, ("optim", "lr"), "override").name
+    with pytest.raises(RunnerError) as caught:
+        field_at(Holder, ("optim", "learning_rate"), "override 'optim.learning_rate=0.2'")
+    assert (
+        "override 'optim.learning_rate=0.2': the field 'optim.learning_rate' of Renamed was "
+        "renamed to 'optim.lr' (field(renamed_from=...)). Write optim.lr=... instead."
+        == str(caught.value)
+    )
