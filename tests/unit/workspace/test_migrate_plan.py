@@ -108,3 +108,37 @@ def test_jobs_of_classes_that_cannot_be_imported_are_listed_not_fatal(ws: Worksp
     assert stranger == skipped.job
     assert "cannot be read under the current code" in skipped.reason
     assert "no_such_module_here" in skipped.reason
+
+
+@pytest.mark.parametrize("step", ["rename", "params"])
+def test_a_failure_between_steps_is_finished_by_the_next_run(
+    ws: Workspace, step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk error at the rename or at params.json: a MigrationError that says to run it
+    again, the folder left where a new plan finds it, and one note of where it came from."""
+    from partita.errors import MigrationError
+
+    first, second = old_job(ws, 0.1), old_job(ws, 0.2)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    if step == "rename":
+        monkeypatch.setattr(_migrate.os, "rename", fail)
+    else:
+        monkeypatch.setattr(_migrate, "atomic_write", fail)
+    with pytest.raises(MigrationError) as caught:
+        _migrate.apply(_migrate.plan(ws))
+    assert "No space left on device" in str(caught.value)
+    assert "0 job folder(s) were migrated before; run 'partita migrate' again" in str(caught.value)
+    monkeypatch.undo()
+    where = ws.job("unit.migrate.after" if step == "params" else "unit.migrate.before", "x")
+    assert where.root.parent.joinpath(first.identifier).is_dir()
+    assert second.root.is_dir()  # not touched
+    done, skipped = _migrate.apply(_migrate.plan(ws))
+    assert (2, []) == (len(done), skipped)
+    for old in (first, second):
+        moved = ws.job("unit.migrate.after", old.identifier)
+        assert "lr" in json.loads(moved.params.read_text())["objects"][0]["fields"]
+        note = json.loads(moved.migration.read_text())
+        assert [f"unit.migrate.before/{old.identifier}"] == [m["from"] for m in note["migrated"]]
