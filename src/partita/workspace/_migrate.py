@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from partita.config import _runtime
+from partita.config import Task, _runtime
 from partita.config._identity import identifier
 from partita.config._seal import _resolve_generated
 from partita.config._serial import dumps, migrated_document
@@ -195,14 +195,19 @@ def plan(workspace: Workspace) -> Plan:
             except (LoadError, PartitaError) as exc:
                 skipped.append(Skipped(paths, f"cannot be read under the current code: {exc}"))
                 continue
+            if not isinstance(cfg, Task):
+                raise MigrationError(
+                    f"{paths.params}: its task became a {type(cfg).__qualname__}, which is not "
+                    "a Task. The conversion of a deprecated task must return a task."
+                )
             type_id = type(cfg)._partita_type_id
             ident = identifier(cfg)
             target = workspace.job(type_id, ident)
             if target.root != paths.root:
                 new_moved[_relative(workspace, paths)] = _relative(workspace, target)
-                _resolve_generated(cfg, target.root)  # type: ignore[arg-type]
+                _resolve_generated(cfg, target.root)
             elif any(" converted to " in note for note in notes):
-                _resolve_generated(cfg, target.root)  # type: ignore[arg-type]
+                _resolve_generated(cfg, target.root)
             params = dumps(cfg)
             if not notes and target.root == paths.root and not _moves_paths(document, moved):
                 unchanged += 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from partita import Param, Task, field
+from partita import Config, Param, Task, field
 from partita.config import _runtime, dumps, identifier
 from partita.workspace import FileLock, JobPaths, Workspace, _migrate, open_index
 
@@ -25,6 +25,17 @@ class Before(Task, id="unit.migrate.before"):
 
 class After(Task, id="unit.migrate.after", renamed_from="unit.migrate.before"):
     lr: Param[float] = field(renamed_from="rate")
+
+    def execute(self) -> None:
+        pass
+
+
+class Plain(Config, id="unit.migrate.plain"):
+    x: Param[int] = 0
+
+
+class Stale(Task, id="unit.migrate.stale", deprecated=lambda old: Plain()):
+    x: Param[int] = 0
 
     def execute(self) -> None:
         pass
@@ -142,3 +153,16 @@ def test_a_failure_between_steps_is_finished_by_the_next_run(
         assert "lr" in json.loads(moved.params.read_text())["objects"][0]["fields"]
         note = json.loads(moved.migration.read_text())
         assert [f"unit.migrate.before/{old.identifier}"] == [m["from"] for m in note["migrated"]]
+
+
+def test_a_task_converted_to_a_plain_config_is_refused_before_any_write(ws: Workspace) -> None:
+    from partita.errors import MigrationError
+
+    old_job(ws, 0.1)
+    stale = ws.job("unit.migrate.stale", identifier(Stale()))
+    stale.root.mkdir(parents=True)
+    stale.params.write_bytes(dumps(Stale()))
+    before = sorted(p.as_posix() for p in ws.jobs.rglob("*"))
+    with pytest.raises(MigrationError, match="became a Plain, which is not a Task"):
+        _migrate.plan(ws)
+    assert before == sorted(p.as_posix() for p in ws.jobs.rglob("*"))
