@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +245,28 @@ def test_an_override_by_a_former_field_name_says_the_new_one() -> None:
         "renamed to 'optim.lr' (field(renamed_from=...)). Write optim.lr=... instead."
         == str(caught.value)
     )
+
+
+class UsesOptim(Task, id="test.migrations.uses-optim"):
+    optim: Param[Config]
+
+    def execute(self) -> None:
+        pass
+
+
+def test_submitting_a_deprecated_config_warns_once(tmp_path: Path) -> None:
+    from partita.config import _seal
+    from partita.errors import PartitaWarning
+
+    _runtime.set_current_workspace(tmp_path)
+    _seal._warned_deprecated.discard(OldSgd)
+    with pytest.warns(PartitaWarning) as caught:
+        _seal.seal(UsesOptim(optim=OldSgd(lr=0.1)), tmp_path)
+    assert [
+        "OldSgd (test.migrations.old-sgd) is deprecated: its class declares a conversion to "
+        "the config that replaces it. Build the new config instead, and run 'partita migrate "
+        "WORKDIR' to convert the jobs recorded with the old one."
+    ] == [str(w.message) for w in caught]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _seal.seal(UsesOptim(optim=OldSgd(lr=0.2)), tmp_path)
