@@ -295,6 +295,11 @@ class Config(ConfigNode):
             unresolved = ("cannot resolve the annotation", "cannot be resolved")
             if not any(text in str(exc) for text in unresolved):
                 raise  # annotations that name a later class are resolved on first use
+            if renamed_from is not None:
+                # Its former ids are known at once, for params.json recorded under them.
+                type_id = type_id_of(cls)
+                former = _migrations.check_type_ids(cls, renamed_from, type_id)
+                _migrations.register(cls, type_id, former)
 
     def __init__(self, **values: Any) -> None:
         cls = type(self)

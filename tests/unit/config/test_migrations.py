@@ -270,3 +270,13 @@ def test_submitting_a_deprecated_config_warns_once(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _seal.seal(UsesOptim(optim=OldSgd(lr=0.2)), tmp_path)
+
+
+def test_former_ids_are_known_before_forward_references_resolve() -> None:
+    from partita.config import _migrations
+
+    class Early(Config, id="test.migrations.early", renamed_from="test.migrations.earlier"):
+        later: Param[LaterDefined]  # noqa: F821 - defined below, resolved on first use
+
+    assert Early is _migrations.claimant("test.migrations.earlier")
+    assert "_partita_fields" not in Early.__dict__
