@@ -165,7 +165,7 @@ def plan(workspace: Workspace) -> Plan:
     """
     root = workspace.root
     _runtime.register_workspace(root)
-    documents: dict[JobPaths, tuple[dict[str, Any], bytes]] = {}
+    documents: dict[JobPaths, tuple[dict[str, Any], bytes, set[str]]] = {}
     result = Plan(workspace)
     for paths in _job_folders(workspace):
         try:
@@ -176,7 +176,7 @@ def plan(workspace: Workspace) -> Plan:
         except (OSError, ValueError) as exc:
             result.skipped.append(Skipped(paths, f"unreadable params.json: {exc}"))
             continue
-        documents[paths] = (document, data)
+        documents[paths] = (document, data, _folders_referenced(document, set()))
     moved: dict[str, str] = {}
     rounds = 0
     while True:
@@ -185,7 +185,7 @@ def plan(workspace: Workspace) -> Plan:
         skipped: list[Skipped] = []
         unchanged = 0
         new_moved: dict[str, str] = {}
-        for paths, (document, data) in documents.items():
+        for paths, (document, data, referenced) in documents.items():
             try:
                 cfg, notes = migrated_document(
                     document, workspace=root, moved=moved, source=str(paths.params)
@@ -209,13 +209,14 @@ def plan(workspace: Workspace) -> Plan:
             elif any(" converted to " in note for note in notes):
                 _resolve_generated(cfg, target.root)
             params = dumps(cfg)
-            if not notes and target.root == paths.root and not _moves_paths(document, moved):
+            follows = any(folder in moved for folder in referenced)
+            if not notes and target.root == paths.root and not follows:
                 unchanged += 1
                 continue
             if params == data and target.root == paths.root:
                 unchanged += 1
                 continue
-            if _moves_paths(document, moved):
+            if follows:
                 notes = [*notes, "paths into moved job folders follow them"]
             if paths.type_id != type_id and not any(type_id in note for note in notes):
                 notes = [*notes, f"folder under the former type id {paths.type_id}"]
@@ -255,11 +256,20 @@ def plan(workspace: Workspace) -> Plan:
     return result
 
 
-def _moves_paths(document: dict[str, Any], moved: dict[str, str]) -> bool:
-    if not moved:
-        return False
-    text = json.dumps(document)
-    return any(f'"{old}/' in text or f'"{old}"' in text for old in moved)
+def _folders_referenced(value: Any, out: set[str]) -> set[str]:
+    """The job folders (``jobs/<type>/<identifier>``) of the work-directory paths in a
+    ``params.json`` value."""
+    if isinstance(value, dict):
+        if value.get("base") == "workspace" and isinstance(value.get("$path"), str):
+            parts = value["$path"].split("/", 3)
+            if len(parts) >= 3:
+                out.add("/".join(parts[:3]))
+        for item in value.values():
+            _folders_referenced(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _folders_referenced(item, out)
+    return out
 
 
 def _note(paths: JobPaths, change: Change) -> None:
