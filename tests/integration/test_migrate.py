@@ -405,3 +405,70 @@ def test_migrate_refuses_while_an_experiment_runs(project: Path) -> None:
     done = _partita(project, "migrate", "wd", "--yes")
     assert 0 == done.returncode, done.stderr
     assert before["demo.train"] == _folders(wd)["demo.fit"]
+
+
+PATHS_BEFORE = (
+    BEFORE
+    + """
+class Score(Task, id="demo.score"):
+    after: Param[Task]
+    model: Param[Path]
+    def execute(self):
+        with open(Path(__file__).with_name("runs.txt"), "a") as f:
+            f.write(f"score {self.model.read_text()}\\n")
+"""
+)
+
+PATHS_AFTER = (
+    AFTER
+    + """
+class Score(Task, id="demo.score"):
+    after: Param[Task]
+    model: Param[Path]
+    def execute(self):
+        with open(Path(__file__).with_name("runs.txt"), "a") as f:
+            f.write(f"score {self.model.read_text()}\\n")
+"""
+)
+
+SCRIPT_PATHS_BEFORE = """
+from demo_tasks import Score, Train
+with experiment("wd", "demo"):
+    train = Train(learning_rate=0.1).submit()
+    Score(after=train, model=train.out).submit()
+"""
+
+SCRIPT_PATHS_AFTER = """
+from demo_tasks import Fit, Score
+with experiment("wd", "demo"):
+    fit = Fit(lr=0.1).submit()
+    Score(after=fit, model=fit.out).submit()
+"""
+
+
+def test_a_path_into_a_renamed_tasks_folder_follows_it(project: Path) -> None:
+    """``Score`` holds a plain path into the folder of the renamed task: found before the
+    migration (the task's folder is found under its former id), moved with it after."""
+    wd = project / "wd"
+    (project / "demo_tasks.py").write_text(textwrap.dedent(PATHS_BEFORE))
+    _run(project, SCRIPT_PATHS_BEFORE)
+    assert ["score trained", "train 0.1 1"] == sorted(_runs(project))
+    (score,) = _folders(wd)["demo.score"]
+    (project / "demo_tasks.py").write_text(textwrap.dedent(PATHS_AFTER))
+    _run(project, SCRIPT_PATHS_AFTER)
+    assert 2 == len(_runs(project)), "a job ran again before the migration"
+
+    done = _partita(project, "migrate", "wd", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    moved = {c["from"]: c for c in json.loads(done.stdout)["migrated"]}
+    assert f"demo.score/{score}" in moved
+    assert "paths into moved job folders follow them" in moved[f"demo.score/{score}"]["changes"]
+    (fit,) = _folders(wd)["demo.fit"]
+    (new_score,) = _folders(wd)["demo.score"]
+    assert new_score != score  # its path, hence its identity, changed with the folder
+    params = json.loads((wd / "jobs" / "demo.score" / new_score / "params.json").read_text())
+    assert {"$path": f"jobs/demo.fit/{fit}/out.txt", "base": "workspace"} == params["objects"][
+        params["root"]
+    ]["fields"]["model"]
+    _run(project, SCRIPT_PATHS_AFTER)
+    assert 2 == len(_runs(project)), "a job ran again after the migration"
