@@ -372,7 +372,7 @@ class Experiment:
         self._migration_warned.add(sealed.type_id)
         warnings.warn(
             f"{sealed.type_id}/{sealed.identifier[:12]} was matched through a migration: "
-            f"{sealed.matched}. Its results are reused. Run 'partita migrate "
+            f"{sealed.matched}. It is the same job, in the same folder. Run 'partita migrate "
             f"{self.workspace.root}' to rewrite such job folders under the current names.",
             PartitaWarning,
             stacklevel=4,
