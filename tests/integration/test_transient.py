@@ -203,3 +203,36 @@ with experiment("wd", "fits"):
     assert not fits[1].exists()
     assert not folder.exists()
     assert not folder.with_name(folder.name + ".lock").exists()
+
+
+def test_the_job_of_a_held_transient_task_says_why_there_is_none(tmp_path: Path) -> None:
+    script = Script(
+        tmp_path,
+        "transient_job",
+        TASKS
+        + """
+from partita.errors import NoExperimentError
+
+with experiment("wd", "job"):
+    prep = Prep(n=5)
+    prep.submit(transient=True)
+    try:
+        prep.job
+    except NoExperimentError as exc:
+        print("HELD:", exc)
+    Train(data=prep).submit()
+    print("NOW:", prep.job.name)
+""",
+    )
+    log = tmp_path / "log.txt"
+    result = script.run(env={"TR_LOG": str(log)})
+    assert result.returncode == 0, result.stderr
+    held = next(line for line in result.stdout.splitlines() if line.startswith("HELD:"))
+    assert held == (
+        "HELD: Prep was submitted with transient=True and is held: it gets a job (and runs) "
+        "only when a task that needs it, and is not done, is submitted in this experiment. "
+        "Submit that task first, or submit Prep without transient=True to run it anyway."
+    )
+    (prep,) = job_dirs(tmp_path / "wd", "tr.prep")
+    assert f"NOW: tr.prep/{prep.name[:12]}" in result.stdout, result.stdout
+    assert log.read_text().splitlines() == ["prep 5", "train 10"]

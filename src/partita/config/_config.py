@@ -70,13 +70,15 @@ RESERVED = frozenset(
 class _State:
     """Per-instance bookkeeping, stored under ``__partita__`` in the instance dict."""
 
-    __slots__ = ("digest", "frozen", "job", "paths_of", "producer", "tags", "workspace")
+    __slots__ = ("digest", "frozen", "held", "job", "paths_of", "producer", "tags", "workspace")
 
     def __init__(self) -> None:
         self.frozen = False
         self.tags: dict[str, Any] = {}
         self.producer: Config | None = None
         self.job: Any = None
+        #: Submitted with ``transient=True`` and not launched (yet): it has no job.
+        self.held = False
         self.workspace: Path | None = None
         self.digest: bytes | None = None
         #: The job folder this config's generated paths were resolved into.
@@ -602,7 +604,16 @@ class Task(Config):
     @property
     def job(self) -> Any:
         """The :class:`partita.Job` of this task in the current experiment (after submit)."""
-        job = state_of(self).job
+        st = state_of(self)
+        job = st.job
+        if job is None and st.held:
+            name = type(self).__qualname__
+            raise NoExperimentError(
+                f"{name} was submitted with transient=True and is held: it gets a job (and "
+                "runs) only when a task that needs it, and is not done, is submitted in this "
+                f"experiment. Submit that task first, or submit {name} without transient=True "
+                "to run it anyway."
+            )
         if job is None:
             raise NoExperimentError(
                 f"{type(self).__qualname__} has not been submitted in this process."
