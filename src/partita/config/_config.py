@@ -416,23 +416,65 @@ class Config(ConfigNode):
 
     def tags(self) -> dict[str, Any]:
         """Tags of this config, of every config it contains and of the tasks that produced
-        them (an output carries its task's tags). Its own tags win over those it holds."""
-        collected: dict[str, Any] = {}
-        seen: set[int] = set()
+        them (an output carries its task's tags). Its own tags win over those it holds;
+        among the configs it holds, the last field (in name order) wins. Submitting warns
+        (:class:`partita.errors.TagConflictWarning`) when one name meets two values."""
+        return collect_tags(self)[0]
 
-        def visit(cfg: Config) -> None:
-            if id(cfg) in seen:
-                return
-            seen.add(id(cfg))
-            st = state_of(cfg)
-            if st.producer is not None:
-                visit(st.producer)
-            for child in iter_children(cfg):
-                visit(child)
-            collected.update(st.tags)
 
-        visit(self)
-        return dict(sorted(collected.items()))
+def _same_tag(a: Any, b: Any) -> bool:
+    """Tag values are scalars; ``1``, ``1.0`` and ``True`` are three values."""
+    return type(a) is type(b) and a == b
+
+
+def collect_tags(cfg: Config) -> tuple[dict[str, Any], list[str]]:
+    """``cfg.tags()`` and a sentence per tag name given two values on the way.
+
+    The configs are visited depth first, post-order (a producer, then the held configs in
+    field-name order, then the config itself): the value seen last wins.
+    """
+    seen_values: dict[str, list[tuple[Any, str]]] = {}
+    seen: set[int] = set()
+    root = type(cfg).__qualname__
+
+    def visit(current: Config, path: str) -> None:
+        if id(current) in seen:
+            return
+        seen.add(id(current))
+        st = state_of(current)
+        if st.producer is not None:
+            visit(st.producer, path)
+        d = current.__dict__
+        for name in type(current)._partita_walk:
+            value = d.get(name)
+            if value is not None:
+                for child in iter_values(value):
+                    visit(child, f"{path}.{name}" if path else name)
+        where = (
+            f"{root} itself" if current is cfg else f"the {type(current).__qualname__} at {path}"
+        )
+        for name, value in st.tags.items():
+            seen_values.setdefault(name, []).append((value, where))
+
+    visit(cfg, "")
+    collected: dict[str, Any] = {}
+    conflicts: list[str] = []
+    for name, values in seen_values.items():
+        winner, won_by = values[-1]
+        collected[name] = winner
+        others: list[tuple[Any, str]] = []
+        for value, where in values[:-1]:
+            if not _same_tag(value, winner) and not any(_same_tag(value, v) for v, _ in others):
+                others.append((value, where))
+        if others:
+            lost = ", ".join(f"{value!r} (from {where})" for value, where in others)
+            conflicts.append(
+                f"{root}: the tag {name!r} is given {len(others) + 1} values, {lost} and "
+                f"{winner!r} (from {won_by}); {winner!r} wins (a config's own tags win over "
+                "those of the configs it holds, a later field (in name order) or list item over "
+                f"an earlier one). Give the tag one value, or choose it: task.tag({name!r}, ...)."
+            )
+    return dict(sorted(collected.items())), conflicts
 
 
 def iter_values(value: Any) -> Iterator[Config]:
