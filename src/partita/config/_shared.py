@@ -210,12 +210,14 @@ def shared_lock(task: Any, group: str, timeout: float | None = None) -> Iterator
         )
     lock = _lock_factory[0](_layout.shared_lock(folder))
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
+    for attempt in range(100):
         os.makedirs(folder.parent, exist_ok=True)
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             acquired = lock.acquire(timeout=left)
         except FileNotFoundError:
+            if attempt == 99:
+                raise  # not a gc at work (e.g. a dangling link): say what failed
             continue  # gc removed the (empty) group folder just now: make it again
         break
     if not acquired:
