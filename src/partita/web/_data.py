@@ -260,6 +260,10 @@ def render_params(document: Any, workspace: Workspace) -> Any:
         }
         if "producer" in obj:
             out["producer"] = config(obj["producer"], depth + 1)
+        if isinstance(obj.get("ignored"), list):
+            out["ignored"] = [str(name) for name in obj["ignored"]]  # held with ignore()
+        if isinstance(obj.get("instance"), str):
+            out["instance"] = obj["instance"]  # a distinct() instance
         return out if depth == 0 else {"$config": out}
 
     def value(v: Any, depth: int) -> Any:
