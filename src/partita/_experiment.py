@@ -316,6 +316,7 @@ class Experiment:
             if transient:
                 # Launched only when a job that is not done needs it (see _dependencies).
                 self._held[sealed.identifier] = held
+                state_of(sealed.task).held = True  # so task.job says why it has no job
                 return sealed.outputs
             self._held.pop(sealed.identifier, None)
         self._launch(held, transient=False)
@@ -355,7 +356,8 @@ class Experiment:
                 ) from None
         self._record_submission(spec, transient)  # on disk before the scheduler can launch it
         job = self._scheduler.submit(spec)
-        state_of(sealed.task).job = job
+        st = state_of(sealed.task)
+        st.job, st.held = job, False
         return job
 
     def _matched_through_migration(self, sealed: Sealed, paths: JobPaths) -> None:

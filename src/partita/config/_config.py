@@ -712,7 +712,16 @@ class Task(Config):
     @property
     def job(self) -> Any:
         """The :class:`partita.Job` of this task in the current experiment (after submit)."""
-        job = state_of(self).job
+        st = state_of(self)
+        job = st.job
+        if job is None and st.held:
+            name = type(self).__qualname__
+            raise NoExperimentError(
+                f"{name} was submitted with transient=True and is held: it gets a job (and "
+                "runs) only when a task that needs it, and is not done, is submitted in this "
+                f"experiment. Submit that task first, or submit {name} without transient=True "
+                "to run it anyway."
+            )
         if job is None:
             raise NoExperimentError(
                 f"{type(self).__qualname__} has not been submitted in this process."
