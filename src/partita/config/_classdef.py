@@ -8,7 +8,7 @@ import typing
 import warnings
 from typing import Any, ClassVar
 
-from partita.config import _runtime
+from partita.config import _migrations, _runtime
 from partita.config._fields import MISSING, Field, FieldKind, PathGenerator, _FieldSpec, _Marker
 from partita.config._generic import check_redeclared, specialise
 from partita.config._identity import plan
@@ -163,7 +163,9 @@ def resolve_fields(cls: type) -> dict[str, Field]:
                 spec.help,
                 cls,
                 count_default=spec.count_default,
+                renamed_from=spec.renamed_from,
             )
+    _migrations.check_field_renames(cls.__qualname__, fields)
     _install(cls, fields)
     return fields
 
@@ -171,10 +173,14 @@ def resolve_fields(cls: type) -> dict[str, Field]:
 def _install(cls: type, fields: dict[str, Field]) -> None:
     check_groups(cls, fields)
     type_id = type_id_of(cls)
+    former = _migrations.check_type_ids(cls, cls.__dict__.get("_partita_renamed_raw"), type_id)
     setattr_ = type.__setattr__
+    setattr_(cls, "_partita_renamed_from", former)
+    _migrations.register(cls, type_id, former)
     setattr_(cls, "_partita_fields", fields)
     setattr_(cls, "_partita_type_id", type_id)
-    setattr_(cls, "_partita_plan", plan(type_id, fields))
+    setattr_(cls, "_partita_renames", _migrations.field_renames(fields))
+    setattr_(cls, "_partita_plan", plan(_migrations.identity_type_id(cls, type_id), fields))
     walk = tuple(n for n in sorted(fields) if fields[n].type.may_hold_configs)
     setattr_(cls, "_partita_post_init", getattr(cls, "__post_init__", None))
     setattr_(cls, "_partita_walk", walk)

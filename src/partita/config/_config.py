@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from partita import _layout
-from partita.config import _generic, _runtime
+from partita.config import _generic, _migrations, _runtime
 from partita.config._classdef import RESERVED as RESERVED
-from partita.config._classdef import is_classvar
+from partita.config._classdef import is_classvar, type_id_of
 from partita.config._classdef import resolve_fields as resolve_fields
 from partita.config._fields import (
     MISSING,
@@ -71,7 +71,10 @@ class Config(ConfigNode):
         Adam(lr=0.01)
 
     The class keyword ``id=`` fixes the type id used in identifiers and folder names; without
-    it the id is ``module.QualName``.
+    it the id is ``module.QualName``. ``renamed_from=`` lists the class's former type ids
+    (oldest first): identifiers keep using the oldest, so renaming or moving a class keeps
+    its jobs. ``deprecated=convert`` marks a class replaced by another: ``partita migrate``
+    turns its recorded configs into ``convert(old)`` (see docs/identity.md).
     """
 
     _partita_fields: ClassVar[dict[str, Field]]
@@ -81,7 +84,13 @@ class Config(ConfigNode):
     _partita_post_init: ClassVar[Callable[[Any], None] | None]
 
     def __init_subclass__(
-        cls, *, id: str | None = None, shared: dict[str, Any] | None = None, **kwargs: Any
+        cls,
+        *,
+        id: str | None = None,
+        shared: dict[str, Any] | None = None,
+        renamed_from: str | tuple[str, ...] | None = None,
+        deprecated: Callable[[Any], Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
         if id is not None and (not isinstance(id, str) or not id or "/" in id or id != id.strip()):
@@ -89,7 +98,14 @@ class Config(ConfigNode):
                 f"{cls.__qualname__}: id must be a non-empty str without '/' or surrounding "
                 f"spaces, found {id!r}. Use dotted names such as 'project.train'."
             )
+        if deprecated is not None and not callable(deprecated):
+            raise ConfigDefinitionError(
+                f"{cls.__qualname__}: deprecated= expected a conversion function (old config "
+                f"-> new config), found {deprecated!r}. Write e.g. deprecated=to_adamw."
+            )
         type.__setattr__(cls, "_partita_explicit_id", id)
+        type.__setattr__(cls, "_partita_renamed_raw", renamed_from)
+        type.__setattr__(cls, "_partita_deprecated", deprecated)
         if shared is not None:
             if not issubclass(cls, Task):
                 raise ConfigDefinitionError(
@@ -125,6 +141,11 @@ class Config(ConfigNode):
             unresolved = ("cannot resolve the annotation", "cannot be resolved")
             if not any(text in str(exc) for text in unresolved):
                 raise  # annotations that name a later class are resolved on first use
+            if renamed_from is not None:
+                # Its former ids are known at once, for params.json recorded under them.
+                type_id = type_id_of(cls)
+                former = _migrations.check_type_ids(cls, renamed_from, type_id)
+                _migrations.register(cls, type_id, former)
 
     def __class_getitem__(cls, params: Any) -> Any:
         getitem = getattr(super(), "__class_getitem__", None)
@@ -545,7 +566,16 @@ class Task(Config):
     @property
     def job(self) -> Any:
         """The :class:`partita.Job` of this task in the current experiment (after submit)."""
-        job = state_of(self).job
+        st = state_of(self)
+        job = st.job
+        if job is None and st.held:
+            name = type(self).__qualname__
+            raise NoExperimentError(
+                f"{name} was submitted with transient=True and is held: it gets a job (and "
+                "runs) only when a task that needs it, and is not done, is submitted in this "
+                f"experiment. Submit that task first, or submit {name} without transient=True "
+                "to run it anyway."
+            )
         if job is None:
             raise NoExperimentError(
                 f"{type(self).__qualname__} has not been submitted in this process."
