@@ -51,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -875,22 +876,23 @@ def print_table(results: dict[str, dict[str, Outcome]], tools: dict[str, Tool]) 
     rows: list[list[str]] = []
     notes: list[str] = []
 
-    def met(verdict: list[bool]) -> str:
-        return "-" if not verdict else ("yes" if all(verdict) else "NO")
+    def met(verdict: Sequence[bool | None]) -> str:
+        """One "yes"/"NO" per target, in the order of the target column ("?": unknown)."""
+        if not verdict:
+            return "-"
+        return ", ".join("?" if v is None else ("yes" if v else "NO") for v in verdict)
 
     def target_text(bench: str, value: float | None, luigi: float | None) -> list[str]:
         parts = []
-        verdict: list[bool] = []
+        verdict: list[bool | None] = []
         if bench in RATIO_TARGETS:
             goal = RATIO_TARGETS[bench]
             parts.append(f"≤ {goal:g}× luigi")
             r = ratio(value, luigi)
-            if r is not None:
-                verdict.append(r <= goal)
+            verdict.append(None if r is None else r <= goal)
         if bench in TARGETS:
             parts.append(f"< {fmt(TARGETS[bench])}")
-            if value is not None:
-                verdict.append(value < TARGETS[bench])
+            verdict.append(None if value is None else value < TARGETS[bench])
         if not parts:
             return ["-", "-"]
         return [", ".join(parts), met(verdict)]
@@ -947,7 +949,7 @@ def print_table(results: dict[str, dict[str, Outcome]], tools: dict[str, Tool]) 
                 row += ["-", "-"]
             else:
                 row.append(f"< {goal:.0f} MiB" if unit == "MiB" else f"< {goal * 1000:g} ms")
-                row.append(met([] if v is None else [v < goal]))
+                row.append(met([None if v is None else v < goal]))
             rows.append(row)
     big = results.get("big", {}).get("partita")
     if big is not None and big.rss_mib is not None:
@@ -975,6 +977,40 @@ def print_table(results: dict[str, dict[str, Outcome]], tools: dict[str, Tool]) 
     markdown = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     markdown += ["| " + " | ".join(r) + " |" for r in rows]
     return markdown
+
+
+def print_saved(path: Path) -> int:
+    """Print the table of a run saved by ``--json`` (or ``results/latest.json``)."""
+    document = json.loads(path.read_text("utf-8"))
+    saved = document["machine"]["tools"]
+    order = [t for t in TOOLS if t in saved]  # the JSON's keys are sorted
+    tools = {name: Tool(name, saved[name].get("python")) for name in order}
+    for name, tool in tools.items():
+        tool.problem = saved[name].get("problem")
+    keys = {f.name for f in Outcome.__dataclass_fields__.values()}  # type: ignore[attr-defined]
+    results: dict[str, dict[str, Outcome]] = {}
+    for bench in [b for b in BENCHMARKS if b in document["results"]]:
+        by_tool = document["results"][bench]
+        results[bench] = {}
+        for name in [t for t in order if t in by_tool]:
+            data = by_tool[name]
+            fields = {
+                "value": data.get("value_s"),
+                "measured": data.get("measured_s"),
+                "cpu_per_task": data.get("cpu_per_task_s"),
+                "orchestrator_cpu_per_task": data.get("orchestrator_cpu_per_task_s"),
+                "rss_mib": data.get("orchestrator_rss_mib"),
+                **{k: v for k, v in data.items() if k in keys},
+            }
+            results[bench][name] = Outcome(**fields)
+    machine = document["machine"]
+    print(
+        f"run of {machine.get('date')}, partita {machine.get('partita_commit_at_start')} (start)"
+        f" / {machine.get('partita_commit')} (end), "
+        f"load average at start {machine.get('load_average_at_start')}\n"
+    )
+    print_table(results, tools)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1052,7 +1088,16 @@ def main(argv: list[str] | None = None) -> int:
         "outside site-packages, such as an editable partita, are recompiled by every process)",
     )
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the results here")
+    parser.add_argument(
+        "--table-from",
+        default=None,
+        metavar="JSON",
+        help="measure nothing: print the table of a saved run (results/latest.json or a --json "
+        "file)",
+    )
     args = parser.parse_args(argv)
+    if args.table_from:
+        return print_saved(Path(args.table_from))
     if args.repeat < 1 or (args.xpm_repeat is not None and args.xpm_repeat < 1):
         parser.error("--repeat and --xpm-repeat must be at least 1")
 
