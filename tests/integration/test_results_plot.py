@@ -193,3 +193,14 @@ def test_without_matplotlib_the_command_says_which_extra(
     assert list(tmp_path.iterdir()) == []
     # The table itself needs neither matplotlib nor pandas.
     assert CliRunner().invoke(cli, ["results", "-w", str(workdir), "--csv"]).exit_code == 0
+
+
+def test_a_wrong_state_is_a_usage_error_of_the_table_too(workdir: Path) -> None:
+    """`--state` is checked by the command line (exit 2, naming the states and 'all')."""
+    out = CliRunner().invoke(cli, ["results", "-w", str(workdir), "--state", "bogus"])
+    assert out.exit_code == 2, out.output
+    assert "'bogus' is not one of" in out.output and "'all'" in out.output
+    assert "None" not in out.output  # no Python spelling on the command line
+    out = CliRunner().invoke(cli, ["results", "-w", str(workdir), "--state", "all", "--csv"])
+    assert out.exit_code == 0, out.output
+    assert len(out.output.splitlines()) == 1 + 13

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from partita._jobenv import fingerprint_file
 from partita.analysis import ResultRows, draw_plot, plot_data, plot_output, result_rows
+from partita.analysis._table import STATES as RESULT_STATES
 from partita.cli import _format as fmt
 from partita.cli._app import (
     CliError,
@@ -90,6 +91,7 @@ def _json_value(value: Any) -> Any:
     multiple=True,
     default=("done",),
     show_default=True,
+    type=click.Choice([*RESULT_STATES, "all"]),
     help="Jobs in this state (repeatable); 'all' for every state.",
 )
 @click.option("--varying", is_flag=True, help="Leave out parameters that are the same everywhere.")
