@@ -689,3 +689,24 @@ def test_counts_are_plural_only_when_more_than_one(wd: Path, tmp_path: Path) -> 
     output = invoke("jobs", "clean", "-w", copy, "--include-referenced").stdout
     assert "would delete 1 job:" in output
     assert "1 jobs" not in output
+
+
+def test_python_dash_m_partita_is_the_command(tmp_path: Path) -> None:
+    """`python -m partita` works like the `partita` console script (same exit codes)."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "partita", "gc", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "Usage: partita gc" in ran.stdout
+    wrong = subprocess.run(
+        [sys.executable, "-m", "partita", "jobs", "list", "-w", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert wrong.returncode == 2 and "error:" in wrong.stderr, wrong.stderr
