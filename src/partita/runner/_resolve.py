@@ -251,9 +251,12 @@ def check_sweepable(cls: type[Config], assignments: list[Assignment], multirun: 
             continue
         f = field_at(cls, a.path, a.source)
         if not multirun:
+            # The shell removes one level of quotes: the text's own quotes go inside others.
+            single = ",".join(a.texts).replace("'", "")
             raise RunnerError(
                 f"{a.source}: {a.key} is given {len(a.values)} values (a sweep). Add "
-                f"--multirun to run once per value, or quote a single text: {a.key}='a,b'."
+                f"--multirun to run once per value, or, for one text, quote it inside "
+                f"shell quotes: \"{a.key}='{single}'\"."
             )
         if config_class(f) is not None or isinstance(f.type, t._Dict):
             raise RunnerError(
