@@ -88,8 +88,19 @@ def field_at(cls: type[Config], path: tuple[str, ...], source: str) -> Field:
         f = known.get(part)
         where = ".".join(path[: depth + 1])
         if f is None:
-            candidates = _paths(cls)
-            close = difflib.get_close_matches(".".join(path), candidates, n=1, cutoff=0.6)
+            # Below a config that was found ('model'), compare what follows it with the
+            # paths below it: the shared prefix would make every one of them look close.
+            prefix = ".".join(path[:depth])
+            below = [
+                c[len(prefix) + 1 :] if prefix else c
+                for c in _paths(cls)
+                if not prefix or c.startswith(prefix + ".")
+            ]
+            rest = ".".join(path[depth:])
+            close = [
+                f"{prefix}.{c}" if prefix else c
+                for c in difflib.get_close_matches(rest, below, n=1, cutoff=0.6)
+            ]
             if not close:
                 close = [
                     ".".join((*path[:depth], c))
@@ -98,8 +109,10 @@ def field_at(cls: type[Config], path: tuple[str, ...], source: str) -> Field:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             names = ", ".join(known) or "(none)"
             owner = current.__qualname__
+            if depth:
+                owner += f" (at {'.'.join(path[:depth])!r})"
             raise RunnerError(
-                f"{source}: {owner} has no field {where!r}.{hint} Its fields are: {names}. "
+                f"{source}: {owner} has no field {part!r}.{hint} Its fields are: {names}. "
                 "See them all with --help."
             )
         if depth == len(path) - 1:

@@ -61,6 +61,8 @@ def test_quotes_keep_text() -> None:
         ("flag=maybe", "flag: expected bool"),
         ("kernal=linear", "Did you mean 'kernel'?"),
         ("model.layer=3", "Did you mean 'model.layers'?"),
+        ("model.layer=3", "Model (at 'model') has no field 'layer'."),
+        ("model.zzz=3", "Model (at 'model') has no field 'zzz'. Its fields are: layers, width"),
         ("kernel.x=3", "kernel is a str, not a config"),
         ("version=2", "version is a Constant"),
         ("color=GREEN", "expected one of RED, BLUE, found 'GREEN'"),
