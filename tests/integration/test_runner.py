@@ -259,3 +259,36 @@ def test_a_damaged_configuration_record_is_said_plainly(xp: Script) -> None:
     (run / "config.json").unlink()
     shown = partita(xp.folder, "run", "--rerun", run.name, "-w", "wd")
     assert 1 == shown.returncode and "not started through @experiment_main" in shown.stderr
+
+
+BELOW = """
+from partita import experiment_main
+
+class Setup(Config, id="rt.below.setup"):
+    '''Setup.'''
+    n: Param[int] = 1
+
+@experiment_main("below", workdir="wd")
+def main(xp, cfg: Setup) -> None:
+    Late(n=cfg.n).submit()
+
+class Late(Task, id="rt.below.late"):
+    n: Param[int]
+    def execute(self):
+        print("ran")
+"""
+
+
+def test_a_task_class_below_the_decorated_function_is_explained(script: Any) -> None:
+    """The function runs when the script reaches the decorator: a class below it does not
+    exist yet. One line says so and where, instead of a bare NameError traceback."""
+    below: Script = script(BELOW, name="below")
+    done = below.run()
+    assert 1 == done.returncode
+    assert "Traceback" not in done.stderr, done.stderr
+    line = next(x for x in done.stderr.splitlines() if x.startswith("error: "))
+    assert "class Late at line" in line and "below.py" in line and "above it" in line
+    # Other NameErrors are the script's own bugs: their traceback is kept.
+    typo = script(BELOW.replace("Late(n=cfg.n)", "Lat(n=cfg.n)"), name="typo")
+    failed = typo.run()
+    assert 1 == failed.returncode and "NameError: name 'Lat' is not defined" in failed.stderr
