@@ -56,6 +56,8 @@ def test_quotes_keep_text() -> None:
     ("override", "message"),
     [
         ("C=abc", "C: expected list[float], found str 'abc'"),
+        ("C=abc", "Write a list in brackets, each a float: [a, b]."),  # not "e.g. [abc]"
+        ("C=3", "Write a list in brackets, e.g. [3]."),
         ("seeds=1.5", "seeds: expected int, found float 1.5"),
         ("seeds=x", "seeds: expected int, found str 'x'"),
         ("flag=maybe", "flag: expected bool"),
