@@ -383,7 +383,13 @@ class Experiment:
                     job = self._launch(held, transient=True)
             found.setdefault(job.identifier, job)
         scheduler = self._scheduler
-        own = [job for job in found.values() if scheduler is not None and scheduler.owns(job)]
+        # A dry run has no scheduler: the jobs it listed itself are its own (they would run).
+        listed = {ident for _, ident, _ in self._dry} if self.dry_run else set()
+        own = [
+            job
+            for job in found.values()
+            if (scheduler is not None and scheduler.owns(job)) or job.identifier in listed
+        ]
         for job in found.values():
             if job not in own and job.state is not JobState.DONE:
                 raise ExperimentError(
