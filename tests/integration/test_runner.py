@@ -292,3 +292,20 @@ def test_a_task_class_below_the_decorated_function_is_explained(script: Any) -> 
     typo = script(BELOW.replace("Late(n=cfg.n)", "Lat(n=cfg.n)"), name="typo")
     failed = typo.run()
     assert 1 == failed.returncode and "NameError: name 'Lat' is not defined" in failed.stderr
+
+
+def test_the_latest_run_of_an_experiment_is_never_a_dry_run(xp: Script) -> None:
+    """`--rerun NAME` and `experiments show NAME --config` take its latest real run: a dry
+    run launched nothing, and rerunning it would run values nobody ran."""
+    real = partita(xp.folder, "run", str(xp.path), "C=[2]")
+    assert 0 == real.returncode, real.stderr
+    dry = partita(xp.folder, "run", "--dry-run", str(xp.path), "C=[7]")
+    assert 0 == dry.returncode, dry.stderr
+    assert 2 == len(runs(xp.folder))
+    shown = partita(xp.folder, "experiments", "show", "digits", "--config", "-w", "wd")
+    assert 0 == shown.returncode, shown.stderr
+    assert "C=[2]" in shown.stdout and "C=[7]" not in shown.stdout
+    rerun = partita(xp.folder, "run", "--rerun", "digits", "-w", "wd")
+    assert 0 == rerun.returncode, rerun.stderr
+    assert [] == jobs(xp.folder, "--tag", "C=7")  # the dry run's values never ran
+    assert 1 == len(jobs(xp.folder, "--tag", "C=2"))
