@@ -167,6 +167,7 @@ def _write(paths: JobPaths, info: dict[str, Any]) -> None:
 def execute(paths: JobPaths, task: Any) -> None:
     """Run ``task.execute()`` in the job folder ``paths``, recording its environment."""
     from partita import _report
+    from partita.config._config import state_of
 
     started = time.time()
     clock = time.monotonic()
@@ -195,6 +196,10 @@ def execute(paths: JobPaths, task: Any) -> None:
     _write(paths, info)
     _report._set_target(paths)
     try:
+        if state_of(task).pretasks:
+            from partita.config._pretasks import run_pretasks
+
+            run_pretasks(task)  # in order; one that raises fails the job before the task
         task.execute()
     finally:
         _report._flush()

@@ -56,6 +56,7 @@ __all__ = [
     "PartitaError",
     "PartitaWarning",
     "PendingPathError",
+    "PretaskError",
     "ReportError",
     "ResultsError",
     "RunnerError",
@@ -107,6 +108,10 @@ class EncodingError(ConfigError, ValueError):
 
 class PendingPathError(ConfigError, AttributeError):
     """A generated path was read before the task was submitted."""
+
+
+class PretaskError(ConfigError, TypeError):
+    """A value given as a pre-task is not a light config (a ``Config`` with ``execute()``)."""
 
 
 class LoadError(PartitaError):

@@ -59,9 +59,10 @@ def test_time_limit_checkpoint_then_resume(script) -> None:  # type: ignore[no-u
     resumed_from = int(lines[2].split()[-1])
     assert resumed_from > 0
     assert lines[3].startswith("finished at ")
-    assert "partita: terminated by SIGTERM (the task handled Stopping)." in (
-        folder / "stderr"
-    ).read_text()
+    assert (
+        "partita: terminated by SIGTERM (the task handled Stopping)."
+        in (folder / "stderr").read_text()
+    )
     state = json.loads((folder / "state.json").read_text())
     assert 2 == state["attempt"]
     assert "timeout" in [h.get("reason") for h in state["history"] if h["state"] == "failed"]

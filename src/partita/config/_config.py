@@ -22,6 +22,7 @@ from partita.config._fields import (
 )
 from partita.config._identity import digest, encode_value, identifier, plan
 from partita.config._kinds import ConfigNode
+from partita.config._pretasks import add_pretasks
 from partita.config._types import field_type
 from partita.config._values import (
     differs_from_default,
@@ -44,6 +45,7 @@ from partita.errors import (
 )
 
 C = TypeVar("C", bound="Config")
+T = TypeVar("T", bound="Task")
 
 STATE = "__partita__"
 
@@ -59,6 +61,8 @@ RESERVED = frozenset(
         "stdout",
         "stderr",
         "job",
+        "add_pretasks",
+        "pretasks",
     }
 )
 
@@ -66,7 +70,16 @@ RESERVED = frozenset(
 class _State:
     """Per-instance bookkeeping, stored under ``__partita__`` in the instance dict."""
 
-    __slots__ = ("digest", "frozen", "job", "paths_of", "producer", "tags", "workspace")
+    __slots__ = (
+        "digest",
+        "frozen",
+        "job",
+        "paths_of",
+        "pretasks",
+        "producer",
+        "tags",
+        "workspace",
+    )
 
     def __init__(self) -> None:
         self.frozen = False
@@ -77,6 +90,8 @@ class _State:
         self.digest: bytes | None = None
         #: The job folder this config's generated paths were resolved into.
         self.paths_of: Path | None = None
+        #: Light configs whose ``execute()`` runs before a task's (see config/_pretasks.py).
+        self.pretasks: tuple[Config, ...] = ()
 
 
 def state_of(cfg: Config) -> _State:
@@ -378,6 +393,8 @@ class Config(ConfigNode):
                 same_value(v, theirs[k]) for k, v in mine.items()
             ):
                 return False
+            if not same_value(state_of(self).pretasks, state_of(other).pretasks):
+                return False
             return same_value(state_of(self).producer, state_of(other).producer)
         finally:
             active.discard(pair)
@@ -446,6 +463,7 @@ def iter_children(cfg: Config) -> Iterator[Config]:
         value = d.get(name)
         if value is not None:
             yield from iter_values(value)
+    yield from d[STATE].pretasks
 
 
 def walk(cfg: Config, *, into_tasks: bool = True) -> Iterator[tuple[str, Config]]:
@@ -464,6 +482,8 @@ def walk(cfg: Config, *, into_tasks: bool = True) -> Iterator[tuple[str, Config]
             value = d.get(name)
             if value is not None:
                 yield from _visit_value(value, f"{path}.{name}" if path else name, visit)
+        for i, pretask in enumerate(d[STATE].pretasks):
+            yield from visit(pretask, f"{path}.pretasks[{i}]" if path else f"pretasks[{i}]")
 
     yield from visit(cfg, "")
 
@@ -542,6 +562,27 @@ class Task(Config):
                 "Submit tasks inside 'with partita.experiment(workdir, name):'."
             )
         return _submitter[0](self, **options)
+
+    def add_pretasks(self: T, *pretasks: Config) -> T:
+        """Run these light configs' ``execute()`` in the job process before this task's.
+
+        A pre-task is a :class:`Config` (not a ``Task``) that defines ``execute(self)``:
+        setting seeds, loading weights, configuring logging. Pre-tasks are part of the
+        task's identity, in order (adding one, or reordering them, gives another job), and
+        are stored in ``params.json``. Call it before ``submit()``; returns ``self``::
+
+            Train(lr=0.1).add_pretasks(SetSeed(seed=1), Logging(level="INFO")).submit()
+
+        Raises:
+            PretaskError: a value is a ``Task``, not a config, or has no ``execute()``.
+            FrozenConfigError: the task was already submitted (or loaded).
+        """
+        add_pretasks(self, pretasks)
+        return self
+
+    def pretasks(self) -> tuple[Config, ...]:
+        """The pre-tasks of this task, in the order they run (see :meth:`add_pretasks`)."""
+        return state_of(self).pretasks
 
     @property
     def jobdir(self) -> Path:

@@ -54,6 +54,7 @@ class _Writer:
             return known
         st = state_of(cfg)
         producer = self.add(st.producer) if st.producer is not None else None
+        pretasks = [self.add(pretask) for pretask in st.pretasks]
         cls = type(cfg)
         fields = {}
         d = cfg.__dict__
@@ -68,6 +69,8 @@ class _Writer:
         }
         if producer is not None:
             entry["producer"] = producer
+        if pretasks:
+            entry["pretasks"] = pretasks
         text = json.dumps(entry, sort_keys=True, ensure_ascii=False)
         position = self.by_text.get(text)
         if position is None:
@@ -268,6 +271,8 @@ class _Reader:
                 d[name] = f.type.validate(f.make_default(), f"{qual}.{name}")
         if "producer" in entry:
             state_of_new.producer = self.objects[entry["producer"]]
+        if "pretasks" in entry:
+            state_of_new.pretasks = tuple(self.objects[i] for i in entry["pretasks"])
         state_of_new.workspace = self.workspace
         freeze(cfg)
         return cfg

@@ -529,6 +529,7 @@ def test_golden_cases_are_distinct_where_they_should_be() -> None:
         ["maybe.default", "maybe.explicit-default"],
         ["meta.changed", "meta.default"],
         ["nested.root", "nested.root-deep-meta"],
+        ["pretask.one", "pretask.one.meta"],
         ["task.say", "task.say.tagged"],
         ["value.float.-0", "value.float.0"],
         ["value.path.absolute", "value.path.pure"],
