@@ -216,14 +216,18 @@ def _stopped(  # type: ignore[no-untyped-def]
             paths, JobState.CANCELLED, attempt=attempt, detail=f"stopped by {name} on request{how}"
         )
     else:
+        # A stop with a known time limit and no cancellation request is the limit (or the
+        # cluster's warning before it, e.g. Slurm's --signal): a timeout, which is retried
+        # like one. A launcher that knows better (preempted, ...) overrides the reason.
+        limited = remaining_time() is not None
         print(f"partita: terminated by {name}{how}.", file=sys.stderr)
         state.write_final(
             paths,
             JobState.FAILED,
             attempt=attempt,
-            reason=Reason.ERROR.value,
+            reason=(Reason.TIMEOUT if limited else Reason.ERROR).value,
             exit_code=128 + signum,
-            detail=f"terminated by {name}{how}",
+            detail=f"terminated by {name}{' at its time limit' if limited else ''}{how}",
         )
     _flush()
     return 128 + signum
