@@ -113,3 +113,26 @@ def test_jobs_show_lists_pretasks(script) -> None:  # type: ignore[no-untyped-de
     assert [[], ["pre.note", "pre.seed"], ["pre.seed", "pre.note"]] == kinds
     seeds = [p for pretasks in shown.values() for p in pretasks or () if p["$type"] == "pre.seed"]
     assert [7, 7] == [p["seed"] for p in seeds]
+
+
+def test_monitor_job_view_lists_pretasks(script) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("starlette")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from partita.web import create_app
+
+    xp = script(BODY)
+    assert 0 == xp.run("ok").returncode
+    wd = xp.folder / "wd"
+    seen = []
+    with TestClient(create_app(wd, token="t0ken")) as client:
+        assert 200 == client.get("/?token=t0ken").status_code
+        for folder in job_dirs(wd, "pre.draw"):
+            params = client.get(f"/api/jobs/{folder.name}").json()["params"]
+            seen.append([p["$config"]["type"] for p in params.get("pretasks", [])])
+        assert "Pre-tasks (" in client.get("/static/app.js").text
+    assert [[], ["pre.note", "pre.seed"], ["pre.seed", "pre.note"]] == sorted(seen)

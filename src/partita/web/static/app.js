@@ -1017,7 +1017,12 @@ function jobPage(main, [ident]) {
         detail.params.class ? h("div", { class: "class", title: "The class of the task", text: detail.params.class }) : null,
         Object.keys(detail.params.fields || {}).length
           ? fieldsTable(detail.params.fields)
-          : h("span", { class: "muted", text: "This task has no parameters." }))
+          : h("span", { class: "muted", text: "This task has no parameters." }),
+        (detail.params.pretasks || []).length
+          ? h("div", { class: "pretasks" },
+            h("div", { class: "section-label", title: "Light configs whose execute() runs before the task's, in this order", text: `Pre-tasks (${detail.params.pretasks.length})` }),
+            fieldsTable(Object.fromEntries(detail.params.pretasks.map((p, i) => [String(i + 1), p]))))
+          : null)
       : h("span", { class: "muted", text: "params.json cannot be read." });
 
     const deps = h("div", {},
