@@ -226,7 +226,8 @@ def render_params(document: Any, workspace: Workspace) -> Any:
     A referenced task (it has a job folder) becomes ``{"$job": {"type", "id"}}``; another
     config becomes ``{"$config": {"type", "id", "fields", "producer"?, "pretasks"?}}``.
     Floats with an integral value become ``{"$float": "1.0"}`` so that ``1.0`` and ``1``
-    stay distinct. Other tagged values (``$path``, ``$enum``, ``$tuple``, ``$set``, ``$dict``) are kept.
+    stay distinct. Other tagged values (``$path``, ``$enum``, ``$tuple``, ``$set``,
+    ``$dict``) are kept.
     """
     if not isinstance(document, dict) or not isinstance(document.get("objects"), list):
         return None
