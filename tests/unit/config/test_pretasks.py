@@ -128,3 +128,23 @@ def test_pretasks_is_a_reserved_name() -> None:
 
         class Bad(Task, id="test.bad-pretasks"):
             pretasks: Param[int] = 0
+
+
+class Fit(Task, id="test.pretask-fit", shared={"ckpt": ("epochs",)}):
+    seed: Param[int] = 0
+    epochs: Param[int] = 10
+
+    def execute(self) -> None:
+        pass
+
+
+def test_pretasks_count_in_shared_identifiers() -> None:
+    """Two tasks share a group's folder only if their pre-tasks are the same too."""
+    from partita.config._shared import shared_identifier
+
+    plain = shared_identifier(Fit(), "ckpt")
+    seeded = shared_identifier(Fit().add_pretasks(Seed(seed=1)), "ckpt")
+    longer = shared_identifier(Fit(epochs=20).add_pretasks(Seed(seed=1)), "ckpt")
+    assert plain == shared_identifier(Fit(epochs=20), "ckpt")
+    assert plain != seeded
+    assert seeded == longer
