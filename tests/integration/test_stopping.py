@@ -135,3 +135,44 @@ def _folders(workdir: Path, type_id: str, timeout: float = 30.0) -> list[Path]:
         assert time.monotonic() < deadline, f"no job folder of {type_id}"
         time.sleep(0.05)
     return found
+
+
+def test_partita_jobs_kill_raises_stopping(script) -> None:  # type: ignore[no-untyped-def]
+    """`partita jobs kill`: the task checkpoints within the grace; the job is cancelled."""
+    from click.testing import CliRunner
+
+    from partita.cli import cli
+
+    xp = script("""
+    from partita import Stopping
+    class Long(Task, id="stop.killed"):
+        def execute(self):
+            Path("started").write_text("yes")
+            try:
+                time.sleep(60)
+            except Stopping as stop:
+                time.sleep(0.3)
+                Path("checkpoint").write_text(f"saved {stop.remaining}")
+                raise
+
+    with experiment("wd", "kill"):
+        Long().submit(resources={"time": "60s"})
+    """)
+    proc = xp.popen()
+    try:
+        (folder,) = _folders(xp.folder / "wd", "stop.killed")
+        _wait_for(folder / "started")
+        wd = str(xp.folder / "wd")
+        killed = CliRunner().invoke(
+            cli, ["jobs", "kill", folder.name[:12], "--yes", "--grace", "10", "-w", wd]
+        )
+        assert 0 == killed.exit_code, killed.output
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # A cancellation on request: the time limit does not say when it will be forced.
+    assert "saved None" == (folder / "checkpoint").read_text()
+    assert (folder / "cancelled").exists()
+    assert not (folder / "done").exists()
