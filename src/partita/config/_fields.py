@@ -87,17 +87,21 @@ class PathGenerator:
 
 
 class _FieldSpec:
-    __slots__ = ("default", "default_factory", "help")
+    __slots__ = ("count_default", "default", "default_factory", "help", "override")
 
     def __init__(
         self,
         default: Any = MISSING,
         default_factory: Callable[[], Any] | None = None,
         help: str | None = None,
+        count_default: bool = False,
+        override: bool = False,
     ) -> None:
         self.default = default
         self.default_factory = default_factory
         self.help = help
+        self.count_default = count_default
+        self.override = override
 
     def __repr__(self) -> str:
         return f"field(default={self.default!r}, default_factory={self.default_factory!r})"
@@ -108,6 +112,8 @@ def field(
     default: Any = MISSING,
     default_factory: Callable[[], Any] | None = None,
     help: str | None = None,
+    count_default: bool = False,
+    override: bool = False,
 ) -> Any:
     """Declare a field's default and help text.
 
@@ -121,12 +127,29 @@ def field(
             ``--help`` and the Sphinx extension. The attribute docstring (a string just
             below the field), else the field's entry in an ``Attributes:``/``Arguments:``
             section of the class docstring, is used otherwise.
+        count_default: the value counts in the identifier even when it equals the
+            default (a ``Param`` only). Changing the default then changes the identifier
+            of every config that relies on it; adding such a field to a class changes
+            every identifier of the class.
+        override: this field redeclares an inherited field with a type that does not
+            narrow the inherited one (refused otherwise, at class definition).
     """
     if default is not MISSING and default_factory is not None:
         raise ConfigDefinitionError(
             "field(): expected either default= or default_factory=, found both. Keep one."
         )
-    return _FieldSpec(default=default, default_factory=default_factory, help=help)
+    if count_default and default is MISSING and default_factory is None:
+        raise ConfigDefinitionError(
+            "field(count_default=True): expected a default= or default_factory= (a required "
+            "field always counts). Give the default, or drop count_default."
+        )
+    return _FieldSpec(
+        default=default,
+        default_factory=default_factory,
+        help=help,
+        count_default=bool(count_default),
+        override=bool(override),
+    )
 
 
 class Tagged(Generic[T]):
@@ -146,6 +169,39 @@ def tag(value: T) -> T:
     return Tagged(value)  # type: ignore[return-value]
 
 
+class Ignored:
+    """A sub-config marked with :func:`ignore`: held, but not part of the holder's identity."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"ignore({self.value!r})"
+
+
+def ignore(value: T) -> T:
+    """Hold the sub-config ``value`` in a field without it counting in the identity.
+
+    ``Train(data=data, validation=ignore(valset))``: this ``Train`` has the identifier (and
+    the job folder) it would have with ``validation`` at its default, whatever ``valset`` is.
+    The mark belongs to this instance and field (other instances are not affected), is
+    recorded in ``params.json`` and survives a reload. The sub-config is still a dependency
+    of the task, and its tags still count.
+    """
+    from partita.config._kinds import ConfigNode
+
+    if not isinstance(value, ConfigNode):
+        from partita.errors import ConfigTypeError
+
+        raise ConfigTypeError(
+            f"ignore(): expected a config instance, found {type(value).__name__} "
+            f"{value!r}. For plain values that must not count, declare the field Meta[...]."
+        )
+    return Ignored(value)  # type: ignore[return-value]
+
+
 class Field:
     """A resolved field of a config class (see :func:`partita.fields`)."""
 
@@ -153,6 +209,7 @@ class Field:
         "_default_bytes",
         "_help",
         "annotation",
+        "count_default",
         "default",
         "default_factory",
         "generator",
@@ -172,8 +229,10 @@ class Field:
         default_factory: Callable[[], Any] | None,
         help: str | None,
         owner: type,
+        count_default: bool = False,
     ) -> None:
         self.name = name
+        self.count_default = count_default
         self.kind = kind
         self.annotation = annotation
         self.type = ftype

@@ -203,7 +203,7 @@ def plan(type_id: str, fields: dict[str, Any]) -> Plan:
         f = fields[name]
         if f.kind is FieldKind.META or f.generator is not None:
             continue
-        check_default = f.kind is FieldKind.PARAM and not f.required
+        check_default = f.kind is FieldKind.PARAM and not f.required and not f.count_default
         encoded.append((name, length_prefixed(name.encode()), f, check_default))
     return Plan(HEADER + length_prefixed(type_id.encode()), tuple(encoded))
 
@@ -229,8 +229,16 @@ def _digest(cfg: ConfigNode, active: set[int]) -> bytes:
     else:
         buf += b"o"
         buf += _digest(producer, active)
+    instance = st.instance
+    if instance is not None:
+        # '#' cannot start a field (a 4-byte length prefix starts with 0 for every name).
+        buf += b"#"
+        buf += length_prefixed(instance.encode("utf-8", "surrogatepass"))
+    ignored = st.ignored
     try:
         for name, prefix, f, check_default in identity_plan.fields:
+            if ignored and name in ignored:
+                continue
             start = len(buf)
             buf += prefix
             vstart = len(buf)

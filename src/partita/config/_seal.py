@@ -205,6 +205,7 @@ def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
             fresh.tags = dict(st.tags)
             fresh.workspace = st.workspace
             fresh.paths_of = st.paths_of
+            fresh.ignored, fresh.instance, fresh.bound = st.ignored, st.instance, st.bound
             value, st = copy, fresh
         st.producer = task
         st.digest = None
@@ -296,7 +297,8 @@ def seal(
 
 def producer_of(cfg: Config) -> Config | None:
     """The task whose ``outputs()`` returned ``cfg`` (``None`` for other configs)."""
-    return state_of(cfg).producer
+    producer: Config | None = state_of(cfg).producer
+    return producer
 
 
 def configs_in(value: Any) -> list[Config]:

@@ -21,7 +21,14 @@ from typing import Any
 
 from partita import _layout
 from partita.config import _runtime
-from partita.config._config import Config, _State, freeze, resolve_fields, state_of
+from partita.config._config import (
+    Config,
+    _State,
+    freeze,
+    resolve_fields,
+    run_post_init,
+    state_of,
+)
 from partita.config._fields import FieldKind
 from partita.config._identity import encode_value, identifier
 from partita.config._kinds import Kind, kind_or_none
@@ -69,6 +76,10 @@ class _Writer:
         }
         if producer is not None:
             entry["producer"] = producer
+        if st.ignored:
+            entry["ignored"] = sorted(st.ignored)
+        if st.instance is not None:
+            entry["instance"] = st.instance
         if pretasks:
             entry["pretasks"] = pretasks
         text = json.dumps(entry, sort_keys=True, ensure_ascii=False)
@@ -271,10 +282,16 @@ class _Reader:
                 d[name] = f.type.validate(f.make_default(), f"{qual}.{name}")
         if "producer" in entry:
             state_of_new.producer = self.objects[entry["producer"]]
+        if "ignored" in entry:
+            state_of_new.ignored = frozenset(entry["ignored"])
+        if "instance" in entry:
+            state_of_new.instance = str(entry["instance"])
         if "pretasks" in entry:
             state_of_new.pretasks = tuple(self.objects[i] for i in entry["pretasks"])
         state_of_new.workspace = self.workspace
         freeze(cfg)
+        if cls._partita_post_init is not None:
+            run_post_init(cfg)
         return cfg
 
     def value(self, raw: Any) -> Any:

@@ -142,8 +142,11 @@ def shared_digest(task: Any, group: str) -> bytes:
     else:
         buf += b"o"
         buf += _digest(st.producer, active)
+    if st.instance is not None:  # distinct(): as in the task's digest
+        buf += b"#"
+        buf += length_prefixed(st.instance.encode("utf-8", "surrogatepass"))
     for name, prefix, f, check_default in cls._partita_plan.fields:
-        if name in excluded:
+        if name in excluded or name in st.ignored:  # ignore(): as in the task's digest
             continue
         start = len(buf)
         buf += prefix

@@ -259,6 +259,10 @@ def render_params(document: Any, workspace: Workspace) -> Any:
         }
         if "producer" in obj:
             out["producer"] = config(obj["producer"], depth + 1)
+        if isinstance(obj.get("ignored"), list):
+            out["ignored"] = [str(name) for name in obj["ignored"]]  # held with ignore()
+        if isinstance(obj.get("instance"), str):
+            out["instance"] = obj["instance"]  # a distinct() instance
         pretasks = obj.get("pretasks")
         if isinstance(pretasks, list) and pretasks:  # a task's pre-tasks, in order
             out["pretasks"] = [config(p, depth + 1) for p in pretasks]

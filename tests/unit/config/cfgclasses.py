@@ -11,9 +11,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from partita import Config, Constant, Meta, Param, PathGenerator, Task, field, tag
+from partita import Config, Constant, Meta, Param, PathGenerator, Task, distinct, field, ignore, tag
 from partita.config import _runtime, identifier
 from partita.config._config import state_of
 
@@ -215,6 +215,36 @@ class Outer(Config, id="test.outer"):
     inner: Param[Outer.Inner] = field(default_factory=lambda: Outer.Inner())
 
 
+class Counted(Config, id="test.counted"):
+    """A Param whose default counts in the identity."""
+
+    x: Param[int]
+    rate: Param[float] = field(default=0.5, count_default=True)
+
+
+G = TypeVar("G")
+
+
+class GBox(Config, Generic[G], id="test.gbox"):
+    """A config generic in the type of its item."""
+
+    item: Param[G]
+
+
+class Hold(Config, id="test.hold"):
+    """A config with an optional second sub-config (for ignore())."""
+
+    main: Param[Leaf]
+    extra: Param[Leaf | None] = None
+
+
+class Twins(Config, id="test.twins"):
+    """Two sub-configs of one class (for distinct())."""
+
+    a: Param[Leaf]
+    b: Param[Leaf]
+
+
 def task_output(producer: Task, path: str | Path) -> Checkpoint:
     """A checkpoint marked as produced by ``producer`` (as ``submit()`` does)."""
     ckpt = Checkpoint(path=path)
@@ -341,6 +371,22 @@ def golden_cases() -> dict[str, Callable[[], Config]]:
         ),
         "output.as-parameter": lambda: Value(
             v=task_output(say, f"{GOLDEN_ROOT}/jobs/test.say/x/model")
+        ),
+        # defaults that count, type parameters, ignored and distinct instances, variants
+        "counted.default": lambda: Counted(x=1),
+        "counted.explicit-default": lambda: Counted(x=1, rate=0.5),
+        "counted.set": lambda: Counted(x=1, rate=0.7),
+        "generic.unbound": lambda: GBox(item=1),
+        "generic.bound-int": lambda: GBox[int](item=1),
+        "generic.bound-float": lambda: GBox[float](item=1),
+        "ignore.absent": lambda: Hold(main=Leaf(n=1)),
+        "ignore.ignored": lambda: Hold(main=Leaf(n=1), extra=ignore(Leaf(n=2))),
+        "ignore.counted": lambda: Hold(main=Leaf(n=1), extra=Leaf(n=2)),
+        "distinct.tied": lambda: Twins(a=Leaf(n=1), b=Leaf(n=1)),
+        "distinct.untied": lambda: Twins(a=distinct(Leaf(n=1), "a"), b=distinct(Leaf(n=1), "b")),
+        "distinct.leaf": lambda: distinct(Leaf(n=1), "a"),
+        "variant.deep-change": lambda: Root(branch=Branch(leaf=Leaf(n=1))).replace(
+            **{"branch.leaf.n": 2}
         ),
         # pre-tasks: part of the identity, in order; their Meta fields do not count
         "pretask.one": lambda: Say(word="hello").add_pretasks(Seed(seed=1)),

@@ -148,3 +148,13 @@ def test_pretasks_count_in_shared_identifiers() -> None:
     assert plain == shared_identifier(Fit(epochs=20), "ckpt")
     assert plain != seeded
     assert seeded == longer
+
+
+def test_a_variant_keeps_the_pretasks(tmp_path: Path) -> None:
+    task = Say(word="hi").add_pretasks(Seed(seed=1))
+    seal(task, tmp_path)
+    variant = task.replace(word="ho")
+    assert (Seed(seed=1),) == variant.pretasks()
+    assert identifier(Say(word="ho").add_pretasks(Seed(seed=1))) == identifier(variant)
+    variant.add_pretasks(Verbose())  # the variant is not frozen: it can get more
+    assert 2 == len(variant.pretasks()) and 1 == len(task.pretasks())

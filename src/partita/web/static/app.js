@@ -830,14 +830,19 @@ function renderConfig(config) {
   const fields = config.fields || {};
   return h("div", { class: "nested" },
     h("div", { class: "head" }, h("span", { class: "mono", text: config.type || "config" }),
-      config.id ? ` · ${config.id.slice(0, 12)}` : ""),
-    Object.keys(fields).length ? fieldsTable(fields) : h("span", { class: "v v-none", text: "no fields" }),
+      config.id ? ` · ${config.id.slice(0, 12)}` : "",
+      config.instance ? ` · distinct instance ${config.instance}` : ""),
+    Object.keys(fields).length ? fieldsTable(fields, config.ignored) : h("span", { class: "v v-none", text: "no fields" }),
     config.producer ? h("div", { class: "head" }, "produced by ", renderValue(config.producer)) : null);
 }
 
-function fieldsTable(fields) {
+function fieldsTable(fields, ignored) {
+  // ignored: the fields held with ignore(), which are not part of the identity
+  const skip = new Set(Array.isArray(ignored) ? ignored : []);
   return h("table", {}, h("tbody", {}, Object.entries(fields).map(([k, v]) =>
-    h("tr", {}, h("td", { class: "k", text: k }), h("td", {}, renderValue(v))))));
+    h("tr", {}, h("td", { class: "k", text: skip.has(k) ? `${k} (ignored)` : k,
+      title: skip.has(k) ? "held with ignore(): not part of the identity" : null }),
+    h("td", {}, renderValue(v))))));
 }
 
 function jobRef(id, type) {
@@ -1016,7 +1021,7 @@ function jobPage(main, [ident]) {
       ? h("div", { class: "params" },
         detail.params.class ? h("div", { class: "class", title: "The class of the task", text: detail.params.class }) : null,
         Object.keys(detail.params.fields || {}).length
-          ? fieldsTable(detail.params.fields)
+          ? fieldsTable(detail.params.fields, detail.params.ignored)
           : h("span", { class: "muted", text: "This task has no parameters." }),
         (detail.params.pretasks || []).length
           ? h("div", { class: "pretasks" },
