@@ -136,3 +136,33 @@ def test_monitor_job_view_lists_pretasks(script) -> None:  # type: ignore[no-unt
             seen.append([p["$config"]["type"] for p in params.get("pretasks", [])])
         assert "Pre-tasks (" in client.get("/static/app.js").text
     assert [[], ["pre.note", "pre.seed"], ["pre.seed", "pre.note"]] == sorted(seen)
+
+
+def test_submit_option_and_bad_pretasks_before_anything_runs(script) -> None:  # type: ignore[no-untyped-def]
+    """``submit(pretasks=[...])`` is add_pretasks(); bad pre-tasks fail before any launch."""
+    head = BODY[: BODY.index("with experiment")]
+    xp = script(
+        head
+        + """
+with experiment("wd", "pre"):
+    if sys.argv[1] == "option":
+        Draw(n=5).submit(pretasks=[SetSeed(seed=7)])
+    else:
+        Draw(n=6).submit()
+        Draw(n=7).submit(pretasks=[Draw(n=8)])
+"""
+    )
+    assert 0 == xp.run("option").returncode
+    (folder,) = job_dirs(xp.folder / "wd", "pre.draw")
+    assert ["seed", "task"] == [
+        line.split()[0] for line in (folder / "order.txt").read_text().splitlines()
+    ]
+    bad = xp.run("bad")
+    assert 0 != bad.returncode
+    assert "PretaskError: Draw.add_pretasks(): pre-task 1 is the task Draw" in bad.stderr
+    # The refused task has no job: it was never submitted.
+    documents = [
+        json.loads((f / "params.json").read_text()) for f in job_dirs(xp.folder / "wd", "pre.draw")
+    ]
+    numbers = [d["objects"][d["root"]]["fields"].get("n") for d in documents]
+    assert 7 not in numbers and 5 in numbers

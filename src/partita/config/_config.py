@@ -50,6 +50,7 @@ from partita.errors import (
     FrozenConfigError,
     NoExperimentError,
     PendingPathError,
+    PretaskError,
 )
 
 C = TypeVar("C", bound="Config")
@@ -642,13 +643,23 @@ class Task(Config):
         """Submit this task to the current experiment; returns ``outputs()`` (default: self).
 
         Options (all optional): ``launcher=`` a launcher to run it with, ``tokens=`` a dict
-        ``{token: units}``, ``retries=`` a :class:`partita.Retry` policy or an int.
+        ``{token: units}``, ``retries=`` a :class:`partita.Retry` policy or an int,
+        ``pretasks=`` a list of pre-tasks (the same as :meth:`add_pretasks` first).
         """
         if not _submitter:
             raise NoExperimentError(
                 f"{type(self).__qualname__}.submit() was called outside of an experiment. "
                 "Submit tasks inside 'with partita.experiment(workdir, name):'."
             )
+        pretasks = options.pop("pretasks", None)
+        if pretasks is not None:
+            if isinstance(pretasks, Config) or not isinstance(pretasks, list | tuple):
+                raise PretaskError(
+                    f"{type(self).__qualname__}.submit(pretasks=...): expected a list of "
+                    f"light configs, found {type(pretasks).__qualname__}. Write "
+                    "submit(pretasks=[SetSeed(seed=1), ...])."
+                )
+            self.add_pretasks(*pretasks)
         return _submitter[0](self, **options)
 
     def add_pretasks(self: T, *pretasks: Config) -> T:
