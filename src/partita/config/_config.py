@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from partita import _layout
-from partita.config import _generic, _runtime
-from partita.config._classdef import is_classvar, marker_of, type_id_of
+from partita.config import _generic, _migrations, _runtime
+from partita.config._classdef import RESERVED as RESERVED
+from partita.config._classdef import is_classvar, type_id_of
+from partita.config._classdef import resolve_fields as resolve_fields
 from partita.config._fields import (
     MISSING,
     Field,
     FieldKind,
     Ignored,
-    PathGenerator,
     Tagged,
     _FieldSpec,
     field,
 )
-from partita.config._identity import digest, encode_value, identifier, plan
+from partita.config._identity import digest, encode_value, identifier
 from partita.config._instance import STATE as STATE
 from partita.config._instance import _State as _State
 from partita.config._instance import construct as construct
@@ -31,14 +31,12 @@ from partita.config._instance import state_of as state_of
 from partita.config._instance import unknown_field
 from partita.config._kinds import ConfigNode
 from partita.config._pretasks import add_pretasks
-from partita.config._shared import check_groups, parse_groups, shared_folder, shared_lock
-from partita.config._types import field_type
+from partita.config._shared import parse_groups, shared_folder, shared_lock
 from partita.config._values import (
     differs_from_default,
     freeze_value,
     is_enum,
     same_value,
-    shareable,
     tag_value,
 )
 from partita.errors import (
@@ -56,148 +54,8 @@ from partita.errors import (
 C = TypeVar("C", bound="Config")
 T = TypeVar("T", bound="Task")
 
-#: Names that fields may not use: they are methods of every config or task.
-RESERVED = frozenset(
-    {
-        "submit",
-        "execute",
-        "outputs",
-        "tag",
-        "tags",
-        "jobdir",
-        "stdout",
-        "stderr",
-        "job",
-        "replace",
-        "shared",
-        "shared_folder",
-        "add_pretasks",
-        "pretasks",
-    }
-)
-
-
 #: Pairs of configs being compared by ``==`` in this thread (to refuse loops).
 _comparing = threading.local()
-
-
-def resolve_fields(cls: type[Config]) -> dict[str, Field]:
-    """Resolve (once) the fields of ``cls``, including inherited ones."""
-    cached = cls.__dict__.get("_partita_fields")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    fields: dict[str, Field] = {}
-    for base in reversed(cls.__mro__[1:]):
-        if isinstance(base, type) and issubclass(base, Config) and base is not Config:
-            fields.update(resolve_fields(base))
-    if fields and "__orig_bases__" in cls.__dict__:
-        fields = _generic.specialise(cls, fields)  # class IntBox(Box[int])
-    specs: dict[str, _FieldSpec] = cls.__dict__.get("_partita_specs", {})
-    if specs:
-        try:
-            hints = typing.get_type_hints(cls, include_extras=True)
-        except NameError as exc:
-            if "<locals>" in cls.__qualname__:
-                raise ConfigDefinitionError(
-                    f"{cls.__qualname__} is defined inside a function, so its annotations "
-                    f"(strings, with 'from __future__ import annotations') cannot be resolved "
-                    f"({exc}), and a job process could not import it. Define it at the top "
-                    "level of a module or of the script."
-                ) from None
-            raise ConfigDefinitionError(
-                f"{cls.__qualname__}: cannot resolve the annotation of a field ({exc}). "
-                "Define the referenced class before creating instances, or import it."
-            ) from None
-        for name, spec in specs.items():
-            annotation = hints.get(name)
-            if annotation is None or is_classvar(annotation):
-                continue
-            where = f"{cls.__qualname__}.{name}"
-            marker, inner = marker_of(annotation)
-            if marker is None:
-                raise ConfigDefinitionError(
-                    f"{where}: expected the annotation to be Param[...], Meta[...] or "
-                    f"Constant[...], found {annotation!r}. Write e.g. "
-                    f"'{name}: Param[{getattr(annotation, '__name__', annotation)}]' "
-                    "(use ClassVar[...] for class attributes that are not fields)."
-                )
-            if name in RESERVED or name.startswith("_"):
-                raise ConfigDefinitionError(
-                    f"{where}: the name {name!r} is reserved "
-                    f"({'a method of every task' if name in RESERVED else 'private names'}). "
-                    "Choose another field name."
-                )
-            ftype = field_type(inner, where)
-            default = spec.default
-            factory = spec.default_factory
-            if default is not MISSING:
-                if not shareable(default):
-                    raise ConfigDefinitionError(
-                        f"{where}: default {default!r} is mutable and would be shared by "
-                        f"every instance. Use field(default_factory=...) instead."
-                    )
-                try:
-                    default = ftype.validate(default, where)
-                except ConfigTypeError as exc:
-                    raise ConfigDefinitionError(f"invalid default: {exc}") from None
-            if marker.kind is FieldKind.CONSTANT and default is MISSING:
-                raise ConfigDefinitionError(
-                    f"{where}: a Constant needs a value, e.g. '{name}: Constant[int] = 1'."
-                )
-            if isinstance(factory, PathGenerator) and marker.kind is FieldKind.CONSTANT:
-                raise ConfigDefinitionError(f"{where}: a Constant cannot be a generated path.")
-            if spec.count_default and marker.kind is not FieldKind.PARAM:
-                raise ConfigDefinitionError(
-                    f"{where}: count_default=True applies to Param fields only, found a "
-                    f"{marker.kind.value.capitalize()}. Remove it (a Constant always counts, "
-                    "a Meta never does)."
-                )
-            inherited = fields.get(name)
-            if inherited is not None:
-                _generic.check_redeclared(where, inherited, marker.kind, inner, spec.override)
-            elif spec.override:
-                raise ConfigDefinitionError(
-                    f"{where}: field(override=True), but no base class of "
-                    f"{cls.__qualname__} declares {name!r}. Remove override=True."
-                )
-            fields[name] = Field(
-                name,
-                marker.kind,
-                inner,
-                ftype,
-                default,
-                factory,
-                spec.help,
-                cls,
-                count_default=spec.count_default,
-            )
-    _install(cls, fields)
-    return fields
-
-
-def _install(cls: type, fields: dict[str, Field]) -> None:
-    check_groups(cls, fields)
-    type_id = type_id_of(cls)
-    setattr_ = type.__setattr__
-    setattr_(cls, "_partita_fields", fields)
-    setattr_(cls, "_partita_type_id", type_id)
-    setattr_(cls, "_partita_plan", plan(type_id, fields))
-    walk = tuple(n for n in sorted(fields) if fields[n].type.may_hold_configs)
-    setattr_(cls, "_partita_post_init", getattr(cls, "__post_init__", None))
-    setattr_(cls, "_partita_walk", walk)
-    # Defaults that are immutable all the way down are shared by every instance. Others
-    # (a tuple default of a list field is validated into a list) are copied per instance.
-    simple = {n for n, f in fields.items() if f.default is not MISSING and shareable(f.default)}
-    setattr_(
-        cls,
-        "_partita_simple_defaults",
-        tuple((n, f.default) for n, f in fields.items() if n in simple),
-    )
-    setattr_(
-        cls,
-        "_partita_other_defaults",
-        tuple(f for n, f in fields.items() if n not in simple),
-    )
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(field,))
@@ -216,7 +74,10 @@ class Config(ConfigNode):
         Adam(lr=0.01)
 
     The class keyword ``id=`` fixes the type id used in identifiers and folder names; without
-    it the id is ``module.QualName``.
+    it the id is ``module.QualName``. ``renamed_from=`` lists the class's former type ids
+    (oldest first): identifiers keep using the oldest, so renaming or moving a class keeps
+    its jobs. ``deprecated=convert`` marks a class replaced by another: ``partita migrate``
+    turns its recorded configs into ``convert(old)`` (see docs/identity.md).
     """
 
     _partita_fields: ClassVar[dict[str, Field]]
@@ -226,7 +87,13 @@ class Config(ConfigNode):
     _partita_post_init: ClassVar[Callable[[Any], None] | None]
 
     def __init_subclass__(
-        cls, *, id: str | None = None, shared: dict[str, Any] | None = None, **kwargs: Any
+        cls,
+        *,
+        id: str | None = None,
+        shared: dict[str, Any] | None = None,
+        renamed_from: str | tuple[str, ...] | None = None,
+        deprecated: Callable[[Any], Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
         if id is not None and (not isinstance(id, str) or not id or "/" in id or id != id.strip()):
@@ -234,7 +101,14 @@ class Config(ConfigNode):
                 f"{cls.__qualname__}: id must be a non-empty str without '/' or surrounding "
                 f"spaces, found {id!r}. Use dotted names such as 'project.train'."
             )
+        if deprecated is not None and not callable(deprecated):
+            raise ConfigDefinitionError(
+                f"{cls.__qualname__}: deprecated= expected a conversion function (old config "
+                f"-> new config), found {deprecated!r}. Write e.g. deprecated=to_adamw."
+            )
         type.__setattr__(cls, "_partita_explicit_id", id)
+        type.__setattr__(cls, "_partita_renamed_raw", renamed_from)
+        type.__setattr__(cls, "_partita_deprecated", deprecated)
         if shared is not None:
             if not issubclass(cls, Task):
                 raise ConfigDefinitionError(
@@ -270,6 +144,11 @@ class Config(ConfigNode):
             unresolved = ("cannot resolve the annotation", "cannot be resolved")
             if not any(text in str(exc) for text in unresolved):
                 raise  # annotations that name a later class are resolved on first use
+            if renamed_from is not None:
+                # Its former ids are known at once, for params.json recorded under them.
+                type_id = type_id_of(cls)
+                former = _migrations.check_type_ids(cls, renamed_from, type_id)
+                _migrations.register(cls, type_id, former)
 
     def __class_getitem__(cls, params: Any) -> Any:
         getitem = getattr(super(), "__class_getitem__", None)
@@ -728,7 +607,16 @@ class Task(Config):
     @property
     def job(self) -> Any:
         """The :class:`partita.Job` of this task in the current experiment (after submit)."""
-        job = state_of(self).job
+        st = state_of(self)
+        job = st.job
+        if job is None and st.held:
+            name = type(self).__qualname__
+            raise NoExperimentError(
+                f"{name} was submitted with transient=True and is held: it gets a job (and "
+                "runs) only when a task that needs it, and is not done, is submitted in this "
+                f"experiment. Submit that task first, or submit {name} without transient=True "
+                "to run it anyway."
+            )
         if job is None:
             raise NoExperimentError(
                 f"{type(self).__qualname__} has not been submitted in this process."

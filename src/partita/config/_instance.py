@@ -25,6 +25,7 @@ class _State:
         "bound",
         "digest",
         "frozen",
+        "held",
         "ignored",
         "instance",
         "job",
@@ -41,6 +42,8 @@ class _State:
         self.tags: dict[str, Any] = {}
         self.producer: Any = None
         self.job: Any = None
+        #: Submitted with ``transient=True`` and not launched (yet): it has no job.
+        self.held = False
         self.workspace: Path | None = None
         self.digest: bytes | None = None
         #: The job folder this config's generated paths were resolved into.

@@ -10,12 +10,12 @@ from __future__ import annotations
 import difflib
 from typing import Any, TypeVar
 
+from partita.config._classdef import resolve_fields
 from partita.config._config import (
     Config,
     Task,
     _replacer,
     _State,
-    resolve_fields,
     run_post_init,
     state_of,
     walk,

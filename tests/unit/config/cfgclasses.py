@@ -200,6 +200,21 @@ class After(Config, id="test.evolving"):
     y: Param[str] = "new"
 
 
+class Optim(Config, id="test.optim"):
+    """A config before its class and fields are renamed (``Renamed`` is it, later)."""
+
+    learning_rate: Param[float]
+    momentum: Param[float] = 0.0
+
+
+class Renamed(Config, id="test.optimizer", renamed_from="test.optim"):
+    """``Optim`` renamed: another type id, ``learning_rate`` → ``lr``, ``momentum`` → ``beta``
+    (which sorts before ``lr``: the identity keeps the former names and their order)."""
+
+    lr: Param[float] = field(renamed_from="learning_rate")
+    beta: Param[float] = field(default=0.0, renamed_from="momentum")
+
+
 class NoId(Config):
     """No explicit id: the type id is ``module.QualName``."""
 
@@ -351,6 +366,13 @@ def golden_cases() -> dict[str, Callable[[], Config]]:
         "constant.v1": lambda: VersionOne(x=1),
         "constant.v2": lambda: VersionTwo(x=1),
         "typeid.qualname": lambda: NoId(x=1),
+        # migrations: a renamed class and renamed fields keep the identifiers
+        "migrate.before-rename": lambda: Optim(learning_rate=0.1, momentum=0.9),
+        "migrate.after-rename": lambda: Renamed(lr=0.1, beta=0.9),
+        "migrate.before-rename.default": lambda: Optim(learning_rate=0.1),
+        "migrate.after-rename.default": lambda: Renamed(lr=0.1),
+        "migrate.nested-before-rename": lambda: Value(v=[Optim(learning_rate=0.5)]),
+        "migrate.nested-after-rename": lambda: Value(v=[Renamed(lr=0.5)]),
         "typeid.nested-qualname": lambda: Outer.Inner(x=1),
         "typeid.nested-in-explicit": lambda: Outer(inner=Outer.Inner(x=2)),
         # nesting (Merkle)

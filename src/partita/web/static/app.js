@@ -159,6 +159,15 @@ function badge(state, big = false) {
   return h("span", { class: `badge s-${known}${big ? " big" : ""}`, text: known });
 }
 
+function transientMark(job) {
+  if (!job.transient) return null;
+  return h("span", {
+    class: "transient",
+    title: "Transient: run only while a job that is not done needs it; gc removes it once its dependents are done",
+    text: "transient",
+  });
+}
+
 function taskName(type) {
   if (!type) return h("span", { class: "ns", text: "unknown task" });
   const cut = type.lastIndexOf(".");
@@ -565,8 +574,9 @@ function jobsTable({ empty }) {
     if ((job.state === "failed" || job.state === "cancelled") && job.reason) {
       state.append(h("span", { class: "reason", text: ` ${job.reason}` }));
     }
+    if (job.transient) state.append(" ", transientMark(job));
     const tr = h("tr", {
-      dataset: { id: job.id, type: job.type, state: job.state },
+      dataset: { id: job.id, type: job.type, state: job.state, transient: job.transient ? "1" : "0" },
       onclick: () => navigate(`/jobs/${job.id}`),
     },
       state,
@@ -979,7 +989,7 @@ function jobPage(main, [ident]) {
     const job = { ...detail, ...(store.jobs.get(detail.id) || {}) };
     lastKey = `${job.state}|${job.attempt}`;
     document.title = `${job.type}/${job.short} · partita`;
-    const actions = h("div", { class: "actions" }, badge(job.state, true),
+    const actions = h("div", { class: "actions" }, transientMark(job), badge(job.state, true),
       job.state === "running" ? killButton(job, false) : null);
     head.replaceChildren(
       h("div", { class: "crumbs" },
@@ -996,6 +1006,10 @@ function jobPage(main, [ident]) {
     const stateText = [badge(job.state)];
     if (job.reason) stateText.push(" ", h("span", { class: "muted", text: job.reason }));
     if (job.detail) stateText.push(h("div", { class: "muted", text: job.detail }));
+    if (job.transient) {
+      stateText.push(h("div", { class: "muted" }, transientMark(job),
+        " kept only while a job that is not done needs it"));
+    }
     row("State", ...stateText);
     if (job.state === "running" || (typeof job.progress === "number" && job.state !== "done")) {
       row("Progress", h("div", { id: "job-progress" }, progressBar(job, true)));
@@ -1016,6 +1030,15 @@ function jobPage(main, [ident]) {
       : "—");
     row("Tags", Object.keys(job.tags).length ? tagList(job.tags, addTagFilter) : h("span", { class: "muted", text: "none" }));
     row("Folder", pathEl(detail.paths.folder));
+    if ((detail.migration || []).length) row("Migration", h("div", {}, detail.migration.map((line) => h("div", { class: "muted", text: line }))));
+    if (detail.shared === null) {
+      row("Shared folders", h("span", { class: "muted", text: "shared.json cannot be read" }));
+    } else if (detail.shared && detail.shared.length) {
+      row("Shared folders", h("ul", { class: "shared-list" }, detail.shared.map((folder) =>
+        h("li", { dataset: { group: folder.group } },
+          h("span", { class: "group", text: folder.group }), " ", pathEl(folder.path),
+          folder.exists ? null : h("span", { class: "muted", text: " (not created yet)" })))));
+    }
 
     const params = detail.params
       ? h("div", { class: "params" },
