@@ -345,7 +345,9 @@ class Index:
         for type_id, identifier in wanted:
             folder = jobs / type_id / identifier
             if not folder.is_dir():
-                if db.execute("DELETE FROM jobs WHERE id=?", (identifier,)).rowcount:
+                # (Of that type only: a damaged line could name another type's job.)
+                cursor = db.execute("DELETE FROM jobs WHERE id=? AND type=?", (identifier, type_id))
+                if cursor.rowcount:
                     changed.add(identifier)
                 continue
             paths = JobPaths(folder)
