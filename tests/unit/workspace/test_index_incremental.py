@@ -381,3 +381,23 @@ def test_the_cli_answers_as_after_a_full_scan(workspace: Workspace) -> None:
         listed[ident(i)] for i in (2, 5, 6, N + 5)
     )
     assert ident(9) not in listed
+
+
+def test_jobs_list_json_streams_what_a_list_would_print(workspace: Workspace) -> None:
+    """``jobs list --json`` writes a job at a time, exactly as the whole list would print."""
+    from partita.cli._app import job_json
+
+    for i in (5, 6):
+        begin(workspace.job(TYPE, ident(i)))
+    result = CliRunner().invoke(cli, ["jobs", "list", str(workspace.root), "--json"])
+    assert 0 == result.exit_code, result.output
+    with Index(workspace) as idx:
+        idx.refresh()
+        whole = [job_json(workspace, info) for info in idx.jobs()]
+        assert json.dumps(whole, indent=2, ensure_ascii=False) + "\n" == result.output
+        tagged = list(idx.iter_jobs(states=["running"], batch=1))
+        assert {ident(5), ident(6)} == {info.identifier for info in tagged}
+    empty = CliRunner().invoke(
+        cli, ["jobs", "list", str(workspace.root), "-s", "waiting", "--json"]
+    )
+    assert "[]\n" == empty.output
