@@ -15,6 +15,9 @@ from partita.web import _data, _monitor
 from partita.web._data import BadRequest
 from partita.web._monitor import MonitorState, filtered, monitor_of
 
+FIRST_MESSAGE_WAIT = 2.0
+"""Seconds a new connection waits for the client's first message before its snapshot."""
+
 
 class _FeedView:
     """What one WebSocket client asked to see, and what it was last sent."""
@@ -133,6 +136,10 @@ async def feed(websocket: WebSocket) -> None:
         version = -1
         since: int | None = None
         resume: tuple[str, int] | None = None
+        # A page sends its filter (and what it holds, after a reconnect) at once: wait for
+        # it rather than send a snapshot it may not need.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(view.restart.wait(), FIRST_MESSAGE_WAIT)
         while True:
             await state.wait_change(version, 30.0, view.restart)
             if view.restart.is_set():
