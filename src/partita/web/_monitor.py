@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 
 from partita.web import _data
-from partita.workspace import Index, JobInfo, Workspace
+from partita.workspace import Index, JobInfo, JobPaths, Workspace
 
 log = logging.getLogger("partita.web")
 
@@ -162,20 +162,26 @@ class MonitorState:
         return _data.job_summary(info, self._values(info))
 
     def _values(self, info: JobInfo) -> dict[str, Any]:
-        """The scalar results of a job, read again only when its results file changed."""
+        """The scalar results of a job, read again only when its results file changed.
+
+        One ``stat`` per job (most have no results file); the folder is checked to be inside
+        the work directory (:func:`_data.job_paths`) only before a file is read.
+        """
         try:
-            paths = _data.job_paths(self.workspace, info)
-        except _data.NotFound:
-            return {}
-        try:
-            st = paths.results.stat()
+            st = JobPaths(info.path).results.stat()
             key: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
         except OSError:
             key = None
         cached = self._results.get(info.identifier)
         if cached is not None and cached[0] == key:
             return cached[1]
-        values = {} if key is None else _data.result_values(_data.job_results(paths)["values"])
+        values: dict[str, Any] = {}
+        if key is not None:
+            try:
+                paths = _data.job_paths(self.workspace, info)
+            except _data.NotFound:
+                return {}
+            values = _data.result_values(_data.job_results(paths)["values"])
         self._results[info.identifier] = (key, values)
         return values
 
