@@ -401,3 +401,27 @@ def test_jobs_list_json_streams_what_a_list_would_print(workspace: Workspace) ->
         cli, ["jobs", "list", str(workspace.root), "-s", "waiting", "--json"]
     )
     assert "[]\n" == empty.output
+
+
+def test_jobs_a_run_records_are_reported_when_the_run_changes(
+    workspace: Workspace, index: Index, touches: Touches
+) -> None:
+    """A run that submits done jobs (a re-run) changes their tags and experiments, not their
+    folders: refresh() reports those jobs, and only those; a deleted run reports its jobs."""
+    from partita.workspace._runs import RunPaths, RunWriter
+
+    writer = RunWriter(RunPaths.of(workspace, "rerun", "r1"))
+    writer.create({"status": "running", "started": time.time()})
+    for i in (1, 2):
+        writer.append({"id": ident(i), "type": TYPE, "tags": {"seed": i}, "depends": []})
+    assert {ident(1), ident(2)} == index.refresh()
+    assert 0 == touches.counts["read"]  # no job folder was read for it
+    assert {"seed": 1} == index.job(ident(1)).tags
+    assert ["rerun"] == index.job(ident(2)).experiments
+    writer.append({"id": ident(3), "type": TYPE, "tags": {}, "depends": [ident(1)]})
+    assert {ident(3)} == index.refresh()  # the lines already read did not change
+    writer.write_record({"status": "done", "started": time.time()})
+    assert set() == index.refresh()  # the record alone: no job's info changed
+    shutil.rmtree(workspace.experiments / "rerun")
+    assert {ident(1), ident(2), ident(3)} == index.refresh()
+    assert {} == index.job(ident(1)).tags
