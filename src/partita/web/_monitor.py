@@ -101,7 +101,6 @@ class MonitorState:
             index, ids = _data.refreshed(self._index, self.workspace)
             self._index = index
         self.refreshed = time.monotonic()
-        self.read = 0
         if ids is None or not self._loaded:
             infos = index.jobs()
             fresh = {info.identifier: self._summary(info) for info in infos}
