@@ -54,12 +54,14 @@ __all__ = [
     "LauncherError",
     "LauncherOptionError",
     "LoadError",
+    "MigrationError",
     "MissingFieldError",
     "NoExperimentError",
     "PartitaError",
     "PartitaWarning",
     "PendingPathError",
     "PlotError",
+    "PretaskError",
     "ReportError",
     "ResultsError",
     "RunnerError",
@@ -115,12 +117,20 @@ class PendingPathError(ConfigError, AttributeError):
     """A generated path was read before the task was submitted."""
 
 
+class PretaskError(ConfigError, TypeError):
+    """A value given as a pre-task is not a light config (a ``Config`` with ``execute()``)."""
+
+
 class LoadError(PartitaError):
     """A job folder's ``params.json`` cannot be turned back into a config."""
 
 
 class TaskImportError(LoadError, ImportError):
     """The class of a task cannot be imported where the job runs."""
+
+
+class MigrationError(ConfigError):
+    """A migration cannot be applied: conflicting renames, or a conversion that fails."""
 
 
 class WorkspaceError(PartitaError):

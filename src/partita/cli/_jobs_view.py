@@ -21,6 +21,7 @@ from partita.cli._app import (
     job_paths,
     json_option,
     open_index,
+    stream_json,
     workdir_argument,
     workdir_option,
 )
@@ -33,7 +34,9 @@ from partita.workspace import (
     JobInfo,
     JobPaths,
     Workspace,
+    describe_migration,
     read_job_environment,
+    read_migration,
     read_results,
     read_shared_refs,
     read_status,
@@ -99,10 +102,11 @@ def list_jobs(
     """
     workspace = find_workspace(workdir_arg, workdir)
     with open_index(workspace) as index:
+        if as_json:
+            # As echo_json would print the list, a job at a time: the first come at once.
+            stream_json(job_json(workspace, info) for info in filters.iterate(index))
+            return
         infos = filters.select(index)
-    if as_json:
-        echo_json([job_json(workspace, info) for info in infos])
-        return
     console = get_console()
     if not infos:
         what = "matches these filters" if filters.given else "exists yet"
@@ -177,11 +181,13 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
             files[stream.name] = str(stream)
     reported = read_results(paths)
     code = code_change(paths)
+    migration = read_migration(paths)
     if as_json:
         environment = read_job_environment(paths)
         echo_json(
             {
                 **job_json(workspace, info),
+                "migration": migration or None,
                 "params": to_plain(document) if document else None,
                 "results": reported,
                 "environment": environment,
@@ -222,6 +228,8 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
     rows += environment_rows(paths)
     if code is not None and code["message"] and (code["class_changed"] or code["missing"]):
         rows.append(("code", Text(code["message"], style="yellow")))
+    for note in describe_migration(migration):
+        rows.append(("migration", Text(note, style="yellow")))
     for name, value in rows:
         line = Text(f"{name:<12} ", style="bold")
         line.append_text(value if isinstance(value, Text) else Text(value))

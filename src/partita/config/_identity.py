@@ -197,14 +197,22 @@ class Plan:
 
 
 def plan(type_id: str, fields: dict[str, Any]) -> Plan:
-    """The identity plan of a class with type id ``type_id`` and these resolved fields."""
+    """The identity plan of a class with these resolved fields.
+
+    ``type_id`` is the id the identity encodes: the class's oldest former type id when it
+    declares ``renamed_from=``, else its type id.
+    """
     encoded = []
-    for name in sorted(fields):
+    # A renamed field is encoded under its oldest name (``field(renamed_from=...)``), and
+    # sorted by it, so that renaming keeps every identifier (docs/identity.md).
+    by_identity = sorted(fields, key=lambda n: getattr(fields[n], "identity_name", n))
+    for name in by_identity:
         f = fields[name]
         if f.kind is FieldKind.META or f.generator is not None:
             continue
         check_default = f.kind is FieldKind.PARAM and not f.required and not f.count_default
-        encoded.append((name, length_prefixed(name.encode()), f, check_default))
+        encoded_name = getattr(f, "identity_name", name)
+        encoded.append((name, length_prefixed(encoded_name.encode()), f, check_default))
     return Plan(HEADER + length_prefixed(type_id.encode()), tuple(encoded))
 
 
@@ -257,6 +265,14 @@ def _digest(cfg: ConfigNode, active: set[int]) -> bytes:
                     and (buf[vstart:] == default)
                 ):
                     del buf[start:]
+        pretasks = st.pretasks
+        if pretasks:  # a task's pre-tasks, in order (absent: the encoding is unchanged)
+            name = "<pre-tasks>"
+            buf += b"P"
+            buf += _pack_len(len(pretasks))
+            for pretask in pretasks:
+                buf += b"c"
+                buf += _digest(pretask, active)
     except EncodingError as exc:
         message = str(exc)
         if not message.startswith(cls.__qualname__):

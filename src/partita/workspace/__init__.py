@@ -64,6 +64,7 @@ __all__ = [
     "delete_run",
     "delete_shared",
     "delete_unused_shared",
+    "describe_migration",
     "final_marker",
     "hold",
     "holder",
@@ -80,6 +81,7 @@ __all__ = [
     "read_job",
     "read_job_environment",
     "read_json",
+    "read_migration",
     "read_progress",
     "read_results",
     "read_retention",
@@ -90,6 +92,7 @@ __all__ = [
     "read_submissions",
     "record_final",
     "record_handle",
+    "record_match",
     "record_shared",
     "set_aside",
     "shared_of",
@@ -117,6 +120,7 @@ if TYPE_CHECKING:
     from partita.workspace._index import Index
     from partita.workspace._index_open import open_index
     from partita.workspace._jobinfo import JobInfo, RunInfo, read_job
+    from partita.workspace._migrate import describe_migration, read_migration, record_match
     from partita.workspace._runs import (
         RunPaths,
         RunRecord,
@@ -162,7 +166,16 @@ _RUNS = {
 }
 
 
+_MIGRATE = {"describe_migration", "read_migration", "record_match"}
+
+
 def __getattr__(name: str) -> object:
+    # Migrations (``partita migrate``, and the experiment's note of a job found under a
+    # former name): loaded only when used.
+    if name in _MIGRATE:
+        from partita.workspace import _migrate
+
+        return getattr(_migrate, name)
     # Run records are loaded when first used: the job runner, which imports this package
     # for the job-folder protocol, never needs them.
     if name in _RUNS:

@@ -76,6 +76,25 @@ class Say(Task, id="test.say"):
     word: Param[str]
 
 
+class Seed(Config, id="test.seed"):
+    """A pre-task: a light config with execute()."""
+
+    seed: Param[int]
+    note: Meta[str] = ""
+
+    def execute(self) -> None:
+        """Nothing to do in unit tests."""
+
+
+class Verbose(Config, id="test.verbose"):
+    """Another pre-task."""
+
+    level: Param[str] = "INFO"
+
+    def execute(self) -> None:
+        """Nothing to do in unit tests."""
+
+
 class Concat(Task, id="test.concat"):
     """Depends on several tasks."""
 
@@ -179,6 +198,21 @@ class After(Config, id="test.evolving"):
 
     x: Param[int]
     y: Param[str] = "new"
+
+
+class Optim(Config, id="test.optim"):
+    """A config before its class and fields are renamed (``Renamed`` is it, later)."""
+
+    learning_rate: Param[float]
+    momentum: Param[float] = 0.0
+
+
+class Renamed(Config, id="test.optimizer", renamed_from="test.optim"):
+    """``Optim`` renamed: another type id, ``learning_rate`` → ``lr``, ``momentum`` → ``beta``
+    (which sorts before ``lr``: the identity keeps the former names and their order)."""
+
+    lr: Param[float] = field(renamed_from="learning_rate")
+    beta: Param[float] = field(default=0.0, renamed_from="momentum")
 
 
 class NoId(Config):
@@ -332,6 +366,13 @@ def golden_cases() -> dict[str, Callable[[], Config]]:
         "constant.v1": lambda: VersionOne(x=1),
         "constant.v2": lambda: VersionTwo(x=1),
         "typeid.qualname": lambda: NoId(x=1),
+        # migrations: a renamed class and renamed fields keep the identifiers
+        "migrate.before-rename": lambda: Optim(learning_rate=0.1, momentum=0.9),
+        "migrate.after-rename": lambda: Renamed(lr=0.1, beta=0.9),
+        "migrate.before-rename.default": lambda: Optim(learning_rate=0.1),
+        "migrate.after-rename.default": lambda: Renamed(lr=0.1),
+        "migrate.nested-before-rename": lambda: Value(v=[Optim(learning_rate=0.5)]),
+        "migrate.nested-after-rename": lambda: Value(v=[Renamed(lr=0.5)]),
         "typeid.nested-qualname": lambda: Outer.Inner(x=1),
         "typeid.nested-in-explicit": lambda: Outer(inner=Outer.Inner(x=2)),
         # nesting (Merkle)
@@ -369,6 +410,13 @@ def golden_cases() -> dict[str, Callable[[], Config]]:
         "variant.deep-change": lambda: Root(branch=Branch(leaf=Leaf(n=1))).replace(
             **{"branch.leaf.n": 2}
         ),
+        # pre-tasks: part of the identity, in order; their Meta fields do not count
+        "pretask.one": lambda: Say(word="hello").add_pretasks(Seed(seed=1)),
+        "pretask.one.meta": lambda: Say(word="hello").add_pretasks(Seed(seed=1, note="m")),
+        "pretask.other-value": lambda: Say(word="hello").add_pretasks(Seed(seed=2)),
+        "pretask.two": lambda: Say(word="hello").add_pretasks(Seed(seed=1), Verbose()),
+        "pretask.two.reordered": lambda: Say(word="hello").add_pretasks(Verbose(), Seed(seed=1)),
+        "pretask.twice": lambda: Say(word="hello").add_pretasks(Seed(seed=1), Seed(seed=1)),
     }
 
 
