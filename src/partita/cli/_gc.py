@@ -13,6 +13,7 @@ from rich.text import Text
 
 from partita.cli import _format as fmt
 from partita.cli._app import (
+    CliError,
     UsageFailure,
     echo_json,
     find_workspace,
@@ -311,12 +312,12 @@ def _find_run(index: Index, reference: str) -> RunInfo | None:
         return runs[0]
     matches = [r for r in runs if r.run.startswith(run)]
     if len(matches) > 1:
-        raise UsageFailure(
+        raise CliError(
             f"{reference!r} matches several runs ({', '.join(r.run for r in matches[:5])}). "
             "Give more characters of the run id."
         )
     if not matches:
-        raise UsageFailure(
+        raise CliError(
             f"experiment '{experiment}' has no run {run!r}. "
             f"List its runs with 'partita experiments show {experiment}'."
         )
@@ -331,7 +332,7 @@ def _resolve(index: Index, reference: str) -> tuple[str, str]:
     try:
         return "job", index.job(reference).identifier
     except JobLookupError as exc:
-        raise UsageFailure(
+        raise CliError(
             f"{reference!r} names no run (EXPERIMENT, EXPERIMENT/RUN) and no job: {exc}"
         ) from None
 
