@@ -50,12 +50,21 @@ class FieldDoc:
     """Declared ``field(count_default=True)``: the default counts toward the identity."""
 
 
-def describe_fields(cls: type[Config], prefix: str = "", depth: int = 0) -> list[FieldDoc]:
-    """Every settable field of ``cls``, nested configs expanded by dotted path."""
+def describe_fields(
+    cls: type[Config], prefix: str = "", depth: int = 0, instance: Config | None = None
+) -> list[FieldDoc]:
+    """Every settable field of ``cls``, nested configs expanded by dotted path.
+
+    ``instance`` is the default value of the field that holds ``cls`` (its values are the
+    defaults of the nested fields, ``model=Model(layers=4)`` gives ``model.layers`` 4).
+    """
     out: list[FieldDoc] = []
     for f in fields(cls):
         default: Any = MISSING
-        if f.default is not MISSING:
+        given = instance is not None and f.name in instance.__dict__
+        if given:
+            default = instance.__dict__[f.name]
+        elif f.default is not MISSING:
             default = f.default
         elif f.default_factory is not None:
             try:
@@ -68,7 +77,8 @@ def describe_fields(cls: type[Config], prefix: str = "", depth: int = 0) -> list
             out.append(
                 FieldDoc(prefix + f.name, f.kind, f.type.describe(), MISSING, field_help(f), False)
             )
-            out.extend(describe_fields(sub, f"{prefix}{f.name}.", depth + 1))
+            held = default if isinstance(default, Config) else None
+            out.extend(describe_fields(sub, f"{prefix}{f.name}.", depth + 1, held))
             continue
         out.append(
             FieldDoc(
@@ -77,7 +87,7 @@ def describe_fields(cls: type[Config], prefix: str = "", depth: int = 0) -> list
                 f.type.describe(),
                 shown if shown is MISSING or shown == "(generated)" else to_plain(shown),
                 field_help(f),
-                f.required,
+                f.required and not given,
                 f.count_default,
             )
         )
