@@ -300,7 +300,14 @@ def build(cls: type[Config], assignments: list[Assignment]) -> Config:
     except RunnerError:
         raise
     except PartitaError as exc:
-        raise RunnerError(f"{cls.__qualname__}: {exc}") from None
+        # Name the override or file that set the value refused (the last one, the longest
+        # path the message names), as the conversion errors do.
+        text = str(exc)
+        named = [a for a in assignments if f"{cls.__qualname__}.{a.key}" in text]
+        if named:
+            culprit = max(reversed(named), key=lambda a: len(a.path))
+            raise RunnerError(f"{culprit.source}: {text}") from None
+        raise RunnerError(f"{cls.__qualname__}: {text}") from None
 
 
 def _make(cls: type[Config], base: Config | None, values: dict[tuple[str, ...], Any]) -> Config:

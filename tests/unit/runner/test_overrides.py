@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import pytest
 from rclasses import Color, Model, Needs, Setup
 
+from partita import Config, Param, field
 from partita.errors import RunnerError
 from partita.runner._main import dump_yaml, parse_arguments
 from partita.runner._resolve import (
@@ -136,3 +138,25 @@ def test_nested_model_default_is_not_shared() -> None:
     first, second = resolve("model.layers=7"), resolve()
     assert 7 == first.model.layers and 2 == second.model.layers
     assert isinstance(first.model, Model)
+
+
+_T = TypeVar("_T")
+
+
+class _Box(Config, Generic[_T], id="rt.ov.box"):
+    item: Param[_T]
+
+
+class _Shelf(Config, id="rt.ov.shelf"):
+    box: Param[_Box[int]] = field(default_factory=lambda: _Box[int](item=1))
+    n: Param[int] = 0
+
+
+def test_a_value_refused_when_the_config_is_built_names_its_override() -> None:
+    """`box.item` of a `Box[int]` is checked when the Box is built: the error still names
+    the override that gave the value, like a conversion error."""
+    with pytest.raises(RunnerError) as caught:
+        build(_Shelf, from_overrides(_Shelf, ["n=2", "box.item=x", "n=3"]))
+    text = str(caught.value)
+    assert text.startswith("override 'box.item=x': "), text
+    assert "expected int, found str 'x'" in text
