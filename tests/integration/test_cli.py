@@ -710,3 +710,22 @@ def test_python_dash_m_partita_is_the_command(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert wrong.returncode == 2 and "error:" in wrong.stderr, wrong.stderr
+
+
+def test_the_closing_line_of_a_run_of_one_job_says_1_job(script: Any) -> None:
+    xp = script(
+        """
+class One(Task, id="cli.one"):
+    def execute(self):
+        pass
+
+with experiment("wd", "one"):
+    One().submit()
+"""
+    )
+    first = xp.run()
+    assert first.returncode == 0, first.stderr
+    assert "one: 1 job: 1 done (1 ran, 0 already done)" in first.stderr, first.stderr
+    again = xp.run()
+    assert "nothing to run: the 1 job was already done" in again.stderr, again.stderr
+    assert "1 jobs" not in first.stderr + again.stderr

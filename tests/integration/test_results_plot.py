@@ -78,7 +78,7 @@ def test_plot_a_metric_by_a_parameter_into_a_png(
     path = tmp_path / "accuracy.png"
     assert out.stdout.strip() == str(path)
     # The Prepare job has no accuracy: left out, and said on stderr.
-    assert out.stderr.strip() == "note: left out: 1 jobs have no 'accuracy'"
+    assert out.stderr.strip() == "note: left out: 1 job has no 'accuracy'"
     width, height = _png_size(path)
     assert (width, height) == (700, 450)
     assert path.stat().st_size > 10_000  # axes, labels and a line, not an empty canvas
