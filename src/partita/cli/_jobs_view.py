@@ -144,11 +144,14 @@ def _history(paths: JobPaths) -> list[dict[str, Any]]:
 def _dependencies(index: Index, workspace: Workspace, info: JobInfo) -> list[dict[str, Any]]:
     """The jobs ``info`` depends on: recorded by its runs, or named in its params.json."""
     found = []
+    named = _param_types(workspace, info)
     for identifier in dict.fromkeys([*info.depends, *referenced_jobs(workspace, info)]):
         try:
             dep = index.job(identifier)
         except JobLookupError:
-            found.append({"id": identifier, "type": None, "state": "missing"})
+            # Its folder is gone (gc, jobs clean, a transient input): params.json still
+            # says which task it was.
+            found.append({"id": identifier, "type": named.get(identifier), "state": "missing"})
             continue
         found.append({"id": dep.identifier, "type": dep.type_id, "state": dep.state})
     return found
@@ -269,6 +272,8 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
         for dep in dependencies:
             line = Text(f"  {dep['type'] or '?'}/{dep['id'][:12]}  ")
             line.append_text(fmt.state_text(dep["state"]))
+            if dep["state"] == "missing":
+                line.append(" (its folder was deleted; submitted again, it runs again)")
             console.print(line)
 
     if history:
@@ -279,6 +284,18 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
             if entry.get("attempt") is not None:
                 line.append(f"  (attempt {entry['attempt']})")
             console.print(line)
+
+
+def _param_types(workspace: Workspace, info: JobInfo) -> dict[str, str]:
+    """The type id of each config ``info``'s params.json holds, by identifier."""
+    document = load_params(job_paths(workspace, info))
+    if document is None:
+        return {}
+    out = {}
+    for entry in document["objects"]:
+        if isinstance(entry, dict) and entry.get("type") and entry.get("id"):
+            out[str(entry["id"])] = str(entry["type"])
+    return out
 
 
 def referenced_jobs(workspace: Workspace, info: JobInfo) -> list[str]:
