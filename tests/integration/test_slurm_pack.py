@@ -147,7 +147,7 @@ class Step(Task, id="pack.step"):
         free = int(os.environ["PACK_FREE"])
         if attempt == 1 and len(list(finished.iterdir())) >= free and claim("blocker"):
             # The first tasks of the element finish; the next one blocks until stopped.
-            print("blocking", flush=True)
+            print("blocking", os.getpid(), os.getppid(), flush=True)
             while True:
                 time.sleep(0.1)
         print("finished", attempt, flush=True)
@@ -185,10 +185,14 @@ def test_scancel_of_a_worker_loses_only_its_unfinished_tasks(slurm_env, script) 
     once = [h for h in histories.values() if h == [("running", None), ("done", None)]]
     assert 2 == len(once), histories  # finished before the scancel: never run again
     lost = [f for f, h in histories.items() if ("failed", "lost") in h]
-    assert 4 == len(lost), histories  # the blocked one and the three never started
-    for name in lost:
-        assert ("done", None) == histories[name][-1], histories[name]
-        assert ("running", None) == histories[name][-2]
+    assert [blocked.name] == lost, histories  # lost, retried (Retry(on={"lost"}))
+    assert [("running", None), ("done", None)] == histories[lost[0]][-2:]
+    assert 2 == sum(1 for h in histories[lost[0]] if h[0] == "running")
+    # The three never started: launched again without counting a failed attempt.
+    requeued = [h for h in histories.values() if ("cancelled", None) in h]
+    assert 3 == len(requeued), histories
+    for history in requeued:
+        assert [("cancelled", None), ("running", None), ("done", None)] == history[-3:], history
     # The blocked task ran twice (its log keeps only the second attempt); the others once.
     assert "finished 2" in (blocked / "stdout").read_text()
     assert 6 == len(list((shared / "finished").iterdir()))
@@ -219,3 +223,34 @@ def test_jobs_kill_of_one_packed_task_kills_only_that_task(slurm_env, script) ->
         assert [("running", None), ("done", None)] == _history(folder), folder
     elements = {_state(f)["launcher"]["job_id"] for f in job_dirs(workdir, "pack.step")}
     assert 1 == len(elements), "all in one element, which ran on after the kill"
+
+
+def test_kill_9_of_a_worker_loses_only_its_running_task(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """kill -9 of the worker mid-pack: done tasks stay done; the running one and the
+    ones not started are recorded lost and run again; the killed task's process is gone."""
+    xp: Script = script(BLOCKING)
+    shared = xp.folder / "shared"
+    shared.mkdir()
+    proc = xp.popen(env={"PACK_SHARED": str(shared), "PACK_FREE": "2"})
+    workdir = xp.folder / "wd"
+    blocked = _wait_for(lambda: _blocked(workdir), 120, "a task of the pack to block")
+    _, task_pid, worker_pid = (blocked / "stdout").read_text().split()[:3]
+    os.kill(int(worker_pid), 9)
+    _, err = proc.communicate(timeout=180)
+    assert 0 == proc.returncode, err
+    assert not Path(f"/proc/{task_pid}").exists(), "the task died with its worker"
+    histories = {f.name: _history(f) for f in job_dirs(workdir, "pack.step")}
+    assert 6 == len(histories)
+    once = [h for h in histories.values() if h == [("running", None), ("done", None)]]
+    assert 2 == len(once), histories  # finished before the kill: never run again
+    lost = [f for f, h in histories.items() if ("failed", "lost") in h]
+    assert [blocked.name] == lost, histories  # the running one: lost, retried
+    assert [("running", None), ("failed", "lost"), ("running", None), ("done", None)] == (
+        histories[lost[0]]
+    )
+    requeued = [h for h in histories.values() if ("cancelled", None) in h]
+    assert 3 == len(requeued), histories  # never started: launched again, no attempt lost
+    for history in requeued:
+        assert [("cancelled", None), ("running", None), ("done", None)] == history[-3:], history
+    assert "finished 2" in (blocked / "stdout").read_text()
+    assert 6 == len(list((shared / "finished").iterdir()))

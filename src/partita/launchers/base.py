@@ -59,6 +59,9 @@ class Exit:
     reason: str | None = None
     """A failure reason the launcher observed (``timeout``, ``memory``...), if any."""
     detail: str = ""
+    started: bool = True
+    """``False``: the job's runner never started (a packed task whose worker died before its
+    turn); the scheduler then launches it again without counting a failed attempt."""
 
 
 class Launcher(abc.ABC):

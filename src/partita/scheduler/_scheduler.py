@@ -493,6 +493,10 @@ class Scheduler:
             await self._io(disk.requeued, paths, attempt)
             return Requeue()
         final = await self._io(disk.written_final, paths, attempt)
+        if final is None and not exit_.started:
+            # Its turn never came (a packed worker died first): not a failure of the job.
+            await self._io(disk.requeued, paths, attempt, f"requeued: {exit_.detail}")
+            return Requeue()
         if final is not None:
             reason = exit_.reason or final.reason
             detail = final.detail or exit_.detail

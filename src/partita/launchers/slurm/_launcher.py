@@ -126,6 +126,9 @@ class SlurmLauncher(Launcher, kind="slurm"):
     #: Seconds to wait, once a job has ended, for sacct to record its exit code when the
     #: runner recorded none in the job folder; after that the exit code is reported unknown.
     accounting_patience: float = 120.0
+    #: How many times a packed task whose worker died before its turn is launched again
+    #: without counting a failed attempt; after that it is recorded ``lost`` (retry policy).
+    requeues: int = 3
 
     def __init__(
         self,
@@ -189,6 +192,8 @@ class SlurmLauncher(Launcher, kind="slurm"):
         self._reports = ReportReader()
         #: Slots of each packed element whose cancel was asked from here.
         self._cancel_asked: dict[str, set[int]] = {}
+        #: How often each packed task (by job folder) was relaunched without having started.
+        self._unstarted: dict[str, int] = {}
 
     @property
     def queues_dependencies(self) -> bool:  # type: ignore[override]
@@ -544,6 +549,11 @@ class SlurmLauncher(Launcher, kind="slurm"):
                 exit_ = _packed_exit(handle, starts, ends, info.state if ended and info else None)
                 if exit_ is None and gone:
                     exit_ = Exit(None, "lost", f"Slurm no longer knows the pack worker {job_id}")
+                if exit_ is not None and not exit_.started:
+                    jobdir = str(handle["jobdir"])
+                    self._unstarted[jobdir] = self._unstarted.get(jobdir, 0) + 1
+                    if self._unstarted[jobdir] > self.requeues:
+                        exit_ = Exit(None, exit_.reason, exit_.detail)  # lost: retry policy
                 if exit_ is not None:
                     changed = True
                     del self._packed[key]
@@ -740,6 +750,10 @@ def _packed_exit(
     detail = f"its pack worker (Slurm job {handle['job_id']}) ended {element_end} before it {when}"
     if JobPaths(Path(str(handle["jobdir"]))).cancel_request.exists():
         return Exit(None, "cancelled", detail)
+    if slot not in starts and starts:
+        # The worker ran (it started other tasks) and died before this one's turn: the task
+        # never ran, so it is launched again rather than failed (see SlurmLauncher.requeues).
+        return Exit(None, lost_reason(element_end), detail, started=False)
     return Exit(None, lost_reason(element_end), detail)
 
 
