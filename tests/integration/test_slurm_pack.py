@@ -254,3 +254,110 @@ def test_kill_9_of_a_worker_loses_only_its_running_task(slurm_env, script) -> No
         assert [("cancelled", None), ("running", None), ("done", None)] == history[-3:], history
     assert "finished 2" in (blocked / "stdout").read_text()
     assert 6 == len(list((shared / "finished").iterdir()))
+
+
+def test_task_over_its_memory_fails_alone_in_its_pack(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """A task that outgrows its memory share is killed `memory`; the others of its element run."""
+    xp: Script = script("""
+    from partita import SlurmLauncher
+
+    class Eat(Task, id="pack.eat"):
+        n: Param[int]
+        def execute(self):
+            if self.n == 1:
+                blocks = []
+                for _ in range(9):  # 180 MiB by steps, far over its 60 MiB
+                    block = bytearray(20 * 2**20)
+                    for i in range(0, len(block), 4096):
+                        block[i] = 1
+                    blocks.append(block)
+                    time.sleep(0.1)
+                time.sleep(30)
+            print("fine", self.n, flush=True)
+
+    launcher = SlurmLauncher(time="5:00", mem="100M", pack=4, batch_quiet=1.0)
+    with experiment("wd", "eat", launcher=launcher, quiet=True):
+        for n in range(4):
+            Eat(n=n).submit(resources={"mem": "60M"} if n == 1 else {})
+    """)
+    result = xp.run(timeout=120)
+    assert 1 == result.returncode, result.stderr
+    outcomes, elements = {}, set()
+    for folder in job_dirs(xp.folder / "wd", "pack.eat"):
+        n = json.loads((folder / "params.json").read_text())["objects"][0]["fields"]["n"]
+        outcomes[n] = _history(folder)
+        elements.add(_state(folder)["launcher"]["job_id"])
+        if n == 1:
+            marker = json.loads((folder / "failed").read_text())
+            assert "over its memory of 60 MiB" in marker["detail"], marker
+        else:
+            assert f"fine {n}" in (folder / "stdout").read_text()
+    assert [("running", None), ("failed", "memory")] == outcomes[1]
+    for n in (0, 2, 3):
+        assert [("running", None), ("done", None)] == outcomes[n], outcomes
+    # 60M and 100M are two groups of options, hence two elements; the three others share one.
+    assert 2 == len(elements), elements
+
+
+CHAIN = """
+from partita import SlurmLauncher
+LOG = os.environ["CHAIN_LOG"]
+
+def log(text):
+    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.write(fd, (text + "\\n").encode()); os.close(fd)
+
+class Link(Task, id="pack.link"):
+    n: Param[int]
+    after: Param[list[Task]] = field(default_factory=list)
+    def execute(self):
+        for task in self.after:
+            assert (task.jobdir / "done").exists(), f"{task} is not done"
+        log(f"start {self.n} {time.time()}")
+        if self.n == 10:
+            raise RuntimeError("the root of the second chain fails")
+        time.sleep(0.5)
+        log(f"end {self.n} {time.time()}")
+
+launcher = SlurmLauncher(time="5:00", mem="100M", pack=4, batch_quiet=0.5)
+try:
+    with experiment("wd", "chain", launcher=launcher, quiet=True):
+        a = Link(n=1).submit()
+        b = Link(n=2, after=[a]).submit()
+        Link(n=3, after=[b]).submit()
+        for n in (4, 5, 6):
+            Link(n=n).submit()
+        bad = Link(n=10).submit()
+        Link(n=11, after=[bad]).submit()
+finally:
+    print(json.dumps({**launcher.statistics(), "batches": launcher.batch_sizes}))
+"""
+
+
+def test_dependencies_in_packed_mode_run_in_order(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """pack=4: a chain runs in order, each link after its dependency is done; a failed
+    dependency fails its dependent, which never runs."""
+    xp: Script = script(CHAIN)
+    log = xp.folder / "log"
+    result = xp.run(env={"CHAIN_LOG": str(log)}, timeout=150)
+    assert 1 == result.returncode, result.stderr
+    times: dict[tuple[str, int], float] = {}
+    for line in log.read_text().splitlines():
+        event, n, when = line.split()
+        times[(event, int(n))] = float(when)
+    assert {1, 2, 3, 4, 5, 6, 10} == {n for _, n in times}, times  # 11 never started
+    assert times[("start", 2)] > times[("end", 1)]
+    assert times[("start", 3)] > times[("end", 2)]
+    outcomes = {}
+    for folder in job_dirs(xp.folder / "wd", "pack.link"):
+        params = json.loads((folder / "params.json").read_text())
+        n = params["objects"][params["root"]]["fields"]["n"]
+        outcomes[n] = _history(folder)[-1]
+        if n != 11:
+            assert "slot" in _state(folder)["launcher"], "ran packed"
+    assert ("failed", "error") == outcomes[10]
+    assert ("failed", "dependency") == outcomes[11], outcomes
+    for n in (1, 2, 3, 4, 5, 6):
+        assert ("done", None) == outcomes[n], outcomes
+    # The ready ones (1, 4, 5, 6, 10) share one submission; 2 and 3 come each in turn.
+    assert 3 == _stats(result)["sbatch"], _stats(result)
