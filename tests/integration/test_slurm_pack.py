@@ -361,3 +361,40 @@ def test_dependencies_in_packed_mode_run_in_order(slurm_env, script) -> None:  #
         assert ("done", None) == outcomes[n], outcomes
     # The ready ones (1, 4, 5, 6, 10) share one submission; 2 and 3 come each in turn.
     assert 3 == _stats(result)["sbatch"], _stats(result)
+
+
+def test_auto_packs_many_short_ready_tasks(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
+    """pack="auto": 12 ready tasks of 1 min share one element; a dependent of one of them
+    (alone, so not packed) is submitted once it is done; a task without a time limit is
+    not packed."""
+    xp: Script = script("""
+    from partita import SlurmLauncher
+
+    class Short(Task, id="pack.short"):
+        n: Param[int]
+        after: Param[list[Task]] = field(default_factory=list)
+        def execute(self):
+            for task in self.after:
+                assert (task.jobdir / "done").exists(), f"{task} is not done"
+            print(self.n)
+
+    launcher = SlurmLauncher(mem="100M", pack="auto", batch_quiet=1.0)
+    with experiment("wd", "auto", launcher=launcher, quiet=True):
+        first = [Short(n=n).submit(resources={"time": "1:00"}) for n in range(12)]
+        Short(n=100, after=[first[0]]).submit(resources={"time": "1:00"})
+        Short(n=200).submit()
+    print(json.dumps({**launcher.statistics(), "batches": launcher.batch_sizes}))
+    """)
+    result = xp.run(timeout=120)
+    assert 0 == result.returncode, result.stderr
+    handles = {}
+    for folder in job_dirs(xp.folder / "wd", "pack.short"):
+        params = json.loads((folder / "params.json").read_text())
+        n = params["objects"][params["root"]]["fields"]["n"]
+        assert (folder / "done").exists(), folder
+        handles[n] = _state(folder)["launcher"]
+    assert 14 == len(handles)
+    assert 1 == len({handles[n]["job_id"] for n in range(12)}), "the 12 share one element"
+    assert all("slot" in handles[n] for n in range(12))
+    assert "slot" not in handles[100] and "slot" not in handles[200], handles
+    assert 3 == _stats(result)["sbatch"], _stats(result)  # the 12 packed, n=200, then n=100

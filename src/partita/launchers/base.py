@@ -109,6 +109,15 @@ class Launcher(abc.ABC):
             cls.kind = kind
             register_launcher(cls)
 
+    def queues_after(self, handle: dict[str, Any]) -> bool:
+        """Whether a job can be queued behind the running job of ``handle`` (``depends_on``).
+
+        By default: :attr:`queues_dependencies`. A launcher some of whose jobs cannot be
+        waited for by the cluster (a task packed with others in one Slurm job) says no
+        for those: their dependents are launched once they are done.
+        """
+        return bool(self.queues_dependencies)
+
     @property
     def capacity(self) -> int | None:
         """How many jobs may run at once through this launcher (``None``: unbounded)."""

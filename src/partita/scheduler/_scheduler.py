@@ -383,7 +383,12 @@ class Scheduler:
         for dep in rec.dependencies:
             if can_queue_after(rec, dep):
                 await self._launched_future(dep)
-                if not dep.state.final and dep.handle is not None and not dep.elsewhere:
+                if (
+                    not dep.state.final
+                    and dep.handle is not None
+                    and not dep.elsewhere
+                    and can_queue_after(rec, dep)
+                ):
                     rec.queued_on.append(dep)
                     continue
             await self._final_future(dep)

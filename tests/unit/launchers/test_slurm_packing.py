@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from partita.errors import LauncherOptionError
+from partita.launchers.base import LaunchRequest
 from partita.launchers.slurm import SlurmLauncher, SlurmOptions
+from partita.launchers.slurm._commands import SlurmCommands
 from partita.launchers.slurm._launcher import _packed_exit
 from partita.launchers.slurm._packing import (
+    AUTO_ELEMENT_SECONDS,
+    AUTO_LONGEST_TASK,
+    AUTO_MAX_PACK,
+    AUTO_MIN_TASKS,
     PACK_OVERHEAD_MIB,
     ReportReader,
+    auto_pack_size,
     element_options,
     lost_reason,
 )
@@ -40,9 +50,74 @@ def test_pack_must_be_a_positive_whole_number() -> None:
     for bad in (0, -1, 2.5, True, "4"):
         with pytest.raises(LauncherOptionError, match="pack"):
             SlurmLauncher(pack=bad)  # type: ignore[arg-type]
-    assert SlurmLauncher().queues_dependencies
-    assert not SlurmLauncher(pack=10).queues_dependencies
     assert "packed, 10 per element" in SlurmLauncher(pack=10).describe()
+    assert "packed automatically" in SlurmLauncher(pack="auto").describe()
+
+
+def test_dependents_queue_with_afterok_only_behind_unpacked_jobs() -> None:
+    """afterok behind an element of one task says it succeeded; behind a packed one, not."""
+    for launcher in (SlurmLauncher(), SlurmLauncher(pack=4), SlurmLauncher(pack="auto")):
+        assert launcher.queues_dependencies
+        assert launcher.queues_after({"kind": "slurm", "job_id": "7_0"})
+        assert not launcher.queues_after(
+            {"kind": "slurm", "job_id": "7_0", "slot": 0, "report": "r"}
+        )
+
+
+def test_auto_packs_many_short_tasks_and_nothing_else() -> None:
+    assert auto_pack_size(AUTO_MIN_TASKS - 1, 60.0) is None  # too few
+    assert auto_pack_size(500, None) is None  # one task without a time limit
+    assert auto_pack_size(500, AUTO_LONGEST_TASK + 1) is None  # not short
+    assert auto_pack_size(500, 0.0) is None
+    assert AUTO_MAX_PACK == auto_pack_size(500, 5.0)  # tiny tasks: the most per element
+    assert 12 == auto_pack_size(AUTO_MIN_TASKS, 300.0)  # 12 x 5 min in one element hour
+    assert 6 == auto_pack_size(100, AUTO_LONGEST_TASK)
+    assert AUTO_ELEMENT_SECONDS // 300 == auto_pack_size(AUTO_MIN_TASKS, 300.0)
+
+
+def _requests(tmp_path: Path, count: int, **resources: Any) -> list[LaunchRequest]:
+    jobs = tmp_path / "wd" / "jobs" / "t"
+    return [
+        LaunchRequest(
+            paths=JobPaths(jobs / f"{n:04d}"), attempt=1, name=f"t/{n}", resources=resources
+        )
+        for n in range(count)
+    ]
+
+
+class _FakeSbatch(SlurmCommands):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[list[str]] = []
+
+    async def sbatch(self, script_text: str, argv: Sequence[str]) -> str:
+        self.calls.append(list(argv))
+        return str(100 + len(self.calls) - 1)
+
+
+def test_auto_decides_per_group_of_ready_tasks(tmp_path: Path) -> None:
+    """40 tasks of 1 min are packed (50 fit, so one element); 40 without a limit are not;
+    5 short ones are too few; tasks queued behind an unpacked job stay one per element."""
+    fake = _FakeSbatch()
+    launcher = SlurmLauncher(commands=fake, pack="auto", mem="100M", batch_quiet=0)
+
+    async def launch(reqs: list[LaunchRequest]) -> list[dict[str, Any]]:
+        return await launcher.launch(reqs)
+
+    short = asyncio.run(launch(_requests(tmp_path / "a", 40, time=60)))
+    assert {0} == {h["index"] for h in short} and all("slot" in h for h in short)
+    assert "--array=0-0" in fake.calls[-1]
+    unknown = asyncio.run(launch(_requests(tmp_path / "b", 40)))
+    assert not any("slot" in h for h in unknown)
+    assert "--array=0-39" in fake.calls[-1]
+    few = asyncio.run(launch(_requests(tmp_path / "c", 5, time=60)))
+    assert not any("slot" in h for h in few)
+    behind = _requests(tmp_path / "d", 10, time=60)
+    for request in behind:
+        request.depends_on = [{"kind": "slurm", "job_id": "100_3"}]
+    queued = asyncio.run(launch(behind))
+    assert not any("slot" in h for h in queued)
+    assert "--dependency=afterok:100_3" in fake.calls[-1]
 
 
 def test_report_reader_reads_only_complete_new_lines(tmp_path: Path) -> None:
