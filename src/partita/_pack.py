@@ -17,7 +17,9 @@ allocation:
 
 When the worker itself is stopped (``scancel``, the allocation's time limit, preemption),
 the task it runs is stopped too and recorded ``lost``; tasks not started are left alone
-(the launcher sees the element end and reports them lost, so they are retried).
+(the launcher sees the element end and launches them again). When the worker is killed
+outright (``kill -9``), its running child gets SIGKILL from the kernel
+(:func:`partita._forkserver.tie_to_parent`) and the launcher records it ``lost``.
 
 Every step is appended to the element's report file, one JSON object per line, which the
 launcher reads to follow each task: ``{"slot": k, "event": "start", ...}`` before a task's

@@ -118,10 +118,11 @@ class SlurmLauncher(Launcher, kind="slurm"):
         env: extra environment variables of the Slurm commands (e.g. ``SLURM_CONF``).
         bindir: where the Slurm programs are (default: on ``PATH``).
         pack: run up to this many tasks in each array element, one after the other, in
-            one allocation (``None``: one task per element). See docs/slurm.md, "Packed
-            arrays": each task keeps its folder, markers, time limit and memory; tasks
-            that wait for unfinished tasks of this launcher are submitted once those are
-            done, instead of being queued with ``afterok``.
+            one allocation (``None``: one task per element; ``"auto"``: pack groups of at
+            least 8 ready tasks whose time limits are all 10 minutes or less, see
+            :func:`auto_pack_size`). See docs/slurm.md, "Packed arrays": each task keeps
+            its folder, markers, time limit and memory; dependents of a packed task are
+            submitted once it is done, never queued behind it with ``afterok``.
     """
 
     #: Seconds to wait, once a job has ended, for sacct to record its exit code when the
