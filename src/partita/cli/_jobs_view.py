@@ -33,7 +33,9 @@ from partita.workspace import (
     JobInfo,
     JobPaths,
     Workspace,
+    describe_migration,
     read_job_environment,
+    read_migration,
     read_results,
     read_shared_refs,
     read_status,
@@ -177,11 +179,13 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
             files[stream.name] = str(stream)
     reported = read_results(paths)
     code = code_change(paths)
+    migration = read_migration(paths)
     if as_json:
         environment = read_job_environment(paths)
         echo_json(
             {
                 **job_json(workspace, info),
+                "migration": migration or None,
                 "params": to_plain(document) if document else None,
                 "results": reported,
                 "environment": environment,
@@ -222,6 +226,8 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
     rows += environment_rows(paths)
     if code is not None and code["message"] and (code["class_changed"] or code["missing"]):
         rows.append(("code", Text(code["message"], style="yellow")))
+    for note in describe_migration(migration):
+        rows.append(("migration", Text(note, style="yellow")))
     for name, value in rows:
         line = Text(f"{name:<12} ", style="bold")
         line.append_text(value if isinstance(value, Text) else Text(value))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from partita import _layout
-from partita.config import _runtime
+from partita.config import _migrations, _runtime
 from partita.config._config import (
     Config,
     Task,
@@ -30,7 +30,8 @@ from partita.config._config import (
 )
 from partita.config._identity import identifier
 from partita.config._serial import class_reference, dumps
-from partita.errors import ConfigError, PartitaWarning, TagConflictWarning
+from partita.config._types import FieldType, _BoundConfigType
+from partita.errors import ConfigError, ConfigTypeError, PartitaWarning, TagConflictWarning
 
 __all__ = ["Sealed", "generated_folders", "seal"]
 
@@ -57,6 +58,9 @@ class Sealed:
     """The bytes of ``params.json``."""
     recorded: bool | None = None
     """Whether the job folder held these very bytes when sealed (``None``: no file)."""
+    matched: str | None = None
+    """How the job folder was found through a migration (a former type id or field name,
+    see ``renamed_from=``), in words; ``None`` when it was found under the current names."""
 
 
 #: Type id → (class, its ``module:qualname``) of every class sealed in this process.
@@ -81,6 +85,55 @@ def _check_type_id(cls: type) -> None:
     # A class redefined under the same module and name (a reload, a notebook cell) replaces
     # the previous one.
     _classes[type_id] = (cls, reference)
+    _migrations.check_not_claimed(cls, type_id)
+    if _migrations.conversion_of(cls) is not None and cls not in _warned_deprecated:
+        _warned_deprecated.add(cls)
+        warnings.warn(
+            f"{cls.__qualname__} ({type_id}) is deprecated: its class declares a conversion "
+            "to the config that replaces it. Build the new config instead, and run "
+            "'partita migrate WORKDIR' to convert the jobs recorded with the old one.",
+            PartitaWarning,
+            stacklevel=5,
+        )
+
+
+#: Deprecated classes already warned about in this process.
+_warned_deprecated: set[type] = set()
+
+
+def _former_folder(workspace: Path, cls: type, ident: str) -> tuple[Path, str] | None:
+    """The job folder of ``ident`` under a former type id of ``cls`` (newest first)."""
+    for former in reversed(_migrations.former_ids(cls)):
+        candidate = _layout.job_folder(workspace, former, ident)
+        if os.path.isdir(candidate):
+            return candidate, f"found under the former type id {former!r} (renamed_from=)"
+    return None
+
+
+def _recorded_renames(jobdir: Path, classes: dict[str, type]) -> str | None:
+    """Whether the job folder's ``params.json`` uses former names of these classes."""
+    try:
+        with open(os.path.join(jobdir, _layout.PARAMS), "rb") as file:
+            objects = json.loads(file.read())["objects"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    found: list[str] = []
+    former_of = {old: cls for cls in classes.values() for old in _migrations.former_ids(cls)}
+    for entry in objects if isinstance(objects, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        type_id, fields = entry.get("type"), entry.get("fields")
+        cls = classes.get(type_id) if isinstance(type_id, str) else None
+        if cls is None and isinstance(type_id, str) and type_id in former_of:
+            cls = former_of[type_id]
+            found.append(f"type id {type_id!r} is now {cls._partita_type_id!r}")  # type: ignore[attr-defined]
+        renames: dict[str, str] = getattr(cls, "_partita_renames", None) or {}
+        for name in fields if isinstance(fields, dict) and renames else ():
+            if name in renames:
+                found.append(f"field {name!r} is now {renames[name]!r}")
+    if not found:
+        return None
+    return "recorded under former names: " + ", ".join(dict.fromkeys(found))
 
 
 def _read_rest(fd: int) -> bytes:
@@ -133,6 +186,46 @@ def _check_recorded_classes(jobdir: Path, types: dict[str, str], params: bytes) 
             stacklevel=4,
         )
     return False
+
+
+def _bound_name(ftype: FieldType) -> str:
+    """``Box[int]``, for a field type that is or holds one."""
+    if isinstance(ftype, _BoundConfigType):
+        return ftype.describe()
+    inner = [getattr(ftype, a, None) for a in ("item", "value", "rest")]
+    inner += [*(getattr(ftype, "items", None) or ()), *(getattr(ftype, "options", None) or ())]
+    for t in inner:
+        if isinstance(t, FieldType) and t.binds_parameters:
+            return _bound_name(t)
+    return ftype.describe()
+
+
+def _check_bindings(task: Task, path: str, cfg: Config) -> None:
+    """Check again the fields of ``cfg`` typed ``Box[int]`` (or holding one).
+
+    A ``Box[int]`` field checks a plain ``Box`` when it is given; the box (or a list holding
+    boxes) may change afterwards, until the task is submitted.
+    """
+    st = state_of(cfg)
+    if st.frozen:
+        return  # checked when it was sealed, and cannot change
+    fields = st.bound or type(cfg)._partita_fields
+    d = cfg.__dict__
+    root = type(task).__qualname__
+    for name in type(cfg)._partita_walk:
+        f = fields.get(name)
+        if f is None or not f.type.binds_parameters or name not in d:
+            continue
+        where = f"{root}.{path}.{name}" if path else f"{root}.{name}"
+        try:
+            f.type.validate(d[name], where)
+        except ConfigTypeError as exc:
+            raise ConfigTypeError(
+                f"{exc} This is checked again when the task is submitted: the value was "
+                f"changed after it was given to {where}. Change it back, or build the "
+                f"config with its type parameters ({_bound_name(f.type)}(...)) so that "
+                "every change is checked at once."
+            ) from None
 
 
 def _resolve_generated(task: Task, jobdir: Path) -> None:
@@ -205,6 +298,7 @@ def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
             fresh.tags = dict(st.tags)
             fresh.workspace = st.workspace
             fresh.paths_of = st.paths_of
+            fresh.ignored, fresh.instance, fresh.bound = st.ignored, st.instance, st.bound
             value, st = copy, fresh
         st.producer = task
         st.digest = None
@@ -269,18 +363,32 @@ def seal(
         CycleError, EncodingError: a value has no identity.
         ConfigError: two classes share a type id, a sub-task was never submitted, or a
             config with generated paths already belongs to another task.
+        ConfigTypeError: a config held by a ``Box[int]`` field was changed, since it was
+            given, to a value its type parameters refuse.
     """
     ident = identifier(task)  # cycles and unencodable values fail first
     types: dict[str, str] = {}
-    for _, cfg in walk(task):
+    classes: dict[str, type] = {}
+    migrated = False
+    for path, cfg in walk(task):
+        _check_bindings(task, path, cfg)
         cls = type(cfg)
         if check_class is not None:
             check_class(cls)
         _check_type_id(cls)
         types[cls._partita_type_id] = class_reference(cls)["class"]
+        classes[cls._partita_type_id] = cls
+        migrated = migrated or bool(
+            cls.__dict__.get("_partita_renamed_from") or cls.__dict__.get("_partita_renames")
+        )
     dependencies = _dependencies(task)
     type_id = type(task)._partita_type_id
     jobdir = _layout.job_folder(workspace, type_id, ident)
+    matched: str | None = None
+    if migrated and _migrations.former_ids(type(task)) and not os.path.isdir(jobdir):
+        former = _former_folder(workspace, type(task), ident)
+        if former is not None:
+            jobdir, matched = former
     _resolve_generated(task, jobdir)
     freeze(task)
     st = state_of(task)
@@ -291,12 +399,19 @@ def seal(
         _runtime.warn_caller(conflict, TagConflictWarning)
     params = dumps(task)
     recorded = _check_recorded_classes(jobdir, types, params)
-    return Sealed(task, type_id, ident, jobdir, tags, dependencies, outputs, params, recorded)
+    if migrated and recorded is False:
+        renames = _recorded_renames(jobdir, classes)
+        if renames is not None:
+            matched = f"{matched}; {renames}" if matched else renames
+    return Sealed(
+        task, type_id, ident, jobdir, tags, dependencies, outputs, params, recorded, matched
+    )
 
 
 def producer_of(cfg: Config) -> Config | None:
     """The task whose ``outputs()`` returned ``cfg`` (``None`` for other configs)."""
-    return state_of(cfg).producer
+    producer: Config | None = state_of(cfg).producer
+    return producer
 
 
 def configs_in(value: Any) -> list[Config]:
