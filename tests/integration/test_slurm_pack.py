@@ -99,7 +99,7 @@ def test_failure_and_timeout_inside_a_pack_stay_with_their_task(slurm_env, scrip
                 time.sleep(300)   # far over its 3 s
             print("end", self.n, flush=True)
 
-    launcher = SlurmLauncher(time="5:00", mem="100M", pack=6, batch_quiet=1.0)
+    launcher = SlurmLauncher(time="5:00", mem="100M", pack=6, batch_quiet=1.0, batch_longest=30)
     with experiment("wd", "mixed", launcher=launcher, quiet=True):
         for n in range(6):
             Work(n=n).submit(resources={"time": "3s"})
@@ -153,7 +153,7 @@ class Step(Task, id="pack.step"):
         print("finished", attempt, flush=True)
         (finished / str(self.n)).touch()
 
-launcher = SlurmLauncher(time="5:00", mem="100M", pack=6, batch_quiet=1.0)
+launcher = SlurmLauncher(time="5:00", mem="100M", pack=6, batch_quiet=1.0, batch_longest=30)
 with experiment("wd", "blocking", launcher=launcher, quiet=True):
     for n in range(6):
         Step(n=n).submit(retries=Retry(count=1, on={"lost"}))
@@ -266,7 +266,7 @@ def test_task_over_its_memory_fails_alone_in_its_pack(slurm_env, script) -> None
         def execute(self):
             if self.n == 1:
                 blocks = []
-                for _ in range(9):  # 180 MiB by steps, far over its 60 MiB
+                for _ in range(6):  # 120 MiB by steps, twice its 60 MiB
                     block = bytearray(20 * 2**20)
                     for i in range(0, len(block), 4096):
                         block[i] = 1
@@ -275,7 +275,7 @@ def test_task_over_its_memory_fails_alone_in_its_pack(slurm_env, script) -> None
                 time.sleep(30)
             print("fine", self.n, flush=True)
 
-    launcher = SlurmLauncher(time="5:00", mem="100M", pack=4, batch_quiet=1.0)
+    launcher = SlurmLauncher(time="5:00", mem="100M", pack=4, batch_quiet=1.0, batch_longest=30)
     with experiment("wd", "eat", launcher=launcher, quiet=True):
         for n in range(4):
             Eat(n=n).submit(resources={"mem": "60M"} if n == 1 else {})
@@ -319,7 +319,7 @@ class Link(Task, id="pack.link"):
         time.sleep(0.5)
         log(f"end {self.n} {time.time()}")
 
-launcher = SlurmLauncher(time="5:00", mem="100M", pack=4, batch_quiet=0.5)
+launcher = SlurmLauncher(time="5:00", mem="100M", pack=4, batch_quiet=0.5, batch_longest=30)
 try:
     with experiment("wd", "chain", launcher=launcher, quiet=True):
         a = Link(n=1).submit()
@@ -378,7 +378,7 @@ def test_auto_packs_many_short_ready_tasks(slurm_env, script) -> None:  # type: 
                 assert (task.jobdir / "done").exists(), f"{task} is not done"
             print(self.n)
 
-    launcher = SlurmLauncher(mem="100M", pack="auto", batch_quiet=1.0)
+    launcher = SlurmLauncher(mem="100M", pack="auto", batch_quiet=1.0, batch_longest=30)
     with experiment("wd", "auto", launcher=launcher, quiet=True):
         first = [Short(n=n).submit(resources={"time": "1:00"}) for n in range(12)]
         Short(n=100, after=[first[0]]).submit(resources={"time": "1:00"})
