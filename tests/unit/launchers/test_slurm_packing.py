@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from partita.errors import LauncherOptionError
-from partita.launchers.base import LaunchRequest
+from partita.launchers.base import Exit, LaunchRequest
 from partita.launchers.slurm import SlurmLauncher, SlurmOptions
 from partita.launchers.slurm._commands import SlurmCommands
 from partita.launchers.slurm._launcher import _packed_exit
@@ -164,6 +164,14 @@ def test_a_packed_task_ends_with_its_report_or_with_its_element(tmp_path: Path) 
     lost = _packed_exit(handle, {0: {}}, {}, "CANCELLED")
     assert lost is not None and "lost" == lost.reason and "before it finished" in lost.detail
     assert "node_fail" == lost_reason("NODE_FAIL")
+    assert lost.started, "it had started: a failed attempt (retry policy)"
+    # Slot 1 of an element that died while running slot 0: it never ran, launched again.
+    unstarted = _packed_exit(_handle(jobdir, slot=1), {0: {}}, {}, "FAILED")
+    assert unstarted is not None and not unstarted.started
+    assert "before it had its turn" in unstarted.detail
+    # An element that started no task at all (a broken node): every task is lost.
+    broken = _packed_exit(_handle(jobdir, slot=1), {}, {}, "FAILED")
+    assert broken is not None and broken.started and "lost" == broken.reason
     JobPaths(jobdir).cancel_request.write_text("asked\n")
     cancelled = _packed_exit(handle, {}, {}, "CANCELLED")
     assert cancelled is not None and "cancelled" == cancelled.reason
@@ -182,3 +190,29 @@ def test_batch_script_runs_the_pack_worker(tmp_path: Path) -> None:
         runner="partita._pack",
     )
     assert "-m partita._pack --manifest" in script
+
+
+def test_a_task_that_never_gets_its_turn_is_relaunched_a_bounded_number_of_times(
+    tmp_path: Path,
+) -> None:
+    """Each time its element dies first it is reported unstarted, up to ``requeues``."""
+    from partita.launchers.slurm._status import JobStatus
+
+    jobdir = tmp_path / "jobs" / "t" / "abc"
+    jobdir.mkdir(parents=True)
+    report = tmp_path / "0.jsonl"
+    report.write_text('{"slot": 0, "event": "start"}\n')
+    launcher = SlurmLauncher()
+    launcher.requeues = 2
+    dead = {"7_0": JobStatus("FAILED", 137, 0, True)}
+
+    async def one_round() -> Exit:
+        handle = {**_handle(jobdir, slot=1), "report": str(report)}
+        future = asyncio.get_running_loop().create_future()
+        launcher._packed["7_0/1"] = (handle, future)
+        launcher._follow_packed(dead)
+        return await future
+
+    rounds = [asyncio.run(one_round()) for _ in range(3)]
+    assert [False, False, True] == [exit_.started for exit_ in rounds]
+    assert all("lost" == exit_.reason for exit_ in rounds)
