@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from partita._progress import progress
+from partita._publish import publish
 from partita._report import artifacts, report
 from partita._version import __version__
 from partita.config import (
@@ -77,6 +78,7 @@ __all__ = [
     "load",
     "load_run",
     "progress",
+    "publish",
     "report",
     "results",
     "tag",

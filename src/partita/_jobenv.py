@@ -166,7 +166,7 @@ def _write(paths: JobPaths, info: dict[str, Any]) -> None:
 
 def execute(paths: JobPaths, task: Any) -> None:
     """Run ``task.execute()`` in the job folder ``paths``, recording its environment."""
-    from partita import _report
+    from partita import _publish, _report
 
     started = time.time()
     clock = time.monotonic()
@@ -194,6 +194,7 @@ def execute(paths: JobPaths, task: Any) -> None:
         probe.start()
     _write(paths, info)
     _report._set_target(paths)
+    _publish._set_target(paths)
     try:
         task.execute()
     finally:

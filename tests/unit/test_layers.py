@@ -10,7 +10,7 @@ Layers, lowest first; a module may import only from its own layer or from lower 
     5  the experiment: partita._experiment (and its _experiment_* parts), _control, _live,
        _resumable, partita.ssh
        the job side:   partita.run, partita._progress, partita._report, partita._jobenv,
-                       partita._forkserver
+                       partita._forkserver, partita._publish
     6  the views and the facade: partita.cli, partita.web, partita (its __init__)
 
 The job side (the modules that run inside a job's process) sits with the experiment for
@@ -58,6 +58,7 @@ LAYERS: dict[str, int] = {
     "partita._pack": 5,
     "partita._progress": 5,
     "partita._report": 5,
+    "partita._publish": 5,
     "partita._jobenv": 5,
     "partita._forkserver": 5,
     # Remote experiments: the experiment hands a remote work directory to it; the CLI
@@ -75,6 +76,7 @@ JOB_SIDE = {
     "partita._pack",
     "partita._progress",
     "partita._report",
+    "partita._publish",
     "partita._jobenv",
     "partita._forkserver",
 }

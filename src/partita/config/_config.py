@@ -543,6 +543,14 @@ class Task(Config):
             )
         return _submitter[0](self, **options)
 
+    def publish(self, name: str, value: Any) -> None:
+        """Publish an output while the job runs (``partita.publish``): a checkpoint saved.
+
+        The experiment reacts with ``job.watch_output(name, callback)``; see
+        docs/configs.md, "Live outputs".
+        """
+        _runtime.publish(name, value)
+
     @property
     def jobdir(self) -> Path:
         """The job folder of this task: ``WORKDIR/jobs/<type id>/<identifier>``."""

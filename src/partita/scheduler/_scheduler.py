@@ -35,9 +35,18 @@ from partita.scheduler._outcome import (
     Requeue,
     Vanished,
 )
+from partita.scheduler._outputs import watch
 from partita.scheduler._slots import Slots
 from partita.scheduler._tokens import TokenStore
-from partita.workspace import EXIT_SUPERSEDED, JobState, JobStatus, Reason, Workspace, no_space
+from partita.workspace import (
+    EXIT_SUPERSEDED,
+    JobState,
+    JobStatus,
+    OutputCursor,
+    Reason,
+    Workspace,
+    no_space,
+)
 
 Listener = Callable[[JobEvent], None]
 
@@ -96,6 +105,8 @@ class Scheduler:
         self._cancelling = False
         self._internal_errors: list[str] = []
         self._callbacks = Callbacks(self._idle)
+        self._watching = 0
+        """Output watches not ended yet (read under ``_idle``): ``wait_idle`` waits for them."""
         self._launchers: set[Launcher] = set()
         self._tokens = TokenStore(workspace)
         self._slots = Slots(self._loop, Dispatcher(self._tokens))
@@ -169,6 +180,7 @@ class Scheduler:
                 )
             rec = Record(spec, [d._record for d in spec.dependencies], self)
             rec.run_callbacks = self._callbacks.run
+            rec.watch_output = self._watch_output
             self._records[rec.identifier] = rec
             self._order.append(rec)
             self._unfinished += 1
@@ -183,7 +195,7 @@ class Scheduler:
         """Block until every job is final and every callback ran; ``False`` on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._unfinished > 0 or self._callbacks.pending > 0:
+            while self._unfinished > 0 or self._callbacks.pending > 0 or self._watching > 0:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -231,6 +243,46 @@ class Scheduler:
     def callback_errors(self) -> list[str]:
         """Exceptions raised by ``on_completed`` callbacks."""
         return list(self._callbacks.errors)
+
+    # --- live outputs (any thread, then the loop) -------------------------------------------
+
+    def _watch_output(
+        self, rec: Record, name: str, callback: Callable[[dict[str, Any]], None]
+    ) -> None:
+        """Call ``callback(entry)`` (callback thread) for each output ``name`` of ``rec``."""
+        with self._idle:
+            self._watching += 1
+        try:
+            self._bridge.call_soon(self._start_watch, rec, name, callback)
+        except BaseException:
+            self._watch_ended()
+            raise
+
+    def _start_watch(
+        self, rec: Record, name: str, callback: Callable[[dict[str, Any]], None]
+    ) -> None:
+        async def read(cursor: OutputCursor) -> list[dict[str, Any]]:
+            return await self._io(cursor.read_new)
+
+        def deliver(entry: dict[str, Any]) -> None:
+            label = f"watch_output({name!r}) callback of {rec.name} (output {entry['seq']})"
+            self._callbacks.call(label, lambda: callback(entry))
+
+        async def run() -> None:
+            try:
+                cursor = OutputCursor(rec.paths)
+                await watch(
+                    cursor, name, read, lambda: rec.state.final, self._final_future(rec), deliver
+                )
+            finally:
+                self._watch_ended()
+
+        self._spawn(run())
+
+    def _watch_ended(self) -> None:
+        with self._idle:
+            self._watching -= 1
+            self._idle.notify_all()
 
     # --- inside the loop: bookkeeping -----------------------------------------------------
 

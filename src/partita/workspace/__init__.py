@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from partita.workspace._atomic import read_json
 from partita.workspace._locks import FileLock, hold, holder
+from partita.workspace._outputs import OutputCursor, read_outputs
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
 from partita.workspace._results import read_job_environment, read_results
@@ -43,6 +44,7 @@ __all__ = [
     "JobPaths",
     "JobState",
     "JobStatus",
+    "OutputCursor",
     "Policy",
     "Progress",
     "Reason",
@@ -77,6 +79,7 @@ __all__ = [
     "read_job",
     "read_job_environment",
     "read_json",
+    "read_outputs",
     "read_progress",
     "read_results",
     "read_retention",
