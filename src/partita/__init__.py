@@ -40,6 +40,7 @@ from partita.errors import ExperimentFailed, PartitaError
 if TYPE_CHECKING:
     from partita._experiment import Experiment, Job
     from partita._resumable import ResumableTask
+    from partita._services import CommandService, Service, TensorboardService
     from partita.launchers import Launcher, LocalLauncher
     from partita.launchers.slurm import SlurmLauncher
     from partita.runner import experiment_main, grid
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SSH",
+    "CommandService",
     "Config",
     "Constant",
     "Experiment",
@@ -64,8 +66,10 @@ __all__ = [
     "PathGenerator",
     "ResumableTask",
     "Retry",
+    "Service",
     "SlurmLauncher",
     "Task",
+    "TensorboardService",
     "Token",
     "__version__",
     "artifacts",
@@ -159,6 +163,9 @@ _LAZY = {
     "LocalLauncher": ("partita.launchers", "LocalLauncher"),
     "SlurmLauncher": ("partita.launchers.slurm", "SlurmLauncher"),
     "ResumableTask": ("partita._resumable", "ResumableTask"),
+    "Service": ("partita._services", "Service"),
+    "CommandService": ("partita._services", "CommandService"),
+    "TensorboardService": ("partita._services", "TensorboardService"),
     "Retry": ("partita.scheduler", "Retry"),
     "SSH": ("partita.ssh._connector", "SSH"),
     "Token": ("partita.scheduler", "Token"),

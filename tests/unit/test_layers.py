@@ -8,7 +8,7 @@ Layers, lowest first; a module may import only from its own layer or from lower 
     3  partita.launchers
     4  partita.scheduler
     5  the experiment: partita._experiment (and its _experiment_* parts), _control, _live,
-       _resumable, partita.ssh
+       _resumable, _services, partita.ssh
        the job side:   partita.run, partita._progress, partita._report, partita._jobenv,
                        partita._forkserver, partita._publish
     6  the views and the facade: partita.cli, partita.web, partita (its __init__)
@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "partita._control": 5,
     "partita._live": 5,
     "partita._resumable": 5,
+    "partita._services": 5,
     "partita.run": 5,
     "partita._pack": 5,
     "partita._progress": 5,

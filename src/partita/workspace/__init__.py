@@ -84,6 +84,7 @@ __all__ = [
     "read_results",
     "read_retention",
     "read_run",
+    "read_services",
     "read_state",
     "read_status",
     "read_submissions",
@@ -92,6 +93,7 @@ __all__ = [
     "set_aside",
     "sweep_leftovers",
     "update_retention",
+    "write_services",
 ]
 
 if TYPE_CHECKING:
@@ -123,6 +125,7 @@ if TYPE_CHECKING:
         read_run,
         read_submissions,
     )
+    from partita.workspace._services import read_services, write_services
 
 _LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
 _RETENTION = {
@@ -169,6 +172,10 @@ def __getattr__(name: str) -> object:
         from partita.workspace import _gc
 
         return getattr(_gc, _RETENTION[name])
+    if name in ("read_services", "write_services"):
+        from partita.workspace import _services
+
+        return getattr(_services, name)
     if name in _LAZY:
         from partita.workspace import _index
 

@@ -1419,6 +1419,14 @@ function runPage(main, [name, run]) {
     if (data.cwd) row("Directory", pathEl(data.cwd));
     if (data.git) row("Git", h("code", { text: (data.git.commit || "").slice(0, 12) }), data.git.dirty ? h("span", { class: "muted", text: " · uncommitted changes" }) : "");
     if (data.python) row("Python", String(data.python).split(" ")[0]);
+    for (const service of data.services || []) {
+      const live = service.state === "running" && record.status === "running";
+      const url = service.url && /^https?:\/\//.test(service.url) ? service.url : null;
+      row(`Service ${service.name}`,
+        live && url ? h("a", { href: url, target: "_blank", rel: "noopener", class: "service-link", text: url })
+          : h("span", { class: "muted", text: url || "—" }),
+        h("span", { class: "muted", text: ` · ${live ? "running" : (service.state === "running" ? "gone" : service.state)}` }));
+    }
     summary = h("div");
     graph = dependencyGraph(data.jobs, data.external, data.edges);
     table = jobsTable({ empty: () => emptyState("No jobs in this run") });

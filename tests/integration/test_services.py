@@ -1,0 +1,182 @@
+"""Services of an experiment: started with it, listed by ``partita status``, stopped with it.
+
+Real experiment scripts start a small ``http.server`` on a free port of 127.0.0.1 as a
+service; the test talks to it while the experiment runs, and checks that it is gone
+afterwards, however the experiment ended (done, Ctrl-C, SIGKILL, a failed start).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from xputil import Script
+
+from partita.cli import cli
+from partita.workspace import is_alive
+
+BODY = """
+class Wait(Task, id="svc.wait"):
+    n: Param[int]
+    def execute(self):
+        release = Path(os.environ["RELEASE"])
+        deadline = time.time() + 60
+        while not release.exists() and time.time() < deadline:
+            time.sleep(0.02)
+
+(Path(".") / "site").mkdir(exist_ok=True)
+(Path(".") / "site" / "hello.txt").write_text("hello from the service")
+with experiment("wd", "svc") as xp:
+    service = xp.add_service(partita.CommandService(
+        [sys.executable, "-m", "http.server", "{port}", "--bind", "{host}", "--directory", "site"],
+        name="files",
+    ))
+    Path("service.json").write_text(json.dumps({"url": service.url, "pid": service.pid}))
+    Wait(n=1).submit()
+"""
+
+
+def _wait_for(condition: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        return str(reply.read().decode())
+
+
+def _refused(url: str) -> bool:
+    try:
+        _get(url)
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return True
+    return False
+
+
+def _status(workdir: Path) -> dict[str, Any]:
+    result = CliRunner().invoke(cli, ["status", str(workdir), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.output))
+
+
+def _started(tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "service.json"
+    _wait_for(path.exists, what="the service to start")
+    return dict(json.loads(path.read_text()))
+
+
+def _gone(pid: int) -> bool:
+    return is_alive({"pid": pid, "host": __import__("socket").gethostname()}) is False
+
+
+def test_service_answers_while_the_experiment_runs_and_is_gone_after(
+    script: Callable[..., Script], tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    proc = script(BODY).popen(env={"RELEASE": str(release)})
+    try:
+        info = _started(tmp_path)
+        url = info["url"]
+        assert url.startswith("http://127.0.0.1:")
+        assert _get(url + "hello.txt") == "hello from the service"
+        services = _status(tmp_path / "wd")["services"]
+        assert [(s["name"], s["url"], s["experiment"]) for s in services] == [
+            ("files", url, "svc")
+        ]
+        release.write_text("")
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert f"service 'files': {url}" in err
+    assert _refused(url)
+    assert _gone(info["pid"])
+    assert _status(tmp_path / "wd")["services"] == []
+    (run,) = (tmp_path / "wd" / "experiments" / "svc" / "runs").iterdir()
+    recorded = json.loads((run / "services.json").read_text())
+    assert [(s["name"], s["state"]) for s in recorded] == [("files", "stopped")]
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_service_ends_with_an_interrupted_or_killed_experiment(
+    script: Callable[..., Script], tmp_path: Path, how: signal.Signals
+) -> None:
+    proc = script(BODY).popen(env={"RELEASE": str(tmp_path / "never")})
+    try:
+        info = _started(tmp_path)
+        assert _get(info["url"] + "hello.txt") == "hello from the service"
+        proc.send_signal(how)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    _wait_for(lambda: _gone(info["pid"]), timeout=30, what="the service process to end")
+    assert _refused(info["url"])
+    assert _status(tmp_path / "wd")["services"] == []
+
+
+def test_service_that_fails_to_start_stops_the_experiment_before_any_job(
+    script: Callable[..., Script], tmp_path: Path
+) -> None:
+    body = """
+class Never(Task, id="svc.never"):
+    def execute(self):
+        Path("ran").write_text("")
+
+FAIL = "import sys; print('cannot bind: port in use', file=sys.stderr); sys.exit(3)"
+with experiment("wd", "broken") as xp:
+    xp.add_service(partita.CommandService(
+        [sys.executable, "-c", FAIL],
+        name="broken", port=1,
+    ))
+    Never().submit()
+"""
+    result = script(body, name="broken").run(timeout=60)
+    assert result.returncode != 0
+    assert "partita: service 'broken'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "exited with status 3" in result.stderr
+    assert "cannot bind: port in use" in result.stderr
+    assert "sys.exit(3)" in result.stderr  # the command is named
+    assert not (tmp_path / "wd" / "jobs" / "svc.never").exists()
+
+
+def test_bad_services_are_refused_with_what_to_do() -> None:
+    from partita import CommandService, Service
+    from partita.errors import ServiceError
+
+    with pytest.raises(ServiceError, match="expected a program"):
+        CommandService([])
+    with pytest.raises(ServiceError, match="expected a TCP port"):
+        CommandService(["x"], port=70000)
+    with pytest.raises(ServiceError, match="service name"):
+        Service("no spaces")
+    with pytest.raises(ServiceError, match="cannot run"):
+        missing = CommandService(["/nonexistent/program"], name="missing")
+        missing.start()
+
+
+def test_service_outside_an_experiment_is_refused(tmp_path: Path) -> None:
+    import partita
+    from partita.errors import ServiceError
+
+    xp = partita.experiment(tmp_path / "wd", "early")
+    with pytest.raises(ServiceError, match="inside 'with partita"):
+        xp.add_service(partita.CommandService(["true"]))
