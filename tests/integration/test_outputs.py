@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from xputil import Script
+
+from partita.cli import cli
 
 BODY = """
 LOG = os.environ["EVAL_LOG"]
@@ -110,6 +113,14 @@ def test_each_checkpoint_evaluated_while_training_runs(
     losses = json.loads(out.split("LOSSES ", 1)[1].splitlines()[0])
     assert losses == [1.0 / e for e in range(1, 7)]
     assert "OUTPUTS 6" in out
+    shown = CliRunner().invoke(
+        cli,
+        ["jobs", "show", "-w", str(tmp_path / "wd"), str(_outputs_file(tmp_path).parent), "--json"],
+    )
+    assert shown.exit_code == 0, shown.output
+    outputs = json.loads(shown.output)["outputs"]
+    assert [(o["name"], o["seq"]) for o in outputs[:2]] == [("checkpoint", 1), ("loss", 2)]
+    assert [o["value"]["epoch"] for o in outputs if o["name"] == "checkpoint"] == [1, 2, 3, 4, 5, 6]
 
 
 def test_killed_experiment_rerun_evaluates_each_checkpoint_once(

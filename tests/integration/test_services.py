@@ -94,9 +94,9 @@ def test_service_answers_while_the_experiment_runs_and_is_gone_after(
         assert url.startswith("http://127.0.0.1:")
         assert _get(url + "hello.txt") == "hello from the service"
         services = _status(tmp_path / "wd")["services"]
-        assert [(s["name"], s["url"], s["experiment"]) for s in services] == [
-            ("files", url, "svc")
-        ]
+        assert [(s["name"], s["url"], s["experiment"]) for s in services] == [("files", url, "svc")]
+        text = CliRunner().invoke(cli, ["status", str(tmp_path / "wd")]).output
+        assert "services" in text and "files" in text and url in text
         release.write_text("")
         _, err = proc.communicate(timeout=60)
     finally:

@@ -250,6 +250,11 @@ class Scheduler:
         self, rec: Record, name: str, callback: Callable[[dict[str, Any]], None]
     ) -> None:
         """Call ``callback(entry)`` (callback thread) for each output ``name`` of ``rec``."""
+        if not self._bridge.alive:
+            raise ExperimentError(
+                f"watch_output({name!r}): the experiment that ran {rec.name} has ended, so "
+                "nothing watches it any more. Read what it published with job.outputs()."
+            )
         with self._idle:
             self._watching += 1
         try:
