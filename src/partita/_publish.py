@@ -8,7 +8,6 @@ the job still runs (``job.watch_output``). See docs/configs.md, "Live outputs".
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -82,6 +81,8 @@ def publish(name: str, value: Any) -> None:
             f"publish(name, ...): expected a name of letters, digits, '_', '.' or '-' "
             f"(e.g. 'checkpoint'), found {name!r}."
         )
+    import hashlib
+
     stored = _encode(name, value)
     canonical = json.dumps(
         [name, stored], sort_keys=True, ensure_ascii=False, allow_nan=False
