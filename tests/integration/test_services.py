@@ -79,6 +79,25 @@ def _started(tmp_path: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text()))
 
 
+def _monitor_services(workdir: Path) -> list[tuple[str, str, str]]:
+    """The services the web monitor's run page shows."""
+    pytest.importorskip("starlette")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from partita.web import create_app
+
+    token = "test-token-0123456789"
+    with TestClient(create_app(workdir, token=token)) as client:
+        assert client.get(f"/?token={token}").status_code == 200
+        (run,) = client.get("/api/experiments").json()["experiments"][0]["runs"]
+        detail = client.get(f"/api/experiments/svc/runs/{run['run']}").json()
+    return [(s["name"], s["url"], s["state"]) for s in detail["services"]]
+
+
 def _gone(pid: int) -> bool:
     return is_alive({"pid": pid, "host": __import__("socket").gethostname()}) is False
 
@@ -97,6 +116,7 @@ def test_service_answers_while_the_experiment_runs_and_is_gone_after(
         assert [(s["name"], s["url"], s["experiment"]) for s in services] == [("files", url, "svc")]
         text = CliRunner().invoke(cli, ["status", str(tmp_path / "wd")]).output
         assert "services" in text and "files" in text and url in text
+        assert _monitor_services(tmp_path / "wd") == [("files", url, "running")]
         release.write_text("")
         _, err = proc.communicate(timeout=60)
     finally:
@@ -108,6 +128,7 @@ def test_service_answers_while_the_experiment_runs_and_is_gone_after(
     assert _refused(url)
     assert _gone(info["pid"])
     assert _status(tmp_path / "wd")["services"] == []
+    assert _monitor_services(tmp_path / "wd") == [("files", url, "stopped")]
     (run,) = (tmp_path / "wd" / "experiments" / "svc" / "runs").iterdir()
     recorded = json.loads((run / "services.json").read_text())
     assert [(s["name"], s["state"]) for s in recorded] == [("files", "stopped")]
@@ -180,3 +201,50 @@ def test_service_outside_an_experiment_is_refused(tmp_path: Path) -> None:
     xp = partita.experiment(tmp_path / "wd", "early")
     with pytest.raises(ServiceError, match="inside 'with partita"):
         xp.add_service(partita.CommandService(["true"]))
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_monitor_run_page_links_the_service(script: Callable[..., Script], tmp_path: Path) -> None:
+    """In a real browser: the run page has a link to the running service, which answers."""
+    from xputil import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.skip("needs Chromium at /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from partita.web import start_in_thread
+
+    release = tmp_path / "release"
+    proc = script(BODY).popen(env={"RELEASE": str(release)})
+    monitor = None
+    errors: list[str] = []
+    try:
+        info = _started(tmp_path)
+        (run,) = (tmp_path / "wd" / "experiments" / "svc" / "runs").iterdir()
+        monitor = start_in_thread(tmp_path / "wd")
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(30_000)
+                page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+                page.goto(monitor.url)
+                page.goto(monitor.url.split("?")[0].rstrip("/") + f"/experiments/svc/{run.name}")
+                link = page.locator("a.service-link")
+                sync_api.expect(link).to_have_attribute("href", info["url"], timeout=30_000)
+                sync_api.expect(page.locator("dl.kv")).to_contain_text("Service files")
+            finally:
+                browser.close()
+        assert _get(info["url"] + "hello.txt") == "hello from the service"
+        release.write_text("")
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        if monitor is not None:
+            monitor.stop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert errors == []
