@@ -35,6 +35,10 @@ def _set_target(paths: JobPaths | None) -> None:
     _count[0] = 0
     if paths is not None:
         _target.append(paths)
+        if paths.outputs.exists():  # a ResumableTask's earlier attempt: number on from there
+            from partita.workspace._outputs import read_outputs
+
+            _count[0] = max((int(e.get("seq") or 0) for e in read_outputs(paths)), default=0)
 
 
 def _encode(name: str, value: Any) -> dict[str, Any]:

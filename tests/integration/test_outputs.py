@@ -121,6 +121,29 @@ def test_each_checkpoint_evaluated_while_training_runs(
     outputs = json.loads(shown.output)["outputs"]
     assert [(o["name"], o["seq"]) for o in outputs[:2]] == [("checkpoint", 1), ("loss", 2)]
     assert [o["value"]["epoch"] for o in outputs if o["name"] == "checkpoint"] == [1, 2, 3, 4, 5, 6]
+    if isolation == "fork":
+        shown_web = _monitor_outputs(tmp_path / "wd", _outputs_file(tmp_path).parent.name)
+        assert [o["name"] for o in shown_web[:2]] == ["checkpoint", "loss"]
+        assert shown_web[0]["config"]["fields"]["epoch"] == 1
+        assert shown_web[1]["value"] == 1.0
+
+
+def _monitor_outputs(workdir: Path, ident: str) -> list[dict[str, Any]]:
+    """What the web monitor's job page shows of the job's outputs."""
+    pytest.importorskip("starlette")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from partita.web import create_app
+
+    token = "test-token-0123456789"
+    with TestClient(create_app(workdir, token=token)) as client:
+        assert client.get(f"/?token={token}").status_code == 200
+        detail = client.get(f"/api/jobs/{ident}").json()
+    return list(detail["outputs"])
 
 
 def test_killed_experiment_rerun_evaluates_each_checkpoint_once(

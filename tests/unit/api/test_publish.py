@@ -115,3 +115,12 @@ def test_cursor_starts_over_on_a_new_file(tmp_path: Path) -> None:
     os.replace(paths.outputs, tmp_path / "aside")
     paths.outputs.write_text(json.dumps({"name": "a", "key": "new"}) + "\n")
     assert [e["key"] for e in cursor.read_new()] == ["new"]
+
+
+def test_a_later_attempt_numbers_on(job: JobPaths) -> None:
+    """A ResumableTask's next attempt keeps the record: its outputs follow the earlier ones."""
+    partita.publish("loss", 0.5)
+    partita.publish("loss", 0.25)
+    _publish._set_target(job)  # what the runner does at the start of the next attempt
+    partita.publish("loss", 0.125)
+    assert [e["seq"] for e in read_outputs(job)] == [1, 2, 3]

@@ -1013,11 +1013,24 @@ function jobPage(main, [ident]) {
       }))
       : h("p", { class: "muted", text: "Not launched yet." });
 
+    const outputs = (detail.outputs || []).length
+      ? card("Outputs", h("div", { class: "body outputs" }, detail.outputs.map((output) =>
+        h("div", { class: "output" },
+          h("div", { class: "section-label" },
+            h("span", { text: `${output.name} #${output.seq ?? "?"}` }),
+            h("span", { class: "muted", title: fmtTime(output.time), text: ` · ${fmtTime(output.time)}` })),
+          output.config
+            ? fieldsTable(output.config.fields || {})
+            : h("div", {}, renderValue(output.value))))),
+        h("span", { class: "count", text: `${detail.outputs.length} published` }))
+      : null;
+
     body.replaceChildren(
       h("div", { class: "grid-2" },
         h("div", { class: "stack" },
           card("Overview", h("div", { class: "body" }, overview)),
-          card("Parameters", h("div", { class: "body" }, params))),
+          card("Parameters", h("div", { class: "body" }, params)),
+          outputs),
         h("div", { class: "stack" },
           card("Dependencies", h("div", { class: "body" }, deps)),
           card("History", h("div", { class: "body" }, history), h("span", { class: "count", text: detail.history.length ? `${detail.history.length} event${detail.history.length === 1 ? "" : "s"}` : "" })))));
