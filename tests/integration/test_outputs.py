@@ -53,8 +53,12 @@ class Evaluate(Task, id="out.eval"):
         os.write(fd, f"{self.checkpoint.epoch} {text}\\n".encode())
         os.close(fd)
 
+options = {"max_jobs": 4}
+if os.environ.get("ON_SLURM"):
+    from partita import SlurmLauncher
+    options = {"launcher": SlurmLauncher(time="5:00", mem="200M")}
 seen = []
-with experiment("wd", "live", max_jobs=4) as xp:
+with experiment("wd", "live", **options) as xp:
     train = Train(seed=1)
     train.submit()
     train.job.watch_output("checkpoint", lambda ckpt: Evaluate(checkpoint=ckpt).submit())
@@ -187,3 +191,18 @@ def test_publish_outside_a_job_checks_then_drops(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="expected a Config"):
         partita.publish("model", object())
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.slurm
+def test_checkpoints_of_a_slurm_job_are_evaluated_once(
+    slurm_env: dict[str, str], script: Callable[..., Script], tmp_path: Path
+) -> None:
+    """On a cluster whose job folders this machine sees, watching works the same way."""
+    log = tmp_path / "evals"
+    env = {"EVAL_LOG": str(log), "ON_SLURM": "1", "EPOCHS": "4", "PAUSE": "0.5"}
+    result = script(BODY).run(env=env, timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert _evaluations(log) == Counter(f"{e} weights {e}" for e in range(1, 5))
+    assert "OUTPUTS 4" in result.stdout
+    state = json.loads((_outputs_file(tmp_path).parent / "state.json").read_text())
+    assert state["launcher"]["kind"] == "slurm"
