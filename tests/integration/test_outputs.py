@@ -44,6 +44,12 @@ class Train(Task, id="out.train"):
                 self.publish("checkpoint", Checkpoint(path=path, epoch=epoch))
             partita.publish("loss", 1.0 / epoch)
             time.sleep(PAUSE)
+        if os.environ.get("WAIT_FOR_EVAL"):
+            # Proof that evaluations run while this job runs: wait for the first one.
+            deadline = time.time() + 60
+            while not os.path.exists(LOG) and time.time() < deadline:
+                time.sleep(0.02)
+            Path(os.environ["WAIT_FOR_EVAL"]).write_text(str(os.path.exists(LOG)))
 
 class Evaluate(Task, id="out.eval"):
     checkpoint: Param[Checkpoint]
@@ -100,19 +106,18 @@ def test_each_checkpoint_evaluated_while_training_runs(
     script: Callable[..., Script], tmp_path: Path, isolation: str
 ) -> None:
     log = tmp_path / "evals"
-    env = {"EVAL_LOG": str(log), "PARTITA_ISOLATION": isolation, "PAUSE": "0.4"}
-    proc = script(BODY).popen(env=env)
-    try:
-        # The first evaluation ran while the training job still runs.
-        _wait_for(lambda: log.exists(), what="a first evaluation")
-        train = json.loads((_outputs_file(tmp_path).parent / "state.json").read_text())
-        assert train["state"] == "running"
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+    seen = tmp_path / "seen"
+    env = {
+        "EVAL_LOG": str(log),
+        "PARTITA_ISOLATION": isolation,
+        "PAUSE": "0.1",
+        "WAIT_FOR_EVAL": str(seen),
+    }
+    result = script(BODY).run(env=env, timeout=120)
+    out, err = result.stdout, result.stderr
+    assert result.returncode == 0, err
+    # The training job saw the first evaluation's line before it ended.
+    assert seen.read_text() == "True"
     assert _evaluations(log) == Counter(f"{e} weights {e}" for e in range(1, 7))
     losses = json.loads(out.split("LOSSES ", 1)[1].splitlines()[0])
     assert losses == [1.0 / e for e in range(1, 7)]
