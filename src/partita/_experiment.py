@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -22,11 +23,21 @@ from partita._experiment_signals import Signals, install_excepthook, reported
 from partita._services import Service, Services
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
+from partita.config._identity import identifier
 from partita.config._seal import Sealed, outputs_of, seal
+from partita.config._shared import shared_references
 from partita.errors import ExperimentError, ExperimentFailed, PartitaError, WorkspaceError
 from partita.launchers import Launcher, LocalLauncher
 from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
-from partita.workspace import JobPaths, JobState, RunPaths, RunWriter, Workspace
+from partita.workspace import (
+    JobPaths,
+    JobState,
+    RunPaths,
+    RunWriter,
+    Workspace,
+    read_status,
+    record_shared,
+)
 
 __all__ = ["Experiment", "Job"]
 
@@ -40,6 +51,18 @@ _monitor_starter: list[Callable[[Path, int], Any]] = []
 def set_monitor_starter(starter: Callable[[Path, int], Any]) -> None:
     """Install the function that serves the web monitor of a work directory."""
     _monitor_starter[:] = [starter]
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A sealed task with the options it was submitted with (until it is launched)."""
+
+    sealed: Sealed
+    launcher: Launcher
+    retries: Retry
+    tokens: Any
+    resources: dict[str, Any]
+    resumable: bool
 
 
 class Experiment:
@@ -136,6 +159,8 @@ class Experiment:
         self._dry: list[tuple[str, str, dict[str, Any]]] = []
         self._signals = Signals()
         self._services = Services(self.run_paths)
+        #: Transient tasks not launched (yet): launched when a job that is not done needs one.
+        self._held: dict[str, _Held] = {}
         self.status = "created"
 
     # --- context ----------------------------------------------------------------------------
@@ -269,11 +294,13 @@ class Experiment:
         retries: Retry | int | None = None,
         tokens: dict[Any, int] | None = None,
         resources: dict[str, Any] | None = None,
+        transient: bool = False,
     ) -> Any:
         """Submit ``task`` (``task.submit(...)`` calls this); returns ``task.outputs()``.
 
         Validates everything first (identity, serialisation, importability): on error
-        nothing is launched.
+        nothing is launched. With ``transient=True`` the task is launched only when a task
+        submitted later needs it and is not done (docs/configs.md, "Transient tasks").
         """
         if not isinstance(task, Task):
             raise ExperimentError(
@@ -308,43 +335,93 @@ class Experiment:
         # Identity, validation, generated paths, tags, dependencies, outputs and the
         # params.json bytes: all decided by the config layer, before anything is launched.
         sealed = seal(task, self.workspace.root, check_class=self._check_importable)
-        ident, tags = sealed.identifier, sealed.tags
-        paths = JobPaths(sealed.jobdir)  # names computed here, not read: no checks needed
-        dependencies = self._dependencies(sealed)
+        if not isinstance(transient, bool):
+            raise ExperimentError(
+                f"transient: expected True or False, found {type(transient).__name__}."
+            )
         if self.dry_run:
-            self._dry_submit(task, ident, paths, tags)
+            paths = JobPaths(sealed.jobdir)
+            self._dependencies(sealed, paths)  # refuses what the real run would refuse
+            self._dry_submit(task, sealed.identifier, paths, sealed.tags)
             return sealed.outputs
         assert self._scheduler is not None
         if launcher is None and self._finder is not None:
             launcher = self._finder.choose(needs, task).launcher
+        held = _Held(
+            sealed, launcher or self.launcher, retries, token_request, needs.to_dict(), resumable
+        )
+        with self._jobs_lock:
+            if transient:
+                # Launched only when a job that is not done needs it (see _dependencies).
+                self._held[sealed.identifier] = held
+                return sealed.outputs
+            self._held.pop(sealed.identifier, None)
+        self._launch(held, transient=False)
+        return sealed.outputs
+
+    def _launch(self, held: _Held, *, transient: bool) -> Job:
+        """Hand a sealed task to the scheduler (after its held transient dependencies)."""
+        assert self._scheduler is not None
+        sealed = held.sealed
+        paths = JobPaths(sealed.jobdir)  # names computed here, not read: no checks needed
+        dependencies = self._dependencies(sealed, paths)
         spec = Submission(
-            task,
-            ident,
+            sealed.task,
+            sealed.identifier,
             paths,
-            launcher or self.launcher,
+            held.launcher,
             dependencies,
-            tags,
-            retries,
-            token_request,
-            needs.to_dict(),
-            resumable,
+            sealed.tags,
+            held.retries,
+            held.tokens,
+            held.resources,
+            held.resumable,
             sealed.params,
             sealed.recorded,
         )
-        self._record_submission(spec)  # on disk before the scheduler can launch it
+        shared = shared_references(sealed.task, self.workspace.root)
+        if shared:
+            # Before the job can run: gc keeps a shared folder while a job refers to it.
+            try:
+                record_shared(paths, shared)
+            except OSError as exc:
+                raise reported(
+                    WorkspaceError(
+                        f"cannot record the shared folders of {paths.root}: "
+                        f"{exc.strerror or exc}. Check that the work directory is writable."
+                    )
+                ) from None
+        self._record_submission(spec, transient)  # on disk before the scheduler can launch it
         job = self._scheduler.submit(spec)
-        st.job = job
-        return sealed.outputs
+        state_of(sealed.task).job = job
+        return job
 
     def _outputs(self, task: Task) -> Any:
         return outputs_of(task)
 
-    def _dependencies(self, sealed: Sealed) -> list[Job]:
+    def _dependencies(self, sealed: Sealed, paths: JobPaths) -> list[Job]:
         found: dict[str, Job] = {}
+        done: bool | None = None
         for dependency in sealed.dependencies:
             job = state_of(dependency).job
-            if job is not None:
-                found.setdefault(job.identifier, job)
+            if job is None:
+                with self._jobs_lock:
+                    held = self._held.get(identifier(dependency))
+                if held is None:
+                    continue
+                if done is None:
+                    done = read_status(paths).state is JobState.DONE
+                if done:
+                    continue  # the job is reused as it is: its transient input is not needed
+                with self._jobs_lock:
+                    held = self._held.pop(identifier(dependency), None)
+                if held is None:
+                    job = state_of(dependency).job
+                    if job is None:
+                        continue
+                else:
+                    job = self._launch(held, transient=True)
+            found.setdefault(job.identifier, job)
         scheduler = self._scheduler
         own = [job for job in found.values() if scheduler is not None and scheduler.owns(job)]
         for job in found.values():
@@ -364,7 +441,7 @@ class Experiment:
 
     # --- records ----------------------------------------------------------------------------
 
-    def _record_submission(self, spec: Submission) -> None:
+    def _record_submission(self, spec: Submission, transient: bool = False) -> None:
         entry = {
             "id": spec.identifier,
             "type": spec.paths.type_id,
@@ -372,6 +449,8 @@ class Experiment:
             "depends": [d.identifier for d in spec.dependencies],
             "time": time.time(),
         }
+        if transient:
+            entry["transient"] = True
         with self._jobs_lock:
             try:
                 self._writer.append(entry)
@@ -417,6 +496,10 @@ class Experiment:
             self._scheduler.wait_idle()
         self._scheduler.stop_submitting()
         jobs = self._scheduler.jobs
+        if self._held:
+            self._reporter.say(
+                f"{len(self._held)} transient task(s) not run: no job that is not done needs them"
+            )
         if self.detach:
             going = [j for j in jobs if not j.state.final]
             if going:

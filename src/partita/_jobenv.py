@@ -167,6 +167,10 @@ def _write(paths: JobPaths, info: dict[str, Any]) -> None:
 def execute(paths: JobPaths, task: Any) -> None:
     """Run ``task.execute()`` in the job folder ``paths``, recording its environment."""
     from partita import _publish, _report
+    from partita.config._shared import set_lock_factory
+    from partita.workspace import FileLock
+
+    set_lock_factory(FileLock)  # ``with self.shared(group):`` locks with the workspace's locks
 
     started = time.time()
     clock = time.monotonic()

@@ -35,9 +35,11 @@ from partita.workspace import (
     Workspace,
     delete_job,
     delete_run,
+    delete_shared,
     plan_retention,
     read_retention,
     sweep_leftovers,
+    unused_shared,
     update_retention,
 )
 
@@ -158,6 +160,7 @@ def gc(
         }
         deleted_jobs: list[JobInfo] = []
         deleted_runs: list[RunInfo] = []
+        deleted_shared: list[Path] = []
         kept_late: list[tuple[str, str]] = []
         if yes:
             sweep_leftovers(workspace)
@@ -176,9 +179,20 @@ def gc(
                     deleted_runs.append(run)
                 else:
                     kept_late.append((f"run {run.experiment}/{run.run}", reason))
+            # Shared folders go once no job folder that is left refers to them.
+            doomed_shared = set(first.doomed_shared)
+            for folder in unused_shared(workspace):
+                if folder not in doomed_shared:
+                    continue  # appeared since the listing: decided next time
+                reason = delete_shared(workspace, folder)
+                if reason is None:
+                    deleted_shared.append(folder)
+                else:
+                    kept_late.append((f"shared folder {_shared_name(workspace, folder)}", reason))
             index.refresh()
     jobs_listed = deleted_jobs if yes else first.doomed_jobs
     runs_listed = deleted_runs if yes else first.doomed_runs
+    shared_listed = deleted_shared if yes else first.doomed_shared
     freed = sum(sizes.get(info.identifier, 0) for info in jobs_listed)
     if as_json:
         echo_json(
@@ -195,6 +209,7 @@ def gc(
                     for info in jobs_listed
                 ],
                 "runs": [f"{run.experiment}/{run.run}" for run in runs_listed],
+                "shared": [_shared_name(workspace, folder) for folder in shared_listed],
                 "bytes": freed,
                 "by_task": _by_task(first, sizes),
                 "kept_jobs": first.kept_jobs,
@@ -206,6 +221,19 @@ def gc(
         )
         return
     _print(console, first, sizes, yes, jobs_listed, runs_listed, kept_late, verbose)
+    if shared_listed:
+        console.print(
+            f"{'deleted' if yes else 'would delete'} "
+            f"{fmt.plural(len(shared_listed), 'shared folder')} no job refers to:"
+        )
+        for folder in shared_listed:
+            console.print(Text(f"  {_shared_name(workspace, folder)}"))
+
+
+def _shared_name(workspace: Workspace, folder: Path) -> str:
+    """A shared folder as ``<type id>/<group>/<short id>``."""
+    relative = folder.relative_to(workspace.shared)
+    return f"{relative.parent.as_posix()}/{relative.name[:12]}"
 
 
 def _print(

@@ -36,6 +36,7 @@ from partita.workspace import (
     read_job_environment,
     read_outputs,
     read_results,
+    read_shared_refs,
     read_status,
 )
 
@@ -52,6 +53,8 @@ def _jobs_table(infos: list[JobInfo]) -> Table:
         state = fmt.state_text(info.state, info.reason)
         if info.damage and info.state != "damaged":
             state.append(" damaged", style="bold red")
+        if info.transient:
+            state.append(" transient", style="dim")
         table.add_row(
             info.type_id,
             info.short,
@@ -216,6 +219,11 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
         rows.append(("progress", progress))
     rows.append(("tags", fmt.tags_text(info.tags) or "-"))
     rows.append(("experiments", ", ".join(info.experiments) or "-"))
+    if info.transient:
+        rows.append(("transient", "yes: 'partita gc' removes it once its dependents are done"))
+    shared = read_shared_refs(paths)
+    if shared:
+        rows.append(("shared", ", ".join(shared)))
     rows += environment_rows(paths)
     if code is not None and code["message"] and (code["class_changed"] or code["missing"]):
         rows.append(("code", Text(code["message"], style="yellow")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import typing
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from partita.config._fields import (
 )
 from partita.config._identity import digest, encode_value, identifier, plan
 from partita.config._kinds import ConfigNode
+from partita.config._shared import check_groups, parse_groups, shared_folder, shared_lock
 from partita.config._types import field_type
 from partita.config._values import (
     differs_from_default,
@@ -59,6 +61,8 @@ RESERVED = frozenset(
         "stdout",
         "stderr",
         "job",
+        "shared",
+        "shared_folder",
     }
 )
 
@@ -157,6 +161,7 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
 
 
 def _install(cls: type, fields: dict[str, Field]) -> None:
+    check_groups(cls, fields)
     type_id = type_id_of(cls)
     setattr_ = type.__setattr__
     setattr_(cls, "_partita_fields", fields)
@@ -215,7 +220,9 @@ class Config(ConfigNode):
     _partita_plan: ClassVar[Any]
     _partita_walk: ClassVar[tuple[str, ...]]
 
-    def __init_subclass__(cls, *, id: str | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls, *, id: str | None = None, shared: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         super().__init_subclass__(**kwargs)
         if id is not None and (not isinstance(id, str) or not id or "/" in id or id != id.strip()):
             raise ConfigDefinitionError(
@@ -223,6 +230,13 @@ class Config(ConfigNode):
                 f"spaces, found {id!r}. Use dotted names such as 'project.train'."
             )
         type.__setattr__(cls, "_partita_explicit_id", id)
+        if shared is not None:
+            if not issubclass(cls, Task):
+                raise ConfigDefinitionError(
+                    f"{cls.__qualname__}: shared= declares folders of a task's jobs; "
+                    f"{cls.__qualname__} is a Config, not a Task. Declare it on the task class."
+                )
+            type.__setattr__(cls, "_partita_shared", parse_groups(cls.__qualname__, shared))
         specs: dict[str, _FieldSpec] = {}
         for name, annotation in cls.__dict__.get("__annotations__", {}).items():
             if is_classvar(annotation):
@@ -400,23 +414,65 @@ class Config(ConfigNode):
 
     def tags(self) -> dict[str, Any]:
         """Tags of this config, of every config it contains and of the tasks that produced
-        them (an output carries its task's tags). Its own tags win over those it holds."""
-        collected: dict[str, Any] = {}
-        seen: set[int] = set()
+        them (an output carries its task's tags). Its own tags win over those it holds;
+        among the configs it holds, the last field (in name order) wins. Submitting warns
+        (:class:`partita.errors.TagConflictWarning`) when one name meets two values."""
+        return collect_tags(self)[0]
 
-        def visit(cfg: Config) -> None:
-            if id(cfg) in seen:
-                return
-            seen.add(id(cfg))
-            st = state_of(cfg)
-            if st.producer is not None:
-                visit(st.producer)
-            for child in iter_children(cfg):
-                visit(child)
-            collected.update(st.tags)
 
-        visit(self)
-        return dict(sorted(collected.items()))
+def _same_tag(a: Any, b: Any) -> bool:
+    """Tag values are scalars; ``1``, ``1.0`` and ``True`` are three values."""
+    return type(a) is type(b) and a == b
+
+
+def collect_tags(cfg: Config) -> tuple[dict[str, Any], list[str]]:
+    """``cfg.tags()`` and a sentence per tag name given two values on the way.
+
+    The configs are visited depth first, post-order (a producer, then the held configs in
+    field-name order, then the config itself): the value seen last wins.
+    """
+    seen_values: dict[str, list[tuple[Any, str]]] = {}
+    seen: set[int] = set()
+    root = type(cfg).__qualname__
+
+    def visit(current: Config, path: str) -> None:
+        if id(current) in seen:
+            return
+        seen.add(id(current))
+        st = state_of(current)
+        if st.producer is not None:
+            visit(st.producer, path)
+        d = current.__dict__
+        for name in type(current)._partita_walk:
+            value = d.get(name)
+            if value is not None:
+                for child in iter_values(value):
+                    visit(child, f"{path}.{name}" if path else name)
+        where = (
+            f"{root} itself" if current is cfg else f"the {type(current).__qualname__} at {path}"
+        )
+        for name, value in st.tags.items():
+            seen_values.setdefault(name, []).append((value, where))
+
+    visit(cfg, "")
+    collected: dict[str, Any] = {}
+    conflicts: list[str] = []
+    for name, values in seen_values.items():
+        winner, won_by = values[-1]
+        collected[name] = winner
+        others: list[tuple[Any, str]] = []
+        for value, where in values[:-1]:
+            if not _same_tag(value, winner) and not any(_same_tag(value, v) for v, _ in others):
+                others.append((value, where))
+        if others:
+            lost = ", ".join(f"{value!r} (from {where})" for value, where in others)
+            conflicts.append(
+                f"{root}: the tag {name!r} is given {len(others) + 1} values, {lost} and "
+                f"{winner!r} (from {won_by}); {winner!r} wins (a config's own tags win over "
+                "those of the configs it holds, a later field (in name order) or list item over "
+                f"an earlier one). Give the tag one value, or choose it: task.tag({name!r}, ...)."
+            )
+    return dict(sorted(collected.items())), conflicts
 
 
 def iter_values(value: Any) -> Iterator[Config]:
@@ -570,6 +626,28 @@ class Task(Config):
     def stderr(self) -> Path:
         """Path of the job's standard error file."""
         return self.jobdir / _layout.STDERR
+
+    def shared_folder(self, group: str) -> Path:
+        """The shared folder ``group`` declared with ``shared=`` on the class (created).
+
+        Every task of this class whose parameters differ only in the group's fields gets
+        the same folder, ``WORKDIR/shared/<type id>/<group>/<shared identifier>``. Write it
+        only while holding its lock: ``with self.shared(group) as folder:``.
+        """
+        folder = shared_folder(self, group)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def shared(
+        self, group: str, *, timeout: float | None = None
+    ) -> contextlib.AbstractContextManager[Path]:
+        """``with self.shared("checkpoints") as folder:``: hold the shared folder's lock.
+
+        Blocks until no other job holds it (``timeout=None``, the default), or raises
+        :class:`partita.errors.SharedFolderTimeout` after ``timeout`` seconds. The lock is
+        released at the end of the block, and by the kernel if the job dies.
+        """
+        return shared_lock(self, group, timeout)
 
     @property
     def job(self) -> Any:

@@ -55,8 +55,9 @@ class PathGenerator:
 
     ``model: Meta[Path] = field(default_factory=PathGenerator("model.pt"))`` gives
     ``<job folder>/model.pt``. In a config nested in a task, the path is placed under the
-    field's path, e.g. ``<job folder>/optimizer/state.pt``. Generated paths never enter
-    the identifier (they are derived from it).
+    field's path, e.g. ``<job folder>/optimizer/state.pt``; the job runner creates that
+    folder before ``execute()``. Generated paths never enter the identifier (they are
+    derived from it).
     """
 
     __slots__ = ("relative",)
@@ -116,8 +117,10 @@ def field(
             keeps every existing identifier.
         default_factory: a callable returning the default (for mutable values), or a
             :class:`PathGenerator`.
-        help: a description shown by ``partita.describe()`` and the command line.
-            The attribute docstring (a string just below the field) is used otherwise.
+        help: a description shown by ``partita.fields()``, an experiment script's
+            ``--help`` and the Sphinx extension. The attribute docstring (a string just
+            below the field), else the field's entry in an ``Attributes:``/``Arguments:``
+            section of the class docstring, is used otherwise.
     """
     if default is not MISSING and default_factory is not None:
         raise ConfigDefinitionError(
@@ -188,18 +191,13 @@ class Field:
 
     @property
     def help(self) -> str:
-        """The field's help text: ``field(help=...)`` or its attribute docstring."""
+        """The field's help text: ``field(help=...)``, its attribute docstring, or its entry
+        in an ``Attributes:``/``Arguments:`` section of the class docstring (empty if none)."""
         if self._help is None:
             # Imported here: it loads inspect, which a job process never needs.
-            from partita.config._describe import attribute_docs
+            from partita.config._describe import field_help_text
 
-            for klass in self.owner.__mro__:
-                docs = attribute_docs(klass)
-                if self.name in docs:
-                    self._help = docs[self.name]
-                    break
-            else:
-                self._help = ""
+            self._help = field_help_text(self.owner, self.name)
         return self._help
 
     def make_default(self) -> Any:

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from partita import _layout
+from partita.config import _runtime
 from partita.config._config import (
     Config,
     Task,
+    collect_tags,
     freeze,
     iter_values,
     state_of,
@@ -28,9 +30,9 @@ from partita.config._config import (
 )
 from partita.config._identity import identifier
 from partita.config._serial import class_reference, dumps
-from partita.errors import ConfigError, PartitaWarning
+from partita.errors import ConfigError, PartitaWarning, TagConflictWarning
 
-__all__ = ["Sealed", "seal"]
+__all__ = ["Sealed", "generated_folders", "seal"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,30 @@ def _resolve_generated(task: Task, jobdir: Path) -> None:
         st.paths_of = jobdir
 
 
+def generated_folders(task: Config, jobdir: Path) -> list[Path]:
+    """The folders the generated paths of ``task`` need, inside its job folder ``jobdir``.
+
+    The parent of each generated path (``optimizer/`` of ``optimizer/state.pt``, for a
+    config held in the field ``optimizer``), or the path itself when the generator names
+    the folder (``PathGenerator()``). The job runner creates them before ``execute()``, so
+    a nested config's file can be written as a top-level one's. Paths given by hand, and
+    those of sub-tasks and producers (other job folders), are left alone.
+    """
+    folders: dict[Path, None] = {}
+    root = Path(jobdir)
+    for _, cfg in walk(task, into_tasks=False):
+        if cfg is not task and isinstance(cfg, Task):
+            continue
+        for name, f in type(cfg)._partita_fields.items():
+            value = cfg.__dict__.get(name)
+            if f.generator is None or not isinstance(value, Path):
+                continue
+            folder = value if not f.generator.relative else value.parent
+            if folder != root and folder.is_relative_to(root):
+                folders.setdefault(folder, None)
+    return list(folders)
+
+
 def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
     """``value`` with every config it holds marked as produced by ``task``.
 
@@ -260,7 +286,9 @@ def seal(
     st = state_of(task)
     st.workspace = workspace
     outputs = outputs_of(task)
-    tags = task.tags()
+    tags, conflicts = collect_tags(task)
+    for conflict in conflicts:
+        _runtime.warn_caller(conflict, TagConflictWarning)
     params = dumps(task)
     recorded = _check_recorded_classes(jobdir, types, params)
     return Sealed(task, type_id, ident, jobdir, tags, dependencies, outputs, params, recorded)

@@ -17,6 +17,7 @@ from partita.workspace._outputs import OutputCursor, read_outputs
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
 from partita.workspace._results import read_job_environment, read_results
+from partita.workspace._shared import delete_shared, read_shared_refs, record_shared
 from partita.workspace._state import (
     EXIT_SUPERSEDED,
     Claim,
@@ -63,6 +64,7 @@ __all__ = [
     "claim_attempt",
     "delete_job",
     "delete_run",
+    "delete_shared",
     "final_marker",
     "hold",
     "holder",
@@ -85,13 +87,16 @@ __all__ = [
     "read_retention",
     "read_run",
     "read_services",
+    "read_shared_refs",
     "read_state",
     "read_status",
     "read_submissions",
     "record_final",
     "record_handle",
+    "record_shared",
     "set_aside",
     "sweep_leftovers",
+    "unused_shared",
     "update_retention",
     "write_services",
 ]
@@ -105,6 +110,7 @@ if TYPE_CHECKING:
         delete_run,
         read_retention,
         sweep_leftovers,
+        unused_shared,
         update_retention,
     )
     from partita.workspace._gc import plan as plan_retention
@@ -138,6 +144,7 @@ _RETENTION = {
     "protect_jobs": "protect",
     "read_retention": "read_retention",
     "sweep_leftovers": "sweep_leftovers",
+    "unused_shared": "unused_shared",
     "update_retention": "update_retention",
 }
 _RUNS = {

@@ -10,7 +10,10 @@ What is kept (:func:`plan`):
   and every job they submitted;
 * pinned jobs;
 * transitively, what a kept job depends on: the dependencies its runs recorded, and every
-  job its ``params.json`` refers to (its inputs are their results).
+  job its ``params.json`` refers to (its inputs are their results);
+* but a transient job (submitted with ``transient=True``) only while it runs, is pinned, or
+  a kept job that is not done depends on it;
+* every shared folder that a job folder which stays refers to (``shared.json``).
 
 Everything else is proposed for deletion: job folders and run folders (the run history).
 Deleting (:func:`delete_job`, :func:`delete_run`) first renames the folder out of the way in
@@ -28,7 +31,7 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +41,7 @@ from partita.workspace._atomic import read_json, write_json
 from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._runs import RunPaths, read_run, read_submissions
+from partita.workspace._shared import shared_folders, shared_in_use
 
 if TYPE_CHECKING:
     from partita.workspace._index import Index
@@ -56,6 +60,7 @@ __all__ = [
     "read_retention",
     "sweep_leftovers",
     "unsure",
+    "unused_shared",
     "update_retention",
 ]
 
@@ -226,6 +231,8 @@ class Plan:
     """What could not be read (kept, listed), one sentence each."""
     pins_missing: list[str] = field(default_factory=list)
     """Pins that name a job or run that no longer exists."""
+    doomed_shared: list[Path] = field(default_factory=list)
+    """Shared folders no kept job refers to (deleted after the jobs)."""
 
     @property
     def doomed_jobs(self) -> list[JobInfo]:
@@ -288,6 +295,9 @@ def close_over_dependencies(
                     "on is known only from its runs' records"
                 )
         for dependency in [*keeper.depends, *referenced]:
+            needed = jobs.get(dependency)
+            if needed is not None and needed.transient and keeper.state == "done":
+                continue  # a transient input of a done job is no longer needed
             if dependency not in reasons:
                 reasons[dependency] = f"a dependency of {keeper.name}, which is kept"
                 pending.append(dependency)
@@ -399,6 +409,9 @@ def plan(
         if run.dry_run:
             continue  # it launched nothing: it protects no job
         for identifier in index.run_jobs(*key):
+            submitted = jobs.get(identifier)
+            if submitted is not None and submitted.transient:
+                continue  # kept only while a job that is not done needs it
             reasons.setdefault(identifier, f"submitted by run {name} ({why})")
     close_over_dependencies(workspace, jobs, reasons, result.damage)
     # Jobs no readable run record mentions may belong to a run whose record is damaged.
@@ -419,7 +432,28 @@ def plan(
                     "cannot be read",
                 )
         close_over_dependencies(workspace, jobs, reasons)
+    result.doomed_shared = unused_shared(
+        workspace, [info.identifier for info in result.doomed_jobs], result.damage
+    )
     return result
+
+
+def unused_shared(
+    workspace: Workspace, doomed: Iterable[str] = (), damage: list[str] | None = None
+) -> list[Path]:
+    """Shared folders that no job folder refers to, once the ``doomed`` jobs are gone.
+
+    None if a job's record of its shared folders cannot be read (listed in ``damage``).
+    """
+    used, readable = shared_in_use(workspace, doomed)
+    if not readable:
+        if damage is not None:
+            damage.append(
+                "a job's record of its shared folders (shared.json) cannot be read: no "
+                "shared folder is deleted"
+            )
+        return []
+    return [folder for folder in shared_folders(workspace) if folder not in used]
 
 
 # --- deleting ------------------------------------------------------------------------------
