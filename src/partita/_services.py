@@ -13,7 +13,7 @@ runs a command in a process group of its own, on a free port if it asks for one
 
 from __future__ import annotations
 
-import functools
+import errno
 import os
 import re
 import shlex
@@ -193,22 +193,26 @@ class CommandService(Service):
         if self.log is not None:
             self.log.parent.mkdir(parents=True, exist_ok=True)
             output = open(self.log, "ab")  # noqa: SIM115 - handed to the process, closed below
+        env = {**os.environ, **self.env}
         try:
+            if not _runnable(self.command[0], env.get("PATH"), self.cwd):
+                raise FileNotFoundError(errno.ENOENT, "no such program")
+            # The guard leads the service's process group: it runs the command, and ends
+            # the whole group when told to or when this process dies (docs/services.md).
+            guard = [sys.executable, "-c", GUARD, str(os.getpid()), str(self.grace), "--"]
             self._process = subprocess.Popen(
-                self.command,
+                guard + self.command,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 cwd=self.cwd,
-                env={**os.environ, **self.env},
+                env=env,
                 start_new_session=True,
-                preexec_fn=(
-                    functools.partial(_die_with_parent, os.getpid())
-                    if sys.platform == "linux"
-                    else None
-                ),
             )
         except OSError as exc:
+            if output is not subprocess.DEVNULL:
+                output.close()
+                output = subprocess.DEVNULL
             raise ServiceError(
                 f"service {self.name!r}: cannot run {shlex.join(self.command)}: "
                 f"{exc.strerror or exc}. Check that the program is installed and on PATH."
@@ -344,18 +348,63 @@ def _tail(path: Path) -> str:
     return "\n".join("  " + line for line in lines)
 
 
-def _die_with_parent(parent: int) -> None:
-    """In the service's process, before it runs: SIGTERM when the experiment's dies."""
+def _runnable(program: str, path: str | None, cwd: str | os.PathLike[str] | None) -> bool:
+    """Whether ``program`` names a file that can be run (looked up on ``path`` if bare)."""
+    if os.sep in program or (os.altsep and os.altsep in program):
+        full = Path(cwd or ".", program) if not os.path.isabs(program) else Path(program)
+        return full.is_file() and os.access(full, os.X_OK)
+    return shutil.which(program, path=path) is not None
+
+
+#: The leader of a service's process group, run as ``python -c GUARD PARENT GRACE -- CMD``.
+#: Standard library only (it starts in a few milliseconds): it runs the command in its
+#: group, exits with its status, and on SIGTERM, or when the experiment's process
+#: ``PARENT`` is gone (told by the parent-death signal on Linux, seen by its parent
+#: changing elsewhere), ends the group: SIGTERM, SIGKILL after GRACE seconds.
+GUARD = r"""
+import os, signal, subprocess, sys
+parent, grace, command = int(sys.argv[1]), float(sys.argv[2]), sys.argv[4:]
+stopping = False
+def kill(*_):
+    os.killpg(0, signal.SIGKILL)
+def stop(*_):
+    global stopping
+    if stopping:
+        return
+    stopping = True
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, kill)
+    signal.setitimer(signal.ITIMER_REAL, max(grace, 0.01))
+    try:
+        os.killpg(0, signal.SIGTERM)
+    except OSError:
+        pass
+signal.signal(signal.SIGTERM, stop)
+linux = sys.platform == "linux"
+if linux:
     try:
         import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
     except Exception:
-        return
-    if os.getppid() != parent:  # it died before the request: nobody would stop us
-        os._exit(1)
-
+        linux = False
+if os.getppid() != parent:
+    sys.exit(1)
+try:
+    child = subprocess.Popen(command)
+except OSError as exc:
+    print(f"cannot run {command[0]}: {exc.strerror or exc}", file=sys.stderr)
+    sys.exit(127)
+while True:
+    try:
+        code = child.wait(timeout=None if linux else 0.5)
+        break
+    except subprocess.TimeoutExpired:
+        if os.getppid() != parent:
+            stop()
+if stopping:
+    kill()
+sys.exit(code if code >= 0 else 128 - code)
+"""
 
 class Services:
     """The services of one experiment run: started in order, stopped in reverse, recorded.

@@ -34,11 +34,12 @@ class Wait(Task, id="svc.wait"):
 
 (Path(".") / "site").mkdir(exist_ok=True)
 (Path(".") / "site" / "hello.txt").write_text("hello from the service")
+SERVE = [sys.executable, "-m", "http.server", "{port}", "--bind", "{host}", "--directory", "site"]
+if os.environ.get("IN_SHELL"):  # the server is the child of a shell: a grandchild of partita's
+    import shlex
+    SERVE = ["sh", "-c", shlex.join(SERVE) + " & wait"]
 with experiment("wd", "svc") as xp:
-    service = xp.add_service(partita.CommandService(
-        [sys.executable, "-m", "http.server", "{port}", "--bind", "{host}", "--directory", "site"],
-        name="files",
-    ))
+    service = xp.add_service(partita.CommandService(SERVE, name="files"))
     Path("service.json").write_text(json.dumps({"url": service.url, "pid": service.pid}))
     Wait(n=1).submit()
 """
@@ -138,7 +139,8 @@ def test_service_answers_while_the_experiment_runs_and_is_gone_after(
 def test_service_ends_with_an_interrupted_or_killed_experiment(
     script: Callable[..., Script], tmp_path: Path, how: signal.Signals
 ) -> None:
-    proc = script(BODY).popen(env={"RELEASE": str(tmp_path / "never")})
+    """The server runs under a shell: the whole process group goes, not only its leader."""
+    proc = script(BODY).popen(env={"RELEASE": str(tmp_path / "never"), "IN_SHELL": "1"})
     try:
         info = _started(tmp_path)
         assert _get(info["url"] + "hello.txt") == "hello from the service"
