@@ -406,6 +406,7 @@ if stopping:
 sys.exit(code if code >= 0 else 128 - code)
 """
 
+
 class Services:
     """The services of one experiment run: started in order, stopped in reverse, recorded.
 
