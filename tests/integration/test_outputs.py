@@ -211,3 +211,36 @@ def test_checkpoints_of_a_slurm_job_are_evaluated_once(
     assert "OUTPUTS 4" in result.stdout
     state = json.loads((_outputs_file(tmp_path).parent / "state.json").read_text())
     assert state["launcher"]["kind"] == "slurm"
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "detach"])
+def test_watching_never_holds_an_experiment_that_stops_or_detaches(
+    script: Callable[..., Script], tmp_path: Path, how: str
+) -> None:
+    """Ctrl-C while a watched job runs ends the experiment; a detached run leaves at once."""
+    log = tmp_path / "evals"
+    env = {"EVAL_LOG": str(log), "EPOCHS": "200", "PAUSE": "0.2"}
+    if how == "detach":
+        env["PARTITA_DETACH"] = "1"
+    proc = script(BODY).popen(env=env)
+    try:
+        _wait_for(lambda: _published(tmp_path) >= 1, what="a first checkpoint")
+        if how == "ctrl-c":
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    state = json.loads((_outputs_file(tmp_path).parent / "state.json").read_text())
+    if how == "ctrl-c":
+        assert proc.returncode != 0
+        assert (_outputs_file(tmp_path).parent / "cancelled").exists(), err
+    else:
+        assert proc.returncode == 0, err
+        assert "detached" in err
+        assert state["state"] == "running"
+        os.kill(int(state["runner"]["pid"]), signal.SIGTERM)  # the job this test started
+        _wait_for(
+            lambda: (_outputs_file(tmp_path).parent / "failed").exists(), what="the job to end"
+        )
