@@ -152,6 +152,8 @@ class Experiment:
         self._started = 0.0
         note_entry()  # where this file enters an experiment: classes below it are refused
         self._checked_classes: set[type] = set()
+        #: Task type ids already warned about as matched through a migration.
+        self._migration_warned: set[str] = set()
         self._writer = RunWriter(self.run_paths)
         self._environment = threading.Event()
         """Set once ``environment.json`` is written (or could not be)."""
@@ -339,6 +341,8 @@ class Experiment:
             raise ExperimentError(
                 f"transient: expected True or False, found {type(transient).__name__}."
             )
+        if sealed.matched is not None:
+            self._matched_through_migration(sealed, JobPaths(sealed.jobdir))
         if self.dry_run:
             paths = JobPaths(sealed.jobdir)
             self._dependencies(sealed, paths)  # refuses what the real run would refuse
@@ -354,6 +358,7 @@ class Experiment:
             if transient:
                 # Launched only when a job that is not done needs it (see _dependencies).
                 self._held[sealed.identifier] = held
+                state_of(sealed.task).held = True  # so task.job says why it has no job
                 return sealed.outputs
             self._held.pop(sealed.identifier, None)
         self._launch(held, transient=False)
@@ -393,8 +398,29 @@ class Experiment:
                 ) from None
         self._record_submission(spec, transient)  # on disk before the scheduler can launch it
         job = self._scheduler.submit(spec)
-        state_of(sealed.task).job = job
+        st = state_of(sealed.task)
+        st.job, st.held = job, False
         return job
+
+    def _matched_through_migration(self, sealed: Sealed, paths: JobPaths) -> None:
+        """Never silently: note it in the job folder, and warn once per task class."""
+        import warnings
+
+        from partita.errors import PartitaWarning
+        from partita.workspace import record_match
+
+        if not self.dry_run:
+            record_match(paths, str(sealed.matched))
+        if sealed.type_id in self._migration_warned:
+            return
+        self._migration_warned.add(sealed.type_id)
+        warnings.warn(
+            f"{sealed.type_id}/{sealed.identifier[:12]} was matched through a migration: "
+            f"{sealed.matched}. It is the same job, in the same folder. Run 'partita migrate "
+            f"{self.workspace.root}' to rewrite such job folders under the current names.",
+            PartitaWarning,
+            stacklevel=4,
+        )
 
     def _outputs(self, task: Task) -> Any:
         return outputs_of(task)

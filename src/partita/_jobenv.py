@@ -170,7 +170,9 @@ def execute(paths: JobPaths, task: Any) -> None:
     from partita.config._shared import set_lock_factory
     from partita.workspace import FileLock
 
-    set_lock_factory(FileLock)  # ``with self.shared(group):`` locks with the workspace's locks
+    # ``with self.shared(group):`` locks with the workspace's locks, checking that the lock
+    # file is still the one at its path (gc unlinks it under the lock when it deletes the folder).
+    set_lock_factory(lambda path: FileLock(path, check_path=True))
 
     started = time.time()
     clock = time.monotonic()

@@ -55,6 +55,7 @@ __all__ = [
     "LauncherError",
     "LauncherOptionError",
     "LoadError",
+    "MigrationError",
     "MissingFieldError",
     "NoExperimentError",
     "PartitaError",
@@ -123,6 +124,10 @@ class LoadError(PartitaError):
 
 class TaskImportError(LoadError, ImportError):
     """The class of a task cannot be imported where the job runs."""
+
+
+class MigrationError(ConfigError):
+    """A migration cannot be applied: conflicting renames, or a conversion that fails."""
 
 
 class WorkspaceError(PartitaError):

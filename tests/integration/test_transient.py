@@ -144,3 +144,95 @@ with experiment("wd", "bad"):
     assert result.returncode != 0
     assert "transient: expected True or False, found str" in result.stderr
     assert job_dirs(tmp_path / "wd", "tr.prep") == []
+
+
+def test_jobs_clean_and_gc_agree_on_transient_jobs_and_shared_folders(tmp_path: Path) -> None:
+    script = Script(
+        tmp_path,
+        "transient_clean",
+        TASKS
+        + """
+class Fit(Task, id="tr.fit", shared={"ckpt": ("epochs",)}):
+    data: Param[Prep]
+    epochs: Param[int]
+    def execute(self):
+        with self.shared("ckpt") as folder:
+            (folder / f"epoch{self.epochs}").write_text((self.data.jobdir / "data.txt").read_text())
+        note(f"fit {self.epochs}")
+
+with experiment("wd", "fits"):
+    data = Prep(n=4).submit(transient=True)
+    Fit(data=data, epochs=1).submit()
+    Fit(data=data, epochs=2).submit()
+""",
+    )
+    log = tmp_path / "log.txt"
+    wd = tmp_path / "wd"
+    assert sorted(_run(script, log)) == ["fit 1", "fit 2", "prep 4"]
+    (prep,) = job_dirs(wd, "tr.prep")
+    fits = job_dirs(wd, "tr.fit")
+    (folder,) = {wd / json.loads((fit / "shared.json").read_text())[0] for fit in fits}
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch1", "epoch2"]
+    runner = CliRunner()
+
+    def clean(*args: str) -> str:
+        result = runner.invoke(cli, ["jobs", "clean", *args, "--workdir", str(wd)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    # Both commands keep the fits (the latest run) and drop the transient input (done with).
+    plan = runner.invoke(cli, ["gc", "--json", "--workdir", str(wd)])
+    assert [job["type"] for job in json.loads(plan.output)["jobs"]] == ["tr.prep"]
+    listing = clean()
+    assert "would delete 1 job" in listing, listing
+    assert prep.name[:12] in listing
+    assert all(fit.name[:12] not in listing.split("kept")[0] for fit in fits), listing
+    clean("--yes")
+    assert not prep.exists()
+    assert all(fit.exists() for fit in fits) and folder.is_dir()
+
+    # Deleting one fit keeps the shared folder (the other refers to it); the last takes it.
+    first = clean(fits[0].name[:12], "--include-referenced", "--yes")
+    assert "shared folder" not in first, first
+    assert not fits[0].exists() and folder.is_dir()
+    dry = clean(fits[1].name[:12], "--include-referenced")
+    assert "would delete 1 shared folder no other job refers to" in dry, dry
+    assert folder.is_dir()
+    last = clean(fits[1].name[:12], "--include-referenced", "--yes")
+    assert "deleted 1 shared folder no other job refers to" in last, last
+    assert not fits[1].exists()
+    assert not folder.exists()
+    assert not folder.with_name(folder.name + ".lock").exists()
+
+
+def test_the_job_of_a_held_transient_task_says_why_there_is_none(tmp_path: Path) -> None:
+    script = Script(
+        tmp_path,
+        "transient_job",
+        TASKS
+        + """
+from partita.errors import NoExperimentError
+
+with experiment("wd", "job"):
+    prep = Prep(n=5)
+    prep.submit(transient=True)
+    try:
+        prep.job
+    except NoExperimentError as exc:
+        print("HELD:", exc)
+    Train(data=prep).submit()
+    print("NOW:", prep.job.name)
+""",
+    )
+    log = tmp_path / "log.txt"
+    result = script.run(env={"TR_LOG": str(log)})
+    assert result.returncode == 0, result.stderr
+    held = next(line for line in result.stdout.splitlines() if line.startswith("HELD:"))
+    assert held == (
+        "HELD: Prep was submitted with transient=True and is held: it gets a job (and runs) "
+        "only when a task that needs it, and is not done, is submitted in this experiment. "
+        "Submit that task first, or submit Prep without transient=True to run it anyway."
+    )
+    (prep,) = job_dirs(tmp_path / "wd", "tr.prep")
+    assert f"NOW: tr.prep/{prep.name[:12]}" in result.stdout, result.stdout
+    assert log.read_text().splitlines() == ["prep 5", "train 10"]

@@ -35,11 +35,10 @@ from partita.workspace import (
     Workspace,
     delete_job,
     delete_run,
-    delete_shared,
+    delete_unused_shared,
     plan_retention,
     read_retention,
     sweep_leftovers,
-    unused_shared,
     update_retention,
 )
 
@@ -180,15 +179,9 @@ def gc(
                 else:
                     kept_late.append((f"run {run.experiment}/{run.run}", reason))
             # Shared folders go once no job folder that is left refers to them.
-            doomed_shared = set(first.doomed_shared)
-            for folder in unused_shared(workspace):
-                if folder not in doomed_shared:
-                    continue  # appeared since the listing: decided next time
-                reason = delete_shared(workspace, folder)
-                if reason is None:
-                    deleted_shared.append(folder)
-                else:
-                    kept_late.append((f"shared folder {_shared_name(workspace, folder)}", reason))
+            deleted_shared, busy = delete_unused_shared(workspace, first.doomed_shared)
+            for folder, reason in busy:
+                kept_late.append((f"shared folder {fmt.shared_name(workspace, folder)}", reason))
             index.refresh()
     jobs_listed = deleted_jobs if yes else first.doomed_jobs
     runs_listed = deleted_runs if yes else first.doomed_runs
@@ -209,7 +202,7 @@ def gc(
                     for info in jobs_listed
                 ],
                 "runs": [f"{run.experiment}/{run.run}" for run in runs_listed],
-                "shared": [_shared_name(workspace, folder) for folder in shared_listed],
+                "shared": [fmt.shared_name(workspace, folder) for folder in shared_listed],
                 "bytes": freed,
                 "by_task": _by_task(first, sizes),
                 "kept_jobs": first.kept_jobs,
@@ -227,13 +220,7 @@ def gc(
             f"{fmt.plural(len(shared_listed), 'shared folder')} no job refers to:"
         )
         for folder in shared_listed:
-            console.print(Text(f"  {_shared_name(workspace, folder)}"))
-
-
-def _shared_name(workspace: Workspace, folder: Path) -> str:
-    """A shared folder as ``<type id>/<group>/<short id>``."""
-    relative = folder.relative_to(workspace.shared)
-    return f"{relative.parent.as_posix()}/{relative.name[:12]}"
+            console.print(Text(f"  {fmt.shared_name(workspace, folder)}"))
 
 
 def _print(

@@ -33,7 +33,9 @@ from partita.workspace import (
     JobInfo,
     JobPaths,
     Workspace,
+    describe_migration,
     read_job_environment,
+    read_migration,
     read_outputs,
     read_results,
     read_shared_refs,
@@ -181,11 +183,13 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
     if outputs:
         files[paths.outputs.name] = str(paths.outputs)
     code = code_change(paths)
+    migration = read_migration(paths)
     if as_json:
         environment = read_job_environment(paths)
         echo_json(
             {
                 **job_json(workspace, info),
+                "migration": migration or None,
                 "params": to_plain(document) if document else None,
                 "results": reported,
                 "outputs": outputs,
@@ -227,6 +231,8 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
     rows += environment_rows(paths)
     if code is not None and code["message"] and (code["class_changed"] or code["missing"]):
         rows.append(("code", Text(code["message"], style="yellow")))
+    for note in describe_migration(migration):
+        rows.append(("migration", Text(note, style="yellow")))
     for name, value in rows:
         line = Text(f"{name:<12} ", style="bold")
         line.append_text(value if isinstance(value, Text) else Text(value))

@@ -36,7 +36,15 @@ from partita.cli._app import (
 from partita.cli._filters import parse_tag
 from partita.cli._params import Change, diff, load_params
 from partita.errors import PartitaError
-from partita.workspace import JobInfo, JobPaths, Workspace, read_job_environment, read_status
+from partita.workspace import (
+    JobInfo,
+    JobPaths,
+    Workspace,
+    describe_migration,
+    read_job_environment,
+    read_migration,
+    read_status,
+)
 
 __all__ = [
     "code_change",
@@ -442,10 +450,12 @@ def explain(job: str, workdir: Path | None, as_json: bool) -> None:
         if mine.get("class_sha256") and theirs.get("class_sha256"):
             nearest_code = mine["class_sha256"] != theirs["class_sha256"]
     attempts = _attempts(paths)
+    migration = read_migration(paths)
     if as_json:
         echo_json(
             {
                 "job": job_json(workspace, info),
+                "migration": migration or None,
                 "siblings": len(siblings),
                 "nearest": job_json(workspace, nearest) if nearest is not None else None,
                 "changes": [change.to_json() for change in changes],
@@ -463,6 +473,8 @@ def explain(job: str, workdir: Path | None, as_json: bool) -> None:
         console.print(Text(f"tags: {fmt.tags_text(info.tags)}"))
     if info.experiments:
         console.print(Text(f"submitted by: {', '.join(info.experiments)}"))
+    for note in describe_migration(migration):
+        console.print(Text(note, style="yellow"))
     if nearest is None:
         console.print(Text(f"the only job of {info.type_id}: no other job to compare it with."))
     else:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from partita import _layout
-from partita.config import _runtime
+from partita.config import _migrations, _runtime
 from partita.config._config import (
     Config,
     Task,
@@ -57,6 +57,9 @@ class Sealed:
     """The bytes of ``params.json``."""
     recorded: bool | None = None
     """Whether the job folder held these very bytes when sealed (``None``: no file)."""
+    matched: str | None = None
+    """How the job folder was found through a migration (a former type id or field name,
+    see ``renamed_from=``), in words; ``None`` when it was found under the current names."""
 
 
 #: Type id → (class, its ``module:qualname``) of every class sealed in this process.
@@ -81,6 +84,55 @@ def _check_type_id(cls: type) -> None:
     # A class redefined under the same module and name (a reload, a notebook cell) replaces
     # the previous one.
     _classes[type_id] = (cls, reference)
+    _migrations.check_not_claimed(cls, type_id)
+    if _migrations.conversion_of(cls) is not None and cls not in _warned_deprecated:
+        _warned_deprecated.add(cls)
+        warnings.warn(
+            f"{cls.__qualname__} ({type_id}) is deprecated: its class declares a conversion "
+            "to the config that replaces it. Build the new config instead, and run "
+            "'partita migrate WORKDIR' to convert the jobs recorded with the old one.",
+            PartitaWarning,
+            stacklevel=5,
+        )
+
+
+#: Deprecated classes already warned about in this process.
+_warned_deprecated: set[type] = set()
+
+
+def _former_folder(workspace: Path, cls: type, ident: str) -> tuple[Path, str] | None:
+    """The job folder of ``ident`` under a former type id of ``cls`` (newest first)."""
+    for former in reversed(_migrations.former_ids(cls)):
+        candidate = _layout.job_folder(workspace, former, ident)
+        if os.path.isdir(candidate):
+            return candidate, f"found under the former type id {former!r} (renamed_from=)"
+    return None
+
+
+def _recorded_renames(jobdir: Path, classes: dict[str, type]) -> str | None:
+    """Whether the job folder's ``params.json`` uses former names of these classes."""
+    try:
+        with open(os.path.join(jobdir, _layout.PARAMS), "rb") as file:
+            objects = json.loads(file.read())["objects"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    found: list[str] = []
+    former_of = {old: cls for cls in classes.values() for old in _migrations.former_ids(cls)}
+    for entry in objects if isinstance(objects, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        type_id, fields = entry.get("type"), entry.get("fields")
+        cls = classes.get(type_id) if isinstance(type_id, str) else None
+        if cls is None and isinstance(type_id, str) and type_id in former_of:
+            cls = former_of[type_id]
+            found.append(f"type id {type_id!r} is now {cls._partita_type_id!r}")  # type: ignore[attr-defined]
+        renames: dict[str, str] = getattr(cls, "_partita_renames", None) or {}
+        for name in fields if isinstance(fields, dict) and renames else ():
+            if name in renames:
+                found.append(f"field {name!r} is now {renames[name]!r}")
+    if not found:
+        return None
+    return "recorded under former names: " + ", ".join(dict.fromkeys(found))
 
 
 def _read_rest(fd: int) -> bytes:
@@ -205,6 +257,7 @@ def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
             fresh.tags = dict(st.tags)
             fresh.workspace = st.workspace
             fresh.paths_of = st.paths_of
+            fresh.ignored, fresh.instance, fresh.bound = st.ignored, st.instance, st.bound
             value, st = copy, fresh
         st.producer = task
         st.digest = None
@@ -272,15 +325,26 @@ def seal(
     """
     ident = identifier(task)  # cycles and unencodable values fail first
     types: dict[str, str] = {}
+    classes: dict[str, type] = {}
+    migrated = False
     for _, cfg in walk(task):
         cls = type(cfg)
         if check_class is not None:
             check_class(cls)
         _check_type_id(cls)
         types[cls._partita_type_id] = class_reference(cls)["class"]
+        classes[cls._partita_type_id] = cls
+        migrated = migrated or bool(
+            cls.__dict__.get("_partita_renamed_from") or cls.__dict__.get("_partita_renames")
+        )
     dependencies = _dependencies(task)
     type_id = type(task)._partita_type_id
     jobdir = _layout.job_folder(workspace, type_id, ident)
+    matched: str | None = None
+    if migrated and _migrations.former_ids(type(task)) and not os.path.isdir(jobdir):
+        former = _former_folder(workspace, type(task), ident)
+        if former is not None:
+            jobdir, matched = former
     _resolve_generated(task, jobdir)
     freeze(task)
     st = state_of(task)
@@ -291,12 +355,19 @@ def seal(
         _runtime.warn_caller(conflict, TagConflictWarning)
     params = dumps(task)
     recorded = _check_recorded_classes(jobdir, types, params)
-    return Sealed(task, type_id, ident, jobdir, tags, dependencies, outputs, params, recorded)
+    if migrated and recorded is False:
+        renames = _recorded_renames(jobdir, classes)
+        if renames is not None:
+            matched = f"{matched}; {renames}" if matched else renames
+    return Sealed(
+        task, type_id, ident, jobdir, tags, dependencies, outputs, params, recorded, matched
+    )
 
 
 def producer_of(cfg: Config) -> Config | None:
     """The task whose ``outputs()`` returned ``cfg`` (``None`` for other configs)."""
-    return state_of(cfg).producer
+    producer: Config | None = state_of(cfg).producer
+    return producer
 
 
 def configs_in(value: Any) -> list[Config]:

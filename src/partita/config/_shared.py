@@ -142,8 +142,11 @@ def shared_digest(task: Any, group: str) -> bytes:
     else:
         buf += b"o"
         buf += _digest(st.producer, active)
+    if st.instance is not None:  # distinct(): as in the task's digest
+        buf += b"#"
+        buf += length_prefixed(st.instance.encode("utf-8", "surrogatepass"))
     for name, prefix, f, check_default in cls._partita_plan.fields:
-        if name in excluded:
+        if name in excluded or name in st.ignored:  # ignore(): as in the task's digest
             continue
         start = len(buf)
         buf += prefix
@@ -192,22 +195,42 @@ def set_lock_factory(factory: Callable[[Path], Any]) -> None:
 
 @contextlib.contextmanager
 def shared_lock(task: Any, group: str, timeout: float | None = None) -> Iterator[Path]:
-    """Hold the lock of the shared folder ``group`` of ``task``; yields the folder."""
+    """Hold the lock of the shared folder ``group`` of ``task``; yields the folder.
+
+    Safe against ``partita gc`` deleting the folder meanwhile (docs/gc.md): the lock
+    factory's locks check that the lock file they locked is still the one at its path (gc
+    unlinks it only while holding it), the folder of the lock file is made again if gc
+    removed it, and the shared folder itself is made *under* the lock, so a job that waited
+    for gc finds a fresh, empty folder instead of one moved away.
+    """
+    import time
+
     folder = shared_folder(task, group)
-    os.makedirs(folder, exist_ok=True)
     if not _lock_factory:
         raise PendingPathError(
             "shared folders are locked through the work directory layer, which is not loaded "
             "in this process: use self.shared(...) inside execute(), in a job."
         )
     lock = _lock_factory[0](_layout.shared_lock(folder))
-    if not lock.acquire(timeout=timeout):
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for attempt in range(100):
+        os.makedirs(folder.parent, exist_ok=True)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            acquired = lock.acquire(timeout=left)
+        except FileNotFoundError:
+            if attempt == 99:
+                raise  # not a gc at work (e.g. a dangling link): say what failed
+            continue  # gc removed the (empty) group folder just now: make it again
+        break
+    if not acquired:
         raise SharedFolderTimeout(
             f"{type(task).__qualname__}: the shared folder {group!r} ({folder}) stayed locked "
             f"by another job for {timeout:g} s. Wait for that job, or pass a longer timeout "
             f'(with self.shared("{group}", timeout=None) waits for as long as it takes).'
         )
     try:
+        os.makedirs(folder, exist_ok=True)
         yield folder
     finally:
         lock.release()

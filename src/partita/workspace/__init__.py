@@ -65,6 +65,8 @@ __all__ = [
     "delete_job",
     "delete_run",
     "delete_shared",
+    "delete_unused_shared",
+    "describe_migration",
     "final_marker",
     "hold",
     "holder",
@@ -81,6 +83,7 @@ __all__ = [
     "read_job",
     "read_job_environment",
     "read_json",
+    "read_migration",
     "read_outputs",
     "read_progress",
     "read_results",
@@ -93,8 +96,10 @@ __all__ = [
     "read_submissions",
     "record_final",
     "record_handle",
+    "record_match",
     "record_shared",
     "set_aside",
+    "shared_of",
     "sweep_leftovers",
     "unused_shared",
     "update_retention",
@@ -108,7 +113,9 @@ if TYPE_CHECKING:
         Retention,
         delete_job,
         delete_run,
+        delete_unused_shared,
         read_retention,
+        shared_of,
         sweep_leftovers,
         unused_shared,
         update_retention,
@@ -118,6 +125,7 @@ if TYPE_CHECKING:
     from partita.workspace._index import Index
     from partita.workspace._index_open import open_index
     from partita.workspace._jobinfo import JobInfo, RunInfo, read_job
+    from partita.workspace._migrate import describe_migration, read_migration, record_match
     from partita.workspace._runs import (
         RunPaths,
         RunRecord,
@@ -140,9 +148,11 @@ _RETENTION = {
     "RetentionPlan": "Plan",
     "delete_job": "delete_job",
     "delete_run": "delete_run",
+    "delete_unused_shared": "delete_unused_shared",
     "plan_retention": "plan",
     "protect_jobs": "protect",
     "read_retention": "read_retention",
+    "shared_of": "shared_of",
     "sweep_leftovers": "sweep_leftovers",
     "unused_shared": "unused_shared",
     "update_retention": "update_retention",
@@ -162,7 +172,16 @@ _RUNS = {
 }
 
 
+_MIGRATE = {"describe_migration", "read_migration", "record_match"}
+
+
 def __getattr__(name: str) -> object:
+    # Migrations (``partita migrate``, and the experiment's note of a job found under a
+    # former name): loaded only when used.
+    if name in _MIGRATE:
+        from partita.workspace import _migrate
+
+        return getattr(_migrate, name)
     # Run records are loaded when first used: the job runner, which imports this package
     # for the job-folder protocol, never needs them.
     if name in _RUNS:

@@ -41,7 +41,12 @@ from partita.workspace._atomic import read_json, write_json
 from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._runs import RunPaths, read_run, read_submissions
-from partita.workspace._shared import shared_folders, shared_in_use
+from partita.workspace._shared import (
+    delete_shared,
+    read_shared_refs,
+    shared_folders,
+    shared_in_use,
+)
 
 if TYPE_CHECKING:
     from partita.workspace._index import Index
@@ -55,9 +60,11 @@ __all__ = [
     "Retention",
     "delete_job",
     "delete_run",
+    "delete_unused_shared",
     "job_references",
     "plan",
     "read_retention",
+    "shared_of",
     "sweep_leftovers",
     "unsure",
     "unused_shared",
@@ -326,12 +333,31 @@ def protect(
             if run.dry_run or run.experiment in seen:
                 continue
             seen.add(run.experiment)
-            for identifier in index.run_jobs(run.experiment, run.run):
-                reasons.setdefault(
-                    identifier, f"used by the latest run of experiment '{run.experiment}'"
-                )
+            why = f"used by the latest run of experiment '{run.experiment}'"
+            _keep_run(index, jobs, reasons, run, why)
     close_over_dependencies(workspace, jobs, reasons)
     return reasons
+
+
+def _keep_run(
+    index: Index,
+    jobs: dict[str, JobInfo],
+    reasons: dict[str, str],
+    run: RunInfo | tuple[str, str],
+    why: str,
+) -> None:
+    """Keep the jobs a kept run submitted, for ``why`` — except its transient jobs.
+
+    A transient job is kept only while it runs, is pinned itself, belongs to a run in
+    progress, or a kept job that is not done depends on it (:func:`close_over_dependencies`):
+    the run that submitted it does not keep it. ``gc`` and ``jobs clean`` both decide so.
+    """
+    experiment, name = run if isinstance(run, tuple) else (run.experiment, run.run)
+    for identifier in index.run_jobs(experiment, name):
+        submitted = jobs.get(identifier)
+        if submitted is not None and submitted.transient:
+            continue  # kept only while a job that is not done needs it
+        reasons.setdefault(identifier, why)
 
 
 def _keep_pins(
@@ -347,8 +373,7 @@ def _keep_pins(
             missing.append(f"run {name}")
             continue
         experiment, _, run = name.partition("/")
-        for identifier in index.run_jobs(experiment, run):
-            reasons.setdefault(identifier, f"submitted by the pinned run {name}")
+        _keep_run(index, jobs, reasons, (experiment, run), f"submitted by the pinned run {name}")
     for identifier in pins.pinned_jobs:
         if identifier in jobs:
             reasons.setdefault(identifier, "pinned")
@@ -408,11 +433,7 @@ def plan(
         result.kept_runs[key] = why
         if run.dry_run:
             continue  # it launched nothing: it protects no job
-        for identifier in index.run_jobs(*key):
-            submitted = jobs.get(identifier)
-            if submitted is not None and submitted.transient:
-                continue  # kept only while a job that is not done needs it
-            reasons.setdefault(identifier, f"submitted by run {name} ({why})")
+        _keep_run(index, jobs, reasons, key, f"submitted by run {name} ({why})")
     close_over_dependencies(workspace, jobs, reasons, result.damage)
     # Jobs no readable run record mentions may belong to a run whose record is damaged.
     damaged_runs = [r for r in index.runs() if r.damage]
@@ -439,11 +460,17 @@ def plan(
 
 
 def unused_shared(
-    workspace: Workspace, doomed: Iterable[str] = (), damage: list[str] | None = None
+    workspace: Workspace,
+    doomed: Iterable[str] = (),
+    damage: list[str] | None = None,
+    *,
+    among: Iterable[Path] | None = None,
 ) -> list[Path]:
     """Shared folders that no job folder refers to, once the ``doomed`` jobs are gone.
 
-    None if a job's record of its shared folders cannot be read (listed in ``damage``).
+    Only those in ``among`` if it is given (``jobs clean``: the folders of the jobs it
+    deletes); ``gc`` looks at every shared folder. None if a job's record of its shared
+    folders cannot be read (listed in ``damage``).
     """
     used, readable = shared_in_use(workspace, doomed)
     if not readable:
@@ -453,7 +480,40 @@ def unused_shared(
                 "shared folder is deleted"
             )
         return []
-    return [folder for folder in shared_folders(workspace) if folder not in used]
+    candidates = shared_folders(workspace)
+    if among is not None:
+        wanted = set(among)
+        candidates = [folder for folder in candidates if folder in wanted]
+    return [folder for folder in candidates if folder not in used]
+
+
+def shared_of(workspace: Workspace, jobs: Iterable[JobPaths]) -> set[Path]:
+    """The shared folders that the job folders ``jobs`` refer to (read now)."""
+    found: set[Path] = set()
+    for paths in jobs:
+        found.update(workspace.root / ref for ref in read_shared_refs(paths) or [])
+    return found
+
+
+def delete_unused_shared(
+    workspace: Workspace, listed: Iterable[Path]
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Delete the ``listed`` shared folders that no job folder refers to *now*.
+
+    Decided again from every job folder, after the jobs are deleted: a folder that a job
+    submitted since refers to stays, and so does one that appeared since the listing (it is
+    decided next time). Returns the deleted folders, and the kept ones with why.
+    """
+    deleted: list[Path] = []
+    kept: list[tuple[Path, str]] = []
+    wanted = set(listed)
+    for folder in unused_shared(workspace, among=wanted):
+        reason = delete_shared(workspace, folder)
+        if reason is None:
+            deleted.append(folder)
+        else:
+            kept.append((folder, reason))
+    return deleted, kept
 
 
 # --- deleting ------------------------------------------------------------------------------

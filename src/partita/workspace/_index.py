@@ -325,7 +325,12 @@ class Index:
         for type_id, identifier in wanted:
             folder = jobs / type_id / identifier
             if not folder.is_dir():
-                if db.execute("DELETE FROM jobs WHERE id=?", (identifier,)).rowcount:
+                # Only the row of this folder: ``partita migrate`` may have moved the same
+                # identifier under another type id.
+                removed = db.execute(
+                    "DELETE FROM jobs WHERE id=? AND type=?", (identifier, type_id)
+                ).rowcount
+                if removed:
                     changed.add(identifier)
                 continue
             paths = JobPaths(folder)

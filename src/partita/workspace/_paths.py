@@ -115,6 +115,11 @@ class JobPaths:
         return self._file("cancel-requested")
 
     @property
+    def migration(self) -> Path:
+        """How the job was found or moved by a migration (JSON), see ``partita migrate``."""
+        return self._file("migration.json")
+
+    @property
     def attempts(self) -> Path:
         """Folder where earlier attempts' files are set aside, one ``<n>/`` per attempt."""
         return self._file(".attempts")
@@ -133,6 +138,7 @@ class JobPaths:
                 self.lock,
                 self.cancel_request,
                 self.attempts,
+                self.migration,
                 self.shared_refs,
             )
         )

@@ -92,25 +92,34 @@ def shared_in_use(workspace: Workspace, skip: Iterable[str] = ()) -> tuple[set[P
 
 
 def delete_shared(workspace: Workspace, folder: Path) -> str | None:
-    """Delete a shared folder and its lock; returns why it was kept instead, if it was.
+    """Delete a shared folder and its lock file; returns why it was kept instead, if it was.
 
-    Taken under the folder's lock without waiting: a job writing it keeps it.
+    Everything happens under the folder's lock, taken without waiting (a job holding it keeps
+    the folder): the folder is renamed out of the way, then the lock file is unlinked *while
+    still held*. A job waiting for the lock then wakes on an unlinked file, sees that the
+    path no longer names it (``FileLock(check_path=True)``) and locks the file at the path
+    again, making the folder afresh under that lock; so two jobs never both believe they
+    hold the lock, and no job writes into a folder being deleted. Another gc doing the same
+    at once finds the folder gone and stops.
     """
     lock_path = _layout.shared_lock(folder)
-    lock = FileLock(lock_path)
-    if not lock.acquire(blocking=False):
-        return "busy (a job holds its lock)"
+    lock = FileLock(lock_path, check_path=True)
     try:
-        relative = folder.relative_to(workspace.shared).as_posix().replace("/", "-")
-        trash = workspace.root / f"{_DELETING}shared-{relative}"
-        os.replace(folder, trash)
+        if not lock.acquire(blocking=False):
+            return "busy (a job holds its lock)"
+    except FileNotFoundError:
+        return None  # its group folder is gone: deleted already
+    relative = folder.relative_to(workspace.shared).as_posix().replace("/", "-")
+    trash = workspace.root / f"{_DELETING}shared-{relative}"
+    try:
+        if folder.exists():
+            os.replace(folder, trash)
+        lock_path.unlink(missing_ok=True)
     except OSError as exc:
         return f"cannot be moved away: {exc.strerror or exc}"
     finally:
         lock.release()
     shutil.rmtree(trash, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        lock_path.unlink()
     with contextlib.suppress(OSError):
         folder.parent.rmdir()  # the group folder, then the type folder, if now empty
         folder.parent.parent.rmdir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -177,3 +178,95 @@ def test_the_lock_keeps_a_second_holder_out(
         assert not released.wait(0.1)
     thread.join(timeout=30)
     assert released.is_set()
+
+
+def _wait_until_blocked(path: Path, deadline: float = 30.0) -> None:
+    """Wait until some thread waits for the flock of the file ``path`` names (Linux)."""
+    import time
+
+    ino = os.stat(path).st_ino
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        for line in Path("/proc/locks").read_text().splitlines():
+            parts = line.split()
+            if "->" in parts and parts[-3].rsplit(":", 1)[-1] == str(ino):
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"nobody started waiting for the lock {path}")
+
+
+def test_gc_deleting_the_folder_while_a_job_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gc unlinks the lock file it holds; the job waiting on it locks the new one."""
+    from partita.workspace import Workspace, delete_shared
+    from partita.workspace import _shared as workspace_shared
+
+    monkeypatch.setattr(_shared, "_lock_factory", [lambda p: FileLock(p, check_path=True)])
+    workspace = Workspace(tmp_path, create=True)
+    _runtime.set_current_workspace(tmp_path)
+    task = Train(seed=0)
+    with task.shared("checkpoints") as folder:
+        (folder / "old").write_text("stale")
+    lock_path = folder.with_name(folder.name + ".lock")
+    holding, done = threading.Event(), threading.Event()
+    seen: list[list[str]] = []
+
+    def job() -> None:
+        with task.shared("checkpoints") as mine:
+            seen.append(sorted(p.name for p in mine.iterdir()))
+            (mine / "new").write_text("fresh")
+            holding.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=job)
+    real = os
+
+    class GcStepsInOrder:
+        """``os`` for delete_shared: the job starts waiting while gc holds the lock."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def replace(self, source: Path, target: Path) -> None:
+            thread.start()
+            _wait_until_blocked(lock_path)
+            real.replace(source, target)
+
+    monkeypatch.setattr(workspace_shared, "os", GcStepsInOrder())
+    assert delete_shared(workspace, folder) is None
+    assert holding.wait(30)
+    try:
+        # The job found a fresh folder, made under the lock, and holds the lock of the file
+        # the path names now: nobody else can take it.
+        assert seen == [[]]
+        assert sorted(p.name for p in folder.iterdir()) == ["new"]
+        assert not FileLock(lock_path).acquire(blocking=False)
+    finally:
+        done.set()
+        thread.join(30)
+    assert FileLock(lock_path).acquire(blocking=False)
+
+
+def test_a_lock_file_unlinked_by_its_holder_is_not_held_by_the_waiter(tmp_path: Path) -> None:
+    path = tmp_path / "x.lock"
+    first = FileLock(path, check_path=True)
+    assert first.acquire()
+    got = threading.Event()
+    waiter = FileLock(path, check_path=True)
+
+    def wait() -> None:
+        waiter.acquire()
+        got.set()
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    _wait_until_blocked(path)
+    path.unlink()
+    first.release()
+    assert got.wait(30)
+    thread.join(30)
+    # The waiter relocked the file now at the path, so a third party is kept out.
+    assert path.exists()
+    assert not FileLock(path).acquire(blocking=False)
+    waiter.release()
