@@ -250,3 +250,58 @@ def test_monitor_run_page_links_the_service(script: Callable[..., Script], tmp_p
             proc.kill()
             proc.communicate()
     assert errors == []
+
+
+OWN = """
+import http.server, threading
+
+class InProcess(partita.Service):
+    def start(self):
+        handler = http.server.SimpleHTTPRequestHandler
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+    def stop(self):
+        self.server.shutdown()
+        Path("stopped").write_text("yes")
+
+with experiment("wd", "own") as xp:
+    service = xp.add_service(InProcess("inproc"))
+    Path("service.json").write_text(json.dumps({"url": service.url, "pid": service.pid}))
+    while not Path(os.environ["RELEASE"]).exists():
+        time.sleep(0.02)
+"""
+
+
+@pytest.mark.parametrize("end", ["normal", "sigkill"])
+def test_a_service_of_ones_own_is_listed_while_its_experiment_lives(
+    script: Callable[..., Script], tmp_path: Path, end: str
+) -> None:
+    """A Service subclass without a process: listed while the experiment's process lives."""
+    release = tmp_path / "release"
+    proc = script(OWN, name="own").popen(env={"RELEASE": str(release)})
+    try:
+        info = _started(tmp_path)
+        assert info["pid"] is None
+        assert _get(info["url"]) != ""
+        (listed,) = _status(tmp_path / "wd")["services"]
+        assert (listed["name"], listed["url"], listed["kind"]) == (
+            "inproc",
+            info["url"],
+            "InProcess",
+        )
+        if end == "normal":
+            release.write_text("")
+        else:
+            proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert _status(tmp_path / "wd")["services"] == []
+    if end == "normal":
+        assert proc.returncode == 0, err
+        assert (tmp_path / "stopped").read_text() == "yes"
