@@ -103,8 +103,8 @@ class CommandService(Service):
     output. Its output goes to the run folder (``services/<name>.log``).
 
     When it stops, its process group gets SIGTERM, and SIGKILL after ``grace`` seconds.
-    On Linux the service's process also gets SIGTERM when the experiment's process dies
-    (even by SIGKILL); what it started itself then must watch its parent.
+    A small guard process leads that group: when the experiment's process dies without
+    stopping it (SIGKILL, a crash), the guard ends the group the same way.
 
     Args:
         command: the program and its arguments.
@@ -172,7 +172,7 @@ class CommandService(Service):
         if self._port is None and (self._url is None or "{port}" in self._url):
             return None
         if self._url is not None:
-            return self._url.format(host=self.host, port=self._port)
+            return _fill(self._url, {"host": self.host, "port": str(self._port)})
         return f"http://{_url_host(self.host)}:{self._port}/"
 
     @property
@@ -189,6 +189,12 @@ class CommandService(Service):
             self._port = free_port(self.host)
         values = {"port": "" if self._port is None else str(self._port), "host": self.host}
         self.command = [_fill(a, values) for a in self._template]
+        if self._port is not None and _answers(_connect_host(self.host), self._port):
+            raise ServiceError(
+                f"service {self.name!r}: expected port {self._port} of {self.host} to be free "
+                f"for {shlex.join(self.command)}, found another program listening on it. "
+                "Choose another port, or leave port= out to get a free one."
+            )
         output: Any = subprocess.DEVNULL
         if self.log is not None:
             self.log.parent.mkdir(parents=True, exist_ok=True)

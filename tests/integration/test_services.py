@@ -305,3 +305,20 @@ def test_a_service_of_ones_own_is_listed_while_its_experiment_lives(
     if end == "normal":
         assert proc.returncode == 0, err
         assert (tmp_path / "stopped").read_text() == "yes"
+
+
+def test_a_port_in_use_is_refused_before_the_command_runs(tmp_path: Path) -> None:
+    import socket
+
+    from partita import CommandService
+    from partita.errors import ServiceError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        marker = tmp_path / "ran"
+        service = CommandService(["touch", str(marker)], name="late", port=port)
+        with pytest.raises(ServiceError, match=f"expected port {port} of 127.0.0.1 to be free"):
+            service.start()
+    assert not marker.exists()
