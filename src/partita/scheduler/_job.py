@@ -122,6 +122,10 @@ class Record:
             Callable[[Record, str, Callable[[dict[str, Any]], None]], None] | None
         ) = None
         """Starts a watch of the job's live outputs (set by the scheduler that runs it)."""
+        self.watches = 0
+        """Watches of its outputs not ended yet (under ``lock``)."""
+        self.deferred: list[Callable[[Job], Any]] = []
+        """``on_completed`` callbacks waiting for the last watch to end (under ``lock``)."""
         self.job = Job(self)
 
     @property
@@ -280,6 +284,9 @@ class Job:
                 record.callbacks.append(callback)
                 return
             fire_now = record.state is JobState.DONE
+            if fire_now and record.watches:  # after the callbacks of its outputs
+                record.deferred.append(callback)
+                return
         if fire_now and record.run_callbacks is not None:
             record.run_callbacks(record, [callback])
 
@@ -290,9 +297,10 @@ class Job:
         ``value`` is what it published, a config rebuilt (e.g. a ``Checkpoint``) or a JSON
         value. Callbacks run while the job runs, in the thread of ``on_completed``
         callbacks, in publishing order, and may submit tasks; the experiment waits for
-        them. Each output is delivered once to each watch, those published before the
-        watch too: a run of the experiment after a crash sees every output again, and the
-        tasks its callbacks submit have the identities they had, so each runs once.
+        them, and the job's ``on_completed`` callbacks come after those of every output.
+        Each output is delivered once to each watch, those published before the watch
+        too: a run of the experiment after a crash sees every output again, and the tasks
+        its callbacks submit have the identities they had, so each runs once.
         A job of a dry run calls nothing.
         """
         if not isinstance(name, str) or not name:

@@ -257,10 +257,12 @@ class Scheduler:
             )
         with self._idle:
             self._watching += 1
+        with rec.lock:
+            rec.watches += 1
         try:
             self._bridge.call_soon(self._start_watch, rec, name, callback)
         except BaseException:
-            self._watch_ended()
+            self._watch_ended(rec)
             raise
 
     def _start_watch(
@@ -280,11 +282,20 @@ class Scheduler:
                     cursor, name, read, lambda: rec.state.final, self._final_future(rec), deliver
                 )
             finally:
-                self._watch_ended()
+                self._watch_ended(rec)
 
         self._spawn(run())
 
-    def _watch_ended(self) -> None:
+    def _watch_ended(self, rec: Record) -> None:
+        # The job's on_completed callbacks wait for its last watch: they come after the
+        # callbacks of every output it published.
+        with rec.lock:
+            rec.watches -= 1
+            deferred = rec.deferred if rec.watches == 0 else []
+            if deferred:
+                rec.deferred = []
+        if deferred:
+            self._callbacks.run(rec, deferred)
         with self._idle:
             self._watching -= 1
             self._idle.notify_all()
@@ -366,7 +377,11 @@ class Scheduler:
         self._mark_launched(rec)
         callbacks = rec.take_callbacks()
         if callbacks and outcome.state is JobState.DONE:
-            self._callbacks.run(rec, callbacks)
+            with rec.lock:
+                if rec.watches:  # run after the outputs' callbacks (see _watch_ended)
+                    rec.deferred, callbacks = callbacks, []
+            if callbacks:
+                self._callbacks.run(rec, callbacks)
         rec.final.set()
         with self._idle:
             self._unfinished -= 1

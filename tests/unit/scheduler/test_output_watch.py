@@ -89,3 +89,19 @@ def test_bad_watches_are_refused(harness: Harness) -> None:
     own.close()
     with pytest.raises(ExperimentError, match="has ended"):
         ended.watch_output("ckpt", print)
+
+
+def test_on_completed_comes_after_the_last_output(harness: Harness) -> None:
+    gate = threading.Event()
+    job = harness.submit(1, FakeLauncher(default=Done(gate=gate)))
+    order: list[Any] = []
+    job.watch_output("ckpt", order.append)
+    job.on_completed(lambda j: order.append("completed"))
+    harness.wait_for(lambda: job.state is JobState.RUNNING)
+    for n in range(3):
+        _publish(job, "ckpt", f"k{n}", n)
+    gate.set()  # the outputs are read after the job ends: on_completed must wait for them
+    assert harness.scheduler.wait_idle(10)
+    job.on_completed(lambda j: order.append("late"))  # after everything: at once
+    assert harness.scheduler.wait_idle(10)
+    assert order == [0, 1, 2, "completed", "late"]
