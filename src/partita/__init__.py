@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from partita._progress import progress
 from partita._publish import publish
 from partita._report import artifacts, report
+from partita._stopping import Stopping
 from partita._version import __version__
 from partita.config import (
     Config,
@@ -70,6 +71,7 @@ __all__ = [
     "Retry",
     "Service",
     "SlurmLauncher",
+    "Stopping",
     "Task",
     "TensorboardService",
     "Token",

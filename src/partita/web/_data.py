@@ -228,9 +228,10 @@ def render_params(document: Any, workspace: Workspace) -> Any:
     """``params.json`` as a tree to display: ``$ref`` replaced by what it points to.
 
     A referenced task (it has a job folder) becomes ``{"$job": {"type", "id"}}``; another
-    config becomes ``{"$config": {"type", "id", "fields", "producer"?}}``. Floats with an
-    integral value become ``{"$float": "1.0"}`` so that ``1.0`` and ``1`` stay distinct.
-    Other tagged values (``$path``, ``$enum``, ``$tuple``, ``$set``, ``$dict``) are kept.
+    config becomes ``{"$config": {"type", "id", "fields", "producer"?, "pretasks"?}}``.
+    Floats with an integral value become ``{"$float": "1.0"}`` so that ``1.0`` and ``1``
+    stay distinct. Other tagged values (``$path``, ``$enum``, ``$tuple``, ``$set``,
+    ``$dict``) are kept.
     """
     if not isinstance(document, dict) or not isinstance(document.get("objects"), list):
         return None
@@ -266,6 +267,9 @@ def render_params(document: Any, workspace: Workspace) -> Any:
             out["ignored"] = [str(name) for name in obj["ignored"]]  # held with ignore()
         if isinstance(obj.get("instance"), str):
             out["instance"] = obj["instance"]  # a distinct() instance
+        pretasks = obj.get("pretasks")
+        if isinstance(pretasks, list) and pretasks:  # a task's pre-tasks, in order
+            out["pretasks"] = [config(p, depth + 1) for p in pretasks]
         return out if depth == 0 else {"$config": out}
 
     def value(v: Any, depth: int) -> Any:
