@@ -35,14 +35,13 @@ from partita.scheduler._outcome import (
     Requeue,
     Vanished,
 )
-from partita.scheduler._outputs import watch
+from partita.scheduler._outputs import OutputWatches
 from partita.scheduler._slots import Slots
 from partita.scheduler._tokens import TokenStore
 from partita.workspace import (
     EXIT_SUPERSEDED,
     JobState,
     JobStatus,
-    OutputCursor,
     Reason,
     Workspace,
     no_space,
@@ -105,8 +104,9 @@ class Scheduler:
         self._cancelling = False
         self._internal_errors: list[str] = []
         self._callbacks = Callbacks(self._idle)
-        self._watching = 0
-        """Output watches not ended yet (read under ``_idle``): ``wait_idle`` waits for them."""
+        self._watches = OutputWatches(
+            self._bridge, self._callbacks, self._idle, self._final_future, self._spawn
+        )
         self._launchers: set[Launcher] = set()
         self._tokens = TokenStore(workspace)
         self._slots = Slots(self._loop, Dispatcher(self._tokens))
@@ -180,7 +180,7 @@ class Scheduler:
                 )
             rec = Record(spec, [d._record for d in spec.dependencies], self)
             rec.run_callbacks = self._callbacks.run
-            rec.watch_output = self._watch_output
+            rec.watch_output = self._watches.watch
             self._records[rec.identifier] = rec
             self._order.append(rec)
             self._unfinished += 1
@@ -195,7 +195,7 @@ class Scheduler:
         """Block until every job is final and every callback ran; ``False`` on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._unfinished > 0 or self._callbacks.pending > 0 or self._watching > 0:
+            while self._unfinished > 0 or self._callbacks.pending > 0 or self._watches.open:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -243,62 +243,6 @@ class Scheduler:
     def callback_errors(self) -> list[str]:
         """Exceptions raised by ``on_completed`` callbacks."""
         return list(self._callbacks.errors)
-
-    # --- live outputs (any thread, then the loop) -------------------------------------------
-
-    def _watch_output(
-        self, rec: Record, name: str, callback: Callable[[dict[str, Any]], None]
-    ) -> None:
-        """Call ``callback(entry)`` (callback thread) for each output ``name`` of ``rec``."""
-        if not self._bridge.alive:
-            raise ExperimentError(
-                f"watch_output({name!r}): the experiment that ran {rec.name} has ended, so "
-                "nothing watches it any more. Read what it published with job.outputs()."
-            )
-        with self._idle:
-            self._watching += 1
-        with rec.lock:
-            rec.watches += 1
-        try:
-            self._bridge.call_soon(self._start_watch, rec, name, callback)
-        except BaseException:
-            self._watch_ended(rec)
-            raise
-
-    def _start_watch(
-        self, rec: Record, name: str, callback: Callable[[dict[str, Any]], None]
-    ) -> None:
-        async def read(cursor: OutputCursor) -> list[dict[str, Any]]:
-            return await self._io(cursor.read_new)
-
-        def deliver(entry: dict[str, Any]) -> None:
-            label = f"watch_output({name!r}) callback of {rec.name} (output {entry['seq']})"
-            self._callbacks.call(label, lambda: callback(entry))
-
-        async def run() -> None:
-            try:
-                cursor = OutputCursor(rec.paths)
-                await watch(
-                    cursor, name, read, lambda: rec.state.final, self._final_future(rec), deliver
-                )
-            finally:
-                self._watch_ended(rec)
-
-        self._spawn(run())
-
-    def _watch_ended(self, rec: Record) -> None:
-        # The job's on_completed callbacks wait for its last watch: they come after the
-        # callbacks of every output it published.
-        with rec.lock:
-            rec.watches -= 1
-            deferred = rec.deferred if rec.watches == 0 else []
-            if deferred:
-                rec.deferred = []
-        if deferred:
-            self._callbacks.run(rec, deferred)
-        with self._idle:
-            self._watching -= 1
-            self._idle.notify_all()
 
     # --- inside the loop: bookkeeping -----------------------------------------------------
 
@@ -376,12 +320,8 @@ class Scheduler:
             future.set_result(None)
         self._mark_launched(rec)
         callbacks = rec.take_callbacks()
-        if callbacks and outcome.state is JobState.DONE:
-            with rec.lock:
-                if rec.watches:  # run after the outputs' callbacks (see _watch_ended)
-                    rec.deferred, callbacks = callbacks, []
-            if callbacks:
-                self._callbacks.run(rec, callbacks)
+        if callbacks and outcome.state is JobState.DONE and not self._watches.defer(rec, callbacks):
+            self._callbacks.run(rec, callbacks)
         rec.final.set()
         with self._idle:
             self._unfinished -= 1
