@@ -257,29 +257,9 @@ class Experiment:
         :class:`partita.errors.ServiceError` (naming its command and quoting its output)
         before anything else happens. A dry run starts no service. Returns ``service``.
         """
-        from partita.errors import ServiceError
-
-        if self.status != "running":
-            raise ServiceError(
-                f"add_service: expected a running experiment, found one {self.status}. "
-                "Add services inside 'with partita.experiment(...) as xp:'."
-            )
-        if self.dry_run:
-            if not isinstance(service, Service):
-                raise ServiceError(
-                    f"add_service: expected a partita Service, found {type(service).__name__}."
-                )
-            self._reporter.warn(f"dry run: would start the service {service.name!r}")
-            return service
-        try:
-            started = self._services.start(service)
-        except ServiceError as exc:  # said plainly, without partita's internals
-            install_excepthook()
-            raise reported(exc) from None
-        self._reporter.warn(
-            f"service {started.name!r}" + (f": {started.url}" if started.url else " started")
+        return self._services.add(
+            service, running=self.status == "running", dry_run=self.dry_run, say=self._reporter.warn
         )
-        return started
 
     @property
     def services(self) -> list[Service]:

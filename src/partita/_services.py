@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -429,6 +429,36 @@ class Services:
     def running(self) -> list[Service]:
         """The services started and not yet stopped."""
         return [service for service, _ in self._started]
+
+    def add(
+        self, service: Service, *, running: bool, dry_run: bool, say: Callable[[str], None]
+    ) -> Service:
+        """``xp.add_service(service)``: start it in a running experiment, say so (``say``).
+
+        A dry run starts nothing; a failure is raised marked as explained (printed without
+        partita's traceback).
+        """
+        from partita._experiment_signals import install_excepthook, reported
+
+        if not running:
+            raise ServiceError(
+                "add_service: expected a running experiment, found one that is not. "
+                "Add services inside 'with partita.experiment(...) as xp:'."
+            )
+        if dry_run:
+            if not isinstance(service, Service):
+                raise ServiceError(
+                    f"add_service: expected a partita Service, found {type(service).__name__}."
+                )
+            say(f"dry run: would start the service {service.name!r}")
+            return service
+        try:
+            self.start(service)
+        except ServiceError as exc:  # said plainly, without partita's internals
+            install_excepthook()
+            raise reported(exc) from None
+        say(f"service {service.name!r}" + (f": {service.url}" if service.url else " started"))
+        return service
 
     def start(self, service: Service) -> Service:
         """Start ``service`` now (raises :class:`ServiceError` when it cannot)."""
