@@ -322,3 +322,47 @@ def test_a_port_in_use_is_refused_before_the_command_runs(tmp_path: Path) -> Non
         with pytest.raises(ServiceError, match=f"expected port {port} of 127.0.0.1 to be free"):
             service.start()
     assert not marker.exists()
+
+
+FAKE_TENSORBOARD = """#!{python}
+# Stands in for TensorBoard: serves its --logdir on --host/--port.
+import argparse, functools, http.server
+parser = argparse.ArgumentParser()
+parser.add_argument("--logdir")
+parser.add_argument("--host")
+parser.add_argument("--port", type=int)
+args = parser.parse_args()
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=args.logdir)
+http.server.ThreadingHTTPServer((args.host, args.port), handler).serve_forever()
+"""
+
+
+def test_tensorboard_service_runs_tensorboard_on_the_logdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from partita import TensorboardService
+    from partita.errors import ServiceError
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ServiceError, match="pip install tensorboard"):
+        TensorboardService(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    program = bin_dir / "tensorboard"
+    program.write_text(FAKE_TENSORBOARD.format(python=sys.executable))
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "events.txt").write_text("an event")
+    service = TensorboardService(logs, ready_timeout=60)
+    service.start()
+    try:
+        assert service.url is not None and service.url.startswith("http://127.0.0.1:")
+        assert _get(service.url + "events.txt") == "an event"
+        assert service.command[1:3] == ["--logdir", str(logs)]
+    finally:
+        service.stop()
+    assert _refused(service.url)
