@@ -150,12 +150,20 @@ def test_partita_energy_0_turns_a_meter_off(script) -> None:  # type: ignore[no-
     assert "energy" not in json.loads((folder / "environment.json").read_text())
 
 
-@pytest.mark.skipif(importlib.util.find_spec("codecarbon") is None, reason="needs codecarbon")
+#: An environment with partita[energy] (scripts/test makes it): codecarbon is kept out of the
+#: main test environment, where it would measure every job of the suite.
+ENERGY_PYTHON = Path(
+    os.environ.get("PARTITA_ENERGY_VENV", Path(__file__).parents[2] / ".venv-energy")
+) / "bin" / "python"
+
+
+@pytest.mark.energy
+@pytest.mark.skipif(not ENERGY_PYTHON.exists(), reason=f"needs {ENERGY_PYTHON} (scripts/test)")
 def test_codecarbon_measures_offline_and_writes_nothing_outside(script, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     xp = script(BODY)
     home = tmp_path / "home"
     home.mkdir()
-    result = xp.run(env={"HOME": str(home)}, timeout=180)
+    result = xp.run(env={"HOME": str(home)}, timeout=180, python=str(ENERGY_PYTHON))
     assert 0 == result.returncode, result.stderr
     (folder,) = job_dirs(xp.folder / "wd", "energy.work")
     energy = json.loads((folder / "environment.json").read_text())["energy"]

@@ -67,19 +67,19 @@ def open_index(workspace: Workspace) -> Index:
     return index
 
 
-def refreshed(index: Index, workspace: Workspace) -> Index:
-    """``index`` brought up to date, or a new one if it broke meanwhile.
+def refreshed(index: Index, workspace: Workspace) -> tuple[Index, set[str] | None]:
+    """``index`` brought up to date and the jobs that changed, or a new index and ``None``.
 
     A monitor runs for days: its index may be deleted, corrupted or left unwritable (a full
-    disk) under it. The index is then opened again, which rebuilds it or reads the files.
+    disk) under it. The index is then opened again, which rebuilds it or reads the files,
+    and what changed is not known (``None``: read every job again).
     """
     try:
-        index.refresh()
-        return index
+        return index, index.refresh()
     except sqlite3.Error as exc:
         logging.getLogger("partita.web").warning("the index failed (%s); opening it again", exc)
         index.close()
-        return open_index(workspace)
+        return open_index(workspace), None
 
 
 def valid_name(text: str) -> bool:

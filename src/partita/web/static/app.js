@@ -318,13 +318,20 @@ function setLive(state, text) {
   el.textContent = text;
 }
 
-// The live feed: one WebSocket, a snapshot then updates; a filter per page.
+// The live feed: one WebSocket, a snapshot then updates (only what changed); a filter per
+// page. Each message says which version of the monitor it brings the page to; an update
+// also says which one it starts from. A page that reconnects says what it has, and gets
+// only what changed meanwhile; one that finds a gap asks for a snapshot (resync).
 const feed = {
   socket: null,
   filter: {},
   seq: 0,
   retry: 0,
   timer: null,
+  epoch: null,     // the monitor's epoch and version of what store.jobs holds
+  version: null,
+  dataSeq: null,   // the filter (seq) store.jobs was built for
+  resyncing: false,
 
   connect() {
     clearTimeout(this.timer);
@@ -334,7 +341,8 @@ const feed = {
     socket.addEventListener("open", () => {
       this.retry = 0;
       setLive("on", "live");
-      this.send();
+      this.resyncing = false;
+      this.send(true);
     });
     socket.addEventListener("message", (event) => {
       let message;
@@ -375,10 +383,21 @@ const feed = {
     this.send();
   },
 
-  send() {
+  send(resume = false) {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.socket.send(JSON.stringify({ type: "filter", seq: this.seq, ...this.filter }));
+      const message = { type: "filter", seq: this.seq, ...this.filter };
+      if (resume && store.ready && this.dataSeq === this.seq && this.epoch !== null) {
+        message.epoch = this.epoch;
+        message.version = this.version;
+      }
+      this.socket.send(JSON.stringify(message));
     }
+  },
+
+  resync() {
+    if (this.resyncing || !this.socket || this.socket.readyState !== WebSocket.OPEN) return;
+    this.resyncing = true;
+    this.socket.send(JSON.stringify({ type: "resync" }));
   },
 
   receive(message) {
@@ -390,8 +409,17 @@ const feed = {
       store.jobs = new Map(message.jobs.map((job) => [job.id, job]));
       store.runs = message.runs || [];
       store.ready = true;
+      this.epoch = message.epoch;
+      this.version = message.version;
+      this.dataSeq = message.seq || 0;
+      this.resyncing = false;
       store.emit("snapshot");
     } else if (message.type === "update") {
+      if (message.epoch !== this.epoch || message.since !== this.version) {
+        this.resync();  // a gap: what this page holds is not what the update starts from
+        return;
+      }
+      this.version = message.version;
       for (const job of message.changed || []) {
         const before = store.jobs.get(job.id);
         if (!before || before.state !== job.state) store.flashed.add(job.id);
