@@ -30,6 +30,7 @@ from partita.config._instance import run_post_init as run_post_init
 from partita.config._instance import state_of as state_of
 from partita.config._instance import unknown_field
 from partita.config._kinds import ConfigNode
+from partita.config._pretasks import add_pretasks
 from partita.config._shared import parse_groups, shared_folder, shared_lock
 from partita.config._values import (
     differs_from_default,
@@ -47,9 +48,11 @@ from partita.errors import (
     FrozenConfigError,
     NoExperimentError,
     PendingPathError,
+    PretaskError,
 )
 
 C = TypeVar("C", bound="Config")
+T = TypeVar("T", bound="Task")
 
 #: Pairs of configs being compared by ``==`` in this thread (to refuse loops).
 _comparing = threading.local()
@@ -296,6 +299,8 @@ class Config(ConfigNode):
             mine_st, theirs_st = state_of(self), state_of(other)
             if mine_st.ignored != theirs_st.ignored or mine_st.instance != theirs_st.instance:
                 return False
+            if not same_value(mine_st.pretasks, theirs_st.pretasks):
+                return False
             return same_value(mine_st.producer, theirs_st.producer)
         finally:
             active.discard(pair)
@@ -367,6 +372,8 @@ def collect_tags(cfg: Config) -> tuple[dict[str, Any], list[str]]:
             if value is not None:
                 for child in iter_values(value):
                     visit(child, f"{path}.{name}" if path else name)
+        for i, pretask in enumerate(st.pretasks):  # after the fields, in the order they run
+            visit(pretask, f"{path}.pretasks[{i}]" if path else f"pretasks[{i}]")
         where = (
             f"{root} itself" if current is cfg else f"the {type(current).__qualname__} at {path}"
         )
@@ -421,6 +428,7 @@ def iter_children(cfg: Config) -> Iterator[Config]:
         value = d.get(name)
         if value is not None:
             yield from iter_values(value)
+    yield from d[STATE].pretasks
 
 
 def walk(cfg: Config, *, into_tasks: bool = True) -> Iterator[tuple[str, Config]]:
@@ -439,6 +447,8 @@ def walk(cfg: Config, *, into_tasks: bool = True) -> Iterator[tuple[str, Config]
             value = d.get(name)
             if value is not None:
                 yield from _visit_value(value, f"{path}.{name}" if path else name, visit)
+        for i, pretask in enumerate(d[STATE].pretasks):
+            yield from visit(pretask, f"{path}.pretasks[{i}]" if path else f"pretasks[{i}]")
 
     yield from visit(cfg, "")
 
@@ -512,14 +522,53 @@ class Task(Config):
         """Submit this task to the current experiment; returns ``outputs()`` (default: self).
 
         Options (all optional): ``launcher=`` a launcher to run it with, ``tokens=`` a dict
-        ``{token: units}``, ``retries=`` a :class:`partita.Retry` policy or an int.
+        ``{token: units}``, ``retries=`` a :class:`partita.Retry` policy or an int,
+        ``pretasks=`` a list of pre-tasks (the same as :meth:`add_pretasks` first).
         """
         if not _submitter:
             raise NoExperimentError(
                 f"{type(self).__qualname__}.submit() was called outside of an experiment. "
                 "Submit tasks inside 'with partita.experiment(workdir, name):'."
             )
+        pretasks = options.pop("pretasks", None)
+        if pretasks is not None:
+            if isinstance(pretasks, Config) or not isinstance(pretasks, list | tuple):
+                raise PretaskError(
+                    f"{type(self).__qualname__}.submit(pretasks=...): expected a list of "
+                    f"light configs, found {type(pretasks).__qualname__}. Write "
+                    "submit(pretasks=[SetSeed(seed=1), ...])."
+                )
+            self.add_pretasks(*pretasks)
         return _submitter[0](self, **options)
+
+    def add_pretasks(self: T, *pretasks: Config) -> T:
+        """Run these light configs' ``execute()`` in the job process before this task's.
+
+        A pre-task is a :class:`Config` (not a ``Task``) that defines ``execute(self)``:
+        setting seeds, loading weights, configuring logging. Pre-tasks are part of the
+        task's identity, in order (adding one, or reordering them, gives another job), and
+        are stored in ``params.json``. Call it before ``submit()``; returns ``self``::
+
+            Train(lr=0.1).add_pretasks(SetSeed(seed=1), Logging(level="INFO")).submit()
+
+        Raises:
+            PretaskError: a value is a ``Task``, not a config, or has no ``execute()``.
+            FrozenConfigError: the task was already submitted (or loaded).
+        """
+        add_pretasks(self, pretasks)
+        return self
+
+    def pretasks(self) -> tuple[Config, ...]:
+        """The pre-tasks of this task, in the order they run (see :meth:`add_pretasks`)."""
+        return state_of(self).pretasks
+
+    def publish(self, name: str, value: Any) -> None:
+        """Publish an output while the job runs (``partita.publish``): a checkpoint saved.
+
+        The experiment reacts with ``job.watch_output(name, callback)``; see
+        docs/configs.md, "Live outputs".
+        """
+        _runtime.publish(name, value)
 
     @property
     def jobdir(self) -> Path:
