@@ -204,3 +204,37 @@ def test_a_wrong_state_is_a_usage_error_of_the_table_too(workdir: Path) -> None:
     out = CliRunner().invoke(cli, ["results", "-w", str(workdir), "--state", "all", "--csv"])
     assert out.exit_code == 0, out.output
     assert len(out.output.splitlines()) == 1 + 13
+
+
+def test_the_table_tells_a_none_value_from_a_missing_one(tmp_path: Path) -> None:
+    """A parameter set to None reads `null`; a column a job does not have stays blank."""
+    script = Script(
+        tmp_path,
+        "nones",
+        """
+class Fit(Task, id="none.fit"):
+    width: Param[int | None] = None
+    seed: Param[int | None] = None
+    def execute(self):
+        partita.report(score=1.0)
+
+class Other(Task, id="none.other"):
+    def execute(self):
+        partita.report(score=2.0)
+
+with experiment(sys.argv[1], "nones"):
+    Fit().submit()
+    Fit(width=4).submit()
+    Other().submit()
+""",
+    )
+    out = script.run(str(tmp_path / "wd"))
+    assert out.returncode == 0, out.stderr
+    shown = CliRunner().invoke(cli, ["results", "-w", str(tmp_path / "wd")])
+    assert shown.exit_code == 0, shown.output
+    rows = sorted(line.split()[1:] for line in shown.output.splitlines()[2:5])
+    fits = [row for row in rows if row[0] == "none.fit"]
+    assert sorted(row[2] for row in fits) == ["4", "null"]  # width: 4, and None
+    (other,) = [row for row in rows if row[0] == "none.other"]
+    assert "null" not in other  # it has no width: blank
+    assert "seed=null" in shown.output  # None in every Fit: the constant line says so

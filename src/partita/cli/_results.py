@@ -247,13 +247,15 @@ def results_command(
                 cells.append(fmt.state_text(str(value)))
             elif name == "duration":
                 cells.append(fmt.duration(value))
+            elif value is None and name in row:
+                cells.append(Text("null", style="dim"))  # a None value, not a missing one
             else:
                 cells.append(_cell(value))
         grid.add_row(*cells)
     console = get_console()
     console.print(grid)
     same = [
-        f"{name}={_cell(row[name])}"
+        f"{name}={'null' if row[name] is None else _cell(row[name])}"
         for name in constant
         for row in table.rows[:1] + [r for r in table.rows if name in r][:1]
         if name in row
