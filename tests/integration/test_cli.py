@@ -729,3 +729,16 @@ with experiment("wd", "one"):
     again = xp.run()
     assert "nothing to run: the 1 job was already done" in again.stderr, again.stderr
     assert "1 jobs" not in first.stderr + again.stderr
+
+
+def test_the_closing_line_of_a_run_without_jobs(script: Any) -> None:
+    xp = script(
+        """
+with experiment("wd", "empty"):
+    pass
+"""
+    )
+    done = xp.run()
+    assert done.returncode == 0, done.stderr
+    assert "empty: no job was submitted (" in done.stderr, done.stderr
+    assert "0 jobs:  (" not in done.stderr

@@ -97,7 +97,9 @@ def describe_fields(
 def help_text(prog: str, name: str, cls: type[Config] | None) -> str:
     """The ``--help`` of a script run by ``experiment_main``."""
     lines = [
-        f"usage: {prog} [KEY=VALUE ...] [--config FILE] [--multirun] [--show] [-w DIR]",
+        f"usage: {prog} [KEY=VALUE ...] [--config FILE] [--multirun] [--show] [-w DIR]"
+        if cls is not None
+        else f"usage: {prog} [-w DIR]",
         "",
         f"Runs the experiment {name!r}.",
     ]
@@ -122,6 +124,19 @@ def help_text(prog: str, name: str, cls: type[Config] | None) -> str:
             lines.append(f"  {d.path:<{width}}  {kind}{d.type}; {default}{fixed}".rstrip("; "))
             if d.help:
                 lines.append(f"  {'':<{width}}    {d.help}")
+    if cls is None:
+        lines += [
+            "",
+            "The function takes no configuration (no parameter annotated with a Config",
+            "class): it has no KEY=VALUE, --config nor --multirun.",
+            "",
+            "options:",
+            "  -w, --workdir D  the work directory (default: $PARTITA_WORKDIR or ./workdir)",
+            "  -h, --help       this help",
+            "",
+            "Exit codes: 0 done, 1 a job failed, 2 wrong command line.",
+        ]
+        return "\n".join(lines)
     lines += [
         "",
         "options:",

@@ -133,3 +133,10 @@ def test_help_shows_the_defaults_of_the_nested_default_instance() -> None:
     assert "int; default 4" in text and "required" not in text
     # The class alone (docs check, Sphinx) keeps the class's own defaults.
     assert 2 == {d.path: d for d in describe_fields(Model)}["layers"].default
+
+
+def test_help_without_a_configuration_offers_no_key_value() -> None:
+    text = help_text("python xp.py", "plain", None)
+    assert "usage: python xp.py [-w DIR]" in text
+    assert "KEY=VALUE  " not in text and "--config FILE" not in text
+    assert "takes no configuration" in text and "--workdir" in text
