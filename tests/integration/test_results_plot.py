@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -238,3 +239,35 @@ with experiment(sys.argv[1], "nones"):
     (other,) = [row for row in rows if row[0] == "none.other"]
     assert "null" not in other  # it has no width: blank
     assert "seed=null" in shown.output  # None in every Fit: the constant line says so
+
+
+def test_a_column_some_jobs_of_a_task_lack_is_varying(tmp_path: Path) -> None:
+    """An empty list of configs beside a list flattened into `heads[0].n`: the jobs differ,
+    so both columns vary (they are not 'the same in every job that has it')."""
+    script = Script(
+        tmp_path,
+        "heads",
+        """
+class Head(Config, id="heads.head"):
+    n: Param[int]
+
+class Net(Task, id="heads.net"):
+    heads: Param[list[Head]] = field(default_factory=list)
+    lr: Param[float] = 0.1
+    def execute(self):
+        partita.report(score=len(self.heads))
+
+with experiment(sys.argv[1], "heads"):
+    Net().submit()
+    Net(heads=[Head(n=4)]).submit()
+""",
+    )
+    out = script.run(str(tmp_path / "wd"))
+    assert out.returncode == 0, out.stderr
+    listed = CliRunner().invoke(cli, ["results", "-w", str(tmp_path / "wd"), "--json"])
+    assert listed.exit_code == 0, listed.output
+    data = json.loads(listed.output)
+    assert {"heads", "heads[0].n"} <= set(data["varying"]), data["varying"]
+    assert "lr" not in data["varying"]
+    shown = CliRunner().invoke(cli, ["results", "-w", str(tmp_path / "wd")])
+    assert "heads[0].n" in shown.output.splitlines()[0]  # a column, not the constant line

@@ -222,7 +222,12 @@ def result_rows(
 
     def varies(name: str) -> bool:
         values = [row[name] for row in rows if name in row]
-        return any(not same(value, values[0]) for value in values[1:])
+        if any(not same(value, values[0]) for value in values[1:]):
+            return True
+        # Jobs of one task with and without it differ too (an empty list of configs beside
+        # a list whose items are flattened into `heads[0].n`, a tag given to some jobs).
+        tasks = {row["task"] for row in rows if name in row}
+        return any(name not in row for row in rows if row["task"] in tasks)
 
     described = list(dict.fromkeys([*tag_columns.values(), *param_names]))
     varying = [name for name in described if varies(name)]
