@@ -472,3 +472,92 @@ def test_a_path_into_a_renamed_tasks_folder_follows_it(project: Path) -> None:
     ]["fields"]["model"]
     _run(project, SCRIPT_PATHS_AFTER)
     assert 2 == len(_runs(project)), "a job ran again after the migration"
+
+
+REFS_CRASH = """
+import os
+from partita.workspace import Workspace, _migrate
+
+def killed(workspace, renames, *, write):
+    if write:
+        os._exit(9)  # the folders are moved, the run records and pins not yet rewritten
+    return _real(workspace, renames, write=write)
+
+_real = _migrate.rewrite_references
+_migrate.rewrite_references = killed
+_migrate.import_code(["demo_tasks"])
+_migrate.apply(_migrate.plan(Workspace("wd", create=False)))
+"""
+
+LOAD_RUN = """
+import partita
+run = partita.load_run("wd", "demo")
+for job in sorted(run.jobs, key=lambda j: j.type_id):
+    print(job.type_id, job.identifier, job.state, type(job.task).__name__)
+"""
+
+
+def test_pins_and_run_records_follow_converted_jobs(project: Path) -> None:
+    """A conversion gives jobs new identifiers: the pinned run and the pinned job name them
+    after the migration (even one stopped before rewriting them), so gc keeps them and the
+    run loads them."""
+    wd = project / "wd"
+    (project / "demo_tasks.py").write_text(textwrap.dedent(CONVERT_BEFORE))
+    _run(project, CONVERT_SCRIPT_BEFORE)
+    _run(project, CONVERT_SCRIPT_BEFORE)  # a second run: the pinned one is not the latest
+    runs = sorted(p.name for p in (wd / "experiments" / "demo" / "runs").iterdir())
+    (train_id,) = _folders(wd)["demo.train"]
+    pinned = _partita(project, "pin", f"demo/{runs[0]}", train_id[:12], "-w", "wd")
+    assert pinned.returncode == 0, pinned.stderr
+
+    (project / "demo_tasks.py").write_text(textwrap.dedent(CONVERT_AFTER.replace("CONVERSION", "")))
+    dry = _partita(project, "migrate", "wd", "--json")
+    references = json.loads(dry.stdout)["references"]
+    assert {"runs": [f"demo/{r}" for r in runs], "pins": 1, "left": []} == references
+    crashed = subprocess.run(
+        [sys.executable, "-c", REFS_CRASH],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **_env(project)},
+    )
+    assert crashed.returncode == 9, crashed.stderr
+    moved = _folders(wd)
+    (new_train,) = moved["demo.train"]
+    (new_eval,) = moved["demo.evaluate"]
+    assert new_train != train_id
+    assert train_id in (wd / "retention.json").read_text(), "the crash came too late"
+
+    resumed = _partita(project, "migrate", "wd", "--yes", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads(resumed.stdout)
+    assert [] == out["changes"]
+    assert {"runs": [f"demo/{r}" for r in runs], "pins": 1, "left": []} == out["references"]
+    pins = json.loads(_partita(project, "pin", "-w", "wd", "--json").stdout)
+    assert [new_train] == pins["jobs"]
+    for run in runs:
+        lines = (wd / "experiments" / "demo" / "runs" / run / "jobs.jsonl").read_text()
+        assert train_id not in lines and new_train in lines and new_eval in lines
+        states = json.loads((wd / "experiments" / "demo" / "runs" / run / "run.json").read_text())
+        assert {new_train, new_eval} == set(states["jobs"])
+
+    # Nothing left to do: a third migrate rewrites nothing.
+    again = json.loads(_partita(project, "migrate", "wd", "--yes", "--json").stdout)
+    assert {"runs": [], "pins": 0, "left": []} == again["references"]
+
+    # The run loads the moved jobs under their new identifiers.
+    load = Script(project, "load", LOAD_RUN).run(env=_env(project))
+    assert load.returncode == 0, load.stderr
+    assert [
+        f"demo.evaluate {new_eval} done Evaluate",
+        f"demo.train {new_train} done Train",
+    ] == [line for line in load.stdout.splitlines() if line.startswith("demo.")]
+
+    # gc keeping nothing but pins keeps the pinned run's moved jobs.
+    gc = _partita(project, "gc", "-w", "wd", "--keep-last", "0", "--keep-days", "0", "--yes")
+    assert gc.returncode == 0, gc.stderr
+    assert {"demo.train": [new_train], "demo.evaluate": [new_eval]} == {
+        k: v for k, v in _folders(wd).items() if k in ("demo.train", "demo.evaluate")
+    }
+    assert [runs[0]] == sorted(p.name for p in (wd / "experiments" / "demo" / "runs").iterdir())

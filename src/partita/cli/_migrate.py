@@ -119,5 +119,18 @@ def migrate(
     summary = f"{verb} {fmt.plural(len(listed), 'job folder')}"
     summary += f", {plan.unchanged} already under the current names"
     console.print(Text(summary))
-    if dry_run and listed:
+    refs = plan.references
+    if refs.runs or refs.pins:
+        what = "would rename" if dry_run else "renamed"
+        console.print(
+            Text(
+                f"{what} the moved jobs in the records of {fmt.plural(len(refs.runs), 'run')} "
+                f"and in {fmt.plural(refs.pins, 'pin')}"
+            )
+        )
+    for name in refs.left:
+        console.print(
+            Text(f"left the records of run {name} as they are: it is in progress", "yellow")
+        )
+    if dry_run and (listed or refs.runs or refs.pins):
         console.print(Text("dry run: nothing written. Add --yes to migrate."))
