@@ -561,3 +561,70 @@ def test_pins_and_run_records_follow_converted_jobs(project: Path) -> None:
         k: v for k, v in _folders(wd).items() if k in ("demo.train", "demo.evaluate")
     }
     assert [runs[0]] == sorted(p.name for p in (wd / "experiments" / "demo" / "runs").iterdir())
+
+
+SHARED_BEFORE = """
+from pathlib import Path
+from partita import Task, Param
+
+class Train(Task, id="demo.train", shared={"checkpoints": ("max_epochs",)}):
+    learning_rate: Param[float]
+    max_epochs: Param[int]
+    def execute(self):
+        with self.shared("checkpoints") as folder:
+            checkpoint = folder / "epoch.txt"
+            start = int(checkpoint.read_text()) if checkpoint.exists() else 0
+            checkpoint.write_text(str(max(start, self.max_epochs)))
+        with open(Path(__file__).with_name("runs.txt"), "a") as f:
+            f.write(f"from {start} to {self.max_epochs}\\n")
+"""
+
+SHARED_AFTER = SHARED_BEFORE.replace(
+    'class Train(Task, id="demo.train", ',
+    'class Fit(Task, id="demo.fit", renamed_from="demo.train", ',
+).replace("learning_rate: Param[float]", 'lr: Param[float] = field(renamed_from="learning_rate")')
+SHARED_AFTER = SHARED_AFTER.replace("from partita import Task, Param", "from partita import *")
+
+SHARED_SCRIPT = """
+import sys
+from demo_tasks import {name}
+with experiment("wd", "demo"):
+    {name}({field}=0.1, max_epochs=int(sys.argv[1])).submit()
+"""
+
+
+def test_a_renamed_task_keeps_its_shared_folders(project: Path) -> None:
+    """Before the migration the renamed task finds its shared folder under the former type
+    id; migrate moves it (and what the jobs record of it) under the new one."""
+    wd = project / "wd"
+    (project / "demo_tasks.py").write_text(textwrap.dedent(SHARED_BEFORE))
+    before = Script(project, "xp", SHARED_SCRIPT.format(name="Train", field="learning_rate"))
+    assert before.run("10", env=_env(project)).returncode == 0
+    (old,) = (wd / "shared" / "demo.train" / "checkpoints").glob("[0-9a-f]*[0-9a-f]")
+
+    (project / "demo_tasks.py").write_text(textwrap.dedent(SHARED_AFTER))
+    after = Script(project, "xp", SHARED_SCRIPT.format(name="Fit", field="lr"))
+    second = after.run("20", env=_env(project))
+    assert second.returncode == 0, second.stderr
+    assert ["from 0 to 10", "from 10 to 20"] == _runs(project)
+    assert not (wd / "shared" / "demo.fit").exists(), "a new shared folder was made"
+
+    dry = json.loads(_partita(project, "migrate", "wd", "--json").stdout)
+    new = wd / "shared" / "demo.fit" / "checkpoints" / old.name
+    moved = {"from": old.relative_to(wd).as_posix(), "to": new.relative_to(wd).as_posix()}
+    assert [moved] == dry["shared"]
+    done = _partita(project, "migrate", "wd", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "moved the shared folder shared/demo.train/checkpoints/" in done.stdout
+    assert "20" == (new / "epoch.txt").read_text()
+    assert not (wd / "shared" / "demo.train").exists()
+    for job in (wd / "jobs" / "demo.fit").iterdir():
+        assert [moved["to"]] == json.loads((job / "shared.json").read_text())
+
+    third = after.run("30", env=_env(project))
+    assert third.returncode == 0, third.stderr
+    assert "from 20 to 30" == _runs(project)[-1]
+    # gc keeps the folder every remaining job refers to.
+    gc = _partita(project, "gc", "-w", "wd", "--yes")
+    assert gc.returncode == 0, gc.stderr
+    assert "30" == (new / "epoch.txt").read_text()

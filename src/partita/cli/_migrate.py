@@ -79,7 +79,7 @@ def migrate(
         sys.path.insert(0, "")  # modules of the current directory, as python -m would
     _migrate.import_code(imports)
     plan = _migrate.plan(workspace)
-    if not dry_run and plan.changes:
+    if not dry_run and (plan.changes or plan.shared):
         with open_index(workspace) as index:
             live = [
                 f"{run.experiment} (run {run.run})"
@@ -128,9 +128,20 @@ def migrate(
                 f"and in {fmt.plural(refs.pins, 'pin')}"
             )
         )
+    root = workspace.root
+    left = {entry.partition(": ")[0] for entry in plan.shared_left}
+    for old, new in plan.shared:
+        name = old.relative_to(root).as_posix()
+        if name not in left:
+            what = "would move" if dry_run else "moved"
+            console.print(
+                Text(f"{what} the shared folder {name} -> {new.relative_to(root).as_posix()}")
+            )
+    for entry in plan.shared_left:
+        console.print(Text(f"left the shared folder {entry}", "yellow"))
     for name in refs.left:
         console.print(
             Text(f"left the records of run {name} as they are: it is in progress", "yellow")
         )
-    if dry_run and (listed or refs.runs or refs.pins):
+    if dry_run and (listed or refs.runs or refs.pins or plan.shared):
         console.print(Text("dry run: nothing written. Add --yes to migrate."))

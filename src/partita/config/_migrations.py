@@ -142,3 +142,8 @@ def check_not_claimed(cls: type, type_id: str) -> None:
             "as its former id (renamed_from=): both would claim the same jobs. Remove the old "
             "class, or remove renamed_from= from the new one."
         )
+
+
+def renamed_ids() -> dict[str, str]:
+    """Every former type id declared in this process → the current type id of its class."""
+    return {old: cls._partita_type_id for old, cls in _former.items()}  # type: ignore[attr-defined]
