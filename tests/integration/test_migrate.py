@@ -130,6 +130,12 @@ def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) ->
     explain = _partita(project, "explain", identifiers[0][:12], "-w", "wd", "--json")
     assert explain.returncode == 0, explain.stderr
     assert "former type id" in json.loads(explain.stdout)["migration"]["matched"]["how"]
+    # The code fingerprint follows the rename: Fit is Train.
+    shown = " ".join(show.stdout.split())
+    assert "Train is now Fit (the same task: renamed_from=)" in shown
+    assert "no longer defines" not in shown
+    code = json.loads(explain.stdout)["code"]
+    assert ("Train", "Fit", False) == (code["class"], code["renamed_to"], code["missing"])
 
     # A dry run (the default) lists and writes nothing.
     dry = _partita(project, "migrate", "wd", "--json")
@@ -161,6 +167,7 @@ def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) ->
     assert "matched through a migration" not in third.stderr
     show = _partita(project, "jobs", "show", f"demo.fit/{identifiers[0][:12]}", "-w", "wd")
     assert "migrated by partita migrate (moved from demo.train/" in " ".join(show.stdout.split())
+    assert "Train is now Fit (the same task: renamed_from=)" in " ".join(show.stdout.split())
 
     # Loading a migrated job gives the current class, with its identifier.
     load = subprocess.run(

@@ -6,6 +6,7 @@ what it cost (``environment.json``), and whether its task's code changed since i
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -42,6 +43,7 @@ from partita.workspace import (
     Workspace,
     describe_migration,
     read_job_environment,
+    read_json,
     read_migration,
     read_status,
 )
@@ -284,12 +286,23 @@ def code_change(paths: JobPaths) -> dict[str, Any] | None:
         return None
     name = str(recorded.get("class") or "?")
     now = fingerprint_file(recorded["file"], name)
+    renamed = None
+    if now["file_sha256"] is not None and now["class_sha256"] is None:
+        renamed = _renamed_class(recorded["file"], _job_type_ids(paths))
+        if renamed is not None:
+            now = fingerprint_file(recorded["file"], renamed)
     missing = now["file_sha256"] is None or now["class_sha256"] is None
     class_changed = now["class_sha256"] != recorded.get("class_sha256")
     file_changed = now["file_sha256"] != recorded.get("file_sha256")
     message = None
     short = name.rpartition(".")[2]
-    if missing:
+    if renamed is not None and not missing:
+        message = (
+            f"{short} is now {renamed.rpartition('.')[2]} (the same task: renamed_from=), and "
+            "its class changed since this job ran (at least its name); the identity does not "
+            "include code: bump a Constant to rerun if more than the names changed"
+        )
+    elif missing:
         where = (
             "its file is gone" if now["file_sha256"] is None else "its file no longer defines it"
         )
@@ -308,11 +321,52 @@ def code_change(paths: JobPaths) -> dict[str, Any] | None:
     return {
         "class": name,
         "file": recorded["file"],
+        "renamed_to": renamed,
         "class_changed": class_changed,
         "file_changed": file_changed,
         "missing": missing,
         "message": message,
     }
+
+
+def _job_type_ids(paths: JobPaths) -> set[str]:
+    """The type ids a job folder goes by: its folder's, and its task's in ``params.json``."""
+    ids = {paths.type_id}
+    document = read_json(paths.params)
+    with contextlib.suppress(KeyError, IndexError, TypeError):
+        kind = document["objects"][document["root"]]["type"]  # type: ignore[index]
+        if isinstance(kind, str):
+            ids.add(kind)
+    return ids
+
+
+def _renamed_class(file: str, type_ids: set[str]) -> str | None:
+    """The qualified name of the class of ``file`` that has one of ``type_ids`` as its
+    ``id=`` or in its ``renamed_from=`` (read from the source, nothing imported)."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(file).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+    def names(node: ast.expr) -> list[str]:
+        items = node.elts if isinstance(node, ast.Tuple | ast.List) else [node]
+        return [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
+
+    def walk(body: list[ast.stmt], prefix: str) -> str | None:
+        for node in body:
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for keyword in node.keywords:
+                if keyword.arg in ("id", "renamed_from") and type_ids & set(names(keyword.value)):
+                    return prefix + node.name
+            found = walk(node.body, f"{prefix}{node.name}.")
+            if found is not None:
+                return found
+        return None
+
+    return walk(tree.body, "")
 
 
 def environment_rows(paths: JobPaths) -> list[tuple[str, str]]:
