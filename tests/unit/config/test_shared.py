@@ -45,9 +45,7 @@ class LongerTrain(Train, id="golden.shared.longer"):
     """Inherits the groups of Train."""
 
 
-class Fit(
-    Task, id="golden.shared.fit", renamed_from="golden.shared.old-fit", shared={"c": ("n",)}
-):
+class Fit(Task, id="golden.shared.fit", renamed_from="golden.shared.old-fit", shared={"c": ("n",)}):
     """Renamed (class and field): its shared folders keep their identifiers."""
 
     s: Param[int] = field(renamed_from="seed")
