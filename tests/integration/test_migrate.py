@@ -635,3 +635,34 @@ def test_a_renamed_task_keeps_its_shared_folders(project: Path) -> None:
     gc = _partita(project, "gc", "-w", "wd", "--yes")
     assert gc.returncode == 0, gc.stderr
     assert "30" == (new / "epoch.txt").read_text()
+
+
+def test_diff_compares_an_old_named_job_under_the_current_names(project: Path) -> None:
+    wd = project / "wd"
+    _run(project, SCRIPT_BEFORE)
+    old = {
+        json.loads((wd / "jobs" / "demo.train" / i / "params.json").read_text())["objects"][0][
+            "fields"
+        ]["learning_rate"]: i
+        for i in _folders(wd)["demo.train"]
+    }
+    (project / "demo_tasks.py").write_text(textwrap.dedent(AFTER))
+    _run(
+        project,
+        'from demo_tasks import Fit\nwith experiment("wd", "demo"):\n    Fit(lr=0.5).submit()\n',
+    )
+    (new,) = _folders(wd)["demo.fit"]
+    shown = _partita(project, "diff", old[0.1][:12], new[:12], "-w", "wd", "--json")
+    assert shown.returncode == 0, shown.stderr
+    out = json.loads(shown.stdout)
+    assert [("lr", "0.1", "0.5")] == [(c["path"], c["before"], c["after"]) for c in out["changes"]]
+    assert "field demo.fit.learning_rate is now lr" in out["renamed"]
+    text = _partita(project, "diff", old[0.2][:12], new[:12], "-w", "wd")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert "different tasks" not in text.stdout
+    assert any(
+        line.startswith("compared under the current names: type id demo.train") for line in lines
+    )
+    assert {"lr: 0.2 → 0.5", "epochs: 3 → 1"} <= {line.strip() for line in lines}
+    assert "learning_rate" not in "\n".join(x for x in lines if not x.startswith("compared"))
