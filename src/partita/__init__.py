@@ -34,6 +34,7 @@ from partita.config import (
     identifier,
     ignore,
     load,
+    renamed_enum,
     tag,
 )
 from partita.errors import ExperimentFailed, PartitaError
@@ -81,6 +82,7 @@ __all__ = [
     "load",
     "load_run",
     "progress",
+    "renamed_enum",
     "report",
     "results",
     "tag",
