@@ -666,3 +666,71 @@ def test_diff_compares_an_old_named_job_under_the_current_names(project: Path) -
     )
     assert {"lr: 0.2 → 0.5", "epochs: 3 → 1"} <= {line.strip() for line in lines}
     assert "learning_rate" not in "\n".join(x for x in lines if not x.startswith("compared"))
+
+
+ENUM_BEFORE = """
+import enum
+from pathlib import Path
+from partita import Task, Param
+
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+class Paint(Task, id="demo.paint"):
+    colour: Param[Colour]
+    coats: Param[int] = 1
+    def execute(self):
+        with open(Path(__file__).with_name("runs.txt"), "a") as f:
+            f.write(f"paint {self.colour.name} {self.coats}\\n")
+"""
+
+ENUM_AFTER = (
+    ENUM_BEFORE.replace("from partita import Task, Param", "from partita import *")
+    .replace(
+        "class Colour(enum.Enum):",
+        '@renamed_enum("demo_tasks.Colour", members={"CRIMSON": "RED"})\nclass Color(enum.Enum):',
+    )
+    .replace('RED = "red"', 'CRIMSON = "red"')
+    .replace("Param[Colour]", "Param[Color]")
+)
+
+
+ENUM_SCRIPT = """
+from demo_tasks import *
+with experiment("wd", "p"):
+    Paint(colour={value}, coats={n}).submit()
+"""
+
+
+def test_a_renamed_enum_keeps_its_jobs_and_migrate_rewrites_them(project: Path) -> None:
+    wd = project / "wd"
+    (project / "demo_tasks.py").write_text(textwrap.dedent(ENUM_BEFORE))
+    _run(project, ENUM_SCRIPT.format(value="Colour.RED", n=1))
+    (ident,) = _folders(wd)["demo.paint"]
+    (project / "demo_tasks.py").write_text(textwrap.dedent(ENUM_AFTER))
+    after = ENUM_SCRIPT.replace("{value}", "Color.CRIMSON")
+    _run(project, after.format(n=1))
+    assert ["paint RED 1"] == _runs(project), "the renamed enum's job ran again"
+    _run(project, after.format(n=2))
+    assert "paint CRIMSON 2" == _runs(project)[-1]
+    (other,) = set(_folders(wd)["demo.paint"]) - {ident}
+
+    diffed = json.loads(
+        _partita(project, "diff", ident[:12], other[:12], "-w", "wd", "--json").stdout
+    )
+    assert [("coats", "1", "2")] == [
+        (c["path"], c["before"], c["after"]) for c in diffed["changes"]
+    ]
+    assert ["enum value Colour.RED is now Color.CRIMSON"] == diffed["renamed"]
+
+    done = _partita(project, "migrate", "wd", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    (change,) = json.loads(done.stdout)["migrated"]
+    assert f"demo.paint/{ident}" == change["from"] == change["to"]
+    assert "enum member Color.RED is now CRIMSON" in change["changes"]
+    params = json.loads((wd / "jobs" / "demo.paint" / ident / "params.json").read_text())
+    value = params["objects"][0]["fields"]["colour"]
+    assert ("demo_tasks:Color", "CRIMSON") == (value["$enum"], value["name"])
+    _run(project, after.format(n=1))
+    assert 2 == len(_runs(project)), "a migrated job ran again"

@@ -12,6 +12,7 @@ leaves its entries as they are.
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 from partita import _layout
@@ -81,7 +82,60 @@ def under_current_names(document: dict[str, Any]) -> tuple[dict[str, Any], list[
             entry["fields"] = renamed
     if types and isinstance(objects, list):
         _follow_paths(objects, types)
+    if isinstance(objects, list):
+        _follow_enums(objects, notes)
     return out, notes
+
+
+def _current_enum(raw: dict[str, Any]) -> tuple[type, str] | None:
+    """The current enum class and member name of a recorded ``$enum`` value, if it was
+    recorded under a former name (``renamed_enum``)."""
+    reference, name = raw.get("$enum"), raw.get("name")
+    if not isinstance(reference, str) or not isinstance(name, str):
+        return None
+    renamed = False
+    try:
+        kind = import_class(reference, raw.get("file"))
+    except (PartitaError, ImportError, AttributeError):
+        module, _, qualname = reference.partition(":")
+        file = raw.get("file")
+        if module == "__main__" and isinstance(file, str):
+            module = os.path.splitext(os.path.basename(file))[0]
+        kind = _migrations.former_enum(f"{module}.{qualname}")
+        if kind is None:
+            return None
+        renamed = True
+    members = getattr(kind, "__members__", None)
+    if members is None:
+        return None
+    if name not in members:
+        current = _migrations.enum_member(kind, name)
+        if current is None:
+            return None
+        name, renamed = current, True
+    return (kind, name) if renamed else None
+
+
+def _follow_enums(value: Any, notes: list[str]) -> None:
+    """Enum values recorded under former names (``renamed_enum``) name the current ones."""
+    if isinstance(value, list):
+        for item in value:
+            _follow_enums(item, notes)
+        return
+    if not isinstance(value, dict):
+        return
+    if "$enum" in value:
+        found = _current_enum(value)
+        if found is not None:
+            kind, name = found
+            old = f"{str(value['$enum']).rpartition(':')[2]}.{value['name']}"
+            note = f"enum value {old} is now {kind.__qualname__}.{name}"
+            if note not in notes:
+                notes.append(note)
+            value["$enum"], value["name"] = f"{kind.__module__}:{kind.__qualname__}", name
+        return
+    for item in value.values():
+        _follow_enums(item, notes)
 
 
 def _follow_paths(value: Any, types: dict[str, str]) -> None:
