@@ -17,7 +17,7 @@ from typing import Any
 
 from partita import _layout
 from partita.config import _migrations
-from partita.config._config import resolve_fields
+from partita.config._config import Config, resolve_fields
 from partita.config._serial import import_class
 from partita.errors import PartitaError
 
@@ -39,7 +39,7 @@ def _current_class(entry: dict[str, Any]) -> type | None:
         claimant = _migrations.claimant(recorded)
         if claimant is not None:
             cls = claimant
-    return cls if isinstance(cls, type) and hasattr(cls, "_partita_type_id") else None
+    return cls if isinstance(cls, type) and issubclass(cls, Config) else None
 
 
 def under_current_names(document: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -58,7 +58,9 @@ def under_current_names(document: dict[str, Any]) -> tuple[dict[str, Any], list[
             resolve_fields(cls)
         except PartitaError:
             continue
-        type_id: str = cls._partita_type_id  # type: ignore[attr-defined]
+        type_id = getattr(cls, "_partita_type_id", None)
+        if not isinstance(type_id, str):
+            continue
         recorded = entry.get("type")
         if isinstance(recorded, str) and recorded != type_id:
             if recorded not in _migrations.former_ids(cls):

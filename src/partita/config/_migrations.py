@@ -146,7 +146,8 @@ def check_not_claimed(cls: type, type_id: str) -> None:
 
 def renamed_ids() -> dict[str, str]:
     """Every former type id declared in this process → the current type id of its class."""
-    return {old: cls._partita_type_id for old, cls in _former.items()}  # type: ignore[attr-defined]
+    ids = {old: getattr(cls, "_partita_type_id", None) for old, cls in _former.items()}
+    return {old: new for old, new in ids.items() if isinstance(new, str)}
 
 
 # --- enums ----------------------------------------------------------------------------------
