@@ -1,0 +1,68 @@
+"""Run records and pins naming moved jobs: what ``partita migrate`` rewrites, and what not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from partita.workspace import Workspace, identity
+from partita.workspace._gc import read_retention, update_retention
+from partita.workspace._migrate_refs import Renames, rewrite_references
+from partita.workspace._runs import RunPaths
+
+A, B, C, D = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
+
+
+def _run(ws: Workspace, name: str, lines: bytes, record: dict[str, object]) -> RunPaths:
+    paths = RunPaths.of(ws, "xp", name)
+    paths.root.mkdir(parents=True)
+    paths.submissions.write_bytes(lines)
+    paths.record.write_text(json.dumps(record))
+    return paths
+
+
+def _line(ident: str, kind: str, depends: list[str]) -> bytes:
+    entry = {"id": ident, "type": kind, "depends": depends, "tags": {}, "time": 1.0}
+    return (json.dumps(entry, sort_keys=True) + "\n").encode()
+
+
+def test_moves_are_followed_through_chains_and_only_ended_runs_are_rewritten(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace(tmp_path / "wd")
+    renames = Renames()
+    renames.add(f"old.t/{A}", f"mid.t/{B}")
+    renames.add(f"mid.t/{B}", f"new.t/{C}")  # migrated twice
+    assert ("new.t", C) == renames.resolve(A) == renames.resolve(B)
+    assert renames.resolve(D) is None
+    damaged = b"{not json\n"
+    being_written = b'{"id": "' + A.encode()  # no newline yet: left as it is
+    ended = _run(
+        ws,
+        "1",
+        _line(A, "old.t", []) + damaged + _line(D, "other", [A]) + being_written,
+        {"status": "done", "jobs": {A: "done", D: "done"}},
+    )
+    live = _run(ws, "2", _line(A, "old.t", []), {"status": "running", "process": identity()})
+    untouched = _run(ws, "3", _line(D, "other", []), {"status": "done", "jobs": {D: "done"}})
+    update_retention(ws, lambda pins: pins.pinned_jobs.extend([A, D]))
+    before = {p: p.submissions.read_bytes() for p in (ended, live, untouched)}
+
+    planned = rewrite_references(ws, renames, write=False)
+    assert (["xp/1"], 1, ["xp/2"]) == (planned.runs, planned.pins, planned.left)
+    assert before == {p: p.submissions.read_bytes() for p in before}, "a dry run wrote"
+
+    done = rewrite_references(ws, renames, write=True)
+    assert (["xp/1"], 1, ["xp/2"]) == (done.runs, done.pins, done.left)
+    lines = ended.submissions.read_bytes().split(b"\n")
+    first, third = json.loads(lines[0]), json.loads(lines[2])
+    assert (C, "new.t") == (first["id"], first["type"])
+    assert (D, [C]) == (third["id"], third["depends"])
+    assert damaged.rstrip(b"\n") == lines[1] and being_written == lines[3]
+    assert {C: "done", D: "done"} == json.loads(ended.record.read_text())["jobs"]
+    assert before[live] == live.submissions.read_bytes()
+    assert before[untouched] == untouched.submissions.read_bytes()
+    assert [C, D] == read_retention(ws).pinned_jobs
+
+    again = rewrite_references(ws, renames, write=True)
+    assert ([], 0) == (again.runs, again.pins)
