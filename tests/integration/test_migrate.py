@@ -561,6 +561,13 @@ def test_pins_and_run_records_follow_converted_jobs(project: Path) -> None:
         f"demo.train {new_train} done Train",
     ] == [line for line in load.stdout.splitlines() if line.startswith("demo.")]
 
+    # experiments show lists them under their new identifiers, none missing.
+    shown = _partita(project, "experiments", "show", "demo", "-w", "wd", "--json")
+    assert shown.returncode == 0, shown.stderr
+    jobs = json.loads(shown.stdout)["jobs"]
+    assert ["done"] == list(jobs)
+    assert {new_train, new_eval} == {job["id"] for job in jobs["done"]}
+
     # gc keeping nothing but pins keeps the pinned run's moved jobs.
     gc = _partita(project, "gc", "-w", "wd", "--keep-last", "0", "--keep-days", "0", "--yes")
     assert gc.returncode == 0, gc.stderr
