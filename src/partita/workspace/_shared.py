@@ -179,6 +179,7 @@ def move_shared(source: Path, target: Path) -> str | None:
         return None  # moved or deleted meanwhile
     try:
         if not source.is_dir():
+            lock_path.unlink(missing_ok=True)  # made by this very look: moved already
             return None
         if target.exists():
             return f"{target} exists already (made under the new name): keep one of them"

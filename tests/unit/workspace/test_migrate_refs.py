@@ -66,3 +66,49 @@ def test_moves_are_followed_through_chains_and_only_ended_runs_are_rewritten(
 
     again = rewrite_references(ws, renames, write=True)
     assert ([], 0) == (again.runs, again.pins)
+
+
+def test_a_shared_folder_moves_only_when_free_and_jobs_refer_to_it_at_every_step(
+    tmp_path: Path,
+) -> None:
+    from partita import _layout
+    from partita.workspace import FileLock
+    from partita.workspace._shared import (
+        drop_moved_refs,
+        move_shared,
+        read_shared_refs,
+        record_shared,
+        refer_also,
+        renamed_shared,
+    )
+
+    ws = Workspace(tmp_path / "wd")
+    old = _layout.shared_folder(ws.root, "old.t", "ckpt", A)
+    old.mkdir(parents=True)
+    (old / "epoch.txt").write_text("10")
+    job = ws.job("old.t", B)
+    job.root.mkdir(parents=True)
+    old_ref = old.relative_to(ws.root).as_posix()
+    record_shared(job, [old_ref])
+    current = {"old.t": "new.t"}
+    (move,) = renamed_shared(ws, current)
+    new = _layout.shared_folder(ws.root, "new.t", "ckpt", A)
+    assert (old, new) == move
+    new_ref = new.relative_to(ws.root).as_posix()
+
+    refer_also(ws, [move])
+    assert [new_ref, old_ref] == read_shared_refs(job)
+    held = FileLock(_layout.shared_lock(old))
+    assert held.acquire(blocking=False)
+    try:
+        assert "busy" in (move_shared(old, new) or "")
+        assert (old / "epoch.txt").exists() and not new.exists()
+        assert 0 == drop_moved_refs(ws, current), "dropped the place still in use"
+    finally:
+        held.release()
+    assert move_shared(old, new) is None
+    assert "10" == (new / "epoch.txt").read_text()
+    assert not _layout.shared_lock(old).exists() and not (ws.shared / "old.t").exists()
+    assert 1 == drop_moved_refs(ws, current)
+    assert [new_ref] == read_shared_refs(job)
+    assert move_shared(old, new) is None  # done already: nothing to do
