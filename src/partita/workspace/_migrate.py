@@ -283,7 +283,7 @@ def plan(workspace: Workspace) -> Plan:
 
 def _renames(workspace: Workspace) -> Renames:
     """The moves the migration records of the job folders note (done by former migrates)."""
-    return collect_renames(_job_folders(workspace), read_migration)
+    return collect_renames(workspace, _job_folders(workspace), read_migration)
 
 
 def _folders_referenced(value: Any, out: set[str]) -> set[str]:

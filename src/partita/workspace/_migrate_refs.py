@@ -56,16 +56,25 @@ class Renames:
         return found
 
 
-def collect_renames(folders: list[JobPaths], read: Any) -> Renames:
-    """The renames the migration records of ``folders`` note (``read``: the record reader)."""
+def collect_renames(workspace: Workspace, folders: list[JobPaths], read: Any) -> Renames:
+    """The renames the migration records of ``folders`` note (``read``: the record reader).
+
+    A former place that holds a job folder again (the old config was submitted again since)
+    is not a rename any more: the runs naming it name that job.
+    """
     renames = Renames()
     for paths in folders:
         record = read(paths)
         for entry in record.get("migrated") or []:
-            if isinstance(entry, dict):
-                source, target = entry.get("from"), entry.get("to")
-                if isinstance(source, str) and isinstance(target, str):
-                    renames.add(source, target)
+            if not isinstance(entry, dict):
+                continue
+            source, target = entry.get("from"), entry.get("to")
+            if not (isinstance(source, str) and isinstance(target, str)):
+                continue
+            kind, _, ident = source.rpartition("/")
+            if kind and ident and workspace.job(kind, ident).root.exists():
+                continue
+            renames.add(source, target)
     return renames
 
 

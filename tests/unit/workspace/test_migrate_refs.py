@@ -112,3 +112,21 @@ def test_a_shared_folder_moves_only_when_free_and_jobs_refer_to_it_at_every_step
     assert 1 == drop_moved_refs(ws, current)
     assert [new_ref] == read_shared_refs(job)
     assert move_shared(old, new) is None  # done already: nothing to do
+
+
+def test_renames_come_from_the_moved_folders_notes_unless_the_old_place_is_used_again(
+    tmp_path: Path,
+) -> None:
+    from partita.workspace._migrate import _renames
+    from partita.workspace._migrate_refs import collect_renames
+
+    ws = Workspace(tmp_path / "wd")
+    for kind, ident, old in (("new.t", C, f"old.t/{A}"), ("new.t", D, f"old.t/{B}")):
+        job = ws.job(kind, ident)
+        job.root.mkdir(parents=True)
+        note = {"migrated": [{"from": old, "to": f"{kind}/{ident}", "changes": []}]}
+        job.migration.write_text(json.dumps(note))
+    assert {A: ("new.t", C), B: ("new.t", D)} == _renames(ws).jobs
+    ws.job("old.t", B).root.mkdir(parents=True)  # the old config ran again since
+    assert {A: ("new.t", C)} == _renames(ws).jobs
+    assert {} == collect_renames(ws, [], lambda paths: {}).jobs
