@@ -132,7 +132,7 @@ def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) ->
     assert "former type id" in json.loads(explain.stdout)["migration"]["matched"]["how"]
     # The code fingerprint follows the rename: Fit is Train.
     shown = " ".join(show.stdout.split())
-    assert "Train is now Fit (the same task: renamed_from=)" in shown
+    assert "Train is now Fit (the same task: its id= or renamed_from=)" in shown
     assert "no longer defines" not in shown
     code = json.loads(explain.stdout)["code"]
     assert ("Train", "Fit", False) == (code["class"], code["renamed_to"], code["missing"])
@@ -167,7 +167,9 @@ def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) ->
     assert "matched through a migration" not in third.stderr
     show = _partita(project, "jobs", "show", f"demo.fit/{identifiers[0][:12]}", "-w", "wd")
     assert "migrated by partita migrate (moved from demo.train/" in " ".join(show.stdout.split())
-    assert "Train is now Fit (the same task: renamed_from=)" in " ".join(show.stdout.split())
+    assert "Train is now Fit (the same task: its id= or renamed_from=)" in " ".join(
+        show.stdout.split()
+    )
 
     # Loading a migrated job gives the current class, with its identifier.
     load = subprocess.run(
@@ -741,3 +743,23 @@ def test_a_renamed_enum_keeps_its_jobs_and_migrate_rewrites_them(project: Path) 
     assert ("demo_tasks:Color", "CRIMSON") == (value["$enum"], value["name"])
     _run(project, after.format(n=1))
     assert 2 == len(_runs(project)), "a migrated job ran again"
+
+
+def test_the_code_fingerprint_follows_a_class_moved_to_another_module(project: Path) -> None:
+    """Same class, same explicit id, another module: after migrate, jobs show compares the
+    class where it is now (its code did not change)."""
+    wd = project / "wd"
+    _run(project, SCRIPT_BEFORE)
+    ident = _folders(wd)["demo.train"][0]
+    (project / "demo_models.py").write_text(textwrap.dedent(BEFORE))
+    (project / "demo_tasks.py").write_text("")
+    done = _partita(project, "migrate", "wd", "--import", "demo_models", "--yes")
+    assert done.returncode == 0, done.stderr
+    params = json.loads((wd / "jobs" / "demo.train" / ident / "params.json").read_text())
+    assert "demo_models:Train" == params["objects"][0]["class"]
+    show = _partita(project, "jobs", "show", ident[:12], "-w", "wd", "--json")
+    assert show.returncode == 0, show.stderr
+    code = json.loads(show.stdout)["code"]
+    assert str(project / "demo_models.py") == code["moved_to"]
+    assert (False, False) == (code["missing"], code["class_changed"])
+    assert "Train moved to " in code["message"] and "did not change" in code["message"]

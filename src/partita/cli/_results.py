@@ -287,20 +287,36 @@ def code_change(paths: JobPaths) -> dict[str, Any] | None:
     name = str(recorded.get("class") or "?")
     now = fingerprint_file(recorded["file"], name)
     renamed = None
-    if now["file_sha256"] is not None and now["class_sha256"] is None:
-        renamed = _renamed_class(recorded["file"], _job_type_ids(paths))
-        if renamed is not None:
-            now = fingerprint_file(recorded["file"], renamed)
+    moved_to = None
+    if now["class_sha256"] is None:
+        types = _job_type_ids(paths)
+        if now["file_sha256"] is not None:
+            renamed = _renamed_class(recorded["file"], types)
+            if renamed is not None:
+                now = fingerprint_file(recorded["file"], renamed)
+        if renamed is None:
+            # Moved to another module (the migrated params.json names it): look there.
+            moved_to = _module_file(paths, recorded.get("module"))
+            renamed = _renamed_class(moved_to, types) if moved_to else None
+            if renamed is not None and moved_to is not None:
+                now = fingerprint_file(moved_to, renamed)
+            else:
+                moved_to = None
     missing = now["file_sha256"] is None or now["class_sha256"] is None
     class_changed = now["class_sha256"] != recorded.get("class_sha256")
     file_changed = now["file_sha256"] != recorded.get("file_sha256")
     message = None
     short = name.rpartition(".")[2]
     if renamed is not None and not missing:
-        message = (
-            f"{short} is now {renamed.rpartition('.')[2]} (the same task: renamed_from=), and "
+        now_short = renamed.rpartition(".")[2]
+        what = f"is now {now_short}" if now_short != short else "moved"
+        where = (f" in {moved_to}" if now_short != short else f" to {moved_to}") if moved_to else ""
+        message = f"{short} {what}{where} (the same task: its id= or renamed_from=), and "
+        message += (
             "its class changed since this job ran (at least its name); the identity does not "
             "include code: bump a Constant to rerun if more than the names changed"
+            if class_changed
+            else "its code did not change since this job ran"
         )
     elif missing:
         where = (
@@ -322,6 +338,7 @@ def code_change(paths: JobPaths) -> dict[str, Any] | None:
         "class": name,
         "file": recorded["file"],
         "renamed_to": renamed,
+        "moved_to": moved_to,
         "class_changed": class_changed,
         "file_changed": file_changed,
         "missing": missing,
@@ -338,6 +355,31 @@ def _job_type_ids(paths: JobPaths) -> set[str]:
         if isinstance(kind, str):
             ids.add(kind)
     return ids
+
+
+def _module_file(paths: JobPaths, recorded_module: Any) -> str | None:
+    """The file of the module ``params.json`` names for the job's task, if it is another
+    module than the one the job ran from (found without importing it)."""
+    import os
+    from importlib.machinery import PathFinder
+
+    document = read_json(paths.params)
+    try:
+        reference = document["objects"][document["root"]]["class"]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return None
+    module = str(reference).partition(":")[0]
+    if not module or module == "__main__" or module == recorded_module:
+        return None
+    search: list[str] | None = [*sys.path, os.getcwd()]
+    spec = None
+    for part in module.split("."):  # found part by part: no package is imported
+        spec = PathFinder.find_spec(part, search)
+        if spec is None:
+            return None
+        search = list(spec.submodule_search_locations or [])
+    origin = spec.origin if spec is not None else None
+    return origin if origin and origin.endswith(".py") else None
 
 
 def _renamed_class(file: str, type_ids: set[str]) -> str | None:

@@ -271,6 +271,9 @@ class _Reader:
             if found is None:
                 raise
             cls = found
+            if recorded_type == getattr(cls, "_partita_type_id", None):
+                where = f"{cls.__module__}:{cls.__qualname__}"
+                self.note(f"class {entry['class']} is now {where}")
         if not (isinstance(cls, type) and issubclass(cls, Config)):
             raise self.fail(f"{entry['class']} is not a Config class.")
         resolve_fields(cls)
