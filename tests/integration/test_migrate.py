@@ -523,6 +523,8 @@ def test_pins_and_run_records_follow_converted_jobs(project: Path) -> None:
     dry = _partita(project, "migrate", "wd", "--json")
     references = json.loads(dry.stdout)["references"]
     assert {"runs": [f"demo/{r}" for r in runs], "pins": 1, "left": []} == references
+    text = _partita(project, "migrate", "wd")
+    assert "would rename the moved jobs in the records of 2 runs and in 1 pin" in text.stdout
     crashed = subprocess.run(
         [sys.executable, "-c", REFS_CRASH],
         cwd=project,
