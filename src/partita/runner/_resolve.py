@@ -161,8 +161,14 @@ def _typed(f: Field, nodes: list[Node], key: str, source: str) -> list[Any]:
         raise RunnerError(f"{source}: {exc}") from None
 
 
-def from_overrides(cls: type[Config], overrides: list[str]) -> list[Assignment]:
-    """``key=value`` texts, checked and converted (sweeps keep all their values)."""
+def from_overrides(
+    cls: type[Config], overrides: list[str], multirun: bool = True
+) -> list[Assignment]:
+    """``key=value`` texts, checked and converted (sweeps keep all their values).
+
+    Without ``multirun``, a sweep is refused before its values are converted (``C=3,x``
+    for a list says "a sweep", not that 3 is not a list).
+    """
     out: list[Assignment] = []
     for text in overrides:
         key, sep, raw = text.partition("=")
@@ -173,7 +179,11 @@ def from_overrides(cls: type[Config], overrides: list[str]) -> list[Assignment]:
                 f"{text!r}. Options start with '--'; see --help."
             )
         path = _split(key, source)
-        _assign(cls, path, parse_value(raw, source), raw, source, out)
+        nodes = parse_value(raw, source)
+        if not multirun and len(nodes) > 1:
+            f = field_at(cls, path, source)  # an unknown key says so first
+            raise _unswept(source, ".".join(path), [_node_text(n) for n in nodes], f)
+        _assign(cls, path, nodes, raw, source, out)
     return out
 
 
@@ -264,6 +274,21 @@ def combinations(assignments: list[Assignment]) -> list[list[Assignment]]:
     return out
 
 
+def _unswept(source: str, key: str, texts: list[str], f: Field) -> RunnerError:
+    """Several values without ``--multirun``."""
+    joined = ",".join(texts)
+    if isinstance(f.type, t._List | t._Tuple | t._Set):
+        one = f"for one list, write it in brackets: {key}=[{joined}]"
+    else:
+        # The shell removes one level of quotes: the text's own quotes go inside others.
+        single = joined.replace("'", "")
+        one = f"for one text, quote it inside shell quotes: \"{key}='{single}'\""
+    return RunnerError(
+        f"{source}: {key} is given {len(texts)} values (a sweep). Add --multirun to run "
+        f"once per value, or, {one}."
+    )
+
+
 def check_sweepable(cls: type[Config], assignments: list[Assignment], multirun: bool) -> None:
     """Refuse sweeps without ``--multirun`` and sweeps of fields that cannot be swept."""
     for a in assignments:
@@ -271,13 +296,7 @@ def check_sweepable(cls: type[Config], assignments: list[Assignment], multirun: 
             continue
         f = field_at(cls, a.path, a.source)
         if not multirun:
-            # The shell removes one level of quotes: the text's own quotes go inside others.
-            single = ",".join(a.texts).replace("'", "")
-            raise RunnerError(
-                f"{a.source}: {a.key} is given {len(a.values)} values (a sweep). Add "
-                f"--multirun to run once per value, or, for one text, quote it inside "
-                f"shell quotes: \"{a.key}='{single}'\"."
-            )
+            raise _unswept(a.source, a.key, a.texts, f)
         if config_class(f) is not None or isinstance(f.type, t._Dict):
             raise RunnerError(
                 f"{a.source}: {a.key} is a {f.type.describe()}, which --multirun cannot "

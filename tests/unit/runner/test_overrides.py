@@ -160,3 +160,17 @@ def test_a_value_refused_when_the_config_is_built_names_its_override() -> None:
     text = str(caught.value)
     assert text.startswith("override 'box.item=x': "), text
     assert "expected int, found str 'x'" in text
+
+
+def test_a_sweep_without_multirun_is_said_before_its_values_are_converted() -> None:
+    """`C=3,x` for a list: the user gave two values; say so (and how to write one list),
+    not that 3 is not a list."""
+    with pytest.raises(RunnerError) as caught:
+        from_overrides(Setup, ["C=3,x"], multirun=False)
+    text = str(caught.value)
+    assert "C is given 2 values (a sweep)" in text and "write it in brackets: C=[3,x]" in text
+    with pytest.raises(RunnerError, match=r"quote it inside shell quotes: \"kernel='a,b'\""):
+        from_overrides(Setup, ["kernel=a,b"], multirun=False)
+    with pytest.raises(RunnerError, match="Did you mean 'kernel'"):
+        from_overrides(Setup, ["kernl=a,b"], multirun=False)
+    assert 2 == len(from_overrides(Setup, ["kernel=a,b"], multirun=True)[0].values)
