@@ -16,10 +16,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     """In CI (PARTITA_REQUIRE_INTEGRATION=1), a skipped test of a required tier fails."""
     outcome = yield
     report = outcome.get_result()
-    if (
-        REQUIRE
-        and report.skipped
-        and any(item.get_closest_marker(name) for name in REQUIRED_TIERS)
-    ):
+    if REQUIRE and report.skipped and any(item.get_closest_marker(name) for name in REQUIRED_TIERS):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where it must run: {report.longrepr}"

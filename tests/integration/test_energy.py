@@ -152,9 +152,11 @@ def test_partita_energy_0_turns_a_meter_off(script) -> None:  # type: ignore[no-
 
 #: An environment with partita[energy] (scripts/test makes it): codecarbon is kept out of the
 #: main test environment, where it would measure every job of the suite.
-ENERGY_PYTHON = Path(
-    os.environ.get("PARTITA_ENERGY_VENV", Path(__file__).parents[2] / ".venv-energy")
-) / "bin" / "python"
+ENERGY_PYTHON = (
+    Path(os.environ.get("PARTITA_ENERGY_VENV", Path(__file__).parents[2] / ".venv-energy"))
+    / "bin"
+    / "python"
+)
 
 
 @pytest.mark.energy
