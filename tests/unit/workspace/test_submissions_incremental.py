@@ -247,3 +247,20 @@ def test_a_changed_run_record_alone_does_not_read_the_submissions(
         paths.record.write_text("{damaged")
         index.refresh()
         assert reads.bytes == 0 and index.runs()[0].damage[0].startswith("run.json:")
+
+
+def test_the_mark_is_kept_by_the_index_file_between_processes(
+    run: tuple[Workspace, RunPaths, RunWriter], reads: Reads
+) -> None:
+    """Each CLI command opens ``index.sqlite`` afresh: it continues from the mark stored there."""
+    workspace, _, writer = run
+    for i in range(N):
+        writer.append(json.loads(line(i)))
+    with Index(workspace) as index:
+        index.refresh()
+    reads.reset()
+    writer.append(json.loads(line(N)))
+    with Index(workspace) as index:
+        assert index.refresh() == {ident(N)}
+        assert len(index.run_jobs("xp", "r1")) == N + 1
+    assert reads.bytes == len(line(N)) + runs_module.TAIL_CHECK
