@@ -36,6 +36,7 @@ from partita.config import (
     identifier,
     ignore,
     load,
+    renamed_enum,
     tag,
 )
 from partita.errors import ExperimentFailed, PartitaError
@@ -89,6 +90,7 @@ __all__ = [
     "load_run",
     "progress",
     "publish",
+    "renamed_enum",
     "report",
     "results",
     "tag",
