@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
@@ -486,7 +486,12 @@ def _visit_value(
 
 def freeze(cfg: Config) -> None:
     """Freeze ``cfg`` and every config it contains (lists and dicts become read-only)."""
-    for _, current in walk(cfg):
+    freeze_all(current for _, current in walk(cfg))
+
+
+def freeze_all(configs: Iterable[Config]) -> None:
+    """Freeze each of ``configs`` (the result of a :func:`walk` already made)."""
+    for current in configs:
         st = state_of(current)
         if st.frozen:
             continue

@@ -22,6 +22,7 @@ from partita.config._config import (
     Config,
     Task,
     freeze,
+    freeze_all,
     iter_values,
     state_of,
     walk,
@@ -61,6 +62,17 @@ class Sealed:
 _classes: dict[str, tuple[type, str]] = {}
 
 
+def _class_name(cls: type) -> str:
+    """``class_reference(cls)["class"]`` (cached per class, except for scripts' classes)."""
+    cached = cls.__dict__.get("_partita_class_name")
+    if cached is not None and cached[0] == cls.__module__ and cached[1] == cls.__qualname__:
+        return cached[2]  # type: ignore[no-any-return]
+    name = class_reference(cls)["class"]
+    if not name.startswith("__main__:"):  # a script's module may be renamed: not cached
+        type.__setattr__(cls, "_partita_class_name", (cls.__module__, cls.__qualname__, name))
+    return name
+
+
 def _reference(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
@@ -69,6 +81,8 @@ def _check_type_id(cls: type) -> None:
     """Two distinct classes may not share a type id in one process."""
     type_id: str = cls._partita_type_id  # type: ignore[attr-defined]
     known = _classes.get(type_id)
+    if known is not None and known[0] is cls:
+        return  # the common case: this class was sealed before
     reference = _reference(cls)
     if known is not None and known[0] is not cls and known[1] != reference:
         raise ConfigError(
@@ -133,16 +147,31 @@ def _check_recorded_classes(jobdir: Path, types: dict[str, str], params: bytes) 
     return False
 
 
-def _resolve_generated(task: Task, jobdir: Path) -> None:
-    """Give the generated paths of ``task`` (and of the configs it holds) their value."""
-    for path, cfg in walk(task, into_tasks=False):
+def _generated_fields(cls: type[Config]) -> list[tuple[str, Any]]:
+    """The fields of ``cls`` with a generated path (computed once per class)."""
+    cached = cls.__dict__.get("_partita_generated")
+    if cached is None or cached[0] is not cls._partita_fields:
+        fields = cls._partita_fields
+        cached = (fields, [(n, f) for n, f in fields.items() if f.generator])
+        type.__setattr__(cls, "_partita_generated", cached)
+    return cached[1]  # type: ignore[no-any-return]
+
+
+def _resolve_generated(
+    task: Task, jobdir: Path, own: list[tuple[str, Config]] | None = None
+) -> None:
+    """Give the generated paths of ``task`` (and of the configs it holds) their value.
+
+    ``own`` is ``list(walk(task, into_tasks=False))`` when the caller has it already.
+    """
+    for path, cfg in walk(task, into_tasks=False) if own is None else own:
         if cfg is not task and isinstance(cfg, Task):
+            continue
+        generated = _generated_fields(type(cfg))
+        if not generated:
             continue
         d = cfg.__dict__
         st = state_of(cfg)
-        generated = [(n, f) for n, f in type(cfg)._partita_fields.items() if f.generator]
-        if not generated:
-            continue
         base = jobdir
         if path:
             base = jobdir / re.sub(r"[\[\]'\"{}]+", ".", path).strip(".")
@@ -205,9 +234,9 @@ def outputs_of(task: Task) -> Any:
     return _mark_outputs(task, result, inside)
 
 
-def _dependencies(task: Task) -> tuple[Task, ...]:
+def _dependencies(task: Task, own: list[tuple[str, Config]] | None = None) -> tuple[Task, ...]:
     found: dict[int, Task] = {}
-    for path, child in walk(task, into_tasks=False):
+    for path, child in walk(task, into_tasks=False) if own is None else own:
         if child is task:
             continue
         st = state_of(child)
@@ -246,17 +275,24 @@ def seal(
     """
     ident = identifier(task)  # cycles and unencodable values fail first
     types: dict[str, str] = {}
-    for _, cfg in walk(task):
+    # One walk serves every step below (the graph's configs do not change while sealing;
+    # only generated paths, which are not configs, are set).
+    every = list(walk(task))
+    inner_task = False
+    for _, cfg in every:
         cls = type(cfg)
         if check_class is not None:
             check_class(cls)
         _check_type_id(cls)
-        types[cls._partita_type_id] = class_reference(cls)["class"]
-    dependencies = _dependencies(task)
+        types[cls._partita_type_id] = _class_name(cls)
+        inner_task = inner_task or (cfg is not task and isinstance(cfg, Task))
+    # Without a sub-task, the walk that stops at sub-tasks is the same walk.
+    own = list(walk(task, into_tasks=False)) if inner_task else every
+    dependencies = _dependencies(task, own)
     type_id = type(task)._partita_type_id
     jobdir = _layout.job_folder(workspace, type_id, ident)
-    _resolve_generated(task, jobdir)
-    freeze(task)
+    _resolve_generated(task, jobdir, own)
+    freeze_all(cfg for _, cfg in every)
     st = state_of(task)
     st.workspace = workspace
     outputs = outputs_of(task)
