@@ -24,11 +24,14 @@ from partita.config._config import Task, set_submitter, state_of
 from partita.config._seal import Sealed, outputs_of, seal
 from partita.errors import ExperimentError, ExperimentFailed, PartitaError, WorkspaceError
 from partita.launchers import Launcher, LocalLauncher
+from partita.launchers.resources import Resources
 from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
 from partita.workspace import JobPaths, JobState, RunPaths, RunWriter, Workspace
 
 __all__ = ["Experiment", "Job"]
 
+#: The resources of a task that asks for none (most of them).
+_NO_RESOURCES = Resources()
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _active: list[Experiment] = []
 #: How ``monitor=True`` starts the web monitor: installed by the ``partita`` facade, so
@@ -243,7 +246,6 @@ class Experiment:
                 f"launcher: expected a partita Launcher, found {type(launcher).__name__}."
             )
         from partita._resumable import ResumableTask
-        from partita.launchers.resources import Resources
         from partita.scheduler._tokens import check_request
 
         resumable = isinstance(task, ResumableTask)
@@ -256,10 +258,13 @@ class Experiment:
                 f"retries: expected an int or partita.Retry, found {type(retries).__name__}."
             )
         declared = getattr(type(task), "resources", None)
-        needs = Resources.parse(declared if isinstance(declared, dict) else None).merged(
-            Resources.parse(resources)
-        )
-        token_request = check_request(tokens or {})
+        if resources is None and not isinstance(declared, dict):
+            needs = _NO_RESOURCES  # the common case, parsed once
+        else:
+            needs = Resources.parse(declared if isinstance(declared, dict) else None).merged(
+                Resources.parse(resources)
+            )
+        token_request = check_request(tokens) if tokens is not None else {}
         st = state_of(task)
         if st.job is not None and self._scheduler and self._scheduler.owns(st.job):
             return self._outputs(task)

@@ -46,8 +46,34 @@ class _Writer:
     def __init__(self, roots: list[str]) -> None:
         self.objects: list[dict[str, Any]] = []
         self.index: dict[int, int] = {}
-        self.by_text: dict[str, int] = {}
+        #: Identifier → positions of the objects with it, and their texts once computed.
+        self.by_id: dict[str, list[int]] = {}
+        self.texts: dict[int, str] = {}
         self.roots = roots
+
+    def _text(self, position: int) -> str:
+        text = self.texts.get(position)
+        if text is None:
+            text = json.dumps(self.objects[position], sort_keys=True, ensure_ascii=False)
+            self.texts[position] = text
+        return text
+
+    def _position(self, entry: dict[str, Any]) -> int:
+        """The position of an equal object already listed, else of ``entry`` (appended).
+
+        Equal objects have the same identifier, so texts are compared (and written) only
+        among objects sharing one: a graph of distinct configs writes no text at all.
+        """
+        same = self.by_id.setdefault(entry["id"], [])
+        if same:
+            text = json.dumps(entry, sort_keys=True, ensure_ascii=False)
+            for position in same:
+                if self._text(position) == text:
+                    return position
+        position = len(self.objects)
+        self.objects.append(entry)
+        same.append(position)
+        return position
 
     def add(self, cfg: Config) -> int:
         known = self.index.get(id(cfg))
@@ -69,12 +95,7 @@ class _Writer:
         }
         if producer is not None:
             entry["producer"] = producer
-        text = json.dumps(entry, sort_keys=True, ensure_ascii=False)
-        position = self.by_text.get(text)
-        if position is None:
-            position = len(self.objects)
-            self.objects.append(entry)
-            self.by_text[text] = position
+        position = self._position(entry)
         self.index[id(cfg)] = position
         return position
 

@@ -83,6 +83,32 @@ class Submission:
     params_recorded: bool | None = False
 
 
+#: Shared by every job's :class:`_Final` (a job ending wakes the few threads waiting).
+_ended = threading.Condition(threading.Lock())
+
+
+class _Final:
+    """A job's "it is final" flag: ``threading.Event``'s ``set``/``is_set``/``wait``,
+    without a lock and a condition per job (a rerun holds thousands of jobs)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        with _ended:
+            self._set = True
+            _ended.notify_all()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with _ended:
+            return _ended.wait_for(lambda: self._set, timeout)
+
+
 class Record:
     """The scheduler's mutable record of one job (private: only the scheduler writes it)."""
 
@@ -113,7 +139,7 @@ class Record:
         """What the folder said when the job was prepared, until its first attempt looks."""
         self.watched: int | None = None
         """The attempt this scheduler last saw running in the folder (launched or not)."""
-        self.final = threading.Event()
+        self.final = _Final()
         self.callbacks: list[Callable[[Job], Any]] = []
         self.callbacks_fired = False
         self.lock = threading.Lock()
