@@ -8,7 +8,6 @@ import re
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -123,7 +122,7 @@ class Experiment:
         from partita.launchers.finder import default_finder
 
         self._finder = default_finder() if launcher is None else None
-        self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(3).hex()
         self.run_paths = RunPaths.of(self.workspace, name, self.run_id)
         self.run_dir = self.run_paths.root
         self._reporter = Reporter(stream or sys.stderr, quiet)
