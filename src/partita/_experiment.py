@@ -25,10 +25,25 @@ from partita.errors import ExperimentError, ExperimentFailed, PartitaError, Work
 from partita.launchers import Launcher, LocalLauncher
 from partita.launchers.resources import Resources
 from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
-from partita.workspace import JobPaths, JobState, RunPaths, RunWriter, Workspace
+from partita.workspace import (
+    JobPaths,
+    JobState,
+    RunPaths,
+    RunWriter,
+    Workspace,
+    done_marker_present,
+)
 
 __all__ = ["Experiment", "Job"]
 
+
+def _is_done(jobdir: Path) -> bool:
+    return done_marker_present(JobPaths(jobdir))
+
+
+#: The default retry policies (frozen: shared by every submission).
+_NO_RETRY = Retry(count=0)
+_RESUMABLE_RETRY = Retry(count=3)
 #: The resources of a task that asks for none (most of them).
 _NO_RESOURCES = Resources()
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -251,7 +266,7 @@ class Experiment:
         if isinstance(retries, int) and not isinstance(retries, bool):
             retries = Retry(count=retries)
         elif retries is None:
-            retries = Retry(count=3 if resumable else 0)
+            retries = _RESUMABLE_RETRY if resumable else _NO_RETRY
         elif not isinstance(retries, Retry):
             raise ExperimentError(
                 f"retries: expected an int or partita.Retry, found {type(retries).__name__}."
@@ -269,7 +284,12 @@ class Experiment:
             return self._outputs(task)
         # Identity, validation, generated paths, tags, dependencies, outputs and the
         # params.json bytes: all decided by the config layer, before anything is launched.
-        sealed = seal(task, self.workspace.root, check_class=self._check_importable)
+        sealed = seal(
+            task,
+            self.workspace.root,
+            check_class=self._check_importable,
+            is_done=None if self.dry_run else _is_done,
+        )
         ident, tags = sealed.identifier, sealed.tags
         paths = JobPaths(sealed.jobdir)  # names computed here, not read: no checks needed
         dependencies = self._dependencies(sealed)
@@ -290,8 +310,9 @@ class Experiment:
             token_request,
             needs.to_dict(),
             resumable,
-            sealed.params,
+            sealed.encoded,
             sealed.recorded,
+            sealed.done,
         )
         self._record_submission(spec)  # on disk before the scheduler can launch it
         job = self._scheduler.submit(spec)

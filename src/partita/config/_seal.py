@@ -52,10 +52,18 @@ class Sealed:
     """Tasks this task waits for: sub-tasks and producers of outputs it holds."""
     outputs: Any
     """What ``submit()`` returns: ``task.outputs()`` (marked as produced by the task)."""
-    params: bytes
-    """The bytes of ``params.json``."""
+    encoded: bytes | None
+    """The bytes of ``params.json`` if they were made (see :attr:`params`)."""
     recorded: bool | None = None
     """Whether the job folder held these very bytes when sealed (``None``: no file)."""
+    done: bool = False
+    """Whether the job was found done when sealed (its ``params.json`` bytes were then not
+    made: nothing will write them)."""
+
+    @property
+    def params(self) -> bytes:
+        """The bytes of ``params.json`` (made now if sealing did not need them)."""
+        return self.encoded if self.encoded is not None else dumps(self.task)
 
 
 #: Type id → (class, its ``module:qualname``) of every class sealed in this process.
@@ -102,30 +110,40 @@ def _read_rest(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check_recorded_classes(jobdir: Path, types: dict[str, str], params: bytes) -> bool | None:
-    """Warn if the job folder was created by other classes with the same type ids.
-
-    ``params`` are the bytes this submission would write: a folder holding the same bytes
-    was written by the same classes (the common case of a rerun), with nothing to parse.
-    Returns whether the folder's ``params.json`` holds these bytes (``None``: it has none,
-    or it cannot be read), so that the scheduler need not read it again.
-    """
+def _read_recorded(jobdir: Path) -> bytes | None:
+    """The bytes of the folder's ``params.json`` (``None``: it has none, or it cannot be read)."""
     try:
         # Low-level reads: this runs once per submission, thousands of times on a rerun.
         fd = os.open(os.path.join(jobdir, _layout.PARAMS), os.O_RDONLY)
     except OSError:
         return None
     try:
-        try:
-            recorded_bytes = os.read(fd, len(params) + 1)
-            if recorded_bytes == params:
-                return True
-            recorded_bytes += _read_rest(fd)
-        finally:
-            os.close(fd)
+        return _read_rest(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _check_recorded_classes(
+    jobdir: Path, types: dict[str, str], params: bytes | None, recorded_bytes: bytes | None
+) -> bool | None:
+    """Warn if the job folder was created by other classes with the same type ids.
+
+    ``params`` are the bytes this submission would write (``None``: not made): a folder
+    holding the same bytes was written by the same classes (the common case of a rerun),
+    with nothing to parse. ``recorded_bytes`` are those of the folder's ``params.json``.
+    Returns whether the folder's ``params.json`` holds these bytes (``None``: it has none,
+    or it cannot be read), so that the scheduler need not read it again.
+    """
+    if recorded_bytes is None:
+        return None
+    if recorded_bytes == params:
+        return True
+    try:
         document = json.loads(recorded_bytes)
         objects = document["objects"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return False
     for entry in objects if isinstance(objects, list) else ():
         if not isinstance(entry, dict):
@@ -259,6 +277,7 @@ def seal(
     workspace: Path,
     *,
     check_class: Callable[[type], None] | None = None,
+    is_done: Callable[[Path], bool] | None = None,
 ) -> Sealed:
     """Seal ``task`` for submission in the work directory ``workspace``.
 
@@ -267,6 +286,9 @@ def seal(
         workspace: the work directory root (job folders are under its ``jobs/``).
         check_class: called once per config class of the graph, to refuse classes the job
             process cannot import.
+        is_done: whether the job folder says the job is done (asked only of a folder that
+            has a ``params.json``). A done job's ``params.json`` bytes are not made: its
+            recorded classes are checked from the folder's file, and ``Sealed.done`` is set.
 
     Raises:
         CycleError, EncodingError: a value has no identity.
@@ -297,8 +319,15 @@ def seal(
     st.workspace = workspace
     outputs = outputs_of(task)
     tags = task.tags()
+    recorded_bytes = _read_recorded(jobdir)
+    if recorded_bytes is not None and is_done is not None and is_done(jobdir):
+        # A rerun of a done task: nothing will write params.json, so it is not encoded.
+        recorded = _check_recorded_classes(jobdir, types, None, recorded_bytes)
+        return Sealed(
+            task, type_id, ident, jobdir, tags, dependencies, outputs, None, recorded, True
+        )
     params = dumps(task)
-    recorded = _check_recorded_classes(jobdir, types, params)
+    recorded = _check_recorded_classes(jobdir, types, params, recorded_bytes)
     return Sealed(task, type_id, ident, jobdir, tags, dependencies, outputs, params, recorded)
 
 

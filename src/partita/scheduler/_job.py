@@ -67,6 +67,8 @@ class Submission:
         params_recorded: what the job folder held when ``params`` were computed: ``True``
             those bytes, ``None`` no ``params.json``, ``False`` other bytes or unknown (the
             scheduler then compares them itself).
+        found_done: the job folder's ``done`` marker was seen when the task was sealed: the
+            job ends as reused without another look at the folder.
     """
 
     task: Task
@@ -81,6 +83,7 @@ class Submission:
     resumable: bool = False
     params: bytes | None = None
     params_recorded: bool | None = False
+    found_done: bool = False
 
 
 #: Shared by every job's :class:`_Final` (a job ending wakes the few threads waiting).

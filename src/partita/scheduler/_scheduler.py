@@ -348,6 +348,19 @@ class Scheduler:
         Done jobs end here (a re-check of thousands of done jobs costs one trip per
         :data:`PREPARE_BATCH` jobs, no coroutine each); the others start their life.
         """
+        ended = 0
+        found = [rec for rec in recs if rec.spec.found_done]
+        if found:  # seen done when sealed: nothing more to read
+            try:
+                for rec in found:
+                    rec.reused = True
+                    ended += self._finish(rec, _REUSED, count=False)
+            finally:
+                self._count_finished(ended)
+                ended = 0
+            recs = [rec for rec in recs if not rec.spec.found_done]
+            if not recs:
+                return
         jobs = [
             (rec.paths, rec.spec.params or params_bytes(rec.spec.task), rec.spec.params_recorded)
             for rec in recs
@@ -357,7 +370,6 @@ class Scheduler:
             results = await self._io(disk.prepare_all, jobs)
         except Exception as exc:  # the step itself failed: every job of the burst fails
             results = [exc] * len(recs)
-        ended = 0
         try:
             for rec, result in zip(recs, results, strict=True):
                 if isinstance(result, BaseException):

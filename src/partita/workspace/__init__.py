@@ -31,7 +31,13 @@ from partita.workspace._state import (
     record_handle,
     set_aside,
 )
-from partita.workspace._status import JobStatus, Progress, read_progress, read_status
+from partita.workspace._status import (
+    JobStatus,
+    Progress,
+    done_marker_present,
+    read_progress,
+    read_status,
+)
 
 __all__ = [
     "EXIT_SUPERSEDED",
@@ -61,6 +67,7 @@ __all__ = [
     "claim_attempt",
     "delete_job",
     "delete_run",
+    "done_marker_present",
     "final_marker",
     "hold",
     "holder",
