@@ -314,7 +314,7 @@ class Experiment:
             sealed.recorded,
             sealed.done,
         )
-        self._record_submission(spec)  # on disk before the scheduler can launch it
+        self._record_submission(spec, sealed.type_id)  # on disk before it can launch
         job = self._scheduler.submit(spec)
         st.job = job
         return sealed.outputs
@@ -347,10 +347,10 @@ class Experiment:
 
     # --- records ----------------------------------------------------------------------------
 
-    def _record_submission(self, spec: Submission) -> None:
+    def _record_submission(self, spec: Submission, type_id: str) -> None:
         entry = {
             "id": spec.identifier,
-            "type": spec.paths.type_id,
+            "type": type_id,
             "tags": spec.tags,
             "depends": [d.identifier for d in spec.dependencies],
             "time": time.time(),
