@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -20,7 +21,9 @@ from partita._experiment_report import Reporter, failed_entry, out_of_space, sum
 from partita._experiment_signals import Signals, install_excepthook, reported
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
+from partita.config._identity import identifier
 from partita.config._seal import Sealed, outputs_of, seal
+from partita.config._shared import shared_references
 from partita.errors import ExperimentError, ExperimentFailed, PartitaError, WorkspaceError
 from partita.launchers import Launcher, LocalLauncher
 from partita.launchers.resources import Resources
@@ -32,6 +35,8 @@ from partita.workspace import (
     RunWriter,
     Workspace,
     done_marker_present,
+    read_status,
+    record_shared,
 )
 
 __all__ = ["Experiment", "Job"]
@@ -56,6 +61,18 @@ _monitor_starter: list[Callable[[Path, int], Any]] = []
 def set_monitor_starter(starter: Callable[[Path, int], Any]) -> None:
     """Install the function that serves the web monitor of a work directory."""
     _monitor_starter[:] = [starter]
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A sealed task with the options it was submitted with (until it is launched)."""
+
+    sealed: Sealed
+    launcher: Launcher
+    retries: Retry
+    tokens: Any
+    resources: dict[str, Any]
+    resumable: bool
 
 
 class Experiment:
@@ -145,12 +162,16 @@ class Experiment:
         self._started = 0.0
         note_entry()  # where this file enters an experiment: classes below it are refused
         self._checked_classes: set[type] = set()
+        #: Task type ids already warned about as matched through a migration.
+        self._migration_warned: set[str] = set()
         self._writer = RunWriter(self.run_paths)
         self._environment = threading.Event()
         """Set once ``environment.json`` is written (or could not be)."""
         self._jobs_lock = threading.Lock()
         self._dry: list[tuple[str, str, dict[str, Any]]] = []
         self._signals = Signals()
+        #: Transient tasks not launched (yet): launched when a job that is not done needs one.
+        self._held: dict[str, _Held] = {}
         self.status = "created"
 
     # --- context ----------------------------------------------------------------------------
@@ -244,11 +265,13 @@ class Experiment:
         retries: Retry | int | None = None,
         tokens: dict[Any, int] | None = None,
         resources: dict[str, Any] | None = None,
+        transient: bool = False,
     ) -> Any:
         """Submit ``task`` (``task.submit(...)`` calls this); returns ``task.outputs()``.
 
         Validates everything first (identity, serialisation, importability): on error
-        nothing is launched.
+        nothing is launched. With ``transient=True`` the task is launched only when a task
+        submitted later needs it and is not done (docs/configs.md, "Transient tasks").
         """
         if not isinstance(task, Task):
             raise ExperimentError(
@@ -290,44 +313,118 @@ class Experiment:
             check_class=self._check_importable,
             is_done=None if self.dry_run else _is_done,
         )
-        ident, tags = sealed.identifier, sealed.tags
-        paths = JobPaths(sealed.jobdir)  # names computed here, not read: no checks needed
-        dependencies = self._dependencies(sealed)
+        if not isinstance(transient, bool):
+            raise ExperimentError(
+                f"transient: expected True or False, found {type(transient).__name__}."
+            )
+        if sealed.matched is not None:
+            self._matched_through_migration(sealed, JobPaths(sealed.jobdir))
         if self.dry_run:
-            self._dry_submit(task, ident, paths, tags)
+            paths = JobPaths(sealed.jobdir)
+            self._dependencies(sealed, paths)  # refuses what the real run would refuse
+            self._dry_submit(task, sealed.identifier, paths, sealed.tags)
             return sealed.outputs
         assert self._scheduler is not None
         if launcher is None and self._finder is not None:
             launcher = self._finder.choose(needs, task).launcher
+        held = _Held(
+            sealed, launcher or self.launcher, retries, token_request, needs.to_dict(), resumable
+        )
+        with self._jobs_lock:
+            if transient:
+                # Launched only when a job that is not done needs it (see _dependencies).
+                self._held[sealed.identifier] = held
+                state_of(sealed.task).held = True  # so task.job says why it has no job
+                return sealed.outputs
+            self._held.pop(sealed.identifier, None)
+        self._launch(held, transient=False)
+        return sealed.outputs
+
+    def _launch(self, held: _Held, *, transient: bool) -> Job:
+        """Hand a sealed task to the scheduler (after its held transient dependencies)."""
+        assert self._scheduler is not None
+        sealed = held.sealed
+        paths = JobPaths(sealed.jobdir)  # names computed here, not read: no checks needed
+        dependencies = self._dependencies(sealed, paths)
         spec = Submission(
-            task,
-            ident,
+            sealed.task,
+            sealed.identifier,
             paths,
-            launcher or self.launcher,
+            held.launcher,
             dependencies,
-            tags,
-            retries,
-            token_request,
-            needs.to_dict(),
-            resumable,
+            sealed.tags,
+            held.retries,
+            held.tokens,
+            held.resources,
+            held.resumable,
             sealed.encoded,
             sealed.recorded,
             sealed.done,
         )
-        self._record_submission(spec, sealed.type_id)  # on disk before it can launch
+        shared = shared_references(sealed.task, self.workspace.root)
+        if shared:
+            # Before the job can run: gc keeps a shared folder while a job refers to it.
+            try:
+                record_shared(paths, shared)
+            except OSError as exc:
+                raise reported(
+                    WorkspaceError(
+                        f"cannot record the shared folders of {paths.root}: "
+                        f"{exc.strerror or exc}. Check that the work directory is writable."
+                    )
+                ) from None
+        self._record_submission(spec, transient)  # on disk before the scheduler can launch it
         job = self._scheduler.submit(spec)
-        st.job = job
-        return sealed.outputs
+        st = state_of(sealed.task)
+        st.job, st.held = job, False
+        return job
+
+    def _matched_through_migration(self, sealed: Sealed, paths: JobPaths) -> None:
+        """Never silently: note it in the job folder, and warn once per task class."""
+        import warnings
+
+        from partita.errors import PartitaWarning
+        from partita.workspace import record_match
+
+        if not self.dry_run:
+            record_match(paths, str(sealed.matched))
+        if sealed.type_id in self._migration_warned:
+            return
+        self._migration_warned.add(sealed.type_id)
+        warnings.warn(
+            f"{sealed.type_id}/{sealed.identifier[:12]} was matched through a migration: "
+            f"{sealed.matched}. It is the same job, in the same folder. Run 'partita migrate "
+            f"{self.workspace.root}' to rewrite such job folders under the current names.",
+            PartitaWarning,
+            stacklevel=4,
+        )
 
     def _outputs(self, task: Task) -> Any:
         return outputs_of(task)
 
-    def _dependencies(self, sealed: Sealed) -> list[Job]:
+    def _dependencies(self, sealed: Sealed, paths: JobPaths) -> list[Job]:
         found: dict[str, Job] = {}
+        done: bool | None = None
         for dependency in sealed.dependencies:
             job = state_of(dependency).job
-            if job is not None:
-                found.setdefault(job.identifier, job)
+            if job is None:
+                with self._jobs_lock:
+                    held = self._held.get(identifier(dependency))
+                if held is None:
+                    continue
+                if done is None:
+                    done = read_status(paths).state is JobState.DONE
+                if done:
+                    continue  # the job is reused as it is: its transient input is not needed
+                with self._jobs_lock:
+                    held = self._held.pop(identifier(dependency), None)
+                if held is None:
+                    job = state_of(dependency).job
+                    if job is None:
+                        continue
+                else:
+                    job = self._launch(held, transient=True)
+            found.setdefault(job.identifier, job)
         scheduler = self._scheduler
         own = [job for job in found.values() if scheduler is not None and scheduler.owns(job)]
         for job in found.values():
@@ -347,14 +444,16 @@ class Experiment:
 
     # --- records ----------------------------------------------------------------------------
 
-    def _record_submission(self, spec: Submission, type_id: str) -> None:
+    def _record_submission(self, spec: Submission, transient: bool = False) -> None:
         entry = {
             "id": spec.identifier,
-            "type": type_id,
+            "type": spec.paths.type_id,
             "tags": spec.tags,
             "depends": [d.identifier for d in spec.dependencies],
             "time": time.time(),
         }
+        if transient:
+            entry["transient"] = True
         with self._jobs_lock:
             try:
                 self._writer.append(entry)
@@ -400,6 +499,10 @@ class Experiment:
             self._scheduler.wait_idle()
         self._scheduler.stop_submitting()
         jobs = self._scheduler.jobs
+        if self._held:
+            self._reporter.say(
+                f"{len(self._held)} transient task(s) not run: no job that is not done needs them"
+            )
         if self.detach:
             going = [j for j in jobs if not j.state.final]
             if going:

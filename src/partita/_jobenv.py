@@ -167,6 +167,12 @@ def _write(paths: JobPaths, info: dict[str, Any]) -> None:
 def execute(paths: JobPaths, task: Any) -> None:
     """Run ``task.execute()`` in the job folder ``paths``, recording its environment."""
     from partita import _report
+    from partita.config._shared import set_lock_factory
+    from partita.workspace import FileLock
+
+    # ``with self.shared(group):`` locks with the workspace's locks, checking that the lock
+    # file is still the one at its path (gc unlinks it under the lock when it deletes the folder).
+    set_lock_factory(lambda path: FileLock(path, check_path=True))
 
     started = time.time()
     clock = time.monotonic()

@@ -20,6 +20,8 @@ PARAMS = "params.json"
 #: The files of a job folder that receive the job's standard output and error.
 STDOUT = "stdout"
 STDERR = "stderr"
+#: The folder of a work directory that holds the shared folders of task groups.
+SHARED = "shared"
 
 
 def job_folder(workdir: Path, type_id: str, identifier: str) -> Path:
@@ -36,3 +38,13 @@ def _type_folder(workdir: Path, type_id: str) -> Path:
 def is_job_folder(path: Path) -> bool:
     """Whether ``path`` sits where :func:`job_folder` puts job folders (by its parents' names)."""
     return path.parent.parent.name == JOBS
+
+
+def shared_folder(workdir: Path, type_id: str, group: str, identifier: str) -> Path:
+    """The shared folder ``group`` (of the tasks of ``type_id``) named ``identifier``."""
+    return workdir / SHARED / type_id / group / identifier
+
+
+def shared_lock(folder: Path) -> Path:
+    """The lock file of a shared folder (beside it, so the folder holds only the task's files)."""
+    return folder.with_name(folder.name + ".lock")

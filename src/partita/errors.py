@@ -16,6 +16,7 @@ The tree::
     ├── LoadError                    params.json cannot be read back
     │   └── TaskImportError          (ImportError) a task class cannot be imported by the job runner
     ├── WorkspaceError               the work directory is missing, broken or of another version
+    │   └── SharedFolderTimeout      (TimeoutError) a shared folder stayed locked too long
     ├── LauncherError                a launcher cannot start, follow or cancel a job
     │   └── LauncherOptionError      (ValueError)  an unknown or invalid launcher option
     ├── ExperimentError              misuse of the experiment context
@@ -24,9 +25,11 @@ The tree::
     ├── JobLookupError               (LookupError) a job reference matches nothing or several jobs
     ├── ReportError                  (ValueError)  report() was given a value it cannot store
     ├── ResultsError                 a results selection is invalid or needs a missing extra
+    │   └── PlotError                a plot's metric, columns or output file are wrong
     └── RunnerError                  an experiment's command line or config file is wrong
 
     PartitaWarning (UserWarning)     something works but is fragile
+    └── TagConflictWarning           one tag name reaches a task with two values
 
 Every message says what was expected, what was found and what to do next.
 """
@@ -51,14 +54,18 @@ __all__ = [
     "LauncherError",
     "LauncherOptionError",
     "LoadError",
+    "MigrationError",
     "MissingFieldError",
     "NoExperimentError",
     "PartitaError",
     "PartitaWarning",
     "PendingPathError",
+    "PlotError",
     "ReportError",
     "ResultsError",
     "RunnerError",
+    "SharedFolderTimeout",
+    "TagConflictWarning",
     "TaskImportError",
     "UnknownFieldError",
     "WorkspaceError",
@@ -117,8 +124,16 @@ class TaskImportError(LoadError, ImportError):
     """The class of a task cannot be imported where the job runs."""
 
 
+class MigrationError(ConfigError):
+    """A migration cannot be applied: conflicting renames, or a conversion that fails."""
+
+
 class WorkspaceError(PartitaError):
     """The work directory is missing, unwritable, broken or of another layout version."""
+
+
+class SharedFolderTimeout(WorkspaceError, TimeoutError):
+    """A shared folder stayed locked by another job for longer than the timeout given."""
 
 
 class LauncherError(PartitaError):
@@ -196,6 +211,14 @@ class ResultsError(PartitaError):
     """A results selection is invalid, matches nothing, or needs the ``analysis`` extra."""
 
 
+class PlotError(ResultsError):
+    """A plot of the results table cannot be drawn as asked (``partita results --plot``).
+
+    An unknown metric or column, a metric that is not numeric, nothing left to plot, an
+    unknown output suffix, or matplotlib missing. The command line exits with code 2.
+    """
+
+
 class RunnerError(PartitaError):
     """The command line or a config file of an experiment script is wrong (``experiment_main``).
 
@@ -205,3 +228,8 @@ class RunnerError(PartitaError):
 
 class PartitaWarning(UserWarning):
     """Something works but is fragile, e.g. a task id that depends on the script's name."""
+
+
+class TagConflictWarning(PartitaWarning):
+    """A tag name reaches a task with two different values (two inputs, or ``tag()`` and a
+    grid's ambient value); the message names both and the one the job keeps."""

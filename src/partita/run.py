@@ -243,6 +243,12 @@ def _load(paths: Any) -> Any:
     task = load(paths.root)
     if not hasattr(task, "execute"):
         raise TypeError(f"{type(task).__qualname__} is not a Task; it cannot be executed.")
+    from partita.config._seal import generated_folders
+
+    # <job>/optimizer/ for a generated path of the config in the field optimizer, as the
+    # job folder itself is there for the task's own generated paths.
+    for folder in generated_folders(task, paths.root):
+        folder.mkdir(parents=True, exist_ok=True)
     return task
 
 

@@ -30,7 +30,7 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from partita.config import Task, dumps, freeze, identifier
@@ -60,6 +60,10 @@ class Play:
 
     delay: float = 0.0
     """Seconds the attempt runs before its outcome."""
+
+    gate: threading.Event | None = field(default=None, compare=False)
+    """When given, the attempt plays only once this event is set (at most 60 s later), so
+    a test orders events without sleeping."""
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,8 @@ async def _perform(run: _Run) -> Exit:
         if claim.attempt is None:
             return Exit(0 if claim.done else 75)
         attempt = claim.attempt
+        if play.gate is not None:
+            await asyncio.to_thread(play.gate.wait, 60)
         if isinstance(play, Hangs):
             await run.stop.wait()
         elif play.delay:

@@ -41,7 +41,7 @@ class Prepare(Task, id="mnist.prepare"):
             print(f"downloading shard {i + 1}/3", flush=True)
             time.sleep(0.1)
 
-class Train(Task, id="mnist.train"):
+class Train(Task, id="mnist.train", shared={"checkpoints": ("steps",)}):
     data: Param[Prepare]
     lr: Param[float]
     steps: Param[int] = 12
@@ -69,7 +69,7 @@ class Sweep(Task, id="mnist.sweep"):
             time.sleep(0.1)
 
 with experiment(sys.argv[1], "mnist", max_jobs=8, grace_period=2):
-    data = Prepare(dataset="mnist").submit()
+    data = Prepare(dataset="mnist").submit(transient=True)
     quick = Train(data=data, lr=tag(0.001)).submit()
     Evaluate(model=quick).submit()
     Export(model=quick).submit()
@@ -166,14 +166,29 @@ def test_monitor_in_a_browser(
             assert page.evaluate("window.__sameDocument"), "the page was reloaded"
             failed = page.locator('tr[data-type="mnist.export"] .badge')
             expect(failed).to_have_text("failed")
+            # The transient input is marked in the table; the other jobs are not.
+            prepare = page.locator('tr[data-type="mnist.prepare"]')
+            expect(prepare.locator(".transient")).to_have_text("transient")
+            expect(page.locator('tr[data-transient="1"]')).to_have_count(1)
+            expect(quick.locator(".transient")).to_have_count(0)
 
-            # Its page: params, dependencies, and the log.
+            # Its page: params, dependencies, the shared folder, and the log.
             quick.locator("a").click()
             expect(page.locator("h1")).to_have_text("mnist.train")
             expect(page.locator("pre.log")).to_contain_text("step 12/12 loss=0.0833")
             expect(page.locator(".params")).to_contain_text("lr")
+            shared = page.locator('.shared-list li[data-group="checkpoints"]')
+            expect(shared).to_have_count(1)
+            expect(shared).to_contain_text(str(workdir / "shared" / "mnist.train" / "checkpoints"))
+            expect(page.locator(".page-head .transient")).to_have_count(0)
             page.locator('.tab[data-stream="stderr"]').click()
             expect(page.locator("pre.log")).to_contain_text("No output on stderr")
+            page.go_back()
+            # The transient job's page says so, beside its state.
+            prepare.locator("a").click()
+            expect(page.locator("h1")).to_have_text("mnist.prepare")
+            expect(page.locator(".page-head .transient")).to_have_text("transient")
+            expect(page.locator(".kv")).to_contain_text("kept only while a job that is not done")
             page.go_back()
 
             # Kill the endless job with its button (and the confirmation).

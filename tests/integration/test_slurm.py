@@ -411,3 +411,51 @@ def test_partita_jobs_kill_cancels_a_slurm_job(slurm_env, script) -> None:  # ty
     _, err = proc.communicate(timeout=60)
     assert 1 == proc.returncode, err
     assert (folder / "cancelled").exists()
+
+
+SHARED_TRANSIENT = """
+from partita import SlurmLauncher
+
+class Prep(Task, id="slurm.prep"):
+    n: Param[int]
+    def execute(self):
+        (self.jobdir / "data.txt").write_text(str(self.n * 2))
+
+class Fit(Task, id="slurm.fit", shared={"ckpt": ("epochs",)}):
+    data: Param[Prep]
+    epochs: Param[int]
+    def execute(self):
+        with self.shared("ckpt") as folder:
+            data = (self.data.jobdir / "data.txt").read_text()
+            (folder / f"epoch{self.epochs}").write_text(f"{data} {os.environ['SLURM_JOB_ID']}")
+
+launcher = SlurmLauncher(time="5:00", mem="200M")
+with experiment("wd", "fit", launcher=launcher):
+    data = Prep(n=21).submit(transient=True)
+    Fit(data=data, epochs=1).submit()
+"""
+
+
+def test_shared_folder_and_transient_input_on_slurm(slurm_env: dict[str, str], script) -> None:  # type: ignore[no-untyped-def]
+    """The transient input runs on Slurm because the fit needs it; the fit, a Slurm job,
+    writes its shared folder under the folder's lock."""
+    xp = script(SHARED_TRANSIENT)
+    result = xp.run(timeout=120)
+    assert 0 == result.returncode, result.stderr
+    wd = xp.folder / "wd"
+    (prep,) = job_dirs(wd, "slurm.prep")
+    (fit,) = job_dirs(wd, "slurm.fit")
+    for folder in (prep, fit):
+        state = json.loads((folder / "state.json").read_text())
+        assert "slurm" == state["launcher"]["kind"], state
+        assert (folder / "done").exists()
+    (ref,) = json.loads((fit / "shared.json").read_text())
+    shared = wd / ref
+    assert ref.startswith("shared/slurm.fit/ckpt/")
+    data, job_id = (shared / "epoch1").read_text().split()
+    assert data == "42" and job_id.isdigit()
+    assert shared.with_name(shared.name + ".lock").exists()
+    # The run recorded the input as transient.
+    (jobs_file,) = (wd / "experiments" / "fit" / "runs").glob("*/jobs.jsonl")
+    entries = [json.loads(line) for line in jobs_file.read_text().splitlines()]
+    assert [e.get("transient", False) for e in entries if e["id"] == prep.name] == [True]

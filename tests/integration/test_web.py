@@ -375,6 +375,46 @@ def test_job_detail_api(client: TestClient, workdir: Path) -> None:
     assert "error" == broken["reason"]
 
 
+SHARED = """
+class Fit(Task, id="web.fit", shared={"ckpt": ("epochs",)}):
+    data: Param[Say]
+    epochs: Param[int]
+    def execute(self):
+        with self.shared("ckpt") as folder:
+            (folder / "epoch").write_text(str(self.epochs))
+
+with experiment("wd", "fits"):
+    data = Say(word="input").submit(transient=True)
+    Fit(data=data, epochs=1).submit()
+"""
+
+
+def test_transient_jobs_and_shared_folders_in_the_api(tmp_path: Path) -> None:
+    """Summaries say which job is transient; a job's detail lists its shared folders,
+    showing only entries of shared.json that name a shared folder."""
+    run_script(tmp_path, "fits", SHARED)
+    workdir = tmp_path / "wd"
+    with TestClient(create_app(workdir, token=TOKEN)) as c:
+        assert 200 == c.get(f"/?token={TOKEN}").status_code
+        jobs = {j["type"]: j for j in c.get("/api/jobs").json()["jobs"]}
+        assert {"web.say": True, "web.fit": False} == {t: j["transient"] for t, j in jobs.items()}
+        fit = jobs["web.fit"]["id"]
+        (shared,) = c.get(f"/api/jobs/{fit}").json()["shared"]
+        folder = Path(shared["path"])
+        assert folder.parent == workdir / "shared" / "web.fit" / "ckpt"
+        assert "1" == (folder / "epoch").read_text()
+        assert {"name": f"web.fit/ckpt/{folder.name[:12]}", "group": "ckpt", "exists": True} == {
+            k: v for k, v in shared.items() if k != "path"
+        }
+        assert [] == c.get(f"/api/jobs/{jobs['web.say']['id']}").json()["shared"]
+        record = workdir / "jobs" / "web.fit" / fit / "shared.json"
+        good = json.loads(record.read_text())
+        record.write_text(json.dumps([*good, "../../../etc", "shared/web.fit/ckpt/../../x"]))
+        assert [shared["path"]] == [s["path"] for s in c.get(f"/api/jobs/{fit}").json()["shared"]]
+        record.write_text("{broken")
+        assert c.get(f"/api/jobs/{fit}").json()["shared"] is None
+
+
 # --- logs --------------------------------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from partita.cli._docs import docs
 from partita.cli._experiments import experiments, status_command
 from partita.cli._gc import gc, pin, unpin
 from partita.cli._jobs import jobs
+from partita.cli._migrate import migrate
 from partita.cli._params import diff as diff_params
 from partita.cli._params import load_params
 from partita.cli._results import explain, results_command
@@ -57,6 +58,7 @@ def cli() -> None:
       partita diff 3f2a 7b01               how two jobs' parameters differ
       partita results --task train         the results table (also --csv, --json)
       partita explain 3f2a                 why this job exists, did its code change
+      partita migrate --yes                move jobs of renamed classes to their new names
       partita run xp.py --dry-run          what xp.py would run
       partita run xp.py lr=0.1 -m seed=0,1 values and sweeps (experiment_main)
       partita monitor                      the live web monitor
@@ -77,6 +79,7 @@ cli.add_command(results_command)
 cli.add_command(explain)
 cli.add_command(run)
 cli.add_command(docs)
+cli.add_command(migrate)
 
 
 @cli.command("status")

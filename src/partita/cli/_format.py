@@ -145,6 +145,12 @@ def folder_size(path: Path) -> int:
     return total
 
 
+def shared_name(workspace: Any, folder: Path) -> str:
+    """A shared folder of ``workspace`` as ``<type id>/<group>/<short id>``."""
+    relative = folder.relative_to(workspace.shared)
+    return f"{relative.parent.as_posix()}/{relative.name[:12]}"
+
+
 def launcher_text(handle: Mapping[str, Any] | None) -> str:
     """``local, pid 1234 on node1`` or ``slurm, job 42_0``: asked to the handle's launcher."""
     return describe_handle(handle)

@@ -35,6 +35,7 @@ from partita.workspace import (
     Workspace,
     delete_job,
     delete_run,
+    delete_unused_shared,
     plan_retention,
     read_retention,
     sweep_leftovers,
@@ -158,6 +159,7 @@ def gc(
         }
         deleted_jobs: list[JobInfo] = []
         deleted_runs: list[RunInfo] = []
+        deleted_shared: list[Path] = []
         kept_late: list[tuple[str, str]] = []
         if yes:
             sweep_leftovers(workspace)
@@ -176,9 +178,14 @@ def gc(
                     deleted_runs.append(run)
                 else:
                     kept_late.append((f"run {run.experiment}/{run.run}", reason))
+            # Shared folders go once no job folder that is left refers to them.
+            deleted_shared, busy = delete_unused_shared(workspace, first.doomed_shared)
+            for folder, reason in busy:
+                kept_late.append((f"shared folder {fmt.shared_name(workspace, folder)}", reason))
             index.refresh()
     jobs_listed = deleted_jobs if yes else first.doomed_jobs
     runs_listed = deleted_runs if yes else first.doomed_runs
+    shared_listed = deleted_shared if yes else first.doomed_shared
     freed = sum(sizes.get(info.identifier, 0) for info in jobs_listed)
     if as_json:
         echo_json(
@@ -195,6 +202,7 @@ def gc(
                     for info in jobs_listed
                 ],
                 "runs": [f"{run.experiment}/{run.run}" for run in runs_listed],
+                "shared": [fmt.shared_name(workspace, folder) for folder in shared_listed],
                 "bytes": freed,
                 "by_task": _by_task(first, sizes),
                 "kept_jobs": first.kept_jobs,
@@ -206,6 +214,13 @@ def gc(
         )
         return
     _print(console, first, sizes, yes, jobs_listed, runs_listed, kept_late, verbose)
+    if shared_listed:
+        console.print(
+            f"{'deleted' if yes else 'would delete'} "
+            f"{fmt.plural(len(shared_listed), 'shared folder')} no job refers to:"
+        )
+        for folder in shared_listed:
+            console.print(Text(f"  {fmt.shared_name(workspace, folder)}"))
 
 
 def _print(

@@ -29,8 +29,11 @@ from partita.workspace import (
     JobInfo,
     Workspace,
     delete_job,
+    delete_unused_shared,
     protect_jobs,
     read_job,
+    shared_of,
+    unused_shared,
 )
 
 
@@ -167,8 +170,10 @@ def clean(
     Selects jobs like 'jobs list' (every job without filters), then keeps
     running jobs, jobs of runs still in progress, pinned jobs and runs
     ('partita pin'), jobs used by the latest run of any experiment (unless
-    --include-referenced) and what kept jobs depend on. 'partita gc' deletes by
-    a retention policy instead. Prints what would be deleted and how much
+    --include-referenced) and what kept jobs depend on; a transient job only
+    while a kept job that is not done needs it (the same rules as 'partita
+    gc', which deletes by a retention policy instead). The shared folders
+    that only the deleted jobs referred to go too. Prints what would be deleted and how much
     space it takes, and what is kept and why.
 
     \b
@@ -195,7 +200,12 @@ def clean(
     if not selected:
         console.print("no job matches these filters")
         return
+    # The shared folders that only the doomed jobs refer to go with them (as in 'gc').
+    theirs = shared_of(workspace, [job_paths(workspace, info) for info in doomed])
+    damage: list[str] = []
+    shared = unused_shared(workspace, [info.identifier for info in doomed], damage, among=theirs)
     deleted: list[JobInfo] = []
+    shared_kept: list[tuple[Path, str]] = []
     if yes:
         for info in doomed:
             reason = delete_job(workspace, job_paths(workspace, info), probe_handle)
@@ -203,6 +213,7 @@ def clean(
                 deleted.append(info)
             else:
                 kept.append((info, reason))
+        shared, shared_kept = delete_unused_shared(workspace, shared) if shared else ([], [])
         if deleted:
             console.print(f"deleted {fmt.plural(len(deleted), 'job')}:")
     elif doomed:
@@ -222,10 +233,21 @@ def clean(
                 fmt.size(sizes[info.identifier]),
             )
         console.print(table)
+    if shared:
+        console.print(
+            f"{'deleted' if yes else 'would delete'} "
+            f"{fmt.plural(len(shared), 'shared folder')} no other job refers to:"
+        )
+        for folder in shared:
+            console.print(Text(f"  {fmt.shared_name(workspace, folder)}"))
     if kept:
         console.print(f"kept {fmt.plural(len(kept), 'job')}:")
         for info, reason in kept:
             console.print(Text(f"  {info.name} ({info.state}): {reason}"))
+    for folder, reason in shared_kept:
+        console.print(Text(f"kept shared folder {fmt.shared_name(workspace, folder)}: {reason}"))
+    for line in damage:
+        console.print(Text(f"skipped: {line}"))
     total = fmt.size(sum(sizes[info.identifier] for info in listed))
     if yes:
         console.print(f"freed {total}")

@@ -33,8 +33,11 @@ from partita.workspace import (
     JobInfo,
     JobPaths,
     Workspace,
+    describe_migration,
     read_job_environment,
+    read_migration,
     read_results,
+    read_shared_refs,
     read_status,
 )
 
@@ -51,6 +54,8 @@ def _jobs_table(infos: list[JobInfo]) -> Table:
         state = fmt.state_text(info.state, info.reason)
         if info.damage and info.state != "damaged":
             state.append(" damaged", style="bold red")
+        if info.transient:
+            state.append(" transient", style="dim")
         table.add_row(
             info.type_id,
             info.short,
@@ -174,11 +179,13 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
             files[stream.name] = str(stream)
     reported = read_results(paths)
     code = code_change(paths)
+    migration = read_migration(paths)
     if as_json:
         environment = read_job_environment(paths)
         echo_json(
             {
                 **job_json(workspace, info),
+                "migration": migration or None,
                 "params": to_plain(document) if document else None,
                 "results": reported,
                 "environment": environment,
@@ -211,9 +218,16 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
         rows.append(("progress", progress))
     rows.append(("tags", fmt.tags_text(info.tags) or "-"))
     rows.append(("experiments", ", ".join(info.experiments) or "-"))
+    if info.transient:
+        rows.append(("transient", "yes: 'partita gc' removes it once its dependents are done"))
+    shared = read_shared_refs(paths)
+    if shared:
+        rows.append(("shared", ", ".join(shared)))
     rows += environment_rows(paths)
     if code is not None and code["message"] and (code["class_changed"] or code["missing"]):
         rows.append(("code", Text(code["message"], style="yellow")))
+    for note in describe_migration(migration):
+        rows.append(("migration", Text(note, style="yellow")))
     for name, value in rows:
         line = Text(f"{name:<12} ", style="bold")
         line.append_text(value if isinstance(value, Text) else Text(value))

@@ -169,8 +169,7 @@ def flatten(
                 made_by = objects[producer]
                 folders.setdefault(_folder(made_by), f"<{made_by.get('type', '?')} job>")
                 visit({"$ref": producer}, f"{path}.(from {made_by.get('type', '?')})")
-            for name, item in sorted(entry.get("fields", {}).items()):
-                visit(item, f"{path}.{name}")
+            visit_fields(entry, f"{path}.")
             return
         if "$tuple" in value:
             items = value["$tuple"]
@@ -188,8 +187,23 @@ def flatten(
         for key, item in inner.items():
             visit(item, f"{path}[{key!r}]")
 
-    for name, value in sorted(root_object(document).get("fields", {}).items()):
-        visit(value, name)
+    def visit_fields(entry: dict[str, Any], prefix: str) -> None:
+        instance = entry.get("instance")
+        if isinstance(instance, str):  # a distinct() instance: its key is in its identity
+            out[prefix + "(instance)"] = Leaf(repr(instance), "str")
+        ignored = entry.get("ignored")
+        for name, item in sorted(entry.get("fields", {}).items()):
+            if not isinstance(ignored, list) or name not in ignored:
+                visit(item, prefix + name)
+                continue
+            # held with ignore(): shown, but marked as not part of the identity
+            before = set(out)
+            visit(item, prefix + name)
+            for key in [k for k in out if k not in before]:
+                leaf = out[key]
+                out[key] = Leaf(f"{leaf.text}  (ignored)", leaf.kind, leaf.container)
+
+    visit_fields(root_object(document), "")
     return out
 
 

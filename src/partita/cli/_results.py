@@ -19,10 +19,11 @@ from rich.table import Table
 from rich.text import Text
 
 from partita._jobenv import fingerprint_file
-from partita.analysis import ResultRows, result_rows
+from partita.analysis import ResultRows, draw_plot, plot_data, plot_output, result_rows
 from partita.cli import _format as fmt
 from partita.cli._app import (
     CliError,
+    UsageFailure,
     echo_json,
     find_workspace,
     get_console,
@@ -34,7 +35,16 @@ from partita.cli._app import (
 )
 from partita.cli._filters import parse_tag
 from partita.cli._params import Change, diff, load_params
-from partita.workspace import JobInfo, JobPaths, Workspace, read_job_environment, read_status
+from partita.errors import PartitaError
+from partita.workspace import (
+    JobInfo,
+    JobPaths,
+    Workspace,
+    describe_migration,
+    read_job_environment,
+    read_migration,
+    read_status,
+)
 
 __all__ = [
     "code_change",
@@ -93,6 +103,32 @@ def _json_value(value: Any) -> Any:
 @click.option("--varying", is_flag=True, help="Leave out parameters that are the same everywhere.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (every column, full identifiers).")
 @json_option
+@click.option(
+    "--plot",
+    "metric",
+    metavar="METRIC",
+    help="Draw this result (a column) into an image instead of printing the table.",
+)
+@click.option(
+    "--by",
+    metavar="PARAM",
+    help="With --plot: the x axis, a parameter or tag column (without: by step).",
+)
+@click.option(
+    "--hue",
+    "hues",
+    multiple=True,
+    metavar="PARAM",
+    help="With --plot: one line per value of this column (repeatable: per combination).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --plot: the image file, .png, .svg or .pdf [default: ./METRIC.png].",
+)
+@click.option("--logx", is_flag=True, help="With --plot: a log scale on the x axis.")
+@click.option("--logy", is_flag=True, help="With --plot: a log scale on the y axis.")
 def results_command(
     workdir: Path | None,
     experiment: str | None,
@@ -102,6 +138,12 @@ def results_command(
     varying: bool,
     as_csv: bool,
     as_json: bool,
+    metric: str | None,
+    by: str | None,
+    hues: tuple[str, ...],
+    output: Path | None,
+    logx: bool,
+    logy: bool,
 ) -> None:
     """The results table: one row per job, its parameters, tags and reported results.
 
@@ -109,16 +151,54 @@ def results_command(
     model.lr and model.split.seed); the columns that vary come first. The same
     table is partita.results() in Python (a pandas DataFrame).
 
+    --plot METRIC --by PARAM draws the metric's last value against a parameter
+    into an image (PNG, SVG or PDF, from the suffix of --output) and prints its
+    path: the jobs sharing a value (seeds) give the mean and a min-max band;
+    --hue PARAM draws one line per value. Without --by, the metric's series
+    (reported once per epoch, say) against its step, a curve per job or per hue
+    value. Needs matplotlib (pip install 'partita[analysis]').
+
     \b
     Examples:
       partita results --task train
       partita results -e sweep --tag lr=0.1 --varying
       partita results --state all --csv > results.csv
       partita results --json
+      partita results -t eval --plot accuracy --by lr --hue layers
+      partita results -t train --plot loss --hue lr -o loss.svg
     """
     if as_csv and as_json:
         raise click.UsageError("give --csv or --json, not both.")
     workspace = find_workspace(workdir)
+    if metric is None:
+        given = [
+            name for name, value in (("--by", by), ("--hue", hues), ("--output", output)) if value
+        ]
+        given += [name for name, flag in (("--logx", logx), ("--logy", logy)) if flag]
+        if given:
+            raise click.UsageError(f"{given[0]} goes with --plot METRIC; give --plot too.")
+    else:
+        if as_csv or as_json:
+            raise click.UsageError("--plot draws an image: give --plot or --csv/--json.")
+        try:
+            path = plot_output(output, metric)  # a wrong suffix fails before reading jobs
+            data = plot_data(
+                workspace.root,
+                metric,
+                by=by,
+                hue=hues,
+                experiment=experiment,
+                task=task,
+                tags=dict(parse_tag(text) for text in tags),
+                state=list(states) or None,
+            )
+            for note in data.skipped:
+                click.echo(f"note: left out: {note}", err=True)
+            draw_plot(data, path, log_x=logx, log_y=logy)
+        except PartitaError as exc:
+            raise UsageFailure(str(exc)) from None
+        click.echo(str(path))
+        return
     table = result_rows(
         workspace.root,
         experiment=experiment,
@@ -370,10 +450,12 @@ def explain(job: str, workdir: Path | None, as_json: bool) -> None:
         if mine.get("class_sha256") and theirs.get("class_sha256"):
             nearest_code = mine["class_sha256"] != theirs["class_sha256"]
     attempts = _attempts(paths)
+    migration = read_migration(paths)
     if as_json:
         echo_json(
             {
                 "job": job_json(workspace, info),
+                "migration": migration or None,
                 "siblings": len(siblings),
                 "nearest": job_json(workspace, nearest) if nearest is not None else None,
                 "changes": [change.to_json() for change in changes],
@@ -391,6 +473,8 @@ def explain(job: str, workdir: Path | None, as_json: bool) -> None:
         console.print(Text(f"tags: {fmt.tags_text(info.tags)}"))
     if info.experiments:
         console.print(Text(f"submitted by: {', '.join(info.experiments)}"))
+    for note in describe_migration(migration):
+        console.print(Text(note, style="yellow"))
     if nearest is None:
         console.print(Text(f"the only job of {info.type_id}: no other job to compare it with."))
     else:

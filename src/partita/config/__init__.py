@@ -21,10 +21,12 @@ from partita.config._fields import (
     Param,
     PathGenerator,
     field,
+    ignore,
     tag,
 )
 from partita.config._identity import digest, identifier
 from partita.config._serial import dumps, from_document, load, to_document
+from partita.config._variants import distinct
 
 __all__ = [
     "Config",
@@ -37,12 +39,14 @@ __all__ = [
     "Task",
     "attribute_docs",
     "digest",
+    "distinct",
     "dumps",
     "field",
     "fields",
     "freeze",
     "from_document",
     "identifier",
+    "ignore",
     "is_frozen",
     "iter_children",
     "load",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import typing
 from collections.abc import Callable, Iterable, Iterator
@@ -9,19 +10,27 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from partita import _layout
-from partita.config import _runtime
+from partita.config import _generic, _migrations, _runtime
 from partita.config._classdef import is_classvar, marker_of, type_id_of
 from partita.config._fields import (
     MISSING,
     Field,
     FieldKind,
+    Ignored,
     PathGenerator,
     Tagged,
     _FieldSpec,
     field,
 )
 from partita.config._identity import digest, encode_value, identifier, plan
+from partita.config._instance import STATE as STATE
+from partita.config._instance import _State as _State
+from partita.config._instance import construct as construct
+from partita.config._instance import run_post_init as run_post_init
+from partita.config._instance import state_of as state_of
+from partita.config._instance import unknown_field
 from partita.config._kinds import ConfigNode
+from partita.config._shared import check_groups, parse_groups, shared_folder, shared_lock
 from partita.config._types import field_type
 from partita.config._values import (
     differs_from_default,
@@ -33,19 +42,16 @@ from partita.config._values import (
 )
 from partita.errors import (
     ConfigDefinitionError,
+    ConfigError,
     ConfigTypeError,
     ConstantFieldError,
     CycleError,
     FrozenConfigError,
-    MissingFieldError,
     NoExperimentError,
     PendingPathError,
-    UnknownFieldError,
 )
 
 C = TypeVar("C", bound="Config")
-
-STATE = "__partita__"
 
 #: Names that fields may not use: they are methods of every config or task.
 RESERVED = frozenset(
@@ -59,29 +65,11 @@ RESERVED = frozenset(
         "stdout",
         "stderr",
         "job",
+        "replace",
+        "shared",
+        "shared_folder",
     }
 )
-
-
-class _State:
-    """Per-instance bookkeeping, stored under ``__partita__`` in the instance dict."""
-
-    __slots__ = ("digest", "frozen", "job", "paths_of", "producer", "tags", "workspace")
-
-    def __init__(self) -> None:
-        self.frozen = False
-        self.tags: dict[str, Any] = {}
-        self.producer: Config | None = None
-        self.job: Any = None
-        self.workspace: Path | None = None
-        self.digest: bytes | None = None
-        #: The job folder this config's generated paths were resolved into.
-        self.paths_of: Path | None = None
-
-
-def state_of(cfg: Config) -> _State:
-    """The bookkeeping record of ``cfg``."""
-    return cfg.__dict__[STATE]  # type: ignore[no-any-return]
 
 
 #: Pairs of configs being compared by ``==`` in this thread (to refuse loops).
@@ -97,6 +85,8 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
     for base in reversed(cls.__mro__[1:]):
         if isinstance(base, type) and issubclass(base, Config) and base is not Config:
             fields.update(resolve_fields(base))
+    if fields and "__orig_bases__" in cls.__dict__:
+        fields = _generic.specialise(cls, fields)  # class IntBox(Box[int])
     specs: dict[str, _FieldSpec] = cls.__dict__.get("_partita_specs", {})
     if specs:
         try:
@@ -151,18 +141,50 @@ def resolve_fields(cls: type[Config]) -> dict[str, Field]:
                 )
             if isinstance(factory, PathGenerator) and marker.kind is FieldKind.CONSTANT:
                 raise ConfigDefinitionError(f"{where}: a Constant cannot be a generated path.")
-            fields[name] = Field(name, marker.kind, inner, ftype, default, factory, spec.help, cls)
+            if spec.count_default and marker.kind is not FieldKind.PARAM:
+                raise ConfigDefinitionError(
+                    f"{where}: count_default=True applies to Param fields only, found a "
+                    f"{marker.kind.value.capitalize()}. Remove it (a Constant always counts, "
+                    "a Meta never does)."
+                )
+            inherited = fields.get(name)
+            if inherited is not None:
+                _generic.check_redeclared(where, inherited, marker.kind, inner, spec.override)
+            elif spec.override:
+                raise ConfigDefinitionError(
+                    f"{where}: field(override=True), but no base class of "
+                    f"{cls.__qualname__} declares {name!r}. Remove override=True."
+                )
+            fields[name] = Field(
+                name,
+                marker.kind,
+                inner,
+                ftype,
+                default,
+                factory,
+                spec.help,
+                cls,
+                count_default=spec.count_default,
+                renamed_from=spec.renamed_from,
+            )
+    _migrations.check_field_renames(cls.__qualname__, fields)
     _install(cls, fields)
     return fields
 
 
 def _install(cls: type, fields: dict[str, Field]) -> None:
+    check_groups(cls, fields)
     type_id = type_id_of(cls)
+    former = _migrations.check_type_ids(cls, cls.__dict__.get("_partita_renamed_raw"), type_id)
     setattr_ = type.__setattr__
+    setattr_(cls, "_partita_renamed_from", former)
+    _migrations.register(cls, type_id, former)
     setattr_(cls, "_partita_fields", fields)
     setattr_(cls, "_partita_type_id", type_id)
-    setattr_(cls, "_partita_plan", plan(type_id, fields))
+    setattr_(cls, "_partita_renames", _migrations.field_renames(fields))
+    setattr_(cls, "_partita_plan", plan(_migrations.identity_type_id(cls, type_id), fields))
     walk = tuple(n for n in sorted(fields) if fields[n].type.may_hold_configs)
+    setattr_(cls, "_partita_post_init", getattr(cls, "__post_init__", None))
     setattr_(cls, "_partita_walk", walk)
     # Defaults that are immutable all the way down are shared by every instance. Others
     # (a tuple default of a list field is validated into a list) are copied per instance.
@@ -176,18 +198,6 @@ def _install(cls: type, fields: dict[str, Field]) -> None:
         cls,
         "_partita_other_defaults",
         tuple(f for n, f in fields.items() if n not in simple),
-    )
-
-
-def _unknown(cls: type[Config], name: str) -> UnknownFieldError:
-    fields = resolve_fields(cls)
-    import difflib
-
-    close = difflib.get_close_matches(name, list(fields), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    known = ", ".join(sorted(fields)) or "(none)"
-    return UnknownFieldError(
-        f"{cls.__qualname__} has no field {name!r}.{hint} Its fields are: {known}."
     )
 
 
@@ -207,22 +217,49 @@ class Config(ConfigNode):
         Adam(lr=0.01)
 
     The class keyword ``id=`` fixes the type id used in identifiers and folder names; without
-    it the id is ``module.QualName``.
+    it the id is ``module.QualName``. ``renamed_from=`` lists the class's former type ids
+    (oldest first): identifiers keep using the oldest, so renaming or moving a class keeps
+    its jobs. ``deprecated=convert`` marks a class replaced by another: ``partita migrate``
+    turns its recorded configs into ``convert(old)`` (see docs/identity.md).
     """
 
     _partita_fields: ClassVar[dict[str, Field]]
     _partita_type_id: ClassVar[str]
     _partita_plan: ClassVar[Any]
     _partita_walk: ClassVar[tuple[str, ...]]
+    _partita_post_init: ClassVar[Callable[[Any], None] | None]
 
-    def __init_subclass__(cls, *, id: str | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls,
+        *,
+        id: str | None = None,
+        shared: dict[str, Any] | None = None,
+        renamed_from: str | tuple[str, ...] | None = None,
+        deprecated: Callable[[Any], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init_subclass__(**kwargs)
         if id is not None and (not isinstance(id, str) or not id or "/" in id or id != id.strip()):
             raise ConfigDefinitionError(
                 f"{cls.__qualname__}: id must be a non-empty str without '/' or surrounding "
                 f"spaces, found {id!r}. Use dotted names such as 'project.train'."
             )
+        if deprecated is not None and not callable(deprecated):
+            raise ConfigDefinitionError(
+                f"{cls.__qualname__}: deprecated= expected a conversion function (old config "
+                f"-> new config), found {deprecated!r}. Write e.g. deprecated=to_adamw."
+            )
         type.__setattr__(cls, "_partita_explicit_id", id)
+        type.__setattr__(cls, "_partita_renamed_raw", renamed_from)
+        type.__setattr__(cls, "_partita_deprecated", deprecated)
+        if shared is not None:
+            if not issubclass(cls, Task):
+                raise ConfigDefinitionError(
+                    f"{cls.__qualname__}: shared= declares folders of a task's jobs; "
+                    f"{cls.__qualname__} is a Config, not a Task. Declare it on the task class."
+                )
+            type.__setattr__(cls, "_partita_shared", parse_groups(cls.__qualname__, shared))
+        _generic.check_bare_defaults(cls)
         specs: dict[str, _FieldSpec] = {}
         for name, annotation in cls.__dict__.get("__annotations__", {}).items():
             if is_classvar(annotation):
@@ -250,53 +287,72 @@ class Config(ConfigNode):
             unresolved = ("cannot resolve the annotation", "cannot be resolved")
             if not any(text in str(exc) for text in unresolved):
                 raise  # annotations that name a later class are resolved on first use
+            if renamed_from is not None:
+                # Its former ids are known at once, for params.json recorded under them.
+                type_id = type_id_of(cls)
+                former = _migrations.check_type_ids(cls, renamed_from, type_id)
+                _migrations.register(cls, type_id, former)
+
+    def __class_getitem__(cls, params: Any) -> Any:
+        getitem = getattr(super(), "__class_getitem__", None)
+        if getitem is None:
+            raise ConfigDefinitionError(
+                f"{cls.__qualname__} has no type parameters, so {cls.__qualname__}[...] means "
+                "nothing. Declare them with class "
+                f"{cls.__name__}(..., Generic[T]), or drop the brackets."
+            )
+        try:
+            alias = getitem(params)
+        except TypeError as exc:  # Box[int, str] for one parameter, Box[1], ...
+            raise ConfigDefinitionError(
+                f"{cls.__qualname__}[...]: {exc}. Give one type per type parameter of "
+                f"{cls.__qualname__} ({', '.join(map(str, cls.__parameters__))})."  # type: ignore[attr-defined]
+            ) from None
+        return _generic.bind(alias)
+
+    @classmethod
+    def _partita_bound_fields(cls, args: tuple[Any, ...]) -> dict[str, Field]:
+        """The fields of ``cls`` with its type parameters bound to ``args`` (cached)."""
+        cache: dict[tuple[Any, ...], dict[str, Field]] = cls.__dict__.get("_partita_bound", {})
+        found = cache.get(args)
+        if found is None:
+            found = _generic.bound_fields(cls, args, resolve_fields(cls))
+            type.__setattr__(cls, "_partita_bound", {**cache, args: found})
+        return found
+
+    @classmethod
+    def _partita_build(cls: type[C], values: dict[str, Any], args: tuple[Any, ...]) -> C:
+        """``cls[*args](**values)``: an instance checked against the bound parameters."""
+        cfg = cls.__new__(cls)
+        construct(cfg, values, cls._partita_bound_fields(args), True)
+        run_post_init(cfg)
+        return cfg
 
     def __init__(self, **values: Any) -> None:
         cls = type(self)
-        fields = cls.__dict__.get("_partita_fields") or resolve_fields(cls)
-        d = self.__dict__
-        st = _State()
-        d[STATE] = st
-        qual = cls.__qualname__
-        for name, value in values.items():
-            f = fields.get(name)
-            if f is None:
-                raise _unknown(cls, name)
-            if f.kind is FieldKind.CONSTANT:
-                raise ConstantFieldError(
-                    f"{qual}.{name} is a Constant ({f.default!r}) and cannot be given a value. "
-                    "Constants version a task; change the class to change them."
-                )
-            if type(value) is Tagged:
-                value = value.value
-                st.tags[name] = tag_value(qual, name, value)
-            d[name] = f.type.validate(value, f"{qual}.{name}")
-        for name, default in cls._partita_simple_defaults:  # type: ignore[attr-defined]
-            if name not in d:
-                d[name] = default
-        missing = []
-        for f in cls._partita_other_defaults:  # type: ignore[attr-defined]
-            if f.name in d or f.generator is not None:
-                continue
-            if f.default is not MISSING:
-                # validate() rebuilds containers: a fresh copy of a list or dict default.
-                d[f.name] = f.type.validate(f.default, f"{qual}.{f.name}")
-            elif f.default_factory is not None:
-                d[f.name] = f.type.validate(f.default_factory(), f"{qual}.{f.name}")
-            else:
-                missing.append(f)
-        if missing:
-            listing = ", ".join(f"{f.name}: {f.type.describe()}" for f in missing)
-            raise MissingFieldError(
-                f"{qual}: missing value for required field{'s' if len(missing) > 1 else ''} "
-                f"{listing}. Pass {'them' if len(missing) > 1 else 'it'} as keyword "
-                f"argument{'s' if len(missing) > 1 else ''}, e.g. {qual}({missing[0].name}=...)."
-            )
+        construct(self, values, cls.__dict__.get("_partita_fields") or resolve_fields(cls), False)
+        if type(self)._partita_post_init is not None:
+            run_post_init(self)
 
     def __setattr__(self, name: str, value: Any) -> None:
         cls = type(self)
-        f = cls._partita_fields.get(name)
         st: _State = self.__dict__[STATE]
+        f = (st.bound or cls._partita_fields).get(name)
+        if st.post_init:
+            if f is not None:
+                raise ConfigError(
+                    f"{cls.__qualname__}.__post_init__ sets the field {name!r}: "
+                    "__post_init__ may only set attributes that are not fields (derived "
+                    "state, rebuilt after every load). Compute the field's value before "
+                    "building the config, or store the result under another name."
+                )
+            if name in RESERVED:
+                raise ConfigError(
+                    f"{cls.__qualname__}.__post_init__ sets {name!r}, a method of every "
+                    "task. Store the value under another name."
+                )
+            object.__setattr__(self, name, value)
+            return
         if f is None:
             # Private names, and any name on a submitted or loaded config (a task caching
             # things in execute()): plain attributes, never part of the identity or params.
@@ -308,7 +364,7 @@ class Config(ConfigNode):
                     f"{cls.__qualname__}.{name} is a method of every task and cannot be "
                     "replaced. Store the value under another name."
                 )
-            raise _unknown(cls, name)
+            raise unknown_field(cls, name)
         qual = cls.__qualname__
         if st.frozen:
             raise FrozenConfigError(
@@ -317,6 +373,11 @@ class Config(ConfigNode):
             )
         if f.kind is FieldKind.CONSTANT:
             raise ConstantFieldError(f"{qual}.{name} is a Constant and cannot be set.")
+        if type(value) is Ignored:
+            value = value.value
+            st.ignored = st.ignored | {name}
+        elif name in st.ignored:
+            st.ignored = st.ignored - {name}
         if type(value) is Tagged:
             value = value.value
             st.tags[name] = tag_value(qual, name, value)
@@ -378,12 +439,30 @@ class Config(ConfigNode):
                 same_value(v, theirs[k]) for k, v in mine.items()
             ):
                 return False
-            return same_value(state_of(self).producer, state_of(other).producer)
+            mine_st, theirs_st = state_of(self), state_of(other)
+            if mine_st.ignored != theirs_st.ignored or mine_st.instance != theirs_st.instance:
+                return False
+            return same_value(mine_st.producer, theirs_st.producer)
         finally:
             active.discard(pair)
 
     def __hash__(self) -> int:
         return hash(digest(self))
+
+    def replace(self: C, **changes: Any) -> C:
+        """A new, unfrozen copy of this config with some fields changed.
+
+        ``changes`` name fields of this config or, with dots, of the configs it holds:
+        ``train.replace(lr=0.01, **{"model.layers": 4})``. Values are checked as at
+        construction. Sub-configs not on a changed path are shared with the original
+        (sub-configs with generated paths are copied without them: their paths belong to
+        the original's job folder). This config, submitted or not, is left untouched.
+
+        Raises:
+            UnknownFieldError: a name is not a field (with a "did you mean").
+            ConfigTypeError: a value does not fit its field.
+        """
+        return _replacer[0](self, changes)  # type: ignore[no-any-return]
 
     def tag(self: C, name: str, value: Any) -> C:
         """Attach the tag ``name=value`` (not part of the identity); returns ``self``."""
@@ -400,23 +479,65 @@ class Config(ConfigNode):
 
     def tags(self) -> dict[str, Any]:
         """Tags of this config, of every config it contains and of the tasks that produced
-        them (an output carries its task's tags). Its own tags win over those it holds."""
-        collected: dict[str, Any] = {}
-        seen: set[int] = set()
+        them (an output carries its task's tags). Its own tags win over those it holds;
+        among the configs it holds, the last field (in name order) wins. Submitting warns
+        (:class:`partita.errors.TagConflictWarning`) when one name meets two values."""
+        return collect_tags(self)[0]
 
-        def visit(cfg: Config) -> None:
-            if id(cfg) in seen:
-                return
-            seen.add(id(cfg))
-            st = state_of(cfg)
-            if st.producer is not None:
-                visit(st.producer)
-            for child in iter_children(cfg):
-                visit(child)
-            collected.update(st.tags)
 
-        visit(self)
-        return dict(sorted(collected.items()))
+def _same_tag(a: Any, b: Any) -> bool:
+    """Tag values are scalars; ``1``, ``1.0`` and ``True`` are three values."""
+    return type(a) is type(b) and a == b
+
+
+def collect_tags(cfg: Config) -> tuple[dict[str, Any], list[str]]:
+    """``cfg.tags()`` and a sentence per tag name given two values on the way.
+
+    The configs are visited depth first, post-order (a producer, then the held configs in
+    field-name order, then the config itself): the value seen last wins.
+    """
+    seen_values: dict[str, list[tuple[Any, str]]] = {}
+    seen: set[int] = set()
+    root = type(cfg).__qualname__
+
+    def visit(current: Config, path: str) -> None:
+        if id(current) in seen:
+            return
+        seen.add(id(current))
+        st = state_of(current)
+        if st.producer is not None:
+            visit(st.producer, path)
+        d = current.__dict__
+        for name in type(current)._partita_walk:
+            value = d.get(name)
+            if value is not None:
+                for child in iter_values(value):
+                    visit(child, f"{path}.{name}" if path else name)
+        where = (
+            f"{root} itself" if current is cfg else f"the {type(current).__qualname__} at {path}"
+        )
+        for name, value in st.tags.items():
+            seen_values.setdefault(name, []).append((value, where))
+
+    visit(cfg, "")
+    collected: dict[str, Any] = {}
+    conflicts: list[str] = []
+    for name, values in seen_values.items():
+        winner, won_by = values[-1]
+        collected[name] = winner
+        others: list[tuple[Any, str]] = []
+        for value, where in values[:-1]:
+            if not _same_tag(value, winner) and not any(_same_tag(value, v) for v, _ in others):
+                others.append((value, where))
+        if others:
+            lost = ", ".join(f"{value!r} (from {where})" for value, where in others)
+            conflicts.append(
+                f"{root}: the tag {name!r} is given {len(others) + 1} values, {lost} and "
+                f"{winner!r} (from {won_by}); {winner!r} wins (a config's own tags win over "
+                "those of the configs it holds, a later field (in name order) or list item over "
+                f"an earlier one). Give the tag one value, or choose it: task.tag({name!r}, ...)."
+            )
+    return dict(sorted(collected.items())), conflicts
 
 
 def iter_values(value: Any) -> Iterator[Config]:
@@ -509,6 +630,9 @@ def is_frozen(cfg: Config) -> bool:
 
 _submitter: list[Callable[..., Any]] = []
 
+#: ``partita.config._variants.replace``, installed when the package is imported.
+_replacer: list[Callable[[Any, dict[str, Any]], Any]] = []
+
 
 def set_submitter(submitter: Callable[..., Any] | None) -> None:
     """Install the function ``Task.submit`` delegates to (set by the active experiment)."""
@@ -568,10 +692,41 @@ class Task(Config):
         """Path of the job's standard error file."""
         return self.jobdir / _layout.STDERR
 
+    def shared_folder(self, group: str) -> Path:
+        """The shared folder ``group`` declared with ``shared=`` on the class (created).
+
+        Every task of this class whose parameters differ only in the group's fields gets
+        the same folder, ``WORKDIR/shared/<type id>/<group>/<shared identifier>``. Write it
+        only while holding its lock: ``with self.shared(group) as folder:``.
+        """
+        folder = shared_folder(self, group)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def shared(
+        self, group: str, *, timeout: float | None = None
+    ) -> contextlib.AbstractContextManager[Path]:
+        """``with self.shared("checkpoints") as folder:``: hold the shared folder's lock.
+
+        Blocks until no other job holds it (``timeout=None``, the default), or raises
+        :class:`partita.errors.SharedFolderTimeout` after ``timeout`` seconds. The lock is
+        released at the end of the block, and by the kernel if the job dies.
+        """
+        return shared_lock(self, group, timeout)
+
     @property
     def job(self) -> Any:
         """The :class:`partita.Job` of this task in the current experiment (after submit)."""
-        job = state_of(self).job
+        st = state_of(self)
+        job = st.job
+        if job is None and st.held:
+            name = type(self).__qualname__
+            raise NoExperimentError(
+                f"{name} was submitted with transient=True and is held: it gets a job (and "
+                "runs) only when a task that needs it, and is not done, is submitted in this "
+                f"experiment. Submit that task first, or submit {name} without transient=True "
+                "to run it anyway."
+            )
         if job is None:
             raise NoExperimentError(
                 f"{type(self).__qualname__} has not been submitted in this process."

@@ -55,8 +55,9 @@ class PathGenerator:
 
     ``model: Meta[Path] = field(default_factory=PathGenerator("model.pt"))`` gives
     ``<job folder>/model.pt``. In a config nested in a task, the path is placed under the
-    field's path, e.g. ``<job folder>/optimizer/state.pt``. Generated paths never enter
-    the identifier (they are derived from it).
+    field's path, e.g. ``<job folder>/optimizer/state.pt``; the job runner creates that
+    folder before ``execute()``. Generated paths never enter the identifier (they are
+    derived from it).
     """
 
     __slots__ = ("relative",)
@@ -86,17 +87,23 @@ class PathGenerator:
 
 
 class _FieldSpec:
-    __slots__ = ("default", "default_factory", "help")
+    __slots__ = ("count_default", "default", "default_factory", "help", "override", "renamed_from")
 
     def __init__(
         self,
         default: Any = MISSING,
         default_factory: Callable[[], Any] | None = None,
         help: str | None = None,
+        count_default: bool = False,
+        override: bool = False,
+        renamed_from: tuple[str, ...] = (),
     ) -> None:
         self.default = default
         self.default_factory = default_factory
         self.help = help
+        self.count_default = count_default
+        self.override = override
+        self.renamed_from = renamed_from
 
     def __repr__(self) -> str:
         return f"field(default={self.default!r}, default_factory={self.default_factory!r})"
@@ -107,8 +114,11 @@ def field(
     default: Any = MISSING,
     default_factory: Callable[[], Any] | None = None,
     help: str | None = None,
+    count_default: bool = False,
+    override: bool = False,
+    renamed_from: str | tuple[str, ...] | list[str] = (),
 ) -> Any:
-    """Declare a field's default and help text.
+    """Declare a field's default, help text and former names.
 
     Args:
         default: the value used when none is given. A field whose value equals its
@@ -116,14 +126,51 @@ def field(
             keeps every existing identifier.
         default_factory: a callable returning the default (for mutable values), or a
             :class:`PathGenerator`.
-        help: a description shown by ``partita.describe()`` and the command line.
-            The attribute docstring (a string just below the field) is used otherwise.
+        help: a description shown by ``partita.fields()``, an experiment script's
+            ``--help`` and the Sphinx extension. The attribute docstring (a string just
+            below the field), else the field's entry in an ``Attributes:``/``Arguments:``
+            section of the class docstring, is used otherwise.
+        count_default: the value counts in the identifier even when it equals the
+            default (a ``Param`` only). Changing the default then changes the identifier
+            of every config that relies on it; adding such a field to a class changes
+            every identifier of the class.
+        override: this field redeclares an inherited field with a type that does not
+            narrow the inherited one (refused otherwise, at class definition).
+        renamed_from: the field's former name, or its former names oldest first. The
+            identity keeps using the oldest name, so every existing identifier stays valid
+            and old job folders are reused; ``params.json`` written under a former name
+            still loads, and ``partita migrate`` rewrites it (docs/identity.md).
     """
     if default is not MISSING and default_factory is not None:
         raise ConfigDefinitionError(
             "field(): expected either default= or default_factory=, found both. Keep one."
         )
-    return _FieldSpec(default=default, default_factory=default_factory, help=help)
+    if count_default and default is MISSING and default_factory is None:
+        raise ConfigDefinitionError(
+            "field(count_default=True): expected a default= or default_factory= (a required "
+            "field always counts). Give the default, or drop count_default."
+        )
+    names = (renamed_from,) if isinstance(renamed_from, str) else tuple(renamed_from)
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ConfigDefinitionError(
+                f"field(renamed_from=...): expected former field names (identifiers not "
+                f"starting with '_'), found {name!r}. Write e.g. "
+                "field(renamed_from='learning_rate')."
+            )
+    if len(set(names)) != len(names):
+        raise ConfigDefinitionError(
+            f"field(renamed_from={names!r}): a former name is listed twice. List each once, "
+            "oldest first."
+        )
+    return _FieldSpec(
+        default=default,
+        default_factory=default_factory,
+        help=help,
+        count_default=bool(count_default),
+        override=bool(override),
+        renamed_from=names,
+    )
 
 
 class Tagged(Generic[T]):
@@ -143,6 +190,39 @@ def tag(value: T) -> T:
     return Tagged(value)  # type: ignore[return-value]
 
 
+class Ignored:
+    """A sub-config marked with :func:`ignore`: held, but not part of the holder's identity."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"ignore({self.value!r})"
+
+
+def ignore(value: T) -> T:
+    """Hold the sub-config ``value`` in a field without it counting in the identity.
+
+    ``Train(data=data, validation=ignore(valset))``: this ``Train`` has the identifier (and
+    the job folder) it would have with ``validation`` at its default, whatever ``valset`` is.
+    The mark belongs to this instance and field (other instances are not affected), is
+    recorded in ``params.json`` and survives a reload. The sub-config is still a dependency
+    of the task, and its tags still count.
+    """
+    from partita.config._kinds import ConfigNode
+
+    if not isinstance(value, ConfigNode):
+        from partita.errors import ConfigTypeError
+
+        raise ConfigTypeError(
+            f"ignore(): expected a config instance, found {type(value).__name__} "
+            f"{value!r}. For plain values that must not count, declare the field Meta[...]."
+        )
+    return Ignored(value)  # type: ignore[return-value]
+
+
 class Field:
     """A resolved field of a config class (see :func:`partita.fields`)."""
 
@@ -150,12 +230,14 @@ class Field:
         "_default_bytes",
         "_help",
         "annotation",
+        "count_default",
         "default",
         "default_factory",
         "generator",
         "kind",
         "name",
         "owner",
+        "renamed_from",
         "type",
     )
 
@@ -169,8 +251,13 @@ class Field:
         default_factory: Callable[[], Any] | None,
         help: str | None,
         owner: type,
+        count_default: bool = False,
+        renamed_from: tuple[str, ...] = (),
     ) -> None:
         self.name = name
+        self.count_default = count_default
+        #: Former names of the field, oldest first (``field(renamed_from=...)``).
+        self.renamed_from = renamed_from
         self.kind = kind
         self.annotation = annotation
         self.type = ftype
@@ -182,24 +269,24 @@ class Field:
         self._default_bytes: bytes | _Missing | None = MISSING
 
     @property
+    def identity_name(self) -> str:
+        """The name the identity encodes: the oldest former name, else the name."""
+        return self.renamed_from[0] if self.renamed_from else self.name
+
+    @property
     def required(self) -> bool:
         """Whether a value must be given at construction."""
         return self.default is MISSING and self.default_factory is None and self.generator is None
 
     @property
     def help(self) -> str:
-        """The field's help text: ``field(help=...)`` or its attribute docstring."""
+        """The field's help text: ``field(help=...)``, its attribute docstring, or its entry
+        in an ``Attributes:``/``Arguments:`` section of the class docstring (empty if none)."""
         if self._help is None:
             # Imported here: it loads inspect, which a job process never needs.
-            from partita.config._describe import attribute_docs
+            from partita.config._describe import field_help_text
 
-            for klass in self.owner.__mro__:
-                docs = attribute_docs(klass)
-                if self.name in docs:
-                    self._help = docs[self.name]
-                    break
-            else:
-                self._help = ""
+            self._help = field_help_text(self.owner, self.name)
         return self._help
 
     def make_default(self) -> Any:

@@ -197,14 +197,22 @@ class Plan:
 
 
 def plan(type_id: str, fields: dict[str, Any]) -> Plan:
-    """The identity plan of a class with type id ``type_id`` and these resolved fields."""
+    """The identity plan of a class with these resolved fields.
+
+    ``type_id`` is the id the identity encodes: the class's oldest former type id when it
+    declares ``renamed_from=``, else its type id.
+    """
     encoded = []
-    for name in sorted(fields):
+    # A renamed field is encoded under its oldest name (``field(renamed_from=...)``), and
+    # sorted by it, so that renaming keeps every identifier (docs/identity.md).
+    by_identity = sorted(fields, key=lambda n: getattr(fields[n], "identity_name", n))
+    for name in by_identity:
         f = fields[name]
         if f.kind is FieldKind.META or f.generator is not None:
             continue
-        check_default = f.kind is FieldKind.PARAM and not f.required
-        encoded.append((name, length_prefixed(name.encode()), f, check_default))
+        check_default = f.kind is FieldKind.PARAM and not f.required and not f.count_default
+        encoded_name = getattr(f, "identity_name", name)
+        encoded.append((name, length_prefixed(encoded_name.encode()), f, check_default))
     return Plan(HEADER + length_prefixed(type_id.encode()), tuple(encoded))
 
 
@@ -229,8 +237,16 @@ def _digest(cfg: ConfigNode, active: set[int]) -> bytes:
     else:
         buf += b"o"
         buf += _digest(producer, active)
+    instance = st.instance
+    if instance is not None:
+        # '#' cannot start a field (a 4-byte length prefix starts with 0 for every name).
+        buf += b"#"
+        buf += length_prefixed(instance.encode("utf-8", "surrogatepass"))
+    ignored = st.ignored
     try:
         for name, prefix, f, check_default in identity_plan.fields:
+            if ignored and name in ignored:
+                continue
             start = len(buf)
             buf += prefix
             vstart = len(buf)

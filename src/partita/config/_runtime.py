@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import types
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,19 @@ SCRIPT_MODULE = "__partita_main__"
 _workspace_roots: list[str] = []
 
 _importing_script = False
+
+
+_PACKAGE = str(Path(__file__).resolve().parents[1]) + os.sep
+
+
+def warn_caller(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` pointing at the first frame outside partita (the user's line)."""
+    level = 2  # stacklevel=2: the caller of this function
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class StopScriptImport(BaseException):

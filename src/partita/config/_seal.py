@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from partita import _layout
+from partita.config import _migrations, _runtime
 from partita.config._config import (
     Config,
     Task,
+    collect_tags,
     freeze,
     freeze_all,
     iter_values,
@@ -29,9 +31,9 @@ from partita.config._config import (
 )
 from partita.config._identity import identifier
 from partita.config._serial import class_reference, dumps
-from partita.errors import ConfigError, PartitaWarning
+from partita.errors import ConfigError, PartitaWarning, TagConflictWarning
 
-__all__ = ["Sealed", "seal"]
+__all__ = ["Sealed", "generated_folders", "seal"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class Sealed:
     """The bytes of ``params.json`` if they were made (see :attr:`params`)."""
     recorded: bool | None = None
     """Whether the job folder held these very bytes when sealed (``None``: no file)."""
+    matched: str | None = None
+    """How the job folder was found through a migration (a former type id or field name,
+    see ``renamed_from=``), in words; ``None`` when it was found under the current names."""
     done: bool = False
     """Whether the job was found done when sealed (its ``params.json`` bytes were then not
     made: nothing will write them)."""
@@ -90,7 +95,10 @@ def _check_type_id(cls: type) -> None:
     type_id: str = cls._partita_type_id  # type: ignore[attr-defined]
     known = _classes.get(type_id)
     if known is not None and known[0] is cls:
-        return  # the common case: this class was sealed before
+        # The common case: this class was sealed before (and warned about if deprecated);
+        # a class declaring its id as a former one may have been defined since.
+        _migrations.check_not_claimed(cls, type_id)
+        return
     reference = _reference(cls)
     if known is not None and known[0] is not cls and known[1] != reference:
         raise ConfigError(
@@ -101,6 +109,55 @@ def _check_type_id(cls: type) -> None:
     # A class redefined under the same module and name (a reload, a notebook cell) replaces
     # the previous one.
     _classes[type_id] = (cls, reference)
+    _migrations.check_not_claimed(cls, type_id)
+    if _migrations.conversion_of(cls) is not None and cls not in _warned_deprecated:
+        _warned_deprecated.add(cls)
+        warnings.warn(
+            f"{cls.__qualname__} ({type_id}) is deprecated: its class declares a conversion "
+            "to the config that replaces it. Build the new config instead, and run "
+            "'partita migrate WORKDIR' to convert the jobs recorded with the old one.",
+            PartitaWarning,
+            stacklevel=5,
+        )
+
+
+#: Deprecated classes already warned about in this process.
+_warned_deprecated: set[type] = set()
+
+
+def _former_folder(workspace: Path, cls: type, ident: str) -> tuple[Path, str] | None:
+    """The job folder of ``ident`` under a former type id of ``cls`` (newest first)."""
+    for former in reversed(_migrations.former_ids(cls)):
+        candidate = _layout.job_folder(workspace, former, ident)
+        if os.path.isdir(candidate):
+            return candidate, f"found under the former type id {former!r} (renamed_from=)"
+    return None
+
+
+def _recorded_renames(jobdir: Path, classes: dict[str, type]) -> str | None:
+    """Whether the job folder's ``params.json`` uses former names of these classes."""
+    try:
+        with open(os.path.join(jobdir, _layout.PARAMS), "rb") as file:
+            objects = json.loads(file.read())["objects"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    found: list[str] = []
+    former_of = {old: cls for cls in classes.values() for old in _migrations.former_ids(cls)}
+    for entry in objects if isinstance(objects, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        type_id, fields = entry.get("type"), entry.get("fields")
+        cls = classes.get(type_id) if isinstance(type_id, str) else None
+        if cls is None and isinstance(type_id, str) and type_id in former_of:
+            cls = former_of[type_id]
+            found.append(f"type id {type_id!r} is now {cls._partita_type_id!r}")  # type: ignore[attr-defined]
+        renames: dict[str, str] = getattr(cls, "_partita_renames", None) or {}
+        for name in fields if isinstance(fields, dict) and renames else ():
+            if name in renames:
+                found.append(f"field {name!r} is now {renames[name]!r}")
+    if not found:
+        return None
+    return "recorded under former names: " + ", ".join(dict.fromkeys(found))
 
 
 def _read_rest(fd: int) -> bytes:
@@ -207,6 +264,30 @@ def _resolve_generated(
         st.paths_of = jobdir
 
 
+def generated_folders(task: Config, jobdir: Path) -> list[Path]:
+    """The folders the generated paths of ``task`` need, inside its job folder ``jobdir``.
+
+    The parent of each generated path (``optimizer/`` of ``optimizer/state.pt``, for a
+    config held in the field ``optimizer``), or the path itself when the generator names
+    the folder (``PathGenerator()``). The job runner creates them before ``execute()``, so
+    a nested config's file can be written as a top-level one's. Paths given by hand, and
+    those of sub-tasks and producers (other job folders), are left alone.
+    """
+    folders: dict[Path, None] = {}
+    root = Path(jobdir)
+    for _, cfg in walk(task, into_tasks=False):
+        if cfg is not task and isinstance(cfg, Task):
+            continue
+        for name, f in type(cfg)._partita_fields.items():
+            value = cfg.__dict__.get(name)
+            if f.generator is None or not isinstance(value, Path):
+                continue
+            folder = value if not f.generator.relative else value.parent
+            if folder != root and folder.is_relative_to(root):
+                folders.setdefault(folder, None)
+    return list(folders)
+
+
 def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
     """``value`` with every config it holds marked as produced by ``task``.
 
@@ -226,6 +307,7 @@ def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
             fresh.tags = dict(st.tags)
             fresh.workspace = st.workspace
             fresh.paths_of = st.paths_of
+            fresh.ignored, fresh.instance, fresh.bound = st.ignored, st.instance, st.bound
             value, st = copy, fresh
         st.producer = task
         st.digest = None
@@ -301,39 +383,69 @@ def seal(
     # only generated paths, which are not configs, are set).
     every = list(walk(task))
     inner_task = False
+    classes: dict[str, type] = {}
+    migrated = False
     for _, cfg in every:
         cls = type(cfg)
         if check_class is not None:
             check_class(cls)
         _check_type_id(cls)
         types[cls._partita_type_id] = _class_name(cls)
+        classes[cls._partita_type_id] = cls
+        migrated = migrated or bool(
+            cls.__dict__.get("_partita_renamed_from") or cls.__dict__.get("_partita_renames")
+        )
         inner_task = inner_task or (cfg is not task and isinstance(cfg, Task))
     # Without a sub-task, the walk that stops at sub-tasks is the same walk.
     own = list(walk(task, into_tasks=False)) if inner_task else every
     dependencies = _dependencies(task, own)
     type_id = type(task)._partita_type_id
     jobdir = _layout.job_folder(workspace, type_id, ident)
+    matched: str | None = None
+    if migrated and _migrations.former_ids(type(task)) and not os.path.isdir(jobdir):
+        former = _former_folder(workspace, type(task), ident)
+        if former is not None:
+            jobdir, matched = former
     _resolve_generated(task, jobdir, own)
     freeze_all(cfg for _, cfg in every)
     st = state_of(task)
     st.workspace = workspace
     outputs = outputs_of(task)
-    tags = task.tags()
+    tags, conflicts = collect_tags(task)
+    for conflict in conflicts:
+        _runtime.warn_caller(conflict, TagConflictWarning)
     recorded_bytes = _read_recorded(jobdir)
-    if recorded_bytes is not None and is_done is not None and is_done(jobdir):
+    if recorded_bytes is not None and not migrated and is_done is not None and is_done(jobdir):
         # A rerun of a done task: nothing will write params.json, so it is not encoded.
         recorded = _check_recorded_classes(jobdir, types, None, recorded_bytes)
         return Sealed(
-            task, type_id, ident, jobdir, tags, dependencies, outputs, None, recorded, True
+            task,
+            type_id,
+            ident,
+            jobdir,
+            tags,
+            dependencies,
+            outputs,
+            None,
+            recorded,
+            matched=matched,
+            done=True,
         )
     params = dumps(task)
     recorded = _check_recorded_classes(jobdir, types, params, recorded_bytes)
-    return Sealed(task, type_id, ident, jobdir, tags, dependencies, outputs, params, recorded)
+    if migrated and recorded is False:
+        renames = _recorded_renames(jobdir, classes)
+        if renames is not None:
+            matched = f"{matched}; {renames}" if matched else renames
+    return Sealed(
+        task, type_id, ident, jobdir, tags, dependencies, outputs, params, recorded, matched
+    )
 
 
 def producer_of(cfg: Config) -> Config | None:
     """The task whose ``outputs()`` returned ``cfg`` (``None`` for other configs)."""
-    return state_of(cfg).producer
+    producer: Config | None = state_of(cfg).producer
+    return producer
 
 
 def configs_in(value: Any) -> list[Config]:

@@ -21,12 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from partita import _layout
-from partita.config import _runtime
-from partita.config._config import Config, _State, freeze, resolve_fields, state_of
+from partita.config import _migrations, _runtime
+from partita.config._config import (
+    Config,
+    _State,
+    freeze,
+    resolve_fields,
+    run_post_init,
+    state_of,
+)
 from partita.config._fields import FieldKind
 from partita.config._identity import encode_value, identifier
 from partita.config._kinds import Kind, kind_or_none
-from partita.errors import EncodingError, LoadError, TaskImportError
+from partita.errors import EncodingError, LoadError, MigrationError, TaskImportError
 
 FORMAT = "partita.params/1"
 
@@ -95,6 +102,10 @@ class _Writer:
         }
         if producer is not None:
             entry["producer"] = producer
+        if st.ignored:
+            entry["ignored"] = sorted(st.ignored)
+        if st.instance is not None:
+            entry["instance"] = st.instance
         position = self._position(entry)
         self.index[id(cfg)] = position
         return position
@@ -297,11 +308,24 @@ def import_class(reference: str, file: str | None = None) -> Any:
 
 
 class _Reader:
-    def __init__(self, document: dict[str, Any], workspace: Path | None, source: str) -> None:
+    def __init__(
+        self,
+        document: dict[str, Any],
+        workspace: Path | None,
+        source: str,
+        convert: bool = False,
+        paths: dict[str, str] | None = None,
+    ) -> None:
         self.document = document
         self.workspace = workspace
         self.source = source
         self.objects: list[Config] = []
+        #: Replace configs of deprecated classes by their conversion (``partita migrate``).
+        self.convert = convert
+        #: Work-directory-relative job folders that moved: old ``jobs/t/i`` → new.
+        self.paths = paths or {}
+        #: What reading changed: former type ids, former field names, conversions.
+        self.notes: list[str] = []
 
     def fail(self, message: str) -> LoadError:
         return LoadError(f"{self.source}: {message}")
@@ -319,14 +343,50 @@ class _Reader:
         root = self.objects[doc["root"]]
         return root
 
-    def build_one(self, entry: dict[str, Any]) -> Config:
-        cls = import_class(entry["class"], entry.get("file"))
+    def find_class(self, entry: dict[str, Any]) -> type[Config]:
+        """The class of an entry: its recorded class, or the one that has its type id now."""
+        recorded_type = entry.get("type")
+        try:
+            cls = import_class(entry["class"], entry.get("file"))
+        except TaskImportError:
+            # Importing the module registered its classes: a renamed or moved class is
+            # found by its former type id (``renamed_from=``).
+            # ``partita migrate`` also follows a class that moved but kept its explicit id.
+            find = _migrations.lookup if self.convert else _migrations.claimant
+            found = find(recorded_type) if isinstance(recorded_type, str) else None
+            if found is None:
+                raise
+            cls = found
         if not (isinstance(cls, type) and issubclass(cls, Config)):
             raise self.fail(f"{entry['class']} is not a Config class.")
+        resolve_fields(cls)
+        if isinstance(recorded_type, str) and recorded_type != cls._partita_type_id:
+            if recorded_type not in _migrations.former_ids(cls):
+                # The recorded class now has another id: the class that took over the
+                # recorded type id (renamed_from=) is the one the job belongs to.
+                other = _migrations.claimant(recorded_type)
+                if other is not None and issubclass(other, Config):
+                    cls = other
+                    resolve_fields(cls)
+            if recorded_type in _migrations.former_ids(cls):
+                self.note(f"type id {recorded_type} is now {cls._partita_type_id}")
+        return cls
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def build_one(self, entry: dict[str, Any]) -> Config:
+        cls = self.find_class(entry)
         fields = resolve_fields(cls)
+        renames: dict[str, str] = cls.__dict__.get("_partita_renames") or {}
         values = {}
         for name, raw in entry["fields"].items():
             f = fields.get(name)
+            if f is None and name in renames:
+                f = fields[renames[name]]
+                self.note(f"field {cls._partita_type_id}.{name} is now {f.name}")
+                name = f.name
             if f is None:
                 raise self.fail(
                     f"{cls.__qualname__} has no field {name!r} any more, but this job was "
@@ -357,8 +417,54 @@ class _Reader:
                 d[name] = f.type.validate(f.make_default(), f"{qual}.{name}")
         if "producer" in entry:
             state_of_new.producer = self.objects[entry["producer"]]
+        if "ignored" in entry:
+            state_of_new.ignored = frozenset(entry["ignored"])
+        if "instance" in entry:
+            state_of_new.instance = str(entry["instance"])
         state_of_new.workspace = self.workspace
         freeze(cfg)
+        if cls._partita_post_init is not None:
+            run_post_init(cfg)
+        if self.convert:
+            return self.converted(cfg)
+        return cfg
+
+    def converted(self, cfg: Config) -> Config:
+        """``cfg``, or what the conversions of deprecated classes make of it."""
+        seen: list[type] = []
+        while (convert := _migrations.conversion_of(type(cfg))) is not None:
+            cls = type(cfg)
+            if cls in seen:
+                chain = " -> ".join(c.__qualname__ for c in [*seen, cls])
+                raise MigrationError(
+                    f"{self.source}: the conversions of deprecated classes loop ({chain}). "
+                    "A conversion must return a config of a class that is not deprecated."
+                )
+            seen.append(cls)
+            name = getattr(convert, "__qualname__", repr(convert))
+            try:
+                new = convert(cfg)
+            except Exception as exc:
+                raise MigrationError(
+                    f"{self.source}: the conversion {name} of the deprecated "
+                    f"{cls.__qualname__} raised {type(exc).__name__}: {exc}. Fix the "
+                    "conversion function; nothing was migrated."
+                ) from exc
+            if not isinstance(new, Config) or type(new) is cls:
+                found = type(new).__qualname__
+                raise MigrationError(
+                    f"{self.source}: the conversion {name} of the deprecated "
+                    f"{cls.__qualname__} must return a config of another class, found "
+                    f"{found}. Return the replacing config, e.g. NewConfig(...)."
+                )
+            st = state_of(new)
+            old_st = state_of(cfg)
+            if st.producer is None:
+                st.producer = old_st.producer
+            st.workspace = self.workspace
+            freeze(new)
+            self.note(f"{cls._partita_type_id} converted to {type(new)._partita_type_id}")
+            cfg = new
         return cfg
 
     def value(self, raw: Any) -> Any:
@@ -372,7 +478,7 @@ class _Reader:
             if raw.get("base") == "workspace":
                 if self.workspace is None:
                     raise self.fail("a path is relative to a work directory that is unknown.")
-                return self.workspace / raw["$path"]
+                return self.workspace / self.moved(raw["$path"])
             return Path(raw["$path"])
         if "$tuple" in raw:
             return tuple(self.value(v) for v in raw["$tuple"])
@@ -387,6 +493,19 @@ class _Reader:
             return {k: self.value(v) for k, v in raw["$dict"].items()}
         return {k: self.value(v) for k, v in raw.items()}
 
+    def moved(self, relative: str) -> str:
+        """``relative`` (``jobs/<type>/<identifier>/...``) after the moves of migration."""
+        if not self.paths:
+            return relative
+        parts = relative.split("/", 3)
+        if len(parts) < 3:
+            return relative
+        folder = "/".join(parts[:3])
+        target = self.paths.get(folder)
+        if target is None:
+            return relative
+        return target + relative[len(folder) :]
+
 
 def _new_state() -> Any:
     return _State()
@@ -397,6 +516,34 @@ def from_document(
 ) -> Config:
     """Rebuild the config of a ``params.json`` document (frozen)."""
     return _Reader(document, workspace, source).build()
+
+
+def migrated_document(
+    document: dict[str, Any],
+    *,
+    workspace: Path,
+    moved: dict[str, str] | None = None,
+    source: str = "params",
+) -> tuple[Config, list[str]]:
+    """Rebuild a ``params.json`` document under the current code, for ``partita migrate``.
+
+    Former type ids and field names map to the current ones, configs of deprecated classes
+    are replaced by their conversion, and paths into job folders listed in ``moved``
+    (``jobs/<type>/<identifier>`` → new) follow them. Returns the rebuilt config (frozen)
+    and what changed, in words (empty: nothing to migrate).
+
+    Raises:
+        MigrationError: a conversion raised or returned something else than a config.
+        LoadError, TaskImportError: the document cannot be read under the current code.
+    """
+    reader = _Reader(document, workspace, source, convert=True, paths=moved)
+    try:
+        cfg = reader.build()
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise LoadError(
+            f"{source} is not a valid params document ({type(exc).__name__}: {exc})."
+        ) from None
+    return cfg, reader.notes
 
 
 def load(path: str | os.PathLike[str]) -> Config:

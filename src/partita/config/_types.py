@@ -13,7 +13,7 @@ import typing
 from pathlib import Path, PurePath
 from typing import Any
 
-from partita.config._identity import check_encodable
+from partita.config._identity import check_encodable, encode_value
 from partita.config._kinds import ConfigNode
 from partita.errors import ConfigDefinitionError, ConfigTypeError
 
@@ -321,6 +321,37 @@ class _ConfigType(FieldType):
         return isinstance(value, self.kind)
 
 
+class _BoundConfigType(_ConfigType):
+    """A field annotated ``Box[int]``: a ``Box`` whose parameter fields hold ``int`` values."""
+
+    def __init__(self, kind: type, args: tuple[Any, ...]) -> None:
+        super().__init__(kind)
+        self.args = args
+
+    def describe(self) -> str:
+        inner = ", ".join(getattr(a, "__name__", repr(a)) for a in self.args)
+        return f"{self.kind.__qualname__}[{inner}]"
+
+    def validate(self, value: Any, path: str) -> Any:
+        value = super().validate(value, path)
+        bound = self.kind._partita_bound_fields(self.args)  # type: ignore[attr-defined]
+        own = type(value)._partita_fields
+        d = value.__dict__
+        for name, f in bound.items():
+            if own.get(name) is f or name not in d:
+                continue
+            try:
+                checked = f.type.validate(d[name], f"{path}.{name}")
+            except ConfigTypeError as exc:
+                raise ConfigTypeError(f"{path}: expected {self.describe()}: {exc}") from None
+            if encode_value(checked) != encode_value(d[name]):
+                raise ConfigTypeError(
+                    f"{path}: expected {self.describe()}, found a {type(value).__qualname__} "
+                    f"whose {name} is {d[name]!r}. Build it as {self.describe()}(...)."
+                )
+        return value
+
+
 class _Union(FieldType):
     def __init__(self, options: tuple[FieldType, ...]) -> None:
         self.options = options
@@ -363,6 +394,14 @@ def field_type(annotation: Any, where: str) -> FieldType:
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
         return field_type(args[0], where)
+    if isinstance(annotation, typing.TypeVar):  # a config's type parameter (Generic[T])
+        if annotation.__constraints__:
+            return _Union(tuple(field_type(a, where) for a in annotation.__constraints__))
+        if annotation.__bound__ is not None:
+            return field_type(annotation.__bound__, where)
+        return _SIMPLE[Any]
+    if isinstance(origin, type) and issubclass(origin, ConfigNode):  # Box[int]
+        return _BoundConfigType(origin, args)
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):
             return _Enum(annotation)

@@ -14,9 +14,9 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from partita.config import _config
+from partita.config import _config, _runtime
 from partita.config._config import Task, is_frozen
-from partita.errors import RunnerError
+from partita.errors import RunnerError, TagConflictWarning
 from partita.runner._resolve import tag_of
 
 __all__ = ["ambient_tags", "current_tags", "grid"]
@@ -39,6 +39,14 @@ def _tagging(submit: Callable[..., Any]) -> Callable[..., Any]:
             for name, value in current_tags().items():
                 if name not in own:
                     task.tag(name, value)
+                elif type(own[name]) is not type(value) or own[name] != value:
+                    _runtime.warn_caller(
+                        f"{type(task).__qualname__}: the tag {name!r} is given two values, "
+                        f"{own[name]!r} (a tag it has) and {value!r} (by the grid or --multirun); "
+                        f"{own[name]!r} wins (a tag the task has wins over an ambient one). "
+                        "Leave one of them out, or give the tag() another name.",
+                        TagConflictWarning,
+                    )
         return submit(task, **options)
 
     tagged_submit._partita_tagging = True  # type: ignore[attr-defined]

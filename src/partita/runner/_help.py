@@ -1,108 +1,31 @@
 """Help texts of config fields, and the ``--help`` of an experiment script.
 
-A field's help is, in order: ``field(help=...)``, its attribute docstring (the string just
-below it), or its entry in an ``Attributes:`` / ``Arguments:`` / ``Args:`` /
-``Parameters:`` section of the class docstring, Google style (``name (type): text``) or
-NumPy style (``name : type`` and the text indented below, under a ``-----`` underline).
+A field's help is :attr:`partita.config.Field.help` (read in the config layer, one rule
+for ``--help``, ``partita docs check``, the Sphinx extension and ``partita.fields()``):
+``field(help=...)``, its attribute docstring (the string just below it), or its entry in
+an ``Attributes:`` / ``Arguments:`` / ``Args:`` / ``Parameters:`` section of the class
+docstring, Google style (``name (type): text``) or NumPy style (``name : type`` and the
+text indented below, under a ``-----`` underline).
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from partita.config import Config, FieldKind, fields
+from partita.config._describe import section_docs
 from partita.config._fields import MISSING, Field
 from partita.runner._resolve import config_class, to_plain
 
 __all__ = ["FieldDoc", "class_summary", "describe_fields", "field_help", "section_docs"]
 
-_SECTIONS = {"attributes", "arguments", "args", "parameters", "params", "fields"}
-_GOOGLE_ITEM = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
-_NUMPY_ITEM = re.compile(r"^(\w+)\s*(:.*)?$")
-
-_cache: dict[type, dict[str, str]] = {}
-
-
-def section_docs(klass: type) -> dict[str, str]:
-    """Field name → text, from the ``Attributes:``-like sections of ``klass``'s docstring."""
-    if klass in _cache:
-        return _cache[klass]
-    doc = klass.__dict__.get("__doc__")
-    found: dict[str, str] = {}
-    if isinstance(doc, str):
-        lines = inspect.cleandoc(doc).splitlines()
-        i = 0
-        while i < len(lines):
-            head = lines[i].strip()
-            numpy = (
-                i + 1 < len(lines)
-                and head.lower() in _SECTIONS
-                and set(lines[i + 1].strip()) == {"-"}
-            )
-            google = head.endswith(":") and head[:-1].strip().lower() in _SECTIONS
-            if numpy or google:
-                i = _read_section(lines, i + (2 if numpy else 1), numpy, found)
-            else:
-                i += 1
-    _cache[klass] = found
-    return found
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def _read_section(lines: list[str], i: int, numpy: bool, found: dict[str, str]) -> int:
-    base: int | None = None
-    name: str | None = None
-    text: list[str] = []
-
-    def flush() -> None:
-        if name is not None:
-            found[name] = " ".join(part for part in text if part).strip()
-
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
-            if numpy and i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
-                break
-            text.append("")
-            i += 1
-            continue
-        indent = _indent(line)
-        if base is None:
-            base = indent
-        if indent < base or (
-            numpy and i + 1 < len(lines) and set(lines[i + 1].strip() or "x") == {"-"}
-        ):
-            break
-        if indent == base:
-            item = (_NUMPY_ITEM if numpy else _GOOGLE_ITEM).match(line.strip())
-            if item is None:
-                break
-            flush()
-            name = item.group(1).lstrip("*")
-            text = [] if numpy else [item.group(3).strip()]
-        else:
-            text.append(line.strip())
-        i += 1
-    flush()
-    return i
-
 
 def field_help(f: Field) -> str:
-    """The help text of ``f`` (empty when it has none)."""
-    if f.help:
-        return f.help
-    for klass in f.owner.__mro__:
-        docs = section_docs(klass)
-        if f.name in docs:
-            return docs[f.name]
-    return ""
+    """The help text of ``f`` (empty when it has none): :attr:`Field.help`, one rule."""
+    return f.help
 
 
 def class_summary(klass: type) -> str:

@@ -87,6 +87,13 @@ def field_at(cls: type[Config], path: tuple[str, ...], source: str) -> Field:
         known = {f.name: f for f in fields(current)}
         f = known.get(part)
         where = ".".join(path[: depth + 1])
+        renamed = next((g.name for g in known.values() if part in g.renamed_from), None)
+        if f is None and renamed is not None:
+            new = ".".join((*path[:depth], renamed))
+            raise RunnerError(
+                f"{source}: the field {where!r} of {current.__qualname__} was renamed to "
+                f"{new!r} (field(renamed_from=...)). Write {new}=... instead."
+            )
         if f is None:
             candidates = _paths(cls)
             close = difflib.get_close_matches(".".join(path), candidates, n=1, cutoff=0.6)

@@ -25,8 +25,11 @@ from partita.workspace import (
     JobPaths,
     RunInfo,
     Workspace,
+    describe_migration,
     read_job_environment,
     read_json,
+    read_migration,
+    read_shared_refs,
     read_status,
 )
 from partita.workspace import open_index as workspace_open_index
@@ -136,6 +139,7 @@ def job_summary(info: JobInfo, results: dict[str, Any] | None = None) -> dict[st
         "damage": list(info.damage),
         "host": handle_host(info.launcher),
         "launcher": handle_kind(info.launcher),
+        "transient": info.transient,
         "results": results or {},
     }
 
@@ -258,6 +262,10 @@ def render_params(document: Any, workspace: Workspace) -> Any:
         }
         if "producer" in obj:
             out["producer"] = config(obj["producer"], depth + 1)
+        if isinstance(obj.get("ignored"), list):
+            out["ignored"] = [str(name) for name in obj["ignored"]]  # held with ignore()
+        if isinstance(obj.get("instance"), str):
+            out["instance"] = obj["instance"]  # a distinct() instance
         return out if depth == 0 else {"$config": out}
 
     def value(v: Any, depth: int) -> Any:
@@ -321,7 +329,42 @@ def job_detail(
         },
         "logs": {name: _size(getattr(paths, name)) for name in ("stdout", "stderr")},
         "cancel_requested": paths.cancel_request.exists(),
+        "migration": describe_migration(read_migration(paths)),
+        "shared": shared_of_job(workspace, paths),
     }
+
+
+def shared_of_job(workspace: Workspace, paths: JobPaths) -> list[dict[str, Any]] | None:
+    """The shared folders a job's task uses (its ``shared.json``), for the job page.
+
+    ``None`` if the record cannot be read. Each folder: ``name`` (``type/group/short id``),
+    ``group``, ``path`` and whether it ``exists`` yet. Only entries of the form
+    ``shared/<type id>/<group>/<identifier>`` are shown: the file's text never becomes
+    another path.
+    """
+    refs = read_shared_refs(paths)
+    if refs is None:
+        return None
+    found = []
+    for ref in refs:
+        parts = ref.split("/")
+        if (
+            len(parts) != 4
+            or parts[0] != workspace.shared.name
+            or not all(_TYPE_ID.match(part) for part in parts[1:3])
+            or not _IDENTIFIER.match(parts[3])
+        ):
+            continue
+        folder = workspace.shared.joinpath(*parts[1:])
+        found.append(
+            {
+                "name": f"{parts[1]}/{parts[2]}/{parts[3][:12]}",
+                "group": parts[2],
+                "path": str(folder),
+                "exists": folder.is_dir(),
+            }
+        )
+    return found
 
 
 def _size(path: Path) -> int | None:

@@ -16,6 +16,7 @@ from partita.workspace._locks import FileLock, hold, holder
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
 from partita.workspace._results import read_job_environment, read_results
+from partita.workspace._shared import delete_shared, read_shared_refs, record_shared
 from partita.workspace._state import (
     EXIT_SUPERSEDED,
     Claim,
@@ -67,6 +68,9 @@ __all__ = [
     "claim_attempt",
     "delete_job",
     "delete_run",
+    "delete_shared",
+    "delete_unused_shared",
+    "describe_migration",
     "done_marker_present",
     "final_marker",
     "hold",
@@ -84,17 +88,23 @@ __all__ = [
     "read_job",
     "read_job_environment",
     "read_json",
+    "read_migration",
     "read_progress",
     "read_results",
     "read_retention",
     "read_run",
+    "read_shared_refs",
     "read_state",
     "read_status",
     "read_submissions",
     "record_final",
     "record_handle",
+    "record_match",
+    "record_shared",
     "set_aside",
+    "shared_of",
     "sweep_leftovers",
+    "unused_shared",
     "update_retention",
 ]
 
@@ -105,8 +115,11 @@ if TYPE_CHECKING:
         Retention,
         delete_job,
         delete_run,
+        delete_unused_shared,
         read_retention,
+        shared_of,
         sweep_leftovers,
+        unused_shared,
         update_retention,
     )
     from partita.workspace._gc import plan as plan_retention
@@ -114,6 +127,7 @@ if TYPE_CHECKING:
     from partita.workspace._index import Index
     from partita.workspace._index_open import open_index
     from partita.workspace._jobinfo import JobInfo, RunInfo, read_job
+    from partita.workspace._migrate import describe_migration, read_migration, record_match
     from partita.workspace._runs import (
         RunPaths,
         RunRecord,
@@ -135,10 +149,13 @@ _RETENTION = {
     "RetentionPlan": "Plan",
     "delete_job": "delete_job",
     "delete_run": "delete_run",
+    "delete_unused_shared": "delete_unused_shared",
     "plan_retention": "plan",
     "protect_jobs": "protect",
     "read_retention": "read_retention",
+    "shared_of": "shared_of",
     "sweep_leftovers": "sweep_leftovers",
+    "unused_shared": "unused_shared",
     "update_retention": "update_retention",
 }
 _RUNS = {
@@ -156,7 +173,16 @@ _RUNS = {
 }
 
 
+_MIGRATE = {"describe_migration", "read_migration", "record_match"}
+
+
 def __getattr__(name: str) -> object:
+    # Migrations (``partita migrate``, and the experiment's note of a job found under a
+    # former name): loaded only when used.
+    if name in _MIGRATE:
+        from partita.workspace import _migrate
+
+        return getattr(_migrate, name)
     # Run records are loaded when first used: the job runner, which imports this package
     # for the job-folder protocol, never needs them.
     if name in _RUNS:

@@ -10,7 +10,10 @@ What is kept (:func:`plan`):
   and every job they submitted;
 * pinned jobs;
 * transitively, what a kept job depends on: the dependencies its runs recorded, and every
-  job its ``params.json`` refers to (its inputs are their results).
+  job its ``params.json`` refers to (its inputs are their results);
+* but a transient job (submitted with ``transient=True``) only while it runs, is pinned, or
+  a kept job that is not done depends on it;
+* every shared folder that a job folder which stays refers to (``shared.json``).
 
 Everything else is proposed for deletion: job folders and run folders (the run history).
 Deleting (:func:`delete_job`, :func:`delete_run`) first renames the folder out of the way in
@@ -28,7 +31,7 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +41,12 @@ from partita.workspace._atomic import read_json, write_json
 from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._runs import RunPaths, read_run, read_submissions
+from partita.workspace._shared import (
+    delete_shared,
+    read_shared_refs,
+    shared_folders,
+    shared_in_use,
+)
 
 if TYPE_CHECKING:
     from partita.workspace._index import Index
@@ -51,11 +60,14 @@ __all__ = [
     "Retention",
     "delete_job",
     "delete_run",
+    "delete_unused_shared",
     "job_references",
     "plan",
     "read_retention",
+    "shared_of",
     "sweep_leftovers",
     "unsure",
+    "unused_shared",
     "update_retention",
 ]
 
@@ -226,6 +238,8 @@ class Plan:
     """What could not be read (kept, listed), one sentence each."""
     pins_missing: list[str] = field(default_factory=list)
     """Pins that name a job or run that no longer exists."""
+    doomed_shared: list[Path] = field(default_factory=list)
+    """Shared folders no kept job refers to (deleted after the jobs)."""
 
     @property
     def doomed_jobs(self) -> list[JobInfo]:
@@ -288,6 +302,9 @@ def close_over_dependencies(
                     "on is known only from its runs' records"
                 )
         for dependency in [*keeper.depends, *referenced]:
+            needed = jobs.get(dependency)
+            if needed is not None and needed.transient and keeper.state == "done":
+                continue  # a transient input of a done job is no longer needed
             if dependency not in reasons:
                 reasons[dependency] = f"a dependency of {keeper.name}, which is kept"
                 pending.append(dependency)
@@ -316,12 +333,31 @@ def protect(
             if run.dry_run or run.experiment in seen:
                 continue
             seen.add(run.experiment)
-            for identifier in index.run_jobs(run.experiment, run.run):
-                reasons.setdefault(
-                    identifier, f"used by the latest run of experiment '{run.experiment}'"
-                )
+            why = f"used by the latest run of experiment '{run.experiment}'"
+            _keep_run(index, jobs, reasons, run, why)
     close_over_dependencies(workspace, jobs, reasons)
     return reasons
+
+
+def _keep_run(
+    index: Index,
+    jobs: dict[str, JobInfo],
+    reasons: dict[str, str],
+    run: RunInfo | tuple[str, str],
+    why: str,
+) -> None:
+    """Keep the jobs a kept run submitted, for ``why`` — except its transient jobs.
+
+    A transient job is kept only while it runs, is pinned itself, belongs to a run in
+    progress, or a kept job that is not done depends on it (:func:`close_over_dependencies`):
+    the run that submitted it does not keep it. ``gc`` and ``jobs clean`` both decide so.
+    """
+    experiment, name = run if isinstance(run, tuple) else (run.experiment, run.run)
+    for identifier in index.run_jobs(experiment, name):
+        submitted = jobs.get(identifier)
+        if submitted is not None and submitted.transient:
+            continue  # kept only while a job that is not done needs it
+        reasons.setdefault(identifier, why)
 
 
 def _keep_pins(
@@ -337,8 +373,7 @@ def _keep_pins(
             missing.append(f"run {name}")
             continue
         experiment, _, run = name.partition("/")
-        for identifier in index.run_jobs(experiment, run):
-            reasons.setdefault(identifier, f"submitted by the pinned run {name}")
+        _keep_run(index, jobs, reasons, (experiment, run), f"submitted by the pinned run {name}")
     for identifier in pins.pinned_jobs:
         if identifier in jobs:
             reasons.setdefault(identifier, "pinned")
@@ -398,8 +433,7 @@ def plan(
         result.kept_runs[key] = why
         if run.dry_run:
             continue  # it launched nothing: it protects no job
-        for identifier in index.run_jobs(*key):
-            reasons.setdefault(identifier, f"submitted by run {name} ({why})")
+        _keep_run(index, jobs, reasons, key, f"submitted by run {name} ({why})")
     close_over_dependencies(workspace, jobs, reasons, result.damage)
     # Jobs no readable run record mentions may belong to a run whose record is damaged.
     damaged_runs = [r for r in index.runs() if r.damage]
@@ -419,7 +453,67 @@ def plan(
                     "cannot be read",
                 )
         close_over_dependencies(workspace, jobs, reasons)
+    result.doomed_shared = unused_shared(
+        workspace, [info.identifier for info in result.doomed_jobs], result.damage
+    )
     return result
+
+
+def unused_shared(
+    workspace: Workspace,
+    doomed: Iterable[str] = (),
+    damage: list[str] | None = None,
+    *,
+    among: Iterable[Path] | None = None,
+) -> list[Path]:
+    """Shared folders that no job folder refers to, once the ``doomed`` jobs are gone.
+
+    Only those in ``among`` if it is given (``jobs clean``: the folders of the jobs it
+    deletes); ``gc`` looks at every shared folder. None if a job's record of its shared
+    folders cannot be read (listed in ``damage``).
+    """
+    used, readable = shared_in_use(workspace, doomed)
+    if not readable:
+        if damage is not None:
+            damage.append(
+                "a job's record of its shared folders (shared.json) cannot be read: no "
+                "shared folder is deleted"
+            )
+        return []
+    candidates = shared_folders(workspace)
+    if among is not None:
+        wanted = set(among)
+        candidates = [folder for folder in candidates if folder in wanted]
+    return [folder for folder in candidates if folder not in used]
+
+
+def shared_of(workspace: Workspace, jobs: Iterable[JobPaths]) -> set[Path]:
+    """The shared folders that the job folders ``jobs`` refer to (read now)."""
+    found: set[Path] = set()
+    for paths in jobs:
+        found.update(workspace.root / ref for ref in read_shared_refs(paths) or [])
+    return found
+
+
+def delete_unused_shared(
+    workspace: Workspace, listed: Iterable[Path]
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Delete the ``listed`` shared folders that no job folder refers to *now*.
+
+    Decided again from every job folder, after the jobs are deleted: a folder that a job
+    submitted since refers to stays, and so does one that appeared since the listing (it is
+    decided next time). Returns the deleted folders, and the kept ones with why.
+    """
+    deleted: list[Path] = []
+    kept: list[tuple[Path, str]] = []
+    wanted = set(listed)
+    for folder in unused_shared(workspace, among=wanted):
+        reason = delete_shared(workspace, folder)
+        if reason is None:
+            deleted.append(folder)
+        else:
+            kept.append((folder, reason))
+    return deleted, kept
 
 
 # --- deleting ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from partita.workspace._process import is_alive
 from partita.workspace._runs import RunPaths, iter_runs, read_run, read_submissions
 from partita.workspace._status import is_number
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 _TABLES = ("jobs", "runs", "run_jobs", "types")
 
@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS runs(
     PRIMARY KEY(experiment, run));
 CREATE TABLE IF NOT EXISTS run_jobs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, job TEXT NOT NULL, tags TEXT, depends TEXT,
-    time REAL, PRIMARY KEY(experiment, run, job));
+    time REAL, transient INTEGER, PRIMARY KEY(experiment, run, job));
 CREATE INDEX IF NOT EXISTS run_jobs_job ON run_jobs(job);
 CREATE TABLE IF NOT EXISTS types(type TEXT PRIMARY KEY, mtime INTEGER);
 """
@@ -223,10 +223,11 @@ class Index:
                     json.dumps(entry.tags),
                     json.dumps(entry.depends),
                     entry.time,
+                    int(entry.transient),
                 )
                 for entry in submissions.entries
             ]
-            db.executemany("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?)", rows)
+            db.executemany("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?,?)", rows)
         for key in set(known) - seen:
             db.execute("DELETE FROM runs WHERE experiment=? AND run=?", key)
             db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
@@ -324,7 +325,12 @@ class Index:
         for type_id, identifier in wanted:
             folder = jobs / type_id / identifier
             if not folder.is_dir():
-                if db.execute("DELETE FROM jobs WHERE id=?", (identifier,)).rowcount:
+                # Only the row of this folder: ``partita migrate`` may have moved the same
+                # identifier under another type id.
+                removed = db.execute(
+                    "DELETE FROM jobs WHERE id=? AND type=?", (identifier, type_id)
+                ).rowcount
+                if removed:
                     changed.add(identifier)
                 continue
             paths = JobPaths(folder)
@@ -478,14 +484,15 @@ class Index:
         if len(rows) > 200:
             wanted = {row["id"] for row in rows}
             for r in self._db.execute(
-                "SELECT job, experiment, tags, depends FROM run_jobs ORDER BY time"
+                "SELECT job, experiment, tags, depends, transient FROM run_jobs ORDER BY time"
             ):
                 if r["job"] in wanted:
                     runs.setdefault(r["job"], []).append(r)
         else:
             for row in rows:
                 runs[row["id"]] = self._db.execute(
-                    "SELECT job, experiment, tags, depends FROM run_jobs WHERE job=? ORDER BY time",
+                    "SELECT job, experiment, tags, depends, transient FROM run_jobs WHERE job=? "
+                    "ORDER BY time",
                     (row["id"],),
                 ).fetchall()
         return [self._info(row, runs.get(row["id"], [])) for row in rows]
@@ -494,9 +501,11 @@ class Index:
         tags: dict[str, Any] = {}
         experiments: list[str] = []
         depends: list[str] = []
+        transient = True  # unless a run submitted it as an ordinary job
         if runs is None:
             runs = self._db.execute(
-                "SELECT job, experiment, tags, depends FROM run_jobs WHERE job=? ORDER BY time",
+                "SELECT job, experiment, tags, depends, transient FROM run_jobs WHERE job=? "
+                "ORDER BY time",
                 (row["id"],),
             ).fetchall()
         for r in runs:
@@ -506,6 +515,7 @@ class Index:
             for dep in json.loads(r["depends"] or "[]"):
                 if dep not in depends:
                     depends.append(dep)
+            transient = transient and bool(r["transient"])
         tags.update(json.loads(row["tags"] or "{}"))
         return JobInfo(
             identifier=row["id"],
@@ -525,6 +535,7 @@ class Index:
             experiments=experiments,
             depends=depends,
             damage=json.loads(row["damage"] or "[]"),
+            transient=transient and bool(runs),
         )
 
     def job(self, reference: str) -> JobInfo:

@@ -36,6 +36,9 @@ class JobInfo:
     depends: list[str] = field(default_factory=list)
     damage: list[str] = field(default_factory=list)
     """What cannot be read in its folder (``"state.json: ..."``); empty when intact."""
+    transient: bool = False
+    """A run submitted it with ``transient=True``: ``partita gc`` removes it once every job
+    that depends on it is done."""
 
     @property
     def paths(self) -> JobPaths:
@@ -82,6 +85,7 @@ class JobInfo:
             "experiments": self.experiments,
             "depends": self.depends,
             "damage": self.damage,
+            "transient": self.transient,
         }
 
 

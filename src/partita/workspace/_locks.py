@@ -27,9 +27,14 @@ class FileLock:
     The holder's identity is written into the file for diagnostics.
     """
 
-    def __init__(self, path: Path, *, note: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, path: Path, *, note: dict[str, Any] | None = None, check_path: bool = False
+    ) -> None:
         self.path = path
         self.note = note or {}
+        self.check_path = check_path
+        """Whether the lock counts only if ``path`` still names the locked file (see
+        :meth:`acquire`): for lock files that a deleter may unlink."""
         self._fd: int | None = None
 
     @property
@@ -38,32 +43,26 @@ class FileLock:
         return self._fd is not None
 
     def acquire(self, *, blocking: bool = True, timeout: float | None = None) -> bool:
-        """Take the lock; with ``blocking=False`` give up at once if it is held."""
+        """Take the lock; with ``blocking=False`` give up at once if it is held.
+
+        With ``check_path``, a lock obtained on a file that ``path`` no longer names (a
+        deleter unlinked it while holding it, and perhaps another process created a new one)
+        is dropped and the lock is taken again on the file ``path`` names now. So a deleter
+        may unlink a lock file *while holding the lock*: whoever waited on the old file
+        never believes it holds the lock of the new one. Raises :class:`FileNotFoundError`
+        if the folder of ``path`` does not exist (the caller recreates it and tries again).
+        """
         if self._fd is not None:
             return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.005
         while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            if not self._lock(fd, blocking, deadline):
+                os.close(fd)
+                return False
+            if not self.check_path or self._names(fd):
                 break
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
-                if not blocking or (deadline is not None and time.monotonic() >= deadline):
-                    os.close(fd)
-                    return False
-                if deadline is None and timeout is None and blocking:
-                    # Plain blocking wait: let the kernel wake us.
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX)
-                        break
-                    except InterruptedError:
-                        continue
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
+            os.close(fd)  # unlinked by its deleter meanwhile: lock what the path names now
         self._fd = fd
         try:
             os.ftruncate(fd, 0)
@@ -71,6 +70,39 @@ class FileLock:
         except OSError:
             pass
         return True
+
+    def _names(self, fd: int) -> bool:
+        """Whether ``path`` still names the open file ``fd``."""
+        try:
+            here = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(fd)
+        return (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
+
+    @staticmethod
+    def _lock(fd: int, blocking: bool, deadline: float | None) -> bool:
+        """``flock`` the open file ``fd``; ``False`` if it is held and waiting is over."""
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if not blocking or (deadline is not None and time.monotonic() >= deadline):
+                    return False
+                if deadline is None:
+                    # Plain blocking wait: let the kernel wake us.
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX)
+                        return True
+                    except InterruptedError:
+                        continue
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
 
     def release(self) -> None:
         """Release the lock (no-op if not held)."""

@@ -100,9 +100,19 @@ class JobPaths:
         return self.root / "environment.json"
 
     @property
+    def shared_refs(self) -> Path:
+        """The shared folders the job's task uses (JSON list, relative to the work directory)."""
+        return self._file("shared.json")
+
+    @property
     def cancel_request(self) -> Path:
         """Present when a cancellation was asked for (the runner then records ``cancelled``)."""
         return self._file("cancel-requested")
+
+    @property
+    def migration(self) -> Path:
+        """How the job was found or moved by a migration (JSON), see ``partita migrate``."""
+        return self._file("migration.json")
 
     @property
     def attempts(self) -> Path:
@@ -116,7 +126,16 @@ class JobPaths:
     def kept_between_attempts(self) -> frozenset[str]:
         """Names of the files a new attempt keeps in place (everything else is set aside)."""
         return frozenset(
-            p.name for p in (self.params, self.state, self.lock, self.cancel_request, self.attempts)
+            p.name
+            for p in (
+                self.params,
+                self.state,
+                self.lock,
+                self.cancel_request,
+                self.attempts,
+                self.migration,
+                self.shared_refs,
+            )
         )
 
     @property
@@ -172,7 +191,8 @@ class Workspace:
                 entries = [p.name for p in self.root.iterdir() if not p.name.startswith(".")]
             except OSError as exc:
                 raise WorkspaceError(f"cannot read {self.root}: {exc.strerror}.") from None
-            unexpected = [e for e in entries if e not in (_layout.JOBS, "experiments", "tokens")]
+            known = (_layout.JOBS, _layout.SHARED, "experiments", "tokens")
+            unexpected = [e for e in entries if e not in known]
             if unexpected:
                 raise WorkspaceError(
                     f"{self.root} is not empty and is not a partita work directory (it holds "
@@ -191,6 +211,8 @@ class Workspace:
                 "Check the path."
             )
         self.jobs = self.root / _layout.JOBS
+        #: Folders shared by the jobs of a task group: ``shared/<type id>/<group>/<id>/``.
+        self.shared = self.root / _layout.SHARED
         self.experiments = self.root / "experiments"
         self.tokens = self.root / "tokens"
         self.index_path = self.root / "index.sqlite"

@@ -317,16 +317,21 @@ class Submission:
     tags: dict[str, Any]
     depends: list[str]
     time: float | None
+    transient: bool = False
+    """Submitted with ``transient=True``: removable once its dependents are done."""
 
     def to_json(self) -> dict[str, Any]:
         """The line's JSON object."""
-        return {
+        document: dict[str, Any] = {
             "id": self.id,
             "type": self.type,
             "tags": self.tags,
             "depends": self.depends,
             "time": self.time,
         }
+        if self.transient:
+            document["transient"] = True
+        return document
 
 
 @dataclass
@@ -357,6 +362,7 @@ def _submission(value: Any) -> Submission | None:
         tags if isinstance(tags, dict) else {},
         [d for d in depends if isinstance(d, str)] if isinstance(depends, list) else [],
         float(when) if isinstance(when, int | float) and not isinstance(when, bool) else None,
+        value.get("transient") is True,
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 PACKAGES = [
     "partita",
+    "partita.analysis",
     "partita.config",
     "partita.errors",
     "partita.launchers",

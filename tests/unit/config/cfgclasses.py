@@ -11,9 +11,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from partita import Config, Constant, Meta, Param, PathGenerator, Task, field, tag
+from partita import Config, Constant, Meta, Param, PathGenerator, Task, distinct, field, ignore, tag
 from partita.config import _runtime, identifier
 from partita.config._config import state_of
 
@@ -181,6 +181,21 @@ class After(Config, id="test.evolving"):
     y: Param[str] = "new"
 
 
+class Optim(Config, id="test.optim"):
+    """A config before its class and fields are renamed (``Renamed`` is it, later)."""
+
+    learning_rate: Param[float]
+    momentum: Param[float] = 0.0
+
+
+class Renamed(Config, id="test.optimizer", renamed_from="test.optim"):
+    """``Optim`` renamed: another type id, ``learning_rate`` → ``lr``, ``momentum`` → ``beta``
+    (which sorts before ``lr``: the identity keeps the former names and their order)."""
+
+    lr: Param[float] = field(renamed_from="learning_rate")
+    beta: Param[float] = field(default=0.0, renamed_from="momentum")
+
+
 class NoId(Config):
     """No explicit id: the type id is ``module.QualName``."""
 
@@ -194,6 +209,36 @@ class Outer(Config, id="test.outer"):
         x: Param[int] = 0
 
     inner: Param[Outer.Inner] = field(default_factory=lambda: Outer.Inner())
+
+
+class Counted(Config, id="test.counted"):
+    """A Param whose default counts in the identity."""
+
+    x: Param[int]
+    rate: Param[float] = field(default=0.5, count_default=True)
+
+
+G = TypeVar("G")
+
+
+class GBox(Config, Generic[G], id="test.gbox"):
+    """A config generic in the type of its item."""
+
+    item: Param[G]
+
+
+class Hold(Config, id="test.hold"):
+    """A config with an optional second sub-config (for ignore())."""
+
+    main: Param[Leaf]
+    extra: Param[Leaf | None] = None
+
+
+class Twins(Config, id="test.twins"):
+    """Two sub-configs of one class (for distinct())."""
+
+    a: Param[Leaf]
+    b: Param[Leaf]
 
 
 def task_output(producer: Task, path: str | Path) -> Checkpoint:
@@ -302,6 +347,13 @@ def golden_cases() -> dict[str, Callable[[], Config]]:
         "constant.v1": lambda: VersionOne(x=1),
         "constant.v2": lambda: VersionTwo(x=1),
         "typeid.qualname": lambda: NoId(x=1),
+        # migrations: a renamed class and renamed fields keep the identifiers
+        "migrate.before-rename": lambda: Optim(learning_rate=0.1, momentum=0.9),
+        "migrate.after-rename": lambda: Renamed(lr=0.1, beta=0.9),
+        "migrate.before-rename.default": lambda: Optim(learning_rate=0.1),
+        "migrate.after-rename.default": lambda: Renamed(lr=0.1),
+        "migrate.nested-before-rename": lambda: Value(v=[Optim(learning_rate=0.5)]),
+        "migrate.nested-after-rename": lambda: Value(v=[Renamed(lr=0.5)]),
         "typeid.nested-qualname": lambda: Outer.Inner(x=1),
         "typeid.nested-in-explicit": lambda: Outer(inner=Outer.Inner(x=2)),
         # nesting (Merkle)
@@ -322,6 +374,22 @@ def golden_cases() -> dict[str, Callable[[], Config]]:
         ),
         "output.as-parameter": lambda: Value(
             v=task_output(say, f"{GOLDEN_ROOT}/jobs/test.say/x/model")
+        ),
+        # defaults that count, type parameters, ignored and distinct instances, variants
+        "counted.default": lambda: Counted(x=1),
+        "counted.explicit-default": lambda: Counted(x=1, rate=0.5),
+        "counted.set": lambda: Counted(x=1, rate=0.7),
+        "generic.unbound": lambda: GBox(item=1),
+        "generic.bound-int": lambda: GBox[int](item=1),
+        "generic.bound-float": lambda: GBox[float](item=1),
+        "ignore.absent": lambda: Hold(main=Leaf(n=1)),
+        "ignore.ignored": lambda: Hold(main=Leaf(n=1), extra=ignore(Leaf(n=2))),
+        "ignore.counted": lambda: Hold(main=Leaf(n=1), extra=Leaf(n=2)),
+        "distinct.tied": lambda: Twins(a=Leaf(n=1), b=Leaf(n=1)),
+        "distinct.untied": lambda: Twins(a=distinct(Leaf(n=1), "a"), b=distinct(Leaf(n=1), "b")),
+        "distinct.leaf": lambda: distinct(Leaf(n=1), "a"),
+        "variant.deep-change": lambda: Root(branch=Branch(leaf=Leaf(n=1))).replace(
+            **{"branch.leaf.n": 2}
         ),
     }
 

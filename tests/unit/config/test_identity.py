@@ -21,6 +21,8 @@ from cfgclasses import (
     Checkpoint,
     Color,
     Concat,
+    Counted,
+    Hold,
     Leaf,
     Level,
     Maybe,
@@ -39,7 +41,7 @@ from cfgclasses import (
     task_output,
 )
 
-from partita import Config, Param, identifier, tag
+from partita import Config, Param, distinct, identifier, ignore, tag
 from partita.config import digest, freeze
 from partita.config._config import state_of
 from partita.config._identity import encode_value
@@ -150,6 +152,25 @@ def test_producer_is_encoded_after_the_header() -> None:
     out = task_output(say, "/data/m")
     expected = config_digest("test.checkpoint", [("path", b"p" + lp(b"/data/m"))], digest(say))
     assert expected == identifier(out)
+
+
+def test_a_distinct_instance_encodes_its_key_after_the_producer_marker() -> None:
+    """distinct(cfg, key) adds '#' + lp(key) after the producer marker, before the fields."""
+    marked = distinct(Leaf(n=1), "enc")
+    data = b"partita.config/1\x00" + lp(b"test.leaf") + b"-" + b"#" + lp(b"enc")
+    data += lp(b"n") + b"i" + lp(b"1")
+    assert hashlib.sha256(data).hexdigest() == identifier(marked)
+
+
+def test_ignored_fields_and_counted_defaults_spelled_out() -> None:
+    """An ignored field is left out; a counted default is encoded like any value."""
+    held = Hold(main=Leaf(n=1), extra=ignore(Leaf(n=2)))
+    assert config_digest("test.hold", [("main", b"c" + digest(Leaf(n=1)))]) == identifier(held)
+    expected = config_digest(
+        "test.counted",
+        [("rate", b"f" + struct.pack(">d", 0.5)), ("x", b"i" + lp(b"1"))],
+    )
+    assert expected == identifier(Counted(x=1))
 
 
 def test_identifier_is_64_lowercase_hex() -> None:
@@ -525,10 +546,17 @@ def test_golden_cases_are_distinct_where_they_should_be() -> None:
         by_id.setdefault(ident, []).append(name)
     collisions = sorted(names for names in by_id.values() if len(names) > 1)
     assert [
+        ["counted.default", "counted.explicit-default"],
         ["default.after-field-added", "default.before-field-added"],
+        ["generic.bound-int", "generic.unbound"],
+        ["ignore.absent", "ignore.ignored"],
         ["maybe.default", "maybe.explicit-default"],
         ["meta.changed", "meta.default"],
+        ["migrate.after-rename", "migrate.before-rename"],
+        ["migrate.after-rename.default", "migrate.before-rename.default"],
+        ["migrate.nested-after-rename", "migrate.nested-before-rename"],
         ["nested.root", "nested.root-deep-meta"],
+        ["nested.root-deep-change", "variant.deep-change"],
         ["task.say", "task.say.tagged"],
         ["value.float.-0", "value.float.0"],
         ["value.path.absolute", "value.path.pure"],
@@ -543,6 +571,10 @@ STABILITY_CASES = [
     "value.path.workspace",
     "typed.all-set",
     "output.produced",
+    "counted.default",
+    "generic.bound-float",
+    "ignore.ignored",
+    "distinct.untied",
 ]
 
 

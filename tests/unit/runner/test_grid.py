@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
 from rclasses import Fit
 
 from partita import experiment, grid, tag
-from partita.errors import RunnerError
+from partita.errors import RunnerError, TagConflictWarning
 from partita.testing import Done, FakeLauncher
 
 
@@ -29,10 +30,14 @@ def test_tasks_are_tagged_with_the_combination(tmp_path: Path) -> None:
         outside = Fit(C=5.0)
         outside.submit()
         for C in grid(C=[7.0]):
-            Fit(C=tag(C * 2)).submit()  # an explicit tag wins
+            with pytest.warns(TagConflictWarning, match=r"given two values, 14\.0 \(a tag it"):
+                Fit(C=tag(C * 2)).submit()  # an explicit tag wins, and says so
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                Fit(C=tag(C)).submit()  # the same value: silent
     assert {} == outside.tags()
     jobs = sorted(Path(tmp_path, "jobs", "rt.fit").iterdir())
-    assert 6 == len(jobs)  # C = 0.1, 1.1, 1.0, 2.0, then 5.0 and 14.0
+    assert 7 == len(jobs)  # C = 0.1, 1.1, 1.0, 2.0, then 5.0, 14.0 and 7.0
     from partita.workspace import Workspace, open_index
 
     index = open_index(Workspace(tmp_path, create=False), lambda *_: None)
@@ -40,6 +45,6 @@ def test_tasks_are_tagged_with_the_combination(tmp_path: Path) -> None:
         tags = sorted((j.tags for j in index.jobs()), key=lambda t: sorted(t.items()))
     finally:
         index.close()
-    assert {"C": 14.0} in tags
+    assert {"C": 14.0} in tags and {"C": 7.0} in tags
     assert {"C": 0.1, "seed": 0} in tags and {"C": 1.0, "seed": 1} in tags
     assert {} in tags

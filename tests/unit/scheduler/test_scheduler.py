@@ -80,7 +80,13 @@ def test_dependency_failure_is_written_and_the_dependent_never_runs(harness: Har
 
 
 def test_requeue_when_a_queued_dependency_fails_then_succeeds(harness: Harness) -> None:
-    fake = FakeLauncher({"schedtest.step": [Killed("node_fail"), Done()]}, queues_dependencies=True)
+    # The first attempt fails only once the dependent has been queued behind it.
+    queued = threading.Event()
+    fake = FakeLauncher(
+        {"schedtest.step": [Killed("node_fail", gate=queued), Done()]},
+        queues_dependencies=True,
+        on_launch=lambda request: queued.set() if len(fake.launched) >= 2 else None,
+    )
     first = harness.submit(1, fake, retry=1)
     second = harness.submit(2, fake, after=[first])  # same launcher: queued after it
     assert second.wait(5) is JobState.DONE

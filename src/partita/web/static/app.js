@@ -133,6 +133,15 @@ function badge(state, big = false) {
   return h("span", { class: `badge s-${known}${big ? " big" : ""}`, text: known });
 }
 
+function transientMark(job) {
+  if (!job.transient) return null;
+  return h("span", {
+    class: "transient",
+    title: "Transient: run only while a job that is not done needs it; gc removes it once its dependents are done",
+    text: "transient",
+  });
+}
+
 function taskName(type) {
   if (!type) return h("span", { class: "ns", text: "unknown task" });
   const cut = type.lastIndexOf(".");
@@ -539,8 +548,9 @@ function jobsTable({ empty }) {
     if ((job.state === "failed" || job.state === "cancelled") && job.reason) {
       state.append(h("span", { class: "reason", text: ` ${job.reason}` }));
     }
+    if (job.transient) state.append(" ", transientMark(job));
     const tr = h("tr", {
-      dataset: { id: job.id, type: job.type, state: job.state },
+      dataset: { id: job.id, type: job.type, state: job.state, transient: job.transient ? "1" : "0" },
       onclick: () => navigate(`/jobs/${job.id}`),
     },
       state,
@@ -804,14 +814,19 @@ function renderConfig(config) {
   const fields = config.fields || {};
   return h("div", { class: "nested" },
     h("div", { class: "head" }, h("span", { class: "mono", text: config.type || "config" }),
-      config.id ? ` · ${config.id.slice(0, 12)}` : ""),
-    Object.keys(fields).length ? fieldsTable(fields) : h("span", { class: "v v-none", text: "no fields" }),
+      config.id ? ` · ${config.id.slice(0, 12)}` : "",
+      config.instance ? ` · distinct instance ${config.instance}` : ""),
+    Object.keys(fields).length ? fieldsTable(fields, config.ignored) : h("span", { class: "v v-none", text: "no fields" }),
     config.producer ? h("div", { class: "head" }, "produced by ", renderValue(config.producer)) : null);
 }
 
-function fieldsTable(fields) {
+function fieldsTable(fields, ignored) {
+  // ignored: the fields held with ignore(), which are not part of the identity
+  const skip = new Set(Array.isArray(ignored) ? ignored : []);
   return h("table", {}, h("tbody", {}, Object.entries(fields).map(([k, v]) =>
-    h("tr", {}, h("td", { class: "k", text: k }), h("td", {}, renderValue(v))))));
+    h("tr", {}, h("td", { class: "k", text: skip.has(k) ? `${k} (ignored)` : k,
+      title: skip.has(k) ? "held with ignore(): not part of the identity" : null }),
+    h("td", {}, renderValue(v))))));
 }
 
 function jobRef(id, type) {
@@ -948,7 +963,7 @@ function jobPage(main, [ident]) {
     const job = { ...detail, ...(store.jobs.get(detail.id) || {}) };
     lastKey = `${job.state}|${job.attempt}`;
     document.title = `${job.type}/${job.short} · partita`;
-    const actions = h("div", { class: "actions" }, badge(job.state, true),
+    const actions = h("div", { class: "actions" }, transientMark(job), badge(job.state, true),
       job.state === "running" ? killButton(job, false) : null);
     head.replaceChildren(
       h("div", { class: "crumbs" },
@@ -965,6 +980,10 @@ function jobPage(main, [ident]) {
     const stateText = [badge(job.state)];
     if (job.reason) stateText.push(" ", h("span", { class: "muted", text: job.reason }));
     if (job.detail) stateText.push(h("div", { class: "muted", text: job.detail }));
+    if (job.transient) {
+      stateText.push(h("div", { class: "muted" }, transientMark(job),
+        " kept only while a job that is not done needs it"));
+    }
     row("State", ...stateText);
     if (job.state === "running" || (typeof job.progress === "number" && job.state !== "done")) {
       row("Progress", h("div", { id: "job-progress" }, progressBar(job, true)));
@@ -983,12 +1002,21 @@ function jobPage(main, [ident]) {
       : "—");
     row("Tags", Object.keys(job.tags).length ? tagList(job.tags, addTagFilter) : h("span", { class: "muted", text: "none" }));
     row("Folder", pathEl(detail.paths.folder));
+    if ((detail.migration || []).length) row("Migration", h("div", {}, detail.migration.map((line) => h("div", { class: "muted", text: line }))));
+    if (detail.shared === null) {
+      row("Shared folders", h("span", { class: "muted", text: "shared.json cannot be read" }));
+    } else if (detail.shared && detail.shared.length) {
+      row("Shared folders", h("ul", { class: "shared-list" }, detail.shared.map((folder) =>
+        h("li", { dataset: { group: folder.group } },
+          h("span", { class: "group", text: folder.group }), " ", pathEl(folder.path),
+          folder.exists ? null : h("span", { class: "muted", text: " (not created yet)" })))));
+    }
 
     const params = detail.params
       ? h("div", { class: "params" },
         detail.params.class ? h("div", { class: "class", title: "The class of the task", text: detail.params.class }) : null,
         Object.keys(detail.params.fields || {}).length
-          ? fieldsTable(detail.params.fields)
+          ? fieldsTable(detail.params.fields, detail.params.ignored)
           : h("span", { class: "muted", text: "This task has no parameters." }))
       : h("span", { class: "muted", text: "params.json cannot be read." });
 

@@ -1,0 +1,145 @@
+"""One config instance: its bookkeeping record and how it is filled at construction.
+
+Every config holds a :class:`_State` under ``__partita__`` in its instance dict: whether it
+is frozen, its tags, producer, cached digest, and the per-instance identity marks
+(``ignore()``, ``distinct()``, bound type parameters). :func:`construct` is the body of
+``Config.__init__``; :func:`run_post_init` calls ``__post_init__``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from partita.config._fields import MISSING, Field, FieldKind, Ignored, Tagged
+from partita.config._values import tag_value
+from partita.errors import ConstantFieldError, MissingFieldError, UnknownFieldError
+
+STATE = "__partita__"
+
+
+class _State:
+    """Per-instance bookkeeping, stored under ``__partita__`` in the instance dict."""
+
+    __slots__ = (
+        "bound",
+        "digest",
+        "frozen",
+        "held",
+        "ignored",
+        "instance",
+        "job",
+        "paths_of",
+        "post_init",
+        "producer",
+        "tags",
+        "workspace",
+    )
+
+    def __init__(self) -> None:
+        self.frozen = False
+        self.tags: dict[str, Any] = {}
+        self.producer: Any = None
+        self.job: Any = None
+        #: Submitted with ``transient=True`` and not launched (yet): it has no job.
+        self.held = False
+        self.workspace: Path | None = None
+        self.digest: bytes | None = None
+        #: The job folder this config's generated paths were resolved into.
+        self.paths_of: Path | None = None
+        #: Fields whose value is not part of this instance's identity (``ignore()``).
+        self.ignored: frozenset[str] = frozenset()
+        #: The key of a distinct instance (``distinct()``): part of its identity.
+        self.instance: str | None = None
+        #: Fields checked against bound type parameters (``Box[int](...)``), if any.
+        self.bound: dict[str, Field] | None = None
+        #: Whether ``__post_init__`` is running (it may set plain attributes only).
+        self.post_init = False
+
+
+def state_of(cfg: Any) -> _State:
+    """The bookkeeping record of ``cfg``."""
+    return cfg.__dict__[STATE]  # type: ignore[no-any-return]
+
+
+def run_post_init(cfg: Any) -> None:
+    """Call ``cfg.__post_init__()`` (after construction and after every load)."""
+    hook = type(cfg)._partita_post_init
+    if hook is None:
+        return
+    st = state_of(cfg)
+    st.post_init = True
+    try:
+        hook(cfg)
+    finally:
+        st.post_init = False
+
+
+def unknown_field(cls: type, name: str) -> UnknownFieldError:
+    """The error for ``name``, which is not a field of ``cls`` (with a "did you mean")."""
+    fields = cls.__dict__.get("_partita_fields") or {}
+    import difflib
+
+    close = difflib.get_close_matches(name, list(fields), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    known = ", ".join(sorted(fields)) or "(none)"
+    return UnknownFieldError(
+        f"{cls.__qualname__} has no field {name!r}.{hint} Its fields are: {known}."
+    )
+
+
+def construct(cfg: Any, values: dict[str, Any], fields: dict[str, Field], bound: bool) -> None:
+    """Fill a new config's fields from ``values`` and defaults (``Config.__init__``).
+
+    ``fields``: the resolved fields of its class or, with ``bound``, those of a class with
+    bound type parameters (``Box[int](...)``), checked instead of the class's own.
+    """
+    cls = type(cfg)
+    d = cfg.__dict__
+    st = _State()
+    if bound:
+        st.bound = fields
+    d[STATE] = st
+    qual = cls.__qualname__
+    ignored: list[str] = []
+    for name, value in values.items():
+        f = fields.get(name)
+        if f is None:
+            raise unknown_field(cls, name)
+        if f.kind is FieldKind.CONSTANT:
+            raise ConstantFieldError(
+                f"{qual}.{name} is a Constant ({f.default!r}) and cannot be given a value. "
+                "Constants version a task; change the class to change them."
+            )
+        if type(value) is Ignored:
+            value = value.value
+            ignored.append(name)
+        if type(value) is Tagged:
+            value = value.value
+            st.tags[name] = tag_value(qual, name, value)
+        d[name] = f.type.validate(value, f"{qual}.{name}")
+    if ignored:
+        st.ignored = frozenset(ignored)
+    for name, default in cls._partita_simple_defaults:  # type: ignore[attr-defined]
+        if name not in d:
+            # a bound type parameter converts the default like a given value
+            d[name] = fields[name].type.validate(default, f"{qual}.{name}") if bound else default
+    missing = []
+    for f in cls._partita_other_defaults:  # type: ignore[attr-defined]
+        if f.name in d or f.generator is not None:
+            continue
+        f = fields[f.name]
+        if f.default is not MISSING:
+            # validate() rebuilds containers: a fresh copy of a list or dict default.
+            d[f.name] = f.type.validate(f.default, f"{qual}.{f.name}")
+        elif f.default_factory is not None:
+            d[f.name] = f.type.validate(f.default_factory(), f"{qual}.{f.name}")
+        else:
+            missing.append(f)
+    if missing:
+        listing = ", ".join(f"{f.name}: {f.type.describe()}" for f in missing)
+        raise MissingFieldError(
+            f"{qual}: missing value for required field{'s' if len(missing) > 1 else ''} "
+            f"{listing}. Pass {'them' if len(missing) > 1 else 'it'} as keyword "
+            f"argument{'s' if len(missing) > 1 else ''}, e.g. {qual}({missing[0].name}=...)."
+        )
