@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from partita._progress import progress
 from partita._report import artifacts, report
+from partita._stopping import Stopping
 from partita._version import __version__
 from partita.config import (
     Config,
@@ -66,6 +67,7 @@ __all__ = [
     "ResumableTask",
     "Retry",
     "SlurmLauncher",
+    "Stopping",
     "Task",
     "Token",
     "__version__",

@@ -61,6 +61,7 @@ __all__ = [
     "PartitaWarning",
     "PendingPathError",
     "PlotError",
+    "PretaskError",
     "ReportError",
     "ResultsError",
     "RunnerError",
@@ -114,6 +115,10 @@ class EncodingError(ConfigError, ValueError):
 
 class PendingPathError(ConfigError, AttributeError):
     """A generated path was read before the task was submitted."""
+
+
+class PretaskError(ConfigError, TypeError):
+    """A value given as a pre-task is not a light config (a ``Config`` with ``execute()``)."""
 
 
 class LoadError(PartitaError):

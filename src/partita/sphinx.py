@@ -28,7 +28,7 @@ from sphinx.util.nodes import make_refnode
 
 from partita.config import Config, FieldKind, Task, fields
 from partita.config import _types as t
-from partita.config._fields import MISSING, Field
+from partita.config._fields import COUNTS_AT_DEFAULT, MISSING, Field
 from partita.runner._help import class_summary, field_help
 from partita.runner._resolve import to_plain
 
@@ -81,12 +81,16 @@ def _default(f: Field) -> str:
         try:
             value = f.default_factory()
         except Exception:
-            return "(computed)"
+            value = MISSING
     else:
         return "required"
-    if isinstance(value, Config):
-        return f"{type(value).__qualname__}()"
-    return json.dumps(to_plain(value), ensure_ascii=False, default=str)
+    if value is MISSING:
+        text = "(computed)"
+    elif isinstance(value, Config):
+        text = f"{type(value).__qualname__}()"
+    else:
+        text = json.dumps(to_plain(value), ensure_ascii=False, default=str)
+    return f"{text} ({COUNTS_AT_DEFAULT})" if f.count_default else text
 
 
 def _link(kind: type, content: nodes.Node) -> addnodes.pending_xref:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from xputil import Script, job_dirs
+from xputil import ROOT, Script, job_dirs
 
 BODY = """
 from typing import Generic, TypeVar
@@ -69,3 +72,38 @@ def test_a_script_with_variants_runs_once_and_is_reused(
     assert second.returncode == 0, second.stderr
     assert "nothing to run" in second.stderr
     assert job_dirs(tmp_path / "wd", "xpv.fit") == folders
+
+
+MAIN = """
+from partita import experiment_main
+
+class Fit(Task, id="xpv.counted"):
+    seed: Param[int] = field(default=0, count_default=True)
+    '''The random seed.'''
+    lr: Param[float] = 0.1
+
+    def execute(self):
+        print("fit", self.seed, self.lr)
+
+@experiment_main("counted", workdir="wd")
+def main(xp, cfg: Fit) -> None:
+    Fit(seed=cfg.seed, lr=cfg.lr).submit()
+"""
+
+
+def test_help_says_which_defaults_count_toward_the_identity(
+    script: Callable[..., Script], tmp_path: Path
+) -> None:
+    xp = script(MAIN)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    shown = subprocess.run(
+        [sys.executable, "-m", "partita.cli", "run", str(xp.path), "--help"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert 0 == shown.returncode, shown.stderr
+    lines = shown.stdout.splitlines()
+    [seed] = [line for line in lines if line.strip().startswith("seed ")]
+    [lr] = [line for line in lines if line.strip().startswith("lr ")]
+    assert "int; default 0 (the default counts toward the identity)" in seed
+    assert "float; default 0.1" in lr and "counts" not in lr
+    assert "The random seed." in shown.stdout

@@ -46,6 +46,7 @@ class Train(Task, id="docs.train"):
     device: Meta[str] = "cpu"
     version: Constant[int] = 2
     seed: Param[int]
+    warmup: Param[int] = field(default=5, count_default=True)
 '''
 
 INDEX = """
@@ -87,8 +88,10 @@ def test_config_directive_renders_fields(tmp_path: Path) -> None:
         "Meta",
         "required",
         "0.001",
+        "5 (the default counts toward the identity)",  # field(count_default=True)
     ):
         assert text in html, text
+    assert html.count("counts toward the identity") == 1  # only the field that says so
     # The nested config type links to its own documentation, and so does the role.
     assert 'href="#partita-config-models-optimizer"' in html
     assert html.count('href="#partita-config-models-train"') >= 1

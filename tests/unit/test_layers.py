@@ -59,6 +59,8 @@ LAYERS: dict[str, int] = {
     "partita._progress": 5,
     "partita._report": 5,
     "partita._jobenv": 5,
+    "partita._stopping": 5,
+    "partita._energy": 5,
     "partita._forkserver": 5,
     # Remote experiments: the experiment hands a remote work directory to it; the CLI
     # relays commands through it. It needs errors, config (task classes) and itself only.
@@ -76,6 +78,8 @@ JOB_SIDE = {
     "partita._progress",
     "partita._report",
     "partita._jobenv",
+    "partita._stopping",
+    "partita._energy",
     "partita._forkserver",
 }
 JOB_SIDE_MAY_IMPORT = 2

@@ -21,6 +21,7 @@ from partita.cli._app import (
     job_paths,
     json_option,
     open_index,
+    stream_json,
     workdir_argument,
     workdir_option,
 )
@@ -101,10 +102,11 @@ def list_jobs(
     """
     workspace = find_workspace(workdir_arg, workdir)
     with open_index(workspace) as index:
+        if as_json:
+            # As echo_json would print the list, a job at a time: the first come at once.
+            stream_json(job_json(workspace, info) for info in filters.iterate(index))
+            return
         infos = filters.select(index)
-    if as_json:
-        echo_json([job_json(workspace, info) for info in infos])
-        return
     console = get_console()
     if not infos:
         what = "matches these filters" if filters.given else "exists yet"

@@ -340,6 +340,10 @@ def environment_rows(paths: JobPaths) -> list[tuple[str, str]]:
         if isinstance(children, int) and children:
             text += f" (child processes: {fmt.size(children)})"
         rows.append(("peak memory", text))
+    energy = fmt.energy_text(env.get("energy"))
+    if energy:
+        meter = env["energy"].get("meter")
+        rows.append(("energy", f"{energy}{f'  [{meter}]' if meter else ''}"))
     if env.get("python"):
         rows.append(("python", str(env["python"])))
     for item in env.get("damage", []):

@@ -4,13 +4,13 @@ This package imports nothing from the rest of partita except ``partita.errors`` 
 file names of ``partita._layout``, so the job runner can load a task quickly.
 """
 
+from partita.config._classdef import resolve_fields
 from partita.config._config import (
     Config,
     Task,
     freeze,
     is_frozen,
     iter_children,
-    resolve_fields,
     walk,
 )
 from partita.config._fields import (
@@ -64,6 +64,11 @@ def attribute_docs(klass: type) -> dict[str, str]:
 
 
 def fields(config: "Config | type[Config]") -> tuple[Field, ...]:
-    """The fields of a config class or instance, in declaration order (inherited first)."""
+    """The fields of a config class or instance, in declaration order (inherited first).
+
+    Each :class:`Field` tells its ``kind``, ``type``, ``default``, ``help`` and whether
+    ``count_default`` is set (the default then counts toward the identity; its ``repr``
+    says so too).
+    """
     cls = config if isinstance(config, type) else type(config)
     return tuple(resolve_fields(cls).values())

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import typing
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from partita import _layout
 from partita.config import _generic, _migrations, _runtime
-from partita.config._classdef import is_classvar, marker_of, type_id_of
+from partita.config._classdef import RESERVED as RESERVED
+from partita.config._classdef import is_classvar, type_id_of
+from partita.config._classdef import resolve_fields as resolve_fields
 from partita.config._fields import (
     MISSING,
     Field,
     FieldKind,
     Ignored,
-    PathGenerator,
     Tagged,
     _FieldSpec,
     field,
 )
-from partita.config._identity import digest, encode_value, identifier, plan
+from partita.config._identity import digest, encode_value, identifier
 from partita.config._instance import STATE as STATE
 from partita.config._instance import _State as _State
 from partita.config._instance import construct as construct
@@ -30,14 +30,13 @@ from partita.config._instance import run_post_init as run_post_init
 from partita.config._instance import state_of as state_of
 from partita.config._instance import unknown_field
 from partita.config._kinds import ConfigNode
-from partita.config._shared import check_groups, parse_groups, shared_folder, shared_lock
-from partita.config._types import field_type
+from partita.config._pretasks import add_pretasks
+from partita.config._shared import parse_groups, shared_folder, shared_lock
 from partita.config._values import (
     differs_from_default,
     freeze_value,
     is_enum,
     same_value,
-    shareable,
     tag_value,
 )
 from partita.errors import (
@@ -49,156 +48,14 @@ from partita.errors import (
     FrozenConfigError,
     NoExperimentError,
     PendingPathError,
+    PretaskError,
 )
 
 C = TypeVar("C", bound="Config")
-
-#: Names that fields may not use: they are methods of every config or task.
-RESERVED = frozenset(
-    {
-        "submit",
-        "execute",
-        "outputs",
-        "tag",
-        "tags",
-        "jobdir",
-        "stdout",
-        "stderr",
-        "job",
-        "replace",
-        "shared",
-        "shared_folder",
-    }
-)
-
+T = TypeVar("T", bound="Task")
 
 #: Pairs of configs being compared by ``==`` in this thread (to refuse loops).
 _comparing = threading.local()
-
-
-def resolve_fields(cls: type[Config]) -> dict[str, Field]:
-    """Resolve (once) the fields of ``cls``, including inherited ones."""
-    cached = cls.__dict__.get("_partita_fields")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    fields: dict[str, Field] = {}
-    for base in reversed(cls.__mro__[1:]):
-        if isinstance(base, type) and issubclass(base, Config) and base is not Config:
-            fields.update(resolve_fields(base))
-    if fields and "__orig_bases__" in cls.__dict__:
-        fields = _generic.specialise(cls, fields)  # class IntBox(Box[int])
-    specs: dict[str, _FieldSpec] = cls.__dict__.get("_partita_specs", {})
-    if specs:
-        try:
-            hints = typing.get_type_hints(cls, include_extras=True)
-        except NameError as exc:
-            if "<locals>" in cls.__qualname__:
-                raise ConfigDefinitionError(
-                    f"{cls.__qualname__} is defined inside a function, so its annotations "
-                    f"(strings, with 'from __future__ import annotations') cannot be resolved "
-                    f"({exc}), and a job process could not import it. Define it at the top "
-                    "level of a module or of the script."
-                ) from None
-            raise ConfigDefinitionError(
-                f"{cls.__qualname__}: cannot resolve the annotation of a field ({exc}). "
-                "Define the referenced class before creating instances, or import it."
-            ) from None
-        for name, spec in specs.items():
-            annotation = hints.get(name)
-            if annotation is None or is_classvar(annotation):
-                continue
-            where = f"{cls.__qualname__}.{name}"
-            marker, inner = marker_of(annotation)
-            if marker is None:
-                raise ConfigDefinitionError(
-                    f"{where}: expected the annotation to be Param[...], Meta[...] or "
-                    f"Constant[...], found {annotation!r}. Write e.g. "
-                    f"'{name}: Param[{getattr(annotation, '__name__', annotation)}]' "
-                    "(use ClassVar[...] for class attributes that are not fields)."
-                )
-            if name in RESERVED or name.startswith("_"):
-                raise ConfigDefinitionError(
-                    f"{where}: the name {name!r} is reserved "
-                    f"({'a method of every task' if name in RESERVED else 'private names'}). "
-                    "Choose another field name."
-                )
-            ftype = field_type(inner, where)
-            default = spec.default
-            factory = spec.default_factory
-            if default is not MISSING:
-                if not shareable(default):
-                    raise ConfigDefinitionError(
-                        f"{where}: default {default!r} is mutable and would be shared by "
-                        f"every instance. Use field(default_factory=...) instead."
-                    )
-                try:
-                    default = ftype.validate(default, where)
-                except ConfigTypeError as exc:
-                    raise ConfigDefinitionError(f"invalid default: {exc}") from None
-            if marker.kind is FieldKind.CONSTANT and default is MISSING:
-                raise ConfigDefinitionError(
-                    f"{where}: a Constant needs a value, e.g. '{name}: Constant[int] = 1'."
-                )
-            if isinstance(factory, PathGenerator) and marker.kind is FieldKind.CONSTANT:
-                raise ConfigDefinitionError(f"{where}: a Constant cannot be a generated path.")
-            if spec.count_default and marker.kind is not FieldKind.PARAM:
-                raise ConfigDefinitionError(
-                    f"{where}: count_default=True applies to Param fields only, found a "
-                    f"{marker.kind.value.capitalize()}. Remove it (a Constant always counts, "
-                    "a Meta never does)."
-                )
-            inherited = fields.get(name)
-            if inherited is not None:
-                _generic.check_redeclared(where, inherited, marker.kind, inner, spec.override)
-            elif spec.override:
-                raise ConfigDefinitionError(
-                    f"{where}: field(override=True), but no base class of "
-                    f"{cls.__qualname__} declares {name!r}. Remove override=True."
-                )
-            fields[name] = Field(
-                name,
-                marker.kind,
-                inner,
-                ftype,
-                default,
-                factory,
-                spec.help,
-                cls,
-                count_default=spec.count_default,
-                renamed_from=spec.renamed_from,
-            )
-    _migrations.check_field_renames(cls.__qualname__, fields)
-    _install(cls, fields)
-    return fields
-
-
-def _install(cls: type, fields: dict[str, Field]) -> None:
-    check_groups(cls, fields)
-    type_id = type_id_of(cls)
-    former = _migrations.check_type_ids(cls, cls.__dict__.get("_partita_renamed_raw"), type_id)
-    setattr_ = type.__setattr__
-    setattr_(cls, "_partita_renamed_from", former)
-    _migrations.register(cls, type_id, former)
-    setattr_(cls, "_partita_fields", fields)
-    setattr_(cls, "_partita_type_id", type_id)
-    setattr_(cls, "_partita_renames", _migrations.field_renames(fields))
-    setattr_(cls, "_partita_plan", plan(_migrations.identity_type_id(cls, type_id), fields))
-    walk = tuple(n for n in sorted(fields) if fields[n].type.may_hold_configs)
-    setattr_(cls, "_partita_post_init", getattr(cls, "__post_init__", None))
-    setattr_(cls, "_partita_walk", walk)
-    # Defaults that are immutable all the way down are shared by every instance. Others
-    # (a tuple default of a list field is validated into a list) are copied per instance.
-    simple = {n for n, f in fields.items() if f.default is not MISSING and shareable(f.default)}
-    setattr_(
-        cls,
-        "_partita_simple_defaults",
-        tuple((n, f.default) for n, f in fields.items() if n in simple),
-    )
-    setattr_(
-        cls,
-        "_partita_other_defaults",
-        tuple(f for n, f in fields.items() if n not in simple),
-    )
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(field,))
@@ -442,6 +299,8 @@ class Config(ConfigNode):
             mine_st, theirs_st = state_of(self), state_of(other)
             if mine_st.ignored != theirs_st.ignored or mine_st.instance != theirs_st.instance:
                 return False
+            if not same_value(mine_st.pretasks, theirs_st.pretasks):
+                return False
             return same_value(mine_st.producer, theirs_st.producer)
         finally:
             active.discard(pair)
@@ -511,6 +370,9 @@ def _collect_tags_of(
             for child in iter_values(value):
                 child_path = f"{path}.{name}" if path else name
                 _collect_tags_of(child, child_path, cfg, root, seen, seen_values)
+    for i, pretask in enumerate(st.pretasks):  # after the fields, in the order they run
+        pretask_path = f"{path}.pretasks[{i}]" if path else f"pretasks[{i}]"
+        _collect_tags_of(pretask, pretask_path, cfg, root, seen, seen_values)
     where = f"{root} itself" if current is cfg else f"the {type(current).__qualname__} at {path}"
     for name, value in st.tags.items():
         seen_values.setdefault(name, []).append((value, where))
@@ -576,6 +438,7 @@ def iter_children(cfg: Config) -> Iterator[Config]:
         value = d.get(name)
         if value is not None:
             yield from iter_values(value)
+    yield from d[STATE].pretasks
 
 
 def walk(cfg: Config, *, into_tasks: bool = True) -> Iterator[tuple[str, Config]]:
@@ -606,6 +469,8 @@ class _Walk:
             value = d.get(name)
             if value is not None:
                 yield from _visit_value(value, f"{path}.{name}" if path else name, self.visit)
+        for i, pretask in enumerate(d[STATE].pretasks):
+            yield from self.visit(pretask, f"{path}.pretasks[{i}]" if path else f"pretasks[{i}]")
 
 
 def _visit_value(
@@ -682,14 +547,45 @@ class Task(Config):
         """Submit this task to the current experiment; returns ``outputs()`` (default: self).
 
         Options (all optional): ``launcher=`` a launcher to run it with, ``tokens=`` a dict
-        ``{token: units}``, ``retries=`` a :class:`partita.Retry` policy or an int.
+        ``{token: units}``, ``retries=`` a :class:`partita.Retry` policy or an int,
+        ``pretasks=`` a list of pre-tasks (the same as :meth:`add_pretasks` first).
         """
         if not _submitter:
             raise NoExperimentError(
                 f"{type(self).__qualname__}.submit() was called outside of an experiment. "
                 "Submit tasks inside 'with partita.experiment(workdir, name):'."
             )
+        pretasks = options.pop("pretasks", None)
+        if pretasks is not None:
+            if isinstance(pretasks, Config) or not isinstance(pretasks, list | tuple):
+                raise PretaskError(
+                    f"{type(self).__qualname__}.submit(pretasks=...): expected a list of "
+                    f"light configs, found {type(pretasks).__qualname__}. Write "
+                    "submit(pretasks=[SetSeed(seed=1), ...])."
+                )
+            self.add_pretasks(*pretasks)
         return _submitter[0](self, **options)
+
+    def add_pretasks(self: T, *pretasks: Config) -> T:
+        """Run these light configs' ``execute()`` in the job process before this task's.
+
+        A pre-task is a :class:`Config` (not a ``Task``) that defines ``execute(self)``:
+        setting seeds, loading weights, configuring logging. Pre-tasks are part of the
+        task's identity, in order (adding one, or reordering them, gives another job), and
+        are stored in ``params.json``. Call it before ``submit()``; returns ``self``::
+
+            Train(lr=0.1).add_pretasks(SetSeed(seed=1), Logging(level="INFO")).submit()
+
+        Raises:
+            PretaskError: a value is a ``Task``, not a config, or has no ``execute()``.
+            FrozenConfigError: the task was already submitted (or loaded).
+        """
+        add_pretasks(self, pretasks)
+        return self
+
+    def pretasks(self) -> tuple[Config, ...]:
+        """The pre-tasks of this task, in the order they run (see :meth:`add_pretasks`)."""
+        return state_of(self).pretasks
 
     @property
     def jobdir(self) -> Path:

@@ -223,8 +223,17 @@ def ignore(value: T) -> T:
     return Ignored(value)  # type: ignore[return-value]
 
 
+#: How descriptions of a field (``--help``, the Sphinx extension, ``repr``) say that it was
+#: declared ``field(count_default=True)``.
+COUNTS_AT_DEFAULT = "the default counts toward the identity"
+
+
 class Field:
-    """A resolved field of a config class (see :func:`partita.fields`)."""
+    """A resolved field of a config class (see :func:`partita.fields`).
+
+    ``count_default`` is true for ``field(..., count_default=True)``: the value counts in the
+    identifier even when it equals the default.
+    """
 
     __slots__ = (
         "_default_bytes",
@@ -305,4 +314,5 @@ class Field:
         return self._default_bytes  # type: ignore[return-value]
 
     def __repr__(self) -> str:
-        return f"Field({self.name!r}, {self.kind.value}, {self.type.describe()})"
+        counts = f"; {COUNTS_AT_DEFAULT}" if self.count_default else ""
+        return f"Field({self.name!r}, {self.kind.value}, {self.type.describe()}{counts})"

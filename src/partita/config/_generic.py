@@ -134,6 +134,36 @@ def _fits(value: Any, base: Any) -> bool:
     return type(kept) is type(value) and same_value(kept, value)
 
 
+def binding_of(annotation: Any, generic: type) -> tuple[Any, ...]:
+    """The arguments that ``annotation`` (a config class or ``Box[...]``) gives to the type
+    parameters of its generic base ``generic``: ``(int,)`` for ``IntBox`` (``class
+    IntBox(Box[int])``) and for ``Box[int]``; the bare parameters where nothing binds them."""
+    origin = typing.get_origin(annotation) or annotation
+    mapping: dict[Any, Any] = dict(
+        zip(getattr(origin, "__parameters__", ()), typing.get_args(annotation), strict=False)
+    )
+    return _binding(origin, generic, mapping)
+
+
+def _binding(cls: type, generic: type, mapping: dict[Any, Any]) -> tuple[Any, ...]:
+    params = tuple(getattr(generic, "__parameters__", ()))
+    if cls is generic:
+        return tuple(mapping.get(p, p) for p in params)
+    for base in cls.__dict__.get("__orig_bases__", cls.__bases__):
+        base_origin = typing.get_origin(base) or base
+        if not (isinstance(base_origin, type) and issubclass(base_origin, generic)):
+            continue
+        inner = dict(
+            zip(
+                getattr(base_origin, "__parameters__", ()),
+                (substitute(a, mapping) for a in typing.get_args(base)),
+                strict=False,
+            )
+        )
+        return _binding(base_origin, generic, inner)
+    return params
+
+
 def narrows(sub: Any, base: Any) -> bool:
     """Whether every value of annotation ``sub`` is, unchanged, a value of ``base``."""
     if sub == base or base is Any:
@@ -170,7 +200,13 @@ def narrows(sub: Any, base: Any) -> bool:
     if isinstance(sub_class, type) and issubclass(sub_class, ConfigNode):
         if not (isinstance(base_class, type) and issubclass(sub_class, base_class)):
             return False
-        return base_origin is None or typing.get_args(sub) == typing.get_args(base)
+        if base_origin is None:
+            return True  # Box[int] and IntBox narrow Box
+        bound = binding_of(sub, base_class)
+        base_args = typing.get_args(base)
+        return len(bound) == len(base_args) and all(
+            narrows(s, b) for s, b in zip(bound, base_args, strict=True)
+        )
     if sub_class is not base_class:
         return False
     base_args = typing.get_args(base)
@@ -185,12 +221,18 @@ def narrows(sub: Any, base: Any) -> bool:
     )
 
 
+def _name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is None and isinstance(annotation, type):
+        return annotation.__qualname__
+    if isinstance(origin, type) and issubclass(origin, ConfigNode):  # Box[int]
+        args = ", ".join(_name(a) for a in typing.get_args(annotation))
+        return f"{origin.__qualname__}[{args}]"
+    return repr(annotation).replace("typing.", "")
+
+
 def _spell(kind: FieldKind, annotation: Any) -> str:
-    if typing.get_origin(annotation) is None and isinstance(annotation, type):
-        text = annotation.__qualname__
-    else:
-        text = repr(annotation).replace("typing.", "")
-    return f"{kind.value.capitalize()}[{text}]"
+    return f"{kind.value.capitalize()}[{_name(annotation)}]"
 
 
 def check_redeclared(

@@ -265,6 +265,14 @@ def _digest(cfg: ConfigNode, active: set[int]) -> bytes:
                     and (buf[vstart:] == default)
                 ):
                     del buf[start:]
+        pretasks = st.pretasks
+        if pretasks:  # a task's pre-tasks, in order (absent: the encoding is unchanged)
+            name = "<pre-tasks>"
+            buf += b"P"
+            buf += _pack_len(len(pretasks))
+            for pretask in pretasks:
+                buf += b"c"
+                buf += _digest(pretask, active)
     except EncodingError as exc:
         message = str(exc)
         if not message.startswith(cls.__qualname__):

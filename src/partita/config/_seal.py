@@ -31,7 +31,8 @@ from partita.config._config import (
 )
 from partita.config._identity import identifier
 from partita.config._serial import class_reference, dumps
-from partita.errors import ConfigError, PartitaWarning, TagConflictWarning
+from partita.config._types import FieldType, _BoundConfigType
+from partita.errors import ConfigError, ConfigTypeError, PartitaWarning, TagConflictWarning
 
 __all__ = ["Sealed", "generated_folders", "seal"]
 
@@ -227,6 +228,46 @@ def _check_recorded_classes(
     return False
 
 
+def _bound_name(ftype: FieldType) -> str:
+    """``Box[int]``, for a field type that is or holds one."""
+    if isinstance(ftype, _BoundConfigType):
+        return ftype.describe()
+    inner = [getattr(ftype, a, None) for a in ("item", "value", "rest")]
+    inner += [*(getattr(ftype, "items", None) or ()), *(getattr(ftype, "options", None) or ())]
+    for t in inner:
+        if isinstance(t, FieldType) and t.binds_parameters:
+            return _bound_name(t)
+    return ftype.describe()
+
+
+def _check_bindings(task: Task, path: str, cfg: Config) -> None:
+    """Check again the fields of ``cfg`` typed ``Box[int]`` (or holding one).
+
+    A ``Box[int]`` field checks a plain ``Box`` when it is given; the box (or a list holding
+    boxes) may change afterwards, until the task is submitted.
+    """
+    st = state_of(cfg)
+    if st.frozen:
+        return  # checked when it was sealed, and cannot change
+    fields = st.bound or type(cfg)._partita_fields
+    d = cfg.__dict__
+    root = type(task).__qualname__
+    for name in type(cfg)._partita_walk:
+        f = fields.get(name)
+        if f is None or not f.type.binds_parameters or name not in d:
+            continue
+        where = f"{root}.{path}.{name}" if path else f"{root}.{name}"
+        try:
+            f.type.validate(d[name], where)
+        except ConfigTypeError as exc:
+            raise ConfigTypeError(
+                f"{exc} This is checked again when the task is submitted: the value was "
+                f"changed after it was given to {where}. Change it back, or build the "
+                f"config with its type parameters ({_bound_name(f.type)}(...)) so that "
+                "every change is checked at once."
+            ) from None
+
+
 def _generated_fields(cls: type[Config]) -> list[tuple[str, Any]]:
     """The fields of ``cls`` with a generated path (computed once per class)."""
     cached = cls.__dict__.get("_partita_generated")
@@ -381,6 +422,8 @@ def seal(
         CycleError, EncodingError: a value has no identity.
         ConfigError: two classes share a type id, a sub-task was never submitted, or a
             config with generated paths already belongs to another task.
+        ConfigTypeError: a config held by a ``Box[int]`` field was changed, since it was
+            given, to a value its type parameters refuse.
     """
     ident = identifier(task)  # cycles and unencodable values fail first
     types: dict[str, str] = {}
@@ -390,7 +433,8 @@ def seal(
     inner_task = False
     classes: dict[str, type] = {}
     migrated = False
-    for _, cfg in every:
+    for path, cfg in every:
+        _check_bindings(task, path, cfg)
         cls = type(cfg)
         if check_class is not None:
             check_class(cls)

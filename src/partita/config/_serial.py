@@ -22,11 +22,11 @@ from typing import Any
 
 from partita import _layout
 from partita.config import _migrations, _runtime
+from partita.config._classdef import resolve_fields
 from partita.config._config import (
     Config,
     _State,
     freeze,
-    resolve_fields,
     run_post_init,
     state_of,
 )
@@ -88,6 +88,7 @@ class _Writer:
             return known
         st = state_of(cfg)
         producer = self.add(st.producer) if st.producer is not None else None
+        pretasks = [self.add(pretask) for pretask in st.pretasks]
         cls = type(cfg)
         fields = {}
         d = cfg.__dict__
@@ -106,6 +107,8 @@ class _Writer:
             entry["ignored"] = sorted(st.ignored)
         if st.instance is not None:
             entry["instance"] = st.instance
+        if pretasks:
+            entry["pretasks"] = pretasks
         position = self._position(entry)
         self.index[id(cfg)] = position
         return position
@@ -421,6 +424,8 @@ class _Reader:
             state_of_new.ignored = frozenset(entry["ignored"])
         if "instance" in entry:
             state_of_new.instance = str(entry["instance"])
+        if "pretasks" in entry:
+            state_of_new.pretasks = tuple(self.objects[i] for i in entry["pretasks"])
         state_of_new.workspace = self.workspace
         freeze(cfg)
         if cls._partita_post_init is not None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from partita import _layout
 from partita.config import _runtime
-from partita.config._identity import _digest, _enc, length_prefixed
+from partita.config._identity import _digest, _enc, _pack_len, length_prefixed
 from partita.config._kinds import FieldKind
 from partita.errors import ConfigDefinitionError, PendingPathError, SharedFolderTimeout
 
@@ -156,6 +156,12 @@ def shared_digest(task: Any, group: str) -> bytes:
             default = f.default_bytes()
             if default is not None and bytes(buf[vstart:]) == default:
                 del buf[start:]
+    if st.pretasks:  # pre-tasks count as in the task's digest (they change what it computes)
+        buf += b"P"
+        buf += _pack_len(len(st.pretasks))
+        for pretask in st.pretasks:
+            buf += b"c"
+            buf += _digest(pretask, active)
     return sha256(buf).digest()
 
 

@@ -34,6 +34,9 @@ class FieldType:
 
     #: Whether values of this type may contain configs (so walks must look inside).
     may_hold_configs = False
+    #: Whether values may hold a ``Box[int]``-like config whose bound parameters are checked
+    #: only when the value is given (so sealing checks them again, see ``_seal``).
+    binds_parameters = False
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -197,6 +200,7 @@ class _List(FieldType):
     def __init__(self, item: FieldType) -> None:
         self.item = item
         self.may_hold_configs = item.may_hold_configs
+        self.binds_parameters = item.binds_parameters
 
     def describe(self) -> str:
         return f"list[{self.item.describe()}]"
@@ -216,6 +220,7 @@ class _Set(FieldType):
 
     def __init__(self, item: FieldType) -> None:
         self.item = item
+        self.binds_parameters = item.binds_parameters
 
     def describe(self) -> str:
         return f"frozenset[{self.item.describe()}]"
@@ -235,6 +240,7 @@ class _Tuple(FieldType):
     def __init__(self, items: tuple[FieldType, ...] | None, rest: FieldType | None) -> None:
         self.items = items
         self.rest = rest
+        self.binds_parameters = any(t.binds_parameters for t in (*(items or ()), rest) if t)
 
     def describe(self) -> str:
         if self.items is None:
@@ -273,6 +279,7 @@ class _Dict(FieldType):
 
     def __init__(self, value: FieldType) -> None:
         self.value = value
+        self.binds_parameters = value.binds_parameters
 
     def describe(self) -> str:
         return f"dict[str, {self.value.describe()}]"
@@ -324,6 +331,8 @@ class _ConfigType(FieldType):
 class _BoundConfigType(_ConfigType):
     """A field annotated ``Box[int]``: a ``Box`` whose parameter fields hold ``int`` values."""
 
+    binds_parameters = True
+
     def __init__(self, kind: type, args: tuple[Any, ...]) -> None:
         super().__init__(kind)
         self.args = args
@@ -356,6 +365,7 @@ class _Union(FieldType):
     def __init__(self, options: tuple[FieldType, ...]) -> None:
         self.options = options
         self.may_hold_configs = any(o.may_hold_configs for o in options)
+        self.binds_parameters = any(o.binds_parameters for o in options)
 
     def describe(self) -> str:
         return " | ".join(o.describe() for o in self.options)

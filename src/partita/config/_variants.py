@@ -10,12 +10,12 @@ from __future__ import annotations
 import difflib
 from typing import Any, TypeVar
 
+from partita.config._classdef import resolve_fields
 from partita.config._config import (
     Config,
     Task,
     _replacer,
     _State,
-    resolve_fields,
     run_post_init,
     state_of,
     walk,
@@ -43,6 +43,7 @@ def _copy(cfg: C) -> C:
     fresh.instance = st.instance
     fresh.bound = st.bound
     fresh.producer = st.producer
+    fresh.pretasks = st.pretasks  # a variant of a task runs the same pre-tasks
     d["__partita__"] = fresh
     own = st.bound or fields
     for name, f in fields.items():

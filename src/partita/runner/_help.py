@@ -17,7 +17,7 @@ from typing import Any
 
 from partita.config import Config, FieldKind, fields
 from partita.config._describe import section_docs
-from partita.config._fields import MISSING, Field
+from partita.config._fields import COUNTS_AT_DEFAULT, MISSING, Field
 from partita.runner._resolve import config_class, to_plain
 
 __all__ = ["FieldDoc", "class_summary", "describe_fields", "field_help", "section_docs"]
@@ -46,6 +46,8 @@ class FieldDoc:
     default: Any
     help: str
     required: bool
+    count_default: bool = False
+    """Declared ``field(count_default=True)``: the default counts toward the identity."""
 
 
 def describe_fields(cls: type[Config], prefix: str = "", depth: int = 0) -> list[FieldDoc]:
@@ -76,6 +78,7 @@ def describe_fields(cls: type[Config], prefix: str = "", depth: int = 0) -> list
                 shown if shown is MISSING or shown == "(generated)" else to_plain(shown),
                 field_help(f),
                 f.required,
+                f.count_default,
             )
         )
     return out
@@ -102,6 +105,8 @@ def help_text(prog: str, name: str, cls: type[Config] | None) -> str:
                 default = ""
             else:
                 default = "default " + json.dumps(d.default, ensure_ascii=False, default=str)
+                if d.count_default:
+                    default += f" ({COUNTS_AT_DEFAULT})"
             kind = "" if d.kind is FieldKind.PARAM else f"{d.kind.value}, "
             fixed = " (cannot be set)" if d.kind is FieldKind.CONSTANT else ""
             lines.append(f"  {d.path:<{width}}  {kind}{d.type}; {default}{fixed}".rstrip("; "))

@@ -76,6 +76,25 @@ class Say(Task, id="test.say"):
     word: Param[str]
 
 
+class Seed(Config, id="test.seed"):
+    """A pre-task: a light config with execute()."""
+
+    seed: Param[int]
+    note: Meta[str] = ""
+
+    def execute(self) -> None:
+        """Nothing to do in unit tests."""
+
+
+class Verbose(Config, id="test.verbose"):
+    """Another pre-task."""
+
+    level: Param[str] = "INFO"
+
+    def execute(self) -> None:
+        """Nothing to do in unit tests."""
+
+
 class Concat(Task, id="test.concat"):
     """Depends on several tasks."""
 
@@ -391,6 +410,13 @@ def golden_cases() -> dict[str, Callable[[], Config]]:
         "variant.deep-change": lambda: Root(branch=Branch(leaf=Leaf(n=1))).replace(
             **{"branch.leaf.n": 2}
         ),
+        # pre-tasks: part of the identity, in order; their Meta fields do not count
+        "pretask.one": lambda: Say(word="hello").add_pretasks(Seed(seed=1)),
+        "pretask.one.meta": lambda: Say(word="hello").add_pretasks(Seed(seed=1, note="m")),
+        "pretask.other-value": lambda: Say(word="hello").add_pretasks(Seed(seed=2)),
+        "pretask.two": lambda: Say(word="hello").add_pretasks(Seed(seed=1), Verbose()),
+        "pretask.two.reordered": lambda: Say(word="hello").add_pretasks(Verbose(), Seed(seed=1)),
+        "pretask.twice": lambda: Say(word="hello").add_pretasks(Seed(seed=1), Seed(seed=1)),
     }
 
 

@@ -557,6 +557,7 @@ def test_golden_cases_are_distinct_where_they_should_be() -> None:
         ["migrate.nested-after-rename", "migrate.nested-before-rename"],
         ["nested.root", "nested.root-deep-meta"],
         ["nested.root-deep-change", "variant.deep-change"],
+        ["pretask.one", "pretask.one.meta"],
         ["task.say", "task.say.tagged"],
         ["value.float.-0", "value.float.0"],
         ["value.path.absolute", "value.path.pure"],

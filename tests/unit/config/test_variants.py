@@ -329,6 +329,94 @@ def test_override_allows_an_incompatible_redeclaration() -> None:
             x: Param[int] = field(default=1, override=True)
 
 
+class StrBox(Box[str], id="var.test.strbox"):
+    """Binds the item to str."""
+
+
+class OpenBox(Box[T], Generic[T], id="var.test.openbox"):
+    """Passes its own type parameter on to Box."""
+
+
+class DeepIntBox(IntBox, id="var.test.deepintbox"):
+    """Binds the item to int through IntBox."""
+
+
+class HoldsIntBox(Config, id="var.test.holds-box-int"):
+    box: Param[Box[int]]
+
+
+class HoldsBoundSubclass(Config, id="var.test.holds-intbox"):
+    box: Param[IntBox]
+
+
+@pytest.mark.parametrize(
+    ("narrower", "build"),
+    [(IntBox, DeepIntBox), (DeepIntBox, DeepIntBox), (OpenBox[int], OpenBox), (Box[int], IntBox)],
+)
+def test_a_bound_generic_subclass_narrows_the_bound_base(narrower: Any, build: Any) -> None:
+    sub = type("Sub", (HoldsIntBox,), {"__annotations__": {"box": Param[narrower]}})
+    value = sub(box=build(item=3))
+    assert value.box.item == 3
+    with pytest.raises(ConfigTypeError, match=r"Sub.box"):
+        sub(box=StrBox(item="x"))
+
+
+@pytest.mark.parametrize(
+    ("wider", "spelled"),
+    [
+        (StrBox, "Param[StrBox]"),
+        (Box[str], "Param[Box[str]]"),
+        (OpenBox, "Param[OpenBox]"),  # T unbound: any item
+        (OpenBox[str], "Param[OpenBox[str]]"),
+        (Box, "Param[Box]"),
+    ],
+)
+def test_a_subclass_binding_another_type_does_not_narrow(wider: Any, spelled: str) -> None:
+    with pytest.raises(ConfigDefinitionError, match=r"Sub.box redeclares .*HoldsIntBox.box") as e:
+        type("Sub", (HoldsIntBox,), {"__annotations__": {"box": Param[wider]}})
+    assert f"(Param[Box[int]]) as {spelled}," in str(e.value)
+
+
+def test_the_bound_base_does_not_narrow_a_bound_subclass() -> None:
+    """The other direction: a Box[int] need not be an IntBox."""
+    with pytest.raises(ConfigDefinitionError, match=r"\(Param\[IntBox\]\) as Param\[Box\[int\]\]"):
+        type("Sub", (HoldsBoundSubclass,), {"__annotations__": {"box": Param[Box[int]]}})
+    narrower = type("Sub", (HoldsBoundSubclass,), {"__annotations__": {"box": Param[DeepIntBox]}})
+    assert narrower(box=DeepIntBox(item=1)).box.item == 1
+
+
+class Shelf(Config, id="var.test.shelf"):
+    boxes: Param[list[Box[int]]]
+
+
+class Stock(Task, id="var.test.stock"):
+    shelf: Param[Shelf]
+
+    def execute(self) -> None:
+        pass
+
+
+def test_sealing_checks_bound_boxes_again_with_the_path(tmp_path: Path) -> None:
+    shelf = Shelf(boxes=[Box(item=1), Box(item=2)])
+    stock = Stock(shelf=shelf)
+    shelf.boxes[1].item = "x"
+    with pytest.raises(ConfigTypeError, match=r"Stock.shelf.boxes\[1\].item: expected int"):
+        seal(stock, tmp_path)
+    assert not is_frozen(stock)  # refused before anything was decided
+    shelf.boxes.append(Box(item=1.5))  # lists may change too
+    shelf.boxes[1].item = 2
+    with pytest.raises(ConfigTypeError, match=r"Stock.shelf.boxes\[2\]: expected Box\[int\]"):
+        seal(stock, tmp_path)
+    shelf.boxes.pop()
+    assert seal(stock, tmp_path).task is stock
+
+
+def test_a_box_built_with_its_parameters_checks_every_change() -> None:
+    box = Box[int](item=1)
+    with pytest.raises(ConfigTypeError, match=r"Box.item: expected int"):
+        box.item = "x"
+
+
 # --- ignore() -----------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from varclasses import Box, Data, Fit, Holder, Layer, Model
 import partita
 from partita import distinct, experiment, ignore
 from partita.cli import cli
+from partita.errors import ConfigTypeError
 from partita.web._data import render_params
 from partita.workspace import JobPaths, Workspace
 
@@ -120,3 +121,18 @@ def test_a_task_holding_a_bound_generic_config_runs(tmp_path: Path) -> None:
         task = Holder(box=Box[float](item=2)).submit()
     assert (task.jobdir / "item.txt").read_text() == "2.0"
     assert task.jobdir == Holder(box=Box(item=2.0)).jobdir
+
+
+def test_a_bound_box_changed_after_it_was_given_is_refused_before_launch(tmp_path: Path) -> None:
+    box = Box(item=2.0)
+    task = Holder(box=box)  # checked as Box[float] here
+    box.item = "two"  # a plain Box takes anything
+    with run(tmp_path):
+        with pytest.raises(ConfigTypeError, match=r"Holder.box.item: expected float") as e:
+            task.submit()
+        assert "changed after it was given to Holder.box" in str(e.value)
+        assert "Box[float](...)" in str(e.value)
+        assert jobs(tmp_path, "var.holder") == []  # nothing launched
+        box.item = 3.0
+        done = task.submit()
+    assert (done.jobdir / "item.txt").read_text() == "3.0"

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from rclasses import Model, Setup
 
-from partita import fields
+from partita import Config, Param, field, fields
 from partita.cli import cli
-from partita.runner._help import field_help, help_text, section_docs
+from partita.runner._help import describe_fields, field_help, help_text, section_docs
 
 
 def test_google_and_numpy_sections() -> None:
@@ -89,3 +89,22 @@ def test_docs_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert 1 == missing.exit_code and "cannot import 'nowhere_at_all'" in missing.output
     sys.modules.pop("research.models", None)
     sys.modules.pop("research", None)
+
+
+class Counted(Config, id="help.counted"):
+    """Counted defaults."""
+
+    seed: Param[int] = field(default=0, count_default=True)
+    lr: Param[float] = 0.1
+
+
+def test_a_counted_default_is_described_as_counting() -> None:
+    by_name = {f.name: f for f in fields(Counted)}
+    assert by_name["seed"].count_default and not by_name["lr"].count_default
+    assert "the default counts toward the identity" in repr(by_name["seed"])
+    assert "counts" not in repr(by_name["lr"])
+    docs = {d.path: d for d in describe_fields(Counted)}
+    assert docs["seed"].count_default and not docs["lr"].count_default
+    text = help_text("python xp.py", "counted", Counted)
+    assert "int; default 0 (the default counts toward the identity)" in text
+    assert text.count("counts toward the identity") == 1

@@ -309,7 +309,10 @@ class SlurmLauncher(Launcher, kind="slurm"):
         manifest = folder / f"{stamp}.json"
         entries = [{"jobdir": str(r.paths.root), "attempt": r.attempt} for r, _ in members]
         manifest.write_text(json.dumps(entries, indent=1) + "\n")
-        script = batch_script(python=self.python, workdir=workdir, env=first.env, manifest=manifest)
+        env = dict(first.env)
+        if options.time is not None:  # the runner turns it into a deadline (Stopping.remaining)
+            env["PARTITA_TIME_LIMIT"] = str(int(options.time.total_seconds()))
+        script = batch_script(python=self.python, workdir=workdir, env=env, manifest=manifest)
         array = f"0-{len(members) - 1}"
         if self.array_parallelism:
             array += f"%{self.array_parallelism}"
