@@ -19,6 +19,7 @@ from partita._experiment_dry import dry_submit, dry_summary
 from partita._experiment_env import environment_info, flag, run_record
 from partita._experiment_report import Reporter, failed_entry, out_of_space, summary_text
 from partita._experiment_signals import Signals, install_excepthook, reported
+from partita._services import Service, Services
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
 from partita.config._identity import identifier
@@ -170,6 +171,7 @@ class Experiment:
         self._jobs_lock = threading.Lock()
         self._dry: list[tuple[str, str, dict[str, Any]]] = []
         self._signals = Signals()
+        self._services = Services(self.run_paths)
         #: Transient tasks not launched (yet): launched when a job that is not done needs one.
         self._held: dict[str, _Held] = {}
         self.status = "created"
@@ -254,6 +256,26 @@ class Experiment:
             raise
         finally:
             self._close(raising)
+
+    # --- services --------------------------------------------------------------------------
+
+    def add_service(self, service: Service) -> Service:
+        """Start ``service`` now; it runs until the experiment ends, however it ends.
+
+        Call it inside the ``with`` block: ``xp.add_service(TensorboardService(logdir))``.
+        ``partita status`` lists it with its address, the web monitor links it from the
+        run's page. A service that cannot start raises
+        :class:`partita.errors.ServiceError` (naming its command and quoting its output)
+        before anything else happens. A dry run starts no service. Returns ``service``.
+        """
+        return self._services.add(
+            service, running=self.status == "running", dry_run=self.dry_run, say=self._reporter.warn
+        )
+
+    @property
+    def services(self) -> list[Service]:
+        """The services running now, in the order they started."""
+        return self._services.running
 
     # --- submission ------------------------------------------------------------------------
 
@@ -577,6 +599,8 @@ class Experiment:
             _active.remove(self)
         set_submitter(_active[-1].submit if _active else None)
         self._reporter.stop_view()
+        for problem in self._services.stop_all():
+            self._reporter.warn(problem)
         monitor = getattr(self, "_monitor", None)
         if monitor is not None:
             monitor.stop()

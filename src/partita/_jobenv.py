@@ -167,7 +167,7 @@ def _write(paths: JobPaths, info: dict[str, Any]) -> None:
 
 def execute(paths: JobPaths, task: Any) -> None:
     """Run ``task.execute()`` in the job folder ``paths``, recording its environment."""
-    from partita import _report
+    from partita import _publish, _report
     from partita.config._shared import set_lock_factory
     from partita.workspace import FileLock
 
@@ -202,6 +202,7 @@ def execute(paths: JobPaths, task: Any) -> None:
         probe.start()
     _write(paths, info)
     _report._set_target(paths)
+    _publish._set_target(paths)
     from partita import _energy
 
     meter = _energy.start(str(paths.root))  # None (and nothing imported) without a meter

@@ -21,7 +21,8 @@ The tree::
     │   └── LauncherOptionError      (ValueError)  an unknown or invalid launcher option
     ├── ExperimentError              misuse of the experiment context
     │   ├── NoExperimentError        submit() outside ``with experiment(...)``
-    │   └── ExperimentFailed         some jobs failed; lists them with their stderr
+    │   ├── ExperimentFailed         some jobs failed; lists them with their stderr
+    │   └── ServiceError             a service of the experiment cannot start (command, stderr)
     ├── JobLookupError               (LookupError) a job reference matches nothing or several jobs
     ├── ReportError                  (ValueError)  report() was given a value it cannot store
     ├── ResultsError                 a results selection is invalid or needs a missing extra
@@ -65,6 +66,7 @@ __all__ = [
     "ReportError",
     "ResultsError",
     "RunnerError",
+    "ServiceError",
     "SharedFolderTimeout",
     "TagConflictWarning",
     "TaskImportError",
@@ -155,6 +157,10 @@ class ExperimentError(PartitaError):
 
 class NoExperimentError(ExperimentError):
     """``submit()`` was called outside of ``with experiment(...)``."""
+
+
+class ServiceError(ExperimentError):
+    """A service of the experiment is defined wrongly or cannot start (``xp.add_service``)."""
 
 
 class FailedJob:

@@ -37,6 +37,7 @@ from partita.workspace import (
     describe_migration,
     read_job_environment,
     read_migration,
+    read_outputs,
     read_results,
     read_shared_refs,
     read_status,
@@ -180,6 +181,9 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
         if stream.exists() or info.state == "running":
             files[stream.name] = str(stream)
     reported = read_results(paths)
+    outputs = _outputs(paths)
+    if outputs:
+        files[paths.outputs.name] = str(paths.outputs)
     code = code_change(paths)
     migration = read_migration(paths)
     if as_json:
@@ -190,6 +194,7 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
                 "migration": migration or None,
                 "params": to_plain(document) if document else None,
                 "results": reported,
+                "outputs": outputs,
                 "environment": environment,
                 "code": code,
                 "history": history,
@@ -264,6 +269,15 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
         for item in reported["damage"]:
             console.print(Text(f"  damaged: {item}", style="red"))
 
+    if outputs:
+        console.print(Text("\noutputs", style="bold"))
+        for output in outputs[-20:]:
+            line = Text(f"  {fmt.when(output['time'])}  {output['name']} #{output['seq']}  ")
+            line.append(_output_text(output["value"]), style="dim")
+            console.print(line)
+        if len(outputs) > 20:
+            console.print(Text(f"  ... {len(outputs) - 20} earlier in {paths.outputs}"))
+
     if dependencies:
         console.print(Text("\ndependencies", style="bold"))
         for dep in dependencies:
@@ -279,6 +293,41 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
             if entry.get("attempt") is not None:
                 line.append(f"  (attempt {entry['attempt']})")
             console.print(line)
+
+
+def _outputs(paths: JobPaths) -> list[dict[str, Any]]:
+    """What the job published (``partita.publish``), as plain JSON, each once, in order."""
+    seen: set[str] = set()
+    found = []
+    for entry in read_outputs(paths):
+        if entry["key"] in seen:
+            continue
+        seen.add(entry["key"])
+        document = entry.get("config")
+        try:
+            value = to_plain(document) if isinstance(document, dict) else entry.get("value")
+        except (KeyError, TypeError, IndexError):
+            value = None
+        found.append(
+            {
+                "name": entry["name"],
+                "seq": entry.get("seq"),
+                "attempt": entry.get("attempt"),
+                "time": entry.get("time"),
+                "value": value,
+            }
+        )
+    return found
+
+
+def _output_text(value: Any) -> str:
+    if isinstance(value, dict):
+        kind = str(value.get("$type", ""))
+        fields = ", ".join(f"{k}={v!r}" for k, v in value.items() if not k.startswith("$"))
+        text = f"{kind}({fields})"
+    else:
+        text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def referenced_jobs(workspace: Workspace, info: JobInfo) -> list[str]:

@@ -72,6 +72,7 @@ RESERVED = frozenset(
         "shared_folder",
         "add_pretasks",
         "pretasks",
+        "publish",
     }
 )
 

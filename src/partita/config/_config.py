@@ -587,6 +587,14 @@ class Task(Config):
         """The pre-tasks of this task, in the order they run (see :meth:`add_pretasks`)."""
         return state_of(self).pretasks
 
+    def publish(self, name: str, value: Any) -> None:
+        """Publish an output while the job runs (``partita.publish``): a checkpoint saved.
+
+        The experiment reacts with ``job.watch_output(name, callback)``; see
+        docs/configs.md, "Live outputs".
+        """
+        _runtime.publish(name, value)
+
     @property
     def jobdir(self) -> Path:
         """The job folder of this task: ``WORKDIR/jobs/<type id>/<identifier>``."""

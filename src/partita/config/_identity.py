@@ -139,11 +139,15 @@ def _enc_enum(value: Any, buf: bytearray, active: set[int]) -> None:
     kind = type(value)
     prefix = _enum_names.get(kind)
     if prefix is None:
-        prefix = length_prefixed(enum_type_name(kind).encode())
+        # A renamed enum (renamed_enum) encodes its oldest names.
+        former = kind.__dict__.get("_partita_enum_former")
+        prefix = length_prefixed((former[0] if former else enum_type_name(kind)).encode())
         _enum_names[kind] = prefix
     buf += b"e"
     buf += prefix
-    buf += length_prefixed(value.name.encode())
+    oldest = kind.__dict__.get("_partita_enum_oldest")
+    name = oldest.get(value.name, value.name) if oldest else value.name
+    buf += length_prefixed(name.encode())
 
 
 def _enc_config(value: Any, buf: bytearray, active: set[int]) -> None:

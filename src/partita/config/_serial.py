@@ -360,6 +360,9 @@ class _Reader:
             if found is None:
                 raise
             cls = found
+            if recorded_type == getattr(cls, "_partita_type_id", None):
+                where = f"{cls.__module__}:{cls.__qualname__}"
+                self.note(f"class {entry['class']} is now {where}")
         if not (isinstance(cls, type) and issubclass(cls, Config)):
             raise self.fail(f"{entry['class']} is not a Config class.")
         resolve_fields(cls)
@@ -492,11 +495,31 @@ class _Reader:
         if "$float" in raw:
             return float(raw["$float"])
         if "$enum" in raw:
-            kind = import_class(raw["$enum"], raw.get("file"))
-            return kind[raw["name"]]
+            return self.enum(raw)
         if "$dict" in raw:
             return {k: self.value(v) for k, v in raw["$dict"].items()}
         return {k: self.value(v) for k, v in raw.items()}
+
+    def enum(self, raw: dict[str, Any]) -> Any:
+        """An enum value; a renamed enum or member (``renamed_enum``) is found too."""
+        reference, name = raw["$enum"], raw["name"]
+        try:
+            kind = import_class(reference, raw.get("file"))
+        except TaskImportError:
+            module, _, qualname = str(reference).partition(":")
+            if module == "__main__" and raw.get("file"):
+                module = Path(raw["file"]).stem
+            found = _migrations.former_enum(f"{module}.{qualname}")
+            if found is None:
+                raise
+            kind = found
+            self.note(f"enum {module}.{qualname} is now {found.__module__}.{found.__qualname__}")
+        if name not in kind.__members__:
+            current = _migrations.enum_member(kind, name)
+            if current is not None:
+                self.note(f"enum member {kind.__qualname__}.{name} is now {current}")
+                name = current
+        return kind[name]
 
     def moved(self, relative: str) -> str:
         """``relative`` (``jobs/<type>/<identifier>/...``) after the moves of migration."""

@@ -35,9 +35,17 @@ from partita.scheduler._outcome import (
     Requeue,
     Vanished,
 )
+from partita.scheduler._outputs import OutputWatches
 from partita.scheduler._slots import Slots
 from partita.scheduler._tokens import TokenStore
-from partita.workspace import EXIT_SUPERSEDED, JobState, JobStatus, Reason, Workspace, no_space
+from partita.workspace import (
+    EXIT_SUPERSEDED,
+    JobState,
+    JobStatus,
+    Reason,
+    Workspace,
+    no_space,
+)
 
 Listener = Callable[[JobEvent], None]
 
@@ -98,6 +106,9 @@ class Scheduler:
         self._cancelling = False
         self._internal_errors: list[str] = []
         self._callbacks = Callbacks(self._idle)
+        self._watches = OutputWatches(
+            self._bridge, self._callbacks, self._idle, self._final_future, self._spawn
+        )
         self._launchers: set[Launcher] = set()
         self._tokens = TokenStore(workspace)
         self._slots = Slots(self._loop, Dispatcher(self._tokens))
@@ -171,6 +182,7 @@ class Scheduler:
                 )
             rec = Record(spec, [d._record for d in spec.dependencies], self)
             rec.run_callbacks = self._callbacks.run
+            rec.watch_output = self._watches.watch
             self._records[rec.identifier] = rec
             self._order.append(rec)
             self._unfinished += 1
@@ -185,7 +197,7 @@ class Scheduler:
         """Block until every job is final and every callback ran; ``False`` on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._unfinished > 0 or self._callbacks.pending > 0:
+            while self._unfinished > 0 or self._callbacks.pending > 0 or self._watches.open:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -316,7 +328,7 @@ class Scheduler:
             future.set_result(None)
         self._mark_launched(rec)
         callbacks = rec.take_callbacks()
-        if callbacks and outcome.state is JobState.DONE:
+        if callbacks and outcome.state is JobState.DONE and not self._watches.defer(rec, callbacks):
             self._callbacks.run(rec, callbacks)
         rec.final.set()
         if count:
@@ -413,7 +425,12 @@ class Scheduler:
         for dep in rec.dependencies:
             if can_queue_after(rec, dep):
                 await self._launched_future(dep)
-                if not dep.state.final and dep.handle is not None and not dep.elsewhere:
+                if (
+                    not dep.state.final
+                    and dep.handle is not None
+                    and not dep.elsewhere
+                    and can_queue_after(rec, dep)
+                ):
                     rec.queued_on.append(dep)
                     continue
             await self._final_future(dep)
@@ -523,6 +540,10 @@ class Scheduler:
             await self._io(disk.requeued, paths, attempt)
             return Requeue()
         final = await self._io(disk.written_final, paths, attempt)
+        if final is None and not exit_.started:
+            # Its turn never came (a packed worker died first): not a failure of the job.
+            await self._io(disk.requeued, paths, attempt, f"requeued: {exit_.detail}")
+            return Requeue()
         if final is not None:
             reason = exit_.reason or final.reason
             detail = final.detail or exit_.detail

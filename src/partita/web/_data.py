@@ -296,6 +296,33 @@ def render_params(document: Any, workspace: Workspace) -> Any:
     return config(document.get("root"), 0)
 
 
+def job_outputs(paths: JobPaths, workspace: Workspace, limit: int = 100) -> list[dict[str, Any]]:
+    """What the job published (``partita.publish``), each once: the last ``limit``.
+
+    A config is shown like the parameters (:func:`render_params`), a JSON value as it is.
+    """
+    from partita.workspace import read_outputs
+
+    seen: set[str] = set()
+    found = []
+    for entry in read_outputs(paths):
+        if entry["key"] in seen:
+            continue
+        seen.add(entry["key"])
+        document = entry.get("config")
+        found.append(
+            {
+                "name": entry["name"],
+                "seq": entry.get("seq"),
+                "attempt": entry.get("attempt"),
+                "time": entry.get("time"),
+                "config": render_params(document, workspace) if document is not None else None,
+                "value": entry.get("value"),
+            }
+        )
+    return found[-limit:]
+
+
 def job_detail(
     workspace: Workspace, info: JobInfo, known: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -325,6 +352,7 @@ def job_detail(
         "dependents": [brief(d) for d in dependents],
         "attempts": attempts,
         "environment": read_job_environment(paths),
+        "outputs": job_outputs(paths, workspace),
         "paths": {
             "folder": str(paths.root),
             "params": str(paths.params),

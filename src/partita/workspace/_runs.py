@@ -91,6 +91,15 @@ class RunPaths:
         return self.root / "config.json"
 
     @property
+    def services(self) -> Path:
+        """The services the run started (JSON list): name, address, process, state."""
+        return self.root / "services.json"
+
+    def service_log(self, name: str) -> Path:
+        """Where the output of the run's service ``name`` goes."""
+        return self.root / "services" / f"{name}.log"
+
+    @property
     def latest(self) -> Path:
         """The experiment's pointer to its latest (non-dry) run."""
         return self.root.parent.parent / "latest.json"

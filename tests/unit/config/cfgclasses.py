@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Generic, Literal, TypeVar
 
 from partita import Config, Constant, Meta, Param, PathGenerator, Task, distinct, field, ignore, tag
-from partita.config import _runtime, identifier
+from partita.config import _runtime, identifier, renamed_enum
 from partita.config._config import state_of
 
 
@@ -30,6 +30,14 @@ class Level(enum.IntEnum):
 
     LOW = 1
     HIGH = 2
+
+
+@renamed_enum("cfgclasses.Color", members={"VERDE": "GREEN"})
+class Hue(enum.Enum):
+    """Color renamed, and its member GREEN renamed VERDE: the same identities."""
+
+    RED = "red"
+    VERDE = "green"
 
 
 class Value(Config, id="test.value"):
@@ -373,6 +381,7 @@ def golden_cases() -> dict[str, Callable[[], Config]]:
         "migrate.after-rename.default": lambda: Renamed(lr=0.1),
         "migrate.nested-before-rename": lambda: Value(v=[Optim(learning_rate=0.5)]),
         "migrate.nested-after-rename": lambda: Value(v=[Renamed(lr=0.5)]),
+        "migrate.enum-after-rename": lambda: Value(v=Hue.VERDE),
         "typeid.nested-qualname": lambda: Outer.Inner(x=1),
         "typeid.nested-in-explicit": lambda: Outer(inner=Outer.Inner(x=2)),
         # nesting (Merkle)

@@ -554,6 +554,7 @@ def test_golden_cases_are_distinct_where_they_should_be() -> None:
         ["meta.changed", "meta.default"],
         ["migrate.after-rename", "migrate.before-rename"],
         ["migrate.after-rename.default", "migrate.before-rename.default"],
+        ["migrate.enum-after-rename", "value.enum"],
         ["migrate.nested-after-rename", "migrate.nested-before-rename"],
         ["nested.root", "nested.root-deep-meta"],
         ["nested.root-deep-change", "variant.deep-change"],

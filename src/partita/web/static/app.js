@@ -1102,11 +1102,24 @@ function jobPage(main, [ident]) {
       }))
       : h("p", { class: "muted", text: "Not launched yet." });
 
+    const outputs = (detail.outputs || []).length
+      ? card("Outputs", h("div", { class: "body outputs" }, detail.outputs.map((output) =>
+        h("div", { class: "output" },
+          h("div", { class: "section-label" },
+            h("span", { text: `${output.name} #${output.seq ?? "?"}` }),
+            h("span", { class: "muted", title: fmtTime(output.time), text: ` · ${fmtTime(output.time)}` })),
+          output.config
+            ? fieldsTable(output.config.fields || {})
+            : h("div", {}, renderValue(output.value))))),
+        h("span", { class: "count", text: `${detail.outputs.length} published` }))
+      : null;
+
     body.replaceChildren(
       h("div", { class: "grid-2" },
         h("div", { class: "stack" },
           card("Overview", h("div", { class: "body" }, overview)),
-          card("Parameters", h("div", { class: "body" }, params))),
+          card("Parameters", h("div", { class: "body" }, params)),
+          outputs),
         h("div", { class: "stack" },
           card("Dependencies", h("div", { class: "body" }, deps)),
           card("History", h("div", { class: "body" }, history), h("span", { class: "count", text: detail.history.length ? `${detail.history.length} event${detail.history.length === 1 ? "" : "s"}` : "" })))));
@@ -1508,6 +1521,14 @@ function runPage(main, [name, run]) {
     if (data.cwd) row("Directory", pathEl(data.cwd));
     if (data.git) row("Git", h("code", { text: (data.git.commit || "").slice(0, 12) }), data.git.dirty ? h("span", { class: "muted", text: " · uncommitted changes" }) : "");
     if (data.python) row("Python", String(data.python).split(" ")[0]);
+    for (const service of data.services || []) {
+      const live = service.state === "running" && record.status === "running";
+      const url = service.url && /^https?:\/\//.test(service.url) ? service.url : null;
+      row(`Service ${service.name}`,
+        live && url ? h("a", { href: url, target: "_blank", rel: "noopener", class: "service-link", text: url })
+          : h("span", { class: "muted", text: url || "—" }),
+        h("span", { class: "muted", text: ` · ${live ? "running" : (service.state === "running" ? "gone" : service.state)}` }));
+    }
     summary = h("div");
     graph = dependencyGraph(data.jobs, data.external, data.edges);
     table = jobsTable({ empty: () => emptyState("No jobs in this run") });
