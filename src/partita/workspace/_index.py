@@ -28,10 +28,17 @@ from partita.workspace._journal import JOURNAL, journal_mark, read_changes, rese
 from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._process import is_alive
-from partita.workspace._runs import RunPaths, iter_runs, read_run, read_submissions
+from partita.workspace._runs import (
+    RunPaths,
+    Submission,
+    SubmissionsMark,
+    iter_runs,
+    read_run,
+    read_submissions,
+)
 from partita.workspace._status import is_number
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 
 _TABLES = ("jobs", "runs", "run_jobs", "types")
 
@@ -53,7 +60,7 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS runs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, status TEXT, started REAL, ended REAL,
     host TEXT, pid INTEGER, process TEXT, signature TEXT, dry_run INTEGER, damage TEXT,
-    PRIMARY KEY(experiment, run));
+    jobs_signature TEXT, jobs_mark TEXT, jobs_damage TEXT, PRIMARY KEY(experiment, run));
 CREATE TABLE IF NOT EXISTS run_jobs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, job TEXT NOT NULL, tags TEXT, depends TEXT,
     time REAL, transient INTEGER, PRIMARY KEY(experiment, run, job));
@@ -189,63 +196,72 @@ class Index:
         return changed
 
     def _refresh_runs(self) -> set[str]:
-        """Bring the runs up to date; returns the jobs whose submission entries changed."""
+        """Bring the runs up to date; returns the jobs whose submission entries changed.
+
+        ``run.json`` is read again when it changed; of ``jobs.jsonl``, only the lines
+        appended since the last refresh (see :func:`read_submissions`), so that watching a
+        large sweep costs O(new submissions) per refresh, not O(run size).
+        """
         db = self._db
         touched: set[str] = set()
         known = {
-            (r["experiment"], r["run"]): r["signature"]
-            for r in db.execute("SELECT experiment, run, signature FROM runs")
+            (r["experiment"], r["run"]): r
+            for r in db.execute(
+                "SELECT experiment, run, signature, jobs_signature, jobs_mark, jobs_damage "
+                "FROM runs"
+            )
         }
         seen = set()
         for paths in iter_runs(self.workspace):
             experiment, run = paths.experiment, paths.run
             key = (experiment, run)
             seen.add(key)
-            signature = _signature([paths.record, paths.submissions])
-            if known.get(key) == signature:
-                continue
-            info = read_run(paths)
-            submissions = read_submissions(paths)
-            db.execute(
-                "INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    experiment,
-                    run,
-                    info.status,
-                    info.started,
-                    info.ended,
-                    info.host,
-                    info.pid,
-                    json.dumps(info.process),
-                    signature,
-                    int(info.dry_run),
-                    json.dumps(info.damage + submissions.damage),
-                ),
-            )
-            before = {
-                (r[0], r[1], r[2], r[3])
-                for r in db.execute(
-                    "SELECT job, tags, depends, transient FROM run_jobs "
-                    "WHERE experiment=? AND run=?",
+            record_signature = _signature([paths.record])
+            jobs_signature = _signature([paths.submissions])
+            old = known.get(key)
+            if old is None:
+                db.execute(
+                    "INSERT INTO runs(experiment, run, damage, jobs_damage) VALUES(?,?,'[]','[]')",
                     key,
                 )
-            }
-            db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
-            rows = [
-                (
-                    experiment,
-                    run,
-                    entry.id,
-                    json.dumps(entry.tags),
-                    json.dumps(entry.depends),
-                    entry.time,
-                    int(entry.transient),
+            if old is None or old["signature"] != record_signature:
+                info = read_run(paths)
+                db.execute(
+                    "UPDATE runs SET status=?, started=?, ended=?, host=?, pid=?, process=?, "
+                    "signature=?, dry_run=?, damage=? WHERE experiment=? AND run=?",
+                    (
+                        info.status,
+                        info.started,
+                        info.ended,
+                        info.host,
+                        info.pid,
+                        json.dumps(info.process),
+                        record_signature,
+                        int(info.dry_run),
+                        json.dumps(info.damage),
+                        *key,
+                    ),
                 )
-                for entry in submissions.entries
-            ]
-            db.executemany("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?,?)", rows)
-            after = {(row[2], row[3], row[4], row[6]) for row in rows}
-            touched.update(entry[0] for entry in before ^ after)
+            if old is not None and old["jobs_signature"] == jobs_signature:
+                continue
+            since = SubmissionsMark.from_json(old["jobs_mark"]) if old is not None else None
+            submissions = read_submissions(paths, since)
+            if submissions.appended and old is not None:
+                damage = json.loads(old["jobs_damage"] or "[]") + submissions.damage
+                touched.update(self._append_run_jobs(key, submissions.entries))
+            else:
+                damage = submissions.damage
+                touched.update(self._replace_run_jobs(key, submissions.entries))
+            db.execute(
+                "UPDATE runs SET jobs_signature=?, jobs_mark=?, jobs_damage=? "
+                "WHERE experiment=? AND run=?",
+                (
+                    jobs_signature,
+                    submissions.mark.to_json() if submissions.mark else None,
+                    json.dumps(damage),
+                    *key,
+                ),
+            )
         for key in set(known) - seen:
             db.execute("DELETE FROM runs WHERE experiment=? AND run=?", key)
             touched.update(
@@ -253,6 +269,50 @@ class Index:
                 for r in db.execute("SELECT job FROM run_jobs WHERE experiment=? AND run=?", key)
             )
             db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
+        return touched
+
+    @staticmethod
+    def _run_job_row(key: tuple[str, str], entry: Submission) -> tuple[Any, ...]:
+        return (
+            *key,
+            entry.id,
+            json.dumps(entry.tags),
+            json.dumps(entry.depends),
+            entry.time,
+            int(entry.transient),
+        )
+
+    def _replace_run_jobs(self, key: tuple[str, str], entries: list[Submission]) -> set[str]:
+        """Replace what a run recorded of its jobs; returns the jobs whose entry changed."""
+        db = self._db
+        before = {
+            (r[0], r[1], r[2], r[3])
+            for r in db.execute(
+                "SELECT job, tags, depends, transient FROM run_jobs WHERE experiment=? AND run=?",
+                key,
+            )
+        }
+        db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
+        rows = [self._run_job_row(key, entry) for entry in entries]
+        db.executemany("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?,?)", rows)
+        after = {(row[2], row[3], row[4], row[6]) for row in rows}
+        return {entry[0] for entry in before ^ after}
+
+    def _append_run_jobs(self, key: tuple[str, str], entries: list[Submission]) -> set[str]:
+        """Add a run's newly appended entries (a later line of a job replaces an earlier
+        one, as in :meth:`_replace_run_jobs`); returns the jobs whose entry changed."""
+        db = self._db
+        touched: set[str] = set()
+        for entry in entries:
+            row = self._run_job_row(key, entry)
+            old = db.execute(
+                "SELECT tags, depends, transient FROM run_jobs "
+                "WHERE experiment=? AND run=? AND job=?",
+                (*key, entry.id),
+            ).fetchone()
+            if old is None or tuple(old) != (row[3], row[4], row[6]):
+                touched.add(entry.id)
+            db.execute("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?,?)", row)
         return touched
 
     def _refresh_jobs(self, full: bool) -> set[str]:
@@ -659,7 +719,7 @@ class Index:
                     row["pid"],
                     row["n"],
                     bool(row["dry_run"]),
-                    json.loads(row["damage"] or "[]"),
+                    json.loads(row["damage"] or "[]") + json.loads(row["jobs_damage"] or "[]"),
                 )
             )
         return infos
