@@ -8,7 +8,6 @@ import re
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from partita.config._seal import Sealed, outputs_of, seal
 from partita.config._shared import shared_references
 from partita.errors import ExperimentError, ExperimentFailed, PartitaError, WorkspaceError
 from partita.launchers import Launcher, LocalLauncher
+from partita.launchers.resources import Resources
 from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
 from partita.workspace import (
     JobPaths,
@@ -35,12 +35,23 @@ from partita.workspace import (
     RunPaths,
     RunWriter,
     Workspace,
+    done_marker_present,
     read_status,
     record_shared,
 )
 
 __all__ = ["Experiment", "Job"]
 
+
+def _is_done(jobdir: Path) -> bool:
+    return done_marker_present(JobPaths(jobdir))
+
+
+#: The default retry policies (frozen: shared by every submission).
+_NO_RETRY = Retry(count=0)
+_RESUMABLE_RETRY = Retry(count=3)
+#: The resources of a task that asks for none (most of them).
+_NO_RESOURCES = Resources()
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _active: list[Experiment] = []
 #: How ``monitor=True`` starts the web monitor: installed by the ``partita`` facade, so
@@ -144,7 +155,7 @@ class Experiment:
         from partita.launchers.finder import default_finder
 
         self._finder = default_finder() if launcher is None else None
-        self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(3).hex()
         self.run_paths = RunPaths.of(self.workspace, name, self.run_id)
         self.run_dir = self.run_paths.root
         self._reporter = Reporter(stream or sys.stderr, quiet)
@@ -294,29 +305,36 @@ class Experiment:
                 f"launcher: expected a partita Launcher, found {type(launcher).__name__}."
             )
         from partita._resumable import ResumableTask
-        from partita.launchers.resources import Resources
         from partita.scheduler._tokens import check_request
 
         resumable = isinstance(task, ResumableTask)
         if isinstance(retries, int) and not isinstance(retries, bool):
             retries = Retry(count=retries)
         elif retries is None:
-            retries = Retry(count=3 if resumable else 0)
+            retries = _RESUMABLE_RETRY if resumable else _NO_RETRY
         elif not isinstance(retries, Retry):
             raise ExperimentError(
                 f"retries: expected an int or partita.Retry, found {type(retries).__name__}."
             )
         declared = getattr(type(task), "resources", None)
-        needs = Resources.parse(declared if isinstance(declared, dict) else None).merged(
-            Resources.parse(resources)
-        )
-        token_request = check_request(tokens or {})
+        if resources is None and not isinstance(declared, dict):
+            needs = _NO_RESOURCES  # the common case, parsed once
+        else:
+            needs = Resources.parse(declared if isinstance(declared, dict) else None).merged(
+                Resources.parse(resources)
+            )
+        token_request = check_request(tokens) if tokens is not None else {}
         st = state_of(task)
         if st.job is not None and self._scheduler and self._scheduler.owns(st.job):
             return self._outputs(task)
         # Identity, validation, generated paths, tags, dependencies, outputs and the
         # params.json bytes: all decided by the config layer, before anything is launched.
-        sealed = seal(task, self.workspace.root, check_class=self._check_importable)
+        sealed = seal(
+            task,
+            self.workspace.root,
+            check_class=self._check_importable,
+            is_done=None if self.dry_run else _is_done,
+        )
         if not isinstance(transient, bool):
             raise ExperimentError(
                 f"transient: expected True or False, found {type(transient).__name__}."
@@ -361,8 +379,9 @@ class Experiment:
             held.tokens,
             held.resources,
             held.resumable,
-            sealed.params,
+            sealed.encoded,
             sealed.recorded,
+            sealed.done,
         )
         shared = shared_references(sealed.task, self.workspace.root)
         if shared:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
@@ -349,6 +349,35 @@ def _same_tag(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _collect_tags_of(
+    current: Config,
+    path: str,
+    cfg: Config,
+    root: str,
+    seen: set[int],
+    seen_values: dict[str, list[tuple[Any, str]]],
+) -> None:
+    if id(current) in seen:
+        return
+    seen.add(id(current))
+    st = state_of(current)
+    if st.producer is not None:
+        _collect_tags_of(st.producer, path, cfg, root, seen, seen_values)
+    d = current.__dict__
+    for name in type(current)._partita_walk:
+        value = d.get(name)
+        if value is not None:
+            for child in iter_values(value):
+                child_path = f"{path}.{name}" if path else name
+                _collect_tags_of(child, child_path, cfg, root, seen, seen_values)
+    for i, pretask in enumerate(st.pretasks):  # after the fields, in the order they run
+        pretask_path = f"{path}.pretasks[{i}]" if path else f"pretasks[{i}]"
+        _collect_tags_of(pretask, pretask_path, cfg, root, seen, seen_values)
+    where = f"{root} itself" if current is cfg else f"the {type(current).__qualname__} at {path}"
+    for name, value in st.tags.items():
+        seen_values.setdefault(name, []).append((value, where))
+
+
 def collect_tags(cfg: Config) -> tuple[dict[str, Any], list[str]]:
     """``cfg.tags()`` and a sentence per tag name given two values on the way.
 
@@ -359,28 +388,9 @@ def collect_tags(cfg: Config) -> tuple[dict[str, Any], list[str]]:
     seen: set[int] = set()
     root = type(cfg).__qualname__
 
-    def visit(current: Config, path: str) -> None:
-        if id(current) in seen:
-            return
-        seen.add(id(current))
-        st = state_of(current)
-        if st.producer is not None:
-            visit(st.producer, path)
-        d = current.__dict__
-        for name in type(current)._partita_walk:
-            value = d.get(name)
-            if value is not None:
-                for child in iter_values(value):
-                    visit(child, f"{path}.{name}" if path else name)
-        for i, pretask in enumerate(st.pretasks):  # after the fields, in the order they run
-            visit(pretask, f"{path}.pretasks[{i}]" if path else f"pretasks[{i}]")
-        where = (
-            f"{root} itself" if current is cfg else f"the {type(current).__qualname__} at {path}"
-        )
-        for name, value in st.tags.items():
-            seen_values.setdefault(name, []).append((value, where))
-
-    visit(cfg, "")
+    # A module-level helper, not a closure: a recursive closure refers to itself, and each
+    # call would leave a reference cycle for the garbage collector.
+    _collect_tags_of(cfg, "", cfg, root, seen, seen_values)
     collected: dict[str, Any] = {}
     conflicts: list[str] = []
     for name, values in seen_values.items():
@@ -433,24 +443,34 @@ def iter_children(cfg: Config) -> Iterator[Config]:
 
 def walk(cfg: Config, *, into_tasks: bool = True) -> Iterator[tuple[str, Config]]:
     """Every config reachable from ``cfg`` (depth first, each once) with its field path."""
-    seen: set[int] = set()
+    # A small object rather than a recursive closure: a closure refers to itself, and every
+    # walk (thousands per second while submitting) would leave a cycle for the collector.
+    return _Walk(cfg, into_tasks).visit(cfg, "")
 
-    def visit(current: Config, path: str) -> Iterator[tuple[str, Config]]:
+
+class _Walk:
+    __slots__ = ("into_tasks", "root", "seen")
+
+    def __init__(self, root: Config, into_tasks: bool) -> None:
+        self.root = root
+        self.into_tasks = into_tasks
+        self.seen: set[int] = set()
+
+    def visit(self, current: Config, path: str) -> Iterator[tuple[str, Config]]:
+        seen = self.seen
         if id(current) in seen:
             return
         seen.add(id(current))
         yield path, current
-        if current is not cfg and not into_tasks and isinstance(current, Task):
+        if current is not self.root and not self.into_tasks and isinstance(current, Task):
             return
         d = current.__dict__
         for name in type(current)._partita_walk:
             value = d.get(name)
             if value is not None:
-                yield from _visit_value(value, f"{path}.{name}" if path else name, visit)
+                yield from _visit_value(value, f"{path}.{name}" if path else name, self.visit)
         for i, pretask in enumerate(d[STATE].pretasks):
-            yield from visit(pretask, f"{path}.pretasks[{i}]" if path else f"pretasks[{i}]")
-
-    yield from visit(cfg, "")
+            yield from self.visit(pretask, f"{path}.pretasks[{i}]" if path else f"pretasks[{i}]")
 
 
 def _visit_value(
@@ -471,7 +491,12 @@ def _visit_value(
 
 def freeze(cfg: Config) -> None:
     """Freeze ``cfg`` and every config it contains (lists and dicts become read-only)."""
-    for _, current in walk(cfg):
+    freeze_all(current for _, current in walk(cfg))
+
+
+def freeze_all(configs: Iterable[Config]) -> None:
+    """Freeze each of ``configs`` (the result of a :func:`walk` already made)."""
+    for current in configs:
         st = state_of(current)
         if st.frozen:
             continue

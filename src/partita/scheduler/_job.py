@@ -67,6 +67,8 @@ class Submission:
         params_recorded: what the job folder held when ``params`` were computed: ``True``
             those bytes, ``None`` no ``params.json``, ``False`` other bytes or unknown (the
             scheduler then compares them itself).
+        found_done: the job folder's ``done`` marker was seen when the task was sealed: the
+            job ends as reused without another look at the folder.
     """
 
     task: Task
@@ -81,6 +83,33 @@ class Submission:
     resumable: bool = False
     params: bytes | None = None
     params_recorded: bool | None = False
+    found_done: bool = False
+
+
+#: Shared by every job's :class:`_Final` (a job ending wakes the few threads waiting).
+_ended = threading.Condition(threading.Lock())
+
+
+class _Final:
+    """A job's "it is final" flag: ``threading.Event``'s ``set``/``is_set``/``wait``,
+    without a lock and a condition per job (a rerun holds thousands of jobs)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        with _ended:
+            self._set = True
+            _ended.notify_all()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with _ended:
+            return _ended.wait_for(lambda: self._set, timeout)
 
 
 class Record:
@@ -113,7 +142,7 @@ class Record:
         """What the folder said when the job was prepared, until its first attempt looks."""
         self.watched: int | None = None
         """The attempt this scheduler last saw running in the folder (launched or not)."""
-        self.final = threading.Event()
+        self.final = _Final()
         self.callbacks: list[Callable[[Job], Any]] = []
         self.callbacks_fired = False
         self.lock = threading.Lock()

@@ -56,6 +56,8 @@ PREPARE_BATCH = 256
 #: While submissions keep coming, how often (seconds) the loop picks up the new ones. The
 #: first submission after a pause wakes the loop at once.
 COLLECT_INTERVAL = 0.002
+#: The outcome of a job found done when submitted.
+_REUSED = Finished(JobState.DONE)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -306,25 +308,36 @@ class Scheduler:
             rec.started = time.time()
         self._emit(rec, state, previous)
 
-    def _finish(self, rec: Record, outcome: Finished) -> None:
+    def _finish(self, rec: Record, outcome: Finished, *, count: bool = True) -> bool:
+        """End ``rec`` with ``outcome`` (if it is not final yet); returns whether it ended.
+
+        ``count=False``: the caller subtracts it from the unfinished jobs itself (a burst of
+        done jobs does so once).
+        """
         if rec.state.final:
-            return
+            return False
         previous = rec.state
         rec.state = outcome.state
         rec.reason = outcome.reason
         rec.detail = outcome.detail
         rec.ended = time.time()
         self._emit(rec, outcome.state, previous)
-        future = self._final_future(rec)
-        if not future.done():
+        # A future nobody asked for is not made: one asked for later is made resolved.
+        future = self._finals.get(rec.identifier)
+        if future is not None and not future.done():
             future.set_result(None)
         self._mark_launched(rec)
         callbacks = rec.take_callbacks()
         if callbacks and outcome.state is JobState.DONE and not self._watches.defer(rec, callbacks):
             self._callbacks.run(rec, callbacks)
         rec.final.set()
+        if count:
+            self._count_finished(1)
+        return True
+
+    def _count_finished(self, ended: int) -> None:
         with self._idle:
-            self._unfinished -= 1
+            self._unfinished -= ended
             self._idle.notify_all()
 
     # --- inside the loop: a job's life ----------------------------------------------------
@@ -347,6 +360,19 @@ class Scheduler:
         Done jobs end here (a re-check of thousands of done jobs costs one trip per
         :data:`PREPARE_BATCH` jobs, no coroutine each); the others start their life.
         """
+        ended = 0
+        found = [rec for rec in recs if rec.spec.found_done]
+        if found:  # seen done when sealed: nothing more to read
+            try:
+                for rec in found:
+                    rec.reused = True
+                    ended += self._finish(rec, _REUSED, count=False)
+            finally:
+                self._count_finished(ended)
+                ended = 0
+            recs = [rec for rec in recs if not rec.spec.found_done]
+            if not recs:
+                return
         jobs = [
             (rec.paths, rec.spec.params or params_bytes(rec.spec.task), rec.spec.params_recorded)
             for rec in recs
@@ -356,14 +382,18 @@ class Scheduler:
             results = await self._io(disk.prepare_all, jobs)
         except Exception as exc:  # the step itself failed: every job of the burst fails
             results = [exc] * len(recs)
-        for rec, result in zip(recs, results, strict=True):
-            if isinstance(result, BaseException):
-                self._failed(rec, result, "".join(traceback.format_exception(result)))
-            elif result.done:
-                rec.reused = True
-                self._finish(rec, Finished(JobState.DONE))
-            else:
-                self._spawn(self._drive(rec, result), rec)
+        try:
+            for rec, result in zip(recs, results, strict=True):
+                if isinstance(result, BaseException):
+                    self._failed(rec, result, "".join(traceback.format_exception(result)))
+                elif result.done:
+                    rec.reused = True
+                    ended += self._finish(rec, _REUSED, count=False)
+                else:
+                    self._spawn(self._drive(rec, result), rec)
+        finally:
+            if ended:
+                self._count_finished(ended)
 
     async def _drive(self, rec: Record, status: JobStatus) -> None:
         if status.state is JobState.RUNNING:

@@ -33,7 +33,13 @@ from partita.workspace._state import (
     record_handle,
     set_aside,
 )
-from partita.workspace._status import JobStatus, Progress, read_progress, read_status
+from partita.workspace._status import (
+    JobStatus,
+    Progress,
+    done_marker_present,
+    read_progress,
+    read_status,
+)
 
 __all__ = [
     "EXIT_SUPERSEDED",
@@ -67,6 +73,7 @@ __all__ = [
     "delete_shared",
     "delete_unused_shared",
     "describe_migration",
+    "done_marker_present",
     "final_marker",
     "hold",
     "holder",
