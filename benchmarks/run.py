@@ -25,8 +25,9 @@ Benchmarks (``--only`` takes these names; the default set is marked *):
 * ``identifiers`` *, ``import`` *: identifier speed (partita, experimaestro) and import time.
 * ``big``: partita only: 100,000 tasks, all done, built, identified and re-checked by an
   experiment (also at 10,000 and 30,000 tasks, to show it is linear).
-* ``cli100k``: partita only: ``partita status`` and ``partita jobs list --state running``
-  on a work directory of 100,000 jobs, index cold then warm.
+* ``cli100k``: partita only: ``partita status``, ``partita jobs list --state running`` and
+  ``partita jobs list --json | head`` on a work directory of 100,000 jobs, index cold then
+  warm, and ``status`` after one job changed.
 * ``slurm``: runs ``benchmarks/slurm.py`` (the private Slurm cluster) and reports its JSON.
 * ``slurmpack``: runs ``benchmarks/slurm_pack.py`` (500 no-op tasks, one per array element
   against packed elements) and reports its JSON.
@@ -629,10 +630,26 @@ class Suite:
         commands = {
             "status": ["status", str(workdir)],
             "jobs list --state running": ["jobs", "list", str(workdir), "--state", "running"],
+            "jobs list --json | head": ["jobs", "list", str(workdir), "--json"],
         }
 
         def timed(args: list[str]) -> float:
             t0 = time.perf_counter()
+            if args[-1] == "--json":  # as `| head` does: read the first lines, then close
+                with subprocess.Popen(
+                    [tool.python, "-m", "partita.cli", *args],  # type: ignore[list-item]
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    env=tool.env(),
+                    cwd="/tmp",
+                ) as head:
+                    assert head.stdout is not None
+                    first = head.stdout.read(4096)
+                    head.stdout.close()
+                    head.wait()
+                if not first.startswith(b"["):
+                    raise BenchError(f"partita {' '.join(args)}: printed {first[:100]!r}")
+                return time.perf_counter() - t0
             proc = subprocess.run(
                 [tool.python, "-m", "partita.cli", *args],  # type: ignore[list-item]
                 capture_output=True,

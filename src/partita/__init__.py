@@ -19,7 +19,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from partita._progress import progress
+from partita._publish import publish
 from partita._report import artifacts, report
+from partita._stopping import Stopping
 from partita._version import __version__
 from partita.config import (
     Config,
@@ -34,6 +36,7 @@ from partita.config import (
     identifier,
     ignore,
     load,
+    renamed_enum,
     tag,
 )
 from partita.errors import ExperimentFailed, PartitaError
@@ -41,6 +44,7 @@ from partita.errors import ExperimentFailed, PartitaError
 if TYPE_CHECKING:
     from partita._experiment import Experiment, Job
     from partita._resumable import ResumableTask
+    from partita._services import CommandService, Service, TensorboardService
     from partita.launchers import Launcher, LocalLauncher
     from partita.launchers.slurm import SlurmLauncher
     from partita.runner import experiment_main, grid
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SSH",
+    "CommandService",
     "Config",
     "Constant",
     "Experiment",
@@ -65,8 +70,11 @@ __all__ = [
     "PathGenerator",
     "ResumableTask",
     "Retry",
+    "Service",
     "SlurmLauncher",
+    "Stopping",
     "Task",
+    "TensorboardService",
     "Token",
     "__version__",
     "artifacts",
@@ -81,6 +89,8 @@ __all__ = [
     "load",
     "load_run",
     "progress",
+    "publish",
+    "renamed_enum",
     "report",
     "results",
     "tag",
@@ -161,6 +171,9 @@ _LAZY = {
     "LocalLauncher": ("partita.launchers", "LocalLauncher"),
     "SlurmLauncher": ("partita.launchers.slurm", "SlurmLauncher"),
     "ResumableTask": ("partita._resumable", "ResumableTask"),
+    "Service": ("partita._services", "Service"),
+    "CommandService": ("partita._services", "CommandService"),
+    "TensorboardService": ("partita._services", "TensorboardService"),
     "Retry": ("partita.scheduler", "Retry"),
     "SSH": ("partita.ssh._connector", "SSH"),
     "Token": ("partita.scheduler", "Token"),

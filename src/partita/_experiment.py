@@ -8,7 +8,6 @@ import re
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from partita._experiment_dry import dry_submit, dry_summary
 from partita._experiment_env import environment_info, flag, run_record
 from partita._experiment_report import Reporter, failed_entry, out_of_space, summary_text
 from partita._experiment_signals import Signals, install_excepthook, reported
+from partita._services import Service, Services
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
 from partita.config._identity import identifier
@@ -27,6 +27,7 @@ from partita.config._seal import Sealed, outputs_of, seal
 from partita.config._shared import shared_references
 from partita.errors import ExperimentError, ExperimentFailed, PartitaError, WorkspaceError
 from partita.launchers import Launcher, LocalLauncher
+from partita.launchers.resources import Resources
 from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
 from partita.workspace import (
     JobPaths,
@@ -34,12 +35,23 @@ from partita.workspace import (
     RunPaths,
     RunWriter,
     Workspace,
+    done_marker_present,
     read_status,
     record_shared,
 )
 
 __all__ = ["Experiment", "Job"]
 
+
+def _is_done(jobdir: Path) -> bool:
+    return done_marker_present(JobPaths(jobdir))
+
+
+#: The default retry policies (frozen: shared by every submission).
+_NO_RETRY = Retry(count=0)
+_RESUMABLE_RETRY = Retry(count=3)
+#: The resources of a task that asks for none (most of them).
+_NO_RESOURCES = Resources()
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _active: list[Experiment] = []
 #: How ``monitor=True`` starts the web monitor: installed by the ``partita`` facade, so
@@ -143,7 +155,7 @@ class Experiment:
         from partita.launchers.finder import default_finder
 
         self._finder = default_finder() if launcher is None else None
-        self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(3).hex()
         self.run_paths = RunPaths.of(self.workspace, name, self.run_id)
         self.run_dir = self.run_paths.root
         self._reporter = Reporter(stream or sys.stderr, quiet)
@@ -159,6 +171,7 @@ class Experiment:
         self._jobs_lock = threading.Lock()
         self._dry: list[tuple[str, str, dict[str, Any]]] = []
         self._signals = Signals()
+        self._services = Services(self.run_paths)
         #: Transient tasks not launched (yet): launched when a job that is not done needs one.
         self._held: dict[str, _Held] = {}
         self.status = "created"
@@ -244,6 +257,26 @@ class Experiment:
         finally:
             self._close(raising)
 
+    # --- services --------------------------------------------------------------------------
+
+    def add_service(self, service: Service) -> Service:
+        """Start ``service`` now; it runs until the experiment ends, however it ends.
+
+        Call it inside the ``with`` block: ``xp.add_service(TensorboardService(logdir))``.
+        ``partita status`` lists it with its address, the web monitor links it from the
+        run's page. A service that cannot start raises
+        :class:`partita.errors.ServiceError` (naming its command and quoting its output)
+        before anything else happens. A dry run starts no service. Returns ``service``.
+        """
+        return self._services.add(
+            service, running=self.status == "running", dry_run=self.dry_run, say=self._reporter.warn
+        )
+
+    @property
+    def services(self) -> list[Service]:
+        """The services running now, in the order they started."""
+        return self._services.running
+
     # --- submission ------------------------------------------------------------------------
 
     def submit(
@@ -272,29 +305,36 @@ class Experiment:
                 f"launcher: expected a partita Launcher, found {type(launcher).__name__}."
             )
         from partita._resumable import ResumableTask
-        from partita.launchers.resources import Resources
         from partita.scheduler._tokens import check_request
 
         resumable = isinstance(task, ResumableTask)
         if isinstance(retries, int) and not isinstance(retries, bool):
             retries = Retry(count=retries)
         elif retries is None:
-            retries = Retry(count=3 if resumable else 0)
+            retries = _RESUMABLE_RETRY if resumable else _NO_RETRY
         elif not isinstance(retries, Retry):
             raise ExperimentError(
                 f"retries: expected an int or partita.Retry, found {type(retries).__name__}."
             )
         declared = getattr(type(task), "resources", None)
-        needs = Resources.parse(declared if isinstance(declared, dict) else None).merged(
-            Resources.parse(resources)
-        )
-        token_request = check_request(tokens or {})
+        if resources is None and not isinstance(declared, dict):
+            needs = _NO_RESOURCES  # the common case, parsed once
+        else:
+            needs = Resources.parse(declared if isinstance(declared, dict) else None).merged(
+                Resources.parse(resources)
+            )
+        token_request = check_request(tokens) if tokens is not None else {}
         st = state_of(task)
         if st.job is not None and self._scheduler and self._scheduler.owns(st.job):
             return self._outputs(task)
         # Identity, validation, generated paths, tags, dependencies, outputs and the
         # params.json bytes: all decided by the config layer, before anything is launched.
-        sealed = seal(task, self.workspace.root, check_class=self._check_importable)
+        sealed = seal(
+            task,
+            self.workspace.root,
+            check_class=self._check_importable,
+            is_done=None if self.dry_run else _is_done,
+        )
         if not isinstance(transient, bool):
             raise ExperimentError(
                 f"transient: expected True or False, found {type(transient).__name__}."
@@ -339,8 +379,9 @@ class Experiment:
             held.tokens,
             held.resources,
             held.resumable,
-            sealed.params,
+            sealed.encoded,
             sealed.recorded,
+            sealed.done,
         )
         shared = shared_references(sealed.task, self.workspace.root)
         if shared:
@@ -407,7 +448,13 @@ class Experiment:
                     job = self._launch(held, transient=True)
             found.setdefault(job.identifier, job)
         scheduler = self._scheduler
-        own = [job for job in found.values() if scheduler is not None and scheduler.owns(job)]
+        # A dry run has no scheduler: the jobs it listed itself are its own (they would run).
+        listed = {ident for _, ident, _ in self._dry} if self.dry_run else set()
+        own = [
+            job
+            for job in found.values()
+            if (scheduler is not None and scheduler.owns(job)) or job.identifier in listed
+        ]
         for job in found.values():
             if job not in own and job.state is not JobState.DONE:
                 raise ExperimentError(
@@ -558,6 +605,8 @@ class Experiment:
             _active.remove(self)
         set_submitter(_active[-1].submit if _active else None)
         self._reporter.stop_view()
+        for problem in self._services.stop_all():
+            self._reporter.warn(problem)
         monitor = getattr(self, "_monitor", None)
         if monitor is not None:
             monitor.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ def run_record(
         "run": run_id,
         "status": status,
         "started": started,
-        "host": platform.node(),
+        "host": os.uname().nodename,  # platform.node(), without importing platform
         "pid": os.getpid(),
         "process": identity(),
         "argv": sys.argv,
@@ -38,6 +37,8 @@ def run_record(
 
 def environment_info() -> dict[str, Any]:
     """The run's ``environment.json``: Python, platform, packages and the script's git state."""
+    import platform  # here (a thread of its own), not when an experiment starts
+
     info: dict[str, Any] = {
         "python": sys.version,
         "executable": sys.executable,

@@ -90,12 +90,17 @@ def summary_text(name: str, jobs: list[Job], took: float) -> str:
     reused = sum(1 for j in jobs if j.reused)
     ran = sum(1 for j in jobs if j.attempts > 0)
     elsewhere = sum(1 for j in jobs if j.elsewhere and not j.attempts and not j.reused)
+    if not jobs:
+        return f"{name}: no job was submitted ({took:.1f} s)"
+    count = f"{len(jobs)} job{'' if len(jobs) == 1 else 's'}"
+    if len(jobs) == 1 and reused == 1:
+        return f"nothing to run: the 1 job was already done ({took:.1f} s)"
     if jobs and reused == len(jobs):
-        return f"nothing to run: all {len(jobs)} jobs were already done ({took:.1f} s)"
+        return f"nothing to run: all {count} were already done ({took:.1f} s)"
     parts = [f"{n} {state}" for state, n in sorted(counts.items())]
     others = f", {elsewhere} run by another process" if elsewhere else ""
     return (
-        f"{name}: {len(jobs)} jobs: {', '.join(parts)} "
+        f"{name}: {count}: {', '.join(parts)} "
         f"({ran} ran, {reused} already done{others}) in {took:.1f} s"
     )
 

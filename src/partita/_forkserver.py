@@ -43,7 +43,14 @@ FORK_UNSAFE_MODULES = ("pycuda.autoinit", "tensorflow", "jax")
 EXIT_SETUP = 70
 
 
-def fork_job(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_logs: bool) -> int:
+def fork_job(
+    jobdir: Path,
+    attempt: int | None,
+    env: Mapping[str, str],
+    append_logs: bool,
+    *,
+    die_with_parent: bool = False,
+) -> int:
     """Fork a child that runs one attempt of the job in ``jobdir``; return its pid.
 
     The child starts a session of its own (so it leads its own process group), sends its
@@ -54,9 +61,13 @@ def fork_job(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_l
     (no interpreter teardown, no ``atexit`` of the parent). The caller must reap the child
     (``os.waitpid``) and, before reaping, may end what it left in its process group.
 
+    With ``die_with_parent`` the child gets SIGKILL when the caller dies
+    (:func:`tie_to_parent`), for a worker whose children must not outlive it.
+
     Only safe from a single-threaded process (the child of a threaded one may inherit a
     lock held by another thread); the fork server checks this before each fork.
     """
+    parent = os.getpid()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -67,6 +78,8 @@ def fork_job(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_l
         return pid
     code = EXIT_SETUP
     try:
+        if die_with_parent:
+            tie_to_parent(parent)
         code = _child(Path(jobdir), attempt, env, append_logs)
     except BaseException:  # the child must reach os._exit whatever happens
         try:
@@ -78,6 +91,24 @@ def fork_job(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_l
             pass
     finally:
         os._exit(code)
+
+
+def tie_to_parent(parent: int) -> None:
+    """Have this process killed (SIGKILL) when its parent ``parent`` dies (Linux).
+
+    Where the system cannot do this (not Linux), nothing happens. If the parent died
+    already, this process exits at once.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+    if os.getppid() != parent:
+        os._exit(EXIT_SETUP)
 
 
 def _child(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_logs: bool) -> int:

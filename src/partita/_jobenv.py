@@ -3,7 +3,8 @@
 The job runner calls :func:`execute` instead of ``task.execute()``. It writes the job's
 ``environment.json`` (``JobPaths.environment``) before the task starts (host, process,
 Python, the task's code fingerprint) and again when it ends, however it ends (wall and CPU
-time, peak memory, GPUs from ``nvidia-smi`` when present). It also points
+time, peak memory, GPUs from ``nvidia-smi`` when present, energy and CO2 when a meter is
+installed: see :mod:`partita._energy`). It also points
 ``partita.report`` at the job folder and flushes the results at the end.
 
 The code fingerprint is the SHA-256 of the task class's source and of the whole file of
@@ -166,13 +167,14 @@ def _write(paths: JobPaths, info: dict[str, Any]) -> None:
 
 def execute(paths: JobPaths, task: Any) -> None:
     """Run ``task.execute()`` in the job folder ``paths``, recording its environment."""
-    from partita import _report
+    from partita import _publish, _report
     from partita.config._shared import set_lock_factory
     from partita.workspace import FileLock
 
     # ``with self.shared(group):`` locks with the workspace's locks, checking that the lock
     # file is still the one at its path (gc unlinks it under the lock when it deletes the folder).
     set_lock_factory(lambda path: FileLock(path, check_path=True))
+    from partita.config._config import state_of
 
     started = time.time()
     clock = time.monotonic()
@@ -200,7 +202,15 @@ def execute(paths: JobPaths, task: Any) -> None:
         probe.start()
     _write(paths, info)
     _report._set_target(paths)
+    _publish._set_target(paths)
+    from partita import _energy
+
+    meter = _energy.start(str(paths.root))  # None (and nothing imported) without a meter
     try:
+        if state_of(task).pretasks:
+            from partita.config._pretasks import run_pretasks
+
+            run_pretasks(task)  # in order; one that raises fails the job before the task
         task.execute()
     finally:
         _report._flush()
@@ -210,4 +220,6 @@ def execute(paths: JobPaths, task: Any) -> None:
         info["wall_seconds"] = round(time.monotonic() - clock, 3)
         info["gpus"] = list(gpus)
         info.update(_usage())
+        if meter is not None:
+            info["energy"] = meter.stop()
         _write(paths, info)

@@ -10,6 +10,7 @@ same definitions. Nothing else imports it: other layers ask the workspace (docs/
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 #: The folder of a work directory that holds the job folders.
@@ -25,7 +26,13 @@ SHARED = "shared"
 
 def job_folder(workdir: Path, type_id: str, identifier: str) -> Path:
     """The folder of the job ``type_id``/``identifier`` in the work directory ``workdir``."""
-    return workdir / JOBS / type_id / identifier
+    return _type_folder(workdir, type_id) / identifier
+
+
+@functools.lru_cache(maxsize=256)
+def _type_folder(workdir: Path, type_id: str) -> Path:
+    # One join per job instead of three: a rerun of thousands of tasks asks this for each.
+    return workdir / JOBS / type_id
 
 
 def is_job_folder(path: Path) -> bool:

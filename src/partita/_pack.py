@@ -17,7 +17,9 @@ allocation:
 
 When the worker itself is stopped (``scancel``, the allocation's time limit, preemption),
 the task it runs is stopped too and recorded ``lost``; tasks not started are left alone
-(the launcher sees the element end and reports them lost, so they are retried).
+(the launcher sees the element end and launches them again). When the worker is killed
+outright (``kill -9``), its running child gets SIGKILL from the kernel
+(:func:`partita._forkserver.tie_to_parent`) and the launcher records it ``lost``.
 
 Every step is appended to the element's report file, one JSON object per line, which the
 launcher reads to follow each task: ``{"slot": k, "event": "start", ...}`` before a task's
@@ -74,12 +76,14 @@ def start_task(jobdir: str, attempt: int, env: dict[str, str], append_logs: bool
     here (a task module started threads or a GPU context at import,
     :func:`partita._forkserver.unsafe_reason`) or the task's class asks for
     ``isolation = "spawn"``: then a fresh interpreter is spawned, in a session of its own.
+    Either way the child is killed if the worker dies (``kill -9``, a node's OOM killer), so
+    that no task runs on unfollowed, holding its lock, once its worker is gone.
     """
     from partita import _forkserver
 
     full = {**os.environ, **env}
     if _forkserver.unsafe_reason() is None and not _wants_spawn(jobdir):
-        return _forkserver.fork_job(Path(jobdir), attempt, full, append_logs)
+        return _forkserver.fork_job(Path(jobdir), attempt, full, append_logs, die_with_parent=True)
     import subprocess
 
     from partita.workspace import JobPaths
@@ -89,8 +93,14 @@ def start_task(jobdir: str, attempt: int, env: dict[str, str], append_logs: bool
         for path in (paths.stdout, paths.stderr):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
     argv = [sys.executable, "-m", "partita.run", jobdir, "--attempt", str(attempt), "--redirect"]
+    parent = os.getpid()
     child = subprocess.Popen(
-        argv, cwd=jobdir, env=full, stdin=subprocess.DEVNULL, start_new_session=True
+        argv,
+        cwd=jobdir,
+        env=full,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: _forkserver.tie_to_parent(parent),  # the worker is single-threaded
     )
     _spawned.append(child)  # reaped by the worker (os.waitpid), kept from the collector
     return child.pid

@@ -38,7 +38,8 @@ class ResumableTask(Task):
     - It is retried by default on ``timeout``, ``preempted``, ``lost`` and ``node_fail``
       (3 times; change with ``submit(retries=Retry(...))``).
     - :meth:`remaining_time` tells how long the current attempt may still run, so it can
-      save a checkpoint before being stopped.
+      save a checkpoint before being stopped; when it is stopped, ``execute()`` gets
+      :class:`partita.Stopping`, and can save one then.
     """
 
     def remaining_time(self) -> float | None:

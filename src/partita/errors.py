@@ -21,7 +21,8 @@ The tree::
     │   └── LauncherOptionError      (ValueError)  an unknown or invalid launcher option
     ├── ExperimentError              misuse of the experiment context
     │   ├── NoExperimentError        submit() outside ``with experiment(...)``
-    │   └── ExperimentFailed         some jobs failed; lists them with their stderr
+    │   ├── ExperimentFailed         some jobs failed; lists them with their stderr
+    │   └── ServiceError             a service of the experiment cannot start (command, stderr)
     ├── JobLookupError               (LookupError) a job reference matches nothing or several jobs
     ├── ReportError                  (ValueError)  report() was given a value it cannot store
     ├── ResultsError                 a results selection is invalid or needs a missing extra
@@ -61,9 +62,11 @@ __all__ = [
     "PartitaWarning",
     "PendingPathError",
     "PlotError",
+    "PretaskError",
     "ReportError",
     "ResultsError",
     "RunnerError",
+    "ServiceError",
     "SharedFolderTimeout",
     "TagConflictWarning",
     "TaskImportError",
@@ -116,6 +119,10 @@ class PendingPathError(ConfigError, AttributeError):
     """A generated path was read before the task was submitted."""
 
 
+class PretaskError(ConfigError, TypeError):
+    """A value given as a pre-task is not a light config (a ``Config`` with ``execute()``)."""
+
+
 class LoadError(PartitaError):
     """A job folder's ``params.json`` cannot be turned back into a config."""
 
@@ -150,6 +157,10 @@ class ExperimentError(PartitaError):
 
 class NoExperimentError(ExperimentError):
     """``submit()`` was called outside of ``with experiment(...)``."""
+
+
+class ServiceError(ExperimentError):
+    """A service of the experiment is defined wrongly or cannot start (``xp.add_service``)."""
 
 
 class FailedJob:

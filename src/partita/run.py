@@ -19,19 +19,24 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from partita._stopping import Stopping, remaining_time
 from partita.workspace._state import EXIT_SUPERSEDED
 
 __all__ = ["EXIT_SUPERSEDED", "main"]
 
 
-class _Terminated(BaseException):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
+#: The stop signals this job received (the first one raised ``Stopping`` in the task).
+_received: list[int] = []
+#: The cancellation request file of the running job (a stop on request has no known deadline).
+_cancel_file: list[Path] = []
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated(signum)
+    first = not _received
+    _received.append(signum)
+    if first:  # later signals are ignored: a checkpoint being written is not interrupted
+        requested = any(file.exists() for file in _cancel_file)
+        raise Stopping(signum, None if requested else remaining_time())
 
 
 def _usage() -> int:
@@ -132,6 +137,9 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         return 0 if claim.done else EXIT_SUPERSEDED
     attempt = claim.attempt
     os.environ["PARTITA_ATTEMPT"] = str(attempt)
+    _received.clear()
+    _cancel_file[:] = [paths.cancel_request]
+    _time_limit()
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         signal.signal(signum, _on_signal)
@@ -145,26 +153,9 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         _jobenv.execute(paths, task)  # task.execute(), recording results and environment
         sys.stdout.flush()
         sys.stderr.flush()
-    except _Terminated as exc:
+    except Stopping as exc:
         _block_signals()
-        name = signal.Signals(exc.signum).name
-        if paths.cancel_request.exists():
-            print(f"partita: cancelled ({name}).", file=sys.stderr)
-            state.write_final(
-                paths, JobState.CANCELLED, attempt=attempt, detail=f"stopped by {name} on request"
-            )
-        else:
-            print(f"partita: terminated by {name}.", file=sys.stderr)
-            state.write_final(
-                paths,
-                JobState.FAILED,
-                attempt=attempt,
-                reason=Reason.ERROR.value,
-                exit_code=128 + exc.signum,
-                detail=f"terminated by {name}",
-            )
-        _flush()
-        return 128 + exc.signum
+        return _stopped(paths, attempt, state, JobState, Reason, exc.signum, caught=False)
     except MemoryError:
         _block_signals()
         import traceback
@@ -187,6 +178,8 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         import traceback
 
         traceback.print_exc()
+        if _received:  # it raised something else after Stopping: still a stop
+            return _stopped(paths, attempt, state, JobState, Reason, _received[0], caught=True)
         detail = f"{type(exc).__name__}: {exc}"
         if len(detail) > 500:
             detail = detail[:497] + "..."
@@ -205,8 +198,51 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         )
         return 1
     _block_signals()
+    if _received:  # the task caught Stopping and returned: it did not finish its work
+        return _stopped(paths, attempt, state, JobState, Reason, _received[0], caught=True)
     state.write_final(paths, JobState.DONE, attempt=attempt, exit_code=0)
     return 0
+
+
+def _stopped(  # type: ignore[no-untyped-def]
+    paths, attempt, state, JobState, Reason, signum: int, *, caught: bool
+) -> int:
+    """Record a job stopped by ``signum``: cancelled on request, else failed. Never done."""
+    name = signal.Signals(signum).name
+    how = " (the task handled Stopping)" if caught else ""
+    if paths.cancel_request.exists():
+        print(f"partita: cancelled ({name}){how}.", file=sys.stderr)
+        state.write_final(
+            paths, JobState.CANCELLED, attempt=attempt, detail=f"stopped by {name} on request{how}"
+        )
+    else:
+        # A stop with a known time limit and no cancellation request is the limit (or the
+        # cluster's warning before it, e.g. Slurm's --signal): a timeout, which is retried
+        # like one. A launcher that knows better (preempted, ...) overrides the reason.
+        limited = remaining_time() is not None
+        print(f"partita: terminated by {name}{how}.", file=sys.stderr)
+        state.write_final(
+            paths,
+            JobState.FAILED,
+            attempt=attempt,
+            reason=(Reason.TIMEOUT if limited else Reason.ERROR).value,
+            exit_code=128 + signum,
+            detail=f"terminated by {name}{' at its time limit' if limited else ''}{how}",
+        )
+    _flush()
+    return 128 + signum
+
+
+def _time_limit() -> None:
+    """Turn ``PARTITA_TIME_LIMIT`` (seconds, from a cluster launcher) into a deadline."""
+    limit = os.environ.get("PARTITA_TIME_LIMIT")
+    if limit and not os.environ.get("PARTITA_DEADLINE"):
+        import time
+
+        try:
+            os.environ["PARTITA_DEADLINE"] = str(time.time() + float(limit))
+        except ValueError:
+            pass
 
 
 def _limit_memory() -> None:

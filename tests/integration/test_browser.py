@@ -8,14 +8,17 @@ PARTITA_UPDATE_SCREENSHOT=1, docs/images/monitor.png for the README).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from xputil import CHROMIUM, CHROMIUM_ARGS, ROOT
@@ -148,6 +151,14 @@ def test_monitor_in_a_browser(
             page.set_default_timeout(20_000)
             page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            sockets: list[list[dict[str, Any]]] = []  # the messages of each WebSocket, in order
+
+            def on_socket(socket: Any) -> None:
+                frames: list[dict[str, Any]] = []
+                sockets.append(frames)
+                socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+            page.on("websocket", on_socket)
 
             # The printed address: the token goes into a cookie and out of the address bar.
             page.goto(url)
@@ -203,8 +214,25 @@ def test_monitor_in_a_browser(
             assert (folder / "cancelled").exists()
             assert page.evaluate("window.__sameDocument"), "the page was reloaded"
 
-            # The jobs page, for the README: some running with progress, some finished.
+            # The connection drops: the page reconnects, says what it holds, and gets only
+            # what changed meanwhile (an update, not a snapshot); progress goes on live.
+            held = page.evaluate(
+                "(() => { const v = feed.version; feed.socket.close(); return v; })()"
+            )
+            deadline = time.monotonic() + 30
+            while len(sockets) < 2 or not sockets[1]:
+                assert time.monotonic() < deadline, "the page did not reconnect"
+                page.wait_for_timeout(50)
+            first = sockets[1][0]
+            assert ("update", held) == (first["type"], first["since"]), first
             slow = page.locator('tr[data-type="mnist.train"]', has_text="lr=0.01").first
+            before = slow.locator(".pct").inner_text()
+            expect(slow.locator(".pct")).not_to_have_text(before)
+            updates = [m for m in sockets[1] if m["type"] == "update"]
+            assert all(len(m["changed"]) < 8 for m in updates[1:]), "updates carry changes only"
+            assert [m["type"] for m in sockets[1]].count("snapshot") == 0
+
+            # The jobs page, for the README: some running with progress, some finished.
             expect(slow.locator(".pct")).to_have_text(
                 re.compile(r"^(1[0-9]|[2-9][0-9])%$"), timeout=30_000
             )

@@ -689,3 +689,56 @@ def test_counts_are_plural_only_when_more_than_one(wd: Path, tmp_path: Path) -> 
     output = invoke("jobs", "clean", "-w", copy, "--include-referenced").stdout
     assert "would delete 1 job:" in output
     assert "1 jobs" not in output
+
+
+def test_python_dash_m_partita_is_the_command(tmp_path: Path) -> None:
+    """`python -m partita` works like the `partita` console script (same exit codes)."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "partita", "gc", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "Usage: partita gc" in ran.stdout
+    wrong = subprocess.run(
+        [sys.executable, "-m", "partita", "jobs", "list", "-w", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert wrong.returncode == 2 and "error:" in wrong.stderr, wrong.stderr
+
+
+def test_the_closing_line_of_a_run_of_one_job_says_1_job(script: Any) -> None:
+    xp = script(
+        """
+class One(Task, id="cli.one"):
+    def execute(self):
+        pass
+
+with experiment("wd", "one"):
+    One().submit()
+"""
+    )
+    first = xp.run()
+    assert first.returncode == 0, first.stderr
+    assert "one: 1 job: 1 done (1 ran, 0 already done)" in first.stderr, first.stderr
+    again = xp.run()
+    assert "nothing to run: the 1 job was already done" in again.stderr, again.stderr
+    assert "1 jobs" not in first.stderr + again.stderr
+
+
+def test_the_closing_line_of_a_run_without_jobs(script: Any) -> None:
+    xp = script(
+        """
+with experiment("wd", "empty"):
+    pass
+"""
+    )
+    done = xp.run()
+    assert done.returncode == 0, done.stderr
+    assert "empty: no job was submitted (" in done.stderr, done.stderr
+    assert "0 jobs:  (" not in done.stderr

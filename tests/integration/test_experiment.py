@@ -121,6 +121,37 @@ print("states", states, xp.dry_run)
     assert 'would run  kernel="linear" n=1' in dry.stderr  # tags as the command line takes them
 
 
+def test_a_dry_run_of_a_pipeline_lists_every_step(script: Callable[..., Script]) -> None:
+    """A task that needs another one the same dry run listed (not done yet: it would run
+    first) is listed too, transient or not; nothing is launched."""
+    xp = script(
+        TASKS
+        + """
+class Pair(Task, id="xp.pair"):
+    left: Param[Leaf]
+    def execute(self):
+        print("pair", self.left.n)
+
+with experiment("wd", "pipeline"):
+    Pair(left=Leaf(n=1).submit()).submit()
+    Pair(left=Leaf(n=2).submit(transient=True)).submit()
+"""
+    )
+    dry = xp.run(env={"PARTITA_DRY_RUN": "1"})
+    assert dry.returncode == 0, dry.stderr
+    assert "Traceback" not in dry.stderr
+    assert dry.stderr.count("xp.pair/") == 2 and dry.stderr.count("xp.leaf/") == 2
+    assert "dry run: 4 of 4 jobs would run; nothing launched" in dry.stderr
+    assert not (xp.folder / "wd" / "jobs").exists() or not any(
+        (xp.folder / "wd" / "jobs").iterdir()
+    )
+    real = xp.run()
+    assert real.returncode == 0, real.stderr
+    again = xp.run(env={"PARTITA_DRY_RUN": "1"})
+    assert again.returncode == 0, again.stderr
+    assert "0 of 4 jobs would run, 4 already done" in again.stderr
+
+
 # --- records written as the experiment goes -------------------------------------------------
 
 

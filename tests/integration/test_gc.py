@@ -249,6 +249,20 @@ def test_gc_refuses_damaged_settings(workdir: dict[str, Any]) -> None:
     assert 4 == len(list((wd / "experiments" / "sweep" / "runs").iterdir()))
 
 
+def test_pin_of_what_does_not_exist_exits_1_like_other_lookups(
+    workdir: dict[str, Any],
+) -> None:
+    """No run or job matches: exit code 1 (as 'jobs show' and 'explain'); 2 is for a wrong
+    command line."""
+    wd = workdir["wd"]
+    for reference in ("nope", "sweep/zzzz", "0000ffff"):
+        out = invoke("pin", reference, "-w", wd, code=1)
+        assert out.output.startswith("error: "), out.output
+    invoke("jobs", "show", "0000ffff", "-w", wd, code=1)
+    assert "nothing is pinned" in invoke("pin", "-w", wd).stdout
+    invoke("unpin", "sweep/zzzz", "-w", wd, code=1)
+
+
 def test_clean_keeps_pins(workdir: dict[str, Any]) -> None:
     """'jobs clean' shares gc's protection: pinned jobs stay."""
     wd = workdir["wd"]

@@ -130,6 +130,12 @@ def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) ->
     explain = _partita(project, "explain", identifiers[0][:12], "-w", "wd", "--json")
     assert explain.returncode == 0, explain.stderr
     assert "former type id" in json.loads(explain.stdout)["migration"]["matched"]["how"]
+    # The code fingerprint follows the rename: Fit is Train.
+    shown = " ".join(show.stdout.split())
+    assert "Train is now Fit (the same task: its id= or renamed_from=)" in shown
+    assert "no longer defines" not in shown
+    code = json.loads(explain.stdout)["code"]
+    assert ("Train", "Fit", False) == (code["class"], code["renamed_to"], code["missing"])
 
     # A dry run (the default) lists and writes nothing.
     dry = _partita(project, "migrate", "wd", "--json")
@@ -161,6 +167,9 @@ def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) ->
     assert "matched through a migration" not in third.stderr
     show = _partita(project, "jobs", "show", f"demo.fit/{identifiers[0][:12]}", "-w", "wd")
     assert "migrated by partita migrate (moved from demo.train/" in " ".join(show.stdout.split())
+    assert "Train is now Fit (the same task: its id= or renamed_from=)" in " ".join(
+        show.stdout.split()
+    )
 
     # Loading a migrated job gives the current class, with its identifier.
     load = subprocess.run(
@@ -472,3 +481,287 @@ def test_a_path_into_a_renamed_tasks_folder_follows_it(project: Path) -> None:
     ]["fields"]["model"]
     _run(project, SCRIPT_PATHS_AFTER)
     assert 2 == len(_runs(project)), "a job ran again after the migration"
+
+
+REFS_CRASH = """
+import os
+from partita.workspace import Workspace, _migrate
+
+def killed(workspace, renames, *, write):
+    if write:
+        os._exit(9)  # the folders are moved, the run records and pins not yet rewritten
+    return _real(workspace, renames, write=write)
+
+_real = _migrate.rewrite_references
+_migrate.rewrite_references = killed
+_migrate.import_code(["demo_tasks"])
+_migrate.apply(_migrate.plan(Workspace("wd", create=False)))
+"""
+
+LOAD_RUN = """
+import partita
+run = partita.load_run("wd", "demo")
+for job in sorted(run.jobs, key=lambda j: j.type_id):
+    print(job.type_id, job.identifier, job.state, type(job.task).__name__)
+"""
+
+
+def test_pins_and_run_records_follow_converted_jobs(project: Path) -> None:
+    """A conversion gives jobs new identifiers: the pinned run and the pinned job name them
+    after the migration (even one stopped before rewriting them), so gc keeps them and the
+    run loads them."""
+    wd = project / "wd"
+    (project / "demo_tasks.py").write_text(textwrap.dedent(CONVERT_BEFORE))
+    _run(project, CONVERT_SCRIPT_BEFORE)
+    _run(project, CONVERT_SCRIPT_BEFORE)  # a second run: the pinned one is not the latest
+    runs = sorted(p.name for p in (wd / "experiments" / "demo" / "runs").iterdir())
+    (train_id,) = _folders(wd)["demo.train"]
+    pinned = _partita(project, "pin", f"demo/{runs[0]}", train_id[:12], "-w", "wd")
+    assert pinned.returncode == 0, pinned.stderr
+
+    (project / "demo_tasks.py").write_text(textwrap.dedent(CONVERT_AFTER.replace("CONVERSION", "")))
+    dry = _partita(project, "migrate", "wd", "--json")
+    references = json.loads(dry.stdout)["references"]
+    assert {"runs": [f"demo/{r}" for r in runs], "pins": 1, "left": []} == references
+    text = _partita(project, "migrate", "wd")
+    assert "would rename the moved jobs in the records of 2 runs and in 1 pin" in text.stdout
+    crashed = subprocess.run(
+        [sys.executable, "-c", REFS_CRASH],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **_env(project)},
+    )
+    assert crashed.returncode == 9, crashed.stderr
+    moved = _folders(wd)
+    (new_train,) = moved["demo.train"]
+    (new_eval,) = moved["demo.evaluate"]
+    assert new_train != train_id
+    assert train_id in (wd / "retention.json").read_text(), "the crash came too late"
+
+    resumed = _partita(project, "migrate", "wd", "--yes", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    out = json.loads(resumed.stdout)
+    assert [] == out["changes"]
+    assert {"runs": [f"demo/{r}" for r in runs], "pins": 1, "left": []} == out["references"]
+    pins = json.loads(_partita(project, "pin", "-w", "wd", "--json").stdout)
+    assert [new_train] == pins["jobs"]
+    for run in runs:
+        lines = (wd / "experiments" / "demo" / "runs" / run / "jobs.jsonl").read_text()
+        assert train_id not in lines and new_train in lines and new_eval in lines
+        states = json.loads((wd / "experiments" / "demo" / "runs" / run / "run.json").read_text())
+        assert {new_train, new_eval} == set(states["jobs"])
+
+    # Nothing left to do: a third migrate rewrites nothing.
+    again = json.loads(_partita(project, "migrate", "wd", "--yes", "--json").stdout)
+    assert {"runs": [], "pins": 0, "left": []} == again["references"]
+
+    # The run loads the moved jobs under their new identifiers.
+    load = Script(project, "load", LOAD_RUN).run(env=_env(project))
+    assert load.returncode == 0, load.stderr
+    assert [
+        f"demo.evaluate {new_eval} done Evaluate",
+        f"demo.train {new_train} done Train",
+    ] == [line for line in load.stdout.splitlines() if line.startswith("demo.")]
+
+    # experiments show lists them under their new identifiers, none missing.
+    shown = _partita(project, "experiments", "show", "demo", "-w", "wd", "--json")
+    assert shown.returncode == 0, shown.stderr
+    jobs = json.loads(shown.stdout)["jobs"]
+    assert ["done"] == list(jobs)
+    assert {new_train, new_eval} == {job["id"] for job in jobs["done"]}
+
+    # gc keeping nothing but pins keeps the pinned run's moved jobs.
+    gc = _partita(project, "gc", "-w", "wd", "--keep-last", "0", "--keep-days", "0", "--yes")
+    assert gc.returncode == 0, gc.stderr
+    assert {"demo.train": [new_train], "demo.evaluate": [new_eval]} == {
+        k: v for k, v in _folders(wd).items() if k in ("demo.train", "demo.evaluate")
+    }
+    assert [runs[0]] == sorted(p.name for p in (wd / "experiments" / "demo" / "runs").iterdir())
+
+
+SHARED_BEFORE = """
+from pathlib import Path
+from partita import Task, Param
+
+class Train(Task, id="demo.train", shared={"checkpoints": ("max_epochs",)}):
+    learning_rate: Param[float]
+    max_epochs: Param[int]
+    def execute(self):
+        with self.shared("checkpoints") as folder:
+            checkpoint = folder / "epoch.txt"
+            start = int(checkpoint.read_text()) if checkpoint.exists() else 0
+            checkpoint.write_text(str(max(start, self.max_epochs)))
+        with open(Path(__file__).with_name("runs.txt"), "a") as f:
+            f.write(f"from {start} to {self.max_epochs}\\n")
+"""
+
+SHARED_AFTER = SHARED_BEFORE.replace(
+    'class Train(Task, id="demo.train", ',
+    'class Fit(Task, id="demo.fit", renamed_from="demo.train", ',
+).replace("learning_rate: Param[float]", 'lr: Param[float] = field(renamed_from="learning_rate")')
+SHARED_AFTER = SHARED_AFTER.replace("from partita import Task, Param", "from partita import *")
+
+SHARED_SCRIPT = """
+import sys
+from demo_tasks import {name}
+with experiment("wd", "demo"):
+    {name}({field}=0.1, max_epochs=int(sys.argv[1])).submit()
+"""
+
+
+def test_a_renamed_task_keeps_its_shared_folders(project: Path) -> None:
+    """Before the migration the renamed task finds its shared folder under the former type
+    id; migrate moves it (and what the jobs record of it) under the new one."""
+    wd = project / "wd"
+    (project / "demo_tasks.py").write_text(textwrap.dedent(SHARED_BEFORE))
+    before = Script(project, "xp", SHARED_SCRIPT.format(name="Train", field="learning_rate"))
+    assert before.run("10", env=_env(project)).returncode == 0
+    (old,) = (wd / "shared" / "demo.train" / "checkpoints").glob("[0-9a-f]*[0-9a-f]")
+
+    (project / "demo_tasks.py").write_text(textwrap.dedent(SHARED_AFTER))
+    after = Script(project, "xp", SHARED_SCRIPT.format(name="Fit", field="lr"))
+    second = after.run("20", env=_env(project))
+    assert second.returncode == 0, second.stderr
+    assert ["from 0 to 10", "from 10 to 20"] == _runs(project)
+    assert not (wd / "shared" / "demo.fit").exists(), "a new shared folder was made"
+
+    dry = json.loads(_partita(project, "migrate", "wd", "--json").stdout)
+    new = wd / "shared" / "demo.fit" / "checkpoints" / old.name
+    moved = {"from": old.relative_to(wd).as_posix(), "to": new.relative_to(wd).as_posix()}
+    assert [moved] == dry["shared"]
+    done = _partita(project, "migrate", "wd", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "moved the shared folder shared/demo.train/checkpoints/" in done.stdout
+    assert "20" == (new / "epoch.txt").read_text()
+    assert not (wd / "shared" / "demo.train").exists()
+    for job in (wd / "jobs" / "demo.fit").iterdir():
+        assert [moved["to"]] == json.loads((job / "shared.json").read_text())
+
+    third = after.run("30", env=_env(project))
+    assert third.returncode == 0, third.stderr
+    assert "from 20 to 30" == _runs(project)[-1]
+    # gc keeps the folder every remaining job refers to.
+    gc = _partita(project, "gc", "-w", "wd", "--yes")
+    assert gc.returncode == 0, gc.stderr
+    assert "30" == (new / "epoch.txt").read_text()
+
+
+def test_diff_compares_an_old_named_job_under_the_current_names(project: Path) -> None:
+    wd = project / "wd"
+    _run(project, SCRIPT_BEFORE)
+    old = {
+        json.loads((wd / "jobs" / "demo.train" / i / "params.json").read_text())["objects"][0][
+            "fields"
+        ]["learning_rate"]: i
+        for i in _folders(wd)["demo.train"]
+    }
+    (project / "demo_tasks.py").write_text(textwrap.dedent(AFTER))
+    _run(
+        project,
+        'from demo_tasks import Fit\nwith experiment("wd", "demo"):\n    Fit(lr=0.5).submit()\n',
+    )
+    (new,) = _folders(wd)["demo.fit"]
+    shown = _partita(project, "diff", old[0.1][:12], new[:12], "-w", "wd", "--json")
+    assert shown.returncode == 0, shown.stderr
+    out = json.loads(shown.stdout)
+    assert [("lr", "0.1", "0.5")] == [(c["path"], c["before"], c["after"]) for c in out["changes"]]
+    assert "field demo.fit.learning_rate is now lr" in out["renamed"]
+    text = _partita(project, "diff", old[0.2][:12], new[:12], "-w", "wd")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert "different tasks" not in text.stdout
+    assert any(
+        line.startswith("compared under the current names: type id demo.train") for line in lines
+    )
+    assert {"lr: 0.2 → 0.5", "epochs: 3 → 1"} <= {line.strip() for line in lines}
+    assert "learning_rate" not in "\n".join(x for x in lines if not x.startswith("compared"))
+
+
+ENUM_BEFORE = """
+import enum
+from pathlib import Path
+from partita import Task, Param
+
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+class Paint(Task, id="demo.paint"):
+    colour: Param[Colour]
+    coats: Param[int] = 1
+    def execute(self):
+        with open(Path(__file__).with_name("runs.txt"), "a") as f:
+            f.write(f"paint {self.colour.name} {self.coats}\\n")
+"""
+
+ENUM_AFTER = (
+    ENUM_BEFORE.replace("from partita import Task, Param", "from partita import *")
+    .replace(
+        "class Colour(enum.Enum):",
+        '@renamed_enum("demo_tasks.Colour", members={"CRIMSON": "RED"})\nclass Color(enum.Enum):',
+    )
+    .replace('RED = "red"', 'CRIMSON = "red"')
+    .replace("Param[Colour]", "Param[Color]")
+)
+
+
+ENUM_SCRIPT = """
+from demo_tasks import *
+with experiment("wd", "p"):
+    Paint(colour={value}, coats={n}).submit()
+"""
+
+
+def test_a_renamed_enum_keeps_its_jobs_and_migrate_rewrites_them(project: Path) -> None:
+    wd = project / "wd"
+    (project / "demo_tasks.py").write_text(textwrap.dedent(ENUM_BEFORE))
+    _run(project, ENUM_SCRIPT.format(value="Colour.RED", n=1))
+    (ident,) = _folders(wd)["demo.paint"]
+    (project / "demo_tasks.py").write_text(textwrap.dedent(ENUM_AFTER))
+    after = ENUM_SCRIPT.replace("{value}", "Color.CRIMSON")
+    _run(project, after.format(n=1))
+    assert ["paint RED 1"] == _runs(project), "the renamed enum's job ran again"
+    _run(project, after.format(n=2))
+    assert "paint CRIMSON 2" == _runs(project)[-1]
+    (other,) = set(_folders(wd)["demo.paint"]) - {ident}
+
+    diffed = json.loads(
+        _partita(project, "diff", ident[:12], other[:12], "-w", "wd", "--json").stdout
+    )
+    assert [("coats", "1", "2")] == [
+        (c["path"], c["before"], c["after"]) for c in diffed["changes"]
+    ]
+    assert ["enum value Colour.RED is now Color.CRIMSON"] == diffed["renamed"]
+
+    done = _partita(project, "migrate", "wd", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    (change,) = json.loads(done.stdout)["migrated"]
+    assert f"demo.paint/{ident}" == change["from"] == change["to"]
+    assert "enum member Color.RED is now CRIMSON" in change["changes"]
+    params = json.loads((wd / "jobs" / "demo.paint" / ident / "params.json").read_text())
+    value = params["objects"][0]["fields"]["colour"]
+    assert ("demo_tasks:Color", "CRIMSON") == (value["$enum"], value["name"])
+    _run(project, after.format(n=1))
+    assert 2 == len(_runs(project)), "a migrated job ran again"
+
+
+def test_the_code_fingerprint_follows_a_class_moved_to_another_module(project: Path) -> None:
+    """Same class, same explicit id, another module: after migrate, jobs show compares the
+    class where it is now (its code did not change)."""
+    wd = project / "wd"
+    _run(project, SCRIPT_BEFORE)
+    ident = _folders(wd)["demo.train"][0]
+    (project / "demo_models.py").write_text(textwrap.dedent(BEFORE))
+    (project / "demo_tasks.py").write_text("")
+    done = _partita(project, "migrate", "wd", "--import", "demo_models", "--yes")
+    assert done.returncode == 0, done.stderr
+    params = json.loads((wd / "jobs" / "demo.train" / ident / "params.json").read_text())
+    assert "demo_models:Train" == params["objects"][0]["class"]
+    show = _partita(project, "jobs", "show", ident[:12], "-w", "wd", "--json")
+    assert show.returncode == 0, show.stderr
+    code = json.loads(show.stdout)["code"]
+    assert str(project / "demo_models.py") == code["moved_to"]
+    assert (False, False) == (code["missing"], code["class_changed"])
+    assert "Train moved to " in code["message"] and "did not change" in code["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -78,7 +79,7 @@ def test_plot_a_metric_by_a_parameter_into_a_png(
     path = tmp_path / "accuracy.png"
     assert out.stdout.strip() == str(path)
     # The Prepare job has no accuracy: left out, and said on stderr.
-    assert out.stderr.strip() == "note: left out: 1 jobs have no 'accuracy'"
+    assert out.stderr.strip() == "note: left out: 1 job has no 'accuracy'"
     width, height = _png_size(path)
     assert (width, height) == (700, 450)
     assert path.stat().st_size > 10_000  # axes, labels and a line, not an empty canvas
@@ -193,3 +194,80 @@ def test_without_matplotlib_the_command_says_which_extra(
     assert list(tmp_path.iterdir()) == []
     # The table itself needs neither matplotlib nor pandas.
     assert CliRunner().invoke(cli, ["results", "-w", str(workdir), "--csv"]).exit_code == 0
+
+
+def test_a_wrong_state_is_a_usage_error_of_the_table_too(workdir: Path) -> None:
+    """`--state` is checked by the command line (exit 2, naming the states and 'all')."""
+    out = CliRunner().invoke(cli, ["results", "-w", str(workdir), "--state", "bogus"])
+    assert out.exit_code == 2, out.output
+    assert "'bogus' is not one of" in out.output and "'all'" in out.output
+    assert "None" not in out.output  # no Python spelling on the command line
+    out = CliRunner().invoke(cli, ["results", "-w", str(workdir), "--state", "all", "--csv"])
+    assert out.exit_code == 0, out.output
+    assert len(out.output.splitlines()) == 1 + 13
+
+
+def test_the_table_tells_a_none_value_from_a_missing_one(tmp_path: Path) -> None:
+    """A parameter set to None reads `null`; a column a job does not have stays blank."""
+    script = Script(
+        tmp_path,
+        "nones",
+        """
+class Fit(Task, id="none.fit"):
+    width: Param[int | None] = None
+    seed: Param[int | None] = None
+    def execute(self):
+        partita.report(score=1.0)
+
+class Other(Task, id="none.other"):
+    def execute(self):
+        partita.report(score=2.0)
+
+with experiment(sys.argv[1], "nones"):
+    Fit().submit()
+    Fit(width=4).submit()
+    Other().submit()
+""",
+    )
+    out = script.run(str(tmp_path / "wd"))
+    assert out.returncode == 0, out.stderr
+    shown = CliRunner().invoke(cli, ["results", "-w", str(tmp_path / "wd")])
+    assert shown.exit_code == 0, shown.output
+    rows = sorted(line.split()[1:] for line in shown.output.splitlines()[2:5])
+    fits = [row for row in rows if row[0] == "none.fit"]
+    assert sorted(row[2] for row in fits) == ["4", "null"]  # width: 4, and None
+    (other,) = [row for row in rows if row[0] == "none.other"]
+    assert "null" not in other  # it has no width: blank
+    assert "seed=null" in shown.output  # None in every Fit: the constant line says so
+
+
+def test_a_column_some_jobs_of_a_task_lack_is_varying(tmp_path: Path) -> None:
+    """An empty list of configs beside a list flattened into `heads[0].n`: the jobs differ,
+    so both columns vary (they are not 'the same in every job that has it')."""
+    script = Script(
+        tmp_path,
+        "heads",
+        """
+class Head(Config, id="heads.head"):
+    n: Param[int]
+
+class Net(Task, id="heads.net"):
+    heads: Param[list[Head]] = field(default_factory=list)
+    lr: Param[float] = 0.1
+    def execute(self):
+        partita.report(score=len(self.heads))
+
+with experiment(sys.argv[1], "heads"):
+    Net().submit()
+    Net(heads=[Head(n=4)]).submit()
+""",
+    )
+    out = script.run(str(tmp_path / "wd"))
+    assert out.returncode == 0, out.stderr
+    listed = CliRunner().invoke(cli, ["results", "-w", str(tmp_path / "wd"), "--json"])
+    assert listed.exit_code == 0, listed.output
+    data = json.loads(listed.output)
+    assert {"heads", "heads[0].n"} <= set(data["varying"]), data["varying"]
+    assert "lr" not in data["varying"]
+    shown = CliRunner().invoke(cli, ["results", "-w", str(tmp_path / "wd")])
+    assert "heads[0].n" in shown.output.splitlines()[0]  # a column, not the constant line

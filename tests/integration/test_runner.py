@@ -259,3 +259,53 @@ def test_a_damaged_configuration_record_is_said_plainly(xp: Script) -> None:
     (run / "config.json").unlink()
     shown = partita(xp.folder, "run", "--rerun", run.name, "-w", "wd")
     assert 1 == shown.returncode and "not started through @experiment_main" in shown.stderr
+
+
+BELOW = """
+from partita import experiment_main
+
+class Setup(Config, id="rt.below.setup"):
+    '''Setup.'''
+    n: Param[int] = 1
+
+@experiment_main("below", workdir="wd")
+def main(xp, cfg: Setup) -> None:
+    Late(n=cfg.n).submit()
+
+class Late(Task, id="rt.below.late"):
+    n: Param[int]
+    def execute(self):
+        print("ran")
+"""
+
+
+def test_a_task_class_below_the_decorated_function_is_explained(script: Any) -> None:
+    """The function runs when the script reaches the decorator: a class below it does not
+    exist yet. One line says so and where, instead of a bare NameError traceback."""
+    below: Script = script(BELOW, name="below")
+    done = below.run()
+    assert 1 == done.returncode
+    assert "Traceback" not in done.stderr, done.stderr
+    line = next(x for x in done.stderr.splitlines() if x.startswith("error: "))
+    assert "class Late at line" in line and "below.py" in line and "above it" in line
+    # Other NameErrors are the script's own bugs: their traceback is kept.
+    typo = script(BELOW.replace("Late(n=cfg.n)", "Lat(n=cfg.n)"), name="typo")
+    failed = typo.run()
+    assert 1 == failed.returncode and "NameError: name 'Lat' is not defined" in failed.stderr
+
+
+def test_the_latest_run_of_an_experiment_is_never_a_dry_run(xp: Script) -> None:
+    """`--rerun NAME` and `experiments show NAME --config` take its latest real run: a dry
+    run launched nothing, and rerunning it would run values nobody ran."""
+    real = partita(xp.folder, "run", str(xp.path), "C=[2]")
+    assert 0 == real.returncode, real.stderr
+    dry = partita(xp.folder, "run", "--dry-run", str(xp.path), "C=[7]")
+    assert 0 == dry.returncode, dry.stderr
+    assert 2 == len(runs(xp.folder))
+    shown = partita(xp.folder, "experiments", "show", "digits", "--config", "-w", "wd")
+    assert 0 == shown.returncode, shown.stderr
+    assert "C=[2]" in shown.stdout and "C=[7]" not in shown.stdout
+    rerun = partita(xp.folder, "run", "--rerun", "digits", "-w", "wd")
+    assert 0 == rerun.returncode, rerun.stderr
+    assert [] == jobs(xp.folder, "--tag", "C=7")  # the dry run's values never ran
+    assert 1 == len(jobs(xp.folder, "--tag", "C=2"))

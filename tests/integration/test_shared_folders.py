@@ -9,6 +9,7 @@ checkpoint. Two trainings of one group running at once never hold the folder tog
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -179,3 +180,61 @@ with experiment("wd", sys.argv[1]):
     assert not a_folder.exists()
     assert not a_folder.with_name(a_folder.name + ".lock").exists()
     assert (kept_folder / "epoch.txt").read_text() == "3"
+
+
+def test_gc_and_clean_count_the_space_of_shared_folders(tmp_path: Path) -> None:
+    """Checkpoints live in shared folders: what gc and jobs clean free includes them."""
+    script = _script(
+        tmp_path,
+        """
+with experiment("wd", sys.argv[1]):
+    Train(lr=float(sys.argv[2]), max_epochs=3).submit()
+""",
+    )
+    assert script.run("a", "0.1").returncode == 0
+    assert script.run("b", "0.2").returncode == 0
+    wd = tmp_path / "wd"
+    (only_a,) = [
+        job for job in job_dirs(wd, "sh.train") if "0.1" in (job / "params.json").read_text()
+    ]
+    a_folder = wd / json.loads((only_a / "shared.json").read_text())[0]
+    (a_folder / "weights.bin").write_bytes(b"\0" * 300_000)  # a checkpoint of 300 kB
+    runner = CliRunner()
+    wdir = ["--workdir", str(wd)]
+    dry = runner.invoke(cli, ["jobs", "clean", only_a.name[:12], "--include-referenced", *wdir])
+    assert dry.exit_code == 0, dry.output
+    assert re.search(r"checkpoints/\w+  300\.\d kB", dry.output), dry.output
+    assert re.search(r"delete 1 job and 1 shared folder \(30\d\.\d kB\)", dry.output)
+    listed = runner.invoke(
+        cli, ["jobs", "clean", only_a.name[:12], "--include-referenced", "--json", *wdir]
+    )
+    assert listed.exit_code == 0, listed.output
+    report = json.loads(listed.output)
+    assert report["deleted"] is False
+    assert [job["id"] for job in report["jobs"]] == [only_a.name]
+    assert report["jobs"][0]["bytes"] > 0 and report["jobs"][0]["state"] == "done"
+    assert len(report["shared"]) == 1 and report["shared_bytes"] >= 300_000
+    assert report["bytes"] < 300_000 and report["kept"] == []
+    assert only_a.exists() and a_folder.exists()  # a dry run
+    gc_dry = runner.invoke(cli, ["gc", "--json", *wdir])
+    assert json.loads(gc_dry.output)["shared_bytes"] == 0  # both runs are recent: kept
+    gone = runner.invoke(
+        cli, ["jobs", "clean", only_a.name[:12], "--include-referenced", "--yes", "--json", *wdir]
+    )
+    assert gone.exit_code == 0, gone.output
+    report = json.loads(gone.output)
+    assert report["deleted"] is True and report["shared_bytes"] >= 300_000
+    assert not only_a.exists() and not a_folder.exists()
+    # gc: the other experiment's folder, once its run is dropped, with its size.
+    (b_job,) = job_dirs(wd, "sh.train")
+    b_folder = wd / json.loads((b_job / "shared.json").read_text())[0]
+    (b_folder / "weights.bin").write_bytes(b"\0" * 200_000)
+    text = runner.invoke(cli, ["gc", "--keep-last", "0", "--keep-days", "0", *wdir])
+    assert text.exit_code == 0, text.output
+    assert re.search(r"checkpoints/\w+  200\.\d kB", text.output), text.output
+    assert re.search(r"2 runs and 1 shared folder \(20\d\.\d kB\)", text.output), text.output
+    deleted = runner.invoke(
+        cli, ["gc", "--keep-last", "0", "--keep-days", "0", "--yes", "--json", *wdir]
+    )
+    report = json.loads(deleted.output)
+    assert report["shared_bytes"] >= 200_000 and not b_folder.exists()

@@ -79,6 +79,14 @@ with experiment("wd", "pipeline"):
     assert deleted.exit_code == 0, deleted.output
     assert not prep.exists()
     assert len(job_dirs(wd, "tr.train")) == 1
+    # The training's dependency is gone, and still named by its task (from params.json).
+    (train,) = job_dirs(wd, "tr.train")
+    shown = runner.invoke(cli, ["jobs", "show", train.name[:12], "--workdir", str(wd)])
+    assert f"tr.prep/{prep.name[:12]}  missing (its folder was deleted" in shown.output
+    detail = runner.invoke(cli, ["jobs", "show", train.name[:12], "--json", "--workdir", str(wd)])
+    assert json.loads(detail.output)["dependencies"] == [
+        {"id": prep.name, "type": "tr.prep", "state": "missing"}
+    ]
 
     assert _run(script, log) == []  # still nothing to run, and nothing comes back
     assert job_dirs(wd, "tr.prep") == []

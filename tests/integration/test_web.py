@@ -697,6 +697,42 @@ def test_start_in_thread(workdir: Path) -> None:
         httpx.get(monitor.url, timeout=2)
 
 
+def test_answers_and_the_feed_travel_compressed(workdir: Path) -> None:
+    """JSON answers are gzipped for clients that accept it; the feed uses permessage-deflate."""
+    import asyncio
+
+    import websockets
+
+    monitor = start_in_thread(workdir)
+    try:
+        base = monitor.url.split("?")[0]
+        url = f"{base}api/jobs?token={monitor.token}"
+        with httpx.Client(timeout=10) as http:
+            zipped = http.get(url, headers={"accept-encoding": "gzip"})
+            plain = http.get(url, headers={"accept-encoding": "identity"})
+        assert 200 == zipped.status_code == plain.status_code
+        assert zipped.headers.get("content-encoding") == "gzip"
+        assert "content-encoding" not in plain.headers
+        assert zipped.json() == plain.json() and len(plain.json()["jobs"]) >= 4
+        # What went over the wire (httpx decodes it) is several times smaller.
+        assert int(zipped.headers["content-length"]) * 3 < len(plain.content)
+
+        async def negotiated() -> tuple[str | None, dict[str, Any]]:
+            address = base.removeprefix("http://").rstrip("/")
+            async with websockets.connect(
+                f"ws://{address}/ws?token={monitor.token}", origin=f"http://{address}"
+            ) as ws:
+                await ws.send(json.dumps({"type": "filter", "seq": 1}))
+                message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                return ws.response.headers.get("sec-websocket-extensions"), message
+
+        extensions, message = asyncio.run(negotiated())
+        assert extensions is not None and "permessage-deflate" in extensions
+        assert message["type"] == "snapshot" and len(message["jobs"]) >= 4
+    finally:
+        monitor.stop()
+
+
 def test_missing_work_directory_is_an_error(tmp_path: Path) -> None:
     """The monitor does not create a work directory: a wrong path is a clear error."""
     from partita.errors import WorkspaceError

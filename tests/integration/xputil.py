@@ -40,10 +40,14 @@ class Script:
         self.path.write_text(PRELUDE + textwrap.dedent(body))
 
     def run(
-        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        timeout: float = 120,
+        env: dict[str, str] | None = None,
+        python: str = sys.executable,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(self.path), *args],
+            [python, str(self.path), *args],
             cwd=self.folder,
             capture_output=True,
             text=True,

@@ -8,9 +8,9 @@ Layers, lowest first; a module may import only from its own layer or from lower 
     3  partita.launchers
     4  partita.scheduler
     5  the experiment: partita._experiment (and its _experiment_* parts), _control, _live,
-       _resumable, partita.ssh
+       _resumable, _services, partita.ssh
        the job side:   partita.run, partita._progress, partita._report, partita._jobenv,
-                       partita._forkserver
+                       partita._forkserver, partita._publish
     6  the views and the facade: partita.cli, partita.web, partita (its __init__)
 
 The job side (the modules that run inside a job's process) sits with the experiment for
@@ -54,11 +54,15 @@ LAYERS: dict[str, int] = {
     "partita._control": 5,
     "partita._live": 5,
     "partita._resumable": 5,
+    "partita._services": 5,
     "partita.run": 5,
     "partita._pack": 5,
     "partita._progress": 5,
     "partita._report": 5,
+    "partita._publish": 5,
     "partita._jobenv": 5,
+    "partita._stopping": 5,
+    "partita._energy": 5,
     "partita._forkserver": 5,
     # Remote experiments: the experiment hands a remote work directory to it; the CLI
     # relays commands through it. It needs errors, config (task classes) and itself only.
@@ -75,7 +79,10 @@ JOB_SIDE = {
     "partita._pack",
     "partita._progress",
     "partita._report",
+    "partita._publish",
     "partita._jobenv",
+    "partita._stopping",
+    "partita._energy",
     "partita._forkserver",
 }
 JOB_SIDE_MAY_IMPORT = 2

@@ -112,6 +112,9 @@ def flat_params(document: dict[str, Any]) -> dict[str, Any]:
 
     for name, value in sorted(root.get("fields", {}).items()):
         visit(value, name, False, 0)
+    pretasks = root.get("pretasks")
+    for i, ref in enumerate(pretasks if isinstance(pretasks, list) else ()):
+        visit({"$ref": ref}, f"pretasks[{i}]", False, 1)  # "pretasks" is reserved: no clash
     producer = root.get("producer")
     if isinstance(producer, int) and 0 <= producer < len(objects):
         for name, value in sorted(objects[producer].get("fields", {}).items()):

@@ -82,7 +82,7 @@ class PlotData:
     jobs: int
     """How many jobs gave at least one point."""
     skipped: list[str] = field(default_factory=list)
-    """Why selected jobs gave no point (``"2 jobs have no 'accuracy'"``)."""
+    """Why selected jobs gave no point (``"2 jobs have no 'accuracy'"``, ``"1 job has ..."``)."""
 
     @property
     def title(self) -> str:
@@ -183,11 +183,11 @@ def shape(
     skipped: list[str] = []
     rows = [row for row in table.rows if metric in row]
     if len(rows) < len(table.rows):
-        skipped.append(f"{len(table.rows) - len(rows)} jobs have no {metric!r}")
+        skipped.append(f"{_jobs_have(len(table.rows) - len(rows))} no {metric!r}")
     for name in [*([by] if by is not None else []), *hues]:
         having = [row for row in rows if name in row]
         if len(having) < len(rows):
-            skipped.append(f"{len(rows) - len(having)} jobs have no {name!r}")
+            skipped.append(f"{_jobs_have(len(rows) - len(having))} no {name!r}")
         rows = having
 
     def group_key(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -444,3 +444,8 @@ def plot_results(
         state=state,
     )
     return draw_plot(data, path, log_x=log_x, log_y=log_y)
+
+
+def _jobs_have(count: int) -> str:
+    """``1 job has`` or ``3 jobs have``."""
+    return "1 job has" if count == 1 else f"{count} jobs have"

@@ -22,6 +22,7 @@ from partita.workspace import (
     JobInfo,
     Workspace,
     open_index,
+    read_job_environment,
     read_json,
     read_results,
 )
@@ -37,6 +38,8 @@ STATES = ("waiting", "running", "done", "failed", "cancelled", "damaged")
 META = ("id", "task", "state")
 #: The columns every row has, last.
 TIMES = ("submitted", "started", "ended", "duration")
+#: Columns of jobs measured by an energy meter (environment.json), after the times.
+ENERGY = ("energy_kwh", "emissions_kg")
 
 ANALYSIS_HINT = (
     "partita.results() returns a pandas DataFrame and needs the 'analysis' extra: "
@@ -159,6 +162,11 @@ def _row(workspace: Workspace, info: JobInfo, damage: list[str]) -> tuple[dict[s
         "ended": info.ended,
         "duration": info.duration,
     }
+    energy = read_job_environment(paths).get("energy")
+    if isinstance(energy, dict):
+        for name in ENERGY:
+            if isinstance(energy.get(name), int | float):
+                times[name] = energy[name]
     return meta, params, dict(info.tags), values, times
 
 
@@ -197,7 +205,7 @@ def result_rows(
         return list(dict.fromkeys(name for part in parts for name in part[position]))
 
     param_names, tag_names, result_names = columns_of(1), columns_of(2), columns_of(3)
-    taken = set(META) | set(TIMES)
+    taken = set(META) | set(TIMES) | set(ENERGY)
     merged_tags = {name for name in tag_names if name in param_names and _agrees(parts, name)}
     taken |= set(param_names) - merged_tags
     tag_columns = {name: (f"tag.{name}" if name in taken else name) for name in tag_names}
@@ -214,7 +222,12 @@ def result_rows(
 
     def varies(name: str) -> bool:
         values = [row[name] for row in rows if name in row]
-        return any(not same(value, values[0]) for value in values[1:])
+        if any(not same(value, values[0]) for value in values[1:]):
+            return True
+        # Jobs of one task with and without it differ too (an empty list of configs beside
+        # a list whose items are flattened into `heads[0].n`, a tag given to some jobs).
+        tasks = {row["task"] for row in rows if name in row}
+        return any(name not in row for row in rows if row["task"] in tasks)
 
     described = list(dict.fromkeys([*tag_columns.values(), *param_names]))
     varying = [name for name in described if varies(name)]
@@ -223,6 +236,7 @@ def result_rows(
     if not varying_only:
         columns += constant
     columns += TIMES
+    columns += [name for name in ENERGY if any(name in row for row in rows)]
     if varying_only:
         for row in rows:
             for name in constant:
@@ -245,7 +259,8 @@ def results(
     selection; then what the jobs reported with ``partita.report`` (a dict value ``{"f1":
     ...}`` under ``metrics`` becomes ``metrics.f1``); then the tags and parameters that are
     the same in every row (left out with ``varying_only=True``); then ``submitted``,
-    ``started``, ``ended`` (UTC timestamps) and ``duration`` (seconds).
+    ``started``, ``ended`` (UTC timestamps) and ``duration`` (seconds); and when jobs were
+    measured by an energy meter (the ``energy`` extra), ``energy_kwh`` and ``emissions_kg``.
 
     Parameters are flattened with dotted names and follow the tasks that produced a job's
     inputs: an ``Evaluate`` whose ``model`` field holds a ``Train`` has ``model.lr`` and

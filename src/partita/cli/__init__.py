@@ -127,20 +127,33 @@ def diff(job_a: str, job_b: str, workdir: Path | None, as_json: bool) -> None:
                 f"{info.name} has no readable params.json in {job_paths(workspace, info).root}."
             )
         documents.append(document)
+    # Renamed classes and fields (renamed_from=) compare under their current names.
+    from partita.config._current_names import under_current_names
+
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # modules of the current directory, as python -m would
+    renamed: list[str] = []
+    for i, document in enumerate(documents):
+        documents[i], notes = under_current_names(document)
+        renamed.extend(n for n in notes if n not in renamed)
     changes = diff_params(documents[0], documents[1])
+    types = [str(d["objects"][d["root"]].get("type")) for d in documents]
     if as_json:
         echo_json(
             {
                 "a": job_json(workspace, first),
                 "b": job_json(workspace, second),
+                "renamed": renamed,
                 "changes": [change.to_json() for change in changes],
             }
         )
         return
     console = get_console()
     console.print(Text(f"--- {first.name}\n+++ {second.name}"))
-    if first.type_id != second.type_id:
-        console.print(Text(f"different tasks: {first.type_id} → {second.type_id}"))
+    if renamed:
+        console.print(Text(f"compared under the current names: {'; '.join(renamed)}"))
+    if types[0] != types[1]:
+        console.print(Text(f"different tasks: {types[0]} → {types[1]}"))
     if first.identifier == second.identifier:
         console.print("same job: nothing differs")
         return

@@ -6,7 +6,7 @@ import contextlib
 import errno
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -100,6 +100,26 @@ def echo_json(value: Any) -> None:
     import json
 
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def stream_json(items: Iterable[Any], *, batch: int = 200) -> None:
+    """Print ``items`` as :func:`echo_json` prints a list, written as they come."""
+    import json
+
+    out = sys.stdout
+    chunk: list[str] = []
+    first = True
+    for item in items:
+        text = json.dumps(item, indent=2, ensure_ascii=False, default=str)
+        chunk.append(("[\n  " if first else ",\n  ") + text.replace("\n", "\n  "))
+        first = False
+        if len(chunk) >= batch:
+            out.write("".join(chunk))
+            out.flush()
+            chunk.clear()
+    chunk.append("[]\n" if first else "\n]\n")
+    out.write("".join(chunk))
+    out.flush()
 
 
 # --- the work directory -----------------------------------------------------------------

@@ -28,7 +28,15 @@ from partita.cli._app import (
 )
 from partita.cli._results import run_environment_lines
 from partita.launchers import settle_jobs
-from partita.workspace import Index, JobInfo, RunInfo, RunPaths, read_environment
+from partita.workspace import (
+    Index,
+    JobInfo,
+    RunInfo,
+    RunPaths,
+    Workspace,
+    read_environment,
+    read_services,
+)
 
 
 @click.group(cls=PartitaGroup)
@@ -283,6 +291,29 @@ def show_experiment(name: str, workdir: Path | None, as_json: bool, show_config:
 # --- status -----------------------------------------------------------------------------
 
 
+def running_services(workspace: Workspace, runs: list[RunInfo]) -> list[dict[str, Any]]:
+    """The services running now, of the runs still running (``xp.add_service``)."""
+    found = []
+    for run in runs:
+        if run.status != "running" or run.dry_run:
+            continue
+        for entry in read_services(RunPaths.of(workspace, run.experiment, run.run)):
+            if entry.get("state") == "running":
+                found.append(
+                    {
+                        "experiment": run.experiment,
+                        "run": run.run,
+                        "name": entry["name"],
+                        "url": entry.get("url"),
+                        "pid": entry.get("pid"),
+                        "host": entry.get("host"),
+                        "kind": entry.get("kind"),
+                        "started": entry.get("started"),
+                    }
+                )
+    return found
+
+
 def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool) -> None:
     """The body of ``partita status`` (registered in ``partita.cli``)."""
     workspace = find_workspace(workdir_arg, workdir)
@@ -297,7 +328,9 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
         summaries = _summaries(index)
         counts = index.counts()
         damaged = index.jobs(damaged=True)
-        runs_damage = [run for run in index.runs() if run.damage]
+        all_runs = index.runs()
+        runs_damage = [run for run in all_runs if run.damage]
+    services = running_services(workspace, all_runs)
     for change in settled:
         click.echo(f"settled from the launcher: {change}", err=True)
     ordered = {state: counts[state] for state in fmt.ordered_states(counts)}
@@ -309,6 +342,7 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
                 "experiments": summaries,
                 "jobs": ordered,
                 "running": [job_json(workspace, info) for info in running],
+                "services": services,
                 "damaged": [
                     {"id": info.identifier, "type": info.type_id, "damage": info.damage}
                     for info in damaged
@@ -334,6 +368,18 @@ def status_command(workdir_arg: Path | None, workdir: Path | None, as_json: bool
             )
         )
     print_run_damage(console, runs_damage)
+    if services:
+        console.print(Text("services", style="bold"))
+        grid = Table.grid(padding=(0, 2))
+        for _ in range(3):
+            grid.add_column(no_wrap=True)
+        for service in services:
+            grid.add_row(
+                Text(service["name"]),
+                Text(service.get("url") or "-", style="cyan"),
+                Text(f"{service['experiment']} · run {service['run']}", style="dim"),
+            )
+        console.print(grid)
     if running:
         console.print(Text("running", style="bold"))
         table = Table.grid(padding=(0, 2))

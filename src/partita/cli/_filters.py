@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -72,6 +72,18 @@ class Filters:
     def given(self) -> bool:
         """Whether any filter was given."""
         return bool(self.states or self.task or self.experiment or self.tags or self.since)
+
+    def iterate(self, index: Index) -> Iterator[JobInfo]:
+        """The jobs of :meth:`select`, read from the index a few hundred at a time."""
+        tags = dict(parse_tag(text) for text in self.tags)
+        since = parse_since(self.since) if self.since else None
+        return index.iter_jobs(
+            states=self.states,
+            task=self.task,
+            experiment=self.experiment,
+            tags=tags or None,
+            since=since,
+        )
 
     def select(self, index: Index, states: Sequence[str] | None = None) -> list[JobInfo]:
         """The jobs matching every filter, most recent first (``states`` overrides ``--state``)."""

@@ -133,6 +133,46 @@ def size(nbytes: int) -> str:
     raise AssertionError("unreachable")
 
 
+def _scaled(value: float, units: tuple[str, ...]) -> str:
+    """``value`` (in the last unit of ``units``, each 1000 times the previous) readably."""
+    if value == 0:
+        return "0"
+    scale = 1.0
+    for unit in reversed(units):  # the largest unit in which it is at least 1
+        if abs(value) * scale >= 1 or unit == units[0]:
+            return f"{value * scale:.3g} {unit}"
+        scale *= 1000
+    raise AssertionError("unreachable")
+
+
+def energy_text(energy: object) -> str | None:
+    """``12.3 Wh (cpu 4.1 Wh, gpu 0 Wh, ram 8.2 Wh), 5.1 g CO2eq`` from environment.json."""
+    if not isinstance(energy, dict):
+        return None
+    if energy.get("error"):
+        return f"not measured ({energy['error']})"
+    total = energy.get("energy_kwh")
+    if not isinstance(total, int | float):
+        return None
+    wh = ("µWh", "mWh", "Wh", "kWh")
+    text = _scaled(float(total), wh)
+    parts = [
+        f"{name} {_scaled(float(energy[key]), wh)}"
+        for name, key in (
+            ("cpu", "cpu_energy_kwh"),
+            ("gpu", "gpu_energy_kwh"),
+            ("ram", "ram_energy_kwh"),
+        )
+        if isinstance(energy.get(key), int | float)
+    ]
+    if parts:
+        text += f" ({', '.join(parts)})"
+    co2 = energy.get("emissions_kg")
+    if isinstance(co2, int | float):
+        text += f", {_scaled(float(co2), ('µg', 'mg', 'g', 'kg'))} CO2eq"
+    return text
+
+
 def folder_size(path: Path) -> int:
     """Bytes used by the files below ``path`` (symbolic links are not followed)."""
     total = 0

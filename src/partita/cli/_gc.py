@@ -13,6 +13,7 @@ from rich.text import Text
 
 from partita.cli import _format as fmt
 from partita.cli._app import (
+    CliError,
     UsageFailure,
     echo_json,
     find_workspace,
@@ -157,6 +158,8 @@ def gc(
             info.identifier: fmt.folder_size(job_paths(workspace, info).root)
             for info in first.doomed_jobs
         }
+        # Measured before deleting: checkpoints in shared folders are often most of the space.
+        shared_sizes = {folder: fmt.folder_size(folder) for folder in first.doomed_shared}
         deleted_jobs: list[JobInfo] = []
         deleted_runs: list[RunInfo] = []
         deleted_shared: list[Path] = []
@@ -187,6 +190,7 @@ def gc(
     runs_listed = deleted_runs if yes else first.doomed_runs
     shared_listed = deleted_shared if yes else first.doomed_shared
     freed = sum(sizes.get(info.identifier, 0) for info in jobs_listed)
+    shared_bytes = sum(shared_sizes.get(folder, 0) for folder in shared_listed)
     if as_json:
         echo_json(
             {
@@ -203,6 +207,7 @@ def gc(
                 ],
                 "runs": [f"{run.experiment}/{run.run}" for run in runs_listed],
                 "shared": [fmt.shared_name(workspace, folder) for folder in shared_listed],
+                "shared_bytes": shared_bytes,
                 "bytes": freed,
                 "by_task": _by_task(first, sizes),
                 "kept_jobs": first.kept_jobs,
@@ -213,14 +218,11 @@ def gc(
             }
         )
         return
-    _print(console, first, sizes, yes, jobs_listed, runs_listed, kept_late, verbose)
-    if shared_listed:
-        console.print(
-            f"{'deleted' if yes else 'would delete'} "
-            f"{fmt.plural(len(shared_listed), 'shared folder')} no job refers to:"
-        )
-        for folder in shared_listed:
-            console.print(Text(f"  {fmt.shared_name(workspace, folder)}"))
+    shared_rows = [
+        (fmt.shared_name(workspace, folder), shared_sizes.get(folder, 0))
+        for folder in shared_listed
+    ]
+    _print(console, first, sizes, yes, jobs_listed, runs_listed, shared_rows, kept_late, verbose)
 
 
 def _print(
@@ -230,6 +232,7 @@ def _print(
     yes: bool,
     jobs: list[JobInfo],
     runs: list[RunInfo],
+    shared: list[tuple[str, int]],
     kept_late: list[tuple[str, str]],
     verbose: bool,
 ) -> None:
@@ -255,6 +258,13 @@ def _print(
         console.print(f"{'deleted' if yes else 'would delete'} {fmt.plural(len(runs), 'run')}:")
         for run in runs:
             console.print(Text(f"  {run.experiment}/{run.run}  {fmt.when(run.started)}"))
+    if shared:
+        console.print(
+            f"{'deleted' if yes else 'would delete'} "
+            f"{fmt.plural(len(shared), 'shared folder')} no job refers to:"
+        )
+        for name, nbytes in shared:
+            console.print(Text(f"  {name}  {fmt.size(nbytes)}"))
     if verbose:
         for (experiment, run_id), why in plan.kept_runs.items():
             console.print(Text(f"kept run {experiment}/{run_id}: {why}"))
@@ -272,17 +282,19 @@ def _print(
         console.print(
             Text(f"pins of what no longer exists: {', '.join(plan.pins_missing)} ('partita unpin')")
         )
-    total = fmt.size(sum(sizes.get(info.identifier, 0) for info in jobs))
+    total = fmt.size(
+        sum(sizes.get(info.identifier, 0) for info in jobs) + sum(n for _, n in shared)
+    )
+    what = f"{fmt.plural(len(jobs), 'job')} and {fmt.plural(len(runs), 'run')}"
+    if shared:
+        what = (
+            f"{fmt.plural(len(jobs), 'job')}, {fmt.plural(len(runs), 'run')} "
+            f"and {fmt.plural(len(shared), 'shared folder')}"
+        )
     if yes:
-        console.print(
-            f"deleted {fmt.plural(len(jobs), 'job')} and {fmt.plural(len(runs), 'run')}, "
-            f"freed {total}"
-        )
-    elif jobs or runs:
-        console.print(
-            f"dry run: nothing deleted. Add --yes to delete {fmt.plural(len(jobs), 'job')} "
-            f"({total}) and {fmt.plural(len(runs), 'run')}."
-        )
+        console.print(f"deleted {what}, freed {total}")
+    elif jobs or runs or shared:
+        console.print(f"dry run: nothing deleted. Add --yes to delete {what} ({total}).")
     else:
         console.print("nothing to delete")
 
@@ -300,12 +312,12 @@ def _find_run(index: Index, reference: str) -> RunInfo | None:
         return runs[0]
     matches = [r for r in runs if r.run.startswith(run)]
     if len(matches) > 1:
-        raise UsageFailure(
+        raise CliError(
             f"{reference!r} matches several runs ({', '.join(r.run for r in matches[:5])}). "
             "Give more characters of the run id."
         )
     if not matches:
-        raise UsageFailure(
+        raise CliError(
             f"experiment '{experiment}' has no run {run!r}. "
             f"List its runs with 'partita experiments show {experiment}'."
         )
@@ -320,7 +332,7 @@ def _resolve(index: Index, reference: str) -> tuple[str, str]:
     try:
         return "job", index.job(reference).identifier
     except JobLookupError as exc:
-        raise UsageFailure(
+        raise CliError(
             f"{reference!r} names no run (EXPERIMENT, EXPERIMENT/RUN) and no job: {exc}"
         ) from None
 

@@ -15,9 +15,11 @@ from rich.text import Text
 from partita.cli import _format as fmt
 from partita.cli._app import (
     UsageFailure,
+    echo_json,
     find_workspace,
     get_console,
     job_paths,
+    json_option,
     open_index,
     workdir_option,
 )
@@ -157,12 +159,14 @@ def _kill_all(workspace: Workspace, targets: list[JobInfo], grace: float, consol
     is_flag=True,
     help="Also delete jobs used by the latest run of an experiment.",
 )
+@json_option
 @workdir_option
 def clean(
     references: tuple[str, ...],
     filters: Filters,
     yes: bool,
     include_referenced: bool,
+    as_json: bool,
     workdir: Path | None,
 ) -> None:
     """Delete job folders (a dry run unless --yes is given).
@@ -182,6 +186,7 @@ def clean(
       partita jobs clean --state failed --yes       delete them
       partita jobs clean --task demo.train --since 30d
       partita jobs clean --yes                      every job no experiment uses now
+      partita jobs clean --state failed --json      the same, as JSON
     """
     if references and filters.given:
         raise UsageFailure("give jobs or filters, not both.")
@@ -197,13 +202,15 @@ def clean(
     doomed = [info for info in selected if info.identifier not in protected]
     kept = [(info, protected[info.identifier]) for info in selected if info.identifier in protected]
     sizes = {info.identifier: fmt.folder_size(job_paths(workspace, info).root) for info in doomed}
-    if not selected:
+    if not selected and not as_json:
         console.print("no job matches these filters")
         return
     # The shared folders that only the doomed jobs refer to go with them (as in 'gc').
     theirs = shared_of(workspace, [job_paths(workspace, info) for info in doomed])
     damage: list[str] = []
     shared = unused_shared(workspace, [info.identifier for info in doomed], damage, among=theirs)
+    # Measured before deleting: checkpoints in shared folders are often most of the space.
+    shared_sizes = {folder: fmt.folder_size(folder) for folder in shared}
     deleted: list[JobInfo] = []
     shared_kept: list[tuple[Path, str]] = []
     if yes:
@@ -214,11 +221,46 @@ def clean(
             else:
                 kept.append((info, reason))
         shared, shared_kept = delete_unused_shared(workspace, shared) if shared else ([], [])
-        if deleted:
-            console.print(f"deleted {fmt.plural(len(deleted), 'job')}:")
-    elif doomed:
-        console.print(f"would delete {fmt.plural(len(doomed), 'job')}:")
     listed = deleted if yes else doomed
+    shared_bytes = sum(shared_sizes.get(folder, 0) for folder in shared)
+    if as_json:
+        echo_json(
+            {
+                "deleted": yes,
+                "jobs": [
+                    {
+                        "id": info.identifier,
+                        "type": info.type_id,
+                        "state": info.state,
+                        "tags": info.tags,
+                        "bytes": sizes[info.identifier],
+                    }
+                    for info in listed
+                ],
+                "shared": [fmt.shared_name(workspace, folder) for folder in shared],
+                "shared_bytes": shared_bytes,
+                "bytes": sum(sizes[info.identifier] for info in listed),
+                "kept": [
+                    {
+                        "id": info.identifier,
+                        "type": info.type_id,
+                        "state": info.state,
+                        "reason": reason,
+                    }
+                    for info, reason in kept
+                ],
+                "kept_shared": [
+                    {"shared": fmt.shared_name(workspace, folder), "reason": reason}
+                    for folder, reason in shared_kept
+                ],
+                "damage": damage,
+            }
+        )
+        return
+    if yes and deleted:
+        console.print(f"deleted {fmt.plural(len(deleted), 'job')}:")
+    elif not yes and doomed:
+        console.print(f"would delete {fmt.plural(len(doomed), 'job')}:")
     if listed:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         for column in ("TASK", "ID", "STATE", "TAGS"):
@@ -239,7 +281,8 @@ def clean(
             f"{fmt.plural(len(shared), 'shared folder')} no other job refers to:"
         )
         for folder in shared:
-            console.print(Text(f"  {fmt.shared_name(workspace, folder)}"))
+            nbytes = fmt.size(shared_sizes.get(folder, 0))
+            console.print(Text(f"  {fmt.shared_name(workspace, folder)}  {nbytes}"))
     if kept:
         console.print(f"kept {fmt.plural(len(kept), 'job')}:")
         for info, reason in kept:
@@ -248,13 +291,13 @@ def clean(
         console.print(Text(f"kept shared folder {fmt.shared_name(workspace, folder)}: {reason}"))
     for line in damage:
         console.print(Text(f"skipped: {line}"))
-    total = fmt.size(sum(sizes[info.identifier] for info in listed))
+    total = fmt.size(sum(sizes[info.identifier] for info in listed) + shared_bytes)
     if yes:
         console.print(f"freed {total}")
     elif doomed:
-        console.print(
-            f"dry run: nothing deleted. Add --yes to delete "
-            f"{fmt.plural(len(doomed), 'job')} ({total})."
-        )
+        what = fmt.plural(len(doomed), "job")
+        if shared:
+            what += f" and {fmt.plural(len(shared), 'shared folder')}"
+        console.print(f"dry run: nothing deleted. Add --yes to delete {what} ({total}).")
     else:
         console.print("nothing to delete")

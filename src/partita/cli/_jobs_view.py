@@ -21,6 +21,7 @@ from partita.cli._app import (
     job_paths,
     json_option,
     open_index,
+    stream_json,
     workdir_argument,
     workdir_option,
 )
@@ -36,6 +37,7 @@ from partita.workspace import (
     describe_migration,
     read_job_environment,
     read_migration,
+    read_outputs,
     read_results,
     read_shared_refs,
     read_status,
@@ -101,10 +103,11 @@ def list_jobs(
     """
     workspace = find_workspace(workdir_arg, workdir)
     with open_index(workspace) as index:
+        if as_json:
+            # As echo_json would print the list, a job at a time: the first come at once.
+            stream_json(job_json(workspace, info) for info in filters.iterate(index))
+            return
         infos = filters.select(index)
-    if as_json:
-        echo_json([job_json(workspace, info) for info in infos])
-        return
     console = get_console()
     if not infos:
         what = "matches these filters" if filters.given else "exists yet"
@@ -142,11 +145,14 @@ def _history(paths: JobPaths) -> list[dict[str, Any]]:
 def _dependencies(index: Index, workspace: Workspace, info: JobInfo) -> list[dict[str, Any]]:
     """The jobs ``info`` depends on: recorded by its runs, or named in its params.json."""
     found = []
+    named = _param_types(workspace, info)
     for identifier in dict.fromkeys([*info.depends, *referenced_jobs(workspace, info)]):
         try:
             dep = index.job(identifier)
         except JobLookupError:
-            found.append({"id": identifier, "type": None, "state": "missing"})
+            # Its folder is gone (gc, jobs clean, a transient input): params.json still
+            # says which task it was.
+            found.append({"id": identifier, "type": named.get(identifier), "state": "missing"})
             continue
         found.append({"id": dep.identifier, "type": dep.type_id, "state": dep.state})
     return found
@@ -178,6 +184,9 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
         if stream.exists() or info.state == "running":
             files[stream.name] = str(stream)
     reported = read_results(paths)
+    outputs = _outputs(paths)
+    if outputs:
+        files[paths.outputs.name] = str(paths.outputs)
     code = code_change(paths)
     migration = read_migration(paths)
     if as_json:
@@ -188,6 +197,7 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
                 "migration": migration or None,
                 "params": to_plain(document) if document else None,
                 "results": reported,
+                "outputs": outputs,
                 "environment": environment,
                 "code": code,
                 "history": history,
@@ -262,11 +272,22 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
         for item in reported["damage"]:
             console.print(Text(f"  damaged: {item}", style="red"))
 
+    if outputs:
+        console.print(Text("\noutputs", style="bold"))
+        for output in outputs[-20:]:
+            line = Text(f"  {fmt.when(output['time'])}  {output['name']} #{output['seq']}  ")
+            line.append(_output_text(output["value"]), style="dim")
+            console.print(line)
+        if len(outputs) > 20:
+            console.print(Text(f"  ... {len(outputs) - 20} earlier in {paths.outputs}"))
+
     if dependencies:
         console.print(Text("\ndependencies", style="bold"))
         for dep in dependencies:
             line = Text(f"  {dep['type'] or '?'}/{dep['id'][:12]}  ")
             line.append_text(fmt.state_text(dep["state"]))
+            if dep["state"] == "missing":
+                line.append(" (its folder was deleted; submitted again, it runs again)")
             console.print(line)
 
     if history:
@@ -277,6 +298,53 @@ def show(job: str, workdir: Path | None, as_json: bool) -> None:
             if entry.get("attempt") is not None:
                 line.append(f"  (attempt {entry['attempt']})")
             console.print(line)
+
+
+def _param_types(workspace: Workspace, info: JobInfo) -> dict[str, str]:
+    """The type id of each config ``info``'s params.json holds, by identifier."""
+    document = load_params(job_paths(workspace, info))
+    if document is None:
+        return {}
+    out = {}
+    for entry in document["objects"]:
+        if isinstance(entry, dict) and entry.get("type") and entry.get("id"):
+            out[str(entry["id"])] = str(entry["type"])
+    return out
+
+
+def _outputs(paths: JobPaths) -> list[dict[str, Any]]:
+    """What the job published (``partita.publish``), as plain JSON, each once, in order."""
+    seen: set[str] = set()
+    found = []
+    for entry in read_outputs(paths):
+        if entry["key"] in seen:
+            continue
+        seen.add(entry["key"])
+        document = entry.get("config")
+        try:
+            value = to_plain(document) if isinstance(document, dict) else entry.get("value")
+        except (KeyError, TypeError, IndexError):
+            value = None
+        found.append(
+            {
+                "name": entry["name"],
+                "seq": entry.get("seq"),
+                "attempt": entry.get("attempt"),
+                "time": entry.get("time"),
+                "value": value,
+            }
+        )
+    return found
+
+
+def _output_text(value: Any) -> str:
+    if isinstance(value, dict):
+        kind = str(value.get("$type", ""))
+        fields = ", ".join(f"{k}={v!r}" for k, v in value.items() if not k.startswith("$"))
+        text = f"{kind}({fields})"
+    else:
+        text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def referenced_jobs(workspace: Workspace, info: JobInfo) -> list[str]:

@@ -79,7 +79,7 @@ def migrate(
         sys.path.insert(0, "")  # modules of the current directory, as python -m would
     _migrate.import_code(imports)
     plan = _migrate.plan(workspace)
-    if not dry_run and plan.changes:
+    if not dry_run and (plan.changes or plan.shared):
         with open_index(workspace) as index:
             live = [
                 f"{run.experiment} (run {run.run})"
@@ -119,5 +119,29 @@ def migrate(
     summary = f"{verb} {fmt.plural(len(listed), 'job folder')}"
     summary += f", {plan.unchanged} already under the current names"
     console.print(Text(summary))
-    if dry_run and listed:
+    refs = plan.references
+    if refs.runs or refs.pins:
+        what = "would rename" if dry_run else "renamed"
+        console.print(
+            Text(
+                f"{what} the moved jobs in the records of {fmt.plural(len(refs.runs), 'run')} "
+                f"and in {fmt.plural(refs.pins, 'pin')}"
+            )
+        )
+    root = workspace.root
+    left = {entry.partition(": ")[0] for entry in plan.shared_left}
+    for old, new in plan.shared:
+        name = old.relative_to(root).as_posix()
+        if name not in left:
+            what = "would move" if dry_run else "moved"
+            console.print(
+                Text(f"{what} the shared folder {name} -> {new.relative_to(root).as_posix()}")
+            )
+    for entry in plan.shared_left:
+        console.print(Text(f"left the shared folder {entry}", "yellow"))
+    for name in refs.left:
+        console.print(
+            Text(f"left the records of run {name} as they are: it is in progress", "yellow")
+        )
+    if dry_run and (listed or refs.runs or refs.pins or plan.shared):
         console.print(Text("dry run: nothing written. Add --yes to migrate."))

@@ -203,8 +203,16 @@ def flatten(
                 leaf = out[key]
                 out[key] = Leaf(f"{leaf.text}  (ignored)", leaf.kind, leaf.container)
 
-    visit_fields(root_object(document), "")
+    root = root_object(document)
+    visit_fields(root, "")
+    for i, ref in enumerate(_pretask_refs(root)):  # "pretasks" is a reserved name: no clash
+        visit({"$ref": ref}, f"pretasks[{i}]")
     return out
+
+
+def _pretask_refs(entry: dict[str, Any]) -> list[int]:
+    refs = entry.get("pretasks")
+    return [ref for ref in refs if isinstance(ref, int)] if isinstance(refs, list) else []
 
 
 def to_plain(document: dict[str, Any]) -> dict[str, Any]:
@@ -234,8 +242,12 @@ def to_plain(document: dict[str, Any]) -> dict[str, Any]:
         inner = value.get("$dict", value)
         return {key: plain(v) for key, v in inner.items()}
 
-    fields = root_object(document).get("fields", {})
-    return {name: plain(value) for name, value in sorted(fields.items())}
+    root = root_object(document)
+    out = {name: plain(value) for name, value in sorted(root.get("fields", {}).items())}
+    pretasks = _pretask_refs(root)
+    if pretasks:  # the task's pre-tasks, in the order they run
+        out["pretasks"] = [plain({"$ref": ref}) for ref in pretasks]
+    return out
 
 
 @dataclass(frozen=True)

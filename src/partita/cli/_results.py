@@ -6,6 +6,7 @@ what it cost (``environment.json``), and whether its task's code changed since i
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -20,6 +21,7 @@ from rich.text import Text
 
 from partita._jobenv import fingerprint_file
 from partita.analysis import ResultRows, draw_plot, plot_data, plot_output, result_rows
+from partita.analysis._table import STATES as RESULT_STATES
 from partita.cli import _format as fmt
 from partita.cli._app import (
     CliError,
@@ -42,6 +44,7 @@ from partita.workspace import (
     Workspace,
     describe_migration,
     read_job_environment,
+    read_json,
     read_migration,
     read_status,
 )
@@ -98,6 +101,7 @@ def _json_value(value: Any) -> Any:
     multiple=True,
     default=("done",),
     show_default=True,
+    type=click.Choice([*RESULT_STATES, "all"]),
     help="Jobs in this state (repeatable); 'all' for every state.",
 )
 @click.option("--varying", is_flag=True, help="Leave out parameters that are the same everywhere.")
@@ -245,13 +249,15 @@ def results_command(
                 cells.append(fmt.state_text(str(value)))
             elif name == "duration":
                 cells.append(fmt.duration(value))
+            elif value is None and name in row:
+                cells.append(Text("null", style="dim"))  # a None value, not a missing one
             else:
                 cells.append(_cell(value))
         grid.add_row(*cells)
     console = get_console()
     console.print(grid)
     same = [
-        f"{name}={_cell(row[name])}"
+        f"{name}={'null' if row[name] is None else _cell(row[name])}"
         for name in constant
         for row in table.rows[:1] + [r for r in table.rows if name in r][:1]
         if name in row
@@ -284,12 +290,39 @@ def code_change(paths: JobPaths) -> dict[str, Any] | None:
         return None
     name = str(recorded.get("class") or "?")
     now = fingerprint_file(recorded["file"], name)
+    renamed = None
+    moved_to = None
+    if now["class_sha256"] is None:
+        types = _job_type_ids(paths)
+        if now["file_sha256"] is not None:
+            renamed = _renamed_class(recorded["file"], types)
+            if renamed is not None:
+                now = fingerprint_file(recorded["file"], renamed)
+        if renamed is None:
+            # Moved to another module (the migrated params.json names it): look there.
+            moved_to = _module_file(paths, recorded.get("module"))
+            renamed = _renamed_class(moved_to, types) if moved_to else None
+            if renamed is not None and moved_to is not None:
+                now = fingerprint_file(moved_to, renamed)
+            else:
+                moved_to = None
     missing = now["file_sha256"] is None or now["class_sha256"] is None
     class_changed = now["class_sha256"] != recorded.get("class_sha256")
     file_changed = now["file_sha256"] != recorded.get("file_sha256")
     message = None
     short = name.rpartition(".")[2]
-    if missing:
+    if renamed is not None and not missing:
+        now_short = renamed.rpartition(".")[2]
+        what = f"is now {now_short}" if now_short != short else "moved"
+        where = (f" in {moved_to}" if now_short != short else f" to {moved_to}") if moved_to else ""
+        message = f"{short} {what}{where} (the same task: its id= or renamed_from=), and "
+        message += (
+            "its class changed since this job ran (at least its name); the identity does not "
+            "include code: bump a Constant to rerun if more than the names changed"
+            if class_changed
+            else "its code did not change since this job ran"
+        )
+    elif missing:
         where = (
             "its file is gone" if now["file_sha256"] is None else "its file no longer defines it"
         )
@@ -308,11 +341,78 @@ def code_change(paths: JobPaths) -> dict[str, Any] | None:
     return {
         "class": name,
         "file": recorded["file"],
+        "renamed_to": renamed,
+        "moved_to": moved_to,
         "class_changed": class_changed,
         "file_changed": file_changed,
         "missing": missing,
         "message": message,
     }
+
+
+def _job_type_ids(paths: JobPaths) -> set[str]:
+    """The type ids a job folder goes by: its folder's, and its task's in ``params.json``."""
+    ids = {paths.type_id}
+    document = read_json(paths.params)
+    with contextlib.suppress(KeyError, IndexError, TypeError):
+        kind = document["objects"][document["root"]]["type"]  # type: ignore[index]
+        if isinstance(kind, str):
+            ids.add(kind)
+    return ids
+
+
+def _module_file(paths: JobPaths, recorded_module: Any) -> str | None:
+    """The file of the module ``params.json`` names for the job's task, if it is another
+    module than the one the job ran from (found without importing it)."""
+    import os
+    from importlib.machinery import PathFinder
+
+    document = read_json(paths.params)
+    try:
+        reference = document["objects"][document["root"]]["class"]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return None
+    module = str(reference).partition(":")[0]
+    if not module or module == "__main__" or module == recorded_module:
+        return None
+    search: list[str] | None = [*sys.path, os.getcwd()]
+    spec = None
+    for part in module.split("."):  # found part by part: no package is imported
+        spec = PathFinder.find_spec(part, search)
+        if spec is None:
+            return None
+        search = list(spec.submodule_search_locations or [])
+    origin = spec.origin if spec is not None else None
+    return origin if origin and origin.endswith(".py") else None
+
+
+def _renamed_class(file: str, type_ids: set[str]) -> str | None:
+    """The qualified name of the class of ``file`` that has one of ``type_ids`` as its
+    ``id=`` or in its ``renamed_from=`` (read from the source, nothing imported)."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(file).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+    def names(node: ast.expr) -> list[str]:
+        items = node.elts if isinstance(node, ast.Tuple | ast.List) else [node]
+        return [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
+
+    def walk(body: list[ast.stmt], prefix: str) -> str | None:
+        for node in body:
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for keyword in node.keywords:
+                if keyword.arg in ("id", "renamed_from") and type_ids & set(names(keyword.value)):
+                    return prefix + node.name
+            found = walk(node.body, f"{prefix}{node.name}.")
+            if found is not None:
+                return found
+        return None
+
+    return walk(tree.body, "")
 
 
 def environment_rows(paths: JobPaths) -> list[tuple[str, str]]:
@@ -340,6 +440,10 @@ def environment_rows(paths: JobPaths) -> list[tuple[str, str]]:
         if isinstance(children, int) and children:
             text += f" (child processes: {fmt.size(children)})"
         rows.append(("peak memory", text))
+    energy = fmt.energy_text(env.get("energy"))
+    if energy:
+        meter = env["energy"].get("meter")
+        rows.append(("energy", f"{energy}{f'  [{meter}]' if meter else ''}"))
     if env.get("python"):
         rows.append(("python", str(env["python"])))
     for item in env.get("damage", []):

@@ -60,7 +60,9 @@ done, 1 a job failed, 2 wrong command line or config file).
 def find_run(workspace: Workspace, name: str) -> RunPaths:
     """The run named ``name``: a run id or unique prefix, ``NAME/RUN``, or an experiment."""
     # In start order (run ids of one second are not ordered), the latest last.
-    runs = sorted(iter_runs(workspace), key=lambda p: (read_run(p).started or 0.0, p.run))
+    found_runs = list(iter_runs(workspace))
+    records = {(p.experiment, p.run): read_run(p) for p in found_runs}
+    runs = sorted(found_runs, key=lambda p: (records[p.experiment, p.run].started or 0.0, p.run))
     experiment, slash, run = name.rpartition("/")
     if slash:
         runs = [p for p in runs if p.experiment == experiment]
@@ -70,8 +72,10 @@ def find_run(workspace: Workspace, name: str) -> RunPaths:
         return exact[0]
     if not slash:
         of_experiment = [p for p in runs if p.experiment == name]
-        if of_experiment:
-            return of_experiment[-1]
+        # Its latest run is its latest real one: a dry run launched nothing (as for 'pin').
+        real = [p for p in of_experiment if not records[p.experiment, p.run].dry_run]
+        if real or of_experiment:
+            return (real or of_experiment)[-1]
     found = [p for p in runs if p.run.startswith(name)]
     if len(found) == 1:
         return found[0]

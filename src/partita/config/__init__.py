@@ -25,6 +25,7 @@ from partita.config._fields import (
     tag,
 )
 from partita.config._identity import digest, identifier
+from partita.config._migrations import renamed_enum
 from partita.config._serial import dumps, from_document, load, to_document
 from partita.config._variants import distinct
 
@@ -50,6 +51,7 @@ __all__ = [
     "is_frozen",
     "iter_children",
     "load",
+    "renamed_enum",
     "tag",
     "to_document",
     "walk",

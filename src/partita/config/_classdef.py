@@ -70,6 +70,9 @@ RESERVED = frozenset(
         "replace",
         "shared",
         "shared_folder",
+        "add_pretasks",
+        "pretasks",
+        "publish",
     }
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
@@ -30,6 +30,7 @@ from partita.config._instance import run_post_init as run_post_init
 from partita.config._instance import state_of as state_of
 from partita.config._instance import unknown_field
 from partita.config._kinds import ConfigNode
+from partita.config._pretasks import add_pretasks
 from partita.config._shared import parse_groups, shared_folder, shared_lock
 from partita.config._values import (
     differs_from_default,
@@ -47,9 +48,11 @@ from partita.errors import (
     FrozenConfigError,
     NoExperimentError,
     PendingPathError,
+    PretaskError,
 )
 
 C = TypeVar("C", bound="Config")
+T = TypeVar("T", bound="Task")
 
 #: Pairs of configs being compared by ``==`` in this thread (to refuse loops).
 _comparing = threading.local()
@@ -296,6 +299,8 @@ class Config(ConfigNode):
             mine_st, theirs_st = state_of(self), state_of(other)
             if mine_st.ignored != theirs_st.ignored or mine_st.instance != theirs_st.instance:
                 return False
+            if not same_value(mine_st.pretasks, theirs_st.pretasks):
+                return False
             return same_value(mine_st.producer, theirs_st.producer)
         finally:
             active.discard(pair)
@@ -344,6 +349,35 @@ def _same_tag(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _collect_tags_of(
+    current: Config,
+    path: str,
+    cfg: Config,
+    root: str,
+    seen: set[int],
+    seen_values: dict[str, list[tuple[Any, str]]],
+) -> None:
+    if id(current) in seen:
+        return
+    seen.add(id(current))
+    st = state_of(current)
+    if st.producer is not None:
+        _collect_tags_of(st.producer, path, cfg, root, seen, seen_values)
+    d = current.__dict__
+    for name in type(current)._partita_walk:
+        value = d.get(name)
+        if value is not None:
+            for child in iter_values(value):
+                child_path = f"{path}.{name}" if path else name
+                _collect_tags_of(child, child_path, cfg, root, seen, seen_values)
+    for i, pretask in enumerate(st.pretasks):  # after the fields, in the order they run
+        pretask_path = f"{path}.pretasks[{i}]" if path else f"pretasks[{i}]"
+        _collect_tags_of(pretask, pretask_path, cfg, root, seen, seen_values)
+    where = f"{root} itself" if current is cfg else f"the {type(current).__qualname__} at {path}"
+    for name, value in st.tags.items():
+        seen_values.setdefault(name, []).append((value, where))
+
+
 def collect_tags(cfg: Config) -> tuple[dict[str, Any], list[str]]:
     """``cfg.tags()`` and a sentence per tag name given two values on the way.
 
@@ -354,26 +388,9 @@ def collect_tags(cfg: Config) -> tuple[dict[str, Any], list[str]]:
     seen: set[int] = set()
     root = type(cfg).__qualname__
 
-    def visit(current: Config, path: str) -> None:
-        if id(current) in seen:
-            return
-        seen.add(id(current))
-        st = state_of(current)
-        if st.producer is not None:
-            visit(st.producer, path)
-        d = current.__dict__
-        for name in type(current)._partita_walk:
-            value = d.get(name)
-            if value is not None:
-                for child in iter_values(value):
-                    visit(child, f"{path}.{name}" if path else name)
-        where = (
-            f"{root} itself" if current is cfg else f"the {type(current).__qualname__} at {path}"
-        )
-        for name, value in st.tags.items():
-            seen_values.setdefault(name, []).append((value, where))
-
-    visit(cfg, "")
+    # A module-level helper, not a closure: a recursive closure refers to itself, and each
+    # call would leave a reference cycle for the garbage collector.
+    _collect_tags_of(cfg, "", cfg, root, seen, seen_values)
     collected: dict[str, Any] = {}
     conflicts: list[str] = []
     for name, values in seen_values.items():
@@ -421,26 +438,39 @@ def iter_children(cfg: Config) -> Iterator[Config]:
         value = d.get(name)
         if value is not None:
             yield from iter_values(value)
+    yield from d[STATE].pretasks
 
 
 def walk(cfg: Config, *, into_tasks: bool = True) -> Iterator[tuple[str, Config]]:
     """Every config reachable from ``cfg`` (depth first, each once) with its field path."""
-    seen: set[int] = set()
+    # A small object rather than a recursive closure: a closure refers to itself, and every
+    # walk (thousands per second while submitting) would leave a cycle for the collector.
+    return _Walk(cfg, into_tasks).visit(cfg, "")
 
-    def visit(current: Config, path: str) -> Iterator[tuple[str, Config]]:
+
+class _Walk:
+    __slots__ = ("into_tasks", "root", "seen")
+
+    def __init__(self, root: Config, into_tasks: bool) -> None:
+        self.root = root
+        self.into_tasks = into_tasks
+        self.seen: set[int] = set()
+
+    def visit(self, current: Config, path: str) -> Iterator[tuple[str, Config]]:
+        seen = self.seen
         if id(current) in seen:
             return
         seen.add(id(current))
         yield path, current
-        if current is not cfg and not into_tasks and isinstance(current, Task):
+        if current is not self.root and not self.into_tasks and isinstance(current, Task):
             return
         d = current.__dict__
         for name in type(current)._partita_walk:
             value = d.get(name)
             if value is not None:
-                yield from _visit_value(value, f"{path}.{name}" if path else name, visit)
-
-    yield from visit(cfg, "")
+                yield from _visit_value(value, f"{path}.{name}" if path else name, self.visit)
+        for i, pretask in enumerate(d[STATE].pretasks):
+            yield from self.visit(pretask, f"{path}.pretasks[{i}]" if path else f"pretasks[{i}]")
 
 
 def _visit_value(
@@ -461,7 +491,12 @@ def _visit_value(
 
 def freeze(cfg: Config) -> None:
     """Freeze ``cfg`` and every config it contains (lists and dicts become read-only)."""
-    for _, current in walk(cfg):
+    freeze_all(current for _, current in walk(cfg))
+
+
+def freeze_all(configs: Iterable[Config]) -> None:
+    """Freeze each of ``configs`` (the result of a :func:`walk` already made)."""
+    for current in configs:
         st = state_of(current)
         if st.frozen:
             continue
@@ -512,14 +547,53 @@ class Task(Config):
         """Submit this task to the current experiment; returns ``outputs()`` (default: self).
 
         Options (all optional): ``launcher=`` a launcher to run it with, ``tokens=`` a dict
-        ``{token: units}``, ``retries=`` a :class:`partita.Retry` policy or an int.
+        ``{token: units}``, ``retries=`` a :class:`partita.Retry` policy or an int,
+        ``pretasks=`` a list of pre-tasks (the same as :meth:`add_pretasks` first).
         """
         if not _submitter:
             raise NoExperimentError(
                 f"{type(self).__qualname__}.submit() was called outside of an experiment. "
                 "Submit tasks inside 'with partita.experiment(workdir, name):'."
             )
+        pretasks = options.pop("pretasks", None)
+        if pretasks is not None:
+            if isinstance(pretasks, Config) or not isinstance(pretasks, list | tuple):
+                raise PretaskError(
+                    f"{type(self).__qualname__}.submit(pretasks=...): expected a list of "
+                    f"light configs, found {type(pretasks).__qualname__}. Write "
+                    "submit(pretasks=[SetSeed(seed=1), ...])."
+                )
+            self.add_pretasks(*pretasks)
         return _submitter[0](self, **options)
+
+    def add_pretasks(self: T, *pretasks: Config) -> T:
+        """Run these light configs' ``execute()`` in the job process before this task's.
+
+        A pre-task is a :class:`Config` (not a ``Task``) that defines ``execute(self)``:
+        setting seeds, loading weights, configuring logging. Pre-tasks are part of the
+        task's identity, in order (adding one, or reordering them, gives another job), and
+        are stored in ``params.json``. Call it before ``submit()``; returns ``self``::
+
+            Train(lr=0.1).add_pretasks(SetSeed(seed=1), Logging(level="INFO")).submit()
+
+        Raises:
+            PretaskError: a value is a ``Task``, not a config, or has no ``execute()``.
+            FrozenConfigError: the task was already submitted (or loaded).
+        """
+        add_pretasks(self, pretasks)
+        return self
+
+    def pretasks(self) -> tuple[Config, ...]:
+        """The pre-tasks of this task, in the order they run (see :meth:`add_pretasks`)."""
+        return state_of(self).pretasks
+
+    def publish(self, name: str, value: Any) -> None:
+        """Publish an output while the job runs (``partita.publish``): a checkpoint saved.
+
+        The experiment reacts with ``job.watch_output(name, callback)``; see
+        docs/configs.md, "Live outputs".
+        """
+        _runtime.publish(name, value)
 
     @property
     def jobdir(self) -> Path:

@@ -139,11 +139,15 @@ def _enc_enum(value: Any, buf: bytearray, active: set[int]) -> None:
     kind = type(value)
     prefix = _enum_names.get(kind)
     if prefix is None:
-        prefix = length_prefixed(enum_type_name(kind).encode())
+        # A renamed enum (renamed_enum) encodes its oldest names.
+        former = kind.__dict__.get("_partita_enum_former")
+        prefix = length_prefixed((former[0] if former else enum_type_name(kind)).encode())
         _enum_names[kind] = prefix
     buf += b"e"
     buf += prefix
-    buf += length_prefixed(value.name.encode())
+    oldest = kind.__dict__.get("_partita_enum_oldest")
+    name = oldest.get(value.name, value.name) if oldest else value.name
+    buf += length_prefixed(name.encode())
 
 
 def _enc_config(value: Any, buf: bytearray, active: set[int]) -> None:
@@ -265,6 +269,14 @@ def _digest(cfg: ConfigNode, active: set[int]) -> bytes:
                     and (buf[vstart:] == default)
                 ):
                     del buf[start:]
+        pretasks = st.pretasks
+        if pretasks:  # a task's pre-tasks, in order (absent: the encoding is unchanged)
+            name = "<pre-tasks>"
+            buf += b"P"
+            buf += _pack_len(len(pretasks))
+            for pretask in pretasks:
+                buf += b"c"
+                buf += _digest(pretask, active)
     except EncodingError as exc:
         message = str(exc)
         if not message.startswith(cls.__qualname__):

@@ -31,6 +31,7 @@ class _State:
         "job",
         "paths_of",
         "post_init",
+        "pretasks",
         "producer",
         "tags",
         "workspace",
@@ -55,6 +56,8 @@ class _State:
         self.bound: dict[str, Field] | None = None
         #: Whether ``__post_init__`` is running (it may set plain attributes only).
         self.post_init = False
+        #: Light configs whose ``execute()`` runs before a task's (see config/_pretasks.py).
+        self.pretasks: tuple[Any, ...] = ()
 
 
 def state_of(cfg: Any) -> _State:

@@ -142,3 +142,109 @@ def check_not_claimed(cls: type, type_id: str) -> None:
             "as its former id (renamed_from=): both would claim the same jobs. Remove the old "
             "class, or remove renamed_from= from the new one."
         )
+
+
+def renamed_ids() -> dict[str, str]:
+    """Every former type id declared in this process → the current type id of its class."""
+    ids = {old: getattr(cls, "_partita_type_id", None) for old, cls in _former.items()}
+    return {old: new for old, new in ids.items() if isinstance(new, str)}
+
+
+# --- enums ----------------------------------------------------------------------------------
+
+#: Former ``module.QualName`` of an enum class → the enum class that declares it.
+_former_enums: dict[str, type] = {}
+
+
+def _names(owner: str, what: str, value: Any) -> tuple[str, ...]:
+    listed = (value,) if isinstance(value, str) else value
+    if (
+        not isinstance(listed, tuple | list)
+        or not listed
+        or not all(isinstance(n, str) and n and n == n.strip() for n in listed)
+        or len(set(listed)) != len(listed)
+    ):
+        raise ConfigDefinitionError(
+            f"{owner}: {what} expected a former name or a tuple of distinct former names "
+            f"(oldest first), found {value!r}. Write e.g. renamed_enum('project.Colour')."
+        )
+    return tuple(listed)
+
+
+def renamed_enum(
+    renamed_from: str | tuple[str, ...] | None = None,
+    *,
+    members: dict[str, str | tuple[str, ...]] | None = None,
+) -> Callable[[Any], Any]:
+    """Class decorator: an enum class renamed or moved, or some of its members renamed,
+    that keeps the identifiers of the configs holding its values.
+
+    ``renamed_from`` is the enum's former ``module.QualName`` (as identities encode it; a
+    script's module is its file's stem), or a tuple of them, oldest first; ``members`` maps
+    a current member name to its former name(s). Identities encode the oldest names, as for
+    ``renamed_from=`` on a config class (docs/identity.md).
+
+    Raises:
+        ConfigDefinitionError: not an enum, a former member name that is a current member
+            or claimed twice, a member that does not exist, or a former name another enum
+            declares.
+    """
+
+    def decorate(cls: Any) -> Any:
+        import enum
+
+        owner = getattr(cls, "__qualname__", repr(cls))
+        if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
+            raise ConfigDefinitionError(
+                f"renamed_enum() decorates Enum classes, found {owner}. For a config class "
+                "write renamed_from= in its class line."
+            )
+        former = () if renamed_from is None else _names(owner, "renamed_enum()", renamed_from)
+        current: dict[str, str] = {}
+        oldest: dict[str, str] = {}
+        for name, olds in (members or {}).items():
+            if name not in cls.__members__:
+                raise ConfigDefinitionError(
+                    f"{owner}: renamed_enum(members=...) names {name!r}, which is not a member "
+                    f"of {owner} (its members: {', '.join(cls.__members__)})."
+                )
+            listed = _names(f"{owner}.{name}", "members=", olds)
+            for old in listed:
+                if old in cls.__members__ or old in current:
+                    raise ConfigDefinitionError(
+                        f"{owner}: the former member name {old!r} is "
+                        + ("a current member" if old in cls.__members__ else "claimed twice")
+                        + ". A former name must be free and taken over by one member."
+                    )
+                current[old] = name
+            oldest[name] = listed[0]
+        reference = _reference(cls)
+        for name in former:
+            known = _former_enums.get(name)
+            if known is not None and _reference(known) != reference:
+                raise ConfigDefinitionError(
+                    f"{reference} and {_reference(known)} both declare the former enum name "
+                    f"{name!r}: its values can only become the values of one enum."
+                )
+        for name in former:
+            _former_enums[name] = cls
+        type.__setattr__(cls, "_partita_enum_former", former)
+        type.__setattr__(cls, "_partita_enum_oldest", oldest)
+        type.__setattr__(cls, "_partita_enum_current", current)
+        from partita.config import _identity
+
+        _identity._enum_names.pop(cls, None)
+        return cls
+
+    return decorate
+
+
+def former_enum(name: str) -> type | None:
+    """The enum class that declares ``name`` (``module.QualName``) as its former name."""
+    return _former_enums.get(name)
+
+
+def enum_member(kind: type, name: str) -> str | None:
+    """The current member of ``kind`` that was called ``name`` (``renamed_enum``), if any."""
+    current: dict[str, str] = kind.__dict__.get("_partita_enum_current") or {}
+    return current.get(name)

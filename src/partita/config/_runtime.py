@@ -11,8 +11,9 @@ import os
 import sys
 import types
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 #: Name under which an experiment script is imported by the job runner or by ``load()``.
 SCRIPT_MODULE = "__partita_main__"
@@ -55,6 +56,20 @@ def workspace_roots() -> list[str]:
 
 
 _current_workspace: list[Path] = []
+
+#: How ``Task.publish`` publishes (installed by ``partita._publish`` when imported).
+_publisher: list[Callable[[str, Any], None]] = []
+
+
+def set_publisher(publisher: Callable[[str, Any], None]) -> None:
+    """Install the function behind ``Task.publish`` (``partita._publish.publish``)."""
+    _publisher[:] = [publisher]
+
+
+def publish(name: str, value: Any) -> None:
+    """Publish a live output of the running job (see ``partita.publish``)."""
+    # ``import partita`` (which every import of partita.config runs first) installs it.
+    _publisher[0](name, value)
 
 
 def set_current_workspace(root: Path | None) -> None:

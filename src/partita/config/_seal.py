@@ -24,6 +24,7 @@ from partita.config._config import (
     Task,
     collect_tags,
     freeze,
+    freeze_all,
     iter_values,
     state_of,
     walk,
@@ -54,17 +55,36 @@ class Sealed:
     """Tasks this task waits for: sub-tasks and producers of outputs it holds."""
     outputs: Any
     """What ``submit()`` returns: ``task.outputs()`` (marked as produced by the task)."""
-    params: bytes
-    """The bytes of ``params.json``."""
+    encoded: bytes | None
+    """The bytes of ``params.json`` if they were made (see :attr:`params`)."""
     recorded: bool | None = None
     """Whether the job folder held these very bytes when sealed (``None``: no file)."""
     matched: str | None = None
     """How the job folder was found through a migration (a former type id or field name,
     see ``renamed_from=``), in words; ``None`` when it was found under the current names."""
+    done: bool = False
+    """Whether the job was found done when sealed (its ``params.json`` bytes were then not
+    made: nothing will write them)."""
+
+    @property
+    def params(self) -> bytes:
+        """The bytes of ``params.json`` (made now if sealing did not need them)."""
+        return self.encoded if self.encoded is not None else dumps(self.task)
 
 
 #: Type id → (class, its ``module:qualname``) of every class sealed in this process.
 _classes: dict[str, tuple[type, str]] = {}
+
+
+def _class_name(cls: type) -> str:
+    """``class_reference(cls)["class"]`` (cached per class, except for scripts' classes)."""
+    cached = cls.__dict__.get("_partita_class_name")
+    if cached is not None and cached[0] == cls.__module__ and cached[1] == cls.__qualname__:
+        return cached[2]  # type: ignore[no-any-return]
+    name = class_reference(cls)["class"]
+    if not name.startswith("__main__:"):  # a script's module may be renamed: not cached
+        type.__setattr__(cls, "_partita_class_name", (cls.__module__, cls.__qualname__, name))
+    return name
 
 
 def _reference(cls: type) -> str:
@@ -75,6 +95,11 @@ def _check_type_id(cls: type) -> None:
     """Two distinct classes may not share a type id in one process."""
     type_id: str = cls._partita_type_id  # type: ignore[attr-defined]
     known = _classes.get(type_id)
+    if known is not None and known[0] is cls:
+        # The common case: this class was sealed before (and warned about if deprecated);
+        # a class declaring its id as a former one may have been defined since.
+        _migrations.check_not_claimed(cls, type_id)
+        return
     reference = _reference(cls)
     if known is not None and known[0] is not cls and known[1] != reference:
         raise ConfigError(
@@ -143,30 +168,45 @@ def _read_rest(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check_recorded_classes(jobdir: Path, types: dict[str, str], params: bytes) -> bool | None:
-    """Warn if the job folder was created by other classes with the same type ids.
-
-    ``params`` are the bytes this submission would write: a folder holding the same bytes
-    was written by the same classes (the common case of a rerun), with nothing to parse.
-    Returns whether the folder's ``params.json`` holds these bytes (``None``: it has none,
-    or it cannot be read), so that the scheduler need not read it again.
-    """
+def _read_recorded(jobdir: Path) -> bytes | None:
+    """The bytes of the folder's ``params.json`` (``None``: it has none, or it cannot be read)."""
     try:
         # Low-level reads: this runs once per submission, thousands of times on a rerun.
         fd = os.open(os.path.join(jobdir, _layout.PARAMS), os.O_RDONLY)
     except OSError:
         return None
     try:
-        try:
-            recorded_bytes = os.read(fd, len(params) + 1)
-            if recorded_bytes == params:
-                return True
-            recorded_bytes += _read_rest(fd)
-        finally:
-            os.close(fd)
+        data = os.read(fd, _READ_SIZE)
+        # A short read of a regular file is its end: one read for the usual small file.
+        return data if len(data) < _READ_SIZE else data + _read_rest(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+_READ_SIZE = 1 << 16
+
+
+def _check_recorded_classes(
+    jobdir: Path, types: dict[str, str], params: bytes | None, recorded_bytes: bytes | None
+) -> bool | None:
+    """Warn if the job folder was created by other classes with the same type ids.
+
+    ``params`` are the bytes this submission would write (``None``: not made): a folder
+    holding the same bytes was written by the same classes (the common case of a rerun),
+    with nothing to parse. ``recorded_bytes`` are those of the folder's ``params.json``.
+    Returns whether the folder's ``params.json`` holds these bytes (``None``: it has none,
+    or it cannot be read), so that the scheduler need not read it again.
+    """
+    if recorded_bytes is None:
+        return None
+    if recorded_bytes == params:
+        return True
+    try:
         document = json.loads(recorded_bytes)
         objects = document["objects"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return False
     for entry in objects if isinstance(objects, list) else ():
         if not isinstance(entry, dict):
@@ -228,16 +268,31 @@ def _check_bindings(task: Task, path: str, cfg: Config) -> None:
             ) from None
 
 
-def _resolve_generated(task: Task, jobdir: Path) -> None:
-    """Give the generated paths of ``task`` (and of the configs it holds) their value."""
-    for path, cfg in walk(task, into_tasks=False):
+def _generated_fields(cls: type[Config]) -> list[tuple[str, Any]]:
+    """The fields of ``cls`` with a generated path (computed once per class)."""
+    cached = cls.__dict__.get("_partita_generated")
+    if cached is None or cached[0] is not cls._partita_fields:
+        fields = cls._partita_fields
+        cached = (fields, [(n, f) for n, f in fields.items() if f.generator])
+        type.__setattr__(cls, "_partita_generated", cached)
+    return cached[1]  # type: ignore[no-any-return]
+
+
+def _resolve_generated(
+    task: Task, jobdir: Path, own: list[tuple[str, Config]] | None = None
+) -> None:
+    """Give the generated paths of ``task`` (and of the configs it holds) their value.
+
+    ``own`` is ``list(walk(task, into_tasks=False))`` when the caller has it already.
+    """
+    for path, cfg in walk(task, into_tasks=False) if own is None else own:
         if cfg is not task and isinstance(cfg, Task):
+            continue
+        generated = _generated_fields(type(cfg))
+        if not generated:
             continue
         d = cfg.__dict__
         st = state_of(cfg)
-        generated = [(n, f) for n, f in type(cfg)._partita_fields.items() if f.generator]
-        if not generated:
-            continue
         base = jobdir
         if path:
             base = jobdir / re.sub(r"[\[\]'\"{}]+", ".", path).strip(".")
@@ -325,9 +380,9 @@ def outputs_of(task: Task) -> Any:
     return _mark_outputs(task, result, inside)
 
 
-def _dependencies(task: Task) -> tuple[Task, ...]:
+def _dependencies(task: Task, own: list[tuple[str, Config]] | None = None) -> tuple[Task, ...]:
     found: dict[int, Task] = {}
-    for path, child in walk(task, into_tasks=False):
+    for path, child in walk(task, into_tasks=False) if own is None else own:
         if child is task:
             continue
         st = state_of(child)
@@ -350,6 +405,7 @@ def seal(
     workspace: Path,
     *,
     check_class: Callable[[type], None] | None = None,
+    is_done: Callable[[Path], bool] | None = None,
 ) -> Sealed:
     """Seal ``task`` for submission in the work directory ``workspace``.
 
@@ -358,6 +414,9 @@ def seal(
         workspace: the work directory root (job folders are under its ``jobs/``).
         check_class: called once per config class of the graph, to refuse classes the job
             process cannot import.
+        is_done: whether the job folder says the job is done (asked only of a folder that
+            has a ``params.json``). A done job's ``params.json`` bytes are not made: its
+            recorded classes are checked from the folder's file, and ``Sealed.done`` is set.
 
     Raises:
         CycleError, EncodingError: a value has no identity.
@@ -368,20 +427,27 @@ def seal(
     """
     ident = identifier(task)  # cycles and unencodable values fail first
     types: dict[str, str] = {}
+    # One walk serves every step below (the graph's configs do not change while sealing;
+    # only generated paths, which are not configs, are set).
+    every = list(walk(task))
+    inner_task = False
     classes: dict[str, type] = {}
     migrated = False
-    for path, cfg in walk(task):
+    for path, cfg in every:
         _check_bindings(task, path, cfg)
         cls = type(cfg)
         if check_class is not None:
             check_class(cls)
         _check_type_id(cls)
-        types[cls._partita_type_id] = class_reference(cls)["class"]
+        types[cls._partita_type_id] = _class_name(cls)
         classes[cls._partita_type_id] = cls
         migrated = migrated or bool(
             cls.__dict__.get("_partita_renamed_from") or cls.__dict__.get("_partita_renames")
         )
-    dependencies = _dependencies(task)
+        inner_task = inner_task or (cfg is not task and isinstance(cfg, Task))
+    # Without a sub-task, the walk that stops at sub-tasks is the same walk.
+    own = list(walk(task, into_tasks=False)) if inner_task else every
+    dependencies = _dependencies(task, own)
     type_id = type(task)._partita_type_id
     jobdir = _layout.job_folder(workspace, type_id, ident)
     matched: str | None = None
@@ -389,16 +455,33 @@ def seal(
         former = _former_folder(workspace, type(task), ident)
         if former is not None:
             jobdir, matched = former
-    _resolve_generated(task, jobdir)
-    freeze(task)
+    _resolve_generated(task, jobdir, own)
+    freeze_all(cfg for _, cfg in every)
     st = state_of(task)
     st.workspace = workspace
     outputs = outputs_of(task)
     tags, conflicts = collect_tags(task)
     for conflict in conflicts:
         _runtime.warn_caller(conflict, TagConflictWarning)
+    recorded_bytes = _read_recorded(jobdir)
+    if recorded_bytes is not None and not migrated and is_done is not None and is_done(jobdir):
+        # A rerun of a done task: nothing will write params.json, so it is not encoded.
+        recorded = _check_recorded_classes(jobdir, types, None, recorded_bytes)
+        return Sealed(
+            task,
+            type_id,
+            ident,
+            jobdir,
+            tags,
+            dependencies,
+            outputs,
+            None,
+            recorded,
+            matched=matched,
+            done=True,
+        )
     params = dumps(task)
-    recorded = _check_recorded_classes(jobdir, types, params)
+    recorded = _check_recorded_classes(jobdir, types, params, recorded_bytes)
     if migrated and recorded is False:
         renames = _recorded_renames(jobdir, classes)
         if renames is not None:

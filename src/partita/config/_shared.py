@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from partita import _layout
-from partita.config import _runtime
-from partita.config._identity import _digest, _enc, length_prefixed
+from partita.config import _migrations, _runtime
+from partita.config._identity import _digest, _enc, _pack_len, length_prefixed
 from partita.config._kinds import FieldKind
 from partita.errors import ConfigDefinitionError, PendingPathError, SharedFolderTimeout
 
@@ -126,14 +126,16 @@ def shared_digest(task: Any, group: str) -> bytes:
     """The 32-byte digest naming the shared folder ``group`` of ``task``.
 
     Like the task's digest (docs/identity.md), with another header, the group's name after
-    the type id, and the group's fields left out.
+    the type id, and the group's fields left out. Like it, it encodes the oldest names of a
+    renamed class and its fields (``renamed_from=``), so a rename keeps the folder's
+    identifier.
     """
     from hashlib import sha256
 
     excluded = _group(task, group)
     cls = type(task)
     buf = bytearray(SHARED_HEADER)
-    buf += length_prefixed(cls._partita_type_id.encode())
+    buf += length_prefixed(_migrations.identity_type_id(cls, cls._partita_type_id).encode())
     buf += length_prefixed(group.encode())
     st = task.__dict__["__partita__"]
     active: set[int] = set()
@@ -156,6 +158,12 @@ def shared_digest(task: Any, group: str) -> bytes:
             default = f.default_bytes()
             if default is not None and bytes(buf[vstart:]) == default:
                 del buf[start:]
+    if st.pretasks:  # pre-tasks count as in the task's digest (they change what it computes)
+        buf += b"P"
+        buf += _pack_len(len(st.pretasks))
+        for pretask in st.pretasks:
+            buf += b"c"
+            buf += _digest(pretask, active)
     return sha256(buf).digest()
 
 
@@ -165,16 +173,27 @@ def shared_identifier(task: Any, group: str) -> str:
 
 
 def shared_folder(task: Any, group: str, workdir: Path | None = None) -> Path:
-    """``WORKDIR/shared/<type id>/<group>/<shared identifier>`` (not created)."""
+    """``WORKDIR/shared/<type id>/<group>/<shared identifier>`` (not created).
+
+    For a renamed class (``renamed_from=``) whose folder is not yet under its type id, the
+    folder under a former type id if there is one (newest first): ``partita migrate`` moves
+    it under the current one.
+    """
     root = workdir or task.__dict__["__partita__"].workspace or _runtime.current_workspace()
     if root is None:
         raise PendingPathError(
             f"{type(task).__qualname__}: the shared folder is known once the task is submitted "
             "in an experiment (or loaded from a work directory)."
         )
-    return _layout.shared_folder(
-        Path(root), type(task)._partita_type_id, group, shared_identifier(task, group)
-    )
+    cls = type(task)
+    ident = shared_identifier(task, group)
+    folder = _layout.shared_folder(Path(root), cls._partita_type_id, group, ident)
+    if not os.path.isdir(folder):
+        for former in reversed(_migrations.former_ids(cls)):
+            candidate = _layout.shared_folder(Path(root), former, group, ident)
+            if os.path.isdir(candidate):
+                return candidate
+    return folder
 
 
 def shared_references(task: Any, workdir: Path) -> list[str]:

@@ -43,6 +43,7 @@ def _copy(cfg: C) -> C:
     fresh.instance = st.instance
     fresh.bound = st.bound
     fresh.producer = st.producer
+    fresh.pretasks = st.pretasks  # a variant of a task runs the same pre-tasks
     d["__partita__"] = fresh
     own = st.bound or fields
     for name, f in fields.items():

@@ -5,6 +5,11 @@ rest of partita asks the registry which launcher understands a handle
 (:func:`launcher_for_handle`) and asks that class about it, never testing a kind itself.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from partita.launchers._registry import (
     describe_handle,
     handle_gone,
@@ -17,9 +22,23 @@ from partita.launchers._registry import (
     registered_kinds,
     settle_jobs,
 )
-from partita.launchers.base import Exit, Launcher, LaunchRequest
-from partita.launchers.local import LocalLauncher
-from partita.launchers.resources import Resources
+
+if TYPE_CHECKING:
+    from partita.launchers.base import Exit, Launcher, LaunchRequest
+    from partita.launchers.local import LocalLauncher
+    from partita.launchers.resources import Resources
+    from partita.launchers.slurm import SlurmLauncher
+
+# Imported when first used: a reader of the index (``partita status``) needs the registry
+# only, not the local launcher and asyncio.
+_LAZY = {
+    "Exit": "partita.launchers.base",
+    "Launcher": "partita.launchers.base",
+    "LaunchRequest": "partita.launchers.base",
+    "LocalLauncher": "partita.launchers.local",
+    "Resources": "partita.launchers.resources",
+    "SlurmLauncher": "partita.launchers.slurm",
+}
 
 __all__ = [
     "Exit",
@@ -42,8 +61,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    if name == "SlurmLauncher":
-        from partita.launchers.slurm import SlurmLauncher
-
-        return SlurmLauncher
-    raise AttributeError(name)
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'partita.launchers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -59,6 +59,9 @@ class Exit:
     reason: str | None = None
     """A failure reason the launcher observed (``timeout``, ``memory``...), if any."""
     detail: str = ""
+    started: bool = True
+    """``False``: the job's runner never started (a packed task whose worker died before its
+    turn); the scheduler then launches it again without counting a failed attempt."""
 
 
 class Launcher(abc.ABC):
@@ -105,6 +108,15 @@ class Launcher(abc.ABC):
         if kind is not None:
             cls.kind = kind
             register_launcher(cls)
+
+    def queues_after(self, handle: dict[str, Any]) -> bool:
+        """Whether a job can be queued behind the running job of ``handle`` (``depends_on``).
+
+        By default: :attr:`queues_dependencies`. A launcher some of whose jobs cannot be
+        waited for by the cluster (a task packed with others in one Slurm job) says no
+        for those: their dependents are launched once they are done.
+        """
+        return bool(self.queues_dependencies)
 
     @property
     def capacity(self) -> int | None:

@@ -97,6 +97,8 @@ class LocalLauncher(Launcher, kind="local"):
             limit = request.resources.get("time")
             if limit:
                 env["PARTITA_DEADLINE"] = str(time.time() + float(limit))
+                # Stopping.remaining in the task: the time left until the SIGKILL.
+                env["PARTITA_KILL_AT"] = str(float(env["PARTITA_DEADLINE"]) + LIMIT_GRACE)
             if request.resources.get("mem"):
                 env["PARTITA_MEMORY_LIMIT"] = str(int(request.resources["mem"]))
             handle = await self._fork(request, env) if self._forking() else None
@@ -210,7 +212,7 @@ class LocalLauncher(Launcher, kind="local"):
             done, _ = await asyncio.wait({waiting}, timeout=limit)
             if done:
                 return Exit(waiting.result())
-            await self.cancel(handle, grace=5.0)
+            await self.cancel(handle, grace=LIMIT_GRACE)
             code = await waiting
             return Exit(code, "timeout", f"stopped at its time limit of {limit:g} s")
         finally:
@@ -229,7 +231,7 @@ class LocalLauncher(Launcher, kind="local"):
                 done, _ = await asyncio.wait({ended}, timeout=limit)
                 if not done:
                     timed_out = True
-                    await self.cancel(handle, grace=5.0)
+                    await self.cancel(handle, grace=LIMIT_GRACE)
             code = await ended
         except ServerGone:
             # The child runs on, reparented; it ends (and records its outcome) by itself.
@@ -451,4 +453,6 @@ _FORK_SUPPORTED = hasattr(os, "fork") and hasattr(os, "waitid") and sys.platform
 #: After this many fork servers died, jobs are spawned.
 _MAX_CRASHES = 3
 #: Environment variables set per job, not part of a fork server's own environment.
-_PER_JOB = ("PARTITA_ATTEMPT", "PARTITA_DEADLINE", "PARTITA_MEMORY_LIMIT")
+_PER_JOB = ("PARTITA_ATTEMPT", "PARTITA_DEADLINE", "PARTITA_KILL_AT", "PARTITA_MEMORY_LIMIT")
+#: Seconds between the SIGTERM at a job's time limit and the SIGKILL.
+LIMIT_GRACE = 5.0

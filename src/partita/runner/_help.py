@@ -50,12 +50,21 @@ class FieldDoc:
     """Declared ``field(count_default=True)``: the default counts toward the identity."""
 
 
-def describe_fields(cls: type[Config], prefix: str = "", depth: int = 0) -> list[FieldDoc]:
-    """Every settable field of ``cls``, nested configs expanded by dotted path."""
+def describe_fields(
+    cls: type[Config], prefix: str = "", depth: int = 0, instance: Config | None = None
+) -> list[FieldDoc]:
+    """Every settable field of ``cls``, nested configs expanded by dotted path.
+
+    ``instance`` is the default value of the field that holds ``cls`` (its values are the
+    defaults of the nested fields, ``model=Model(layers=4)`` gives ``model.layers`` 4).
+    """
     out: list[FieldDoc] = []
     for f in fields(cls):
         default: Any = MISSING
-        if f.default is not MISSING:
+        given = instance is not None and f.name in instance.__dict__
+        if given:
+            default = instance.__dict__[f.name]
+        elif f.default is not MISSING:
             default = f.default
         elif f.default_factory is not None:
             try:
@@ -68,7 +77,8 @@ def describe_fields(cls: type[Config], prefix: str = "", depth: int = 0) -> list
             out.append(
                 FieldDoc(prefix + f.name, f.kind, f.type.describe(), MISSING, field_help(f), False)
             )
-            out.extend(describe_fields(sub, f"{prefix}{f.name}.", depth + 1))
+            held = default if isinstance(default, Config) else None
+            out.extend(describe_fields(sub, f"{prefix}{f.name}.", depth + 1, held))
             continue
         out.append(
             FieldDoc(
@@ -77,7 +87,7 @@ def describe_fields(cls: type[Config], prefix: str = "", depth: int = 0) -> list
                 f.type.describe(),
                 shown if shown is MISSING or shown == "(generated)" else to_plain(shown),
                 field_help(f),
-                f.required,
+                f.required and not given,
                 f.count_default,
             )
         )
@@ -87,7 +97,9 @@ def describe_fields(cls: type[Config], prefix: str = "", depth: int = 0) -> list
 def help_text(prog: str, name: str, cls: type[Config] | None) -> str:
     """The ``--help`` of a script run by ``experiment_main``."""
     lines = [
-        f"usage: {prog} [KEY=VALUE ...] [--config FILE] [--multirun] [--show] [-w DIR]",
+        f"usage: {prog} [KEY=VALUE ...] [--config FILE] [--multirun] [--show] [-w DIR]"
+        if cls is not None
+        else f"usage: {prog} [-w DIR]",
         "",
         f"Runs the experiment {name!r}.",
     ]
@@ -112,12 +124,26 @@ def help_text(prog: str, name: str, cls: type[Config] | None) -> str:
             lines.append(f"  {d.path:<{width}}  {kind}{d.type}; {default}{fixed}".rstrip("; "))
             if d.help:
                 lines.append(f"  {'':<{width}}    {d.help}")
+    if cls is None:
+        lines += [
+            "",
+            "The function takes no configuration (no parameter annotated with a Config",
+            "class): it has no KEY=VALUE, --config nor --multirun.",
+            "",
+            "options:",
+            "  -w, --workdir D  the work directory (default: $PARTITA_WORKDIR or ./workdir)",
+            "  -h, --help       this help",
+            "",
+            "Exit codes: 0 done, 1 a job failed, 2 wrong command line.",
+        ]
+        return "\n".join(lines)
     lines += [
         "",
         "options:",
         "  KEY=VALUE        set a field: lr=0.1, model.layers=4, C=[1,10], name=null,",
-        "                   name='a,b'; a sweep (with --multirun): kernel=linear,rbf or",
-        "                   seed=range(0,5)",
+        "                   \"name='a,b'\" (a text with a comma, quoted twice: the",
+        "                   shell removes one level); a sweep (with --multirun):",
+        "                   kernel=linear,rbf or 'seed=range(0,5)'",
         "  --config FILE    read values from a YAML file first (repeatable); it may",
         "                   include others (include: or defaults:)",
         "  -m, --multirun   one run per combination of the sweeps, each tagged with them",

@@ -173,7 +173,9 @@ class ExperimentMain(Generic[F]):
         layers, read = load_files(args.files)
         if files is not None:
             files.extend(read)
-        assignments = from_files(cls, layers) + from_overrides(cls, args.overrides)
+        assignments = from_files(cls, layers) + from_overrides(
+            cls, args.overrides, args.multirun
+        )
         check_sweepable(cls, assignments, args.multirun)
         combos = combinations(assignments)
         swept = [a.key for a in assignments if a.is_sweep]
@@ -326,6 +328,12 @@ class ExperimentMain(Generic[F]):
                 raise
             print(f"partita: {exc}", file=sys.stderr, flush=True)
             return EXIT_FAILED
+        except NameError as exc:
+            later = _defined_later(self.fn, exc.name)
+            if later is None:
+                raise
+            print(f"error: {later}", file=sys.stderr, flush=True)
+            return EXIT_FAILED
         return 0
 
     def _arguments(self, xp: Any, config: Config | None) -> list[Any]:
@@ -333,6 +341,29 @@ class ExperimentMain(Generic[F]):
         for name in inspect.signature(self.fn).parameters:
             out.append(config if name == self.parameter else xp)
         return out
+
+
+def _defined_later(fn: Callable[..., Any], name: str | None) -> str | None:
+    """Why ``name`` is undefined when it is a class of the script defined below ``fn``."""
+    import ast
+
+    try:
+        source_file = inspect.getsourcefile(fn)
+        if name is None or source_file is None:
+            return None
+        tree = ast.parse(Path(source_file).read_text())
+    except (OSError, SyntaxError, TypeError, ValueError):
+        return None
+    start = fn.__code__.co_firstlineno
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == name and node.lineno > start:
+            return (
+                f"name {name!r} is not defined yet when the experiment runs: "
+                f"{Path(source_file).name} defines class {name} at line {node.lineno}, below "
+                f"the @experiment_main function (line {start}), which runs as soon as the "
+                "script reaches it. Move the task and config classes above it."
+            )
+    return None
 
 
 def experiment_main(

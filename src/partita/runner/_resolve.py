@@ -95,8 +95,19 @@ def field_at(cls: type[Config], path: tuple[str, ...], source: str) -> Field:
                 f"{new!r} (field(renamed_from=...)). Write {new}=... instead."
             )
         if f is None:
-            candidates = _paths(cls)
-            close = difflib.get_close_matches(".".join(path), candidates, n=1, cutoff=0.6)
+            # Below a config that was found ('model'), compare what follows it with the
+            # paths below it: the shared prefix would make every one of them look close.
+            prefix = ".".join(path[:depth])
+            below = [
+                c[len(prefix) + 1 :] if prefix else c
+                for c in _paths(cls)
+                if not prefix or c.startswith(prefix + ".")
+            ]
+            rest = ".".join(path[depth:])
+            close = [
+                f"{prefix}.{c}" if prefix else c
+                for c in difflib.get_close_matches(rest, below, n=1, cutoff=0.6)
+            ]
             if not close:
                 close = [
                     ".".join((*path[:depth], c))
@@ -105,8 +116,10 @@ def field_at(cls: type[Config], path: tuple[str, ...], source: str) -> Field:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             names = ", ".join(known) or "(none)"
             owner = current.__qualname__
+            if depth:
+                owner += f" (at {'.'.join(path[:depth])!r})"
             raise RunnerError(
-                f"{source}: {owner} has no field {where!r}.{hint} Its fields are: {names}. "
+                f"{source}: {owner} has no field {part!r}.{hint} Its fields are: {names}. "
                 "See them all with --help."
             )
         if depth == len(path) - 1:
@@ -148,8 +161,14 @@ def _typed(f: Field, nodes: list[Node], key: str, source: str) -> list[Any]:
         raise RunnerError(f"{source}: {exc}") from None
 
 
-def from_overrides(cls: type[Config], overrides: list[str]) -> list[Assignment]:
-    """``key=value`` texts, checked and converted (sweeps keep all their values)."""
+def from_overrides(
+    cls: type[Config], overrides: list[str], multirun: bool = True
+) -> list[Assignment]:
+    """``key=value`` texts, checked and converted (sweeps keep all their values).
+
+    Without ``multirun``, a sweep is refused before its values are converted (``C=3,x``
+    for a list says "a sweep", not that 3 is not a list).
+    """
     out: list[Assignment] = []
     for text in overrides:
         key, sep, raw = text.partition("=")
@@ -160,7 +179,11 @@ def from_overrides(cls: type[Config], overrides: list[str]) -> list[Assignment]:
                 f"{text!r}. Options start with '--'; see --help."
             )
         path = _split(key, source)
-        _assign(cls, path, parse_value(raw, source), raw, source, out)
+        nodes = parse_value(raw, source)
+        if not multirun and len(nodes) > 1:
+            f = field_at(cls, path, source)  # an unknown key says so first
+            raise _unswept(source, ".".join(path), [_node_text(n) for n in nodes], f)
+        _assign(cls, path, nodes, raw, source, out)
     return out
 
 
@@ -251,6 +274,21 @@ def combinations(assignments: list[Assignment]) -> list[list[Assignment]]:
     return out
 
 
+def _unswept(source: str, key: str, texts: list[str], f: Field) -> RunnerError:
+    """Several values without ``--multirun``."""
+    joined = ",".join(texts)
+    if isinstance(f.type, t._List | t._Tuple | t._Set):
+        one = f"for one list, write it in brackets: {key}=[{joined}]"
+    else:
+        # The shell removes one level of quotes: the text's own quotes go inside others.
+        single = joined.replace("'", "")
+        one = f"for one text, quote it inside shell quotes: \"{key}='{single}'\""
+    return RunnerError(
+        f"{source}: {key} is given {len(texts)} values (a sweep). Add --multirun to run "
+        f"once per value, or, {one}."
+    )
+
+
 def check_sweepable(cls: type[Config], assignments: list[Assignment], multirun: bool) -> None:
     """Refuse sweeps without ``--multirun`` and sweeps of fields that cannot be swept."""
     for a in assignments:
@@ -258,10 +296,7 @@ def check_sweepable(cls: type[Config], assignments: list[Assignment], multirun: 
             continue
         f = field_at(cls, a.path, a.source)
         if not multirun:
-            raise RunnerError(
-                f"{a.source}: {a.key} is given {len(a.values)} values (a sweep). Add "
-                f"--multirun to run once per value, or quote a single text: {a.key}='a,b'."
-            )
+            raise _unswept(a.source, a.key, a.texts, f)
         if config_class(f) is not None or isinstance(f.type, t._Dict):
             raise RunnerError(
                 f"{a.source}: {a.key} is a {f.type.describe()}, which --multirun cannot "
@@ -284,7 +319,14 @@ def build(cls: type[Config], assignments: list[Assignment]) -> Config:
     except RunnerError:
         raise
     except PartitaError as exc:
-        raise RunnerError(f"{cls.__qualname__}: {exc}") from None
+        # Name the override or file that set the value refused (the last one, the longest
+        # path the message names), as the conversion errors do.
+        text = str(exc)
+        named = [a for a in assignments if f"{cls.__qualname__}.{a.key}" in text]
+        if named:
+            culprit = max(reversed(named), key=lambda a: len(a.path))
+            raise RunnerError(f"{culprit.source}: {text}") from None
+        raise RunnerError(f"{cls.__qualname__}: {text}") from None
 
 
 def _make(cls: type[Config], base: Config | None, values: dict[tuple[str, ...], Any]) -> Config:

@@ -20,7 +20,7 @@ from typing import Any
 
 from partita.config import _types as t
 from partita.config._types import FieldType
-from partita.errors import ConfigTypeError, RunnerError
+from partita.errors import ConfigTypeError, PartitaError, RunnerError
 
 __all__ = ["Map", "Node", "Seq", "Text", "Value", "convert", "guess", "parse_value"]
 
@@ -282,6 +282,12 @@ def _scalar(node: Text, ftype: FieldType, path: str) -> Any:
     hint = ""
     if isinstance(ftype, t._List | t._Tuple | t._Set):
         hint = f"Write a list in brackets, e.g. [{text}]."
+        try:  # suggest the brackets only if they would give a valid value
+            convert(parse_value(f"[{text}]", path)[0], ftype, path)
+        except PartitaError:
+            item = getattr(ftype, "item", None)
+            each = f", each a {item.describe()}" if item is not None else ""
+            hint = f"Write a list in brackets{each}: [a, b]."
     elif isinstance(ftype, t._ConfigType):
         hint = f"Set its fields by path, e.g. {path}.FIELD=VALUE."
     raise ftype.error(found, path, hint)

@@ -242,13 +242,16 @@ def amend(paths: JobPaths, attempt: int, reason: str | None, detail: str) -> Fin
     return Finished(state, reason, detail)
 
 
-def requeued(paths: JobPaths, attempt: int) -> None:
-    """Close an attempt stopped because a dependency it was queued after failed."""
+def requeued(
+    paths: JobPaths, attempt: int, detail: str = "requeued: a dependency's attempt failed"
+) -> None:
+    """Close an attempt that will be launched again: a dependency it was queued after
+    failed, or its runner never started (``detail`` says which)."""
     record_final(
         paths,
         JobState.CANCELLED,
         attempt=attempt,
-        detail="requeued: a dependency's attempt failed",
+        detail=detail,
         timeout=LOCK_TIMEOUT,
     )
 

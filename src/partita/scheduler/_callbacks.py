@@ -1,4 +1,4 @@
-"""``on_completed`` callbacks: run one at a time in a thread of their own, errors kept."""
+"""``on_completed`` and ``watch_output`` callbacks: one at a time in a thread, errors kept."""
 
 from __future__ import annotations
 
@@ -46,6 +46,23 @@ class Callbacks:
 
         for callback in callbacks:
             self._executor.submit(call, callback)
+
+    def call(self, what: str, function: Callable[[], Any]) -> None:
+        """Call ``function()`` in the thread, after those queued; ``what`` names it in errors."""
+        with self._idle:
+            self.pending += 1
+
+        def call() -> None:
+            try:
+                function()
+            except BaseException:
+                self.errors.append(f"{what} raised:\n{traceback.format_exc()}")
+            finally:
+                with self._idle:
+                    self.pending -= 1
+                    self._idle.notify_all()
+
+        self._executor.submit(call)
 
     def shutdown(self) -> None:
         """Wait for the callbacks submitted, then stop the thread."""

@@ -7,8 +7,14 @@ from partita.workspace import JobState
 
 
 def can_queue_after(rec: Record, dep: Record) -> bool:
-    """Whether ``rec`` can be queued on its launcher before ``dep`` ends (``depends_on``)."""
-    return rec.launcher.queues_dependencies and dep.launcher is rec.launcher
+    """Whether ``rec`` can be queued on its launcher before ``dep`` ends (``depends_on``).
+
+    Once ``dep`` has a handle, its launcher also says whether that job can be waited for
+    by the cluster (:meth:`Launcher.queues_after`).
+    """
+    if not (rec.launcher.queues_dependencies and dep.launcher is rec.launcher):
+        return False
+    return dep.handle is None or rec.launcher.queues_after(dep.handle)
 
 
 def settled(rec: Record) -> bool:

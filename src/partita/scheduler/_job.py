@@ -67,6 +67,8 @@ class Submission:
         params_recorded: what the job folder held when ``params`` were computed: ``True``
             those bytes, ``None`` no ``params.json``, ``False`` other bytes or unknown (the
             scheduler then compares them itself).
+        found_done: the job folder's ``done`` marker was seen when the task was sealed: the
+            job ends as reused without another look at the folder.
     """
 
     task: Task
@@ -81,6 +83,33 @@ class Submission:
     resumable: bool = False
     params: bytes | None = None
     params_recorded: bool | None = False
+    found_done: bool = False
+
+
+#: Shared by every job's :class:`_Final` (a job ending wakes the few threads waiting).
+_ended = threading.Condition(threading.Lock())
+
+
+class _Final:
+    """A job's "it is final" flag: ``threading.Event``'s ``set``/``is_set``/``wait``,
+    without a lock and a condition per job (a rerun holds thousands of jobs)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        with _ended:
+            self._set = True
+            _ended.notify_all()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with _ended:
+            return _ended.wait_for(lambda: self._set, timeout)
 
 
 class Record:
@@ -113,11 +142,19 @@ class Record:
         """What the folder said when the job was prepared, until its first attempt looks."""
         self.watched: int | None = None
         """The attempt this scheduler last saw running in the folder (launched or not)."""
-        self.final = threading.Event()
+        self.final = _Final()
         self.callbacks: list[Callable[[Job], Any]] = []
         self.callbacks_fired = False
         self.lock = threading.Lock()
         self.run_callbacks: Callable[[Record, list[Callable[[Job], Any]]], None] | None = None
+        self.watch_output: (
+            Callable[[Record, str, Callable[[dict[str, Any]], None]], None] | None
+        ) = None
+        """Starts a watch of the job's live outputs (set by the scheduler that runs it)."""
+        self.watches = 0
+        """Watches of its outputs not ended yet (under ``lock``)."""
+        self.deferred: list[Callable[[Job], Any]] = []
+        """``on_completed`` callbacks waiting for the last watch to end (under ``lock``)."""
         self.job = Job(self)
 
     @property
@@ -276,8 +313,64 @@ class Job:
                 record.callbacks.append(callback)
                 return
             fire_now = record.state is JobState.DONE
+            if fire_now and record.watches:  # after the callbacks of its outputs
+                record.deferred.append(callback)
+                return
         if fire_now and record.run_callbacks is not None:
             record.run_callbacks(record, [callback])
+
+    def watch_output(self, name: str, callback: Callable[[Any], Any]) -> None:
+        """Call ``callback(value)`` for each output ``name`` the job publishes.
+
+        The task publishes with ``partita.publish(name, value)`` (or ``self.publish``);
+        ``value`` is what it published, a config rebuilt (e.g. a ``Checkpoint``) or a JSON
+        value. Callbacks run while the job runs, in the thread of ``on_completed``
+        callbacks, in publishing order, and may submit tasks; the experiment waits for
+        them, and the job's ``on_completed`` callbacks come after those of every output.
+        Each output is delivered once to each watch, those published before the watch
+        too: a run of the experiment after a crash sees every output again, and the tasks
+        its callbacks submit have the identities they had, so each runs once.
+        A job of a dry run calls nothing.
+        """
+        if not isinstance(name, str) or not name:
+            from partita.errors import ExperimentError
+
+            raise ExperimentError(
+                f"watch_output(name, callback): expected the name the task publishes "
+                f"(e.g. 'checkpoint'), found {name!r}."
+            )
+        if not callable(callback):
+            from partita.errors import ExperimentError
+
+            raise ExperimentError(
+                f"watch_output({name!r}, callback): expected a function of the published "
+                f"value, found {type(callback).__name__}."
+            )
+        record = self._record
+        if record.watch_output is None:
+            return
+        from partita.scheduler._outputs import output_value
+
+        workspace = record.paths.root.parent.parent.parent
+
+        def deliver(entry: dict[str, Any]) -> None:
+            callback(output_value(entry, workspace))
+
+        record.watch_output(record, name, deliver)
+
+    def outputs(self, name: str | None = None) -> list[Any]:
+        """What the job published so far (of ``name``, or all), each once, in order."""
+        from partita.scheduler._outputs import output_value
+        from partita.workspace import read_outputs
+
+        workspace = self._record.paths.root.parent.parent.parent
+        seen: set[str] = set()
+        values = []
+        for entry in read_outputs(self._record.paths):
+            if (name is None or entry["name"] == name) and entry["key"] not in seen:
+                seen.add(entry["key"])
+                values.append(output_value(entry, workspace))
+        return values
 
     def __repr__(self) -> str:
         reason = f", {self.reason}" if self.reason else ""

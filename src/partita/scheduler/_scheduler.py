@@ -35,9 +35,17 @@ from partita.scheduler._outcome import (
     Requeue,
     Vanished,
 )
+from partita.scheduler._outputs import OutputWatches
 from partita.scheduler._slots import Slots
 from partita.scheduler._tokens import TokenStore
-from partita.workspace import EXIT_SUPERSEDED, JobState, JobStatus, Reason, Workspace, no_space
+from partita.workspace import (
+    EXIT_SUPERSEDED,
+    JobState,
+    JobStatus,
+    Reason,
+    Workspace,
+    no_space,
+)
 
 Listener = Callable[[JobEvent], None]
 
@@ -48,6 +56,8 @@ PREPARE_BATCH = 256
 #: While submissions keep coming, how often (seconds) the loop picks up the new ones. The
 #: first submission after a pause wakes the loop at once.
 COLLECT_INTERVAL = 0.002
+#: The outcome of a job found done when submitted.
+_REUSED = Finished(JobState.DONE)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -96,6 +106,9 @@ class Scheduler:
         self._cancelling = False
         self._internal_errors: list[str] = []
         self._callbacks = Callbacks(self._idle)
+        self._watches = OutputWatches(
+            self._bridge, self._callbacks, self._idle, self._final_future, self._spawn
+        )
         self._launchers: set[Launcher] = set()
         self._tokens = TokenStore(workspace)
         self._slots = Slots(self._loop, Dispatcher(self._tokens))
@@ -169,6 +182,7 @@ class Scheduler:
                 )
             rec = Record(spec, [d._record for d in spec.dependencies], self)
             rec.run_callbacks = self._callbacks.run
+            rec.watch_output = self._watches.watch
             self._records[rec.identifier] = rec
             self._order.append(rec)
             self._unfinished += 1
@@ -183,7 +197,7 @@ class Scheduler:
         """Block until every job is final and every callback ran; ``False`` on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._unfinished > 0 or self._callbacks.pending > 0:
+            while self._unfinished > 0 or self._callbacks.pending > 0 or self._watches.open:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -294,25 +308,36 @@ class Scheduler:
             rec.started = time.time()
         self._emit(rec, state, previous)
 
-    def _finish(self, rec: Record, outcome: Finished) -> None:
+    def _finish(self, rec: Record, outcome: Finished, *, count: bool = True) -> bool:
+        """End ``rec`` with ``outcome`` (if it is not final yet); returns whether it ended.
+
+        ``count=False``: the caller subtracts it from the unfinished jobs itself (a burst of
+        done jobs does so once).
+        """
         if rec.state.final:
-            return
+            return False
         previous = rec.state
         rec.state = outcome.state
         rec.reason = outcome.reason
         rec.detail = outcome.detail
         rec.ended = time.time()
         self._emit(rec, outcome.state, previous)
-        future = self._final_future(rec)
-        if not future.done():
+        # A future nobody asked for is not made: one asked for later is made resolved.
+        future = self._finals.get(rec.identifier)
+        if future is not None and not future.done():
             future.set_result(None)
         self._mark_launched(rec)
         callbacks = rec.take_callbacks()
-        if callbacks and outcome.state is JobState.DONE:
+        if callbacks and outcome.state is JobState.DONE and not self._watches.defer(rec, callbacks):
             self._callbacks.run(rec, callbacks)
         rec.final.set()
+        if count:
+            self._count_finished(1)
+        return True
+
+    def _count_finished(self, ended: int) -> None:
         with self._idle:
-            self._unfinished -= 1
+            self._unfinished -= ended
             self._idle.notify_all()
 
     # --- inside the loop: a job's life ----------------------------------------------------
@@ -335,6 +360,19 @@ class Scheduler:
         Done jobs end here (a re-check of thousands of done jobs costs one trip per
         :data:`PREPARE_BATCH` jobs, no coroutine each); the others start their life.
         """
+        ended = 0
+        found = [rec for rec in recs if rec.spec.found_done]
+        if found:  # seen done when sealed: nothing more to read
+            try:
+                for rec in found:
+                    rec.reused = True
+                    ended += self._finish(rec, _REUSED, count=False)
+            finally:
+                self._count_finished(ended)
+                ended = 0
+            recs = [rec for rec in recs if not rec.spec.found_done]
+            if not recs:
+                return
         jobs = [
             (rec.paths, rec.spec.params or params_bytes(rec.spec.task), rec.spec.params_recorded)
             for rec in recs
@@ -344,14 +382,18 @@ class Scheduler:
             results = await self._io(disk.prepare_all, jobs)
         except Exception as exc:  # the step itself failed: every job of the burst fails
             results = [exc] * len(recs)
-        for rec, result in zip(recs, results, strict=True):
-            if isinstance(result, BaseException):
-                self._failed(rec, result, "".join(traceback.format_exception(result)))
-            elif result.done:
-                rec.reused = True
-                self._finish(rec, Finished(JobState.DONE))
-            else:
-                self._spawn(self._drive(rec, result), rec)
+        try:
+            for rec, result in zip(recs, results, strict=True):
+                if isinstance(result, BaseException):
+                    self._failed(rec, result, "".join(traceback.format_exception(result)))
+                elif result.done:
+                    rec.reused = True
+                    ended += self._finish(rec, _REUSED, count=False)
+                else:
+                    self._spawn(self._drive(rec, result), rec)
+        finally:
+            if ended:
+                self._count_finished(ended)
 
     async def _drive(self, rec: Record, status: JobStatus) -> None:
         if status.state is JobState.RUNNING:
@@ -383,7 +425,12 @@ class Scheduler:
         for dep in rec.dependencies:
             if can_queue_after(rec, dep):
                 await self._launched_future(dep)
-                if not dep.state.final and dep.handle is not None and not dep.elsewhere:
+                if (
+                    not dep.state.final
+                    and dep.handle is not None
+                    and not dep.elsewhere
+                    and can_queue_after(rec, dep)
+                ):
                     rec.queued_on.append(dep)
                     continue
             await self._final_future(dep)
@@ -493,6 +540,10 @@ class Scheduler:
             await self._io(disk.requeued, paths, attempt)
             return Requeue()
         final = await self._io(disk.written_final, paths, attempt)
+        if final is None and not exit_.started:
+            # Its turn never came (a packed worker died first): not a failure of the job.
+            await self._io(disk.requeued, paths, attempt, f"requeued: {exit_.detail}")
+            return Requeue()
         if final is not None:
             reason = exit_.reason or final.reason
             detail = final.detail or exit_.detail

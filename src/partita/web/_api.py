@@ -17,7 +17,7 @@ from partita._version import __version__
 from partita.web import _data, _monitor
 from partita.web._data import BadRequest, NotFound
 from partita.web._monitor import filtered, monitor_of
-from partita.workspace import JobInfo, RunPaths, read_environment, read_run
+from partita.workspace import JobInfo, RunPaths, read_environment, read_run, read_services
 
 STATIC = Path(__file__).parent / "static"
 
@@ -106,6 +106,10 @@ async def api_run(request: Request) -> Response:
             "cwd": record.get("cwd"),
             "git": environment.get("git"),
             "python": environment.get("python"),
+            "services": [
+                {k: service.get(k) for k in ("name", "url", "state", "kind", "started")}
+                for service in read_services(paths)
+            ],
             "submitted": data["run"]["jobs"],
             "jobs": jobs,
             "external": [

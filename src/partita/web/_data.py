@@ -67,19 +67,19 @@ def open_index(workspace: Workspace) -> Index:
     return index
 
 
-def refreshed(index: Index, workspace: Workspace) -> Index:
-    """``index`` brought up to date, or a new one if it broke meanwhile.
+def refreshed(index: Index, workspace: Workspace) -> tuple[Index, set[str] | None]:
+    """``index`` brought up to date and the jobs that changed, or a new index and ``None``.
 
     A monitor runs for days: its index may be deleted, corrupted or left unwritable (a full
-    disk) under it. The index is then opened again, which rebuilds it or reads the files.
+    disk) under it. The index is then opened again, which rebuilds it or reads the files,
+    and what changed is not known (``None``: read every job again).
     """
     try:
-        index.refresh()
-        return index
+        return index, index.refresh()
     except sqlite3.Error as exc:
         logging.getLogger("partita.web").warning("the index failed (%s); opening it again", exc)
         index.close()
-        return open_index(workspace)
+        return open_index(workspace), None
 
 
 def valid_name(text: str) -> bool:
@@ -228,9 +228,10 @@ def render_params(document: Any, workspace: Workspace) -> Any:
     """``params.json`` as a tree to display: ``$ref`` replaced by what it points to.
 
     A referenced task (it has a job folder) becomes ``{"$job": {"type", "id"}}``; another
-    config becomes ``{"$config": {"type", "id", "fields", "producer"?}}``. Floats with an
-    integral value become ``{"$float": "1.0"}`` so that ``1.0`` and ``1`` stay distinct.
-    Other tagged values (``$path``, ``$enum``, ``$tuple``, ``$set``, ``$dict``) are kept.
+    config becomes ``{"$config": {"type", "id", "fields", "producer"?, "pretasks"?}}``.
+    Floats with an integral value become ``{"$float": "1.0"}`` so that ``1.0`` and ``1``
+    stay distinct. Other tagged values (``$path``, ``$enum``, ``$tuple``, ``$set``,
+    ``$dict``) are kept.
     """
     if not isinstance(document, dict) or not isinstance(document.get("objects"), list):
         return None
@@ -266,6 +267,9 @@ def render_params(document: Any, workspace: Workspace) -> Any:
             out["ignored"] = [str(name) for name in obj["ignored"]]  # held with ignore()
         if isinstance(obj.get("instance"), str):
             out["instance"] = obj["instance"]  # a distinct() instance
+        pretasks = obj.get("pretasks")
+        if isinstance(pretasks, list) and pretasks:  # a task's pre-tasks, in order
+            out["pretasks"] = [config(p, depth + 1) for p in pretasks]
         return out if depth == 0 else {"$config": out}
 
     def value(v: Any, depth: int) -> Any:
@@ -290,6 +294,33 @@ def render_params(document: Any, workspace: Workspace) -> Any:
         return v
 
     return config(document.get("root"), 0)
+
+
+def job_outputs(paths: JobPaths, workspace: Workspace, limit: int = 100) -> list[dict[str, Any]]:
+    """What the job published (``partita.publish``), each once: the last ``limit``.
+
+    A config is shown like the parameters (:func:`render_params`), a JSON value as it is.
+    """
+    from partita.workspace import read_outputs
+
+    seen: set[str] = set()
+    found = []
+    for entry in read_outputs(paths):
+        if entry["key"] in seen:
+            continue
+        seen.add(entry["key"])
+        document = entry.get("config")
+        found.append(
+            {
+                "name": entry["name"],
+                "seq": entry.get("seq"),
+                "attempt": entry.get("attempt"),
+                "time": entry.get("time"),
+                "config": render_params(document, workspace) if document is not None else None,
+                "value": entry.get("value"),
+            }
+        )
+    return found[-limit:]
 
 
 def job_detail(
@@ -321,6 +352,7 @@ def job_detail(
         "dependents": [brief(d) for d in dependents],
         "attempts": attempts,
         "environment": read_job_environment(paths),
+        "outputs": job_outputs(paths, workspace),
         "paths": {
             "folder": str(paths.root),
             "params": str(paths.params),

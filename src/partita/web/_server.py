@@ -67,6 +67,9 @@ def _server(workdir: str | os.PathLike[str], token: str, host: str) -> uvicorn.S
         lifespan="on",
         timeout_graceful_shutdown=3,
         ws_ping_interval=20,
+        # The feed's first snapshot of a large work directory is tens of MB of JSON; the
+        # browser and the server agree on permessage-deflate (about 7x smaller on the wire).
+        ws_per_message_deflate=True,
     )
     return uvicorn.Server(config)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from partita.workspace._atomic import read_json
 from partita.workspace._locks import FileLock, hold, holder
+from partita.workspace._outputs import OutputCursor, read_outputs
 from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
 from partita.workspace._process import hostname, identity, is_alive
 from partita.workspace._results import read_job_environment, read_results
@@ -32,7 +33,13 @@ from partita.workspace._state import (
     record_handle,
     set_aside,
 )
-from partita.workspace._status import JobStatus, Progress, read_progress, read_status
+from partita.workspace._status import (
+    JobStatus,
+    Progress,
+    done_marker_present,
+    read_progress,
+    read_status,
+)
 
 __all__ = [
     "EXIT_SUPERSEDED",
@@ -44,6 +51,7 @@ __all__ = [
     "JobPaths",
     "JobState",
     "JobStatus",
+    "OutputCursor",
     "Policy",
     "Progress",
     "Reason",
@@ -65,6 +73,7 @@ __all__ = [
     "delete_shared",
     "delete_unused_shared",
     "describe_migration",
+    "done_marker_present",
     "final_marker",
     "hold",
     "holder",
@@ -82,10 +91,12 @@ __all__ = [
     "read_job_environment",
     "read_json",
     "read_migration",
+    "read_outputs",
     "read_progress",
     "read_results",
     "read_retention",
     "read_run",
+    "read_services",
     "read_shared_refs",
     "read_state",
     "read_status",
@@ -99,6 +110,7 @@ __all__ = [
     "sweep_leftovers",
     "unused_shared",
     "update_retention",
+    "write_services",
 ]
 
 if TYPE_CHECKING:
@@ -134,6 +146,7 @@ if TYPE_CHECKING:
         read_run,
         read_submissions,
     )
+    from partita.workspace._services import read_services, write_services
 
 _LAZY = {"Index", "JobInfo", "RunInfo", "open_index", "read_job"}
 _RETENTION = {
@@ -192,6 +205,10 @@ def __getattr__(name: str) -> object:
         from partita.workspace import _gc
 
         return getattr(_gc, _RETENTION[name])
+    if name in ("read_services", "write_services"):
+        from partita.workspace import _services
+
+        return getattr(_services, name)
     if name in _LAZY:
         from partita.workspace import _index
 

@@ -1,8 +1,10 @@
 """The index: a SQLite cache of jobs, runs and tags, rebuilt from the files on demand.
 
-Files are the truth. :meth:`Index.refresh` looks at every job folder and run record and
-re-reads only those whose files changed (by size and modification time), so a refresh of a
-large, quiet work directory costs little more than a directory walk. Delete
+Files are the truth. :meth:`Index.refresh` re-reads only the job folders the change journal
+(``jobs/.changes``) names since the last refresh, the folders added or removed (seen from the
+modification time of each type folder) and the jobs recorded running, so a refresh of a
+large, quiet work directory costs O(changes), not O(jobs). Without a journal it can trust,
+it looks at every folder once (by size and modification time of its files). Delete
 ``index.sqlite`` at any time: it is rebuilt.
 """
 
@@ -26,10 +28,17 @@ from partita.workspace._journal import JOURNAL, journal_mark, read_changes, rese
 from partita.workspace._locks import FileLock
 from partita.workspace._paths import JobPaths, Workspace
 from partita.workspace._process import is_alive
-from partita.workspace._runs import RunPaths, iter_runs, read_run, read_submissions
+from partita.workspace._runs import (
+    RunPaths,
+    Submission,
+    SubmissionsMark,
+    iter_runs,
+    read_run,
+    read_submissions,
+)
 from partita.workspace._status import is_number
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 
 _TABLES = ("jobs", "runs", "run_jobs", "types")
 
@@ -51,7 +60,7 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS runs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, status TEXT, started REAL, ended REAL,
     host TEXT, pid INTEGER, process TEXT, signature TEXT, dry_run INTEGER, damage TEXT,
-    PRIMARY KEY(experiment, run));
+    jobs_signature TEXT, jobs_mark TEXT, jobs_damage TEXT, PRIMARY KEY(experiment, run));
 CREATE TABLE IF NOT EXISTS run_jobs(
     experiment TEXT NOT NULL, run TEXT NOT NULL, job TEXT NOT NULL, tags TEXT, depends TEXT,
     time REAL, transient INTEGER, PRIMARY KEY(experiment, run, job));
@@ -163,7 +172,11 @@ class Index:
     # --- refresh ---------------------------------------------------------------------------
 
     def refresh(self, *, full: bool = False) -> set[str]:
-        """Bring the index up to date with the files; returns the jobs whose row changed.
+        """Bring the index up to date with the files; returns the jobs that changed.
+
+        A job changed when its row did (its folder says something new, or it went) or when
+        what runs recorded of it did (its tags, experiments or dependencies): exactly the
+        jobs whose :class:`JobInfo` may now differ.
 
         Reads the change journal from where the last refresh stopped and re-reads only the
         job folders it names, the folders added or removed since (by the modification time
@@ -173,8 +186,8 @@ class Index:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            self._refresh_runs()
-            changed = self._refresh_jobs(full)
+            touched = self._refresh_runs()
+            changed = self._refresh_jobs(full) | touched
             db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):  # a full disk may have ended it already
@@ -182,55 +195,125 @@ class Index:
             raise
         return changed
 
-    def _refresh_runs(self) -> None:
+    def _refresh_runs(self) -> set[str]:
+        """Bring the runs up to date; returns the jobs whose submission entries changed.
+
+        ``run.json`` is read again when it changed; of ``jobs.jsonl``, only the lines
+        appended since the last refresh (see :func:`read_submissions`), so that watching a
+        large sweep costs O(new submissions) per refresh, not O(run size).
+        """
         db = self._db
+        touched: set[str] = set()
         known = {
-            (r["experiment"], r["run"]): r["signature"]
-            for r in db.execute("SELECT experiment, run, signature FROM runs")
+            (r["experiment"], r["run"]): r
+            for r in db.execute(
+                "SELECT experiment, run, signature, jobs_signature, jobs_mark, jobs_damage "
+                "FROM runs"
+            )
         }
         seen = set()
         for paths in iter_runs(self.workspace):
             experiment, run = paths.experiment, paths.run
             key = (experiment, run)
             seen.add(key)
-            signature = _signature([paths.record, paths.submissions])
-            if known.get(key) == signature:
+            record_signature = _signature([paths.record])
+            jobs_signature = _signature([paths.submissions])
+            old = known.get(key)
+            if old is None:
+                db.execute(
+                    "INSERT INTO runs(experiment, run, damage, jobs_damage) VALUES(?,?,'[]','[]')",
+                    key,
+                )
+            if old is None or old["signature"] != record_signature:
+                info = read_run(paths)
+                db.execute(
+                    "UPDATE runs SET status=?, started=?, ended=?, host=?, pid=?, process=?, "
+                    "signature=?, dry_run=?, damage=? WHERE experiment=? AND run=?",
+                    (
+                        info.status,
+                        info.started,
+                        info.ended,
+                        info.host,
+                        info.pid,
+                        json.dumps(info.process),
+                        record_signature,
+                        int(info.dry_run),
+                        json.dumps(info.damage),
+                        *key,
+                    ),
+                )
+            if old is not None and old["jobs_signature"] == jobs_signature:
                 continue
-            info = read_run(paths)
-            submissions = read_submissions(paths)
+            since = SubmissionsMark.from_json(old["jobs_mark"]) if old is not None else None
+            submissions = read_submissions(paths, since)
+            if submissions.appended and old is not None:
+                damage = json.loads(old["jobs_damage"] or "[]") + submissions.damage
+                touched.update(self._append_run_jobs(key, submissions.entries))
+            else:
+                damage = submissions.damage
+                touched.update(self._replace_run_jobs(key, submissions.entries))
             db.execute(
-                "INSERT OR REPLACE INTO runs VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                "UPDATE runs SET jobs_signature=?, jobs_mark=?, jobs_damage=? "
+                "WHERE experiment=? AND run=?",
                 (
-                    experiment,
-                    run,
-                    info.status,
-                    info.started,
-                    info.ended,
-                    info.host,
-                    info.pid,
-                    json.dumps(info.process),
-                    signature,
-                    int(info.dry_run),
-                    json.dumps(info.damage + submissions.damage),
+                    jobs_signature,
+                    submissions.mark.to_json() if submissions.mark else None,
+                    json.dumps(damage),
+                    *key,
                 ),
             )
-            db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
-            rows = [
-                (
-                    experiment,
-                    run,
-                    entry.id,
-                    json.dumps(entry.tags),
-                    json.dumps(entry.depends),
-                    entry.time,
-                    int(entry.transient),
-                )
-                for entry in submissions.entries
-            ]
-            db.executemany("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?,?)", rows)
         for key in set(known) - seen:
             db.execute("DELETE FROM runs WHERE experiment=? AND run=?", key)
+            touched.update(
+                r[0]
+                for r in db.execute("SELECT job FROM run_jobs WHERE experiment=? AND run=?", key)
+            )
             db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
+        return touched
+
+    @staticmethod
+    def _run_job_row(key: tuple[str, str], entry: Submission) -> tuple[Any, ...]:
+        return (
+            *key,
+            entry.id,
+            json.dumps(entry.tags),
+            json.dumps(entry.depends),
+            entry.time,
+            int(entry.transient),
+        )
+
+    def _replace_run_jobs(self, key: tuple[str, str], entries: list[Submission]) -> set[str]:
+        """Replace what a run recorded of its jobs; returns the jobs whose entry changed."""
+        db = self._db
+        before = {
+            (r[0], r[1], r[2], r[3])
+            for r in db.execute(
+                "SELECT job, tags, depends, transient FROM run_jobs WHERE experiment=? AND run=?",
+                key,
+            )
+        }
+        db.execute("DELETE FROM run_jobs WHERE experiment=? AND run=?", key)
+        rows = [self._run_job_row(key, entry) for entry in entries]
+        db.executemany("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?,?)", rows)
+        after = {(row[2], row[3], row[4], row[6]) for row in rows}
+        return {entry[0] for entry in before ^ after}
+
+    def _append_run_jobs(self, key: tuple[str, str], entries: list[Submission]) -> set[str]:
+        """Add a run's newly appended entries (a later line of a job replaces an earlier
+        one, as in :meth:`_replace_run_jobs`); returns the jobs whose entry changed."""
+        db = self._db
+        touched: set[str] = set()
+        for entry in entries:
+            row = self._run_job_row(key, entry)
+            old = db.execute(
+                "SELECT tags, depends, transient FROM run_jobs "
+                "WHERE experiment=? AND run=? AND job=?",
+                (*key, entry.id),
+            ).fetchone()
+            if old is None or tuple(old) != (row[3], row[4], row[6]):
+                touched.add(entry.id)
+            db.execute("INSERT OR REPLACE INTO run_jobs VALUES(?,?,?,?,?,?,?)", row)
+        return touched
 
     def _refresh_jobs(self, full: bool) -> set[str]:
         """Bring the jobs up to date; returns the identifiers whose row changed or went."""
@@ -428,6 +511,42 @@ class Index:
         infos.sort(key=lambda i: i.ended or i.started or i.submitted or 0, reverse=True)
         return infos
 
+    def iter_jobs(
+        self,
+        *,
+        states: Iterable[str] = (),
+        task: str | None = None,
+        experiment: str | None = None,
+        tags: dict[str, Any] | None = None,
+        since: float | None = None,
+        batch: int = 500,
+    ) -> Iterator[JobInfo]:
+        """The jobs of :meth:`jobs` (same filters, same order), read ``batch`` rows at a time.
+
+        The first jobs come before the others are read: ``partita jobs list --json | head``
+        on a work directory of 100,000 jobs answers at once, and memory stays flat. Do not
+        refresh the index while iterating.
+        """
+        sql, args = self._where(states=states, task=task, experiment=experiment, since=since)
+        cursor = self._db.execute(
+            f"SELECT * FROM jobs {sql} ORDER BY coalesce(ended, started, submitted, 0) DESC",
+            args,
+        )
+        while rows := cursor.fetchmany(batch):
+            runs: dict[str, list[sqlite3.Row]] = {}
+            for r in self._db.execute(
+                "SELECT job, experiment, tags, depends, transient FROM run_jobs "
+                f"WHERE job IN ({','.join('?' * len(rows))}) ORDER BY time",
+                [row["id"] for row in rows],
+            ):
+                runs.setdefault(r["job"], []).append(r)
+            for row in rows:
+                info = self._info(row, runs.get(row["id"], []))
+                if not tags or all(
+                    k in info.tags and _same_tag(info.tags[k], v) for k, v in tags.items()
+                ):
+                    yield info
+
     def counts(self, *, experiment: str | None = None) -> dict[str, int]:
         """How many jobs are in each state (of one experiment, or all), without reading them."""
         sql, args = self._where(experiment=experiment)
@@ -600,7 +719,7 @@ class Index:
                     row["pid"],
                     row["n"],
                     bool(row["dry_run"]),
-                    json.loads(row["damage"] or "[]"),
+                    json.loads(row["damage"] or "[]") + json.loads(row["jobs_damage"] or "[]"),
                 )
             )
         return infos

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from partita.config import Task, _runtime
+from partita.config import Task, _migrations, _runtime
 from partita.config._identity import identifier
 from partita.config._seal import _resolve_generated
 from partita.config._serial import dumps, migrated_document
@@ -36,7 +36,14 @@ from partita.errors import LoadError, MigrationError, PartitaError
 from partita.workspace._atomic import atomic_write, write_json
 from partita.workspace._journal import note_change
 from partita.workspace._locks import FileLock
+from partita.workspace._migrate_refs import (
+    Renames,
+    Rewritten,
+    collect_renames,
+    rewrite_references,
+)
 from partita.workspace._paths import JobPaths, Workspace
+from partita.workspace._shared import drop_moved_refs, move_shared, refer_also, renamed_shared
 from partita.workspace._state import JobState
 from partita.workspace._status import read_status
 
@@ -96,13 +103,26 @@ class Plan:
     skipped: list[Skipped] = field(default_factory=list)
     unchanged: int = 0
     """Job folders already under the current names."""
+    references: Rewritten = field(default_factory=Rewritten)
+    """The run records and pins naming moved jobs: to rewrite (after :func:`apply`, rewritten)."""
+    shared: list[tuple[Path, Path]] = field(default_factory=list)
+    """The shared folders under a former type id of a renamed class, and where they go."""
+    shared_left: list[str] = field(default_factory=list)
+    """After :func:`apply`: the shared folders left where they are, and why."""
 
     def to_json(self) -> dict[str, Any]:
+        root = self.workspace.root
         return {
+            "shared": [
+                {"from": s.relative_to(root).as_posix(), "to": t.relative_to(root).as_posix()}
+                for s, t in self.shared
+            ],
+            "shared_left": self.shared_left,
             "workdir": str(self.workspace.root),
             "changes": [c.to_json() for c in self.changes],
             "skipped": [s.to_json() for s in self.skipped],
             "unchanged": self.unchanged,
+            "references": self.references.to_json(),
         }
 
 
@@ -253,7 +273,17 @@ def plan(workspace: Workspace) -> Plan:
     result.changes = list(targets.values())
     result.skipped.extend(skipped)
     result.unchanged = unchanged
+    renames = _renames(workspace)
+    for change in result.changes:
+        renames.add(change.name(change.source), change.name(change.target))
+    result.references = rewrite_references(workspace, renames, write=False)
+    result.shared = renamed_shared(workspace, _migrations.renamed_ids())
     return result
+
+
+def _renames(workspace: Workspace) -> Renames:
+    """The moves the migration records of the job folders note (done by former migrates)."""
+    return collect_renames(workspace, _job_folders(workspace), read_migration)
 
 
 def _folders_referenced(value: Any, out: set[str]) -> set[str]:
@@ -291,6 +321,11 @@ def apply(plan: Plan) -> tuple[list[Change], list[Skipped]]:
     Each folder is migrated under its job lock; a job locked by a running process is
     skipped. An error on one folder (say, a full disk) leaves that folder resumable and
     stops: what was done is reported by the exception's message.
+
+    Then the run records and pins that name a moved job by a former identifier are
+    rewritten (:mod:`partita.workspace._migrate_refs`), from the migration records of the
+    job folders: those of this migration and of any earlier one that stopped before this
+    step. ``plan.references`` then says what was rewritten.
     """
     done: list[Change] = []
     skipped: list[Skipped] = []
@@ -319,7 +354,27 @@ def apply(plan: Plan) -> tuple[list[Change], list[Skipped]]:
             with contextlib.suppress(OSError):
                 change.source.root.parent.rmdir()  # the former type's folder, once empty
         done.append(change)
+    try:
+        _move_shared(plan)
+        plan.references = rewrite_references(plan.workspace, _renames(plan.workspace), write=True)
+    except OSError as exc:
+        raise MigrationError(
+            f"rewriting the run records and pins that name the moved jobs failed: {exc}. "
+            f"{len(done)} job folder(s) were migrated; run 'partita migrate' again to finish "
+            "(it resumes where it stopped)."
+        ) from None
     return done, skipped
+
+
+def _move_shared(plan: Plan) -> None:
+    """Move the shared folders of renamed classes; the jobs' references follow them (the
+    jobs refer to both places while a folder moves, so gc keeps it at every step)."""
+    refer_also(plan.workspace, plan.shared)
+    for source, target in plan.shared:
+        why = move_shared(source, target)
+        if why is not None:
+            plan.shared_left.append(f"{source.relative_to(plan.workspace.root).as_posix()}: {why}")
+    drop_moved_refs(plan.workspace, _migrations.renamed_ids())
 
 
 def read_migration(paths: JobPaths) -> dict[str, Any]:

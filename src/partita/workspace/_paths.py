@@ -90,6 +90,11 @@ class JobPaths:
         return self.root / "results.json"
 
     @property
+    def outputs(self) -> Path:
+        """Outputs published while the job runs (one JSON object a line), ``partita.publish``."""
+        return self.root / "outputs.jsonl"
+
+    @property
     def artifacts(self) -> Path:
         """Folder for the task's larger outputs, see ``partita.artifacts``."""
         return self.root / "artifacts"

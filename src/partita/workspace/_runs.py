@@ -18,6 +18,7 @@ cannot be read is listed in ``damage`` and the rest is returned.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ __all__ = [
     "RunWriter",
     "Submission",
     "Submissions",
+    "SubmissionsMark",
     "iter_runs",
     "no_space",
     "read_config",
@@ -89,6 +91,15 @@ class RunPaths:
     def config(self) -> Path:
         """How the run was configured (``experiment_main``): files, overrides, resolved values."""
         return self.root / "config.json"
+
+    @property
+    def services(self) -> Path:
+        """The services the run started (JSON list): name, address, process, state."""
+        return self.root / "services.json"
+
+    def service_log(self, name: str) -> Path:
+        """Where the output of the run's service ``name`` goes."""
+        return self.root / "services" / f"{name}.log"
 
     @property
     def latest(self) -> Path:
@@ -334,12 +345,55 @@ class Submission:
         return document
 
 
+TAIL_CHECK = 64
+"""Bytes before a :class:`SubmissionsMark` whose hash tells the same file from a rewritten one."""
+
+
+@dataclass(frozen=True)
+class SubmissionsMark:
+    """Where a read of ``jobs.jsonl`` stopped: the next read continues from here.
+
+    ``offset`` is the byte after the last complete line read, ``lines`` how many lines
+    that was; ``device``, ``inode`` and ``tail`` (a hash of the :data:`TAIL_CHECK` bytes
+    before ``offset``) tell whether the file is still the one read, only longer.
+    """
+
+    offset: int
+    lines: int
+    device: int
+    inode: int
+    tail: str
+
+    def to_json(self) -> str:
+        """The mark as a JSON string (for the index)."""
+        return json.dumps([self.offset, self.lines, self.device, self.inode, self.tail])
+
+    @classmethod
+    def from_json(cls, text: str | None) -> SubmissionsMark | None:
+        """A mark from :meth:`to_json`; ``None`` for anything else."""
+        try:
+            offset, lines, device, inode, tail = json.loads(text or "null")
+        except (TypeError, ValueError):
+            return None
+        if not all(isinstance(v, int) for v in (offset, lines, device, inode)):
+            return None
+        return cls(offset, lines, device, inode, str(tail))
+
+
 @dataclass
 class Submissions:
-    """Every readable line of ``jobs.jsonl``, in order, and what could not be read."""
+    """Every readable line of ``jobs.jsonl``, in order, and what could not be read.
+
+    From :func:`read_submissions` with ``since``: with ``appended``, only the lines after
+    that mark (the file only grew); otherwise every line (it was new, replaced or shorter).
+    """
 
     entries: list[Submission] = field(default_factory=list)
     damage: list[str] = field(default_factory=list)
+    mark: SubmissionsMark | None = None
+    """Where this read stopped (``None``: there is no file, or it could not be read)."""
+    appended: bool = False
+    """Whether ``entries`` and ``damage`` are only what follows the mark read from."""
 
     def identifiers(self) -> list[str]:
         """Job identifiers in submission order, each once."""
@@ -366,22 +420,62 @@ def _submission(value: Any) -> Submission | None:
     )
 
 
-def read_submissions(paths: RunPaths) -> Submissions:
+def _tail_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+def _read_from(fd: int, offset: int) -> bytes:
+    """The bytes of an open file from ``offset`` to its end."""
+    chunks = []
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def read_submissions(paths: RunPaths, since: SubmissionsMark | None = None) -> Submissions:
     """Read ``jobs.jsonl``; never raises (bad lines are listed in ``Submissions.damage``).
 
-    A last line without its newline is one being written: it is skipped, not damage.
+    A last line without its newline is one being written: it is skipped, not damage (and
+    not passed: the mark stops before it). With ``since`` (the mark of an earlier read),
+    only what was appended after it is read when the file is the same one, only longer;
+    a file replaced, rewritten or shorter is read again from its start.
     """
     out = Submissions()
+    name = paths.submissions.name
     try:
-        data = paths.submissions.read_bytes()
+        fd = os.open(paths.submissions, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):
         return out
     except OSError as exc:
-        out.damage.append(f"{paths.submissions.name}: cannot read it ({exc.strerror or exc})")
+        out.damage.append(f"{name}: cannot read it ({exc.strerror or exc})")
         return out
-    lines = data.split(b"\n")
-    complete = lines[:-1]  # the part after the last newline is being written (or empty)
-    for number, raw in enumerate(complete, start=1):
+    try:
+        st = os.fstat(fd)
+        base, start, lines, buffer = 0, 0, 0, b""
+        if (
+            since is not None
+            and (since.device, since.inode) == (st.st_dev, st.st_ino)
+            and since.offset <= st.st_size
+        ):
+            base = max(0, since.offset - TAIL_CHECK)
+            buffer = _read_from(fd, base)
+            if _tail_hash(buffer[: since.offset - base]) == since.tail:
+                start, lines = since.offset, since.lines
+                out.appended = True
+        if not out.appended:
+            base, buffer = 0, _read_from(fd, 0)
+    except OSError as exc:
+        out.damage.append(f"{name}: cannot read it ({exc.strerror or exc})")
+        return out
+    finally:
+        os.close(fd)
+    # The part after the last newline is being written (or empty): left for the next read.
+    end = buffer.rfind(b"\n") + 1 + base
+    if end < start:
+        end = start
+    complete = buffer[start - base : end - base].split(b"\n")[:-1]
+    for number, raw in enumerate(complete, start=lines + 1):
         if not raw.strip():
             continue
         try:
@@ -389,11 +483,11 @@ def read_submissions(paths: RunPaths) -> Submissions:
         except ValueError:
             entry = None
         if entry is None:
-            out.damage.append(
-                f"{paths.submissions.name}: line {number}: expected a JSON object with an 'id'"
-            )
+            out.damage.append(f"{name}: line {number}: expected a JSON object with an 'id'")
             continue
         out.entries.append(entry)
+    tail = buffer[max(0, end - TAIL_CHECK) - base : end - base]
+    out.mark = SubmissionsMark(end, lines + len(complete), st.st_dev, st.st_ino, _tail_hash(tail))
     return out
 
 

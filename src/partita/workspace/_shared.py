@@ -124,3 +124,94 @@ def delete_shared(workspace: Workspace, folder: Path) -> str | None:
         folder.parent.rmdir()  # the group folder, then the type folder, if now empty
         folder.parent.parent.rmdir()
     return None
+
+
+# --- renamed classes (partita migrate) ------------------------------------------------------
+
+
+def _jobs_with_refs(workspace: Workspace) -> list[tuple[JobPaths, list[str]]]:
+    found = []
+    with contextlib.suppress(OSError):
+        for type_dir in sorted(workspace.jobs.iterdir()):
+            if not type_dir.is_dir() or type_dir.name.startswith("."):
+                continue
+            for job in sorted(type_dir.iterdir()):
+                refs = read_shared_refs(JobPaths(job)) if job.is_dir() else None
+                if refs:
+                    found.append((JobPaths(job), refs))
+    return found
+
+
+def renamed_shared(workspace: Workspace, current: dict[str, str]) -> list[tuple[Path, Path]]:
+    """The shared folders under a former type id (``current``: former → current type id),
+    each with where it belongs."""
+    moves = []
+    for folder in shared_folders(workspace):
+        relative = folder.relative_to(workspace.shared)
+        type_id = relative.parts[0]
+        if type_id in current:
+            moves.append((folder, workspace.shared / current[type_id] / Path(*relative.parts[1:])))
+    return moves
+
+
+def refer_also(workspace: Workspace, moves: list[tuple[Path, Path]]) -> None:
+    """Before moving shared folders: the jobs referring to one refer to its new place too,
+    so that ``partita gc`` keeps it at every step."""
+    names = {
+        s.relative_to(workspace.root).as_posix(): t.relative_to(workspace.root).as_posix()
+        for s, t in moves
+    }
+    for paths, refs in _jobs_with_refs(workspace):
+        added = [names[ref] for ref in refs if ref in names and names[ref] not in refs]
+        if added:
+            record_shared(paths, [*refs, *added])
+
+
+def move_shared(source: Path, target: Path) -> str | None:
+    """Move a shared folder and drop its lock file (as :func:`delete_shared` does, under
+    the lock); returns why it was left where it is, if it was."""
+    lock_path = _layout.shared_lock(source)
+    lock = FileLock(lock_path, check_path=True)
+    try:
+        if not lock.acquire(blocking=False):
+            return "busy (a job holds its lock): migrate once it has ended"
+    except FileNotFoundError:
+        return None  # moved or deleted meanwhile
+    try:
+        if not source.is_dir():
+            lock_path.unlink(missing_ok=True)  # made by this very look: moved already
+            return None
+        if target.exists():
+            return f"{target} exists already (made under the new name): keep one of them"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(source, target)
+        lock_path.unlink(missing_ok=True)
+    finally:
+        lock.release()
+    with contextlib.suppress(OSError):
+        source.parent.rmdir()  # the group folder, then the type folder, if now empty
+        source.parent.parent.rmdir()
+    return None
+
+
+def drop_moved_refs(workspace: Workspace, current: dict[str, str]) -> int:
+    """After moving: the references to shared folders under a former type id that no longer
+    exist name the current place instead; returns how many job folders changed."""
+    changed = 0
+    for paths, refs in _jobs_with_refs(workspace):
+        new = []
+        for ref in refs:
+            parts = ref.split("/")
+            if (
+                len(parts) > 2
+                and parts[0] == _layout.SHARED
+                and parts[1] in current
+                and not (workspace.root / ref).exists()
+            ):
+                ref = "/".join([parts[0], current[parts[1]], *parts[2:]])
+            if ref not in new:
+                new.append(ref)
+        if new != refs:
+            record_shared(paths, new)
+            changed += 1
+    return changed

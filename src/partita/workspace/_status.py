@@ -240,6 +240,16 @@ _DONE = JobStatus(
 )
 
 
+def done_marker_present(paths: JobPaths) -> bool:
+    """Whether the job's ``done`` marker exists: what ``read_status(paths, details=False)``
+    reports as done (the marker counts by its presence)."""
+    try:
+        os.lstat(paths.done)
+    except OSError:
+        return False
+    return True
+
+
 def read_status(paths: JobPaths, *, details: bool = True) -> JobStatus:
     """What the files of ``paths`` say about the job; never raises for missing or bad files.
 
@@ -247,13 +257,8 @@ def read_status(paths: JobPaths, *, details: bool = True) -> JobStatus:
     done without reading its files: ``record`` and ``final`` are then empty. This is what
     a rerun of thousands of done tasks asks, once per task.
     """
-    if not details:
-        try:
-            os.lstat(paths.done)
-        except OSError:
-            pass  # not done, or damaged: the full reading below says which
-        else:
-            return _DONE
+    if not details and done_marker_present(paths):
+        return _DONE  # otherwise not done, or damaged: the full reading below says which
     damage: list[str] = []
     final: dict[str, Any] | None = None
     state: JobState | None = None

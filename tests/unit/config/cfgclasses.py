@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Generic, Literal, TypeVar
 
 from partita import Config, Constant, Meta, Param, PathGenerator, Task, distinct, field, ignore, tag
-from partita.config import _runtime, identifier
+from partita.config import _runtime, identifier, renamed_enum
 from partita.config._config import state_of
 
 
@@ -30,6 +30,14 @@ class Level(enum.IntEnum):
 
     LOW = 1
     HIGH = 2
+
+
+@renamed_enum("cfgclasses.Color", members={"VERDE": "GREEN"})
+class Hue(enum.Enum):
+    """Color renamed, and its member GREEN renamed VERDE: the same identities."""
+
+    RED = "red"
+    VERDE = "green"
 
 
 class Value(Config, id="test.value"):
@@ -74,6 +82,25 @@ class Say(Task, id="test.say"):
     """Prints a word."""
 
     word: Param[str]
+
+
+class Seed(Config, id="test.seed"):
+    """A pre-task: a light config with execute()."""
+
+    seed: Param[int]
+    note: Meta[str] = ""
+
+    def execute(self) -> None:
+        """Nothing to do in unit tests."""
+
+
+class Verbose(Config, id="test.verbose"):
+    """Another pre-task."""
+
+    level: Param[str] = "INFO"
+
+    def execute(self) -> None:
+        """Nothing to do in unit tests."""
 
 
 class Concat(Task, id="test.concat"):
@@ -354,6 +381,7 @@ def golden_cases() -> dict[str, Callable[[], Config]]:
         "migrate.after-rename.default": lambda: Renamed(lr=0.1),
         "migrate.nested-before-rename": lambda: Value(v=[Optim(learning_rate=0.5)]),
         "migrate.nested-after-rename": lambda: Value(v=[Renamed(lr=0.5)]),
+        "migrate.enum-after-rename": lambda: Value(v=Hue.VERDE),
         "typeid.nested-qualname": lambda: Outer.Inner(x=1),
         "typeid.nested-in-explicit": lambda: Outer(inner=Outer.Inner(x=2)),
         # nesting (Merkle)
@@ -391,6 +419,13 @@ def golden_cases() -> dict[str, Callable[[], Config]]:
         "variant.deep-change": lambda: Root(branch=Branch(leaf=Leaf(n=1))).replace(
             **{"branch.leaf.n": 2}
         ),
+        # pre-tasks: part of the identity, in order; their Meta fields do not count
+        "pretask.one": lambda: Say(word="hello").add_pretasks(Seed(seed=1)),
+        "pretask.one.meta": lambda: Say(word="hello").add_pretasks(Seed(seed=1, note="m")),
+        "pretask.other-value": lambda: Say(word="hello").add_pretasks(Seed(seed=2)),
+        "pretask.two": lambda: Say(word="hello").add_pretasks(Seed(seed=1), Verbose()),
+        "pretask.two.reordered": lambda: Say(word="hello").add_pretasks(Verbose(), Seed(seed=1)),
+        "pretask.twice": lambda: Say(word="hello").add_pretasks(Seed(seed=1), Seed(seed=1)),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import warnings
@@ -12,7 +13,7 @@ import pytest
 from cfgclasses import Optim, Renamed, Value
 
 from partita import Config, Param, Task, field
-from partita.config import _runtime, dumps, from_document, identifier, load
+from partita.config import _runtime, dumps, from_document, identifier, load, renamed_enum
 from partita.config._serial import migrated_document
 from partita.errors import ConfigDefinitionError, ConfigError, MigrationError
 
@@ -280,3 +281,70 @@ def test_former_ids_are_known_before_forward_references_resolve() -> None:
 
     assert Early is _migrations.claimant("test.migrations.earlier")
     assert "_partita_fields" not in Early.__dict__
+
+
+# --- enums ----------------------------------------------------------------------------------
+
+
+@renamed_enum(("gone_module.Shade", "gone_module.Tint"), members={"DARK": ("BLACK", "NOIR")})
+class Tone(enum.Enum):
+    """Renamed twice (and moved here), its member BLACK renamed NOIR, then DARK."""
+
+    DARK = 1
+    LIGHT = 2
+
+
+def test_a_renamed_enum_keeps_identifiers() -> None:
+    """The identity encodes the oldest enum name and member name."""
+    old = enum.Enum("Shade", {"BLACK": 1, "LIGHT": 2}, module="gone_module", qualname="Shade")
+    assert identifier(Value(v=old.BLACK)) == identifier(Value(v=Tone.DARK))  # type: ignore[attr-defined]
+    assert identifier(Value(v=old.LIGHT)) == identifier(Value(v=Tone.LIGHT))  # type: ignore[attr-defined]
+    assert identifier(Value(v=old.LIGHT)) != identifier(Value(v=Tone.DARK))  # type: ignore[attr-defined]
+
+
+def test_a_value_recorded_under_former_enum_names_loads_and_migrates(tmp_path: Path) -> None:
+    document = json.loads(dumps(Value(v=[Tone.DARK, Tone.LIGHT])))
+    (entry,) = document["objects"]
+    for item, name in zip(entry["fields"]["v"], ("NOIR", "LIGHT"), strict=True):
+        assert item["$enum"].endswith(":Tone")
+        item["$enum"], item["name"] = "gone_module:Tint", name
+    back = from_document(document)
+    assert [Tone.DARK, Tone.LIGHT] == back.v  # type: ignore[attr-defined]
+    cfg, notes = migrated_document(document, workspace=tmp_path)
+    assert [
+        f"enum gone_module.Tint is now {Tone.__module__}.Tone",
+        "enum member Tone.NOIR is now DARK",
+    ] == notes
+    rewritten = json.loads(dumps(cfg))["objects"][0]["fields"]["v"]
+    assert ["DARK", "LIGHT"] == [item["name"] for item in rewritten]
+    assert all(item["$enum"].endswith(":Tone") for item in rewritten)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "expected"),
+    [
+        (("x.Old",), {"members": {"MISSING": "OLD"}}, "'MISSING', which is not a member"),
+        ((), {"members": {"A": "B"}}, "the former member name 'B' is a current member"),
+        ((), {"members": {"A": "OLD", "B": "OLD"}}, "'OLD' is claimed twice"),
+        ((42,), {}, "expected a former name or a tuple"),
+        ((("x.A", "x.A"),), {}, "expected a former name or a tuple of distinct"),
+    ],
+)
+def test_bad_enum_renames(args: Any, kwargs: Any, expected: str) -> None:
+    class Two(enum.Enum):
+        A = 1
+        B = 2
+
+    with pytest.raises(ConfigDefinitionError, match=re.escape(expected)):
+        renamed_enum(*args, **kwargs)(Two)
+
+
+def test_renamed_enum_refuses_other_classes_and_a_former_name_taken() -> None:
+    with pytest.raises(ConfigDefinitionError, match="decorates Enum classes"):
+        renamed_enum("x.Old")(Value)
+
+    class Other(enum.Enum):
+        DARK = 1
+
+    with pytest.raises(ConfigDefinitionError, match="both declare the former enum name"):
+        renamed_enum("gone_module.Shade")(Other)

@@ -102,6 +102,54 @@ def test_a_job_folder_created_by_another_class_warns(
         seal(CopiedA(), root)  # the same class: silent
 
 
+def test_a_done_job_is_sealed_without_encoding_and_still_checks_its_classes(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder the caller says is done: no params.json bytes are made, the recorded classes
+    are still compared (from the folder's file), and the bytes can be asked for later."""
+    first = seal(CopiedA(), root)
+    first.jobdir.mkdir(parents=True)
+    (first.jobdir / "params.json").write_bytes(first.params)
+    asked: list[Path] = []
+
+    def is_done(jobdir: Path) -> bool:
+        asked.append(jobdir)
+        return True
+
+    monkeypatch.setattr(_seal, "_classes", {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = seal(CopiedA(), root, is_done=is_done)
+    assert asked == [first.jobdir]
+    assert again.done and again.encoded is None
+    assert again.params == first.params  # made when asked
+    monkeypatch.setattr(_seal, "_classes", {})
+    with pytest.warns(PartitaWarning, match=r"created by the class sealclasses:CopiedA.*CopiedB"):
+        other = seal(CopiedB(), root, is_done=is_done)
+    assert other.done and other.jobdir == first.jobdir
+    monkeypatch.setattr(_seal, "_classes", {})
+    fresh = seal(CopiedA(x=5), root, is_done=is_done)  # no params.json: not asked
+    assert not fresh.done and fresh.encoded is not None and fresh.recorded is None
+    assert asked == [first.jobdir, first.jobdir]
+
+
+def test_sealing_leaves_no_reference_cycles(root: Path) -> None:
+    """Walking a graph, collecting tags and sealing free everything they made: a rerun of
+    100,000 tasks does not feed the garbage collector thousands of cycles a second."""
+    import gc
+
+    split = Split(seed=1)
+    seal(split, root)
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(20):
+            seal(Score(weights=seal(Fit(lr=i / 10, split=split), root).outputs), root)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
 # --- a config with generated paths shared by two tasks -------------------------------------
 
 

@@ -310,6 +310,56 @@ def test_dumps_is_byte_stable() -> None:
     assert json.dumps(json.loads(text), indent=1, sort_keys=True, ensure_ascii=False) + "\n" == text
 
 
+def _standard(document: Any) -> str:
+    return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
+@pytest.mark.parametrize("name", sorted(ROUND_TRIPS))
+def test_dumps_writes_what_the_standard_encoder_writes(name: str) -> None:
+    """params.json's own writer gives the bytes of ``json.dumps(indent=1, sort_keys=True)``
+    (the bytes of folders written before it existed must match, or reruns rewrite them)."""
+    cfg = ROUND_TRIPS[name]()
+    expected = (_standard(to_document(cfg)) + "\n").encode("utf-8", "backslashreplace")
+    assert dumps(cfg) == expected
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {},
+        [],
+        {"a": [], "b": {}, "c": [[], [{}]], "d": [1, [2, [3, {"e": None}]]]},
+        {"z": 1, "a": 2, "M": 3, "é": 4, "e\u0301": 5, "": 6, 'k"ey\n': 7, "\x00": 8},
+        {"s": 'ünïcødé \u2028 \U0001f600 \\ " \t \x7f \x1f', "surrogate": "\udcff"},
+        {"f": [0.0, -0.0, 1e100, 1.5e-300, 0.1, 2.0**53, -3.25, 1e16, 123456789.123]},
+        {"i": [0, -1, 2**64, -(2**70), True, False, None]},
+        {"deep": [[[[[[[[{"x": [1]}]]]]]]]]},
+    ],
+)
+def test_indented_writer_matches_json_dumps(document: Any) -> None:
+    """The writer on plain JSON documents, key order, escapes and numbers included."""
+    from partita.config._serial import _json_text
+
+    assert _json_text(document) == _standard(document)
+
+
+def test_indented_writer_falls_back_for_other_values() -> None:
+    """Values outside plain JSON (a tuple, a str subclass, int keys, nan) are written, or
+    refused, exactly as ``json.dumps`` does."""
+    from partita.config._serial import _json_text
+
+    class Text(str):
+        pass
+
+    documents: list[Any] = [{"t": (1, 2)}, {"s": Text("x")}, {1: "a"}, [{"k": [Text("y")]}]]
+    for document in documents:
+        assert _json_text(document) == json.dumps(
+            document, indent=1, sort_keys=True, ensure_ascii=False
+        )
+    with pytest.raises(ValueError):
+        _json_text({"f": math.nan})
+
+
 def test_dumps_has_no_memory_addresses() -> None:
     """No object addresses or reprs leak into params.json."""
     text = dumps(ROUND_TRIPS["every-type"]()).decode() + dumps(Outer()).decode()

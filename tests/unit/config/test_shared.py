@@ -45,6 +45,16 @@ class LongerTrain(Train, id="golden.shared.longer"):
     """Inherits the groups of Train."""
 
 
+class Fit(Task, id="golden.shared.fit", renamed_from="golden.shared.old-fit", shared={"c": ("n",)}):
+    """Renamed (class and field): its shared folders keep their identifiers."""
+
+    s: Param[int] = field(renamed_from="seed")
+    n: Param[int] = 1
+
+    def execute(self) -> None:
+        pass
+
+
 def golden_cases() -> dict[str, tuple[Task, str]]:
     """Named (task, group) pairs whose shared identifiers are pinned."""
     return {
@@ -56,6 +66,7 @@ def golden_cases() -> dict[str, tuple[Task, str]]:
         "both.b": (Both(x=1, y=2), "b"),
         "both.none": (Both(x=1, y=2), "none"),
         "longer.seed0": (LongerTrain(seed=0), "checkpoints"),
+        "renamed.seed3": (Fit(s=3), "c"),
     }
 
 
@@ -106,6 +117,22 @@ def test_the_shared_identity_is_spelled_out() -> None:
         + length_prefixed(b"2")
     )
     assert _shared.shared_identifier(task, "a") == hashlib.sha256(expected).hexdigest()
+
+
+def test_a_renamed_class_keeps_its_shared_identifiers() -> None:
+    """Its oldest type id and field names are encoded, as in its identity."""
+    import hashlib
+
+    expected = (
+        b"partita.shared/1\x00"
+        + length_prefixed(b"golden.shared.old-fit")
+        + length_prefixed(b"c")
+        + b"-"
+        + length_prefixed(b"seed")
+        + b"i"
+        + length_prefixed(b"3")
+    )
+    assert _shared.shared_identifier(Fit(s=3, n=5), "c") == hashlib.sha256(expected).hexdigest()
 
 
 @pytest.mark.parametrize(

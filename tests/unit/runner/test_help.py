@@ -108,3 +108,35 @@ def test_a_counted_default_is_described_as_counting() -> None:
     text = help_text("python xp.py", "counted", Counted)
     assert "int; default 0 (the default counts toward the identity)" in text
     assert text.count("counts toward the identity") == 1
+
+
+class _Need(Config, id="rt.help.need"):
+    """Needs a value."""
+
+    n: Param[int]
+
+
+class _Wide(Config, id="rt.help.wide"):
+    """A nested config whose default is not the class's defaults."""
+
+    model: Param[Model] = field(default_factory=lambda: Model(layers=4))
+    need: Param[_Need] = field(default_factory=lambda: _Need(n=3))
+
+
+def test_help_shows_the_defaults_of_the_nested_default_instance() -> None:
+    """`model=Model(layers=4)` as the default: --help says model.layers defaults to 4 (what
+    --show resolves), not the class's 2; a field the instance sets is not 'required'."""
+    docs = {d.path: d for d in describe_fields(_Wide)}
+    assert 4 == docs["model.layers"].default
+    assert 3 == docs["need.n"].default and not docs["need.n"].required
+    text = help_text("python xp.py", "wide", _Wide)
+    assert "int; default 4" in text and "required" not in text
+    # The class alone (docs check, Sphinx) keeps the class's own defaults.
+    assert 2 == {d.path: d for d in describe_fields(Model)}["layers"].default
+
+
+def test_help_without_a_configuration_offers_no_key_value() -> None:
+    text = help_text("python xp.py", "plain", None)
+    assert "usage: python xp.py [-w DIR]" in text
+    assert "KEY=VALUE  " not in text and "--config FILE" not in text
+    assert "takes no configuration" in text and "--workdir" in text

@@ -61,3 +61,21 @@ def test_a_function_without_configuration(
     assert ["bare"] == calls
     assert 2 == main.main(["x=1"])
     assert "takes no configuration" in capsys.readouterr().err
+
+
+def test_the_hint_for_a_text_with_a_comma_works_in_a_shell(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kernel='a,b'` typed in a shell arrives as kernel=a,b: the hint must survive the shell."""
+    import re
+    import shlex
+
+    seen: list[Any] = []
+    main = make(tmp_path, seen)
+    typed = shlex.split("C=[3] kernel='a,b'")  # what a shell passes on
+    assert 2 == main.main(typed)
+    err = capsys.readouterr().err
+    hint = re.search(r"quote it inside shell quotes: (.+)\.$", err.strip())
+    assert hint is not None, err
+    assert 0 == main.main(["C=[3]", *shlex.split(hint.group(1))])  # the hint, through a shell
+    assert ["a,b"] == [cfg.kernel for cfg in seen]

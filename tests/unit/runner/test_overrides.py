@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import pytest
 from rclasses import Color, Model, Needs, Setup
 
+from partita import Config, Param, field
 from partita.errors import RunnerError
 from partita.runner._main import dump_yaml, parse_arguments
 from partita.runner._resolve import (
@@ -56,11 +58,15 @@ def test_quotes_keep_text() -> None:
     ("override", "message"),
     [
         ("C=abc", "C: expected list[float], found str 'abc'"),
+        ("C=abc", "Write a list in brackets, each a float: [a, b]."),  # not "e.g. [abc]"
+        ("C=3", "Write a list in brackets, e.g. [3]."),
         ("seeds=1.5", "seeds: expected int, found float 1.5"),
         ("seeds=x", "seeds: expected int, found str 'x'"),
         ("flag=maybe", "flag: expected bool"),
         ("kernal=linear", "Did you mean 'kernel'?"),
         ("model.layer=3", "Did you mean 'model.layers'?"),
+        ("model.layer=3", "Model (at 'model') has no field 'layer'."),
+        ("model.zzz=3", "Model (at 'model') has no field 'zzz'. Its fields are: layers, width"),
         ("kernel.x=3", "kernel is a str, not a config"),
         ("version=2", "version is a Constant"),
         ("color=GREEN", "expected one of RED, BLUE, found 'GREEN'"),
@@ -132,3 +138,39 @@ def test_nested_model_default_is_not_shared() -> None:
     first, second = resolve("model.layers=7"), resolve()
     assert 7 == first.model.layers and 2 == second.model.layers
     assert isinstance(first.model, Model)
+
+
+_T = TypeVar("_T")
+
+
+class _Box(Config, Generic[_T], id="rt.ov.box"):
+    item: Param[_T]
+
+
+class _Shelf(Config, id="rt.ov.shelf"):
+    box: Param[_Box[int]] = field(default_factory=lambda: _Box[int](item=1))
+    n: Param[int] = 0
+
+
+def test_a_value_refused_when_the_config_is_built_names_its_override() -> None:
+    """`box.item` of a `Box[int]` is checked when the Box is built: the error still names
+    the override that gave the value, like a conversion error."""
+    with pytest.raises(RunnerError) as caught:
+        build(_Shelf, from_overrides(_Shelf, ["n=2", "box.item=x", "n=3"]))
+    text = str(caught.value)
+    assert text.startswith("override 'box.item=x': "), text
+    assert "expected int, found str 'x'" in text
+
+
+def test_a_sweep_without_multirun_is_said_before_its_values_are_converted() -> None:
+    """`C=3,x` for a list: the user gave two values; say so (and how to write one list),
+    not that 3 is not a list."""
+    with pytest.raises(RunnerError) as caught:
+        from_overrides(Setup, ["C=3,x"], multirun=False)
+    text = str(caught.value)
+    assert "C is given 2 values (a sweep)" in text and "write it in brackets: C=[3,x]" in text
+    with pytest.raises(RunnerError, match=r"quote it inside shell quotes: \"kernel='a,b'\""):
+        from_overrides(Setup, ["kernel=a,b"], multirun=False)
+    with pytest.raises(RunnerError, match="Did you mean 'kernel'"):
+        from_overrides(Setup, ["kernl=a,b"], multirun=False)
+    assert 2 == len(from_overrides(Setup, ["kernel=a,b"], multirun=True)[0].values)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Hashable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from partita.errors import LauncherError, LauncherOptionError
 from partita.launchers.base import Exit, Launcher, LaunchRequest
@@ -19,6 +19,7 @@ from partita.launchers.slurm._commands import SlurmCommands
 from partita.launchers.slurm._options import SlurmOptions
 from partita.launchers.slurm._packing import (
     ReportReader,
+    auto_pack_size,
     element_options,
     lost_reason,
     manifest_document,
@@ -117,15 +118,19 @@ class SlurmLauncher(Launcher, kind="slurm"):
         env: extra environment variables of the Slurm commands (e.g. ``SLURM_CONF``).
         bindir: where the Slurm programs are (default: on ``PATH``).
         pack: run up to this many tasks in each array element, one after the other, in
-            one allocation (``None``: one task per element). See docs/slurm.md, "Packed
-            arrays": each task keeps its folder, markers, time limit and memory; tasks
-            that wait for unfinished tasks of this launcher are submitted once those are
-            done, instead of being queued with ``afterok``.
+            one allocation (``None``: one task per element; ``"auto"``: pack groups of at
+            least 8 ready tasks whose time limits are all 10 minutes or less, see
+            :func:`auto_pack_size`). See docs/slurm.md, "Packed arrays": each task keeps
+            its folder, markers, time limit and memory; dependents of a packed task are
+            submitted once it is done, never queued behind it with ``afterok``.
     """
 
     #: Seconds to wait, once a job has ended, for sacct to record its exit code when the
     #: runner recorded none in the job folder; after that the exit code is reported unknown.
     accounting_patience: float = 120.0
+    #: How many times a packed task whose worker died before its turn is launched again
+    #: without counting a failed attempt; after that it is recorded ``lost`` (retry policy).
+    requeues: int = 3
 
     def __init__(
         self,
@@ -142,14 +147,18 @@ class SlurmLauncher(Launcher, kind="slurm"):
         env: dict[str, str] | None = None,
         bindir: str | Path | None = None,
         commands: SlurmCommands | None = None,
-        pack: int | None = None,
+        pack: int | Literal["auto"] | None = None,
         **options: Any,
     ) -> None:
         self.options = SlurmOptions.from_kwargs(**options)
-        if pack is not None and (isinstance(pack, bool) or not isinstance(pack, int) or pack < 1):
+        if (
+            pack is not None
+            and pack != "auto"
+            and (isinstance(pack, bool) or not isinstance(pack, int) or pack < 1)
+        ):
             raise LauncherOptionError(
-                f"pack: expected a whole number of tasks per array element (>= 1) or None, "
-                f"found {pack!r}."
+                f"pack: expected a whole number of tasks per array element (>= 1), 'auto' "
+                f"or None, found {pack!r}."
             )
         self.pack = pack
         if max_array_size < 1:
@@ -189,18 +198,26 @@ class SlurmLauncher(Launcher, kind="slurm"):
         self._reports = ReportReader()
         #: Slots of each packed element whose cancel was asked from here.
         self._cancel_asked: dict[str, set[int]] = {}
+        #: How often each packed task (by job folder) was relaunched without having started.
+        self._unstarted: dict[str, int] = {}
 
-    @property
-    def queues_dependencies(self) -> bool:  # type: ignore[override]
-        """Whether dependents are queued at once with ``afterok`` (not with ``pack``).
+    #: Dependents are queued at once with ``afterok`` behind jobs of their own (see
+    #: :meth:`queues_after` for packed ones).
+    queues_dependencies = True
 
-        A packed element runs several tasks, so its end says nothing of one task's success;
-        a dependent of a packed task is therefore submitted once its dependencies are done.
+    def queues_after(self, handle: dict[str, Any]) -> bool:
+        """Whether a dependent can be queued with ``afterok`` behind ``handle``'s job.
+
+        Not behind a packed task: its element runs several tasks, so the element's end
+        says nothing of that task's success. Its dependents are submitted once it is done.
         """
-        return self.pack is None
+        return not _packed(handle)
 
     def describe(self) -> str:
-        packed = f" (packed, {self.pack} per element)" if self.pack else ""
+        if self.pack == "auto":
+            packed = " (packed automatically)"
+        else:
+            packed = f" (packed, {self.pack} per element)" if self.pack else ""
         return "slurm " + " ".join(self.options.to_sbatch_args()) + packed
 
     # --- launching ------------------------------------------------------------------------
@@ -274,13 +291,14 @@ class SlurmLauncher(Launcher, kind="slurm"):
         groups: dict[_Group, list[tuple[LaunchRequest, asyncio.Future[Any]]]] = {}
         for key, request, future in queue:
             groups.setdefault(key, []).append((request, future))
-        step = self.max_array_size * (self.pack or 1)
         for (options, depends, _), members in groups.items():
+            per = self._pack_size(members, bool(depends))
+            step = self.max_array_size * (per or 1)
             for start in range(0, len(members), step):
                 chunk = members[start : start + step]
                 try:
-                    if self.pack:
-                        handles = await self._submit_packed(options, chunk, self.pack)
+                    if per:
+                        handles = await self._submit_packed(options, chunk, per)
                     else:
                         handles = await self._submit_array(options, list(depends), chunk)
                 except Exception as exc:  # every waiting launch learns of the failure
@@ -292,6 +310,24 @@ class SlurmLauncher(Launcher, kind="slurm"):
                 for (_, future), handle in zip(chunk, handles, strict=True):
                     if not future.done():
                         future.set_result(handle)
+
+    def _pack_size(
+        self, members: list[tuple[LaunchRequest, asyncio.Future[Any]]], queued_after: bool
+    ) -> int | None:
+        """Tasks per element for one group of ready requests (``None``: one per element).
+
+        A group queued behind other jobs (``afterok``) is never packed. With
+        ``pack="auto"``, :func:`auto_pack_size` decides from the group's size and the
+        longest time limit of its tasks.
+        """
+        if queued_after or self.pack is None:
+            return None
+        if self.pack != "auto":
+            return self.pack
+        limits = [self.task_limits(request)[0] for request, _ in members]
+        known = [limit for limit in limits if limit is not None]
+        longest = max(known) if known and len(known) == len(limits) else None
+        return auto_pack_size(len(members), longest)
 
     async def _submit_array(
         self,
@@ -309,7 +345,10 @@ class SlurmLauncher(Launcher, kind="slurm"):
         manifest = folder / f"{stamp}.json"
         entries = [{"jobdir": str(r.paths.root), "attempt": r.attempt} for r, _ in members]
         manifest.write_text(json.dumps(entries, indent=1) + "\n")
-        script = batch_script(python=self.python, workdir=workdir, env=first.env, manifest=manifest)
+        env = dict(first.env)
+        if options.time is not None:  # the runner turns it into a deadline (Stopping.remaining)
+            env["PARTITA_TIME_LIMIT"] = str(int(options.time.total_seconds()))
+        script = batch_script(python=self.python, workdir=workdir, env=env, manifest=manifest)
         array = f"0-{len(members) - 1}"
         if self.array_parallelism:
             array += f"%{self.array_parallelism}"
@@ -544,6 +583,11 @@ class SlurmLauncher(Launcher, kind="slurm"):
                 exit_ = _packed_exit(handle, starts, ends, info.state if ended and info else None)
                 if exit_ is None and gone:
                     exit_ = Exit(None, "lost", f"Slurm no longer knows the pack worker {job_id}")
+                if exit_ is not None and not exit_.started:
+                    jobdir = str(handle["jobdir"])
+                    self._unstarted[jobdir] = self._unstarted.get(jobdir, 0) + 1
+                    if self._unstarted[jobdir] > self.requeues:
+                        exit_ = Exit(None, exit_.reason, exit_.detail)  # lost: retry policy
                 if exit_ is not None:
                     changed = True
                     del self._packed[key]
@@ -740,6 +784,10 @@ def _packed_exit(
     detail = f"its pack worker (Slurm job {handle['job_id']}) ended {element_end} before it {when}"
     if JobPaths(Path(str(handle["jobdir"]))).cancel_request.exists():
         return Exit(None, "cancelled", detail)
+    if slot not in starts and starts:
+        # The worker ran (it started other tasks) and died before this one's turn: the task
+        # never ran, so it is launched again rather than failed (see SlurmLauncher.requeues).
+        return Exit(None, lost_reason(element_end), detail, started=False)
     return Exit(None, lost_reason(element_end), detail)
 
 

@@ -22,9 +22,14 @@ from typing import Any
 from partita.launchers.slurm._options import SlurmOptions
 
 __all__ = [
+    "AUTO_ELEMENT_SECONDS",
+    "AUTO_LONGEST_TASK",
+    "AUTO_MAX_PACK",
+    "AUTO_MIN_TASKS",
     "PACK_FORMAT",
     "PACK_OVERHEAD_MIB",
     "ReportReader",
+    "auto_pack_size",
     "element_options",
     "lost_reason",
     "manifest_document",
@@ -37,6 +42,30 @@ PACK_FORMAT = "partita.pack/1"
 PACK_OVERHEAD_MIB = 256
 #: Seconds an element asks for on top of the time limits of its tasks (start-up, imports).
 PACK_MARGIN_SECONDS = 60
+
+
+#: ``pack="auto"``: fewest ready tasks of one group worth packing.
+AUTO_MIN_TASKS = 8
+#: ``pack="auto"``: longest time limit (seconds) of a task that is packed.
+AUTO_LONGEST_TASK = 600.0
+#: ``pack="auto"``: sum of the time limits (seconds) one element is given at most.
+AUTO_ELEMENT_SECONDS = 3600.0
+#: ``pack="auto"``: most tasks in one element.
+AUTO_MAX_PACK = 50
+
+
+def auto_pack_size(count: int, longest: float | None) -> int | None:
+    """Tasks per element chosen by ``pack="auto"`` for ``count`` ready tasks of one group.
+
+    ``longest`` is the longest time limit of those tasks (seconds; ``None`` if one has
+    none). They are packed only when there are at least :data:`AUTO_MIN_TASKS` of them
+    and each is declared short (at most :data:`AUTO_LONGEST_TASK`); an element then gets
+    as many as fit in :data:`AUTO_ELEMENT_SECONDS` of their limits, at most
+    :data:`AUTO_MAX_PACK`, at least 2. ``None``: one task per element.
+    """
+    if count < AUTO_MIN_TASKS or longest is None or not 0 < longest <= AUTO_LONGEST_TASK:
+        return None
+    return max(2, min(AUTO_MAX_PACK, int(AUTO_ELEMENT_SECONDS // longest)))
 
 
 def element_options(options: SlurmOptions, packs: list[list[dict[str, Any]]]) -> SlurmOptions:

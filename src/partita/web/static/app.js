@@ -115,6 +115,32 @@ function ago(t) {
   return h("span", { dataset: t ? { ago: String(t) } : {}, title: t ? fmtTime(t) : null, text: fmtAgo(t) });
 }
 
+// Energy and CO2 of a job, from environment.json's "energy" (an energy meter was installed).
+function scaled(value, units) {
+  if (value === 0) return "0";
+  let scale = 1;
+  for (let i = units.length - 1; i >= 0; i--) {
+    if (Math.abs(value) * scale >= 1 || i === 0) return `${Number((value * scale).toPrecision(3))} ${units[i]}`;
+    scale *= 1000;
+  }
+  return String(value);
+}
+
+function energyText(energy) {
+  if (!energy || typeof energy !== "object") return null;
+  if (energy.error) return `not measured (${energy.error})`;
+  if (typeof energy.energy_kwh !== "number") return null;
+  const wh = ["µWh", "mWh", "Wh", "kWh"];
+  let text = scaled(energy.energy_kwh, wh);
+  const parts = [["cpu", "cpu_energy_kwh"], ["gpu", "gpu_energy_kwh"], ["ram", "ram_energy_kwh"]]
+    .filter(([, key]) => typeof energy[key] === "number")
+    .map(([name, key]) => `${name} ${scaled(energy[key], wh)}`);
+  if (parts.length) text += ` (${parts.join(", ")})`;
+  if (typeof energy.emissions_kg === "number") text += ` · ${scaled(energy.emissions_kg, ["µg", "mg", "g", "kg"])} CO₂eq`;
+  if (energy.meter) text += ` · ${energy.meter}`;
+  return text;
+}
+
 function durationEl(job) {
   const running = job.state === "running" && job.started;
   return h("span", { dataset: running ? { since: String(job.started) } : {}, text: fmtDuration(jobDuration(job)) });
@@ -292,13 +318,20 @@ function setLive(state, text) {
   el.textContent = text;
 }
 
-// The live feed: one WebSocket, a snapshot then updates; a filter per page.
+// The live feed: one WebSocket, a snapshot then updates (only what changed); a filter per
+// page. Each message says which version of the monitor it brings the page to; an update
+// also says which one it starts from. A page that reconnects says what it has, and gets
+// only what changed meanwhile; one that finds a gap asks for a snapshot (resync).
 const feed = {
   socket: null,
   filter: {},
   seq: 0,
   retry: 0,
   timer: null,
+  epoch: null,     // the monitor's epoch and version of what store.jobs holds
+  version: null,
+  dataSeq: null,   // the filter (seq) store.jobs was built for
+  resyncing: false,
 
   connect() {
     clearTimeout(this.timer);
@@ -308,7 +341,8 @@ const feed = {
     socket.addEventListener("open", () => {
       this.retry = 0;
       setLive("on", "live");
-      this.send();
+      this.resyncing = false;
+      this.send(true);
     });
     socket.addEventListener("message", (event) => {
       let message;
@@ -349,10 +383,21 @@ const feed = {
     this.send();
   },
 
-  send() {
+  send(resume = false) {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.socket.send(JSON.stringify({ type: "filter", seq: this.seq, ...this.filter }));
+      const message = { type: "filter", seq: this.seq, ...this.filter };
+      if (resume && store.ready && this.dataSeq === this.seq && this.epoch !== null) {
+        message.epoch = this.epoch;
+        message.version = this.version;
+      }
+      this.socket.send(JSON.stringify(message));
     }
+  },
+
+  resync() {
+    if (this.resyncing || !this.socket || this.socket.readyState !== WebSocket.OPEN) return;
+    this.resyncing = true;
+    this.socket.send(JSON.stringify({ type: "resync" }));
   },
 
   receive(message) {
@@ -364,8 +409,17 @@ const feed = {
       store.jobs = new Map(message.jobs.map((job) => [job.id, job]));
       store.runs = message.runs || [];
       store.ready = true;
+      this.epoch = message.epoch;
+      this.version = message.version;
+      this.dataSeq = message.seq || 0;
+      this.resyncing = false;
       store.emit("snapshot");
     } else if (message.type === "update") {
+      if (message.epoch !== this.epoch || message.since !== this.version) {
+        this.resync();  // a gap: what this page holds is not what the update starts from
+        return;
+      }
+      this.version = message.version;
       for (const job of message.changed || []) {
         const before = store.jobs.get(job.id);
         if (!before || before.state !== job.state) store.flashed.add(job.id);
@@ -995,6 +1049,8 @@ function jobPage(main, [ident]) {
     row("Started", h("span", { text: fmtTime(job.started) }), job.started ? h("span", { class: "muted" }, " · ", ago(job.started)) : "");
     if (job.ended) row("Ended", h("span", { text: fmtTime(job.ended) }));
     row("Duration", durationEl(job));
+    const energy = energyText((detail.environment || {}).energy);
+    if (energy) row("Energy", energy);
     const handle = detail.launcher_handle || {};
     row("Runs on", [job.host || "—", job.launcher ? ` · ${job.launcher}` : "", handle.pid ? ` · pid ${handle.pid}` : "", handle.job_id ? ` · Slurm job ${handle.job_id}` : ""].join(""));
     row("Experiments", job.experiments.length
@@ -1017,7 +1073,12 @@ function jobPage(main, [ident]) {
         detail.params.class ? h("div", { class: "class", title: "The class of the task", text: detail.params.class }) : null,
         Object.keys(detail.params.fields || {}).length
           ? fieldsTable(detail.params.fields, detail.params.ignored)
-          : h("span", { class: "muted", text: "This task has no parameters." }))
+          : h("span", { class: "muted", text: "This task has no parameters." }),
+        (detail.params.pretasks || []).length
+          ? h("div", { class: "pretasks" },
+            h("div", { class: "section-label", title: "Light configs whose execute() runs before the task's, in this order", text: `Pre-tasks (${detail.params.pretasks.length})` }),
+            fieldsTable(Object.fromEntries(detail.params.pretasks.map((p, i) => [String(i + 1), p]))))
+          : null)
       : h("span", { class: "muted", text: "params.json cannot be read." });
 
     const deps = h("div", {},
@@ -1041,11 +1102,24 @@ function jobPage(main, [ident]) {
       }))
       : h("p", { class: "muted", text: "Not launched yet." });
 
+    const outputs = (detail.outputs || []).length
+      ? card("Outputs", h("div", { class: "body outputs" }, detail.outputs.map((output) =>
+        h("div", { class: "output" },
+          h("div", { class: "section-label" },
+            h("span", { text: `${output.name} #${output.seq ?? "?"}` }),
+            h("span", { class: "muted", title: fmtTime(output.time), text: ` · ${fmtTime(output.time)}` })),
+          output.config
+            ? fieldsTable(output.config.fields || {})
+            : h("div", {}, renderValue(output.value))))),
+        h("span", { class: "count", text: `${detail.outputs.length} published` }))
+      : null;
+
     body.replaceChildren(
       h("div", { class: "grid-2" },
         h("div", { class: "stack" },
           card("Overview", h("div", { class: "body" }, overview)),
-          card("Parameters", h("div", { class: "body" }, params))),
+          card("Parameters", h("div", { class: "body" }, params)),
+          outputs),
         h("div", { class: "stack" },
           card("Dependencies", h("div", { class: "body" }, deps)),
           card("History", h("div", { class: "body" }, history), h("span", { class: "count", text: detail.history.length ? `${detail.history.length} event${detail.history.length === 1 ? "" : "s"}` : "" })))));
@@ -1447,6 +1521,14 @@ function runPage(main, [name, run]) {
     if (data.cwd) row("Directory", pathEl(data.cwd));
     if (data.git) row("Git", h("code", { text: (data.git.commit || "").slice(0, 12) }), data.git.dirty ? h("span", { class: "muted", text: " · uncommitted changes" }) : "");
     if (data.python) row("Python", String(data.python).split(" ")[0]);
+    for (const service of data.services || []) {
+      const live = service.state === "running" && record.status === "running";
+      const url = service.url && /^https?:\/\//.test(service.url) ? service.url : null;
+      row(`Service ${service.name}`,
+        live && url ? h("a", { href: url, target: "_blank", rel: "noopener", class: "service-link", text: url })
+          : h("span", { class: "muted", text: url || "—" }),
+        h("span", { class: "muted", text: ` · ${live ? "running" : (service.state === "running" ? "gone" : service.state)}` }));
+    }
     summary = h("div");
     graph = dependencyGraph(data.jobs, data.external, data.edges);
     table = jobsTable({ empty: () => emptyState("No jobs in this run") });
