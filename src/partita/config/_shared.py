@@ -233,9 +233,10 @@ def shared_lock(task: Any, group: str, timeout: float | None = None) -> Iterator
     lock = _lock_factory[0](_layout.shared_lock(folder))
     deadline = None if timeout is None else time.monotonic() + timeout
     for attempt in range(100):
-        os.makedirs(folder.parent, exist_ok=True)
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
+            # gc removes empty group and type folders: one may vanish between two mkdirs.
+            os.makedirs(folder.parent, exist_ok=True)
             acquired = lock.acquire(timeout=left)
         except FileNotFoundError:
             if attempt == 99:
