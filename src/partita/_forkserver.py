@@ -282,6 +282,13 @@ class _Server:
                 return {"spawn": f"{why}; importing {key}", "key": key, "retire": True}
             if reference == root and getattr(cls, "isolation", None) == "spawn":
                 return {"spawn": f"{reference} asks for isolation='spawn'", "key": None}
+            if reference == root and isinstance(cls, type):
+                from partita import _jobenv
+
+                # Hashed once here, inherited by every child: the server is replaced as
+                # soon as a module file it imported changes (``changed``), so the hash is
+                # always that of the code the child runs.
+                _jobenv.remember_fingerprint(cls)
         return None
 
     def watch(self) -> None:
@@ -342,7 +349,8 @@ def serve(refused: set[str] | None = None) -> int:
     import partita.config  # what every child needs, imported once here
     import partita.run
     import partita.workspace
-    from partita.config import _serial  # noqa: F401
+    from partita import _energy, _jobenv  # noqa: F401  (hashlib, the environment record)
+    from partita.config import _seal, _serial  # noqa: F401
 
     global _RUNNER_FILE
     _RUNNER_FILE = partita.run.__file__ or ""

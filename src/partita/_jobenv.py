@@ -97,8 +97,33 @@ def fingerprint_file(path: str, qualname: str) -> dict[str, Any]:
     return info
 
 
+#: Fingerprints computed ahead of the job by a warm process (the fork server) for the
+#: classes it imported; a forked job inherits them instead of hashing its module again.
+_known: dict[type, dict[str, Any]] = {}
+
+
+def remember_fingerprint(cls: type) -> None:
+    """Compute the fingerprint of ``cls`` now, for the jobs forked from this process.
+
+    Only for a process that notices when the module files it imported change (and stops
+    forking then): the remembered hash is that of the code loaded, as a job would find it.
+    """
+    if cls not in _known:
+        try:
+            _known[cls] = _fingerprint(cls)
+        except Exception:  # the job computes it (or records the error) itself
+            pass
+
+
 def fingerprint(cls: type) -> dict[str, Any]:
     """The code fingerprint of the task class ``cls`` (its class source and module file)."""
+    known = _known.get(cls)
+    if known is not None:
+        return dict(known)
+    return _fingerprint(cls)
+
+
+def _fingerprint(cls: type) -> dict[str, Any]:
     module = sys.modules.get(cls.__module__)
     path = getattr(module, "__file__", None)
     if not path:

@@ -65,8 +65,11 @@ class FileLock:
             os.close(fd)  # unlinked by its deleter meanwhile: lock what the path names now
         self._fd = fd
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps({**identity(), **self.note}).encode(), 0)
+            # Overwrite, then cut what is left of a longer note: truncating to zero first
+            # makes ext4 flush the file to disk when it is closed (``auto_da_alloc``).
+            data = json.dumps({**identity(), **self.note}).encode()
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
         except OSError:
             pass
         return True
