@@ -350,6 +350,11 @@ def serve(refused: set[str] | None = None) -> int:
     import partita.run
     import partita.workspace
     from partita import _energy, _jobenv  # noqa: F401  (hashlib, the environment record)
+
+    try:
+        import resource  # noqa: F401  (the job's CPU and memory figures at its end)
+    except ImportError:
+        pass
     from partita.config import _seal, _serial  # noqa: F401
 
     global _RUNNER_FILE
