@@ -201,6 +201,7 @@ class Experiment:
             )
             self._scheduler.add_listener(self._reporter.event)
             self._scheduler.start()
+            self._scheduler.warm(self.launcher)  # the fork server starts meanwhile
             self._reporter.start_view()
         _active.append(self)
         set_submitter(self.submit)

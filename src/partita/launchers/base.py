@@ -143,6 +143,14 @@ class Launcher(abc.ABC):
         """A short human description, e.g. ``local (4 at once)``."""
         return self.kind
 
+    def warm(self, env: Mapping[str, str]) -> None:  # noqa: B027 - optional hook
+        """Get ready for a first launch with these extra variables (on the event loop).
+
+        Called once, just before the scheduler prepares the first launch of a run (while the
+        run's ``environment.json`` may still be being written): a launcher may start what
+        its launches need meanwhile. It must not block, and never fails a launch.
+        """
+
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Release resources (pollers, connections) at the end of the experiment."""
 

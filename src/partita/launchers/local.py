@@ -110,6 +110,16 @@ class LocalLauncher(Launcher, kind="local"):
             handles.append(handle)
         return handles
 
+    def warm(self, env: Mapping[str, str]) -> None:
+        """Start the fork server of the default interpreter now, before the first launch.
+
+        It imports the job runner while the scheduler gets the first job ready (and the
+        run's ``environment.json`` is written), so the first job does not wait for it.
+        """
+        if self._forking():
+            full = {**os.environ, **env}
+            self._server((LaunchRequest.python, full.get("PYTHONPATH")), full)
+
     def _spawn(self, request: LaunchRequest, env: dict[str, str]) -> dict[str, Any]:
         paths = request.paths
         mode = "ab" if request.append_logs else "wb"

@@ -85,6 +85,8 @@ class Scheduler:
     ) -> None:
         self.workspace = workspace
         self._before_launch = before_launch
+        #: The launchers told to get ready (``Launcher.warm``), by ``id``.
+        self._warmed: set[int] = set()
         self.owner = owner
         self.grace = grace
         self.env = env or {}
@@ -119,6 +121,22 @@ class Scheduler:
     def start(self) -> None:
         """Start the loop thread."""
         self._bridge.start()
+
+    def warm(self, launcher: Launcher) -> None:
+        """Let ``launcher`` get ready for its first launch now (``Launcher.warm``), in the
+        loop thread, while the script builds and submits its tasks."""
+        with self._lock:
+            self._launchers.add(launcher)  # closed with the others at the end
+        self._bridge.call_soon(self._warm, launcher)
+
+    def _warm(self, launcher: Launcher) -> None:
+        if id(launcher) in self._warmed:
+            return
+        self._warmed.add(id(launcher))
+        try:
+            launcher.warm(self.env)
+        except Exception:  # an optimisation only: the launch itself reports problems
+            pass
 
     def close(self) -> None:
         """Stop the loop thread (after :meth:`wait_idle` or :meth:`cancel_all`)."""
@@ -576,6 +594,7 @@ class Scheduler:
             tags=rec.tags,
             resumable=rec.spec.resumable,
         )
+        self._warm(rec.launcher)  # e.g. a fork server starts while the folder is read
         # One trip to the I/O pool in the common case (lock, look, begin): jobs that became
         # ready together reach the launcher together (Slurm submits them as one array).
         opened = await self._io(
