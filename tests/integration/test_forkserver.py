@@ -7,6 +7,7 @@ fork server, or ``partita.run`` when it was spawned) and what it sees.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from xputil import Script, job_dirs
 
 from partita import LocalLauncher
 from partita.errors import LauncherOptionError
+from partita.workspace import JobPaths
 
 #: The tasks live in a module (on the jobs' PYTHONPATH) so the server imports them.
 TASKS = """
@@ -290,6 +292,52 @@ class Version(Task, id="fs.version"):
     assert (1, 22) == (first["version"], second["version"])
     assert first["forked"] and second["forked"]
     assert first["ppid"] != second["ppid"]
+    # The fingerprint, hashed once in each server, is that of the file each job ran.
+    module = (xp.folder / "fsmod.py").read_bytes()
+    hashes = {
+        n: json.loads(JobPaths(folder).environment.read_text())["code"]["file_sha256"]
+        for n, folder in versions.items()
+    }
+    assert hashlib.sha256(module.replace(b"VERSION = 22", b"VERSION = 1")).hexdigest() == hashes[0]
+    assert hashlib.sha256(module).hexdigest() == hashes[1]
+
+
+def test_server_starts_when_the_experiment_is_entered(script: Any) -> None:
+    """The fork server is started on entry, before any submission, and runs the first job."""
+    xp = xp_with_tasks(
+        script,
+        """
+        import json, os, time
+        from fsmod import Where
+
+        def servers():
+            found = []
+            for pid in os.listdir("/proc"):
+                try:
+                    status = Path("/proc", pid, "status").read_text()
+                    cmdline = Path("/proc", pid, "cmdline").read_bytes()
+                except OSError:
+                    continue
+                ppid = [l for l in status.splitlines() if l.startswith("PPid:")]
+                mine = bool(ppid) and int(ppid[0].split()[1]) == os.getpid()
+                if mine and b"partita._forkserver" in cmdline:
+                    found.append(int(pid))
+            return found
+
+        with experiment("wd", "warm"):
+            deadline = time.monotonic() + 60
+            while not servers():
+                assert time.monotonic() < deadline, "no fork server before the first submission"
+                time.sleep(0.02)
+            Path("server.json").write_text(json.dumps(servers()))
+            Where(n=1).submit()
+        """,
+    )
+    result = xp.run()
+    assert 0 == result.returncode, result.stderr
+    (server,) = json.loads((xp.folder / "server.json").read_text())
+    info = where(only(xp.folder / "wd", "fs.where"))
+    assert info["forked"] and server == info["ppid"]
 
 
 def test_threads_at_import_are_refused_and_spawned(script: Any) -> None:
