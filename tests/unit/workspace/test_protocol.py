@@ -155,3 +155,15 @@ def test_the_runner_spells_no_file_name_of_a_job_folder() -> None:
     tree = ast.parse(Path(partita.run.__file__).read_text())
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
     assert not names & strings
+
+
+def test_lock_note_is_replaced_whole_by_a_shorter_one(tmp_path: Path) -> None:
+    """The holder's note is written over the previous one: nothing of a longer note is left."""
+    from partita.workspace._locks import FileLock, holder
+
+    path = tmp_path / "lock"
+    with FileLock(path, note={"role": "launcher", "long": "x" * 500}):
+        assert "x" * 500 == (holder(path) or {}).get("long")
+    with FileLock(path, note={"role": "runner"}):
+        note = holder(path)
+        assert note is not None and "runner" == note["role"] and "long" not in note
