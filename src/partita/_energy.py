@@ -76,6 +76,16 @@ class Running:
         return out
 
 
+#: Whether each meter package is installed, as a warm process (the fork server) found it
+#: once for the jobs forked from it (:func:`probe`); a spawned job looks it up itself.
+_probed: dict[str, bool] = {}
+
+
+def probe() -> None:
+    """Look up the installed meters now, once, for the jobs this process will fork."""
+    _probed["codecarbon"] = _installed("codecarbon")
+
+
 def _installed(name: str) -> bool:
     """Whether ``name`` can be imported, without importing it."""
     if name in sys.modules:
@@ -101,7 +111,8 @@ def _starter() -> Any:
             return importlib.import_module(chosen).start(folder)
 
         return start_chosen
-    if _installed("codecarbon"):
+    found = _probed.get("codecarbon")
+    if found if found is not None else _installed("codecarbon"):
         return _codecarbon
     return None
 

@@ -351,6 +351,8 @@ def serve(refused: set[str] | None = None) -> int:
     import partita.workspace
     from partita import _energy, _jobenv  # noqa: F401  (hashlib, the environment record)
 
+    _energy.probe()  # is a meter installed: looked up once, not per job
+
     try:
         import resource  # noqa: F401  (the job's CPU and memory figures at its end)
     except ImportError:
