@@ -274,7 +274,7 @@ def _load(paths: Any) -> Any:
     from partita.config import _runtime
     from partita.config._serial import load
 
-    workspace = paths.root.parent.parent.parent
+    workspace = paths.workdir
     _runtime.set_current_workspace(workspace)
     task = load(paths.root)
     if not hasattr(task, "execute"):

@@ -314,12 +314,8 @@ def _param_types(workspace: Workspace, info: JobInfo) -> dict[str, str]:
 
 def _outputs(paths: JobPaths) -> list[dict[str, Any]]:
     """What the job published (``partita.publish``), as plain JSON, each once, in order."""
-    seen: set[str] = set()
     found = []
-    for entry in read_outputs(paths):
-        if entry["key"] in seen:
-            continue
-        seen.add(entry["key"])
+    for entry in read_outputs(paths, once=True):
         document = entry.get("config")
         try:
             value = to_plain(document) if isinstance(document, dict) else entry.get("value")

@@ -351,7 +351,7 @@ class Job:
             return
         from partita.scheduler._outputs import output_value
 
-        workspace = record.paths.root.parent.parent.parent
+        workspace = record.paths.workdir
 
         def deliver(entry: dict[str, Any]) -> None:
             callback(output_value(entry, workspace))
@@ -363,14 +363,9 @@ class Job:
         from partita.scheduler._outputs import output_value
         from partita.workspace import read_outputs
 
-        workspace = self._record.paths.root.parent.parent.parent
-        seen: set[str] = set()
-        values = []
-        for entry in read_outputs(self._record.paths):
-            if (name is None or entry["name"] == name) and entry["key"] not in seen:
-                seen.add(entry["key"])
-                values.append(output_value(entry, workspace))
-        return values
+        workspace = self._record.paths.workdir
+        entries = read_outputs(self._record.paths, name, once=True)
+        return [output_value(entry, workspace) for entry in entries]
 
     def __repr__(self) -> str:
         reason = f", {self.reason}" if self.reason else ""

@@ -303,12 +303,8 @@ def job_outputs(paths: JobPaths, workspace: Workspace, limit: int = 100) -> list
     """
     from partita.workspace import read_outputs
 
-    seen: set[str] = set()
     found = []
-    for entry in read_outputs(paths):
-        if entry["key"] in seen:
-            continue
-        seen.add(entry["key"])
+    for entry in read_outputs(paths, once=True):
         document = entry.get("config")
         found.append(
             {

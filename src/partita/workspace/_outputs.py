@@ -132,6 +132,20 @@ class OutputCursor:
         return entries
 
 
-def read_outputs(paths: JobPaths) -> list[dict[str, Any]]:
-    """Every whole entry of the job's outputs (none when it published nothing)."""
-    return OutputCursor(paths).read_new()
+def read_outputs(
+    paths: JobPaths, name: str | None = None, *, once: bool = False
+) -> list[dict[str, Any]]:
+    """Every whole entry of the job's outputs (none when it published nothing), in order.
+
+    ``name``: only the outputs of that name. ``once``: each output once (the first entry of
+    each ``key``), as watchers and displays see them.
+    """
+    entries = OutputCursor(paths).read_new()
+    if name is not None:
+        entries = [entry for entry in entries if entry["name"] == name]
+    if once:
+        first: dict[str, dict[str, Any]] = {}
+        for entry in entries:
+            first.setdefault(entry["key"], entry)
+        entries = list(first.values())  # in the order of each key's first entry
+    return entries

@@ -40,6 +40,11 @@ class JobPaths:
         return f"JobPaths({str(self.root)!r})"
 
     @property
+    def workdir(self) -> Path:
+        """The work directory holding this job folder (``WORKDIR`` above)."""
+        return self.root.parent.parent.parent
+
+    @property
     def params(self) -> Path:
         """The full config, reloadable with ``partita.load``."""
         return self._file(_layout.PARAMS)

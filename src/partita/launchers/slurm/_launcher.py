@@ -336,7 +336,7 @@ class SlurmLauncher(Launcher, kind="slurm"):
         members: list[tuple[LaunchRequest, asyncio.Future[Any]]],
     ) -> list[dict[str, Any]]:
         first = members[0][0]
-        workdir = first.paths.root.parent.parent.parent
+        workdir = first.paths.workdir
         folder = workdir / "slurm"
         logs = folder / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -404,7 +404,7 @@ class SlurmLauncher(Launcher, kind="slurm"):
     ) -> list[dict[str, Any]]:
         """Submit one array whose elements each run up to ``per`` of ``members`` in turn."""
         first = members[0][0]
-        workdir = first.paths.root.parent.parent.parent
+        workdir = first.paths.workdir
         folder = workdir / "slurm"
         logs = folder / "logs"
         logs.mkdir(parents=True, exist_ok=True)
