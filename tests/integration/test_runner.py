@@ -224,6 +224,8 @@ def test_a_failed_job_exits_1_and_help_shows_the_parameters(xp: Script) -> None:
     assert {"kernel": "linear"} == json.loads(latest.stdout)["tags"]
     shown = partita(xp.folder, "run", str(xp.path), "--help")
     assert 0 == shown.returncode, shown.stderr
+    assert shown.stdout.startswith("usage: partita run xp.py [KEY=VALUE ...]"), shown.stdout
+    assert xp.run("--help").stdout.startswith("usage: python xp.py [KEY=VALUE ...]")
     for text in ("Digits sweep.", "Regularisation values to try.", "model.layers",
                  "How many layers.", "--multirun", "list[float]; default [0.1, 1.0]"):  # fmt: skip
         assert text in shown.stdout, shown.stdout

@@ -29,6 +29,7 @@ from partita.workspace import RunPaths, Workspace, iter_runs, read_config, read_
 __all__ = ["find_run", "print_run_config", "run"]
 
 ENV_RERUN = "PARTITA_RERUN"  # read by partita.runner (experiment_main)
+ENV_RUN_SCRIPT = "PARTITA_RUN_SCRIPT"  # the script started: its --help says 'partita run'
 
 RUN_HELP = """Run an experiment script with this Python; exit with its exit code.
 
@@ -234,6 +235,7 @@ def run(ctx: click.Context, args: tuple[str, ...]) -> None:
             raise UsageFailure(f"script {script} does not exist (or is not a file).")
         if workdir is not None and "-w" not in rest:
             rest = ["-w", workdir, *rest]
+    env[ENV_RUN_SCRIPT] = script
     try:
         process = subprocess.Popen([sys.executable, script, *rest], env=env, cwd=folder)
     except OSError as exc:

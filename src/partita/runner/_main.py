@@ -43,6 +43,8 @@ __all__ = ["ENV_RERUN", "ExperimentMain", "Plan", "dump_yaml", "experiment_main"
 
 ENV_RERUN = "PARTITA_RERUN"
 """Set by ``partita run --rerun``: the run folder whose configuration is repeated."""
+ENV_RUN_SCRIPT = "PARTITA_RUN_SCRIPT"
+"""Set by ``partita run``: the script it started, so that ``--help`` names that command."""
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -50,6 +52,19 @@ RECORD_VERSION = 1
 
 F = TypeVar("F", bound=Callable[..., Any])
 _OPTIONS = ("--config", "--multirun", "--show", "--workdir", "--help")
+
+
+def _prog() -> str:
+    """How the script was started, for ``usage:``: ``python xp.py`` or ``partita run xp.py``.
+
+    ``partita run`` names the script it starts in :data:`ENV_RUN_SCRIPT`; a script that
+    this one starts in turn inherits the variable but has another ``sys.argv[0]``.
+    """
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    name = os.path.basename(argv0) or "xp.py"
+    if argv0 and os.environ.get(ENV_RUN_SCRIPT) == argv0:
+        return f"partita run {name}"
+    return f"python {name}"
 
 
 @dataclass
@@ -221,11 +236,11 @@ class ExperimentMain(Generic[F]):
     def main(self, argv: list[str] | None = None) -> int:
         """Run as the script would with ``argv``; returns the exit code."""
         argv = list(sys.argv[1:] if argv is None else argv)
-        prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "xp.py"
+        prog = _prog()
         try:
             args = parse_arguments(argv)
             if args.help:
-                print(help_text(f"python {prog}", self.name, self.config_class))
+                print(help_text(prog, self.name, self.config_class))
                 return 0
             rerun = os.environ.get(ENV_RERUN)
             files: list[dict[str, str]] = []

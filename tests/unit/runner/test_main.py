@@ -79,3 +79,21 @@ def test_the_hint_for_a_text_with_a_comma_works_in_a_shell(
     assert hint is not None, err
     assert 0 == main.main(["C=[3]", *shlex.split(hint.group(1))])  # the hint, through a shell
     assert ["a,b"] == [cfg.kernel for cfg in seen]
+
+
+def test_help_names_the_command_that_started_the_script(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main = make(tmp_path, [])
+    monkeypatch.setattr("sys.argv", ["examples/xp.py"])
+    monkeypatch.delenv("PARTITA_RUN_SCRIPT", raising=False)
+    assert 0 == main.main(["--help"])
+    assert capsys.readouterr().out.startswith("usage: python xp.py [KEY=VALUE ...]")
+    # Started by `partita run examples/xp.py`, which names the script it starts.
+    monkeypatch.setenv("PARTITA_RUN_SCRIPT", "examples/xp.py")
+    assert 0 == main.main(["--help"])
+    assert capsys.readouterr().out.startswith("usage: partita run xp.py [KEY=VALUE ...]")
+    # A script that the started one runs in turn inherits the variable, not the name.
+    monkeypatch.setattr("sys.argv", ["other.py"])
+    assert 0 == main.main(["--help"])
+    assert capsys.readouterr().out.startswith("usage: python other.py ")
