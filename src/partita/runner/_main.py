@@ -188,9 +188,7 @@ class ExperimentMain(Generic[F]):
         layers, read = load_files(args.files)
         if files is not None:
             files.extend(read)
-        assignments = from_files(cls, layers) + from_overrides(
-            cls, args.overrides, args.multirun
-        )
+        assignments = from_files(cls, layers) + from_overrides(cls, args.overrides, args.multirun)
         check_sweepable(cls, assignments, args.multirun)
         combos = combinations(assignments)
         swept = [a.key for a in assignments if a.is_sweep]
