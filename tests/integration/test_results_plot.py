@@ -83,6 +83,13 @@ def test_plot_a_metric_by_a_parameter_into_a_png(
     width, height = _png_size(path)
     assert (width, height) == (700, 450)
     assert path.stat().st_size > 10_000  # axes, labels and a line, not an empty canvas
+    # A relative --output is printed as the absolute path of the file written.
+    (tmp_path / "figs").mkdir()
+    args = ["results", "-w", str(workdir), "--plot", "accuracy", "-o", "figs/../figs/acc.svg"]
+    out = CliRunner().invoke(cli, [*args, "--by", "lr"])
+    assert out.exit_code == 0, out.output
+    assert out.stdout.strip() == str(tmp_path / "figs" / "acc.svg")
+    assert (tmp_path / "figs" / "acc.svg").is_file()
 
 
 def test_plot_by_a_parameter_per_hue_into_an_svg(workdir: Path, tmp_path: Path) -> None:

@@ -306,14 +306,16 @@ def plot_output(output: str | os.PathLike[str] | None, metric: str) -> Path:
     """The file a plot of ``metric`` goes to, checked before anything is read or drawn.
 
     ``output`` as given, or ``<metric>.png`` in the current folder (characters unsafe in a
-    file name become ``_``). Raises :class:`partita.errors.PlotError` for a suffix other
-    than ``.png``, ``.svg``, ``.pdf``, a folder that does not exist, or no matplotlib.
+    file name become ``_``), as an absolute path (resolved in the current folder): the path
+    printed and returned is one that works from anywhere. Raises
+    :class:`partita.errors.PlotError` for a suffix other than ``.png``, ``.svg``, ``.pdf``,
+    a folder that does not exist, or no matplotlib.
     """
     if output is None:
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", metric).strip("._") or "plot"
-        path = Path.cwd() / f"{stem}.png"
+        path = (Path.cwd() / f"{stem}.png").resolve()
     else:
-        path = Path(output)
+        path = Path(output).resolve()
     _format_of(path)
     _need_matplotlib()
     return path
