@@ -16,6 +16,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,39 @@ def _signature(paths: Iterable[Path]) -> str:
         except OSError:
             parts.append("-")
     return "|".join(parts)
+
+
+@dataclass(frozen=True)
+class _JobFilter:
+    """The filters of :meth:`Index.jobs` and :meth:`Index.iter_jobs`, built in one place.
+
+    ``sql`` (a ``WHERE`` clause, with ``args``) selects the rows; the tags are compared as
+    typed values once a row is read (:meth:`keeps`).
+    """
+
+    sql: str
+    args: list[Any]
+    tags: dict[str, Any]
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        states: Iterable[str] = (),
+        task: str | None = None,
+        experiment: str | None = None,
+        tags: dict[str, Any] | None = None,
+        since: float | None = None,
+        damaged: bool = False,
+    ) -> _JobFilter:
+        sql, args = Index._where(states=states, task=task, experiment=experiment, since=since)
+        if damaged:
+            sql += " AND damage IS NOT NULL AND damage != '[]'"
+        return cls(sql, args, dict(tags or {}))
+
+    def keeps(self, info: JobInfo) -> bool:
+        """Whether the job read from a selected row has every tag asked for."""
+        return all(k in info.tags and _same_tag(info.tags[k], v) for k, v in self.tags.items())
 
 
 class Index:
@@ -487,27 +521,23 @@ class Index:
         ``"1"``. ``since`` is a timestamp: jobs submitted, started or ended after it.
         ``ids``: only these identifiers. ``damaged``: only jobs with unreadable files.
         """
-        sql, args = self._where(states=states, task=task, experiment=experiment, since=since)
-        if damaged:
-            sql += " AND damage IS NOT NULL AND damage != '[]'"
+        where = _JobFilter.of(
+            states=states, task=task, experiment=experiment, tags=tags, since=since, damaged=damaged
+        )
         if ids is not None:
             wanted = list(dict.fromkeys(ids))
             rows = []
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 rows += self._db.execute(
-                    f"SELECT * FROM jobs {sql} AND id IN ({','.join('?' * len(chunk))})",
-                    [*args, *chunk],
+                    f"SELECT * FROM jobs {where.sql} AND id IN ({','.join('?' * len(chunk))})",
+                    [*where.args, *chunk],
                 ).fetchall()
         else:
-            rows = self._db.execute(f"SELECT * FROM jobs {sql}", args).fetchall()
+            rows = self._db.execute(f"SELECT * FROM jobs {where.sql}", where.args).fetchall()
         infos = self._infos(rows)
-        if tags:
-            infos = [
-                info
-                for info in infos
-                if all(k in info.tags and _same_tag(info.tags[k], v) for k, v in tags.items())
-            ]
+        if where.tags:
+            infos = [info for info in infos if where.keeps(info)]
         infos.sort(key=lambda i: i.ended or i.started or i.submitted or 0, reverse=True)
         return infos
 
@@ -519,6 +549,7 @@ class Index:
         experiment: str | None = None,
         tags: dict[str, Any] | None = None,
         since: float | None = None,
+        damaged: bool = False,
         batch: int = 500,
     ) -> Iterator[JobInfo]:
         """The jobs of :meth:`jobs` (same filters, same order), read ``batch`` rows at a time.
@@ -527,10 +558,12 @@ class Index:
         on a work directory of 100,000 jobs answers at once, and memory stays flat. Do not
         refresh the index while iterating.
         """
-        sql, args = self._where(states=states, task=task, experiment=experiment, since=since)
+        where = _JobFilter.of(
+            states=states, task=task, experiment=experiment, tags=tags, since=since, damaged=damaged
+        )
         cursor = self._db.execute(
-            f"SELECT * FROM jobs {sql} ORDER BY coalesce(ended, started, submitted, 0) DESC",
-            args,
+            f"SELECT * FROM jobs {where.sql} ORDER BY coalesce(ended, started, submitted, 0) DESC",
+            where.args,
         )
         while rows := cursor.fetchmany(batch):
             runs: dict[str, list[sqlite3.Row]] = {}
@@ -542,9 +575,7 @@ class Index:
                 runs.setdefault(r["job"], []).append(r)
             for row in rows:
                 info = self._info(row, runs.get(row["id"], []))
-                if not tags or all(
-                    k in info.tags and _same_tag(info.tags[k], v) for k, v in tags.items()
-                ):
+                if where.keeps(info):
                     yield info
 
     def counts(self, *, experiment: str | None = None) -> dict[str, int]:

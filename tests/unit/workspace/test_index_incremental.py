@@ -425,3 +425,39 @@ def test_jobs_a_run_records_are_reported_when_the_run_changes(
     shutil.rmtree(workspace.experiments / "rerun")
     assert {ident(1), ident(2), ident(3)} == index.refresh()
     assert {} == index.job(ident(1)).tags
+
+
+def test_jobs_and_iter_jobs_select_alike(workspace: Workspace) -> None:
+    """One filter builder: the list and the stream of the index take the same filters."""
+    tagged = workspace.job(TYPE, ident(1))
+    with hold(tagged.lock):
+        begin_attempt(
+            tagged,
+            read_state(tagged),
+            owner={"experiment": "inc"},
+            placeholder={"kind": "local"},
+            tags={"seed": 1},
+            keep_previous=False,
+        )
+    broken = workspace.job(TYPE, ident(N + 1))  # running, then its state.json unreadable
+    broken.root.mkdir(parents=True)
+    broken.params.write_text("{}\n")
+    begin(broken)
+    broken.state.write_text("{not json")
+    with Index(workspace) as idx:
+        idx.refresh()
+        for filters in (
+            {},
+            {"states": ["done"]},
+            {"task": OTHER},
+            {"tags": {"seed": 1}},
+            {"tags": {"seed": "1"}},
+            {"damaged": True},
+            {"states": ["done"], "task": TYPE, "since": 0.0},
+        ):
+            listed = [info.identifier for info in idx.jobs(**filters)]
+            streamed = [info.identifier for info in idx.iter_jobs(**filters, batch=7)]
+            assert sorted(listed) == sorted(streamed), filters
+        assert [ident(1)] == [info.identifier for info in idx.iter_jobs(tags={"seed": 1})]
+        assert [] == list(idx.iter_jobs(tags={"seed": "1"}))
+        assert [ident(N + 1)] == [info.identifier for info in idx.iter_jobs(damaged=True)]
