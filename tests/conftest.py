@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
+
+# The helpers shared by the unit and the integration tests (jobfolders.py) live here.
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
 REQUIRE = os.environ.get("PARTITA_REQUIRE_INTEGRATION") == "1"
 #: The markers of tests that CI must run: a skip of one of them is a failure there.

@@ -21,16 +21,9 @@ with warnings.catch_warnings():  # "install httpx2 instead": httpx is what we ha
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from jobfolders import begin, finish, ident, make_job
 from partita.web import create_app
-from partita.workspace import (
-    JobPaths,
-    JobState,
-    Workspace,
-    begin_attempt,
-    hold,
-    read_state,
-    record_final,
-)
+from partita.workspace import JobPaths, JobState, Workspace
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`"),
@@ -43,35 +36,11 @@ OTHER = "feed.other"
 N = 400
 
 
-def ident(i: int) -> str:
-    return f"{i:064x}"
-
-
-def begin(paths: JobPaths) -> int:
-    with hold(paths.lock):
-        return begin_attempt(
-            paths,
-            read_state(paths),
-            owner={"experiment": "feed"},
-            placeholder={"kind": "local"},
-            tags={},
-            keep_previous=False,
-        )
-
-
-def finish(paths: JobPaths, state: JobState, attempt: int) -> None:
-    recorded = record_final(paths, state, attempt=attempt, exit_code=0)
-    assert recorded is not None and recorded.written
-
-
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     ws = Workspace(tmp_path / "wd")
     for i in range(N):
-        paths = ws.job(OTHER if i % 10 == 0 else TYPE, ident(i))
-        paths.root.mkdir(parents=True)
-        paths.params.write_text("{}\n")
-        finish(paths, JobState.DONE, begin(paths))
+        make_job(ws, OTHER if i % 10 == 0 else TYPE, i, JobState.DONE)
     return ws
 
 

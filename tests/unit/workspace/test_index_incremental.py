@@ -20,52 +20,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from jobfolders import begin, finish, ident, make_job
 from partita.cli import cli
-from partita.workspace import (
-    Index,
-    JobPaths,
-    JobState,
-    Workspace,
-    begin_attempt,
-    hold,
-    read_state,
-    record_final,
-)
+from partita.workspace import Index, JobState, Workspace
 from partita.workspace import _index as index_module
 from partita.workspace._journal import JOURNAL, reset_journal
 
 TYPE = "inc.task"
 OTHER = "inc.other"
 N = 120
-
-
-def ident(i: int) -> str:
-    return f"{i:064x}"
-
-
-def begin(paths: JobPaths) -> int:
-    with hold(paths.lock):
-        return begin_attempt(
-            paths,
-            read_state(paths),
-            owner={"experiment": "inc"},
-            placeholder={"kind": "local"},
-            tags={},
-            keep_previous=False,
-        )
-
-
-def finish(paths: JobPaths, state: JobState, attempt: int) -> None:
-    recorded = record_final(paths, state, attempt=attempt, exit_code=0)
-    assert recorded is not None and recorded.written
-
-
-def make_job(workspace: Workspace, type_id: str, i: int, state: JobState) -> JobPaths:
-    paths = workspace.job(type_id, ident(i))
-    paths.root.mkdir(parents=True, exist_ok=True)
-    paths.params.write_text("{}\n")
-    finish(paths, state, begin(paths))
-    return paths
 
 
 def age_type_folders(workspace: Workspace) -> None:
@@ -429,16 +392,7 @@ def test_jobs_a_run_records_are_reported_when_the_run_changes(
 
 def test_jobs_and_iter_jobs_select_alike(workspace: Workspace) -> None:
     """One filter builder: the list and the stream of the index take the same filters."""
-    tagged = workspace.job(TYPE, ident(1))
-    with hold(tagged.lock):
-        begin_attempt(
-            tagged,
-            read_state(tagged),
-            owner={"experiment": "inc"},
-            placeholder={"kind": "local"},
-            tags={"seed": 1},
-            keep_previous=False,
-        )
+    begin(workspace.job(TYPE, ident(1)), tags={"seed": 1})
     broken = workspace.job(TYPE, ident(N + 1))  # running, then its state.json unreadable
     broken.root.mkdir(parents=True)
     broken.params.write_text("{}\n")
