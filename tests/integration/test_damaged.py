@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from xputil import Script
+from xputil import Script, monitor
 
 from partita.cli import cli
 
@@ -286,14 +286,7 @@ def test_no_traceback_from_the_real_command(base: Path, tmp_path: Path) -> None:
 
 def test_monitor_api_on_damaged_files(base: Path, tmp_path: Path) -> None:
     """The monitor's JSON API answers for every job and run, damaged ones included."""
-    pytest.importorskip("starlette")
     import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    from partita.web import create_app
 
     workdir = tmp_path / "wd"
     shutil.copytree(base, workdir)
@@ -306,8 +299,7 @@ def test_monitor_api_on_damaged_files(base: Path, tmp_path: Path) -> None:
     RUN_DAMAGE["jsonl-bad-lines"][1](run)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with TestClient(create_app(workdir, token="t" * 20)) as client:
-            assert 200 == client.get("/?token=" + "t" * 20).status_code
+        with monitor(workdir, token="t" * 20) as client:
             jobs = client.get("/api/jobs")
             assert 200 == jobs.status_code
             listed = {job["id"]: job for job in jobs.json()["jobs"]}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from xputil import job_dirs
+from xputil import job_dirs, monitor
 
 from partita.analysis import result_rows
 from partita.cli import cli
@@ -94,21 +94,11 @@ def test_a_meter_records_energy_everywhere(script, isolation: str) -> None:  # t
 
 
 def test_monitor_job_view_has_the_energy(script) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("starlette")
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    from partita.web import create_app
-
     xp = script(BODY)
     assert 0 == xp.run(env=_with_fake(xp.folder)).returncode
     wd = xp.folder / "wd"
     (folder,) = job_dirs(wd, "energy.work")
-    with TestClient(create_app(wd, token="t0ken")) as client:
-        assert 200 == client.get("/?token=t0ken").status_code
+    with monitor(wd, token="t0ken") as client:
         detail = client.get(f"/api/jobs/{folder.name}").json()
         assert 0.0011 == detail["environment"]["energy"]["emissions_kg"]
         script_js = client.get("/static/app.js").text

@@ -7,14 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from xputil import Script
+from xputil import Script, monitor, wait_for
 
 from partita.cli import cli
 from partita.workspace import RunPaths, Workspace, iter_runs, read_run, read_submissions
@@ -37,16 +36,6 @@ def invoke(*args: Any) -> Any:
     result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or condition}")
 
 
 def runs_of(wd: Path, experiment: str) -> list[RunPaths]:
@@ -89,11 +78,7 @@ with experiment("wd", "study", max_jobs=2):
     assert f"jobs of the latest run ({latest})" in shown
     listed = json.loads(invoke("experiments", "list", "-w", wd, "--json").stdout)
     assert listed[0]["latest"]["run"] == latest and listed[0]["runs"] == 2
-    from starlette.testclient import TestClient
-
-    from partita.web import create_app
-
-    with TestClient(create_app(wd, token="t")) as client:
+    with monitor(wd, token="t") as client:
         (entry,) = client.get("/api/experiments?token=t").json()["experiments"]
         assert entry["latest"]["run"] == latest
         assert [run["dry_run"] for run in entry["runs"]] == [True, False]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from xputil import Script
+from xputil import Script, monitor
 
 from partita.cli import cli
 from partita.workspace import Workspace, _index_open, open_index
@@ -159,21 +159,14 @@ def test_open_index_in_memory_when_nothing_can_be_written(
 
 def test_monitor_survives_an_index_corrupted_under_it(workdir: Path) -> None:
     """The monitor keeps its index open for days: corrupted in place, it is rebuilt."""
-    pytest.importorskip("starlette")
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
+    pytest.importorskip("starlette")
     from partita.web import _monitor as web_monitor
-    from partita.web import create_app
 
-    token = "t" * 20
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with TestClient(create_app(workdir, token=token)) as client:
-            assert 200 == client.get(f"/?token={token}").status_code
+        with monitor(workdir, token="t" * 20) as client:
             assert 3 == len(client.get("/api/jobs").json()["jobs"])
             index = workdir / "index.sqlite"
             with sqlite3.connect(index) as db:

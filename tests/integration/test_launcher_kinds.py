@@ -11,13 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import kinds
 from click.testing import CliRunner
-from xputil import Script, job_dirs
+from xputil import Script, job_dirs, wait_for
 
 from partita.cli import cli
 
@@ -54,14 +53,6 @@ def cli_ok(*args: Any) -> str:
     assert isinstance(result.exception, SystemExit | None), result.exception
     assert 0 == result.exit_code, result.output
     return result.stdout
-
-
-def wait_for(condition: Any, timeout: float = 30.0, what: str = "") -> None:
-    """Poll ``condition()`` until it is true, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def handle_of(folder: Path) -> dict[str, Any]:

@@ -13,11 +13,10 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
 from pathlib import Path
 
 import pytest
-from xputil import Script
+from xputil import Script, monitor
 
 BEFORE = """
 from pathlib import Path
@@ -197,15 +196,7 @@ def test_a_renamed_task_reuses_its_jobs_and_migrate_moves_them(project: Path) ->
     assert 2 == json.loads(again.stdout)["unchanged"]
 
     # The monitor's job page says it too.
-    pytest.importorskip("starlette")
-    with warnings.catch_warnings():  # "install httpx2 instead": httpx is what we have
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    from partita.web import create_app
-
-    with TestClient(create_app(wd, token="migrate-token-0123456789")) as client:
-        assert 200 == client.get("/?token=migrate-token-0123456789").status_code
+    with monitor(wd, token="migrate-token-0123456789") as client:
         detail = client.get(f"/api/jobs/{identifiers[0]}").json()
     assert "demo.fit" == detail["type"]
     assert ["migrated by partita migrate (moved from demo.train/"] == [

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from xputil import Script
+from xputil import Script, monitor, wait_for
 
 from partita.cli import cli
 
@@ -72,16 +71,6 @@ with experiment("wd", "live", **options) as xp:
 print("LOSSES", json.dumps(seen))
 print("OUTPUTS", len(train.job.outputs("checkpoint")))
 """
-
-
-def _wait_for(condition: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or condition}")
 
 
 def _outputs_file(tmp_path: Path) -> Path:
@@ -139,18 +128,7 @@ def test_each_checkpoint_evaluated_while_training_runs(
 
 def _monitor_outputs(workdir: Path, ident: str) -> list[dict[str, Any]]:
     """What the web monitor's job page shows of the job's outputs."""
-    pytest.importorskip("starlette")
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    from partita.web import create_app
-
-    token = "test-token-0123456789"
-    with TestClient(create_app(workdir, token=token)) as client:
-        assert client.get(f"/?token={token}").status_code == 200
+    with monitor(workdir) as client:
         detail = client.get(f"/api/jobs/{ident}").json()
     return list(detail["outputs"])
 
@@ -164,8 +142,8 @@ def test_killed_experiment_rerun_evaluates_each_checkpoint_once(
     xp = script(BODY)
     proc = xp.popen(env=env)
     try:
-        _wait_for(lambda: _published(tmp_path) >= 2, what="two checkpoints")
-        _wait_for(lambda: log.exists(), what="a first evaluation")
+        wait_for(lambda: _published(tmp_path) >= 2, what="two checkpoints")
+        wait_for(lambda: log.exists(), what="a first evaluation")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
@@ -224,7 +202,7 @@ def test_watching_never_holds_an_experiment_that_stops_or_detaches(
         env["PARTITA_DETACH"] = "1"
     proc = script(BODY).popen(env=env)
     try:
-        _wait_for(lambda: _published(tmp_path) >= 1, what="a first checkpoint")
+        wait_for(lambda: _published(tmp_path) >= 1, what="a first checkpoint")
         if how == "ctrl-c":
             proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -241,6 +219,6 @@ def test_watching_never_holds_an_experiment_that_stops_or_detaches(
         assert "detached" in err
         assert state["state"] == "running"
         os.kill(int(state["runner"]["pid"]), signal.SIGTERM)  # the job this test started
-        _wait_for(
+        wait_for(
             lambda: (_outputs_file(tmp_path).parent / "failed").exists(), what="the job to end"
         )

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from xputil import job_dirs
+from xputil import job_dirs, monitor
 
 from partita.cli import cli
 
@@ -116,21 +116,11 @@ def test_jobs_show_lists_pretasks(script) -> None:  # type: ignore[no-untyped-de
 
 
 def test_monitor_job_view_lists_pretasks(script) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("starlette")
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    from partita.web import create_app
-
     xp = script(BODY)
     assert 0 == xp.run("ok").returncode
     wd = xp.folder / "wd"
     seen = []
-    with TestClient(create_app(wd, token="t0ken")) as client:
-        assert 200 == client.get("/?token=t0ken").status_code
+    with monitor(wd, token="t0ken") as client:
         for folder in job_dirs(wd, "pre.draw"):
             params = client.get(f"/api/jobs/{folder.name}").json()["params"]
             seen.append([p["$config"]["type"] for p in params.get("pretasks", [])])

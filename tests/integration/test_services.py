@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from xputil import Script
+from xputil import Script, monitor, wait_for
 
 from partita.cli import cli
 from partita.workspace import is_alive
@@ -45,16 +44,6 @@ with experiment("wd", "svc") as xp:
 """
 
 
-def _wait_for(condition: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or condition}")
-
-
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as reply:
         return str(reply.read().decode())
@@ -76,24 +65,13 @@ def _status(workdir: Path) -> dict[str, Any]:
 
 def _started(tmp_path: Path) -> dict[str, Any]:
     path = tmp_path / "service.json"
-    _wait_for(path.exists, what="the service to start")
+    wait_for(path.exists, what="the service to start")
     return dict(json.loads(path.read_text()))
 
 
 def _monitor_services(workdir: Path) -> list[tuple[str, str, str]]:
     """The services the web monitor's run page shows."""
-    pytest.importorskip("starlette")
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    from partita.web import create_app
-
-    token = "test-token-0123456789"
-    with TestClient(create_app(workdir, token=token)) as client:
-        assert client.get(f"/?token={token}").status_code == 200
+    with monitor(workdir) as client:
         (run,) = client.get("/api/experiments").json()["experiments"][0]["runs"]
         detail = client.get(f"/api/experiments/svc/runs/{run['run']}").json()
     return [(s["name"], s["url"], s["state"]) for s in detail["services"]]
@@ -150,7 +128,7 @@ def test_service_ends_with_an_interrupted_or_killed_experiment(
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    _wait_for(lambda: _gone(info["pid"]), timeout=30, what="the service process to end")
+    wait_for(lambda: _gone(info["pid"]), timeout=30, what="the service process to end")
     assert _refused(info["url"])
     assert _status(tmp_path / "wd")["services"] == []
 

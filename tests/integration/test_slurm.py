@@ -9,10 +9,9 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
-from xputil import Script, job_dirs
+from xputil import Script, job_dirs, job_printing, launcher_stats, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -38,11 +37,6 @@ print(json.dumps({**launcher.statistics(), "batches": launcher.batch_sizes}))
 """
 
 
-def _stats(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    """The launcher's command counts, and the size of each batch of requests it submitted."""
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def test_helloworld_on_slurm(slurm_env: dict[str, str], script) -> None:  # type: ignore[no-untyped-def]
     """The hello-world experiment runs on Slurm: HELLO WORLD, then nothing on a second run."""
     xp = script(HELLO)
@@ -54,13 +48,13 @@ def test_helloworld_on_slurm(slurm_env: dict[str, str], script) -> None:  # type
     assert "slurm" == state["launcher"]["kind"]
     # The two Say jobs went in one array (pending together); Concat was queued at once, after
     # them. Only a main thread stalled between the two submissions separates the Say jobs.
-    stats = _stats(result)
+    stats = launcher_stats(result)
     assert stats["batches"] in ([2, 1], [1, 1, 1]), stats
     assert len(stats["batches"]) == stats["sbatch"], stats  # one array per batch
     again = xp.run(timeout=60)
     assert 0 == again.returncode, again.stderr
     assert "nothing to run" in again.stderr
-    assert 0 == _stats(again).get("sbatch", 0)
+    assert 0 == launcher_stats(again).get("sbatch", 0)
 
 
 def test_hostile_paths(slurm_env: dict[str, str], tmp_path: Path) -> None:
@@ -161,15 +155,15 @@ def test_dag_queued_with_afterok_detached_then_reconciled(slurm_env, script) -> 
     assert 0 == first.returncode, first.stderr
     assert "detached: 4 job(s)" in first.stderr
     # a; b and c together (queued after a in the same moment); d
-    assert [1, 2, 1] == _stats(first)["batches"]
-    assert 3 == _stats(first)["sbatch"]
+    assert [1, 2, 1] == launcher_stats(first)["batches"]
+    assert 3 == launcher_stats(first)["sbatch"]
     folders = job_dirs(xp.folder / "wd", "slurm.step")
     assert 4 == len(folders)
     # Not waited for: the chain a -> b -> d takes 3 s of sleep alone, after Slurm starts it.
     assert not all((d / "done").exists() for d in folders), "detach should not wait for the jobs"
     second = xp.run(env={"DAG_LOG": str(log)}, timeout=120)
     assert 0 == second.returncode, second.stderr
-    assert 0 == _stats(second).get("sbatch", 0), "nothing should be submitted again"
+    assert 0 == launcher_stats(second).get("sbatch", 0), "nothing should be submitted again"
     assert {f"step {n}": 1 for n in range(1, 5)} == dict(Counter(log.read_text().splitlines()))
     last = [d for d in folders if (d / "stdout").read_text().strip() == "11"]
     assert 1 == len(last)
@@ -214,19 +208,9 @@ def test_scancel_of_running_job_cancels_it(slurm_env, script) -> None:  # type: 
         Long().submit()
     """)
     proc = xp.popen()
-    deadline = time.time() + 60
-    folder = None
-    while time.time() < deadline:
-        folders = job_dirs(xp.folder / "wd", "slurm.long")
-        if (
-            folders
-            and (folders[0] / "stdout").exists()
-            and "started" in (folders[0] / "stdout").read_text()
-        ):
-            folder = folders[0]
-            break
-        time.sleep(0.2)
-    assert folder is not None, "the job did not start"
+    folder = wait_for(
+        lambda: job_printing(xp.folder / "wd", "slurm.long", "started"), 60, "the job to start"
+    )
     handle = json.loads((folder / "state.json").read_text())["launcher"]
     subprocess.run(["scancel", handle["job_id"]], check=True, env=os.environ)
     _, err = proc.communicate(timeout=60)
@@ -396,14 +380,9 @@ def test_partita_jobs_kill_cancels_a_slurm_job(slurm_env, script) -> None:  # ty
         Long().submit()
     """)
     proc = xp.popen()
-    deadline = time.time() + 60
-    folder = None
-    while time.time() < deadline and folder is None:
-        for candidate in job_dirs(xp.folder / "wd", "slurm.killme"):
-            if (candidate / "stdout").exists() and "started" in (candidate / "stdout").read_text():
-                folder = candidate
-        time.sleep(0.2)
-    assert folder is not None, "the job did not start"
+    folder = wait_for(
+        lambda: job_printing(xp.folder / "wd", "slurm.killme", "started"), 60, "the job to start"
+    )
     result = CliRunner().invoke(
         cli, ["jobs", "kill", folder.name[:10], "--yes", "-w", str(xp.folder / "wd")]
     )

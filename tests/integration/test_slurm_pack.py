@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from xputil import Script, job_dirs
+from xputil import Script, job_dirs, job_printing, launcher_stats, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -22,20 +20,6 @@ def _state(folder: Path) -> dict[str, Any]:
 
 def _history(folder: Path) -> list[tuple[str, str | None]]:
     return [(h["state"], h.get("reason")) for h in _state(folder)["history"]]
-
-
-def _stats(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 NOOPS = """
@@ -60,7 +44,7 @@ def test_many_noops_packed_into_few_elements_then_nothing_on_rerun(slurm_env, sc
     xp: Script = script(NOOPS)
     result = xp.run(timeout=180)
     assert 0 == result.returncode, result.stderr
-    stats = _stats(result)
+    stats = launcher_stats(result)
     assert 1 == stats["sbatch"], stats
     folders = job_dirs(xp.folder / "wd", "pack.noop")
     assert 24 == len(folders)
@@ -79,7 +63,7 @@ def test_many_noops_packed_into_few_elements_then_nothing_on_rerun(slurm_env, sc
     assert 24 == len(pids), "each task runs in a process of its own"
     again = xp.run(timeout=60)
     assert 0 == again.returncode, again.stderr
-    assert 0 == _stats(again).get("sbatch", 0)
+    assert 0 == launcher_stats(again).get("sbatch", 0)
     for folder in folders:
         assert 1 == sum(1 for h in _history(folder) if h[0] == "running"), "ran exactly once"
 
@@ -160,14 +144,6 @@ with experiment("wd", "blocking", launcher=launcher, quiet=True):
 """
 
 
-def _blocked(workdir: Path) -> Path | None:
-    for folder in job_dirs(workdir, "pack.step"):
-        out = folder / "stdout"
-        if out.exists() and "blocking" in out.read_text():
-            return folder
-    return None
-
-
 def test_scancel_of_a_worker_loses_only_its_unfinished_tasks(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
     """scancel of an element mid-pack: finished tasks stay done, the others are lost, retried."""
     xp: Script = script(BLOCKING)
@@ -175,7 +151,9 @@ def test_scancel_of_a_worker_loses_only_its_unfinished_tasks(slurm_env, script) 
     shared.mkdir()
     proc = xp.popen(env={"PACK_SHARED": str(shared), "PACK_FREE": "2"})
     workdir = xp.folder / "wd"
-    blocked = _wait_for(lambda: _blocked(workdir), 120, "a task of the pack to block")
+    blocked = wait_for(
+        lambda: job_printing(workdir, "pack.step", "blocking"), 120, "a task of the pack to block"
+    )
     element = _state(blocked)["launcher"]["job_id"]
     subprocess.run(["scancel", element], check=True, env=os.environ)
     _, err = proc.communicate(timeout=180)
@@ -209,7 +187,9 @@ def test_jobs_kill_of_one_packed_task_kills_only_that_task(slurm_env, script) ->
     shared.mkdir()
     proc = xp.popen(env={"PACK_SHARED": str(shared), "PACK_FREE": "1"})
     workdir = xp.folder / "wd"
-    blocked = _wait_for(lambda: _blocked(workdir), 120, "a task of the pack to block")
+    blocked = wait_for(
+        lambda: job_printing(workdir, "pack.step", "blocking"), 120, "a task of the pack to block"
+    )
     result = CliRunner().invoke(
         cli, ["jobs", "kill", blocked.name[:10], "--yes", "-w", str(workdir)]
     )
@@ -233,7 +213,9 @@ def test_kill_9_of_a_worker_loses_only_its_running_task(slurm_env, script) -> No
     shared.mkdir()
     proc = xp.popen(env={"PACK_SHARED": str(shared), "PACK_FREE": "2"})
     workdir = xp.folder / "wd"
-    blocked = _wait_for(lambda: _blocked(workdir), 120, "a task of the pack to block")
+    blocked = wait_for(
+        lambda: job_printing(workdir, "pack.step", "blocking"), 120, "a task of the pack to block"
+    )
     _, task_pid, worker_pid = (blocked / "stdout").read_text().split()[:3]
     os.kill(int(worker_pid), 9)
     _, err = proc.communicate(timeout=180)
@@ -360,7 +342,7 @@ def test_dependencies_in_packed_mode_run_in_order(slurm_env, script) -> None:  #
     for n in (1, 2, 3, 4, 5, 6):
         assert ("done", None) == outcomes[n], outcomes
     # The ready ones (1, 4, 5, 6, 10) share one submission; 2 and 3 come each in turn.
-    assert 3 == _stats(result)["sbatch"], _stats(result)
+    assert 3 == launcher_stats(result)["sbatch"], launcher_stats(result)
 
 
 def test_auto_packs_many_short_ready_tasks(slurm_env, script) -> None:  # type: ignore[no-untyped-def]
@@ -397,4 +379,5 @@ def test_auto_packs_many_short_ready_tasks(slurm_env, script) -> None:  # type: 
     assert 1 == len({handles[n]["job_id"] for n in range(12)}), "the 12 share one element"
     assert all("slot" in handles[n] for n in range(12))
     assert "slot" not in handles[100] and "slot" not in handles[200], handles
-    assert 3 == _stats(result)["sbatch"], _stats(result)  # the 12 packed, n=200, then n=100
+    stats = launcher_stats(result)
+    assert 3 == stats["sbatch"], stats  # the 12 packed, n=200, then n=100

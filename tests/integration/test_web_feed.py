@@ -21,8 +21,9 @@ with warnings.catch_warnings():  # "install httpx2 instead": httpx is what we ha
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from xputil import monitor
+
 from jobfolders import begin, finish, ident, make_job
-from partita.web import create_app
 from partita.workspace import JobPaths, JobState, Workspace
 
 pytestmark = [
@@ -46,8 +47,7 @@ def workspace(tmp_path: Path) -> Workspace:
 
 @pytest.fixture
 def client(workspace: Workspace) -> Iterator[TestClient]:
-    with TestClient(create_app(workspace.root, token=TOKEN)) as c:
-        assert 200 == c.get(f"/?token={TOKEN}").status_code
+    with monitor(workspace.root, token=TOKEN) as c:
         yield c
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import time
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,3 +86,58 @@ def peak_concurrency(spans: list[list[float]]) -> int:
         running += delta
         peak = max(peak, running)
     return peak
+
+
+def wait_for(
+    condition: Callable[[], Any], timeout: float = 60, what: str = "", interval: float = 0.05
+) -> Any:
+    """Call ``condition()`` until it returns a true value, and return that value.
+
+    Fails the test after ``timeout`` seconds, naming ``what`` it waited for.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition}")
+
+
+def job_printing(workdir: Path, type_id: str, text: str) -> Path | None:
+    """The first job folder of ``type_id`` whose stdout has ``text`` (None: none yet)."""
+    for folder in job_dirs(workdir, type_id):
+        out = folder / "stdout"
+        if out.exists() and text in out.read_text():
+            return folder
+    return None
+
+
+def launcher_stats(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The JSON object a script printed last: its launcher's command counts and batches."""
+    value: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return value
+
+
+#: The token of the monitors the tests start with :func:`monitor`.
+MONITOR_TOKEN = "test-token-0123456789"
+
+
+@contextlib.contextmanager
+def monitor(workdir: Path, token: str = MONITOR_TOKEN) -> Iterator[Any]:
+    """The web monitor of ``workdir`` as a Starlette test client, already logged in.
+
+    Skips the test when the ``web`` extra (starlette) is not installed.
+    """
+    import pytest
+
+    pytest.importorskip("starlette")
+    with warnings.catch_warnings():  # "install httpx2 instead": httpx is what we have
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from partita.web import create_app
+
+    with TestClient(create_app(workdir, token=token)) as client:
+        assert 200 == client.get(f"/?token={token}").status_code
+        yield client
