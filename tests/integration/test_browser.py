@@ -21,16 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from xputil import CHROMIUM, CHROMIUM_ARGS, ROOT
+from xputil import BROWSER, ROOT, browser_page
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.timeout(120),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Chromium at /usr/bin/chromium (apt-get install -y chromium)",
-    ),
-]
+pytestmark = [*BROWSER, pytest.mark.timeout(120)]
 
 EXPERIMENT = """\
 import sys, time
@@ -142,133 +135,122 @@ def test_monitor_in_a_browser(
     expect.set_options(timeout=30_000)
     url, workdir, start = monitored
     errors: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    with browser_page(
+        errors, 20_000, viewport={"width": 1360, "height": 720}, color_scheme="light"
+    ) as page:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        sockets: list[list[dict[str, Any]]] = []  # the messages of each WebSocket, in order
+
+        def on_socket(socket: Any) -> None:
+            frames: list[dict[str, Any]] = []
+            sockets.append(frames)
+            socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+        page.on("websocket", on_socket)
+
+        # The printed address: the token goes into a cookie and out of the address bar.
+        page.goto(url)
+        expect(page.locator("#live")).to_have_text("live")
+        assert "token" not in page.url
+        expect(page.locator(".empty")).to_contain_text("No jobs yet")
+        page.evaluate("window.__sameDocument = true")
+
+        xp = start()
+        quick = page.locator('tr[data-type="mnist.train"]', has_text="lr=0.001")
+        expect(quick.locator(".badge")).to_have_text("running")
+        expect(quick.locator(".track .fill")).to_have_attribute("style", re.compile(r"width: \d"))
+        expect(quick.locator(".badge")).to_have_text("done")
+        assert page.evaluate("window.__sameDocument"), "the page was reloaded"
+        failed = page.locator('tr[data-type="mnist.export"] .badge')
+        expect(failed).to_have_text("failed")
+        # The transient input is marked in the table; the other jobs are not.
+        prepare = page.locator('tr[data-type="mnist.prepare"]')
+        expect(prepare.locator(".transient")).to_have_text("transient")
+        expect(page.locator('tr[data-transient="1"]')).to_have_count(1)
+        expect(quick.locator(".transient")).to_have_count(0)
+
+        # Its page: params, dependencies, the shared folder, and the log.
+        quick.locator("a").click()
+        expect(page.locator("h1")).to_have_text("mnist.train")
+        expect(page.locator("pre.log")).to_contain_text("step 12/12 loss=0.0833")
+        expect(page.locator(".params")).to_contain_text("lr")
+        shared = page.locator('.shared-list li[data-group="checkpoints"]')
+        expect(shared).to_have_count(1)
+        expect(shared).to_contain_text(str(workdir / "shared" / "mnist.train" / "checkpoints"))
+        expect(page.locator(".page-head .transient")).to_have_count(0)
+        page.locator('.tab[data-stream="stderr"]').click()
+        expect(page.locator("pre.log")).to_contain_text("No output on stderr")
+        page.go_back()
+        # The transient job's page says so, beside its state.
+        prepare.locator("a").click()
+        expect(page.locator("h1")).to_have_text("mnist.prepare")
+        expect(page.locator(".page-head .transient")).to_have_text("transient")
+        expect(page.locator(".kv")).to_contain_text("kept only while a job that is not done")
+        page.go_back()
+
+        # Kill the endless job with its button (and the confirmation).
+        sweep = page.locator('tr[data-type="mnist.sweep"]')
+        expect(sweep.locator(".badge")).to_have_text("running")
+        sweep.locator('[data-action="kill"]').click()
+        expect(page.locator("#confirm")).to_be_visible()
+        expect(page.locator("#confirm-title")).to_contain_text("mnist.sweep")
+        page.locator("#confirm-ok").click()
+        expect(sweep.locator(".badge")).to_have_text("cancelled")
+        (folder,) = (workdir / "jobs" / "mnist.sweep").iterdir()
+        assert (folder / "cancelled").exists()
+        assert page.evaluate("window.__sameDocument"), "the page was reloaded"
+
+        # The connection drops: the page reconnects, says what it holds, and gets only
+        # what changed meanwhile (an update, not a snapshot); progress goes on live.
+        held = page.evaluate("(() => { const v = feed.version; feed.socket.close(); return v; })()")
+        deadline = time.monotonic() + 30
+        while len(sockets) < 2 or not sockets[1]:
+            assert time.monotonic() < deadline, "the page did not reconnect"
+            page.wait_for_timeout(50)
+        first = sockets[1][0]
+        assert ("update", held) == (first["type"], first["since"]), first
+        slow = page.locator('tr[data-type="mnist.train"]', has_text="lr=0.01").first
+        before = slow.locator(".pct").inner_text()
+        expect(slow.locator(".pct")).not_to_have_text(before)
+        updates = [m for m in sockets[1] if m["type"] == "update"]
+        assert all(len(m["changed"]) < 8 for m in updates[1:]), "updates carry changes only"
+        assert [m["type"] for m in sockets[1]].count("snapshot") == 0
+
+        # The jobs page, for the README: some running with progress, some finished.
+        expect(slow.locator(".pct")).to_have_text(
+            re.compile(r"^(1[0-9]|[2-9][0-9])%$"), timeout=30_000
         )
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 720}, color_scheme="light")
-            page.set_default_timeout(20_000)
-            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            sockets: list[list[dict[str, Any]]] = []  # the messages of each WebSocket, in order
+        page.mouse.move(0, 0)
+        page.evaluate("document.getElementById('toasts').replaceChildren()")
+        bottom = page.evaluate("document.querySelector('main').getBoundingClientRect().bottom")
+        clip = {"x": 0, "y": 0, "width": 1360, "height": min(720, int(bottom) - 12)}
+        page.screenshot(path=str(artifacts / "monitor-jobs.png"), clip=clip)
+        if os.environ.get("PARTITA_UPDATE_SCREENSHOT") == "1":  # refresh the README's image
+            images = ROOT / "docs" / "images"
+            images.mkdir(parents=True, exist_ok=True)
+            shutil.copy(artifacts / "monitor-jobs.png", images / "monitor.png")
 
-            def on_socket(socket: Any) -> None:
-                frames: list[dict[str, Any]] = []
-                sockets.append(frames)
-                socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+        # Filters: by state and by tag, from the toolbar.
+        page.locator('.chip[data-state="running"]').click()
+        expect(page.locator("tbody tr")).to_have_count(2)
+        page.locator('.chip[data-state="all"]').click()
+        tag_input = page.get_by_placeholder("Tag: name=value")
+        tag_input.fill("lr=0.1")
+        tag_input.press("Enter")
+        expect(page.locator("tbody tr")).to_have_count(1)
+        assert "tag=lr%3D0.1" in page.url
+        page.get_by_text("Clear filters").click()
+        expect(page.locator("tbody tr")).to_have_count(8)
 
-            page.on("websocket", on_socket)
-
-            # The printed address: the token goes into a cookie and out of the address bar.
-            page.goto(url)
-            expect(page.locator("#live")).to_have_text("live")
-            assert "token" not in page.url
-            expect(page.locator(".empty")).to_contain_text("No jobs yet")
-            page.evaluate("window.__sameDocument = true")
-
-            xp = start()
-            quick = page.locator('tr[data-type="mnist.train"]', has_text="lr=0.001")
-            expect(quick.locator(".badge")).to_have_text("running")
-            expect(quick.locator(".track .fill")).to_have_attribute(
-                "style", re.compile(r"width: \d")
-            )
-            expect(quick.locator(".badge")).to_have_text("done")
-            assert page.evaluate("window.__sameDocument"), "the page was reloaded"
-            failed = page.locator('tr[data-type="mnist.export"] .badge')
-            expect(failed).to_have_text("failed")
-            # The transient input is marked in the table; the other jobs are not.
-            prepare = page.locator('tr[data-type="mnist.prepare"]')
-            expect(prepare.locator(".transient")).to_have_text("transient")
-            expect(page.locator('tr[data-transient="1"]')).to_have_count(1)
-            expect(quick.locator(".transient")).to_have_count(0)
-
-            # Its page: params, dependencies, the shared folder, and the log.
-            quick.locator("a").click()
-            expect(page.locator("h1")).to_have_text("mnist.train")
-            expect(page.locator("pre.log")).to_contain_text("step 12/12 loss=0.0833")
-            expect(page.locator(".params")).to_contain_text("lr")
-            shared = page.locator('.shared-list li[data-group="checkpoints"]')
-            expect(shared).to_have_count(1)
-            expect(shared).to_contain_text(str(workdir / "shared" / "mnist.train" / "checkpoints"))
-            expect(page.locator(".page-head .transient")).to_have_count(0)
-            page.locator('.tab[data-stream="stderr"]').click()
-            expect(page.locator("pre.log")).to_contain_text("No output on stderr")
-            page.go_back()
-            # The transient job's page says so, beside its state.
-            prepare.locator("a").click()
-            expect(page.locator("h1")).to_have_text("mnist.prepare")
-            expect(page.locator(".page-head .transient")).to_have_text("transient")
-            expect(page.locator(".kv")).to_contain_text("kept only while a job that is not done")
-            page.go_back()
-
-            # Kill the endless job with its button (and the confirmation).
-            sweep = page.locator('tr[data-type="mnist.sweep"]')
-            expect(sweep.locator(".badge")).to_have_text("running")
-            sweep.locator('[data-action="kill"]').click()
-            expect(page.locator("#confirm")).to_be_visible()
-            expect(page.locator("#confirm-title")).to_contain_text("mnist.sweep")
-            page.locator("#confirm-ok").click()
-            expect(sweep.locator(".badge")).to_have_text("cancelled")
-            (folder,) = (workdir / "jobs" / "mnist.sweep").iterdir()
-            assert (folder / "cancelled").exists()
-            assert page.evaluate("window.__sameDocument"), "the page was reloaded"
-
-            # The connection drops: the page reconnects, says what it holds, and gets only
-            # what changed meanwhile (an update, not a snapshot); progress goes on live.
-            held = page.evaluate(
-                "(() => { const v = feed.version; feed.socket.close(); return v; })()"
-            )
-            deadline = time.monotonic() + 30
-            while len(sockets) < 2 or not sockets[1]:
-                assert time.monotonic() < deadline, "the page did not reconnect"
-                page.wait_for_timeout(50)
-            first = sockets[1][0]
-            assert ("update", held) == (first["type"], first["since"]), first
-            slow = page.locator('tr[data-type="mnist.train"]', has_text="lr=0.01").first
-            before = slow.locator(".pct").inner_text()
-            expect(slow.locator(".pct")).not_to_have_text(before)
-            updates = [m for m in sockets[1] if m["type"] == "update"]
-            assert all(len(m["changed"]) < 8 for m in updates[1:]), "updates carry changes only"
-            assert [m["type"] for m in sockets[1]].count("snapshot") == 0
-
-            # The jobs page, for the README: some running with progress, some finished.
-            expect(slow.locator(".pct")).to_have_text(
-                re.compile(r"^(1[0-9]|[2-9][0-9])%$"), timeout=30_000
-            )
-            page.mouse.move(0, 0)
-            page.evaluate("document.getElementById('toasts').replaceChildren()")
-            bottom = page.evaluate("document.querySelector('main').getBoundingClientRect().bottom")
-            clip = {"x": 0, "y": 0, "width": 1360, "height": min(720, int(bottom) - 12)}
-            page.screenshot(path=str(artifacts / "monitor-jobs.png"), clip=clip)
-            if os.environ.get("PARTITA_UPDATE_SCREENSHOT") == "1":  # refresh the README's image
-                images = ROOT / "docs" / "images"
-                images.mkdir(parents=True, exist_ok=True)
-                shutil.copy(artifacts / "monitor-jobs.png", images / "monitor.png")
-
-            # Filters: by state and by tag, from the toolbar.
-            page.locator('.chip[data-state="running"]').click()
-            expect(page.locator("tbody tr")).to_have_count(2)
-            page.locator('.chip[data-state="all"]').click()
-            tag_input = page.get_by_placeholder("Tag: name=value")
-            tag_input.fill("lr=0.1")
-            tag_input.press("Enter")
-            expect(page.locator("tbody tr")).to_have_count(1)
-            assert "tag=lr%3D0.1" in page.url
-            page.get_by_text("Clear filters").click()
-            expect(page.locator("tbody tr")).to_have_count(8)
-
-            # Stop the experiment; its run page draws the dependency graph.
-            xp.send_signal(signal.SIGINT)
-            xp.wait(30)
-            page.emulate_media(color_scheme="dark")
-            page.locator('nav a[data-nav="experiments"]').click()
-            page.locator("tr.link").first.click()
-            expect(page.locator("svg.graph g.node")).to_have_count(8)
-            expect(page.locator("svg.graph path.edge")).to_have_count(6)
-            expect(page.locator(".page-head .badge")).not_to_have_text("running")
-            page.evaluate("document.getElementById('toasts').replaceChildren()")
-            page.screenshot(path=str(artifacts / "monitor-run-dark.png"), full_page=True)
-        finally:
-            browser.close()
+        # Stop the experiment; its run page draws the dependency graph.
+        xp.send_signal(signal.SIGINT)
+        xp.wait(30)
+        page.emulate_media(color_scheme="dark")
+        page.locator('nav a[data-nav="experiments"]').click()
+        page.locator("tr.link").first.click()
+        expect(page.locator("svg.graph g.node")).to_have_count(8)
+        expect(page.locator("svg.graph path.edge")).to_have_count(6)
+        expect(page.locator(".page-head .badge")).not_to_have_text("running")
+        page.evaluate("document.getElementById('toasts').replaceChildren()")
+        page.screenshot(path=str(artifacts / "monitor-run-dark.png"), full_page=True)
     assert [] == errors

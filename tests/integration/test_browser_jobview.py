@@ -6,13 +6,9 @@ import os
 import textwrap
 
 import pytest
-from xputil import CHROMIUM, CHROMIUM_ARGS, job_dirs
+from xputil import BROWSER, browser_page, job_dirs
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.timeout(120),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium"),
-]
+pytestmark = [*BROWSER, pytest.mark.timeout(120)]
 
 METER = """
 def start(folder):
@@ -50,27 +46,18 @@ def test_job_view_shows_pretasks_and_energy(script) -> None:  # type: ignore[no-
     monitor = start_in_thread(xp.folder / "wd")
     errors: list[str] = []
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        with browser_page(errors) as page:
+            page.goto(monitor.url)  # takes the token
+            page.goto(monitor.url.split("/?")[0] + f"/jobs/{folder.name}")
+            expect = sync_api.expect
+            overview = page.locator("dl.kv")
+            expect(overview).to_contain_text(
+                "2.5 Wh (cpu 2 Wh, ram 500 mWh) · 1.1 g CO₂eq · fake 1.0", timeout=30_000
             )
-            try:
-                page = browser.new_page()
-                page.set_default_timeout(30_000)
-                page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-                page.goto(monitor.url)  # takes the token
-                page.goto(monitor.url.split("/?")[0] + f"/jobs/{folder.name}")
-                expect = sync_api.expect
-                overview = page.locator("dl.kv")
-                expect(overview).to_contain_text(
-                    "2.5 Wh (cpu 2 Wh, ram 500 mWh) · 1.1 g CO₂eq · fake 1.0", timeout=30_000
-                )
-                pretasks = page.locator(".pretasks")
-                expect(pretasks).to_contain_text("Pre-tasks (1)")
-                expect(pretasks).to_contain_text("bv.seed")
-                expect(pretasks).to_contain_text("42")
-            finally:
-                browser.close()
+            pretasks = page.locator(".pretasks")
+            expect(pretasks).to_contain_text("Pre-tasks (1)")
+            expect(pretasks).to_contain_text("bv.seed")
+            expect(pretasks).to_contain_text("42")
     finally:
         monitor.stop()
     assert [] == errors

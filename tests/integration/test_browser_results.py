@@ -18,16 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from xputil import CHROMIUM, CHROMIUM_ARGS, ROOT
+from xputil import BROWSER, ROOT, browser_page
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.timeout(150),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Chromium at /usr/bin/chromium (apt-get install -y chromium)",
-    ),
-]
+pytestmark = [*BROWSER, pytest.mark.timeout(150)]
 
 EXPERIMENT = """\
 import os, sys, time
@@ -110,81 +103,74 @@ def test_results_in_the_monitor(served: tuple[str, Path, Path, subprocess.Popen[
     errors: list[str] = []
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    with browser_page(
+        errors, 20_000, viewport={"width": 1360, "height": 900}, color_scheme="light"
+    ) as page:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        # plotly.js also carries a stylesheet for map traces (unused here), added as a
+        # <style> with content: the policy refuses it. Record where refusals come from.
+        page.add_init_script(
+            "window.__violations = [];"
+            "document.addEventListener('securitypolicyviolation', (e) =>"
+            " window.__violations.push([e.violatedDirective, e.sourceFile]));"
         )
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 900}, color_scheme="light")
-            page.set_default_timeout(20_000)
-            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            # plotly.js also carries a stylesheet for map traces (unused here), added as a
-            # <style> with content: the policy refuses it. Record where refusals come from.
-            page.add_init_script(
-                "window.__violations = [];"
-                "document.addEventListener('securitypolicyviolation', (e) =>"
-                " window.__violations.push([e.violatedDirective, e.sourceFile]));"
-            )
-            page.goto(url)
-            expect(page.locator("#live")).to_have_text("live")
+        page.goto(url)
+        expect(page.locator("#live")).to_have_text("live")
 
-            # Reported values are columns of the jobs table; a click sorts by one.
-            trains = page.locator('tr[data-type="viz.train"]')
-            expect(trains).to_have_count(6)
-            accuracies = page.locator('tr[data-type="viz.train"] td[data-result="accuracy"]')
-            expect(accuracies).to_have_text([re.compile(r"^0\.\d+$")] * 6)
-            page.locator('th[data-sort="result:accuracy"]').click()
-            cells = page.locator('tr[data-type="viz.train"] td[data-result="accuracy"]')
-            expect(cells.first).to_have_text("0.8")  # 1 - 0.1 * 2, the lowest first
-            page.locator('th[data-sort="result:accuracy"]').click()
-            expect(cells.first).to_have_text("0.999")
-            expect(page.locator('th[data-sort="result:accuracy"]')).to_have_attribute(
-                "aria-sort", "descending"
-            )
+        # Reported values are columns of the jobs table; a click sorts by one.
+        trains = page.locator('tr[data-type="viz.train"]')
+        expect(trains).to_have_count(6)
+        accuracies = page.locator('tr[data-type="viz.train"] td[data-result="accuracy"]')
+        expect(accuracies).to_have_text([re.compile(r"^0\.\d+$")] * 6)
+        page.locator('th[data-sort="result:accuracy"]').click()
+        cells = page.locator('tr[data-type="viz.train"] td[data-result="accuracy"]')
+        expect(cells.first).to_have_text("0.8")  # 1 - 0.1 * 2, the lowest first
+        page.locator('th[data-sort="result:accuracy"]').click()
+        expect(cells.first).to_have_text("0.999")
+        expect(page.locator('th[data-sort="result:accuracy"]')).to_have_attribute(
+            "aria-sort", "descending"
+        )
 
-            # The slow job's page: its loss curve has the 5 points reported so far...
-            slow = page.locator('tr[data-type="viz.slow"]')
-            expect(slow.locator(".badge")).to_have_text("running")
-            slow.locator("a").click()
-            expect(page.locator("h1")).to_have_text("viz.slow")
-            plot = page.locator('.series-plot[data-name="loss"]')
-            points = plot.locator(".scatterlayer .trace path.point")
-            expect(points).to_have_count(5)
-            expect(plot).to_have_attribute("data-points", "5")
-            # ... and grows while the job runs, without reloading the page.
-            page.evaluate("window.__sameDocument = true")
-            (folder / "more").touch()
-            expect(points).to_have_count(10)
-            expect(page.locator(".page-head .badge")).to_have_text("running")
-            assert page.evaluate("window.__sameDocument"), "the page was reloaded"
-            page.screenshot(path=str(artifacts / "monitor-series.png"), full_page=True)
-            (folder / "finish").touch()
-            expect(page.locator(".page-head .badge")).to_have_text("done")
-            expect(page.locator('#results dd[data-result="accuracy"]')).to_have_text("0.5")
-            expect(points).to_have_count(10)
-            (slow_folder,) = (workdir / "jobs" / "viz.slow").iterdir()
-            reported = json.loads((slow_folder / "results.json").read_text())
-            assert 10 == len(reported["series"]["loss"])
+        # The slow job's page: its loss curve has the 5 points reported so far...
+        slow = page.locator('tr[data-type="viz.slow"]')
+        expect(slow.locator(".badge")).to_have_text("running")
+        slow.locator("a").click()
+        expect(page.locator("h1")).to_have_text("viz.slow")
+        plot = page.locator('.series-plot[data-name="loss"]')
+        points = plot.locator(".scatterlayer .trace path.point")
+        expect(points).to_have_count(5)
+        expect(plot).to_have_attribute("data-points", "5")
+        # ... and grows while the job runs, without reloading the page.
+        page.evaluate("window.__sameDocument = true")
+        (folder / "more").touch()
+        expect(points).to_have_count(10)
+        expect(page.locator(".page-head .badge")).to_have_text("running")
+        assert page.evaluate("window.__sameDocument"), "the page was reloaded"
+        page.screenshot(path=str(artifacts / "monitor-series.png"), full_page=True)
+        (folder / "finish").touch()
+        expect(page.locator(".page-head .badge")).to_have_text("done")
+        expect(page.locator('#results dd[data-result="accuracy"]')).to_have_text("0.5")
+        expect(points).to_have_count(10)
+        (slow_folder,) = (workdir / "jobs" / "viz.slow").iterdir()
+        reported = json.loads((slow_folder / "results.json").read_text())
+        assert 10 == len(reported["series"]["loss"])
 
-            # The comparison view of a selection: accuracy against lr, one line per seed.
-            page.goto(url.split("?")[0].rstrip("/") + "/?task=viz.train")
-            page.locator("#compare").click()
-            expect(page.locator("h1")).to_have_text("Compare")
-            page.locator("#compare-metric").select_option("accuracy")
-            page.locator("#compare-x").select_option("lr")
-            page.locator("#compare-by").select_option("seed")
-            chart = page.locator("#compare-plot")
-            expect(chart).to_have_attribute("data-traces", "2")
-            expect(chart.locator(".scatterlayer .trace")).to_have_count(2)
-            expect(chart.locator(".scatterlayer .trace path.point")).to_have_count(6)
-            expect(chart.locator(".legend")).to_contain_text("seed=1")
-            expect(chart.locator(".legend")).to_contain_text("seed=2")
-            assert "metric=accuracy" in page.url and "by=seed" in page.url
-            page.screenshot(path=str(artifacts / "monitor-compare.png"), full_page=True)
-            violations = page.evaluate("window.__violations")
-        finally:
-            browser.close()
+        # The comparison view of a selection: accuracy against lr, one line per seed.
+        page.goto(url.split("?")[0].rstrip("/") + "/?task=viz.train")
+        page.locator("#compare").click()
+        expect(page.locator("h1")).to_have_text("Compare")
+        page.locator("#compare-metric").select_option("accuracy")
+        page.locator("#compare-x").select_option("lr")
+        page.locator("#compare-by").select_option("seed")
+        chart = page.locator("#compare-plot")
+        expect(chart).to_have_attribute("data-traces", "2")
+        expect(chart.locator(".scatterlayer .trace")).to_have_count(2)
+        expect(chart.locator(".scatterlayer .trace path.point")).to_have_count(6)
+        expect(chart.locator(".legend")).to_contain_text("seed=1")
+        expect(chart.locator(".legend")).to_contain_text("seed=2")
+        assert "metric=accuracy" in page.url and "by=seed" in page.url
+        page.screenshot(path=str(artifacts / "monitor-compare.png"), full_page=True)
+        violations = page.evaluate("window.__violations")
     process.wait(30)
     assert 0 == process.returncode, process.stderr.read() if process.stderr else ""
     refused = [e for e in errors if e.startswith("Applying inline style violates")]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from xputil import Script, monitor, wait_for
+from xputil import NEEDS_CHROMIUM, Script, browser_page, monitor, wait_for
 
 from partita.cli import cli
 from partita.workspace import is_alive
@@ -185,12 +185,9 @@ def test_service_outside_an_experiment_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.browser
 @pytest.mark.timeout(120)
+@NEEDS_CHROMIUM
 def test_monitor_run_page_links_the_service(script: Callable[..., Script], tmp_path: Path) -> None:
     """In a real browser: the run page has a link to the running service, which answers."""
-    from xputil import CHROMIUM, CHROMIUM_ARGS
-
-    if not CHROMIUM.exists():
-        pytest.skip("needs Chromium at /usr/bin/chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
     from partita.web import start_in_thread
 
@@ -202,21 +199,12 @@ def test_monitor_run_page_links_the_service(script: Callable[..., Script], tmp_p
         info = _started(tmp_path)
         (run,) = (tmp_path / "wd" / "experiments" / "svc" / "runs").iterdir()
         monitor = start_in_thread(tmp_path / "wd")
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-            )
-            try:
-                page = browser.new_page()
-                page.set_default_timeout(30_000)
-                page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-                page.goto(monitor.url)
-                page.goto(monitor.url.split("?")[0].rstrip("/") + f"/experiments/svc/{run.name}")
-                link = page.locator("a.service-link")
-                sync_api.expect(link).to_have_attribute("href", info["url"], timeout=30_000)
-                sync_api.expect(page.locator("dl.kv")).to_contain_text("Service files")
-            finally:
-                browser.close()
+        with browser_page(errors, 30_000) as page:
+            page.goto(monitor.url)
+            page.goto(monitor.url.split("?")[0].rstrip("/") + f"/experiments/svc/{run.name}")
+            link = page.locator("a.service-link")
+            sync_api.expect(link).to_have_attribute("href", info["url"], timeout=30_000)
+            sync_api.expect(page.locator("dl.kv")).to_contain_text("Service files")
         assert _get(info["url"] + "hello.txt") == "hello from the service"
         release.write_text("")
         _, err = proc.communicate(timeout=60)

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Headless Chromium for the monitor's browser tests, and the flags that keep it off the
@@ -28,6 +30,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Chromium at /usr/bin/chromium (apt-get install -y chromium)",
+)
+#: The marks of a test that drives the monitor in Chromium (see :func:`browser_page`).
+BROWSER = [pytest.mark.browser, NEEDS_CHROMIUM]
 
 PRELUDE = """\
 import os, sys, time, json
@@ -129,8 +137,6 @@ def monitor(workdir: Path, token: str = MONITOR_TOKEN) -> Iterator[Any]:
 
     Skips the test when the ``web`` extra (starlette) is not installed.
     """
-    import pytest
-
     pytest.importorskip("starlette")
     with warnings.catch_warnings():  # "install httpx2 instead": httpx is what we have
         warnings.simplefilter("ignore")
@@ -141,3 +147,24 @@ def monitor(workdir: Path, token: str = MONITOR_TOKEN) -> Iterator[Any]:
     with TestClient(create_app(workdir, token=token)) as client:
         assert 200 == client.get(f"/?token={token}").status_code
         yield client
+
+
+@contextlib.contextmanager
+def browser_page(errors: list[str], timeout_ms: float = 30_000, **options: Any) -> Iterator[Any]:
+    """A new page of headless Chromium kept off the network (``options``: of ``new_page``).
+
+    The page's uncaught script errors are appended to ``errors``; Playwright actions wait
+    ``timeout_ms`` at most. Skips the test when Playwright is not installed.
+    """
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(**options)
+            page.set_default_timeout(timeout_ms)
+            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+            yield page
+        finally:
+            browser.close()
