@@ -19,6 +19,7 @@ from partita._experiment_dry import dry_submit, dry_summary
 from partita._experiment_env import environment_info, flag, run_record
 from partita._experiment_report import Reporter, failed_entry, out_of_space, summary_text
 from partita._experiment_signals import Signals, install_excepthook, reported
+from partita._resumable import ResumableTask
 from partita._services import Service, Services
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
@@ -29,22 +30,19 @@ from partita.errors import ExperimentError, ExperimentFailed, PartitaError, Work
 from partita.launchers import Launcher, LocalLauncher
 from partita.launchers.resources import Resources
 from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
+from partita.scheduler._tokens import check_request
 from partita.workspace import (
     JobPaths,
     JobState,
     RunPaths,
     RunWriter,
     Workspace,
-    done_marker_present,
+    done_in,
     read_status,
     record_shared,
 )
 
 __all__ = ["Experiment", "Job"]
-
-
-def _is_done(jobdir: Path) -> bool:
-    return done_marker_present(JobPaths(jobdir))
 
 
 #: The default retry policies (frozen: shared by every submission).
@@ -305,9 +303,6 @@ class Experiment:
             raise ExperimentError(
                 f"launcher: expected a partita Launcher, found {type(launcher).__name__}."
             )
-        from partita._resumable import ResumableTask
-        from partita.scheduler._tokens import check_request
-
         resumable = isinstance(task, ResumableTask)
         if isinstance(retries, int) and not isinstance(retries, bool):
             retries = Retry(count=retries)
@@ -334,7 +329,7 @@ class Experiment:
             task,
             self.workspace.root,
             check_class=self._check_importable,
-            is_done=None if self.dry_run else _is_done,
+            is_done=None if self.dry_run else done_in,
         )
         if not isinstance(transient, bool):
             raise ExperimentError(
