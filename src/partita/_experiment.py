@@ -391,7 +391,7 @@ class Experiment:
                         f"{exc.strerror or exc}. Check that the work directory is writable."
                     )
                 ) from None
-        self._record_submission(spec, transient)  # on disk before the scheduler can launch it
+        self._record_submission(spec, transient, sealed.type_id)  # before it can launch
         job = self._scheduler.submit(spec)
         st = state_of(sealed.task)
         st.job, st.held = job, False
@@ -421,6 +421,8 @@ class Experiment:
         return outputs_of(task)
 
     def _dependencies(self, sealed: Sealed, paths: JobPaths) -> list[Job]:
+        if not sealed.dependencies:
+            return []
         found: dict[str, Job] = {}
         done: bool | None = None
         for dependency in sealed.dependencies:
@@ -468,10 +470,12 @@ class Experiment:
 
     # --- records ----------------------------------------------------------------------------
 
-    def _record_submission(self, spec: Submission, transient: bool = False) -> None:
+    def _record_submission(
+        self, spec: Submission, transient: bool = False, type_id: str | None = None
+    ) -> None:
         entry = {
             "id": spec.identifier,
-            "type": spec.paths.type_id,
+            "type": spec.paths.type_id if type_id is None else type_id,
             "tags": spec.tags,
             "depends": [d.identifier for d in spec.dependencies],
             "time": time.time(),

@@ -198,9 +198,12 @@ def shared_folder(task: Any, group: str, workdir: Path | None = None) -> Path:
 
 def shared_references(task: Any, workdir: Path) -> list[str]:
     """The shared folders of ``task``, relative to ``workdir`` (POSIX text), by group name."""
+    groups = groups_of(type(task))
+    if not groups:
+        return []
     return [
         shared_folder(task, group, workdir).relative_to(workdir).as_posix()
-        for group in sorted(groups_of(type(task)))
+        for group in sorted(groups)
     ]
 
 
