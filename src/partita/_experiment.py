@@ -45,6 +45,15 @@ from partita.workspace import (
 __all__ = ["Experiment", "Job"]
 
 
+def _declared_resources(cls: type) -> Any:
+    """``getattr(cls, "resources", None)``, without an ``AttributeError`` for a class that
+    declares none (most of them)."""
+    for klass in cls.__mro__:
+        if "resources" in klass.__dict__:
+            return getattr(cls, "resources", None)
+    return None
+
+
 #: The default retry policies (frozen: shared by every submission).
 _NO_RETRY = Retry(count=0)
 _RESUMABLE_RETRY = Retry(count=3)
@@ -312,7 +321,7 @@ class Experiment:
             raise ExperimentError(
                 f"retries: expected an int or partita.Retry, found {type(retries).__name__}."
             )
-        declared = getattr(type(task), "resources", None)
+        declared = _declared_resources(type(task))
         if resources is None and not isinstance(declared, dict):
             needs = _NO_RESOURCES  # the common case, parsed once
         else:
@@ -346,7 +355,12 @@ class Experiment:
         if launcher is None and self._finder is not None:
             launcher = self._finder.choose(needs, task).launcher
         held = _Held(
-            sealed, launcher or self.launcher, retries, token_request, needs.to_dict(), resumable
+            sealed,
+            launcher or self.launcher,
+            retries,
+            token_request,
+            {} if needs is _NO_RESOURCES else needs.to_dict(),
+            resumable,
         )
         with self._jobs_lock:
             if transient:

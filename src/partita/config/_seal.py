@@ -390,9 +390,18 @@ def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
     return value
 
 
+def _outputs_method(cls: type) -> Any:
+    """``getattr(cls, "outputs", None)``, without making an ``AttributeError`` when the
+    class has none (most tasks: a rerun asks this of each)."""
+    for klass in cls.__mro__:
+        if "outputs" in klass.__dict__:
+            return getattr(cls, "outputs", None)
+    return None
+
+
 def outputs_of(task: Task) -> Any:
     """``task.outputs()``, each config it holds marked as produced by ``task``."""
-    method = getattr(type(task), "outputs", None)
+    method = _outputs_method(type(task))
     if method is None:
         return task
     result = method(task)
@@ -449,14 +458,25 @@ def seal(
     """
     ident = identifier(task)  # cycles and unencodable values fail first
     types: dict[str, str] = {}
+    st = state_of(task)
+    # A task holding no config (the common task of a sweep): its walk is itself, it has no
+    # dependency, and its tags are its own (no conflict). Those steps are skipped.
+    leaf = not st.pretasks and st.producer is None
+    if leaf:
+        d = task.__dict__
+        for name in type(task)._partita_walk:
+            if d.get(name) is not None:
+                leaf = False
+                break
     # One walk serves every step below (the graph's configs do not change while sealing;
     # only generated paths, which are not configs, are set).
-    every = list(walk(task))
+    every: list[tuple[str, Config]] = [("", task)] if leaf else list(walk(task))
     inner_task = False
     classes: dict[str, type] = {}
     migrated = False
     for path, cfg in every:
-        _check_bindings(task, path, cfg)
+        if not leaf:  # a leaf's fields that are checked again hold None: nothing to check
+            _check_bindings(task, path, cfg)
         cls = type(cfg)
         if check_class is not None:
             check_class(cls)
@@ -469,7 +489,7 @@ def seal(
         inner_task = inner_task or (cfg is not task and isinstance(cfg, Task))
     # Without a sub-task, the walk that stops at sub-tasks is the same walk.
     own = list(walk(task, into_tasks=False)) if inner_task else every
-    dependencies = _dependencies(task, own)
+    dependencies = () if leaf else _dependencies(task, own)
     type_id = type(task)._partita_type_id
     jobdir = _layout.job_folder(workspace, type_id, ident)
     matched: str | None = None
@@ -479,12 +499,14 @@ def seal(
             jobdir, matched = former
     _resolve_generated(task, jobdir, own)
     freeze_all(cfg for _, cfg in every)
-    st = state_of(task)
     st.workspace = workspace
     outputs = outputs_of(task)
-    tags, conflicts = collect_tags(task)
-    for conflict in conflicts:
-        _runtime.warn_caller(conflict, TagConflictWarning)
+    if leaf:
+        tags = dict(sorted(st.tags.items())) if st.tags else {}
+    else:
+        tags, conflicts = collect_tags(task)
+        for conflict in conflicts:
+            _runtime.warn_caller(conflict, TagConflictWarning)
     recorded_bytes = _read_recorded(jobdir)
     if recorded_bytes is not None and not migrated and is_done is not None and is_done(jobdir):
         # A rerun of a done task: nothing will write params.json, so it is not encoded.

@@ -192,13 +192,15 @@ class Scheduler:
                 return known.job
             if self._stopping:
                 raise ExperimentError("the experiment is stopping; no more jobs are accepted.")
-            foreign = [d for d in spec.dependencies if d._record.owner is not self]
-            if foreign:
-                raise ExperimentError(
-                    f"{spec.identifier[:12]} depends on {foreign[0].name}, a job of another "
-                    "scheduler. Submit that task in this experiment too."
-                )
-            rec = Record(spec, [d._record for d in spec.dependencies], self)
+            dependencies = spec.dependencies
+            if dependencies:
+                foreign = [d for d in dependencies if d._record.owner is not self]
+                if foreign:
+                    raise ExperimentError(
+                        f"{spec.identifier[:12]} depends on {foreign[0].name}, a job of another "
+                        "scheduler. Submit that task in this experiment too."
+                    )
+            rec = Record(spec, [d._record for d in dependencies] if dependencies else [], self)
             rec.run_callbacks = self._callbacks.run
             rec.watch_output = self._watches.watch
             self._records[rec.identifier] = rec
