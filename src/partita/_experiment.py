@@ -9,10 +9,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from partita._experiment_checks import check_importable, note_entry
 from partita._experiment_dry import dry_submit, dry_summary
@@ -46,12 +45,14 @@ __all__ = ["Experiment", "Job"]
 
 
 def _declared_resources(cls: type) -> Any:
-    """``getattr(cls, "resources", None)``, without an ``AttributeError`` for a class that
-    declares none (most of them)."""
-    for klass in cls.__mro__:
-        if "resources" in klass.__dict__:
-            return getattr(cls, "resources", None)
-    return None
+    """``getattr(cls, "resources", None)``, looked up once per class (without an
+    ``AttributeError`` per task for the classes that declare none, most of them)."""
+    cached = cls.__dict__.get("_partita_resources")
+    if cached is not None and cached[0] is cls:
+        return cached[1]
+    declared = getattr(cls, "resources", None)
+    type.__setattr__(cls, "_partita_resources", (cls, declared))
+    return declared
 
 
 #: The default retry policies (frozen: shared by every submission).
@@ -71,8 +72,7 @@ def set_monitor_starter(starter: Callable[[Path, int], Any]) -> None:
     _monitor_starter[:] = [starter]
 
 
-@dataclass(frozen=True)
-class _Held:
+class _Held(NamedTuple):
     """A sealed task with the options it was submitted with (until it is launched)."""
 
     sealed: Sealed

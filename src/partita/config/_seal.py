@@ -172,7 +172,8 @@ def _read_recorded(jobdir: Path) -> bytes | None:
     """The bytes of the folder's ``params.json`` (``None``: it has none, or it cannot be read)."""
     try:
         # Low-level reads: this runs once per submission, thousands of times on a rerun.
-        fd = os.open(os.path.join(jobdir, _layout.PARAMS), os.O_RDONLY)
+        # (A job folder's path never ends with a separator: no os.path.join needed.)
+        fd = os.open(f"{os.fspath(jobdir)}/{_layout.PARAMS}", os.O_RDONLY)
     except OSError:
         return None
     try:
@@ -391,12 +392,14 @@ def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
 
 
 def _outputs_method(cls: type) -> Any:
-    """``getattr(cls, "outputs", None)``, without making an ``AttributeError`` when the
-    class has none (most tasks: a rerun asks this of each)."""
-    for klass in cls.__mro__:
-        if "outputs" in klass.__dict__:
-            return getattr(cls, "outputs", None)
-    return None
+    """``getattr(cls, "outputs", None)``, looked up once per class (a rerun asks this of
+    each task; an ``AttributeError`` made and dropped per task cost more than the rest)."""
+    cached = cls.__dict__.get("_partita_outputs")
+    if cached is not None and cached[0] is cls:
+        return cached[1]
+    method = getattr(cls, "outputs", None)
+    type.__setattr__(cls, "_partita_outputs", (cls, method))
+    return method
 
 
 def outputs_of(task: Task) -> Any:
@@ -497,8 +500,9 @@ def seal(
         former = _former_folder(workspace, type(task), ident)
         if former is not None:
             jobdir, matched = former
-    _resolve_generated(task, jobdir, own)
-    freeze_all(cfg for _, cfg in every)
+    if not leaf or _generated_fields(type(task)):
+        _resolve_generated(task, jobdir, own)
+    freeze_all([cfg for _, cfg in every])
     st.workspace = workspace
     outputs = outputs_of(task)
     if leaf:

@@ -22,8 +22,9 @@ def done_in(folder: str | os.PathLike[str]) -> bool:
     The marker counts by its presence. No :class:`JobPaths` and no path object is made: a
     rerun asks this of every submitted task, thousands of times.
     """
+    name = os.fspath(folder)
     try:
-        os.lstat(os.path.join(folder, DONE))
+        os.lstat(f"{name}/{DONE}" if name[-1:] != "/" else name + DONE)
     except OSError:
         return False
     return True
