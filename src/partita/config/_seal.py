@@ -222,9 +222,9 @@ def _check_recorded_classes(
         # The common rerun (a graph of one class): if every "class" key of the file names
         # the current class, nothing is to be said, and the file need not be parsed. (The
         # bytes '"class": "' can only be a key: a quote inside a JSON string is escaped.)
-        (current,) = types.values()
+        (only,) = types.values()
         count = recorded_bytes.count(_CLASS_KEY)
-        if count and count == recorded_bytes.count(_class_entry(current)):
+        if count and count == recorded_bytes.count(_class_entry(only)):
             return False
     try:
         document = json.loads(recorded_bytes)
