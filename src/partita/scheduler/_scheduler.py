@@ -111,6 +111,9 @@ class Scheduler:
         self._watches = OutputWatches(
             self._bridge, self._callbacks, self._idle, self._final_future, self._spawn
         )
+        # Bound once: every record holds the same two (not two bound methods per job).
+        self._run_callbacks = self._callbacks.run
+        self._watch_output = self._watches.watch
         self._launchers: set[Launcher] = set()
         self._tokens = TokenStore(workspace)
         self._slots = Slots(self._loop, Dispatcher(self._tokens))
@@ -201,8 +204,8 @@ class Scheduler:
                         "scheduler. Submit that task in this experiment too."
                     )
             rec = Record(spec, [d._record for d in dependencies] if dependencies else [], self)
-            rec.run_callbacks = self._callbacks.run
-            rec.watch_output = self._watches.watch
+            rec.run_callbacks = self._run_callbacks
+            rec.watch_output = self._watch_output
             self._records[rec.identifier] = rec
             self._order.append(rec)
             self._unfinished += 1
