@@ -8,7 +8,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, TextIO
@@ -434,9 +434,9 @@ class Experiment:
     def _outputs(self, task: Task) -> Any:
         return outputs_of(task)
 
-    def _dependencies(self, sealed: Sealed, paths: JobPaths) -> list[Job]:
+    def _dependencies(self, sealed: Sealed, paths: JobPaths) -> Sequence[Job]:
         if not sealed.dependencies:
-            return []
+            return ()  # shared: nothing more for the garbage collector to visit per job
         found: dict[str, Job] = {}
         done: bool | None = None
         for dependency in sealed.dependencies:

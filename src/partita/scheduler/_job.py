@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,7 +75,7 @@ class Submission:
     identifier: str
     paths: JobPaths
     launcher: Launcher
-    dependencies: list[Job] = field(default_factory=list)
+    dependencies: Sequence[Job] = field(default_factory=list)
     tags: dict[str, Any] = field(default_factory=dict)
     retry: Retry = field(default_factory=Retry)
     tokens: dict[Token, int] = field(default_factory=dict)
@@ -162,7 +162,7 @@ class Record:
         "watches",
     )
 
-    def __init__(self, spec: Submission, dependencies: list[Record], owner: object) -> None:
+    def __init__(self, spec: Submission, dependencies: Sequence[Record], owner: object) -> None:
         self.spec = spec
         self.identifier = spec.identifier
         self.paths = spec.paths

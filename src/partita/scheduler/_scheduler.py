@@ -203,7 +203,7 @@ class Scheduler:
                         f"{spec.identifier[:12]} depends on {foreign[0].name}, a job of another "
                         "scheduler. Submit that task in this experiment too."
                     )
-            rec = Record(spec, [d._record for d in dependencies] if dependencies else [], self)
+            rec = Record(spec, [d._record for d in dependencies] if dependencies else (), self)
             rec.run_callbacks = self._run_callbacks
             rec.watch_output = self._watch_output
             self._records[rec.identifier] = rec
