@@ -8,17 +8,17 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from partita._experiment_checks import check_importable, note_entry
 from partita._experiment_dry import dry_submit, dry_summary
 from partita._experiment_env import environment_info, flag, run_record
 from partita._experiment_report import Reporter, failed_entry, out_of_space, summary_text
 from partita._experiment_signals import Signals, install_excepthook, reported
+from partita._resumable import ResumableTask
 from partita._services import Service, Services
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
@@ -29,13 +29,14 @@ from partita.errors import ExperimentError, ExperimentFailed, PartitaError, Work
 from partita.launchers import Launcher, LocalLauncher
 from partita.launchers.resources import Resources
 from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
+from partita.scheduler._tokens import check_request
 from partita.workspace import (
     JobPaths,
     JobState,
     RunPaths,
     RunWriter,
     Workspace,
-    done_marker_present,
+    done_in,
     read_status,
     record_shared,
 )
@@ -43,8 +44,15 @@ from partita.workspace import (
 __all__ = ["Experiment", "Job"]
 
 
-def _is_done(jobdir: Path) -> bool:
-    return done_marker_present(JobPaths(jobdir))
+def _declared_resources(cls: type) -> Any:
+    """``getattr(cls, "resources", None)``, looked up once per class (without an
+    ``AttributeError`` per task for the classes that declare none, most of them)."""
+    cached = cls.__dict__.get("_partita_resources")
+    if cached is not None and cached[0] is cls:
+        return cached[1]
+    declared = getattr(cls, "resources", None)
+    type.__setattr__(cls, "_partita_resources", (cls, declared))
+    return declared
 
 
 #: The default retry policies (frozen: shared by every submission).
@@ -64,8 +72,7 @@ def set_monitor_starter(starter: Callable[[Path, int], Any]) -> None:
     _monitor_starter[:] = [starter]
 
 
-@dataclass(frozen=True)
-class _Held:
+class _Held(NamedTuple):
     """A sealed task with the options it was submitted with (until it is launched)."""
 
     sealed: Sealed
@@ -305,9 +312,6 @@ class Experiment:
             raise ExperimentError(
                 f"launcher: expected a partita Launcher, found {type(launcher).__name__}."
             )
-        from partita._resumable import ResumableTask
-        from partita.scheduler._tokens import check_request
-
         resumable = isinstance(task, ResumableTask)
         if isinstance(retries, int) and not isinstance(retries, bool):
             retries = Retry(count=retries)
@@ -317,7 +321,7 @@ class Experiment:
             raise ExperimentError(
                 f"retries: expected an int or partita.Retry, found {type(retries).__name__}."
             )
-        declared = getattr(type(task), "resources", None)
+        declared = _declared_resources(type(task))
         if resources is None and not isinstance(declared, dict):
             needs = _NO_RESOURCES  # the common case, parsed once
         else:
@@ -334,7 +338,7 @@ class Experiment:
             task,
             self.workspace.root,
             check_class=self._check_importable,
-            is_done=None if self.dry_run else _is_done,
+            is_done=None if self.dry_run else done_in,
         )
         if not isinstance(transient, bool):
             raise ExperimentError(
@@ -351,7 +355,12 @@ class Experiment:
         if launcher is None and self._finder is not None:
             launcher = self._finder.choose(needs, task).launcher
         held = _Held(
-            sealed, launcher or self.launcher, retries, token_request, needs.to_dict(), resumable
+            sealed,
+            launcher or self.launcher,
+            retries,
+            token_request,
+            {} if needs is _NO_RESOURCES else needs.to_dict(),
+            resumable,
         )
         with self._jobs_lock:
             if transient:
@@ -396,7 +405,7 @@ class Experiment:
                         f"{exc.strerror or exc}. Check that the work directory is writable."
                     )
                 ) from None
-        self._record_submission(spec, transient)  # on disk before the scheduler can launch it
+        self._record_submission(spec, transient, sealed.type_id)  # before it can launch
         job = self._scheduler.submit(spec)
         st = state_of(sealed.task)
         st.job, st.held = job, False
@@ -425,7 +434,9 @@ class Experiment:
     def _outputs(self, task: Task) -> Any:
         return outputs_of(task)
 
-    def _dependencies(self, sealed: Sealed, paths: JobPaths) -> list[Job]:
+    def _dependencies(self, sealed: Sealed, paths: JobPaths) -> Sequence[Job]:
+        if not sealed.dependencies:
+            return ()  # shared: nothing more for the garbage collector to visit per job
         found: dict[str, Job] = {}
         done: bool | None = None
         for dependency in sealed.dependencies:
@@ -473,10 +484,12 @@ class Experiment:
 
     # --- records ----------------------------------------------------------------------------
 
-    def _record_submission(self, spec: Submission, transient: bool = False) -> None:
+    def _record_submission(
+        self, spec: Submission, transient: bool = False, type_id: str | None = None
+    ) -> None:
         entry = {
             "id": spec.identifier,
-            "type": spec.paths.type_id,
+            "type": spec.paths.type_id if type_id is None else type_id,
             "tags": spec.tags,
             "depends": [d.identifier for d in spec.dependencies],
             "time": time.time(),

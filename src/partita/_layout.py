@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 #: The folder of a work directory that holds the job folders.
 JOBS = "jobs"
@@ -26,7 +27,30 @@ SHARED = "shared"
 
 def job_folder(workdir: Path, type_id: str, identifier: str) -> Path:
     """The folder of the job ``type_id``/``identifier`` in the work directory ``workdir``."""
-    return _type_folder(workdir, type_id) / identifier
+    folder = _type_folder(workdir, type_id)
+    if _child is not None and identifier.isalnum():
+        # An identifier (hexadecimal) is one plain path component: nothing to parse.
+        return _child(folder, identifier)  # type: ignore[no-any-return]
+    return folder / identifier
+
+
+def _plain_child() -> object:
+    """``Path._make_child_relpath`` (``path / name`` without parsing ``name``), if this
+    Python has it and it gives what ``/`` gives; else ``None``."""
+    child = getattr(Path, "_make_child_relpath", None)
+    if child is None:
+        return None
+    try:
+        made = child(Path("/w/jobs/t"), "ab12")
+    except Exception:
+        return None
+    expected = Path("/w/jobs/t") / "ab12"
+    if made != expected or str(made) != str(expected) or made.parent != expected.parent:
+        return None
+    return child
+
+
+_child: Any = _plain_child()
 
 
 @functools.lru_cache(maxsize=256)

@@ -18,6 +18,10 @@ from partita.errors import ConstantFieldError, MissingFieldError, UnknownFieldEr
 STATE = "__partita__"
 
 
+#: The ignored fields of most configs (one shared empty set, not one per config).
+_NONE_IGNORED: frozenset[str] = frozenset()
+
+
 class _State:
     """Per-instance bookkeeping, stored under ``__partita__`` in the instance dict."""
 
@@ -49,7 +53,7 @@ class _State:
         #: The job folder this config's generated paths were resolved into.
         self.paths_of: Path | None = None
         #: Fields whose value is not part of this instance's identity (``ignore()``).
-        self.ignored: frozenset[str] = frozenset()
+        self.ignored: frozenset[str] = _NONE_IGNORED
         #: The key of a distinct instance (``distinct()``): part of its identity.
         self.instance: str | None = None
         #: Fields checked against bound type parameters (``Box[int](...)``), if any.

@@ -172,7 +172,8 @@ def _read_recorded(jobdir: Path) -> bytes | None:
     """The bytes of the folder's ``params.json`` (``None``: it has none, or it cannot be read)."""
     try:
         # Low-level reads: this runs once per submission, thousands of times on a rerun.
-        fd = os.open(os.path.join(jobdir, _layout.PARAMS), os.O_RDONLY)
+        # (A job folder's path never ends with a separator: no os.path.join needed.)
+        fd = os.open(f"{os.fspath(jobdir)}/{_layout.PARAMS}", os.O_RDONLY)
     except OSError:
         return None
     try:
@@ -186,6 +187,20 @@ def _read_recorded(jobdir: Path) -> bytes | None:
 
 
 _READ_SIZE = 1 << 16
+
+
+_CLASS_KEY = b'"class": '
+#: ``module:qualname`` → the bytes ``params.json`` holds for it: ``"class": "module:qualname"``.
+_class_entries: dict[str, bytes] = {}
+
+
+def _class_entry(name: str) -> bytes:
+    entry = _class_entries.get(name)
+    if entry is None:
+        entry = _CLASS_KEY + json.dumps(name, ensure_ascii=False).encode("utf-8")
+        if len(_class_entries) < 4096:
+            _class_entries[name] = entry
+    return entry
 
 
 def _check_recorded_classes(
@@ -203,6 +218,14 @@ def _check_recorded_classes(
         return None
     if recorded_bytes == params:
         return True
+    if len(types) == 1:
+        # The common rerun (a graph of one class): if every "class" key of the file names
+        # the current class, nothing is to be said, and the file need not be parsed. (The
+        # bytes '"class": "' can only be a key: a quote inside a JSON string is escaped.)
+        (only,) = types.values()
+        count = recorded_bytes.count(_CLASS_KEY)
+        if count and count == recorded_bytes.count(_class_entry(only)):
+            return False
     try:
         document = json.loads(recorded_bytes)
         objects = document["objects"]
@@ -368,9 +391,20 @@ def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
     return value
 
 
+def _outputs_method(cls: type) -> Any:
+    """``getattr(cls, "outputs", None)``, looked up once per class (a rerun asks this of
+    each task; an ``AttributeError`` made and dropped per task cost more than the rest)."""
+    cached = cls.__dict__.get("_partita_outputs")
+    if cached is not None and cached[0] is cls:
+        return cached[1]
+    method = getattr(cls, "outputs", None)
+    type.__setattr__(cls, "_partita_outputs", (cls, method))
+    return method
+
+
 def outputs_of(task: Task) -> Any:
     """``task.outputs()``, each config it holds marked as produced by ``task``."""
-    method = getattr(type(task), "outputs", None)
+    method = _outputs_method(type(task))
     if method is None:
         return task
     result = method(task)
@@ -427,14 +461,25 @@ def seal(
     """
     ident = identifier(task)  # cycles and unencodable values fail first
     types: dict[str, str] = {}
+    st = state_of(task)
+    # A task holding no config (the common task of a sweep): its walk is itself, it has no
+    # dependency, and its tags are its own (no conflict). Those steps are skipped.
+    leaf = not st.pretasks and st.producer is None
+    if leaf:
+        d = task.__dict__
+        for name in type(task)._partita_walk:
+            if d.get(name) is not None:
+                leaf = False
+                break
     # One walk serves every step below (the graph's configs do not change while sealing;
     # only generated paths, which are not configs, are set).
-    every = list(walk(task))
+    every: list[tuple[str, Config]] = [("", task)] if leaf else list(walk(task))
     inner_task = False
     classes: dict[str, type] = {}
     migrated = False
     for path, cfg in every:
-        _check_bindings(task, path, cfg)
+        if not leaf:  # a leaf's fields that are checked again hold None: nothing to check
+            _check_bindings(task, path, cfg)
         cls = type(cfg)
         if check_class is not None:
             check_class(cls)
@@ -447,7 +492,7 @@ def seal(
         inner_task = inner_task or (cfg is not task and isinstance(cfg, Task))
     # Without a sub-task, the walk that stops at sub-tasks is the same walk.
     own = list(walk(task, into_tasks=False)) if inner_task else every
-    dependencies = _dependencies(task, own)
+    dependencies = () if leaf else _dependencies(task, own)
     type_id = type(task)._partita_type_id
     jobdir = _layout.job_folder(workspace, type_id, ident)
     matched: str | None = None
@@ -455,14 +500,17 @@ def seal(
         former = _former_folder(workspace, type(task), ident)
         if former is not None:
             jobdir, matched = former
-    _resolve_generated(task, jobdir, own)
-    freeze_all(cfg for _, cfg in every)
-    st = state_of(task)
+    if not leaf or _generated_fields(type(task)):
+        _resolve_generated(task, jobdir, own)
+    freeze_all([cfg for _, cfg in every])
     st.workspace = workspace
     outputs = outputs_of(task)
-    tags, conflicts = collect_tags(task)
-    for conflict in conflicts:
-        _runtime.warn_caller(conflict, TagConflictWarning)
+    if leaf:
+        tags = dict(sorted(st.tags.items())) if st.tags else {}
+    else:
+        tags, conflicts = collect_tags(task)
+        for conflict in conflicts:
+            _runtime.warn_caller(conflict, TagConflictWarning)
     recorded_bytes = _read_recorded(jobdir)
     if recorded_bytes is not None and not migrated and is_done is not None and is_done(jobdir):
         # A rerun of a done task: nothing will write params.json, so it is not encoded.

@@ -103,11 +103,18 @@ def check_groups(cls: type, fields: Mapping[str, Any]) -> None:
 
 def groups_of(cls: type) -> dict[str, tuple[str, ...]]:
     """The shared folder groups of a task class (inherited unless the class declares some)."""
+    cached = cls.__dict__.get("_partita_groups")
+    if cached is not None and cached[0] is cls:
+        return cached[1]  # type: ignore[no-any-return]
+    found: dict[str, tuple[str, ...]] = {}
     for klass in cls.__mro__:
         groups = klass.__dict__.get("_partita_shared")
         if groups is not None:
-            return groups  # type: ignore[no-any-return]
-    return {}
+            found = groups
+            break
+    # Declared with the class (shared=...), so found once per class: a rerun asks per task.
+    type.__setattr__(cls, "_partita_groups", (cls, found))
+    return found
 
 
 def _group(task: Any, group: str) -> tuple[str, ...]:
@@ -198,9 +205,12 @@ def shared_folder(task: Any, group: str, workdir: Path | None = None) -> Path:
 
 def shared_references(task: Any, workdir: Path) -> list[str]:
     """The shared folders of ``task``, relative to ``workdir`` (POSIX text), by group name."""
+    groups = groups_of(type(task))
+    if not groups:
+        return []
     return [
         shared_folder(task, group, workdir).relative_to(workdir).as_posix()
-        for group in sorted(groups_of(type(task)))
+        for group in sorted(groups)
     ]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,7 +75,7 @@ class Submission:
     identifier: str
     paths: JobPaths
     launcher: Launcher
-    dependencies: list[Job] = field(default_factory=list)
+    dependencies: Sequence[Job] = field(default_factory=list)
     tags: dict[str, Any] = field(default_factory=dict)
     retry: Retry = field(default_factory=Retry)
     tokens: dict[Token, int] = field(default_factory=dict)
@@ -88,6 +88,8 @@ class Submission:
 
 #: Shared by every job's :class:`_Final` (a job ending wakes the few threads waiting).
 _ended = threading.Condition(threading.Lock())
+#: How many threads wait in :meth:`_Final.wait` (changed under ``_ended``).
+_waiting = [0]
 
 
 class _Final:
@@ -100,22 +102,67 @@ class _Final:
         self._set = False
 
     def set(self) -> None:
-        with _ended:
-            self._set = True
-            _ended.notify_all()
+        self._set = True
+        # Nobody waits, mostly (a rerun ends thousands of done jobs at once): no notify then.
+        # A waiter counts itself under the lock before it looks at the flag, so one that
+        # is not counted yet will see the flag set.
+        if _waiting[0]:
+            with _ended:
+                _ended.notify_all()
 
     def is_set(self) -> bool:
         return self._set
 
     def wait(self, timeout: float | None = None) -> bool:
         with _ended:
-            return _ended.wait_for(lambda: self._set, timeout)
+            _waiting[0] += 1
+            try:
+                return _ended.wait_for(lambda: self._set, timeout)
+            finally:
+                _waiting[0] -= 1
 
 
 class Record:
     """The scheduler's mutable record of one job (private: only the scheduler writes it)."""
 
-    def __init__(self, spec: Submission, dependencies: list[Record], owner: object) -> None:
+    # Slots: a rerun holds 100,000 records. ``__dict__`` stays for any other attribute.
+    __slots__ = (
+        "__dict__",
+        "attempts",
+        "callbacks",
+        "callbacks_fired",
+        "deferred",
+        "dependencies",
+        "detail",
+        "elsewhere",
+        "ended",
+        "failures",
+        "final",
+        "fresh",
+        "handle",
+        "identifier",
+        "job",
+        "launcher",
+        "lock",
+        "owner",
+        "paths",
+        "queued_on",
+        "reason",
+        "requeue",
+        "reused",
+        "run_callbacks",
+        "spec",
+        "started",
+        "state",
+        "submitted",
+        "tags",
+        "warned_foreign",
+        "watch_output",
+        "watched",
+        "watches",
+    )
+
+    def __init__(self, spec: Submission, dependencies: Sequence[Record], owner: object) -> None:
         self.spec = spec
         self.identifier = spec.identifier
         self.paths = spec.paths

@@ -111,6 +111,9 @@ class Scheduler:
         self._watches = OutputWatches(
             self._bridge, self._callbacks, self._idle, self._final_future, self._spawn
         )
+        # Bound once: every record holds the same two (not two bound methods per job).
+        self._run_callbacks = self._callbacks.run
+        self._watch_output = self._watches.watch
         self._launchers: set[Launcher] = set()
         self._tokens = TokenStore(workspace)
         self._slots = Slots(self._loop, Dispatcher(self._tokens))
@@ -192,15 +195,17 @@ class Scheduler:
                 return known.job
             if self._stopping:
                 raise ExperimentError("the experiment is stopping; no more jobs are accepted.")
-            foreign = [d for d in spec.dependencies if d._record.owner is not self]
-            if foreign:
-                raise ExperimentError(
-                    f"{spec.identifier[:12]} depends on {foreign[0].name}, a job of another "
-                    "scheduler. Submit that task in this experiment too."
-                )
-            rec = Record(spec, [d._record for d in spec.dependencies], self)
-            rec.run_callbacks = self._callbacks.run
-            rec.watch_output = self._watches.watch
+            dependencies = spec.dependencies
+            if dependencies:
+                foreign = [d for d in dependencies if d._record.owner is not self]
+                if foreign:
+                    raise ExperimentError(
+                        f"{spec.identifier[:12]} depends on {foreign[0].name}, a job of another "
+                        "scheduler. Submit that task in this experiment too."
+                    )
+            rec = Record(spec, [d._record for d in dependencies] if dependencies else (), self)
+            rec.run_callbacks = self._run_callbacks
+            rec.watch_output = self._watch_output
             self._records[rec.identifier] = rec
             self._order.append(rec)
             self._unfinished += 1

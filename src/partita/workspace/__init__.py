@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from partita.workspace._atomic import read_json
 from partita.workspace._locks import FileLock, hold, holder
 from partita.workspace._outputs import OutputCursor, read_outputs
-from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace
+from partita.workspace._paths import LAYOUT_VERSION, JobPaths, Workspace, done_in
 from partita.workspace._process import hostname, identity, is_alive
 from partita.workspace._results import read_job_environment, read_results
 from partita.workspace._shared import delete_shared, read_shared_refs, record_shared
@@ -73,6 +73,7 @@ __all__ = [
     "delete_shared",
     "delete_unused_shared",
     "describe_migration",
+    "done_in",
     "done_marker_present",
     "final_marker",
     "hold",

@@ -12,6 +12,22 @@ from partita.workspace._atomic import atomic_write
 
 LAYOUT_VERSION = 1
 MARKER = ".partita"
+#: The marker of a done job, in its job folder.
+DONE = "done"
+
+
+def done_in(folder: str | os.PathLike[str]) -> bool:
+    """Whether the job folder ``folder`` holds its ``done`` marker (one ``lstat``).
+
+    The marker counts by its presence. No :class:`JobPaths` and no path object is made: a
+    rerun asks this of every submitted task, thousands of times.
+    """
+    name = os.fspath(folder)
+    try:
+        os.lstat(f"{name}/{DONE}" if name[-1:] != "/" else name + DONE)
+    except OSError:
+        return False
+    return True
 
 
 class JobPaths:
@@ -67,7 +83,7 @@ class JobPaths:
     @property
     def done(self) -> Path:
         """Marker: the job finished successfully."""
-        return self._file("done")
+        return self._file(DONE)
 
     @property
     def failed(self) -> Path:

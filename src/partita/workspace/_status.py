@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from partita.workspace._paths import JobPaths
+from partita.workspace._paths import JobPaths, done_in
 from partita.workspace._state import JobState, Reason
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -243,11 +243,7 @@ _DONE = JobStatus(
 def done_marker_present(paths: JobPaths) -> bool:
     """Whether the job's ``done`` marker exists: what ``read_status(paths, details=False)``
     reports as done (the marker counts by its presence)."""
-    try:
-        os.lstat(paths.done)
-    except OSError:
-        return False
-    return True
+    return done_in(paths.root)
 
 
 def read_status(paths: JobPaths, *, details: bool = True) -> JobStatus:

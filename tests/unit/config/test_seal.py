@@ -217,3 +217,26 @@ def test_a_task_sealed_again_in_another_work_directory_keeps_its_own_paths(
     second = seal(task, tmp_path / "other")
     assert task.model == first.jobdir / "model.pt"  # resolved once, as before
     assert second.identifier == first.identifier
+
+
+def test_a_done_job_whose_file_names_a_class_in_a_field_is_still_checked(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorded classes of a done job are compared without parsing the file when every
+    "class" key names the current class; any other "class" key (here one of a field's
+    dict) makes the file parsed, and only the objects' classes count."""
+    first = seal(CopiedA(), root)
+    first.jobdir.mkdir(parents=True)
+    recorded = first.params.replace(
+        b'"class": "sealclasses:CopiedA"',
+        b'"class": "sealclasses:CopiedA", "extra": {"class": "other:Thing"}',
+    )
+    (first.jobdir / "params.json").write_bytes(recorded)
+    monkeypatch.setattr(_seal, "_classes", {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = seal(CopiedA(), root, is_done=lambda _: True)
+    assert again.done and again.recorded is False
+    monkeypatch.setattr(_seal, "_classes", {})
+    with pytest.warns(PartitaWarning, match=r"created by the class sealclasses:CopiedA.*CopiedB"):
+        seal(CopiedB(), root, is_done=lambda _: True)

@@ -264,3 +264,21 @@ def test_the_mark_is_kept_by_the_index_file_between_processes(
         assert index.refresh() == {ident(N)}
         assert len(index.run_jobs("xp", "r1")) == N + 1
     assert reads.bytes == len(line(N)) + runs_module.TAIL_CHECK
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"id": ident(1), "type": "bench.noop", "tags": {}, "depends": [], "time": 1764700000.123},
+        {"id": ident(2), "type": 'tâche"x', "tags": {}, "depends": [ident(3)], "time": 1e22},
+        {"id": ident(4), "type": "t", "tags": {}, "depends": [ident(5), ident(6)], "time": 5e-324},
+        {"id": ident(7), "type": "t", "tags": {"b": 1, "a": "é"}, "depends": [], "time": 0.5},
+        {"id": ident(8), "type": "t", "tags": {}, "depends": [], "time": 0.5, "transient": True},
+        {"id": ident(9), "type": "t", "tags": {}, "depends": ["not/an id"], "time": 0.5},
+        {"id": ident(9), "type": "t", "tags": {}, "depends": [], "time": 2},
+    ],
+)
+def test_a_submission_line_is_the_json_encoders_line(entry: dict[str, Any]) -> None:
+    """The common line is written without the JSON encoder: byte for byte the same."""
+    expected = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    assert runs_module._submission_line(entry) == expected
