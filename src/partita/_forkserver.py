@@ -221,7 +221,6 @@ class _Server:
         self.watched: dict[str, tuple[int, int]] = {}
         self.known = set(sys.modules)
         self.retired: str | None = None
-        self.checked = False
         self.env = dict(os.environ)
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
         self.installed = tuple(os.path.join(p, "") for p in prefixes if p)
@@ -294,6 +293,7 @@ class _Server:
         except Exception:  # the runner reports a damaged folder itself
             return None
         _serial.prefetch(params, st, document)
+        checked = False
         for reference, file in entries:
             key = file or reference.partition(":")[0]
             if key in self.refused:
@@ -303,10 +303,10 @@ class _Server:
                 cls = _serial.import_class(reference, file)
             except BaseException:  # the child will fail and report it
                 cls = None
-            # Only an import (new modules) can start threads or initialise a GPU here:
-            # a class imported for an earlier job was checked then.
-            if len(sys.modules) != known or not self.checked:
-                self.checked = True
+            # After each import (new modules), so that the module to blame is known; a
+            # class imported for an earlier job was checked then, and is checked below.
+            if len(sys.modules) != known or (reference == root and not checked):
+                checked = True
                 self.watch()
                 why = unsafe_reason()
                 if why is not None:
