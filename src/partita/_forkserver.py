@@ -303,8 +303,8 @@ class _Server:
                 cls = _serial.import_class(reference, file)
             except BaseException:  # the child will fail and report it
                 cls = None
-            # After each import (new modules), so that the module to blame is known; a
-            # class imported for an earlier job was checked then, and is checked below.
+            # After each import (new modules), so that the module to blame is known, and at
+            # least once per job (at its root's class) when everything was imported before.
             if len(sys.modules) != known or (reference == root and not checked):
                 checked = True
                 self.watch()
