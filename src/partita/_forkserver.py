@@ -27,6 +27,7 @@ exits when the last one has ended. Its imports are kept minimal so that it start
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -132,8 +133,7 @@ def _child(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_log
     os.dup2(out, 1)
     os.dup2(err, 2)
     os.closerange(3, _max_fd())
-    os.environ.clear()
-    os.environ.update(env)
+    _set_environment(env)
     os.chdir(jobdir)
     if not getattr(sys.flags, "safe_path", False):
         sys.path.insert(0, str(jobdir))  # as ``python -m partita.run`` run in the job folder
@@ -145,6 +145,20 @@ def _child(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_log
     code = run.main(argv)
     run._flush()
     return code
+
+
+def _set_environment(env: Mapping[str, str]) -> None:
+    """Make ``os.environ`` (and the C environment) exactly ``env``, changing only what differs.
+
+    A job's environment is mostly the server's own: rewriting every variable would copy
+    memory pages shared with the server for nothing.
+    """
+    current = os.environ
+    for name in [name for name in current if name not in env]:
+        del current[name]
+    for name, value in env.items():
+        if current.get(name) != value:
+            current[name] = value
 
 
 def _max_fd() -> int:
@@ -245,6 +259,10 @@ class _Server:
         for name in message.get("unset") or ():
             env.pop(name, None)
         attempt = message.get("attempt")
+        # What the server holds now is shared with the child, page by page, until either
+        # writes to it: moved out of the collector's reach, a collection in the child does
+        # not visit (and so copy) the server's objects.
+        gc.freeze()
         try:
             pid = fork_job(jobdir, attempt, env, bool(message.get("append_logs")))
         except OSError as exc:  # no memory or process slot for a fork now: spawn this one
@@ -255,31 +273,46 @@ class _Server:
         return {"pid": pid, "identity": identity(pid)}
 
     def prepare(self, jobdir: Path) -> dict[str, Any] | None:
-        """Import the classes of the job (so the child is warm); refuse unsafe ones."""
+        """Import the classes of the job (so the child is warm); refuse unsafe ones.
+
+        The parsed ``params.json`` is left for the child (:func:`partita.config._serial.
+        prefetch`): it loads the job from it when the file is still the one read here.
+        """
+        from partita.config import _serial
         from partita.workspace import JobPaths
 
+        params = JobPaths(jobdir).params
         try:
-            document = json.loads(JobPaths(jobdir).params.read_text("utf-8"))
-            entries = [(e["class"], e.get("file")) for e in document["objects"]]
-            root = document["objects"][document["root"]]["class"]
+            with open(params, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                document = json.loads(handle.read())
+            objects = document["objects"]
+            root = objects[document["root"]]["class"]
+            # Each class once: a graph of many configs names the same few classes.
+            entries = list(dict.fromkeys((e["class"], e.get("file")) for e in objects))
         except Exception:  # the runner reports a damaged folder itself
             return None
-        from partita.config._serial import import_class
-
+        _serial.prefetch(params, st, document)
+        checked = False
         for reference, file in entries:
             key = file or reference.partition(":")[0]
             if key in self.refused:
                 return {"spawn": f"{key} is not forked from (unsafe at import)", "key": key}
+            known = len(sys.modules)
             try:
-                cls = import_class(reference, file)
+                cls = _serial.import_class(reference, file)
             except BaseException:  # the child will fail and report it
                 cls = None
-            self.watch()
-            why = unsafe_reason()
-            if why is not None:
-                self.retired = why
-                self.refused.add(key)
-                return {"spawn": f"{why}; importing {key}", "key": key, "retire": True}
+            # After each import (new modules), so that the module to blame is known, and at
+            # least once per job (at its root's class) when everything was imported before.
+            if len(sys.modules) != known or (reference == root and not checked):
+                checked = True
+                self.watch()
+                why = unsafe_reason()
+                if why is not None:
+                    self.retired = why
+                    self.refused.add(key)
+                    return {"spawn": f"{why}; importing {key}", "key": key, "retire": True}
             if reference == root and getattr(cls, "isolation", None) == "spawn":
                 return {"spawn": f"{reference} asks for isolation='spawn'", "key": None}
             if reference == root and isinstance(cls, type):
@@ -349,9 +382,10 @@ def serve(refused: set[str] | None = None) -> int:
     import partita.config  # what every child needs, imported once here
     import partita.run
     import partita.workspace
-    from partita import _energy, _jobenv  # noqa: F401  (hashlib, the environment record)
+    from partita import _energy, _jobenv  # hashlib, the environment record
 
     _energy.probe()  # is a meter installed: looked up once, not per job
+    _jobenv.probe()  # is nvidia-smi on PATH: the same
 
     try:
         import resource  # noqa: F401  (the job's CPU and memory figures at its end)

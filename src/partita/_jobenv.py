@@ -1,11 +1,13 @@
 """What the job runner records about a job's process: where it ran, what it cost, which code.
 
 The job runner calls :func:`execute` instead of ``task.execute()``. It writes the job's
-``environment.json`` (``JobPaths.environment``) before the task starts (host, process,
-Python, the task's code fingerprint) and again when it ends, however it ends (wall and CPU
-time, peak memory, GPUs from ``nvidia-smi`` when present, energy and CO2 when a meter is
-installed: see :mod:`partita._energy`). It also points
-``partita.report`` at the job folder and flushes the results at the end.
+``environment.json`` (``JobPaths.environment``) once, when the task ends, however it ends
+(an exception, a stop signal): host, process, Python, the task's code fingerprint (taken
+before the task starts), wall and CPU time, peak memory, GPUs from ``nvidia-smi`` when
+present, energy and CO2 when a meter is installed (see :mod:`partita._energy`). A process
+killed outright (``SIGKILL``, the kernel's OOM killer) writes none; its ``state.json``
+still names the host and process that ran it. It also points ``partita.report`` at the
+job folder and flushes the results at the end.
 
 The code fingerprint is the SHA-256 of the task class's source and of the whole file of
 its module. It is recorded beside the job, never in its identity: ``partita explain`` and
@@ -133,9 +135,29 @@ def _fingerprint(cls: type) -> dict[str, Any]:
     return info
 
 
+#: ``PATH`` → the ``nvidia-smi`` found on it, as a warm process looked it up (:func:`probe`).
+_smi_known: dict[str, str | None] = {}
+
+
+def probe() -> None:
+    """Look up ``nvidia-smi`` on this process's ``PATH`` now, for the jobs it will fork."""
+    path = os.environ.get("PATH", "")
+    _smi_known[path] = _find_smi(path)
+
+
 def _nvidia_smi() -> str | None:
     """The ``nvidia-smi`` on ``PATH``, if any (looked up before any thread starts)."""
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
+    path = os.environ.get("PATH", "")
+    if path in _smi_known:
+        found = _smi_known[path]
+        # One found then is checked again: it may have been removed since.
+        if found is None or os.access(found, os.X_OK):
+            return found
+    return _find_smi(path)
+
+
+def _find_smi(path: str) -> str | None:
+    for folder in path.split(os.pathsep):
         candidate = os.path.join(folder or ".", "nvidia-smi")
         if os.access(candidate, os.X_OK):
             return candidate
@@ -221,11 +243,10 @@ def execute(paths: JobPaths, task: Any) -> None:
     # Only a machine with nvidia-smi pays for the probe: elsewhere the task's process has
     # no thread it did not start itself.
     command = _nvidia_smi()
-    probe = None
+    query = None
     if command is not None:
-        probe = threading.Thread(target=_gpus, args=(command, gpus), daemon=True)
-        probe.start()
-    _write(paths, info)
+        query = threading.Thread(target=_gpus, args=(command, gpus), daemon=True)
+        query.start()
     _report._set_target(paths)
     _publish._set_target(paths)
     from partita import _energy
@@ -239,8 +260,8 @@ def execute(paths: JobPaths, task: Any) -> None:
         task.execute()
     finally:
         _report._flush()
-        if probe is not None:
-            probe.join(timeout=1.0)
+        if query is not None:
+            query.join(timeout=1.0)
         info["ended"] = time.time()
         info["wall_seconds"] = round(time.monotonic() - clock, 3)
         info["gpus"] = list(gpus)

@@ -136,6 +136,7 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         # Done is success for whoever waits on this process (e.g. a cluster dependency).
         return 0 if claim.done else EXIT_SUPERSEDED
     attempt = claim.attempt
+    record = claim.record  # state.json as claimed: nobody else writes it while we hold the lock
     os.environ["PARTITA_ATTEMPT"] = str(attempt)
     _received.clear()
     _cancel_file[:] = [paths.cancel_request]
@@ -155,7 +156,9 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         sys.stderr.flush()
     except Stopping as exc:
         _block_signals()
-        return _stopped(paths, attempt, state, JobState, Reason, exc.signum, caught=False)
+        return _stopped(
+            paths, attempt, state, JobState, Reason, exc.signum, caught=False, record=record
+        )
     except MemoryError:
         _block_signals()
         import traceback
@@ -171,6 +174,7 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
             reason=Reason.MEMORY.value,
             exit_code=1,
             detail=f"MemoryError (limit {limit} bytes)",
+            record=record,
         )
         return 1
     except BaseException as exc:  # the task failed: record it, whatever it was
@@ -179,7 +183,9 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
 
         traceback.print_exc()
         if _received:  # it raised something else after Stopping: still a stop
-            return _stopped(paths, attempt, state, JobState, Reason, _received[0], caught=True)
+            return _stopped(
+                paths, attempt, state, JobState, Reason, _received[0], caught=True, record=record
+            )
         detail = f"{type(exc).__name__}: {exc}"
         if len(detail) > 500:
             detail = detail[:497] + "..."
@@ -195,17 +201,20 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
             reason=Reason.ERROR.value,
             exit_code=1,
             detail=detail,
+            record=record,
         )
         return 1
     _block_signals()
     if _received:  # the task caught Stopping and returned: it did not finish its work
-        return _stopped(paths, attempt, state, JobState, Reason, _received[0], caught=True)
-    state.write_final(paths, JobState.DONE, attempt=attempt, exit_code=0)
+        return _stopped(
+            paths, attempt, state, JobState, Reason, _received[0], caught=True, record=record
+        )
+    state.write_final(paths, JobState.DONE, attempt=attempt, exit_code=0, record=record)
     return 0
 
 
 def _stopped(  # type: ignore[no-untyped-def]
-    paths, attempt, state, JobState, Reason, signum: int, *, caught: bool
+    paths, attempt, state, JobState, Reason, signum: int, *, caught: bool, record=None
 ) -> int:
     """Record a job stopped by ``signum``: cancelled on request, else failed. Never done."""
     name = signal.Signals(signum).name
@@ -213,7 +222,11 @@ def _stopped(  # type: ignore[no-untyped-def]
     if paths.cancel_request.exists():
         print(f"partita: cancelled ({name}){how}.", file=sys.stderr)
         state.write_final(
-            paths, JobState.CANCELLED, attempt=attempt, detail=f"stopped by {name} on request{how}"
+            paths,
+            JobState.CANCELLED,
+            attempt=attempt,
+            detail=f"stopped by {name} on request{how}",
+            record=record,
         )
     else:
         # A stop with a known time limit and no cancellation request is the limit (or the
@@ -228,6 +241,7 @@ def _stopped(  # type: ignore[no-untyped-def]
             reason=(Reason.TIMEOUT if limited else Reason.ERROR).value,
             exit_code=128 + signum,
             detail=f"terminated by {name}{' at its time limit' if limited else ''}{how}",
+            record=record,
         )
     _flush()
     return 128 + signum

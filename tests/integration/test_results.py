@@ -29,6 +29,39 @@ with experiment(sys.argv[1], "fit") as xp:
 """
 
 
+ONCE = """
+import os
+
+class Once(Task, id="res.once"):
+    how: Param[str]
+    def execute(self):
+        # Nothing recorded yet while the task runs: environment.json is written at the end.
+        partita.report(present=os.path.exists("environment.json"))
+        if self.how == "raise":
+            raise RuntimeError("boom")
+
+with experiment(sys.argv[1], "once") as xp:
+    for how in ("return", "raise"):
+        Once(how=how).submit()
+"""
+
+
+def test_environment_is_written_once_when_the_task_ends(tmp_path: Path) -> None:
+    """One environment.json per attempt, written at the end however the task ends."""
+    out = Script(tmp_path, "once", ONCE).run(str(tmp_path / "wd"))
+    assert out.returncode == 1, out.stderr
+    folders = job_dirs(tmp_path / "wd", "res.once")
+    assert len(folders) == 2
+    for folder in folders:
+        paths = JobPaths(folder)
+        assert read_results(paths)["values"]["present"] is False
+        env = read_job_environment(paths)
+        assert env["damage"] == []
+        # What is known at the start and what is measured at the end, in one record.
+        assert env["attempt"] == "1" and env["code"]["class"] == "Once"
+        assert env["started"] <= env["ended"] and env["cpu_seconds"] > 0
+
+
 def test_report_writes_values_series_and_artifacts(tmp_path: Path) -> None:
     script = Script(tmp_path, "fit", REPORTING)
     out = script.run(str(tmp_path / "wd"))

@@ -27,6 +27,7 @@ from partita.config._config import (
     Config,
     _State,
     freeze,
+    freeze_all,
     run_post_init,
     state_of,
 )
@@ -430,7 +431,7 @@ class _Reader:
         if "pretasks" in entry:
             state_of_new.pretasks = tuple(self.objects[i] for i in entry["pretasks"])
         state_of_new.workspace = self.workspace
-        freeze(cfg)
+        _freeze_loaded(cfg)
         if cls._partita_post_init is not None:
             run_post_init(cfg)
         if self.convert:
@@ -539,6 +540,69 @@ def _new_state() -> Any:
     return _State()
 
 
+def _freeze_loaded(cfg: Config) -> None:
+    """Freeze ``cfg`` just built: alone when every config it refers to is frozen already.
+
+    The configs of a document come children first, each frozen when built, and a frozen
+    config only refers to frozen ones; so freezing ``cfg`` alone is what :func:`freeze`
+    does, without walking the whole graph below it again (quadratic in a deep graph).
+    """
+    nested: list[Config] = list(state_of(cfg).pretasks)
+    d = cfg.__dict__
+    for name in type(cfg)._partita_walk:
+        value = d.get(name)
+        if value is not None:
+            _direct_configs(value, nested)
+    if all(state_of(item).frozen for item in nested):
+        freeze_all((cfg,))
+    else:
+        freeze(cfg)
+
+
+def _direct_configs(value: Any, out: list[Config]) -> None:
+    """The configs in the field value ``value`` (not those inside them)."""
+    if isinstance(value, Config):
+        out.append(value)
+    elif isinstance(value, list | tuple | frozenset):
+        for item in value:
+            _direct_configs(item, out)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _direct_configs(item, out)
+
+
+#: ``params.json`` documents read ahead by a warm process for the job it is about to fork
+#: (:func:`prefetch`): path → (what the file was when read, the parsed document).
+_prefetched: dict[str, tuple[tuple[int, int, int, int], Any]] = {}
+
+
+def _file_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def prefetch(path: Path, st: os.stat_result, document: Any) -> None:
+    """Keep the document just parsed from ``path`` (``st``: its ``fstat``) for :func:`load`.
+
+    For a process that forks the job next (the fork server): the child loads from it
+    when ``path`` is still the file that was read (same inode, size and modification
+    time: ``params.json`` is only ever replaced whole), instead of reading it again. One
+    document is kept: the next call replaces it.
+    """
+    _prefetched.clear()
+    _prefetched[os.path.abspath(path)] = (_file_key(st), document)
+
+
+def _read_document(file: Path) -> Any:
+    known = _prefetched.pop(os.path.abspath(file), None)
+    if known is not None:
+        try:
+            if _file_key(os.stat(file)) == known[0]:
+                return known[1]
+        except OSError:
+            pass
+    return json.loads(file.read_text("utf-8"))
+
+
 def from_document(
     document: dict[str, Any], *, workspace: Path | None = None, source: str = "params"
 ) -> Config:
@@ -588,7 +652,7 @@ def load(path: str | os.PathLike[str]) -> Config:
     file = target / _layout.PARAMS if target.is_dir() else target
     jobdir = file.parent
     try:
-        document = json.loads(file.read_text("utf-8"))
+        document = _read_document(file)
     except FileNotFoundError:
         raise LoadError(
             f"expected a job folder with a params.json, found no {file}. "

@@ -26,8 +26,11 @@ def boot_id() -> str:
 def start_time(pid: int) -> int | None:
     """Start time of ``pid`` in clock ticks since boot; ``None`` if it is gone or a zombie."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            data = file.read()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, 4096)  # one line, a few hundred bytes
+        finally:
+            os.close(fd)
     except OSError:
         if not os.path.isdir("/proc/self"):
             return _start_time_portable(pid)

@@ -159,14 +159,18 @@ def write_final(
     reason: str | None = None,
     exit_code: int | None = None,
     detail: str = "",
+    record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record a final state: update ``state.json``, then write the marker, last.
 
     Call it while holding the job lock, having checked that ``attempt`` is current (or use
-    :func:`record_final`, which does both).
+    :func:`record_final`, which does both). ``record``: ``state.json`` as this lock holder
+    last wrote it (the runner, since its claim), instead of reading it again; it is
+    updated in place.
     """
     ended = now()
-    record = read_state(paths)
+    if record is None:
+        record = read_state(paths)
     append_history(record, state, attempt=attempt, reason=reason, at=ended)
     record.update(
         state=state.value,
@@ -176,7 +180,9 @@ def write_final(
         exit_code=exit_code,
         detail=detail or None,
     )
-    write_state(paths, record)
+    # One journal line, after the marker, for both writes: if this process dies between
+    # them, the index still re-reads the folder, as it re-reads every running job.
+    write_json(paths.state, record, fsync=False)
     marker: dict[str, Any] = {"time": ended, "attempt": attempt}
     if reason is not None:
         marker["reason"] = reason
@@ -327,6 +333,8 @@ class Claim(NamedTuple):
     why: str = ""
     done: bool = False
     """Whether the job is already done (success for whoever waits on this runner)."""
+    record: dict[str, Any] | None = None
+    """``state.json`` as the claim wrote it (for :func:`write_final`, under the same lock)."""
 
 
 def claim_attempt(paths: JobPaths, attempt: int | None) -> Claim:
@@ -343,4 +351,4 @@ def claim_attempt(paths: JobPaths, attempt: int | None) -> Claim:
     record.update(state=JobState.RUNNING.value, started=started, runner=identity(), attempt=attempt)
     append_history(record, JobState.RUNNING, attempt=attempt, at=started)
     write_state(paths, record)
-    return Claim(attempt)
+    return Claim(attempt, record=record)

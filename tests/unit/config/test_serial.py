@@ -210,6 +210,18 @@ def test_round_trip_result_is_frozen() -> None:
         back.leaves[0].n = 1
 
 
+def test_round_trip_freezes_every_level_of_a_nested_graph() -> None:
+    """Each config is frozen as it is built, with the lists of the configs below it."""
+    back = round_trip(Root(branch=Branch(leaf=Leaf(n=1))))
+    assert all(is_frozen(c) for c in (back, back.branch, back.branch.leaf))
+    with pytest.raises(FrozenConfigError):
+        back.branch.leaf.n = 2
+    tasks = round_trip(Concat(strings=[Say(word="a"), Say(word="b")]))
+    assert all(is_frozen(c) for c in (tasks, *tasks.strings))
+    with pytest.raises(FrozenConfigError):
+        tasks.strings.append(Say(word="c"))
+
+
 def test_shared_subconfig_is_stored_once_and_shared_again() -> None:
     """A sub-config used in several places is one object in the document and after loading."""
     document = document_of(shared_leaves())
@@ -419,6 +431,36 @@ def test_load_a_job_folder(tmp_path: Path) -> None:
     assert jobdir.resolve() == back.jobdir
     assert (jobdir / "stdout").resolve() == back.stdout()
     assert partita.load(jobdir / "params.json") == back
+
+
+def test_load_takes_a_prefetched_document_while_the_file_is_the_one_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document parsed ahead (by the fork server) is used only for the same file."""
+    from partita.config import _serial
+
+    cfg = Concat(strings=[Say(word="hello")])
+    jobdir = write_job(tmp_path / "ws", cfg)
+    params = jobdir / "params.json"
+    reads: list[Path] = []
+    read_text = Path.read_text
+
+    def counted(self: Path, *args: Any, **kwargs: Any) -> str:
+        reads.append(self)
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    _serial.prefetch(params, os.stat(params), json.loads(read_text(params)))
+    assert partita.load(jobdir) == cfg
+    assert params not in reads  # taken from the prefetched document
+    # Replaced since it was read (another inode): read again, whatever was kept.
+    _serial.prefetch(params, os.stat(params), {"format": "stale"})
+    tmp = params.with_name("params.tmp")
+    tmp.write_bytes(params.read_bytes())
+    os.replace(tmp, params)
+    assert partita.load(jobdir) == cfg
+    assert params in reads
+    assert not _serial._prefetched  # used once
 
 
 def test_load_after_moving_the_work_directory(tmp_path: Path) -> None:
