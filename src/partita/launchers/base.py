@@ -102,6 +102,11 @@ class Launcher(abc.ABC):
     kind: ClassVar[str] = "abstract"
     #: Whether a job can be queued before its dependencies end (``depends_on`` is honoured).
     queues_dependencies: ClassVar[bool] = False
+    #: Whether a new attempt is written to ``state.json`` once, after ``launch()`` returned,
+    #: with its handle (the scheduler holds the job lock meanwhile: the runner cannot claim
+    #: it before). ``False``: the attempt is written first with :meth:`placeholder`, and the
+    #: handle after the launch, for runners that may start long after it (a cluster queue).
+    record_after_launch: ClassVar[bool] = False
 
     def __init_subclass__(cls, kind: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -43,6 +43,10 @@ class LocalLauncher(Launcher, kind="local"):
             interpreter per job); default: ``$PARTITA_ISOLATION``, else ``"fork"``.
     """
 
+    #: A runner started here blocks on the job lock at once: the attempt and its handle
+    #: are recorded in one write (see ``Launcher.record_after_launch``).
+    record_after_launch = True
+
     def __init__(
         self,
         max_jobs: int | None = None,

@@ -1,7 +1,10 @@
-"""The file side of one attempt: blocking steps the scheduler runs in its I/O pool.
+"""The file side of one attempt: the steps of the job-folder protocol the scheduler runs.
 
-Each function here may wait for a job lock or write files; none may run on the event loop
-thread (see ``LoopThread.io``). They speak the job-folder protocol of ``partita.workspace``.
+They speak the protocol of ``partita.workspace``. Those that may wait for a job lock held
+by someone else (``record_lost``, ``amend``, ``requeued``, ``not_run``, ``lock_is_free`` is
+quick but is a lock) run in the scheduler's I/O pool (``LoopThread.io``), never on the
+loop thread. ``inspect``, ``open_attempt`` (the lock taken without blocking), ``begin``,
+``launched`` and ``written_final`` never wait: the scheduler runs them on the loop.
 """
 
 from __future__ import annotations
@@ -150,20 +153,29 @@ def begin(
     placeholder: dict[str, Any],
     tags: dict[str, Any],
     resumable: bool,
+    write: bool = True,
 ) -> tuple[int, dict[str, Any]]:
     """Start the next attempt (under the lock held by the caller).
 
-    Returns its number and the ``state.json`` record written (for :func:`launched`).
+    Returns its number and the ``state.json`` record (for :func:`launched`): written now,
+    or (``write=False``) written by :func:`launched` with the handle, in one write.
     """
     record = read_state(paths)
     attempt = begin_attempt(
-        paths, record, owner=owner, placeholder=placeholder, tags=tags, keep_previous=resumable
+        paths,
+        record,
+        owner=owner,
+        placeholder=placeholder,
+        tags=tags,
+        keep_previous=resumable,
+        write=write,
     )
     return attempt, record
 
 
 def launched(paths: JobPaths, record: dict[str, Any], handle: dict[str, Any]) -> None:
-    """Store the handle of the attempt just launched (under the lock held by the caller)."""
+    """Store the handle of the attempt just launched (under the lock held by the caller);
+    with the attempt itself when :func:`begin` did not write it."""
     record_handle(paths, record, handle)
 
 

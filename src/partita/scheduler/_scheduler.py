@@ -2,8 +2,11 @@
 
 Public methods are synchronous and thread-safe. Every coroutine it starts is tracked; an
 unexpected error in one marks that job ``failed(internal)`` and is reported at the end.
-Blocking file work (job locks, state files) runs in the loop's I/O pool, never on the loop
-thread: one contended job folder does not stall the others.
+File work that may wait (for a job lock held by someone else, for the run's environment)
+runs in the loop's I/O pool, never on the loop thread: one contended job folder does not
+stall the others. The steps of a launch that never wait (a lock taken without blocking,
+a look at the folder, the write of its state, the read of its outcome) run on the loop:
+a few small file operations each, cheaper than a trip to the pool and back.
 """
 
 from __future__ import annotations
@@ -421,8 +424,9 @@ class Scheduler:
     async def _drive(self, rec: Record, status: JobStatus) -> None:
         if status.state is JobState.RUNNING:
             rec.watched = status.record.get("attempt")  # another process runs it: follow
-        if not rec.dependencies:
-            rec.fresh = status  # ready at once: its first attempt need not look again
+        # Its first attempt need not look again before it takes a slot: the lock step
+        # looks under the lock anyway (a job done or run elsewhere meanwhile is seen there).
+        rec.fresh = status
         if self._stopping:
             self._finish(rec, Finished(JobState.CANCELLED, None, "the experiment was stopping"))
             return
@@ -504,7 +508,7 @@ class Scheduler:
         """One attempt: reuse, wait for a foreign run, or launch. Returns the outcome."""
         while True:
             fresh, rec.fresh = rec.fresh, None
-            status = fresh if fresh is not None else await self._io(disk.inspect, rec.paths)
+            status = fresh if fresh is not None else disk.inspect(rec.paths)
             if status.state is JobState.DONE:
                 rec.elsewhere = True
                 return Finished(JobState.DONE)
@@ -562,7 +566,7 @@ class Scheduler:
             rec.requeue = False
             await self._io(disk.requeued, paths, attempt)
             return Requeue()
-        final = await self._io(disk.written_final, paths, attempt)
+        final = disk.written_final(paths, attempt)
         if final is None and not exit_.started:
             # Its turn never came (a packed worker died first): not a failure of the job.
             await self._io(disk.requeued, paths, attempt, f"requeued: {exit_.detail}")
@@ -598,19 +602,28 @@ class Scheduler:
             placeholder=rec.launcher.placeholder(),
             tags=rec.tags,
             resumable=rec.spec.resumable,
+            write=not rec.launcher.record_after_launch,
         )
         self._warm(rec.launcher)  # e.g. a fork server starts while the folder is read
-        # One trip to the I/O pool in the common case (lock, look, begin): jobs that became
-        # ready together reach the launcher together (Slurm submits them as one array).
-        opened = await self._io(
-            disk.open_attempt,
-            paths,
-            {"role": "launcher", **self.owner},
-            lambda status: self._may_begin(rec, status),
-            begin,
-            before=self._before_launch,
-        )
-        self._before_launch = None  # passed once: later launches need not ask
+        # Lock, look and begin in one step: jobs that became ready together reach the
+        # launcher together (Slurm submits them as one array). It never waits for the lock,
+        # so it runs on the loop, except for the first launches, which wait for the run's
+        # environment.json (``before``) in the I/O pool.
+        note = {"role": "launcher", **self.owner}
+        if self._before_launch is not None:
+            opened = await self._io(
+                disk.open_attempt,
+                paths,
+                note,
+                lambda status: self._may_begin(rec, status),
+                begin,
+                before=self._before_launch,
+            )
+            self._before_launch = None  # passed once: later launches need not ask
+        else:
+            opened = disk.open_attempt(
+                paths, note, lambda status: self._may_begin(rec, status), begin
+            )
         if opened.lock is None:
             return Busy()
         lock = opened.lock
@@ -633,7 +646,7 @@ class Scheduler:
                     return Busy()
                 if self._stopping:
                     return Finished(JobState.CANCELLED, None, "the experiment was stopping")
-                attempt, record = await self._io(begin)
+                attempt, record = begin()
             request = LaunchRequest(
                 paths=paths,
                 attempt=attempt,
@@ -651,7 +664,9 @@ class Scheduler:
                 failed: Finished = await self._io(disk.launch_failed, paths, attempt, str(exc))
                 return failed
             handle = handles[0]
-            await self._io(disk.launched, paths, record, handle)
+            # With ``record_after_launch``, the attempt itself is written now, with its handle
+            # (one write): the runner blocks on the lock until then.
+            disk.launched(paths, record, handle)
             if rec.spec.tokens:
                 await self._io(self._tokens.attach, rec.identifier, rec.spec.tokens, handle)
             rec.attempts += 1
@@ -663,7 +678,7 @@ class Scheduler:
             lock.release()
 
     def _may_begin(self, rec: Record, status: JobStatus) -> bool:
-        # Called in the I/O pool, under the job lock: plain reads only.
+        # Called under the job lock (maybe in the I/O pool): plain reads only.
         return not self._stopping and _never_ran_or_ended(rec, status)
 
     # --- cancellation ---------------------------------------------------------------------

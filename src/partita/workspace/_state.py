@@ -287,6 +287,7 @@ def begin_attempt(
     placeholder: dict[str, Any],
     tags: dict[str, Any],
     keep_previous: bool,
+    write: bool = True,
 ) -> int:
     """Start a new attempt, under the job lock: returns its number.
 
@@ -295,6 +296,10 @@ def begin_attempt(
     ``failed(lost)`` in the history; old ``failed``/``cancelled`` markers are removed; unless
     ``keep_previous`` (resumable tasks), what the previous attempt left is set aside.
     ``placeholder`` is the launcher handle recorded until the launch gives the real one.
+
+    With ``write=False``, ``record`` is only updated in memory: the caller launches the
+    runner and then writes the attempt and its handle at once (:func:`record_handle`),
+    still under the lock, so no runner can claim the attempt before it is on disk.
     """
     if record.get("state") == JobState.RUNNING.value:
         append_history(record, JobState.FAILED, attempt=record.get("attempt"), reason="lost")
@@ -315,12 +320,16 @@ def begin_attempt(
         launcher=dict(placeholder),
         tags=tags,
     )
-    write_state(paths, record)
+    if write:
+        write_state(paths, record)
     return attempt
 
 
 def record_handle(paths: JobPaths, record: dict[str, Any], handle: dict[str, Any]) -> None:
-    """Store the launcher handle of the attempt just launched (under the job lock)."""
+    """Store the launcher handle of the attempt just launched (under the job lock).
+
+    ``record`` is what :func:`begin_attempt` made: written or not, it is written now.
+    """
     record["launcher"] = handle
     write_state(paths, record)
 
