@@ -182,26 +182,31 @@ class Experiment:
         _runtime.set_current_workspace(self.workspace.root)
         self._started = time.time()
         self.status = "running"
+        env = environment_for_jobs()
+        if not self.dry_run:
+            # First, before this process starts any thread: the local launcher's fork
+            # server can then be a fork of this process, ready at once (docs/forkserver.md).
+            with contextlib.suppress(Exception):  # an optimisation: launches report problems
+                self.launcher.warm(env)
         # A dry run is recorded as such, and never becomes the experiment's latest run.
         try:
             self._writer.create(self._run_record(), latest=not self.dry_run)
         except WorkspaceError as exc:
             install_excepthook()
             raise reported(exc) from None
-        # Collected while the script builds its tasks; on disk before the first launch
-        # (the scheduler waits for it then), so a re-check of done jobs never waits.
+        # Collected while the script builds its tasks and its jobs run; the run waits for
+        # it when it ends (``_close``), so a re-check of done jobs never waits for git.
         threading.Thread(target=self._write_environment, name="partita-env", daemon=True).start()
         if not self.dry_run:
             self._scheduler = Scheduler(
                 self.workspace,
                 owner={"experiment": self.name, "run": self.run_id},
                 grace=self.grace_period,
-                env=environment_for_jobs(),
-                before_launch=self._environment_written,
+                env=env,
             )
             self._scheduler.add_listener(self._reporter.event)
             self._scheduler.start()
-            self._scheduler.warm(self.launcher)  # the fork server starts meanwhile
+            self._scheduler.warm(self.launcher)  # its fork server, if not started above
             self._reporter.start_view()
         _active.append(self)
         set_submitter(self.submit)

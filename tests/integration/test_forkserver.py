@@ -37,7 +37,9 @@ def report(extra=None):
     cmdline = Path("/proc/self/cmdline").read_bytes().split(b"\\0")
     info = {
         "pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0), "pgid": os.getpgrp(),
-        "forked": b"partita._forkserver" in cmdline, "cwd": os.getcwd(),
+        "forked": b"partita._forkserver" in cmdline
+        or Path("/proc/self/comm").read_text().strip() == "partita-fork",
+        "cwd": os.getcwd(),
         "leaked_env": os.environ.get("LEAKED"), "attempt": os.environ.get("PARTITA_ATTEMPT"),
         "state": STATE, "leaked_module": "fs_leaked" in sys.modules,
         "threads": len(os.listdir("/proc/self/task")), "path0": sys.path[0],
@@ -316,11 +318,12 @@ def test_server_starts_when_the_experiment_is_entered(script: Any) -> None:
                 try:
                     status = Path("/proc", pid, "status").read_text()
                     cmdline = Path("/proc", pid, "cmdline").read_bytes()
+                    comm = Path("/proc", pid, "comm").read_text().strip()
                 except OSError:
                     continue
                 ppid = [l for l in status.splitlines() if l.startswith("PPid:")]
                 mine = bool(ppid) and int(ppid[0].split()[1]) == os.getpid()
-                if mine and b"partita._forkserver" in cmdline:
+                if mine and (b"partita._forkserver" in cmdline or comm == "partita-fork"):
                     found.append(int(pid))
             return found
 
