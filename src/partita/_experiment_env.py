@@ -37,19 +37,17 @@ def run_record(
 
 def environment_info() -> dict[str, Any]:
     """The run's ``environment.json``: Python, platform, packages and the script's git state."""
-    import platform  # here (a thread of its own), not when an experiment starts
-
     info: dict[str, Any] = {
         "python": sys.version,
         "executable": sys.executable,
-        "platform": platform.platform(),
+        "platform": _platform(),
     }
     info["packages"] = _packages()
     script = getattr(sys.modules.get("__main__"), "__file__", None)
     if script:
         info["git"] = _git_info(Path(script).resolve().parent)
     # Where and how the script was started, its uncommitted changes, editable packages.
-    info["host"] = platform.node()
+    info["host"] = os.uname().nodename  # platform.node()
     info["argv"] = list(sys.argv)
     info["cwd"] = os.getcwd()
     if script:
@@ -58,6 +56,22 @@ def environment_info() -> dict[str, Any]:
             info["git"].update(_git_diff(Path(script).resolve().parent))
     info["editable"] = _editable_packages()
     return info
+
+
+def _platform() -> str:
+    """``platform.platform()`` (``Linux-6.1.0-x86_64-with-glibc2.36``) without its cost on
+    glibc systems (it reads the interpreter's binary and runs ``uname -p``)."""
+    uname = os.uname()
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError, AttributeError):
+        libc = ""
+    name, _, version = libc.partition(" ")
+    if uname.sysname == "Linux" and name == "glibc" and version:
+        return f"{uname.sysname}-{uname.release}-{uname.machine}-with-glibc{version}"
+    import platform  # elsewhere: the standard answer
+
+    return platform.platform()
 
 
 #: The largest uncommitted diff kept in ``environment.json`` (the rest is cut, and said so).
