@@ -490,7 +490,15 @@ class Experiment:
             entry["transient"] = True
         with self._jobs_lock:
             try:
-                self._writer.append(entry)
+                # A job found done is not launched: its line may wait for the next one.
+                self._writer.append(entry, defer=spec.found_done)
+            except WorkspaceError as exc:
+                raise reported(exc) from None
+
+    def _flush_submissions(self) -> None:
+        with self._jobs_lock:
+            try:
+                self._writer.flush()
             except WorkspaceError as exc:
                 raise reported(exc) from None
 
@@ -513,6 +521,7 @@ class Experiment:
 
     def wait(self) -> None:
         """Wait until every job submitted so far is finished."""
+        self._flush_submissions()
         if self._scheduler is not None:
             self._scheduler.wait_idle()
 
@@ -527,6 +536,7 @@ class Experiment:
             self._reporter.say(dry_summary(self._dry))
             return
         assert self._scheduler is not None
+        self._flush_submissions()  # the lines of jobs found done, before waiting
         if self.detach:
             self._scheduler.wait_settled()
         else:
