@@ -19,6 +19,7 @@ from partita._experiment_dry import dry_submit, dry_summary
 from partita._experiment_env import environment_info, flag, run_record
 from partita._experiment_report import Reporter, failed_entry, out_of_space, summary_text
 from partita._experiment_signals import Signals, install_excepthook, reported
+from partita._forkserver import serve_inherited, unsafe_reason
 from partita._services import Service, Services
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
@@ -27,6 +28,7 @@ from partita.config._seal import Sealed, outputs_of, seal
 from partita.config._shared import shared_references
 from partita.errors import ExperimentError, ExperimentFailed, PartitaError, WorkspaceError
 from partita.launchers import Launcher, LocalLauncher
+from partita.launchers._forkclient import install_inherited_server
 from partita.launchers.resources import Resources
 from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
 from partita.workspace import (
@@ -41,6 +43,9 @@ from partita.workspace import (
 )
 
 __all__ = ["Experiment", "Job"]
+
+# A local launcher may fork its server from the experiment process (docs/forkserver.md).
+install_inherited_server(serve_inherited, unsafe_reason)
 
 
 def _is_done(jobdir: Path) -> bool:

@@ -361,7 +361,7 @@ def serve(refused: set[str] | None = None) -> int:
 _MASKED: tuple[int, ...] = ()
 
 
-def serve_inherited(inp: int, out: int, env: Mapping[str, str], refused: set[str]) -> int:
+def serve_inherited(inp: int, out: int, env: dict[str, str], refused: set[str]) -> int:
     """Serve on ``inp``/``out`` in a fork of the experiment process (its memory, modules and
     ``sys.path``), made like a spawned server: its own session, the working folder ``/``,
     the environment ``env``, /dev/null for its standard streams and for every other

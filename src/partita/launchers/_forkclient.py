@@ -7,6 +7,7 @@ import collections
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 
@@ -85,8 +86,14 @@ class ForkServer:
         self.alive = False
         self._close_input()
         self._stdout.close()
+        self.release()
+
+    def release(self) -> None:
+        """Forget a server told to stop whose children have all been reported: it is reaped
+        when it has exited (:func:`reap_later`), without waiting for it here."""
         if isinstance(self.process, _Forked):
-            _unreaped.append(self.process.pid)
+            if self.process.returncode is None and self.process.pid not in _unreaped:
+                _unreaped.append(self.process.pid)
             reap_later()
         else:
             self._reap()  # a Popen left unreaped is reaped by the subprocess module later
@@ -222,6 +229,42 @@ def reap_later() -> None:
             _unreaped.remove(pid)
 
 
+async def reap_released(timeout: float = 0.5) -> None:
+    """Wait (at most ``timeout`` seconds, without blocking the loop) for the servers told
+    to stop to exit, and reap them: an unused server exits as soon as its input ends."""
+    reap_later()
+    loop = asyncio.get_running_loop()
+    for pid in list(_unreaped):
+        try:
+            fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            continue
+        done: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, lambda f=done: f.done() or f.set_result(None))
+        try:
+            await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+    reap_later()
+
+
+#: How a server forked from this process serves (``serve(inp, out, env, refused)``, which
+#: never returns into the caller's code) and why forking this process is unsafe now
+#: (``unsafe() -> str | None``): installed by the job side (``partita._forkserver``, a layer
+#: above this one) through :func:`install_inherited_server`.
+_inherited: list[tuple[Callable[[int, int, dict[str, str], set[str]], int], Callable[[], Any]]] = []
+
+
+def install_inherited_server(
+    serve: Callable[[int, int, dict[str, str], set[str]], int], unsafe: Callable[[], Any]
+) -> None:
+    """Let launchers fork their server from this process (see :func:`can_inherit`)."""
+    _inherited[:] = [(serve, unsafe)]
+
+
 def can_inherit() -> str | None:
     """Why this process cannot be the fork server's parent image now (``None``: it can).
 
@@ -231,20 +274,20 @@ def can_inherit() -> str | None:
     """
     if not hasattr(os, "fork"):
         return "this system has no fork()"
-    from partita import _forkserver
-
-    return _forkserver.unsafe_reason()
+    if not _inherited:
+        return "no server to run in a fork of this process"
+    why = _inherited[0][1]()
+    return None if why is None else str(why)
 
 
 class _Forked:
-    """A fork server forked from this process (``partita._forkserver.serve_inherited``),
+    """A fork server forked from this process (``serve`` of :func:`install_inherited_server`),
     with the parts of ``subprocess.Popen`` that :class:`ForkServer` uses."""
 
     def __init__(self, env: dict[str, str], refused: set[str]) -> None:
         import sys
 
-        from partita import _forkserver
-
+        serve = _inherited[0][0]
         server_in, to_server = os.pipe()
         from_server, server_out = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # not written twice by the child
@@ -258,7 +301,7 @@ class _Forked:
             try:
                 os.close(to_server)
                 os.close(from_server)
-                code = _forkserver.serve_inherited(server_in, server_out, env, refused)
+                code = serve(server_in, server_out, env, refused)
             finally:
                 os._exit(code)
         os.close(server_in)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from partita.errors import LauncherError, LauncherOptionError
-from partita.launchers._forkclient import ForkServer, ServerGone, can_inherit
+from partita.launchers._forkclient import ForkServer, ServerGone, can_inherit, reap_released
 from partita.launchers.base import Exit, Launcher, LaunchRequest
 from partita.workspace import identity, is_alive
 
@@ -233,6 +233,8 @@ class LocalLauncher(Launcher, kind="local"):
         server.retire()
         if server.exits:
             self._retired.append(server)
+        else:
+            server.release()
 
     async def wait(self, handle: dict[str, Any]) -> Exit:
         pid = int(handle["pid"])
@@ -315,6 +317,8 @@ class LocalLauncher(Launcher, kind="local"):
             await asyncio.gather(*list(self._sweeps))
         for server in servers:
             await server.finish()
+            server.release()
+        await reap_released()
 
     async def _wait_foreign(self, handle: dict[str, Any]) -> Exit:
         await _poll_gone(handle)
