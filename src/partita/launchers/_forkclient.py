@@ -229,6 +229,11 @@ def reap_later() -> None:
             _unreaped.remove(pid)
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 async def reap_released(timeout: float = 0.5) -> None:
     """Wait (at most ``timeout`` seconds, without blocking the loop) for the servers told
     to stop to exit, and reap them: an unused server exits as soon as its input ends."""
@@ -240,7 +245,7 @@ async def reap_released(timeout: float = 0.5) -> None:
         except (AttributeError, OSError):
             continue
         done: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(fd, lambda f=done: f.done() or f.set_result(None))
+        loop.add_reader(fd, _resolve, done)
         try:
             await asyncio.wait_for(done, timeout)
         except TimeoutError:
@@ -295,7 +300,12 @@ class _Forked:
                 stream.flush()
             except (OSError, ValueError, AttributeError):
                 pass
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (server_in, to_server, from_server, server_out):
+                os.close(fd)
+            raise
         if pid == 0:  # the server: it never returns into the caller
             code = 1
             try:
