@@ -214,7 +214,9 @@ class ForkServer:
             pass
 
 
-#: Forked servers told to stop but not reaped yet (they exit at once when unused).
+#: Forked servers told to stop but not reaped yet (they exit at once when unused). Not
+#: waited for: each is reaped by the next server start or experiment end of this process
+#: once it has exited (until then it is a zombie, holding no resource but its pid).
 _unreaped: list[int] = []
 
 
@@ -227,33 +229,6 @@ def reap_later() -> None:
             done = pid
         if done:
             _unreaped.remove(pid)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-async def reap_released(timeout: float = 0.5) -> None:
-    """Wait (at most ``timeout`` seconds, without blocking the loop) for the servers told
-    to stop to exit, and reap them: an unused server exits as soon as its input ends."""
-    reap_later()
-    loop = asyncio.get_running_loop()
-    for pid in list(_unreaped):
-        try:
-            fd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            continue
-        done: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(fd, _resolve, done)
-        try:
-            await asyncio.wait_for(done, timeout)
-        except TimeoutError:
-            pass
-        finally:
-            loop.remove_reader(fd)
-            os.close(fd)
-    reap_later()
 
 
 #: How a server forked from this process serves (``serve(inp, out, env, refused)``, which
@@ -292,6 +267,7 @@ class _Forked:
     def __init__(self, env: dict[str, str], refused: set[str]) -> None:
         import sys
 
+        reap_later()  # the servers of earlier experiments of this process
         serve = _inherited[0][0]
         server_in, to_server = os.pipe()
         from_server, server_out = os.pipe()

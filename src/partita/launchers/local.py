@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from partita.errors import LauncherError, LauncherOptionError
-from partita.launchers._forkclient import ForkServer, ServerGone, can_inherit, reap_released
+from partita.launchers._forkclient import ForkServer, ServerGone, can_inherit, reap_later
 from partita.launchers.base import Exit, Launcher, LaunchRequest
 from partita.workspace import identity, is_alive
 
@@ -318,7 +318,7 @@ class LocalLauncher(Launcher, kind="local"):
         for server in servers:
             await server.finish()
             server.release()
-        await reap_released()
+        reap_later()  # the servers that have exited already; the others at the next close
 
     async def _wait_foreign(self, handle: dict[str, Any]) -> Exit:
         await _poll_gone(handle)
