@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from partita._experiment_checks import check_importable, note_entry
-from partita._experiment_dry import dry_submit, dry_summary
 from partita._experiment_env import environment_info, flag, run_record
 from partita._experiment_report import Reporter, failed_entry, out_of_space, summary_text
 from partita._experiment_signals import Signals, install_excepthook, reported
@@ -538,6 +537,8 @@ class Experiment:
     def _finish_normally(self) -> None:
         if self.dry_run:
             self.status = "done"
+            from partita._experiment_dry import dry_summary  # dry runs only
+
             self._reporter.say(dry_summary(self._dry))
             return
         assert self._scheduler is not None
@@ -651,6 +652,8 @@ class Experiment:
         self._reporter.say(summary_text(self.name, jobs, time.time() - self._started))
 
     def _dry_submit(self, task: Task, ident: str, paths: Any, tags: dict[str, Any]) -> None:
+        from partita._experiment_dry import dry_submit  # dry runs only
+
         label, job, line = dry_submit(task, ident, paths, tags, self.launcher)
         self._dry.append((label, ident, tags))
         state_of(task).job = job
