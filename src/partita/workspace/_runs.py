@@ -162,7 +162,7 @@ class RunWriter:
     def __init__(self, paths: RunPaths) -> None:
         self.paths = paths
         self._fd: int | None = None
-        self._deferred: list[str] = []
+        self._deferred: list[bytes] = []
 
     def create(self, record: dict[str, Any], *, latest: bool = True) -> None:
         """Create the folder, ``jobs.jsonl`` and ``run.json``; with ``latest``, point to it.
@@ -191,8 +191,8 @@ class RunWriter:
         """
         if self._fd is None:
             raise WorkspaceError(f"the run {self.paths.root} is not open for writing.")
-        line = json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
-        self._deferred.append(line)
+        data = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+        self._deferred.append(data)
         if not defer or len(self._deferred) >= DEFERRED_LINES:
             self.flush()
 
@@ -206,7 +206,7 @@ class RunWriter:
     def _write_deferred(self) -> None:
         if not self._deferred or self._fd is None:
             return
-        data = "".join(self._deferred).encode("utf-8")
+        data = b"".join(self._deferred)
         self._deferred.clear()
         written = os.write(self._fd, data)
         while written < len(data):  # only on exotic file systems
