@@ -136,12 +136,12 @@ def _child(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_log
     os.dup2(out, 1)
     os.dup2(err, 2)
     os.closerange(3, _max_fd())
-    mask_inherited()
     os.environ.clear()
     os.environ.update(env)
     os.chdir(jobdir)
     if not getattr(sys.flags, "safe_path", False):
         sys.path.insert(0, str(jobdir))  # as ``python -m partita.run`` run in the job folder
+    mask_inherited()  # before the runner opens any file
     argv = [str(jobdir)] + ([] if attempt is None else ["--attempt", str(attempt)])
     sys.argv = [_RUNNER_FILE, *argv]
     _reseed()
@@ -212,8 +212,11 @@ class _Server:
         self.watched: dict[str, tuple[int, int]] = {}
         #: Modules whose files are not watched. A server forked from the experiment has
         #: the task modules imported already: they are watched from its first job on.
-        self.inherited = inherited
-        self.known: set[str] = set() if inherited else set(sys.modules)
+        self.known = (
+            {n for n in sys.modules if n == "partita" or n.startswith("partita.")}
+            if inherited
+            else set(sys.modules)
+        )
         self.retired: str | None = None
         self.env = dict(os.environ)
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
@@ -342,17 +345,70 @@ class _Server:
             self.send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
-def serve(refused: set[str] | None = None) -> int:
-    """Run the fork server on this process's stdin/stdout (see the module docstring)."""
-    inp = os.dup(0)
-    out = os.dup(1)
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    os.close(null)
-    if not getattr(sys.flags, "safe_path", False) and sys.path:
-        sys.path.pop(0)  # the server's folder: a spawned runner would not see it
-    return _serve(inp, out, _Server(out, set(refused or ())))
+def serve(refused: set[str] | None = None, inherited: tuple[int, int] | None = None) -> int:
+    """Run the fork server on this process's stdin/stdout (see the module docstring), or
+    on the pipes ``inherited`` (a fork of the experiment: :func:`serve_inherited`)."""
+    import select
+
+    if inherited is None:
+        inp = os.dup(0)
+        out = os.dup(1)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.close(null)
+        if not getattr(sys.flags, "safe_path", False) and sys.path:
+            sys.path.pop(0)  # the server's folder: a spawned runner would not see it
+    else:
+        inp, out = inherited
+    import partita.config  # what every child needs, imported once here
+    import partita.run
+    import partita.workspace
+    from partita import _energy, _jobenv  # noqa: F401  (hashlib, the environment record)
+
+    _energy.probe()  # is a meter installed: looked up once, not per job
+
+    try:
+        import resource  # noqa: F401  (the job's CPU and memory figures at its end)
+    except ImportError:
+        pass
+    from partita.config import _seal, _serial  # noqa: F401
+
+    global _RUNNER_FILE
+    _RUNNER_FILE = partita.run.__file__ or ""
+    server = _Server(out, set(refused or ()), inherited=inherited is not None)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # it ends when its input ends
+    poller = select.poll()
+    poller.register(inp, select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
+    pending = b""
+    reading = True
+    while reading or server.children:
+        for fd, _ in poller.poll():
+            if fd == wake_r:
+                try:
+                    while os.read(wake_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+            elif fd == inp:
+                data = os.read(inp, 65536)
+                if not data:
+                    reading = False
+                    poller.unregister(inp)
+                    continue
+                pending += data
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    server.handle(line)
+        server.reap()
+    return 0
 
 
 #: Descriptors the experiment had open when its server was forked from it: /dev/null in
@@ -408,7 +464,7 @@ def serve_inherited(inp: int, out: int, env: dict[str, str], refused: set[str]) 
     os.chdir(os.sep)
     os.environ.clear()
     os.environ.update(env)
-    return _serve(inp, out, _Server(out, set(refused), inherited=True))
+    return serve(refused, (inp, out))
 
 
 def mask_inherited() -> None:
@@ -432,62 +488,6 @@ def _open_fds() -> list[int]:
         return sorted(int(name) for name in os.listdir("/proc/self/fd"))
     except OSError:  # no /proc (macOS): the usual range
         return list(range(_max_fd() if _max_fd() < 4096 else 4096))
-
-
-def _serve(inp: int, out: int, server: _Server) -> int:
-    import select
-
-    import partita.config  # what every child needs, imported once here
-    import partita.run
-    import partita.workspace
-    from partita import _energy, _jobenv  # noqa: F401  (hashlib, the environment record)
-
-    _energy.probe()  # is a meter installed: looked up once, not per job
-
-    try:
-        import resource  # noqa: F401  (the job's CPU and memory figures at its end)
-    except ImportError:
-        pass
-    from partita.config import _seal, _serial  # noqa: F401
-
-    global _RUNNER_FILE
-    _RUNNER_FILE = partita.run.__file__ or ""
-    if server.inherited:
-        server.known.update(n for n in sys.modules if n == "partita" or n.startswith("partita."))
-    else:
-        server.known.update(sys.modules)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    for signum in (signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_IGN)  # it ends when its input ends
-    poller = select.poll()
-    poller.register(inp, select.POLLIN)
-    poller.register(wake_r, select.POLLIN)
-    pending = b""
-    reading = True
-    while reading or server.children:
-        for fd, _ in poller.poll():
-            if fd == wake_r:
-                try:
-                    while os.read(wake_r, 512):
-                        pass
-                except BlockingIOError:
-                    pass
-            elif fd == inp:
-                data = os.read(inp, 65536)
-                if not data:
-                    reading = False
-                    poller.unregister(inp)
-                    continue
-                pending += data
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    server.handle(line)
-        server.reap()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
