@@ -14,11 +14,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from partita import _forkserver
 from partita._experiment_checks import check_importable, note_entry
 from partita._experiment_env import environment_info, flag, run_record
 from partita._experiment_report import Reporter, failed_entry, out_of_space, summary_text
 from partita._experiment_signals import Signals, install_excepthook, reported
-from partita._forkserver import serve_inherited, unsafe_reason
 from partita._services import Service, Services
 from partita.config import _runtime
 from partita.config._config import Task, set_submitter, state_of
@@ -44,7 +44,7 @@ from partita.workspace import (
 __all__ = ["Experiment", "Job"]
 
 # A local launcher may fork its server from the experiment process (docs/forkserver.md).
-install_inherited_server(serve_inherited, unsafe_reason)
+install_inherited_server(_forkserver.serve_inherited, _forkserver.unsafe_reason)
 
 
 def _is_done(jobdir: Path) -> bool:
