@@ -187,7 +187,7 @@ class Experiment:
         self._started = time.time()
         self.status = "running"
         env = environment_for_jobs()
-        if not self.dry_run:
+        if not self.dry_run and isinstance(self.launcher, LocalLauncher):
             # First, before this process starts any thread: the local launcher's fork
             # server can then be a fork of this process, ready at once (docs/forkserver.md).
             with contextlib.suppress(Exception):  # an optimisation: launches report problems

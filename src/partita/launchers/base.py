@@ -144,14 +144,13 @@ class Launcher(abc.ABC):
         return self.kind
 
     def warm(self, env: Mapping[str, str]) -> None:  # noqa: B027 - optional hook
-        """Get ready for a first launch with these extra variables.
+        """Get ready for a first launch with these extra variables (on the event loop).
 
-        Called when the experiment is entered, in its main thread before it starts any
-        thread of its own (so a launcher may fork the experiment process then), and again
-        from the scheduler's loop just before it prepares the first launch of a run (while
-        the run's ``environment.json`` may still be being written): a launcher may start
-        what its launches need meanwhile. It must not block, must do nothing the second
-        time, and never fails a launch.
+        Called once, just before the scheduler prepares the first launch of a run (while the
+        run's ``environment.json`` may still be being written): a launcher may start what
+        its launches need meanwhile. It must not block, and never fails a launch. (The
+        experiment's default local launcher is also called earlier, in the main thread as
+        the experiment is entered: see ``LocalLauncher.warm``.)
         """
 
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
