@@ -539,3 +539,24 @@ def test_a_threaded_experiment_starts_a_fresh_server(script: Any) -> None:
     assert info["setting"] == "as imported"  # imported afresh by the fresh server
     cmdline = Path(f"/proc/{info['ppid']}/cmdline")
     assert not cmdline.exists() or b"partita._forkserver" in cmdline.read_bytes()
+
+
+def test_a_large_experiment_starts_a_fresh_server(script: Any) -> None:
+    """An experiment process above INHERIT_MAX_RSS (here lowered to 1 byte) is not forked
+    from: what it loaded is not held by the server nor counted in its jobs."""
+    xp = xp_with_tasks(
+        script,
+        """
+        from partita.launchers import _forkclient
+        from fsmod import Probe
+
+        _forkclient.INHERIT_MAX_RSS = 1
+        with experiment("wd", "large"):
+            Probe(n=3).submit()
+        """,
+        INHERIT_TASKS,
+    )
+    result = xp.run()
+    assert 0 == result.returncode, result.stderr
+    info = json.loads((only(xp.folder / "wd", "fs.probe") / "probe.json").read_text())
+    assert info["comm"] != "partita-fork"

@@ -245,6 +245,19 @@ def install_inherited_server(
     _inherited[:] = [(serve, unsafe)]
 
 
+#: The largest resident size of the experiment process that its fork server may inherit:
+#: beyond it (a script that loaded a data set before entering), the server is fresh.
+INHERIT_MAX_RSS = 512 * 2**20
+
+
+def _resident_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as file:
+            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def can_inherit() -> str | None:
     """Why this process cannot be the fork server's parent image now (``None``: it can).
 
@@ -256,6 +269,10 @@ def can_inherit() -> str | None:
         return "this system has no fork()"
     if not _inherited:
         return "no server to run in a fork of this process"
+    resident = _resident_bytes()
+    if resident is not None and resident > INHERIT_MAX_RSS:
+        # Its jobs would hold (and count, against ``mem=`` too) what the script loaded.
+        return f"the experiment process holds {resident >> 20} MiB"
     why = _inherited[0][1]()
     return None if why is None else str(why)
 
