@@ -7,6 +7,7 @@ import collections
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -265,8 +266,10 @@ def can_inherit() -> str | None:
     child of a threaded process may inherit a lock another thread held) and nothing that
     forbids forking (``partita._forkserver.unsafe_reason``).
     """
-    if not hasattr(os, "fork"):
-        return "this system has no fork()"
+    if not sys.platform.startswith("linux"):
+        # Elsewhere (macOS) threads of system libraries cannot be counted, and some of
+        # them do not survive a fork: the server is a fresh interpreter there.
+        return "the experiment process is forked from on Linux only"
     if not _inherited:
         return "no server to run in a fork of this process"
     resident = _resident_bytes()
@@ -282,8 +285,6 @@ class _Forked:
     with the parts of ``subprocess.Popen`` that :class:`ForkServer` uses."""
 
     def __init__(self, env: dict[str, str], refused: set[str]) -> None:
-        import sys
-
         reap_later()  # the servers of earlier experiments of this process
         serve = _inherited[0][0]
         server_in, to_server = os.pipe()
