@@ -13,8 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, TextIO
 
+from partita import _forkserver
 from partita._experiment_checks import check_importable, note_entry
-from partita._experiment_dry import dry_submit, dry_summary
 from partita._experiment_env import environment_info, flag, run_record
 from partita._experiment_report import Reporter, failed_entry, out_of_space, summary_text
 from partita._experiment_signals import Signals, install_excepthook, reported
@@ -27,6 +27,7 @@ from partita.config._seal import Sealed, outputs_of, seal
 from partita.config._shared import shared_references
 from partita.errors import ExperimentError, ExperimentFailed, PartitaError, WorkspaceError
 from partita.launchers import Launcher, LocalLauncher
+from partita.launchers._forkclient import install_inherited_server
 from partita.launchers.resources import Resources
 from partita.scheduler import Job, Retry, Scheduler, Submission, environment_for_jobs
 from partita.scheduler._tokens import check_request
@@ -42,6 +43,9 @@ from partita.workspace import (
 )
 
 __all__ = ["Experiment", "Job"]
+
+# A local launcher may fork its server from the experiment process (docs/forkserver.md).
+install_inherited_server(_forkserver.serve_inherited, _forkserver.unsafe_reason)
 
 
 def _declared_resources(cls: type) -> Any:
@@ -189,26 +193,31 @@ class Experiment:
         _runtime.set_current_workspace(self.workspace.root)
         self._started = time.time()
         self.status = "running"
+        env = environment_for_jobs()
+        if not self.dry_run and isinstance(self.launcher, LocalLauncher):
+            # First, before this process starts any thread: the local launcher's fork
+            # server can then be a fork of this process, ready at once (docs/forkserver.md).
+            with contextlib.suppress(Exception):  # an optimisation: launches report problems
+                self.launcher.warm(env)
         # A dry run is recorded as such, and never becomes the experiment's latest run.
         try:
             self._writer.create(self._run_record(), latest=not self.dry_run)
         except WorkspaceError as exc:
             install_excepthook()
             raise reported(exc) from None
-        # Collected while the script builds its tasks; on disk before the first launch
-        # (the scheduler waits for it then), so a re-check of done jobs never waits.
+        # Collected while the script builds its tasks and its jobs run; the run waits for
+        # it when it ends (``_close``), so a re-check of done jobs never waits for git.
         threading.Thread(target=self._write_environment, name="partita-env", daemon=True).start()
         if not self.dry_run:
             self._scheduler = Scheduler(
                 self.workspace,
                 owner={"experiment": self.name, "run": self.run_id},
                 grace=self.grace_period,
-                env=environment_for_jobs(),
-                before_launch=self._environment_written,
+                env=env,
             )
             self._scheduler.add_listener(self._reporter.event)
             self._scheduler.start()
-            self._scheduler.warm(self.launcher)  # the fork server starts meanwhile
+            self._scheduler.warm(self.launcher)  # its fork server, if not started above
             self._reporter.start_view()
         _active.append(self)
         set_submitter(self.submit)
@@ -498,7 +507,15 @@ class Experiment:
             entry["transient"] = True
         with self._jobs_lock:
             try:
-                self._writer.append(entry)
+                # A job found done is not launched: its line may wait for the next one.
+                self._writer.append(entry, defer=spec.found_done)
+            except WorkspaceError as exc:
+                raise reported(exc) from None
+
+    def _flush_submissions(self) -> None:
+        with self._jobs_lock:
+            try:
+                self._writer.flush()
             except WorkspaceError as exc:
                 raise reported(exc) from None
 
@@ -521,6 +538,7 @@ class Experiment:
 
     def wait(self) -> None:
         """Wait until every job submitted so far is finished."""
+        self._flush_submissions()
         if self._scheduler is not None:
             self._scheduler.wait_idle()
 
@@ -532,9 +550,12 @@ class Experiment:
     def _finish_normally(self) -> None:
         if self.dry_run:
             self.status = "done"
+            from partita._experiment_dry import dry_summary  # dry runs only
+
             self._reporter.say(dry_summary(self._dry))
             return
         assert self._scheduler is not None
+        self._flush_submissions()  # the lines of jobs found done, before waiting
         if self.detach:
             self._scheduler.wait_settled()
         else:
@@ -644,6 +665,8 @@ class Experiment:
         self._reporter.say(summary_text(self.name, jobs, time.time() - self._started))
 
     def _dry_submit(self, task: Task, ident: str, paths: Any, tags: dict[str, Any]) -> None:
+        from partita._experiment_dry import dry_submit  # dry runs only
+
         label, job, line = dry_submit(task, ident, paths, tags, self.launcher)
         self._dry.append((label, ident, tags))
         state_of(task).job = job

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,27 +38,57 @@ def run_record(
 
 def environment_info() -> dict[str, Any]:
     """The run's ``environment.json``: Python, platform, packages and the script's git state."""
-    import platform  # here (a thread of its own), not when an experiment starts
-
     info: dict[str, Any] = {
         "python": sys.version,
         "executable": sys.executable,
-        "platform": platform.platform(),
+        "platform": _platform(),
     }
     info["packages"] = _packages()
     script = getattr(sys.modules.get("__main__"), "__file__", None)
-    if script:
-        info["git"] = _git_info(Path(script).resolve().parent)
-    # Where and how the script was started, its uncommitted changes, editable packages.
-    info["host"] = platform.node()
-    info["argv"] = list(sys.argv)
-    info["cwd"] = os.getcwd()
-    if script:
-        info["script"] = str(Path(script).resolve())
-        if info.get("git") and info["git"].get("dirty"):
-            info["git"].update(_git_diff(Path(script).resolve().parent))
-    info["editable"] = _editable_packages()
+    # The git calls (the script's repository, its diff, each editable package's) run at
+    # once, each in a thread of its own: the record costs the slowest, not their sum.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="partita-git") as pool:
+        folder = Path(script).resolve().parent if script else None
+        git = pool.submit(_script_git, folder) if folder is not None else None
+        editable = _editable_packages(pool.submit)
+        # Where and how the script was started, its uncommitted changes, editable packages.
+        info["host"] = os.uname().nodename  # platform.node()
+        info["argv"] = list(sys.argv)
+        info["cwd"] = os.getcwd()
+        if git is not None:
+            info["git"] = git.result()
+            info["script"] = str(Path(str(script)).resolve())
+        info["editable"] = {
+            name: {**entry, "git": entry["git"].result() if entry["git"] else None}
+            for name, entry in editable.items()
+        }
     return info
+
+
+def _platform() -> str:
+    """``platform.platform()`` (``Linux-6.1.0-x86_64-with-glibc2.36``) without its cost on
+    glibc systems (it reads the interpreter's binary and runs ``uname -p``)."""
+    uname = os.uname()
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError, AttributeError):
+        libc = ""
+    name, _, version = libc.partition(" ")
+    if uname.sysname == "Linux" and name == "glibc" and version:
+        return f"{uname.sysname}-{uname.release}-{uname.machine}-with-glibc{version}"
+    import platform  # elsewhere: the standard answer
+
+    return platform.platform()
+
+
+def _script_git(folder: Path) -> dict[str, Any] | None:
+    """The git state of the script's folder, with its diff when the tree is dirty."""
+    git = _git_info(folder)
+    if git and git.get("dirty"):
+        git.update(_git_diff(folder))
+    return git
 
 
 #: The largest uncommitted diff kept in ``environment.json`` (the rest is cut, and said so).
@@ -89,11 +120,12 @@ def _git_diff(folder: Path, timeout: float = 5.0) -> dict[str, Any]:
     return out
 
 
-def _editable_packages() -> dict[str, Any]:
+def _editable_packages(submit: Callable[..., Any]) -> dict[str, Any]:
     """Packages installed in editable mode (``pip install -e``), with their folder's git state.
 
     Read from each distribution's ``direct_url.json`` (PEP 610); only editable ones are
-    asked for their git state (one bounded ``git status`` each).
+    asked for their git state (one bounded ``git status`` each, started with ``submit``:
+    each entry's ``"git"`` is then a future, or ``None``).
     """
     import json
 
@@ -121,7 +153,9 @@ def _editable_packages() -> dict[str, Any]:
             found[package] = {
                 "version": version,
                 "path": folder,
-                "git": _git_info(Path(folder)) if folder and os.path.isdir(folder) else None,
+                "git": submit(_git_info, Path(folder))
+                if folder and os.path.isdir(folder)
+                else None,
             }
     return dict(sorted(found.items()))
 

@@ -85,11 +85,14 @@ class Reporter:
 def summary_text(name: str, jobs: list[Job], took: float) -> str:
     """The closing line of a run: how many jobs ended in which state, and how long it took."""
     counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.state.value] = counts.get(job.state.value, 0) + 1
-    reused = sum(1 for j in jobs if j.reused)
-    ran = sum(1 for j in jobs if j.attempts > 0)
-    elsewhere = sum(1 for j in jobs if j.elsewhere and not j.attempts and not j.reused)
+    reused = ran = elsewhere = 0
+    for job in jobs:  # one pass: a re-check has thousands
+        state = job.state.value
+        counts[state] = counts.get(state, 0) + 1
+        attempts, was_reused = job.attempts, job.reused
+        reused += was_reused
+        ran += attempts > 0
+        elsewhere += bool(job.elsewhere and not attempts and not was_reused)
     if not jobs:
         return f"{name}: no job was submitted ({took:.1f} s)"
     count = f"{len(jobs)} job{'' if len(jobs) == 1 else 's'}"

@@ -40,6 +40,10 @@ from typing import Any
 #: context or threads of their own at import time). Jobs whose classes need them spawn.
 FORK_UNSAFE_MODULES = ("pycuda.autoinit", "tensorflow", "jax")
 
+#: The process name (``/proc/PID/comm``) of a server forked from the experiment, and of
+#: the jobs it forks.
+INHERITED_NAME = "partita-fork"
+
 #: Exit code of a child whose setup failed before the runner started.
 EXIT_SETUP = 70
 
@@ -137,6 +141,7 @@ def _child(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_log
     os.chdir(jobdir)
     if not getattr(sys.flags, "safe_path", False):
         sys.path.insert(0, str(jobdir))  # as ``python -m partita.run`` run in the job folder
+    mask_inherited()  # before the runner opens any file
     argv = [str(jobdir)] + ([] if attempt is None else ["--attempt", str(attempt)])
     sys.argv = [_RUNNER_FILE, *argv]
     _reseed()
@@ -214,12 +219,18 @@ def _thread_count() -> int:
 
 
 class _Server:
-    def __init__(self, out: int, refused: set[str]) -> None:
+    def __init__(self, out: int, refused: set[str], *, inherited: bool = False) -> None:
         self.out = out
         self.refused = refused
         self.children: set[int] = set()
         self.watched: dict[str, tuple[int, int]] = {}
-        self.known = set(sys.modules)
+        #: Modules whose files are not watched. A server forked from the experiment has
+        #: the task modules imported already: they are watched from its first job on.
+        self.known = (
+            {n for n in sys.modules if n == "partita" or n.startswith("partita.")}
+            if inherited
+            else set(sys.modules)
+        )
         self.retired: str | None = None
         self.env = dict(os.environ)
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
@@ -367,18 +378,22 @@ class _Server:
             self.send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
-def serve(refused: set[str] | None = None) -> int:
-    """Run the fork server on this process's stdin/stdout (see the module docstring)."""
+def serve(refused: set[str] | None = None, inherited: tuple[int, int] | None = None) -> int:
+    """Run the fork server on this process's stdin/stdout (see the module docstring), or
+    on the pipes ``inherited`` (a fork of the experiment: :func:`serve_inherited`)."""
     import select
 
-    inp = os.dup(0)
-    out = os.dup(1)
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    os.close(null)
-    if not getattr(sys.flags, "safe_path", False) and sys.path:
-        sys.path.pop(0)  # the server's folder: a spawned runner would not see it
+    if inherited is None:
+        inp = os.dup(0)
+        out = os.dup(1)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.close(null)
+        if not getattr(sys.flags, "safe_path", False) and sys.path:
+            sys.path.pop(0)  # the server's folder: a spawned runner would not see it
+    else:
+        inp, out = inherited
     import partita.config  # what every child needs, imported once here
     import partita.run
     import partita.workspace
@@ -395,7 +410,7 @@ def serve(refused: set[str] | None = None) -> int:
 
     global _RUNNER_FILE
     _RUNNER_FILE = partita.run.__file__ or ""
-    server = _Server(out, set(refused or ()))
+    server = _Server(out, set(refused or ()), inherited=inherited is not None)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -428,6 +443,85 @@ def serve(refused: set[str] | None = None) -> int:
                     server.handle(line)
         server.reap()
     return 0
+
+
+#: Descriptors the experiment had open when its server was forked from it: /dev/null in
+#: the server and in each job (not closed: a Python file object inherited with the
+#: experiment's memory must not reach, through a reused number, a file the job opens).
+_MASKED: tuple[int, ...] = ()
+
+
+def serve_inherited(inp: int, out: int, env: dict[str, str], refused: set[str]) -> int:
+    """Serve on ``inp``/``out`` in a fork of the experiment process (its memory, modules and
+    ``sys.path``), made like a spawned server: its own session, the working folder ``/``,
+    the environment ``env``, /dev/null for its standard streams and for every other
+    descriptor it inherited, the signal dispositions of the spawned server, and the
+    experiment's objects frozen out of the garbage collector (never finalised here)."""
+    import gc
+
+    gc.freeze()  # the experiment's objects: not collected (nor their pages copied) here
+    os.setsid()
+    try:
+        signal.set_wakeup_fd(-1)
+    except (ValueError, OSError):
+        pass
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    for signum in signal.valid_signals():
+        if signum in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            if signal.getsignal(signum) not in (signal.SIG_DFL, signal.SIG_IGN, None):
+                signal.signal(signum, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as a fresh interpreter has it
+    null = os.open(os.devnull, os.O_RDWR)
+    masked = []
+    for name in _open_fds():
+        if name in (inp, out, null):
+            continue
+        try:
+            os.dup2(null, name, inheritable=False)
+        except OSError:
+            continue
+        if name > 2:
+            masked.append(name)
+    os.close(null)
+    global _MASKED
+    _MASKED = tuple(masked)
+    try:  # what ``ps`` and /proc/PID/comm show (its command line is the experiment's)
+        with open("/proc/self/comm", "w") as comm:
+            comm.write(INHERITED_NAME)
+    except OSError:
+        pass
+    os.chdir(os.sep)
+    os.environ.clear()
+    os.environ.update(env)
+    return serve(refused, (inp, out))
+
+
+def mask_inherited() -> None:
+    """In a job forked from an inherited server: /dev/null on the masked descriptors again
+    (after the child closed every descriptor above 2)."""
+    if not _MASKED:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    for name in _MASKED:
+        if name != null:
+            try:
+                os.dup2(null, name, inheritable=False)
+            except OSError:
+                pass
+    if null not in _MASKED:
+        os.close(null)
+
+
+def _open_fds() -> list[int]:
+    try:
+        return sorted(int(name) for name in os.listdir("/proc/self/fd"))
+    except OSError:  # no /proc (macOS): the usual range
+        return list(range(_max_fd() if _max_fd() < 4096 else 4096))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,13 +96,16 @@ def _runner_pids(folder: Path) -> list[int]:
         try:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
             stat = (entry / "stat").read_text()
+            comm = (entry / "comm").read_text().strip()
         except OSError:
             continue
         if stat[stat.rfind(")") + 2] == "Z":
             continue
         if b"partita.run" in cmdline and any(str(folder).encode() in c for c in cmdline):
             pids.append(int(entry.name))
-        elif b"partita._forkserver" in cmdline and _works_in(entry, folder):
+        elif (b"partita._forkserver" in cmdline or comm == "partita-fork") and _works_in(
+            entry, folder
+        ):
             pids.append(int(entry.name))  # a runner forked from a warm server
     return pids
 

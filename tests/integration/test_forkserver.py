@@ -37,7 +37,9 @@ def report(extra=None):
     cmdline = Path("/proc/self/cmdline").read_bytes().split(b"\\0")
     info = {
         "pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0), "pgid": os.getpgrp(),
-        "forked": b"partita._forkserver" in cmdline, "cwd": os.getcwd(),
+        "forked": b"partita._forkserver" in cmdline
+        or Path("/proc/self/comm").read_text().strip() == "partita-fork",
+        "cwd": os.getcwd(),
         "leaked_env": os.environ.get("LEAKED"), "attempt": os.environ.get("PARTITA_ATTEMPT"),
         "state": STATE, "leaked_module": "fs_leaked" in sys.modules,
         "threads": len(os.listdir("/proc/self/task")), "path0": sys.path[0],
@@ -316,11 +318,12 @@ def test_server_starts_when_the_experiment_is_entered(script: Any) -> None:
                 try:
                     status = Path("/proc", pid, "status").read_text()
                     cmdline = Path("/proc", pid, "cmdline").read_bytes()
+                    comm = Path("/proc", pid, "comm").read_text().strip()
                 except OSError:
                     continue
                 ppid = [l for l in status.splitlines() if l.startswith("PPid:")]
                 mine = bool(ppid) and int(ppid[0].split()[1]) == os.getpid()
-                if mine and b"partita._forkserver" in cmdline:
+                if mine and (b"partita._forkserver" in cmdline or comm == "partita-fork"):
                     found.append(int(pid))
             return found
 
@@ -439,3 +442,121 @@ def test_isolation_option_is_checked() -> None:
     with pytest.raises(LauncherOptionError, match="expected 'fork' or 'spawn'"):
         LocalLauncher(1, isolation="thread")
     assert "spawned" in LocalLauncher(1, isolation="spawn").describe()
+
+
+INHERIT_TASKS = """
+import json, logging, os, signal, sys
+from pathlib import Path
+from partita import Task, Param
+
+SETTING = {"value": "as imported"}
+
+
+class Probe(Task, id="fs.probe"):
+    n: Param[int] = 0
+
+    def execute(self):
+        fds = {}
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                fds[name] = os.readlink(f"/proc/self/fd/{name}")
+            except OSError:
+                pass
+        logging.getLogger("fsmod").warning("written by the job %s", self.n)
+        Path("probe.json").write_text(json.dumps({
+            "comm": Path("/proc/self/comm").read_text().strip(),
+            "ppid": os.getppid(), "fds": fds, "setting": SETTING["value"],
+            "usr1": str(signal.getsignal(signal.SIGUSR1)),
+            "main_is_script": bool(getattr(sys.modules["__main__"], "__file__", None)),
+        }))
+"""
+
+
+def test_the_server_is_a_fork_of_the_experiment_with_its_files_masked(script: Any) -> None:
+    """Entered single-threaded, the experiment forks its server: the jobs see its modules,
+    none of its open files (a log file stays untouched) nor its signal handlers."""
+    xp = xp_with_tasks(
+        script,
+        """
+        import json, logging, os, signal
+        import fsmod
+        from fsmod import Probe
+
+        logging.basicConfig(filename="xp.log", level=logging.INFO)
+        kept = open("kept.txt", "w")
+        signal.signal(signal.SIGUSR1, lambda *a: None)  # the runner sets its own
+        fsmod.SETTING["value"] = "changed by the script"
+        Path("fd.json").write_text(json.dumps(kept.fileno()))
+        with experiment("wd", "inherit"):
+            Probe(n=1).submit()
+        kept.write("the experiment's own file")
+        kept.close()
+        logging.getLogger("fsmod").warning("written by the experiment")
+        """,
+        INHERIT_TASKS,
+    )
+    result = xp.run()
+    assert 0 == result.returncode, result.stderr
+    info = json.loads((only(xp.folder / "wd", "fs.probe") / "probe.json").read_text())
+    assert info["comm"] == "partita-fork" and info["ppid"] != os.getpid()
+    assert info["setting"] == "changed by the script"  # the experiment's modules, as entered
+    assert "lambda" not in info["usr1"]  # the script's handler is not inherited
+    kept = str(json.loads((xp.folder / "fd.json").read_text()))
+    assert info["fds"][kept] == os.devnull  # still open, on /dev/null: never reused
+    assert not any(target.endswith(("xp.log", "kept.txt")) for target in info["fds"].values()), (
+        info["fds"]
+    )
+    log = (xp.folder / "xp.log").read_text()
+    assert "written by the experiment" in log and "written by the job" not in log
+    assert (xp.folder / "kept.txt").read_text() == "the experiment's own file"
+    # The job's stderr got its log line instead (the root logger's handler is a file one,
+    # masked): nothing else of the experiment's leaked into its files.
+    stderr = (only(xp.folder / "wd", "fs.probe") / "stderr").read_text()
+    assert "written by the experiment" not in stderr
+
+
+def test_a_threaded_experiment_starts_a_fresh_server(script: Any) -> None:
+    """A script with a thread of its own when it enters the experiment is not forked from:
+    its jobs are forks of a fresh ``python -m partita._forkserver``."""
+    xp = xp_with_tasks(
+        script,
+        """
+        import threading
+        from fsmod import Probe
+
+        stop = threading.Event()
+        threading.Thread(target=stop.wait, daemon=True).start()
+        with experiment("wd", "threaded"):
+            Probe(n=2).submit()
+        stop.set()
+        """,
+        INHERIT_TASKS,
+    )
+    result = xp.run()
+    assert 0 == result.returncode, result.stderr
+    info = json.loads((only(xp.folder / "wd", "fs.probe") / "probe.json").read_text())
+    assert info["comm"] != "partita-fork"
+    assert info["setting"] == "as imported"  # imported afresh by the fresh server
+    cmdline = Path(f"/proc/{info['ppid']}/cmdline")
+    assert not cmdline.exists() or b"partita._forkserver" in cmdline.read_bytes()
+
+
+def test_a_large_experiment_starts_a_fresh_server(script: Any) -> None:
+    """An experiment process above INHERIT_MAX_RSS (here lowered to 1 byte) is not forked
+    from: what it loaded is not held by the server nor counted in its jobs."""
+    xp = xp_with_tasks(
+        script,
+        """
+        from partita.launchers import _forkclient
+        from fsmod import Probe
+
+        _forkclient.INHERIT_MAX_RSS = 1
+        with experiment("wd", "large"):
+            Probe(n=3).submit()
+        """,
+        INHERIT_TASKS,
+    )
+    result = xp.run()
+    assert 0 == result.returncode, result.stderr
+    info = json.loads((only(xp.folder / "wd", "fs.probe") / "probe.json").read_text())
+    assert info["comm"] != "partita-fork"

@@ -63,6 +63,36 @@ def test_writer_appends_visibly_and_finishes(tmp_path: Path) -> None:
     assert record.damage == []
 
 
+def test_lines_of_jobs_found_done_wait_for_the_next_launch(tmp_path: Path) -> None:
+    """Deferred lines (jobs found done) are written, in order, with the next line that is not
+    deferred, by flush() and by finish(), and never more than DEFERRED_LINES wait."""
+    from partita.workspace._runs import DEFERRED_LINES
+
+    workspace = Workspace(tmp_path / "wd")
+    paths = RunPaths.of(workspace, "xp", "r1")
+    writer = RunWriter(paths)
+    writer.create({"status": "running", "started": 5.0})
+
+    def line(n: int) -> dict[str, Any]:
+        return {"id": f"{n:064x}", "type": "t", "tags": {}, "depends": [], "time": 6.0}
+
+    writer.append(line(1), defer=True)
+    writer.append(line(2), defer=True)
+    assert read_submissions(paths).identifiers() == []
+    writer.append(line(3))  # a job that may be launched: on disk with those before it
+    assert read_submissions(paths).identifiers() == [f"{n:064x}" for n in (1, 2, 3)]
+    writer.append(line(4), defer=True)
+    writer.flush()
+    assert len(read_submissions(paths).identifiers()) == 4
+    for n in range(DEFERRED_LINES):
+        writer.append(line(10 + n), defer=True)
+    assert len(read_submissions(paths).identifiers()) == 4 + DEFERRED_LINES
+    writer.append(line(5), defer=True)
+    writer.finish({"status": "done", "started": 5.0, "ended": 7.0, "jobs": {}})
+    ids = read_submissions(paths).identifiers()
+    assert len(ids) == 5 + DEFERRED_LINES and ids[-1] == f"{5:064x}"
+
+
 def test_a_dry_run_does_not_become_latest(tmp_path: Path) -> None:
     workspace = Workspace(tmp_path / "wd")
     RunWriter(RunPaths.of(workspace, "xp", "real")).create({"status": "running"})

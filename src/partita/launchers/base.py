@@ -153,7 +153,9 @@ class Launcher(abc.ABC):
 
         Called once, just before the scheduler prepares the first launch of a run (while the
         run's ``environment.json`` may still be being written): a launcher may start what
-        its launches need meanwhile. It must not block, and never fails a launch.
+        its launches need meanwhile. It must not block, and never fails a launch. (The
+        experiment's default local launcher is also called earlier, in the main thread as
+        the experiment is entered: see ``LocalLauncher.warm``.)
         """
 
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default

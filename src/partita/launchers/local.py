@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from partita.errors import LauncherError, LauncherOptionError
-from partita.launchers._forkclient import ForkServer, ServerGone
+from partita.launchers._forkclient import ForkServer, ServerGone, can_inherit, reap_later
 from partita.launchers.base import Exit, Launcher, LaunchRequest
 from partita.workspace import identity, is_alive
 
@@ -117,12 +117,21 @@ class LocalLauncher(Launcher, kind="local"):
     def warm(self, env: Mapping[str, str]) -> None:
         """Start the fork server of the default interpreter now, before the first launch.
 
-        It imports the job runner while the scheduler gets the first job ready (and the
-        run's ``environment.json`` is written), so the first job does not wait for it.
+        Called by the experiment as it is entered, before it starts any thread: if this
+        process is single-threaded and safe to fork then, the server is a fork of it (ready
+        at once, with the modules the script imported); otherwise a fresh interpreter that
+        imports the job runner while the script submits its tasks (docs/forkserver.md).
+        Called again later (from the scheduler's loop), it does nothing more.
         """
-        if self._forking():
-            full = {**os.environ, **env}
-            self._server((LaunchRequest.python, full.get("PYTHONPATH")), full)
+        if not self._forking():
+            return
+        full = {**os.environ, **env}
+        key = (LaunchRequest.python, full.get("PYTHONPATH"))
+        known = self._servers.get(key)
+        if known is not None and known.alive and not known.retiring:
+            return
+        inherit = key[0] == sys.executable and can_inherit() is None
+        self._start_server(key, full, None, inherit=inherit)
 
     def _spawn(self, request: LaunchRequest, env: dict[str, str]) -> dict[str, Any]:
         paths = request.paths
@@ -191,13 +200,28 @@ class LocalLauncher(Launcher, kind="local"):
     def _server(self, key: tuple[str, str | None], env: Mapping[str, str]) -> ForkServer | None:
         loop = asyncio.get_running_loop()
         server = self._servers.get(key)
-        if server is not None and server.alive and server.loop is loop:
-            return server
+        if server is not None and server.alive and not server.retiring:
+            if server.loop is None:
+                server.attach(loop)  # started by ``warm`` before the loop ran
+            if server.loop is loop:
+                return server
+        return self._start_server(key, env, loop, inherit=False)
+
+    def _start_server(
+        self,
+        key: tuple[str, str | None],
+        env: Mapping[str, str],
+        loop: asyncio.AbstractEventLoop | None,
+        *,
+        inherit: bool,
+    ) -> ForkServer | None:
         self._retire(key)
         base = {k: v for k, v in env.items() if k not in _PER_JOB}
         try:
-            server = ForkServer(key[0], base, self._refused, loop)
+            server = ForkServer(key[0], base, self._refused, loop, inherit=inherit)
         except OSError:
+            if inherit:
+                return self._start_server(key, env, loop, inherit=False)
             self._crashes = _MAX_CRASHES  # this interpreter cannot run it: spawn from now on
             return None
         self._servers[key] = server
@@ -205,10 +229,16 @@ class LocalLauncher(Launcher, kind="local"):
 
     def _retire(self, key: tuple[str, str | None]) -> None:
         server = self._servers.pop(key, None)
-        if server is not None:
-            server.retire()
-            if server.exits:
-                self._retired.append(server)
+        if server is None:
+            return
+        if server.loop is None:
+            server.discard()  # never asked anything: it exits at once
+            return
+        server.retire()
+        if server.exits:
+            self._retired.append(server)
+        else:
+            server.release()
 
     async def wait(self, handle: dict[str, Any]) -> Exit:
         pid = int(handle["pid"])
@@ -291,6 +321,8 @@ class LocalLauncher(Launcher, kind="local"):
             await asyncio.gather(*list(self._sweeps))
         for server in servers:
             await server.finish()
+            server.release()
+        reap_later()  # the servers that have exited already; the others at the next close
 
     async def _wait_foreign(self, handle: dict[str, Any]) -> Exit:
         await _poll_gone(handle)

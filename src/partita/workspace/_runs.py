@@ -153,6 +153,10 @@ def _write_error(paths: RunPaths, what: str, exc: OSError) -> WorkspaceError:
     )
 
 
+#: How many submissions of jobs found done may wait in memory before they are written.
+DEFERRED_LINES = 512
+
+
 _PLAIN_KEYS = frozenset(("depends", "id", "tags", "time", "type"))
 #: A type id → its JSON text (a few classes per experiment, thousands of lines each).
 _type_texts: dict[str, str] = {}
@@ -204,6 +208,7 @@ class RunWriter:
     def __init__(self, paths: RunPaths) -> None:
         self.paths = paths
         self._fd: int | None = None
+        self._deferred: list[bytes] = []
 
     def create(self, record: dict[str, Any], *, latest: bool = True) -> None:
         """Create the folder, ``jobs.jsonl`` and ``run.json``; with ``latest``, point to it.
@@ -221,17 +226,36 @@ class RunWriter:
         except OSError as exc:
             raise _write_error(self.paths, "the run record", exc) from None
 
-    def append(self, entry: dict[str, Any]) -> None:
-        """Append one submission; it is visible to every reader when this returns."""
+    def append(self, entry: dict[str, Any], *, defer: bool = False) -> None:
+        """Append one submission; it is visible to every reader when this returns (unless
+        deferred).
+
+        With ``defer`` (a job found done, that will not be launched), the line may wait in
+        memory, with at most :data:`DEFERRED_LINES` others, until the next submission that
+        is not deferred, :meth:`flush` or :meth:`finish`: each then writes all the waiting
+        lines, in order, with one ``write(2)``.
+        """
         if self._fd is None:
             raise WorkspaceError(f"the run {self.paths.root} is not open for writing.")
-        data = _submission_line(entry)
+        self._deferred.append(_submission_line(entry))
+        if not defer or len(self._deferred) >= DEFERRED_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the deferred submissions (see :meth:`append`)."""
         try:
-            written = os.write(self._fd, data)
-            while written < len(data):  # only on exotic file systems
-                written += os.write(self._fd, data[written:])
+            self._write_deferred()
         except OSError as exc:
             raise _write_error(self.paths, "the record of a submission", exc) from None
+
+    def _write_deferred(self) -> None:
+        if not self._deferred or self._fd is None:
+            return
+        data = b"".join(self._deferred)
+        self._deferred.clear()
+        written = os.write(self._fd, data)
+        while written < len(data):  # only on exotic file systems
+            written += os.write(self._fd, data[written:])
 
     def write_record(self, record: dict[str, Any], *, fsync: bool = False) -> None:
         """Replace ``run.json`` with ``record`` (atomically)."""
@@ -261,6 +285,11 @@ class RunWriter:
         written.
         """
         error: OSError | None = None
+        try:
+            self._write_deferred()
+        except OSError as exc:
+            error = exc
+        self._deferred.clear()
         fd, self._fd = self._fd, None
         if fd is not None:
             try:
