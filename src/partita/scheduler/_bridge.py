@@ -41,8 +41,12 @@ class LoopThread:
         return self._thread.is_alive()
 
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
-        """Run ``callback(*args)`` in the loop thread (from any thread)."""
-        self.loop.call_soon_threadsafe(callback, *args)
+        """Run ``callback(*args)`` in the loop thread (from any thread); nothing once closed."""
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            if not self.loop.is_closed():
+                raise
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coroutine`` in the loop and block the calling thread for its result."""
@@ -76,6 +80,8 @@ class LoopThread:
         """Run ``before()`` in the loop, cancel the tasks left, stop the loop thread."""
         if not self._thread.is_alive():
             self._io.shutdown(wait=False)
+            if self._thread.ident is None:  # never started: nothing runs in the loop
+                self.loop.close()
             return
 
         async def shutdown() -> None:
@@ -92,3 +98,7 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self._io.shutdown(wait=True)
+        if not self._thread.is_alive():
+            # Closed here rather than by the garbage collector at interpreter exit, where
+            # its self-pipe may already be gone ("Invalid file descriptor: -1").
+            self.loop.close()
