@@ -51,12 +51,7 @@ install_inherited_server(_forkserver.serve_inherited, _forkserver.unsafe_reason)
 def _declared_resources(cls: type) -> Any:
     """``getattr(cls, "resources", None)``, looked up once per class (without an
     ``AttributeError`` per task for the classes that declare none, most of them)."""
-    cached = cls.__dict__.get("_partita_resources")
-    if cached is not None and cached[0] is cls:
-        return cached[1]
-    declared = getattr(cls, "resources", None)
-    type.__setattr__(cls, "_partita_resources", (cls, declared))
-    return declared
+    return _runtime.per_class(cls, "_partita_resources", lambda c: getattr(c, "resources", None))
 
 
 #: The default retry policies (frozen: shared by every submission).

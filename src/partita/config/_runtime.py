@@ -28,6 +28,21 @@ _importing_script = False
 _PACKAGE = str(Path(__file__).resolve().parents[1]) + os.sep
 
 
+def per_class(cls: type, slot: str, compute: Callable[[type], Any]) -> Any:
+    """``compute(cls)``, worked out once per class and kept on the class in ``slot``.
+
+    For what a rerun would otherwise ask of every task (a looked-up method, a declared
+    attribute). The cache names the class it was made for, so a subclass, which sees its
+    parent's attribute, works out its own.
+    """
+    cached = cls.__dict__.get(slot)
+    if cached is not None and cached[0] is cls:
+        return cached[1]
+    value = compute(cls)
+    type.__setattr__(cls, slot, (cls, value))
+    return value
+
+
 def warn_caller(message: str, category: type[Warning]) -> None:
     """``warnings.warn`` pointing at the first frame outside partita (the user's line)."""
     level = 2  # stacklevel=2: the caller of this function

@@ -394,12 +394,7 @@ def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
 def _outputs_method(cls: type) -> Any:
     """``getattr(cls, "outputs", None)``, looked up once per class (a rerun asks this of
     each task; an ``AttributeError`` made and dropped per task cost more than the rest)."""
-    cached = cls.__dict__.get("_partita_outputs")
-    if cached is not None and cached[0] is cls:
-        return cached[1]
-    method = getattr(cls, "outputs", None)
-    type.__setattr__(cls, "_partita_outputs", (cls, method))
-    return method
+    return _runtime.per_class(cls, "_partita_outputs", lambda c: getattr(c, "outputs", None))
 
 
 def outputs_of(task: Task) -> Any:

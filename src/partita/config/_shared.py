@@ -103,18 +103,16 @@ def check_groups(cls: type, fields: Mapping[str, Any]) -> None:
 
 def groups_of(cls: type) -> dict[str, tuple[str, ...]]:
     """The shared folder groups of a task class (inherited unless the class declares some)."""
-    cached = cls.__dict__.get("_partita_groups")
-    if cached is not None and cached[0] is cls:
-        return cached[1]  # type: ignore[no-any-return]
-    found: dict[str, tuple[str, ...]] = {}
+    # Declared with the class (shared=...), so found once per class: a rerun asks per task.
+    return _runtime.per_class(cls, "_partita_groups", _declared_groups)  # type: ignore[no-any-return]
+
+
+def _declared_groups(cls: type) -> dict[str, tuple[str, ...]]:
     for klass in cls.__mro__:
         groups = klass.__dict__.get("_partita_shared")
         if groups is not None:
-            found = groups
-            break
-    # Declared with the class (shared=...), so found once per class: a rerun asks per task.
-    type.__setattr__(cls, "_partita_groups", (cls, found))
-    return found
+            return groups  # type: ignore[no-any-return]
+    return {}
 
 
 def _group(task: Any, group: str) -> tuple[str, ...]:
