@@ -285,6 +285,11 @@ def test_log(wd: Path) -> None:
     last = invoke("jobs", "log", broken["id"][:8], "--stderr", "-n", "1", "-w", wd).stdout
     assert 1 == len(last.splitlines())
     assert last.strip() in stderr
+    empty = invoke("jobs", "log", broken["id"][:8], "-w", wd)
+    assert "" == empty.stdout
+    hint = f"partita jobs log {broken['id'][:8]} --stderr"
+    assert "failed and wrote nothing to stdout" in empty.stderr
+    assert hint in empty.stderr
     followed = invoke("jobs", "log", train["id"][:8], "--follow", "-w", wd).stdout
     assert "trained 0.1\n" == followed
     (after,) = by_type(wd, "cli.after")

@@ -85,6 +85,13 @@ def log(job: str, use_stderr: bool, follow: bool, lines: int | None, workdir: Pa
             position = path.stat().st_size
         else:
             position = _copy(path, 0, out)
+        if not follow and not use_stderr and position == 0 and info.state == "failed":
+            # An empty stdout of a failed job: the researcher wants the traceback next.
+            click.echo(
+                f"{info.name} failed and wrote nothing to stdout; its error is in stderr: "
+                f"partita jobs log {job} --stderr",
+                err=True,
+            )
     elif not follow:
         raise CliError(
             f"{info.name} has no {path.name} yet (it is {info.state}). Use --follow to wait for it."

@@ -196,7 +196,10 @@ def read_document(path: os.PathLike[str] | str, damage: list[str]) -> dict[str, 
     try:
         value = json.loads(data)
     except (ValueError, RecursionError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        if isinstance(exc, json.JSONDecodeError):
+            reason = f"{exc.msg.lower()} at line {exc.lineno}, column {exc.colno}"
+        else:
+            reason = str(exc)
         damage.append(f"{name}: not valid JSON ({reason})")
         return None
     if not isinstance(value, dict):

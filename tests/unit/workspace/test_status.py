@@ -88,7 +88,11 @@ def test_final_state_in_state_json_without_marker_is_not_final(paths: JobPaths) 
     [
         ("[1, 2]", "state.json: expected a JSON object, found a list"),
         ('"running"', "state.json: expected a JSON object, found the string 'running'"),
-        ("{not json", "state.json: not valid JSON"),
+        (
+            '{"state": "done",\n not json',
+            "state.json: not valid JSON (expecting property name enclosed in double quotes"
+            " at line 2, column 2)",
+        ),
         ("", "state.json: the file is empty"),
     ],
 )
