@@ -2,7 +2,8 @@
 
 Layers, lowest first; a module may import only from its own layer or from lower ones::
 
-    0  partita.errors, partita._version, partita._layout (names the workspace owns)
+    0  partita.errors, partita._version, partita._suggest ("did you mean"),
+       partita._layout (names the workspace owns)
     1  partita.config
     2  partita.workspace
     3  partita.launchers
@@ -41,6 +42,7 @@ LAYERS: dict[str, int] = {
     "partita.errors": 0,
     "partita._version": 0,
     "partita._layout": 0,
+    "partita._suggest": 0,
     "partita.config": 1,
     "partita.workspace": 2,
     "partita.launchers": 3,

@@ -85,10 +85,10 @@ def run_post_init(cfg: Any) -> None:
 def unknown_field(cls: type, name: str) -> UnknownFieldError:
     """The error for ``name``, which is not a field of ``cls`` (with a "did you mean")."""
     fields = cls.__dict__.get("_partita_fields") or {}
-    import difflib
+    from partita._suggest import closest
 
-    close = difflib.get_close_matches(name, list(fields), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    close = closest(name, fields)
+    hint = f" Did you mean {close!r}?" if close else ""
     known = ", ".join(sorted(fields)) or "(none)"
     return UnknownFieldError(
         f"{cls.__qualname__} has no field {name!r}.{hint} Its fields are: {known}."

@@ -79,10 +79,10 @@ def check_groups(cls: type, fields: Mapping[str, Any]) -> None:
         for name in names:
             f = fields.get(name)
             if f is None:
-                import difflib
+                from partita._suggest import closest
 
-                close = difflib.get_close_matches(name, list(fields), n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                close = closest(name, fields)
+                hint = f" Did you mean {close!r}?" if close else ""
                 raise ConfigDefinitionError(
                     f"{cls.__qualname__}: the shared folder {group!r} leaves out the field "
                     f"{name!r}, which {cls.__qualname__} does not have.{hint} Its fields are: "

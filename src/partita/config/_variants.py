@@ -7,7 +7,6 @@ config an instance key that is part of its identity, so two equal configs stay t
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, TypeVar
 
 from partita.config._classdef import resolve_fields
@@ -97,8 +96,10 @@ def _unshare_value(value: Any, done: dict[int, Config]) -> Any:
 
 def _no_field(cfg: Config, name: str, path: str) -> UnknownFieldError:
     fields = resolve_fields(type(cfg))
-    close = difflib.get_close_matches(name, list(fields), n=1)
-    hint = f" Did you mean {(path + '.' if path else '') + close[0]!r}?" if close else ""
+    from partita._suggest import closest
+
+    close = closest(name, fields)
+    hint = f" Did you mean {(path + '.' if path else '') + close!r}?" if close else ""
     where = f"{type(cfg).__qualname__}" + (f" (at {path!r})" if path else "")
     return UnknownFieldError(
         f"replace(): {where} has no field {name!r}.{hint} Its fields are: "

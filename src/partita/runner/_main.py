@@ -10,7 +10,6 @@ writer), so that ``partita run --rerun RUN`` repeats it exactly. See docs/runner
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 import os
@@ -110,8 +109,10 @@ def parse_arguments(argv: list[str]) -> Arguments:
             else:
                 out.workdir = value
         else:
-            close = difflib.get_close_matches(name, _OPTIONS, n=1)
-            hint = f" Did you mean {close[0]}?" if close else ""
+            from partita._suggest import closest
+
+            close = closest(name, _OPTIONS)
+            hint = f" Did you mean {close}?" if close else ""
             raise RunnerError(
                 f"unknown option {name!r}.{hint} Options: {', '.join(_OPTIONS)}; values are "
                 "set with KEY=VALUE (see --help)."

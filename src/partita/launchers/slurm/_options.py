@@ -10,7 +10,6 @@ writes them the same way (``--time=02:00:00 --mem=16G --cpus-per-task=4``).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from partita._suggest import closest
 from partita.errors import LauncherOptionError
 
 __all__ = ["SlurmOptions"]
@@ -243,8 +243,7 @@ def _checked_names(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 def _unknown_message(name: str, valid: tuple[str, ...]) -> str:
     guess = _HINTS.get(name.replace("-", "_").lower())
     if guess is None:
-        close = difflib.get_close_matches(name.replace("-", "_").lower(), valid, n=1)
-        guess = close[0] if close else None
+        guess = closest(name.replace("-", "_"), valid)
     hint = f" (did you mean {guess!r}?)" if guess else ""
     return (
         f"unknown Slurm option {name!r}{hint}. Valid options: {', '.join(sorted(valid))}. "
