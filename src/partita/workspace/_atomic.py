@@ -43,7 +43,7 @@ def write_json(path: Path, value: Any, *, fsync: bool = True) -> None:
     atomic_write(path, (text + "\n").encode("utf-8"), fsync=fsync)
 
 
-def read_bytes(path: Path | str) -> bytes:
+def read_bytes(path: os.PathLike[str] | str) -> bytes:
     """The whole content of the small file ``path``: open, fstat, read, close (no file object).
 
     Raises ``OSError`` as ``open`` does (``IsADirectoryError`` for a folder).
