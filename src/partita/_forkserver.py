@@ -27,12 +27,13 @@ exits when the last one has ended. Its imports are kept minimal so that it start
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal.signal without its enum wrapping
 import gc
 import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,16 @@ def fork_job(
     env: Mapping[str, str],
     append_logs: bool,
     *,
+    unset: Iterable[str] | None = None,
     die_with_parent: bool = False,
 ) -> int:
     """Fork a child that runs one attempt of the job in ``jobdir``; return its pid.
 
     The child starts a session of its own (so it leads its own process group), sends its
     standard output and error to the job's files (appended to when ``append_logs``, else
-    truncated), reads from ``/dev/null``, replaces its environment by ``env``, works in
+    truncated), reads from ``/dev/null``, replaces its environment by ``env`` (with
+    ``unset`` given, ``env`` and ``unset`` are changes: the child keeps the caller's
+    environment, with the variables of ``env`` set and those of ``unset`` removed), works in
     ``jobdir``, gets the signal dispositions of a fresh interpreter, then runs the job
     runner (``partita.run``: lock, attempt fencing, outcome) and leaves with ``os._exit``
     (no interpreter teardown, no ``atexit`` of the parent). The caller must reap the child
@@ -85,7 +89,7 @@ def fork_job(
     try:
         if die_with_parent:
             tie_to_parent(parent)
-        code = _child(Path(jobdir), attempt, env, append_logs)
+        code = _child(Path(jobdir), attempt, env, unset, append_logs)
     except BaseException:  # the child must reach os._exit whatever happens
         try:
             import traceback
@@ -116,18 +120,35 @@ def tie_to_parent(parent: int) -> None:
         os._exit(EXIT_SETUP)
 
 
-def _child(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_logs: bool) -> int:
+#: The dispositions a fresh interpreter has, set in each child (by number, through the C
+#: module: ``signal.signal`` converts every old handler to an enum, for nothing here).
+_FRESH_SIGNALS = (
+    (int(signal.SIGTERM), _signal.SIG_DFL),
+    (int(signal.SIGCHLD), _signal.SIG_DFL),
+    (int(signal.SIGUSR1), _signal.SIG_DFL),
+    (int(signal.SIGHUP), _signal.SIG_DFL),
+    (int(signal.SIGINT), signal.default_int_handler),
+    (int(signal.SIGPIPE), _signal.SIG_IGN),
+)
+
+
+def _child(
+    jobdir: Path,
+    attempt: int | None,
+    env: Mapping[str, str],
+    unset: Iterable[str] | None,
+    append_logs: bool,
+) -> int:
     os.setsid()
     try:
         signal.set_wakeup_fd(-1)
     except (ValueError, OSError):
         pass
-    for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGUSR1, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as a fresh interpreter has it
+    for signum, handler in _FRESH_SIGNALS:
+        _signal.signal(signum, handler)
     from partita.workspace import JobPaths
 
+    jobdir = Path(os.path.abspath(jobdir))
     paths = JobPaths(jobdir)
     mode = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append_logs else os.O_TRUNC)
     out = os.open(paths.stdout, mode, 0o644)
@@ -137,7 +158,10 @@ def _child(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_log
     os.dup2(out, 1)
     os.dup2(err, 2)
     os.closerange(3, _max_fd())
-    _set_environment(env)
+    if unset is None:
+        _set_environment(env)
+    else:
+        _change_environment(env, unset)
     os.chdir(jobdir)
     if not getattr(sys.flags, "safe_path", False):
         sys.path.insert(0, str(jobdir))  # as ``python -m partita.run`` run in the job folder
@@ -147,7 +171,7 @@ def _child(jobdir: Path, attempt: int | None, env: Mapping[str, str], append_log
     _reseed()
     from partita import run
 
-    code = run.main(argv)
+    code = run.run_job(paths, attempt)
     run._flush()
     return code
 
@@ -164,6 +188,15 @@ def _set_environment(env: Mapping[str, str]) -> None:
     for name, value in env.items():
         if current.get(name) != value:
             current[name] = value
+
+
+def _change_environment(env: Mapping[str, str], unset: Iterable[str]) -> None:
+    """Set the variables of ``env`` and remove those of ``unset`` (the rest is inherited)."""
+    current = os.environ
+    for name in unset:
+        current.pop(name, None)
+    for name, value in env.items():
+        current[name] = value
 
 
 def _max_fd() -> int:
@@ -232,9 +265,12 @@ class _Server:
             else set(sys.modules)
         )
         self.retired: str | None = None
+        #: The environment the changes sent with each job are relative to.
         self.env = dict(os.environ)
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
         self.installed = tuple(os.path.join(p, "") for p in prefixes if p)
+        if inherited:
+            self.watch()  # the experiment's own modules, imported before the first job
 
     def send(self, message: dict[str, Any]) -> None:
         data = (json.dumps(message) + "\n").encode()
@@ -265,17 +301,18 @@ class _Server:
         refusal = self.prepare(jobdir)
         if refusal is not None:
             return refusal
-        env = dict(self.env)
-        env.update(message.get("env") or {})
-        for name in message.get("unset") or ():
-            env.pop(name, None)
+        # Only the changes to the server's environment travel to the child, which applies
+        # them to what it inherited: rebuilding and comparing the whole environment in
+        # every child would cost more than the job's own work.
+        env = message.get("env") or {}
+        unset = message.get("unset") or ()
         attempt = message.get("attempt")
         # What the server holds now is shared with the child, page by page, until either
         # writes to it: moved out of the collector's reach, a collection in the child does
         # not visit (and so copy) the server's objects.
         gc.freeze()
         try:
-            pid = fork_job(jobdir, attempt, env, bool(message.get("append_logs")))
+            pid = fork_job(jobdir, attempt, env, bool(message.get("append_logs")), unset=unset)
         except OSError as exc:  # no memory or process slot for a fork now: spawn this one
             return {"spawn": f"fork failed: {exc}", "key": None}
         self.children.add(pid)
@@ -316,9 +353,12 @@ class _Server:
                 cls = None
             # After each import (new modules), so that the module to blame is known, and at
             # least once per job (at its root's class) when everything was imported before.
-            if len(sys.modules) != known or (reference == root and not checked):
+            # Only new modules have files to watch: the others were looked at before.
+            imported = len(sys.modules) != known
+            if imported or (reference == root and not checked):
                 checked = True
-                self.watch()
+                if imported:
+                    self.watch()
                 why = unsafe_reason()
                 if why is not None:
                     self.retired = why
@@ -336,7 +376,11 @@ class _Server:
         return None
 
     def watch(self) -> None:
-        """Remember the files of the modules imported for tasks (to notice edits)."""
+        """Remember the files of the modules imported for tasks (to notice edits), and undo
+        what their import changed in the environment (a child inherits the server's)."""
+        if os.environ != self.env:
+            os.environ.clear()
+            os.environ.update(self.env)
         for name in set(sys.modules) - self.known:
             self.known.add(name)
             file = getattr(sys.modules.get(name), "__file__", None)

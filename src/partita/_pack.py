@@ -83,7 +83,9 @@ def start_task(jobdir: str, attempt: int, env: dict[str, str], append_logs: bool
 
     full = {**os.environ, **env}
     if _forkserver.unsafe_reason() is None and not _wants_spawn(jobdir):
-        return _forkserver.fork_job(Path(jobdir), attempt, full, append_logs, die_with_parent=True)
+        return _forkserver.fork_job(
+            Path(jobdir), attempt, env, append_logs, unset=(), die_with_parent=True
+        )
     import subprocess
 
     from partita.workspace import JobPaths

@@ -11,6 +11,7 @@ Also: ``python -m partita.run --manifest FILE --index I`` runs entry ``I`` of a 
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal.signal without its enum wrapping
 import json
 import os
 import signal
@@ -24,6 +25,10 @@ from partita.workspace._state import EXIT_SUPERSEDED
 
 __all__ = ["EXIT_SUPERSEDED", "main"]
 
+
+_SIGTERM = int(signal.SIGTERM)
+#: The signals that stop a job (``Stopping`` in the task), by number.
+_STOP_SIGNALS = (_SIGTERM, int(signal.SIGINT), int(signal.SIGUSR1))
 
 #: The stop signals this job received (the first one raised ``Stopping`` in the task).
 _received: list[int] = []
@@ -99,14 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     if parsed is None:
         return _usage()
     jobdir, attempt, redirect = parsed
-    from partita.workspace import JobPaths, JobState, Reason, hold
-    from partita.workspace import _state as state
+    from partita.workspace import JobPaths
 
-    jobdir = Path(os.path.abspath(jobdir))
-    paths = JobPaths(jobdir)
+    paths = JobPaths(Path(os.path.abspath(jobdir)))
     if redirect:
         _redirect(paths)
-    with hold(paths.lock, note={"role": "runner"}, timeout=None):
+    return run_job(paths, attempt)
+
+
+def run_job(paths: Any, attempt: int | None) -> int:
+    """Run attempt ``attempt`` of the job whose (absolute) folder is ``paths``, a
+    ``JobPaths`` (a warm process that made it already passes it on); returns the exit code."""
+    from partita.workspace import JobState, Reason, hold
+    from partita.workspace import _state as state
+
+    with hold(paths.lock, timeout=None):
         try:
             return _run_locked(paths, attempt, state, JobState, Reason)
         finally:
@@ -123,8 +135,8 @@ def _end_own_group() -> None:
     try:
         if os.getpgrp() != os.getpid():
             return
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        os.killpg(0, signal.SIGTERM)
+        _signal.signal(_SIGTERM, _signal.SIG_IGN)
+        os.killpg(0, _SIGTERM)
     except (OSError, ValueError):
         pass
 
@@ -142,8 +154,8 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
     _cancel_file[:] = [paths.cancel_request]
     _time_limit()
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
-        signal.signal(signum, _on_signal)
+    for signum in _STOP_SIGNALS:
+        _signal.signal(signum, _on_signal)
     _limit_memory()
     try:
         task = _load(paths)
@@ -272,8 +284,8 @@ def _limit_memory() -> None:
 
 
 def _block_signals() -> None:
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
-        signal.signal(signum, signal.SIG_IGN)
+    for signum in _STOP_SIGNALS:
+        _signal.signal(signum, _signal.SIG_IGN)
 
 
 def _flush() -> None:

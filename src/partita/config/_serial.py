@@ -638,6 +638,10 @@ def migrated_document(
     return cfg, reader.notes
 
 
+#: A job folder's name (compiled once: a job process loads one config and would compile it).
+_IDENTIFIER = re.compile(r"[0-9a-f]{64}")
+
+
 def load(path: str | os.PathLike[str]) -> Config:
     """Load the config of a job folder (or of a ``params.json`` file).
 
@@ -676,7 +680,7 @@ def load(path: str | os.PathLike[str]) -> Config:
         ) from None
     expected = document["objects"][document["root"]].get("id")
     actual = identifier(cfg)
-    folder = jobdir.name if re.fullmatch(r"[0-9a-f]{64}", jobdir.name) else None
+    folder = jobdir.name if _IDENTIFIER.fullmatch(jobdir.name) else None
     if folder is not None and expected != folder:
         raise LoadError(
             f"{file} was edited or copied from another job: it records the identifier "

@@ -173,10 +173,14 @@ def begin(
     return attempt, record
 
 
-def launched(paths: JobPaths, record: dict[str, Any], handle: dict[str, Any]) -> None:
+def launched(
+    paths: JobPaths, record: dict[str, Any], handle: dict[str, Any], *, started: bool = False
+) -> None:
     """Store the handle of the attempt just launched (under the lock held by the caller);
-    with the attempt itself when :func:`begin` did not write it."""
-    record_handle(paths, record, handle)
+    with the attempt itself when :func:`begin` did not write it. ``started``: the runner is
+    the process the handle names, started now (``record_after_launch``): it is recorded
+    as running, and writes no claim of its own."""
+    record_handle(paths, record, handle, started=started)
 
 
 def launch_failed(paths: JobPaths, attempt: int, detail: str) -> Finished:

@@ -666,7 +666,7 @@ class Scheduler:
             handle = handles[0]
             # With ``record_after_launch``, the attempt itself is written now, with its handle
             # (one write): the runner blocks on the lock until then.
-            disk.launched(paths, record, handle)
+            disk.launched(paths, record, handle, started=rec.launcher.record_after_launch)
             if rec.spec.tokens:
                 await self._io(self._tokens.attach, rec.identifier, rec.spec.tokens, handle)
             rec.attempts += 1

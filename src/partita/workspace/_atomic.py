@@ -43,11 +43,29 @@ def write_json(path: Path, value: Any, *, fsync: bool = True) -> None:
     atomic_write(path, (text + "\n").encode("utf-8"), fsync=fsync)
 
 
+def read_bytes(path: os.PathLike[str] | str) -> bytes:
+    """The whole content of the small file ``path``: open, fstat, read, close (no file object).
+
+    Raises ``OSError`` as ``open`` does (``IsADirectoryError`` for a folder).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1)  # one byte more: tells a file that grew meanwhile
+        if len(data) <= size:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_json(path: Path) -> Any:
     """Read a JSON file; ``None`` if it does not exist or is not valid JSON (being replaced)."""
     try:
-        with open(path, "rb") as file:
-            data = file.read()
+        data = read_bytes(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     if not data:

@@ -17,14 +17,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from partita.workspace._process import identity
+from partita.workspace._process import hostname
 
 
 class FileLock:
     """An exclusive lock on ``path`` (created if needed).
 
     ``acquire(blocking=False)`` returns ``False`` at once if another process holds it.
-    The holder's identity is written into the file for diagnostics.
+    The holder's host and pid (and ``note``) are written into the file for diagnostics.
     """
 
     def __init__(
@@ -67,7 +67,8 @@ class FileLock:
         try:
             # Overwrite, then cut what is left of a longer note: truncating to zero first
             # makes ext4 flush the file to disk when it is closed (``auto_da_alloc``).
-            data = json.dumps({**identity(), **self.note}).encode()
+            # Who holds it: host and pid (diagnostics only, so no start time to read).
+            data = json.dumps({"host": hostname(), "pid": os.getpid(), **self.note}).encode()
             os.pwrite(fd, data, 0)
             os.ftruncate(fd, len(data))
         except OSError:
@@ -86,6 +87,15 @@ class FileLock:
     @staticmethod
     def _lock(fd: int, blocking: bool, deadline: float | None) -> bool:
         """``flock`` the open file ``fd``; ``False`` if it is held and waiting is over."""
+        if blocking and deadline is None:
+            # A plain blocking wait: one call, the kernel wakes us (and retries after a
+            # signal whose handler returned).
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            return True
         delay = 0.005
         while True:
             try:
@@ -97,13 +107,6 @@ class FileLock:
                     raise
                 if not blocking or (deadline is not None and time.monotonic() >= deadline):
                     return False
-                if deadline is None:
-                    # Plain blocking wait: let the kernel wake us.
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX)
-                        return True
-                    except InterruptedError:
-                        continue
                 time.sleep(delay)
                 delay = min(delay * 2, 0.1)
 

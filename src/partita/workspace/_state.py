@@ -34,7 +34,7 @@ from partita.workspace._atomic import read_json, write_json
 from partita.workspace._journal import note_change
 from partita.workspace._locks import hold
 from partita.workspace._paths import JobPaths
-from partita.workspace._process import identity
+from partita.workspace._process import boot_id, hostname, identity
 
 #: Exit code of a job runner that found another attempt in charge (nothing was executed).
 EXIT_SUPERSEDED = 75
@@ -136,14 +136,41 @@ def write_state(paths: JobPaths, record: dict[str, Any], *, fsync: bool = False)
     note_change(paths.root)  # after the write: the index reads the folder itself
 
 
+#: The fields of a final marker (see :func:`marker_fields`).
+MARKER_KEYS = ("time", "attempt", "reason", "exit_code", "detail")
+
+
+def marker_fields(document: Any) -> Any:
+    """What a final marker says, whichever of its two forms it has.
+
+    A marker is either a hard link to the final ``state.json`` (a record: it has a
+    ``state``), or a small object of its own (``time``, ``attempt``, and ``reason``,
+    ``exit_code``, ``detail`` when set), written where no link can be made (and by earlier
+    versions of partita). A record reads as the small object would: ``time`` is its
+    ``ended``. Anything else (not an object, a small marker) is returned as it is.
+    """
+    if not isinstance(document, dict) or "state" not in document:
+        return document
+    out: dict[str, Any] = {}
+    when = document.get("time", document.get("ended"))
+    if when is not None:
+        out["time"] = when
+    for key in MARKER_KEYS[1:]:
+        value = document.get(key)
+        if value is not None or key == "attempt":
+            out[key] = value
+    return out
+
+
 def final_marker(paths: JobPaths) -> tuple[JobState, dict[str, Any]] | None:
     """The final state recorded by markers, if any (``done`` wins)."""
-    if paths.done.exists():
-        return JobState.DONE, read_json(paths.done) or {}
-    if paths.failed.exists():
-        return JobState.FAILED, read_json(paths.failed) or {}
-    if paths.cancelled.exists():
-        return JobState.CANCELLED, read_json(paths.cancelled) or {}
+    for state, path in (
+        (JobState.DONE, paths.done),
+        (JobState.FAILED, paths.failed),
+        (JobState.CANCELLED, paths.cancelled),
+    ):
+        if os.path.lexists(path):
+            return state, marker_fields(read_json(path)) or {}
     return None
 
 
@@ -161,7 +188,13 @@ def write_final(
     detail: str = "",
     record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Record a final state: update ``state.json``, then write the marker, last.
+    """Record a final state: update ``state.json``, then make the marker, last.
+
+    The marker is a hard link to the new ``state.json`` (flushed to disk before its
+    rename, so the link names complete contents); where no link can be made, a small
+    marker of its own is written instead. Either way it appears atomically, after the
+    record. No state file is ever changed in place afterwards (every write replaces the
+    file), so the marker keeps what it linked to.
 
     Call it while holding the job lock, having checked that ``attempt`` is current (or use
     :func:`record_final`, which does both). ``record``: ``state.json`` as this lock holder
@@ -182,15 +215,19 @@ def write_final(
     )
     # One journal line, after the marker, for both writes: if this process dies between
     # them, the index still re-reads the folder, as it re-reads every running job.
-    write_json(paths.state, record, fsync=False)
-    marker: dict[str, Any] = {"time": ended, "attempt": attempt}
-    if reason is not None:
-        marker["reason"] = reason
-    if exit_code is not None:
-        marker["exit_code"] = exit_code
-    if detail:
-        marker["detail"] = detail
-    write_json(_marker(paths, state), marker, fsync=True)
+    write_json(paths.state, record, fsync=True)
+    target = _marker(paths, state)
+    try:
+        os.link(paths.state, target)
+    except OSError:  # no hard links here (or a marker in the way): a marker of its own
+        marker: dict[str, Any] = {"time": ended, "attempt": attempt}
+        if reason is not None:
+            marker["reason"] = reason
+        if exit_code is not None:
+            marker["exit_code"] = exit_code
+        if detail:
+            marker["detail"] = detail
+        write_json(target, marker, fsync=True)
     note_change(paths.root)
     return record
 
@@ -325,13 +362,38 @@ def begin_attempt(
     return attempt
 
 
-def record_handle(paths: JobPaths, record: dict[str, Any], handle: dict[str, Any]) -> None:
+def record_handle(
+    paths: JobPaths, record: dict[str, Any], handle: dict[str, Any], *, started: bool = False
+) -> None:
     """Store the launcher handle of the attempt just launched (under the job lock).
 
     ``record`` is what :func:`begin_attempt` made: written or not, it is written now.
+    With ``started`` (a launcher whose runner is a process started just now, blocked on
+    the lock: the local launcher), the record also says that the attempt runs, as the
+    runner's claim would (``started``, ``runner``: the process the handle names, and a
+    ``running`` history entry); the runner then finds itself recorded and writes no claim.
     """
     record["launcher"] = handle
+    if started and "pid" in handle:
+        at = now()
+        record["started"] = at
+        record["runner"] = {key: handle[key] for key in _IDENTITY_KEYS if key in handle}
+        append_history(record, JobState.RUNNING, attempt=record.get("attempt"), at=at)
     write_state(paths, record)
+
+
+#: The fields of a process identity (:func:`partita.workspace.identity`).
+_IDENTITY_KEYS = ("host", "boot", "pid", "start")
+
+
+def _names_me(runner: Any) -> bool:
+    """Whether the ``runner`` of a record names this process (host, boot and pid)."""
+    if not isinstance(runner, dict) or runner.get("pid") != os.getpid():
+        return False
+    if runner.get("host") != hostname():
+        return False
+    boot = runner.get("boot")
+    return not boot or not boot_id() or boot == boot_id()
 
 
 class Claim(NamedTuple):
@@ -347,7 +409,11 @@ class Claim(NamedTuple):
 
 
 def claim_attempt(paths: JobPaths, attempt: int | None) -> Claim:
-    """Runner side, under the job lock: check that ``attempt`` is current, record it runs."""
+    """Runner side, under the job lock: check that ``attempt`` is current, record it runs.
+
+    A runner that the launcher already recorded as running this attempt (a local one:
+    :func:`record_handle` with ``started``) writes nothing.
+    """
     final = final_marker(paths)
     record = read_state(paths)
     current = record.get("attempt")
@@ -356,6 +422,14 @@ def claim_attempt(paths: JobPaths, attempt: int | None) -> Claim:
     if attempt is not None and current != attempt:
         return Claim(None, f"attempt {current} is in charge")
     attempt = int(current or 0) if attempt is None else attempt
+    if (
+        record.get("state") == JobState.RUNNING.value
+        and record.get("started") is not None
+        and _names_me(record.get("runner"))
+    ):
+        # The launcher recorded this very process as the attempt's runner when it started
+        # it (:func:`record_handle`): the claim is on disk already.
+        return Claim(attempt, record=record)
     started = now()
     record.update(state=JobState.RUNNING.value, started=started, runner=identity(), attempt=attempt)
     append_history(record, JobState.RUNNING, attempt=attempt, at=started)

@@ -26,8 +26,9 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from partita.workspace._atomic import read_bytes
 from partita.workspace._paths import JobPaths, done_in
-from partita.workspace._state import JobState, Reason
+from partita.workspace._state import JobState, Reason, marker_fields
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -180,8 +181,7 @@ def read_document(path: os.PathLike[str] | str, damage: list[str]) -> dict[str, 
     """
     name = os.path.basename(os.fspath(path))
     try:
-        with open(path, "rb") as file:
-            data = file.read()
+        data = read_bytes(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except IsADirectoryError:
@@ -230,7 +230,7 @@ def _marker(path: os.PathLike[str] | str, damage: list[str]) -> dict[str, Any]:
     damage.extend(item for item in local if item != f"{name}: the file is empty")
     if document is None:
         return {}
-    return _validated(name, document, MARKER_FIELDS, damage)
+    return _validated(name, marker_fields(document), MARKER_FIELDS, damage)
 
 
 #: What a done job is when nothing more than "it is done" is asked (see ``read_status``).

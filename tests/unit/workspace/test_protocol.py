@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import errno
+import json
+import os
 import threading
 from pathlib import Path
 
@@ -167,3 +170,100 @@ def test_lock_note_is_replaced_whole_by_a_shorter_one(tmp_path: Path) -> None:
     with FileLock(path, note={"role": "runner"}):
         note = holder(path)
         assert note is not None and "runner" == note["role"] and "long" not in note
+
+
+def test_a_final_marker_is_a_hard_link_to_the_final_state(paths: JobPaths) -> None:
+    """The marker is made last, as a link to the state.json written (and fsynced) before it."""
+    from partita.workspace import read_status
+
+    begin(paths)
+    recorded = record_final(paths, JobState.FAILED, attempt=1, reason="error", detail="boom")
+    assert recorded is not None and recorded.written
+    assert os.path.samefile(paths.failed, paths.state)
+    status = read_status(paths)
+    assert status.state is JobState.FAILED and status.damage == ()
+    # Read as the small marker would be: its time is the record's end.
+    ended = read_state(paths)["ended"]
+    expected = {"time": ended, "attempt": 1, "reason": "error", "detail": "boom"}
+    assert expected == dict(status.final or {})
+    # A new attempt removes the marker and replaces state.json (never edits it).
+    begin(paths)
+    assert not paths.failed.exists() and read_state(paths)["attempt"] == 2
+
+
+def test_a_marker_of_its_own_where_no_link_can_be_made(
+    paths: JobPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from partita.workspace import read_status
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, "no hard links here")
+
+    begin(paths)
+    monkeypatch.setattr(os, "link", refuse)
+    record_final(paths, JobState.DONE, attempt=1)
+    assert not os.path.samefile(paths.done, paths.state)
+    marker = json.loads(paths.done.read_text())
+    assert marker["attempt"] == 1 and marker["time"] == read_state(paths)["ended"]
+    assert read_status(paths).state is JobState.DONE
+
+
+def test_old_markers_are_read_as_before(paths: JobPaths) -> None:
+    """A small marker (an older work directory) still reads; one without ``time`` too."""
+    from partita.workspace import final_marker, read_job, read_status
+
+    begin(paths)
+    paths.failed.write_text('{"attempt": 1, "reason": "lost", "time": 12.5}\n')
+    status = read_status(paths)
+    assert status.state is JobState.FAILED and dict(status.final or {})["time"] == 12.5
+    assert final_marker(paths) == (JobState.FAILED, {"attempt": 1, "reason": "lost", "time": 12.5})
+    paths.failed.write_text('{"attempt": 1, "reason": "lost"}\n')
+    record = read_state(paths)
+    record["ended"] = 20.0
+    paths.state.write_text(json.dumps(record))
+    assert read_job(paths).ended == 20.0  # no time in the marker: the record's end
+
+
+def test_a_locally_started_runner_finds_its_claim_written(paths: JobPaths) -> None:
+    """The local launcher records the runner it started; that runner writes no claim."""
+    from partita.workspace import identity, read_status, record_handle
+
+    with hold(paths.lock):
+        record = read_state(paths)
+        begin_attempt(
+            paths,
+            record,
+            owner={"experiment": "x"},
+            placeholder={"kind": "local"},
+            tags={},
+            keep_previous=False,
+            write=False,
+        )
+        record_handle(paths, record, {"kind": "local", **identity()}, started=True)
+    written = read_state(paths)
+    assert written["started"] is not None and written["runner"]["pid"] == os.getpid()
+    assert [h["state"] for h in written["history"]] == ["running"]
+    assert read_status(paths).state is JobState.RUNNING
+    before = paths.state.stat().st_ino
+    claim = claim_attempt(paths, 1)
+    assert claim.attempt == 1 and claim.record == written
+    assert paths.state.stat().st_ino == before  # nothing written
+    # Another process (a cluster runner) still claims.
+    with hold(paths.lock):
+        record = read_state(paths)
+        record["runner"] = {**record["runner"], "pid": os.getpid() + 1}
+        paths.state.write_text(json.dumps(record))
+    claim_attempt(paths, 1)
+    assert read_state(paths)["runner"]["pid"] == os.getpid()
+
+
+def test_a_cluster_handle_records_no_runner(paths: JobPaths) -> None:
+    from partita.workspace import record_handle
+
+    begin(paths)
+    with hold(paths.lock):
+        record = read_state(paths)
+        record_handle(paths, record, {"kind": "slurm", "job_id": "12"})
+    assert read_state(paths)["started"] is None and "runner" not in read_state(paths)
+    claim_attempt(paths, 1)
+    assert read_state(paths)["started"] is not None
