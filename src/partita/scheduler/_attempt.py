@@ -23,6 +23,7 @@ from partita.workspace import (
     JobStatus,
     Reason,
     begin_attempt,
+    read_json,
     read_state,
     read_status,
     record_final,
@@ -112,7 +113,7 @@ def open_attempt(
     paths: JobPaths,
     note: dict[str, Any],
     may_begin: Callable[[JobStatus], bool],
-    begin: Callable[[], tuple[int, dict[str, Any]]],
+    begin: Callable[[JobStatus], tuple[int, dict[str, Any]]],
     *,
     before: Callable[[], None] | None = None,
 ) -> Opened:
@@ -131,7 +132,7 @@ def open_attempt(
         status = read_status(paths)
         if not may_begin(status):
             return Opened(lock, status)
-        return Opened(lock, status, begin())
+        return Opened(lock, status, begin(status))
     except BaseException:
         lock.release()
         raise
@@ -154,13 +155,22 @@ def begin(
     tags: dict[str, Any],
     resumable: bool,
     write: bool = True,
+    status: JobStatus | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Start the next attempt (under the lock held by the caller).
 
     Returns its number and the ``state.json`` record (for :func:`launched`): written now,
     or (``write=False``) written by :func:`launched` with the handle, in one write.
+    ``status`` is what the folder said, read under the same lock: when nothing in it was
+    damaged, its record is ``state.json`` as it is (no writer can change it meanwhile),
+    and the file is not read again.
     """
-    record = read_state(paths)
+    if status is not None and not status.damage:
+        record = dict(status.record)
+        if "history" in record:
+            record["history"] = list(record["history"])
+    else:
+        record = read_state(paths)
     attempt = begin_attempt(
         paths,
         record,
@@ -187,6 +197,13 @@ def launch_failed(paths: JobPaths, attempt: int, detail: str) -> Finished:
 
 def written_final(paths: JobPaths, attempt: int) -> Finished | None:
     """The outcome the runner of ``attempt`` recorded, if it recorded one."""
+    # The usual end first: a readable ``done`` marker of this very attempt says it all
+    # (its ``detail`` is the one ``state.json`` got in the same write): nothing else read.
+    marker = read_json(paths.done)
+    if isinstance(marker, dict):
+        number, detail = marker.get("attempt"), marker.get("detail")
+        if number == attempt and type(number) is int and (detail is None or type(detail) is str):
+            return Finished(JobState.DONE, None, detail or "")
     status = read_status(paths)
     if status.state is None or not status.state.final:
         return None
