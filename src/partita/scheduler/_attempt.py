@@ -10,9 +10,11 @@ loop thread. ``inspect``, ``open_attempt`` (the lock taken without blocking), ``
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from partita.scheduler._outcome import Finished
@@ -65,6 +67,11 @@ def prepare(paths: JobPaths, params: bytes, recorded: bool | None = False) -> Jo
     ``recorded`` is what sealing saw: ``True`` when the folder held these very bytes, so
     they need not be read again; ``None`` when it had no ``params.json``.
     """
+    if recorded is None and _made(paths):
+        # Sealing saw no ``params.json``, and the folder did not exist: this call made it,
+        # so there is nothing in it to read (no state, no marker, no lock).
+        atomic_write(paths.params, params, fsync=False)
+        return _ABSENT
     status = read_status(paths, details=False)
     if status.done or recorded is True:
         return status
@@ -78,6 +85,25 @@ def prepare(paths: JobPaths, params: bytes, recorded: bool | None = False) -> Jo
         paths.root.mkdir(parents=True, exist_ok=True)
         atomic_write(paths.params, params, fsync=False)
     return status
+
+
+#: What :func:`read_status` says of a folder that does not exist.
+_ABSENT = JobStatus(state=None, reason=None, record=MappingProxyType({}), final=None, damage=())
+
+
+def _made(paths: JobPaths) -> bool:
+    """Make the job folder; whether it was made here (``False``: it existed)."""
+    try:
+        os.mkdir(paths.root)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:  # the first job of its type: make the type folder too
+        paths.root.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(paths.root)
+        except FileExistsError:
+            return False
+    return True
 
 
 def prepare_all(
