@@ -71,6 +71,11 @@ def prepare(paths: JobPaths, params: bytes, recorded: bool | None = False) -> Jo
         # Sealing saw no ``params.json``, and the folder did not exist: this call made it,
         # so there is nothing in it to read (no state, no marker, no lock).
         atomic_write(paths.params, params, fsync=False)
+        # Its (empty) lock file is made now too, at submission: creating a file costs more
+        # than the rest of taking the lock, and the launch (when a dependency has just
+        # ended: a chain's next link) need not wait for it.
+        with contextlib.suppress(OSError):
+            os.close(os.open(paths.lock, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
         return _ABSENT
     status = read_status(paths, details=False)
     if status.done or recorded is True:
