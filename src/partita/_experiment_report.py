@@ -61,6 +61,8 @@ class Reporter:
                 event.state is JobState.READY and event.previous is JobState.RUNNING
             ):
                 return  # the live view shows it
+        elif self.quiet and event.state not in (JobState.FAILED, JobState.READY):
+            return  # nothing to say: only failures and retries are told when quiet
         job = event.job
         if event.state is JobState.RUNNING and event.previous is not JobState.RUNNING:
             where = " (run by another process; waiting)" if job.elsewhere else ""

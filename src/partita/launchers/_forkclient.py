@@ -69,8 +69,23 @@ class ForkServer:
         self._pending = bytearray()
         self._received = b""
         self._writing = False
+        self._differences: tuple[dict[str, str], dict[str, str], list[str]] | None = None
         if loop is not None:
             self.attach(loop)
+
+    def differences(self, env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+        """What ``env`` sets differently from the server's environment, and what it lacks.
+
+        Remembered for the last ``env`` (the launcher passes the same dict while the
+        environment does not change): not compared again for every job.
+        """
+        known = self._differences
+        if known is not None and known[0] is env:
+            return known[1], known[2]
+        changes = {k: v for k, v in env.items() if self.env.get(k) != v}
+        unset = [k for k in self.env if k not in env]
+        self._differences = (env, changes, unset)
+        return changes, unset
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Follow the server from ``loop`` (once, before the first request)."""

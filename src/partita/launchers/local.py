@@ -85,6 +85,7 @@ class LocalLauncher(Launcher, kind="local"):
         self._sweeps: set[asyncio.Task[None]] = set()
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._limits: dict[int, float] = {}
+        self._env_cache: tuple[dict[Any, Any], dict[str, str], dict[str, str]] | None = None
 
     @property
     def capacity(self) -> int | None:
@@ -97,22 +98,36 @@ class LocalLauncher(Launcher, kind="local"):
     async def launch(self, requests: Sequence[LaunchRequest]) -> list[dict[str, Any]]:
         handles = []
         for request in requests:
-            env = {**os.environ, **request.env, "PARTITA_ATTEMPT": str(request.attempt)}
+            base = self._environment(request.env)
+            own = {"PARTITA_ATTEMPT": str(request.attempt)}
             limit = request.resources.get("time")
             if limit:
-                env["PARTITA_DEADLINE"] = str(time.time() + float(limit))
+                own["PARTITA_DEADLINE"] = str(time.time() + float(limit))
                 # Stopping.remaining in the task: the time left until the SIGKILL.
-                env["PARTITA_KILL_AT"] = str(float(env["PARTITA_DEADLINE"]) + LIMIT_GRACE)
+                own["PARTITA_KILL_AT"] = str(float(own["PARTITA_DEADLINE"]) + LIMIT_GRACE)
             if request.resources.get("mem"):
-                env["PARTITA_MEMORY_LIMIT"] = str(int(request.resources["mem"]))
-            handle = await self._fork(request, env) if self._forking() else None
+                own["PARTITA_MEMORY_LIMIT"] = str(int(request.resources["mem"]))
+            handle = await self._fork(request, base, own) if self._forking() else None
             if handle is None:
-                handle = self._spawn(request, env)
+                handle = self._spawn(request, {**base, **own})
             if limit:
                 self._limits[int(handle["pid"])] = float(limit)
-                handle["deadline"] = float(env["PARTITA_DEADLINE"])
+                handle["deadline"] = float(own["PARTITA_DEADLINE"])
             handles.append(handle)
         return handles
+
+    def _environment(self, extra: Mapping[str, str]) -> dict[str, str]:
+        """``os.environ`` with ``extra``: one dict, shared by the launches (never modified),
+        made again only when either changed (a copy of ``os.environ`` decodes every
+        variable: it cost more than the rest of a launch)."""
+        data = getattr(os.environ, "_data", None)  # the raw variables (CPython)
+        cached = self._env_cache
+        if cached is not None and data is not None and cached[0] == data and cached[1] == extra:
+            return cached[2]
+        env = {**os.environ, **extra}
+        if data is not None:
+            self._env_cache = (dict(data), dict(extra), env)
+        return env
 
     def warm(self, env: Mapping[str, str]) -> None:
         """Start the fork server of the default interpreter now, before the first launch.
@@ -161,15 +176,23 @@ class LocalLauncher(Launcher, kind="local"):
     def _forking(self) -> bool:
         return self.isolation == "fork" and _FORK_SUPPORTED and self._crashes < _MAX_CRASHES
 
-    async def _fork(self, request: LaunchRequest, env: dict[str, str]) -> dict[str, Any] | None:
-        """Start the job as a fork of a warm server; ``None``: spawn it instead."""
-        key = (request.python, env.get("PYTHONPATH"))
+    async def _fork(
+        self, request: LaunchRequest, base: dict[str, str], own: dict[str, str]
+    ) -> dict[str, Any] | None:
+        """Start the job as a fork of a warm server; ``None``: spawn it instead.
+
+        Its environment is ``base`` (from :meth:`_environment`) with the job's ``own``
+        variables, told to the server as what differs from the server's environment.
+        """
+        key = (request.python, base.get("PYTHONPATH"))
         for _ in range(2):  # a server whose modules changed on disk is replaced once
-            server = self._server(key, env)
+            server = self._server(key, base)
             if server is None:
                 return None
-            changes = {k: v for k, v in env.items() if server.env.get(k) != v}
-            unset = [k for k in server.env if k not in env]
+            changes, unset = server.differences(base)
+            if own:
+                unset = [k for k in unset if k not in own]
+                changes = {**changes, **{k: v for k, v in own.items() if server.env.get(k) != v}}
             reply = await server.request(
                 {
                     "op": "run",

@@ -10,9 +10,11 @@ loop thread. ``inspect``, ``open_attempt`` (the lock taken without blocking), ``
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from partita.scheduler._outcome import Finished
@@ -23,6 +25,7 @@ from partita.workspace import (
     JobStatus,
     Reason,
     begin_attempt,
+    read_json,
     read_state,
     read_status,
     record_final,
@@ -64,6 +67,16 @@ def prepare(paths: JobPaths, params: bytes, recorded: bool | None = False) -> Jo
     ``recorded`` is what sealing saw: ``True`` when the folder held these very bytes, so
     they need not be read again; ``None`` when it had no ``params.json``.
     """
+    if recorded is None and _made(paths):
+        # Sealing saw no ``params.json``, and the folder did not exist: this call made it,
+        # so there is nothing in it to read (no state, no marker, no lock).
+        atomic_write(paths.params, params, fsync=False)
+        # Its (empty) lock file is made now too, at submission: creating a file costs more
+        # than the rest of taking the lock, and the launch (when a dependency has just
+        # ended: a chain's next link) need not wait for it.
+        with contextlib.suppress(OSError):
+            os.close(os.open(paths.lock, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        return _ABSENT
     status = read_status(paths, details=False)
     if status.done or recorded is True:
         return status
@@ -77,6 +90,25 @@ def prepare(paths: JobPaths, params: bytes, recorded: bool | None = False) -> Jo
         paths.root.mkdir(parents=True, exist_ok=True)
         atomic_write(paths.params, params, fsync=False)
     return status
+
+
+#: What :func:`read_status` says of a folder that does not exist.
+_ABSENT = JobStatus(state=None, reason=None, record=MappingProxyType({}), final=None, damage=())
+
+
+def _made(paths: JobPaths) -> bool:
+    """Make the job folder; whether it was made here (``False``: it existed)."""
+    try:
+        os.mkdir(paths.root)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:  # the first job of its type: make the type folder too
+        paths.root.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(paths.root)
+        except FileExistsError:
+            return False
+    return True
 
 
 def prepare_all(
@@ -112,7 +144,7 @@ def open_attempt(
     paths: JobPaths,
     note: dict[str, Any],
     may_begin: Callable[[JobStatus], bool],
-    begin: Callable[[], tuple[int, dict[str, Any]]],
+    begin: Callable[[JobStatus], tuple[int, dict[str, Any]]],
     *,
     before: Callable[[], None] | None = None,
 ) -> Opened:
@@ -131,7 +163,7 @@ def open_attempt(
         status = read_status(paths)
         if not may_begin(status):
             return Opened(lock, status)
-        return Opened(lock, status, begin())
+        return Opened(lock, status, begin(status))
     except BaseException:
         lock.release()
         raise
@@ -154,13 +186,22 @@ def begin(
     tags: dict[str, Any],
     resumable: bool,
     write: bool = True,
+    status: JobStatus | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Start the next attempt (under the lock held by the caller).
 
     Returns its number and the ``state.json`` record (for :func:`launched`): written now,
     or (``write=False``) written by :func:`launched` with the handle, in one write.
+    ``status`` is what the folder said, read under the same lock: when nothing in it was
+    damaged, its record is ``state.json`` as it is (no writer can change it meanwhile),
+    and the file is not read again.
     """
-    record = read_state(paths)
+    if status is not None and not status.damage:
+        record = dict(status.record)
+        if "history" in record:
+            record["history"] = list(record["history"])
+    else:
+        record = read_state(paths)
     attempt = begin_attempt(
         paths,
         record,
@@ -191,6 +232,13 @@ def launch_failed(paths: JobPaths, attempt: int, detail: str) -> Finished:
 
 def written_final(paths: JobPaths, attempt: int) -> Finished | None:
     """The outcome the runner of ``attempt`` recorded, if it recorded one."""
+    # The usual end first: a readable ``done`` marker of this very attempt says it all
+    # (its ``detail`` is the one ``state.json`` got in the same write): nothing else read.
+    marker = read_json(paths.done)
+    if isinstance(marker, dict):
+        number, detail = marker.get("attempt"), marker.get("detail")
+        if number == attempt and type(number) is int and (detail is None or type(detail) is str):
+            return Finished(JobState.DONE, None, detail or "")
     status = read_status(paths)
     if status.state is None or not status.state.final:
         return None

@@ -364,7 +364,10 @@ class Scheduler:
     def _count_finished(self, ended: int) -> None:
         with self._idle:
             self._unfinished -= ended
-            self._idle.notify_all()
+            if self._unfinished <= 0:
+                # Only ``wait_idle`` waits here, for none left: waking it at every job's
+                # end (a thread switch each) would only have it look and wait again.
+                self._idle.notify_all()
 
     # --- inside the loop: a job's life ----------------------------------------------------
 
@@ -595,15 +598,18 @@ class Scheduler:
     async def _launch_locked(self, rec: Record) -> LaunchResult:
         """Under the job lock: re-check the disk, then start a new attempt."""
         paths = rec.paths
-        begin = functools.partial(
-            disk.begin,
-            paths,
-            owner=self.owner,
-            placeholder=rec.launcher.placeholder(),
-            tags=rec.tags,
-            resumable=rec.spec.resumable,
-            write=not rec.launcher.record_after_launch,
-        )
+
+        def begin(status: JobStatus) -> tuple[int, dict[str, Any]]:
+            return disk.begin(
+                paths,
+                owner=self.owner,
+                placeholder=rec.launcher.placeholder(),
+                tags=rec.tags,
+                resumable=rec.spec.resumable,
+                write=not rec.launcher.record_after_launch,
+                status=status,
+            )
+
         self._warm(rec.launcher)  # e.g. a fork server starts while the folder is read
         # Lock, look and begin in one step: jobs that became ready together reach the
         # launcher together (Slurm submits them as one array). It never waits for the lock,
@@ -646,7 +652,7 @@ class Scheduler:
                     return Busy()
                 if self._stopping:
                     return Finished(JobState.CANCELLED, None, "the experiment was stopping")
-                attempt, record = begin()
+                attempt, record = begin(status)
             request = LaunchRequest(
                 paths=paths,
                 attempt=attempt,
