@@ -281,6 +281,10 @@ class _Hole:
         self.cfg = cfg
 
 
+def _module_file(module: str) -> Any:
+    return getattr(sys.modules.get(module), "__file__", None)
+
+
 class _Entry(_Values):
     """The entry of one config, as :class:`_Writer` gives it, with holes for positions."""
 
@@ -288,23 +292,33 @@ class _Entry(_Values):
         self.roots = roots
         #: The configs the entry refers to, in the order :meth:`_Writer.add` adds them.
         self.children: list[Config] = []
-        #: Whether the entry names a script's file (then it is not kept: see _entry_of).
-        self.volatile = False
+        #: The scripts' modules the entry names the file of (a class or an enum defined in
+        #: the experiment script), with the file they had.
+        self.files: list[tuple[str, Any]] = []
 
     def ref(self, cfg: Config) -> Any:
         self.children.append(cfg)
         return _Hole(cfg)
 
+    def reference(self, cls: type) -> dict[str, str]:
+        ref = class_reference(cls)
+        if "file" in ref:
+            self.files.append((cls.__module__, _module_file(cls.__module__)))
+        return ref
+
     def enum(self, value: Any) -> dict[str, Any]:
-        out = super().enum(value)
-        self.volatile = self.volatile or "file" in out
+        ref = self.reference(type(value))
+        out = {"$enum": ref["class"], "name": value.name}
+        if "file" in ref:
+            out["file"] = ref["file"]
         return out
 
 
-#: An entry with holes: ``(pieces, children, digest)``. ``pieces`` alternates text and the
-#: configs whose positions go between (text first and last); ``children`` are the configs
-#: to list before it, in order; ``digest`` is the config's (equal configs share it).
-_Template = tuple[tuple[Any, ...], tuple[Config, ...], bytes]
+#: An entry with holes: ``(pieces, children, digest, files)``. ``pieces`` alternates text
+#: and the configs whose positions go between (text first and last); ``children`` are the
+#: configs to list before it, in order; ``digest`` is the config's (equal configs share
+#: it); ``files`` the scripts' files it names (see :attr:`_Entry.files`).
+_Template = tuple[tuple[Any, ...], tuple[Config, ...], bytes, tuple[tuple[str, Any], ...]]
 
 
 def _make_entry(cfg: Config, roots: list[str]) -> tuple[_Template, bool]:
@@ -319,7 +333,7 @@ def _make_entry(cfg: Config, roots: list[str]) -> tuple[_Template, bool]:
     for name in sorted(cls._partita_fields):
         if name in d:
             fields[name] = writer.value(d[name], f"{cls.__qualname__}.{name}")
-    reference = class_reference(cls)
+    reference = writer.reference(cls)
     key = digest(cfg)
     entry: dict[str, Any] = {
         **reference,
@@ -348,10 +362,12 @@ def _make_entry(cfg: Config, roots: list[str]) -> tuple[_Template, bool]:
             text = []
     pieces.append("".join(text))
     # A generated path still missing is given later (sealing a task that holds it): the
-    # entry would change. A script's class or enum names its file, which may change.
-    keep = not writer.volatile and "file" not in reference
-    keep = keep and all(n in d for n, f in cls._partita_fields.items() if f.generator)
-    return (tuple(pieces), tuple(writer.children), key), keep
+    # entry would change. A script's file is written absolute: a relative one would
+    # depend on the working directory.
+    keep = all(n in d for n, f in cls._partita_fields.items() if f.generator)
+    keep = keep and all(isinstance(f, str) and os.path.isabs(f) for _, f in writer.files)
+    files = tuple(dict.fromkeys(writer.files)) if writer.files else ()
+    return (tuple(pieces), tuple(writer.children), key, files), keep
 
 
 def _entry_of(cfg: Config, roots: list[str], root: bool) -> _Template:
@@ -364,7 +380,10 @@ def _entry_of(cfg: Config, roots: list[str], root: bool) -> _Template:
         # whole list replaced: the same list of the same length holds the same roots.
         if known is not None and known[0] is roots and known[1] == len(roots):
             template: _Template = known[2]
-            return template
+            # A script's module may be replaced by another one (the script imported
+            # again, from another file): the entry names the file the module has now.
+            if not template[3] or all(_module_file(m) == f for m, f in template[3]):
+                return template
     template, keep = _make_entry(cfg, roots)
     if memo is not None and keep and not root:
         memo.entry = (roots, len(roots), template)

@@ -9,6 +9,8 @@ gives.
 from __future__ import annotations
 
 import enum
+import sys
+import types
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 from sealclasses import ADOPTED, Adopts, Anything, Fit, Link, Score, Split, Weights
 
+from partita import Config, Param
 from partita.config import _config, _instance, _runtime, _serial, distinct, ignore
 from partita.config._seal import seal
 from partita.errors import TagConflictWarning
@@ -155,6 +158,30 @@ def test_kept_entries_follow_the_known_work_directories(root: Path, tmp_path: Pa
     assert after == _fresh(outer)
     assert after != before
     assert '"base": "workspace"' in after.decode()
+
+
+def test_kept_entries_follow_the_file_of_the_script(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = types.ModuleType(_runtime.SCRIPT_MODULE)
+    script.__file__ = str(root / "first.py")
+    monkeypatch.setitem(sys.modules, _runtime.SCRIPT_MODULE, script)
+
+    class Local(Config, id="seal.chain.local"):
+        n: Param[int] = 0
+
+    Local.__module__ = _runtime.SCRIPT_MODULE
+    inner = Anything(v=Local(n=1))
+    seal(inner, root)
+    outer = Anything(v=inner)
+    seal(outer, root)
+    assert str(root / "first.py") in _short(outer).decode()
+    again = types.ModuleType(_runtime.SCRIPT_MODULE)  # the script imported from elsewhere
+    again.__file__ = str(root / "second.py")
+    monkeypatch.setitem(sys.modules, _runtime.SCRIPT_MODULE, again)
+    after = _short(outer)
+    assert after == _fresh(outer)
+    assert str(root / "second.py") in after.decode()
 
 
 def test_tags_of_a_chain_are_those_of_a_fresh_walk(
