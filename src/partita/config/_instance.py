@@ -79,7 +79,7 @@ class Memo:
     :func:`forget_memos` is ignored.
     """
 
-    __slots__ = ("classes", "entry", "epoch", "tagless")
+    __slots__ = ("classes", "entry", "epoch", "listing", "tagless")
 
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
@@ -90,6 +90,10 @@ class Memo:
         #: Its ``params.json`` entry and the work directories it was made with:
         #: ``(roots, len(roots), template)`` (see ``config/_serial.py``).
         self.entry: tuple[list[str], int, Any] | None = None
+        #: The ``objects`` of its ``params.json``, for a config referring to one config
+        #: only (a link of a chain), until the next link takes them over:
+        #: ``(roots, len(roots), text, count, its position, scripts' files)``.
+        self.listing: tuple[list[str], int, str, int, int, Any] | None = None
 
 
 #: Incremented by :func:`forget_memos`: memos made before are stale.

@@ -370,9 +370,10 @@ def _make_entry(cfg: Config, roots: list[str]) -> tuple[_Template, bool]:
     return (tuple(pieces), tuple(writer.children), key, files), keep
 
 
-def _entry_of(cfg: Config, roots: list[str], root: bool) -> _Template:
+def _entry_of(cfg: Config, roots: list[str], root: bool) -> tuple[_Template, bool]:
     """The template of ``cfg``'s entry, kept on a frozen config (but the root: a task of
-    a sweep is written once, and its entry is kept only once another task holds it)."""
+    a sweep is written once, and its entry is kept only once another task holds it), and
+    whether it may be kept."""
     memo = memo_of(cfg, not root)
     if memo is not None:
         known = memo.entry
@@ -380,20 +381,85 @@ def _entry_of(cfg: Config, roots: list[str], root: bool) -> _Template:
         # whole list replaced: the same list of the same length holds the same roots.
         if known is not None and known[0] is roots and known[1] == len(roots):
             template: _Template = known[2]
-            # A script's module may be replaced by another one (the script imported
-            # again, from another file): the entry names the file the module has now.
-            if not template[3] or all(_module_file(m) == f for m, f in template[3]):
-                return template
+            if _same_files(template[3]):
+                return template, True
     template, keep = _make_entry(cfg, roots)
     if memo is not None and keep and not root:
         memo.entry = (roots, len(roots), template)
-    return template
+    return template, keep
+
+
+def _same_files(files: tuple[tuple[str, Any], ...]) -> bool:
+    """Whether the scripts' modules still have these files. A script's module may be
+    replaced by another one (the script imported again, from another file): an entry
+    names the file the module has now."""
+    return not files or all(_module_file(module) == file for module, file in files)
 
 
 #: The indentation of an item of the document's ``objects`` list.
 _ITEM = "\n  "
+_SEPARATOR = "," + _ITEM
 _HEAD = '{\n "format": ' + _encode_str(FORMAT) + ',\n "objects": [' + _ITEM
 _TAIL = '\n ],\n "root": '
+
+
+def _filled(pieces: tuple[Any, ...], index: dict[int, int]) -> str:
+    parts = [pieces[0]]
+    for i in range(1, len(pieces), 2):
+        parts.append(str(index[id(pieces[i])]))
+        parts.append(pieces[i + 1])
+    return "".join(parts)
+
+
+def _only_child(template: _Template) -> Config | None:
+    """The config an entry refers to, if it refers to one config only (a link of a chain)."""
+    children = template[1]
+    if not children:
+        return None
+    first = children[0]
+    return first if all(child is first for child in children) else None
+
+
+def _take_listing(cfg: Config, roots: list[str], move: bool) -> tuple[str, int, int, Any] | None:
+    """The ``objects`` of the document of ``cfg`` kept on it (then dropped if ``move``)."""
+    memo = memo_of(cfg, False)
+    listing = memo.listing if memo is not None else None
+    if listing is None or listing[0] is not roots or listing[1] != len(roots):
+        return None
+    if not _same_files(listing[5]):
+        return None
+    if move:
+        memo.listing = None  # type: ignore[union-attr]
+    return listing[2], listing[3], listing[4], listing[5]
+
+
+def _listing_below(
+    cfg: Config, roots: list[str], move: bool, depth: int = 2
+) -> tuple[str, int, int, Any] | None:
+    """The ``objects`` of the document of ``cfg``: those kept on it, or those kept on the
+    one config it refers to and its entry (a task's output refers to the task only).
+    """
+    listing = _take_listing(cfg, roots, move)
+    if listing is not None or depth <= 1:
+        return listing
+    template, keep = _entry_of(cfg, roots, False)
+    only = _only_child(template)
+    if only is None or not keep:
+        return None
+    below = _listing_below(only, roots, move, depth - 1)
+    if below is None:
+        return None
+    joined, count, position, files = below
+    joined += _SEPARATOR + _filled(template[0], {id(only): position})
+    return joined, count + 1, count, files + template[3]
+
+
+def _keep_listing(
+    cfg: Config, roots: list[str], joined: str, count: int, position: int, files: Any
+) -> None:
+    memo = memo_of(cfg)
+    if memo is not None:
+        memo.listing = (roots, len(roots), joined, count, position, files)
 
 
 def _document_text(cfg: Config) -> str:
@@ -404,12 +470,32 @@ def _document_text(cfg: Config) -> str:
     explicit stack rather than recursion. A frozen config's entry is made once and kept,
     so writing a task that holds a long chain of submitted ones costs a few operations
     per config of the chain, not the encoding of each one again.
+
+    A frozen config that refers to one config only (a link of a chain) also keeps the
+    ``objects`` of its document, until the next link takes them over: that link's
+    document is them and its own entry (the one config it refers to is listed first, in
+    a document still empty, as in its own). So submitting a chain of tasks costs the
+    same few operations at each link, plus copying the text.
     """
     roots = _runtime.workspace_roots()
+    template, keep = _entry_of(cfg, roots, True)
+    only = _only_child(template)
+    frozen = state_of(cfg).frozen
+    if only is not None:
+        listing = _listing_below(only, roots, move=frozen and keep)
+        if listing is not None:
+            joined, count, position, files = listing
+            joined += _SEPARATOR + _filled(template[0], {id(only): position})
+            if frozen and keep:
+                files = tuple(dict.fromkeys(files + template[3]))
+                _keep_listing(cfg, roots, joined, count + 1, count, files)
+            # An entry is never equal to one of those it refers to: it is listed last.
+            return _HEAD + joined + _TAIL + str(count) + "\n}"
     index: dict[int, int] = {}
     texts: list[str] = []
     by_digest: dict[bytes, list[int]] = {}
-    stack: list[tuple[Config, _Template, int]] = [(cfg, _entry_of(cfg, roots, True), 0)]
+    files_used: dict[tuple[str, Any], None] = dict.fromkeys(template[3])
+    stack: list[tuple[Config, _Template, int]] = [(cfg, template, 0)]
     while stack:
         current, template, next_child = stack[-1]
         children = template[1]
@@ -418,17 +504,15 @@ def _document_text(cfg: Config) -> str:
         if next_child < len(children):
             child = children[next_child]
             stack[-1] = (current, template, next_child + 1)
-            stack.append((child, _entry_of(child, roots, False), 0))
+            child_template, child_keep = _entry_of(child, roots, False)
+            keep = keep and child_keep
+            files_used.update(dict.fromkeys(child_template[3]))
+            stack.append((child, child_template, 0))
             continue
         stack.pop()
         if id(current) in index:
             continue  # listed meanwhile (a config held twice by the same entry)
-        pieces = template[0]
-        parts = [pieces[0]]
-        for i in range(1, len(pieces), 2):
-            parts.append(str(index[id(pieces[i])]))
-            parts.append(pieces[i + 1])
-        text = "".join(parts)
+        text = _filled(template[0], index)
         same = by_digest.setdefault(template[2], [])
         for position in same:
             if texts[position] == text:
@@ -438,7 +522,11 @@ def _document_text(cfg: Config) -> str:
             texts.append(text)
             same.append(position)
         index[id(current)] = position
-    return _HEAD + ("," + _ITEM).join(texts) + _TAIL + str(index[id(cfg)]) + "\n}"
+    joined = _SEPARATOR.join(texts)
+    position = index[id(cfg)]
+    if only is not None and frozen and keep:
+        _keep_listing(cfg, roots, joined, len(texts), position, tuple(files_used))
+    return _HEAD + joined + _TAIL + str(position) + "\n}"
 
 
 def dumps(cfg: Config) -> bytes:

@@ -157,3 +157,20 @@ class Adopts(Task, id="seal.adopts"):
 
 #: What :class:`Adopts` outputs (set by the test).
 ADOPTED: list[Any] = []
+
+
+class Sprout(Config, id="seal.sprout"):
+    """What :class:`Grow` outputs."""
+
+    path: Param[Path]
+
+
+class Grow(Task, id="seal.grow"):
+    """One link of a chain through outputs: takes what the previous link output."""
+
+    index: Param[int]
+    previous: Param[Sprout | None] = None
+    file: Meta[Path] = field(default_factory=PathGenerator("out.txt"))
+
+    def outputs(self) -> Sprout:
+        return Sprout(path=self.file)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sealclasses import ADOPTED, Adopts, Anything, Fit, Link, Score, Split, Weights
+from sealclasses import ADOPTED, Adopts, Anything, Fit, Grow, Link, Score, Split, Weights
 
 from partita import Config, Param
 from partita.config import _config, _instance, _runtime, _serial, distinct, ignore
@@ -73,13 +73,16 @@ def test_sealing_a_chain_encodes_each_link_a_bounded_number_of_times(
     root: Path, monkeypatch: pytest.MonkeyPatch, n: int
 ) -> None:
     entries = _Counter(monkeypatch, _serial, "_make_entry")
+    filled = _Counter(monkeypatch, _serial, "_filled")
     indented = _Counter(monkeypatch, _serial, "_indented")
     visits = _Counter(monkeypatch, _config._Walk, "visit")
     tags = _Counter(monkeypatch, _config, "_collect_tags_of")
     links = list(_chain(root, n))
-    # Each link's entry is made when it is submitted and once more when the next link
-    # holds it (a task of a sweep keeps nothing); nothing below it is encoded again.
-    assert entries.calls == 2 * n - 1
+    # Each link's entry is made when it is submitted (the first one once more, when the
+    # second one is): a link keeps the objects of its document, which the next link
+    # takes over; nothing below it is encoded again.
+    assert entries.calls == n + 1
+    assert filled.calls == n + 1  # each document: the previous one's objects, one entry
     assert indented.calls <= 20 * n
     # Sealing a link walks itself and the previous one (the walks stop at frozen configs).
     assert visits.calls <= 6 * n
@@ -88,12 +91,44 @@ def test_sealing_a_chain_encodes_each_link_a_bounded_number_of_times(
         assert params == _fresh(link) == _short(link)
 
 
+def test_a_chain_through_outputs_encodes_each_link_a_bounded_number_of_times(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = _Counter(monkeypatch, _serial, "_make_entry")
+    filled = _Counter(monkeypatch, _serial, "_filled")
+    previous, tasks = None, []
+    for i in range(30):
+        task = Grow(index=i, previous=previous)
+        sealed = seal(task, root)
+        assert sealed.params == _fresh(task)
+        previous = sealed.outputs
+        tasks.append(task)
+    # The task's entry when it is submitted, its output's when the next task holds it.
+    assert entries.calls <= 2 * 30 + 2
+    # And the objects of each document are those of the previous one, and two entries.
+    assert filled.calls <= 2 * 30 + 2
+    objects = _serial.json.loads(sealed.params)["objects"]
+    assert len(objects) == 2 * 30 - 1
+
+
 def test_a_chain_s_params_list_every_link(root: Path) -> None:
     *_, (last, params) = _chain(root, 30)
     document = _serial.json.loads(params)
     assert [o["fields"]["index"] for o in document["objects"]] == list(range(30))
     assert document["root"] == 29
     assert params == _fresh(last)
+
+
+def test_a_link_held_by_two_tasks_is_written_whole_for_both(root: Path) -> None:
+    links = [link for link, _ in _chain(root, 6)]
+    branch = Link(index=100, previous=links[3])  # the link after it took its objects over
+    assert seal(branch, root).params == _fresh(branch)
+    tip = Link(index=6, previous=links[-1])
+    assert seal(tip, root).params == _fresh(tip)
+    both = Anything(v=[tip, branch])
+    assert seal(both, root).params == _fresh(both)
+    after = Link(index=7, previous=tip)
+    assert seal(after, root).params == _fresh(after) == _short(after)
 
 
 def test_kept_entries_equal_fresh_ones_for_rich_values_and_shared_configs(root: Path) -> None:
