@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -24,11 +25,11 @@ from partita.config._fields import (
 )
 from partita.config._identity import digest, encode_value, identifier
 from partita.config._instance import STATE as STATE
+from partita.config._instance import Memo, memo_of, unknown_field
 from partita.config._instance import _State as _State
 from partita.config._instance import construct as construct
 from partita.config._instance import run_post_init as run_post_init
 from partita.config._instance import state_of as state_of
-from partita.config._instance import unknown_field
 from partita.config._kinds import ConfigNode
 from partita.config._pretasks import add_pretasks
 from partita.config._shared import parse_groups, shared_folder, shared_lock
@@ -360,6 +361,9 @@ def _collect_tags_of(
     if id(current) in seen:
         return
     seen.add(id(current))
+    memo = memo_of(current)
+    if memo is not None and _tagless(current, memo):
+        return  # a submitted graph without tags: nothing to collect in it
     st = state_of(current)
     if st.producer is not None:
         _collect_tags_of(st.producer, path, cfg, root, seen, seen_values)
@@ -376,6 +380,49 @@ def _collect_tags_of(
     where = f"{root} itself" if current is cfg else f"the {type(current).__qualname__} at {path}"
     for name, value in st.tags.items():
         seen_values.setdefault(name, []).append((value, where))
+
+
+def _tagless(cfg: Config, memo: Memo) -> bool:
+    """Whether the frozen ``cfg``, the configs it holds and their producers have no tag."""
+    if memo.tagless is None:
+        st = state_of(cfg)
+        related = iter_children(cfg)
+        if st.producer is not None:
+            related = itertools.chain((st.producer,), related)
+        memo.tagless = not st.tags and all(_no_tags(other) for other in related)
+    return memo.tagless
+
+
+def _no_tags(cfg: Config) -> bool:
+    memo = memo_of(cfg)
+    if memo is None:  # not frozen (a frozen config holds frozen ones): not kept
+        tags, _ = collect_tags(cfg)
+        return not tags
+    return _tagless(cfg, memo)
+
+
+def classes_in(cfg: Config) -> tuple[type[Config], ...]:
+    """The classes of the configs :func:`walk` reaches from ``cfg``, in the order first met.
+
+    Kept on a frozen config: submitting a task that holds it (a chain of tasks, each
+    holding the previous one) asks this of it instead of walking the graph below it.
+    """
+    memo = memo_of(cfg)
+    if memo is None:
+        return tuple(dict.fromkeys(type(current) for _, current in walk(cfg)))
+    if memo.classes is None:
+        found: dict[type[Config], None] = {type(cfg): None}
+        for child in iter_children(cfg):
+            for cls in classes_in(child):
+                found[cls] = None
+        classes = tuple(found)
+        # Most graphs hold a few classes: one tuple each, shared by the configs holding them.
+        memo.classes = _class_tuples.setdefault(classes, classes)
+    return memo.classes
+
+
+#: The distinct tuples of :func:`classes_in` (a chain shares one).
+_class_tuples: dict[tuple[type[Config], ...], tuple[type[Config], ...]] = {}
 
 
 def collect_tags(cfg: Config) -> tuple[dict[str, Any], list[str]]:
@@ -441,19 +488,26 @@ def iter_children(cfg: Config) -> Iterator[Config]:
     yield from d[STATE].pretasks
 
 
-def walk(cfg: Config, *, into_tasks: bool = True) -> Iterator[tuple[str, Config]]:
-    """Every config reachable from ``cfg`` (depth first, each once) with its field path."""
+def walk(
+    cfg: Config, *, into_tasks: bool = True, into_frozen: bool = True
+) -> Iterator[tuple[str, Config]]:
+    """Every config reachable from ``cfg`` (depth first, each once) with its field path.
+
+    ``into_tasks=False`` stops at the tasks ``cfg`` holds, ``into_frozen=False`` at the
+    frozen configs (``cfg`` too, if frozen): they are listed, not what they hold.
+    """
     # A small object rather than a recursive closure: a closure refers to itself, and every
     # walk (thousands per second while submitting) would leave a cycle for the collector.
-    return _Walk(cfg, into_tasks).visit(cfg, "")
+    return _Walk(cfg, into_tasks, into_frozen).visit(cfg, "")
 
 
 class _Walk:
-    __slots__ = ("into_tasks", "root", "seen")
+    __slots__ = ("into_frozen", "into_tasks", "root", "seen")
 
-    def __init__(self, root: Config, into_tasks: bool) -> None:
+    def __init__(self, root: Config, into_tasks: bool, into_frozen: bool = True) -> None:
         self.root = root
         self.into_tasks = into_tasks
+        self.into_frozen = into_frozen
         self.seen: set[int] = set()
 
     def visit(self, current: Config, path: str) -> Iterator[tuple[str, Config]]:
@@ -465,6 +519,8 @@ class _Walk:
         if current is not self.root and not self.into_tasks and isinstance(current, Task):
             return
         d = current.__dict__
+        if not self.into_frozen and d[STATE].frozen:
+            return
         for name in type(current)._partita_walk:
             value = d.get(name)
             if value is not None:

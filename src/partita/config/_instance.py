@@ -33,6 +33,7 @@ class _State:
         "ignored",
         "instance",
         "job",
+        "memo",
         "paths_of",
         "post_init",
         "pretasks",
@@ -62,6 +63,60 @@ class _State:
         self.post_init = False
         #: Light configs whose ``execute()`` runs before a task's (see config/_pretasks.py).
         self.pretasks: tuple[Any, ...] = ()
+        #: What was worked out about the graph below this config once it was frozen
+        #: (:class:`Memo`; ``None``: nothing yet).
+        self.memo: Memo | None = None
+
+
+class Memo:
+    """What submitting works out about the graph below a frozen config, kept for reuse.
+
+    A frozen config and every config it holds no longer change, so what each submission
+    would otherwise find again by walking the whole graph below it (every class in it,
+    whether it holds any tag, its ``params.json`` entry) is kept on it. Without this,
+    submitting a chain of dependent tasks walks the chain again at each link (quadratic).
+    Only frozen configs get one (:func:`memo_of`), and one made before
+    :func:`forget_memos` is ignored.
+    """
+
+    __slots__ = ("classes", "entry", "epoch", "listing", "tagless")
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        #: Classes of every config :func:`walk` reaches from it, in the order first met.
+        self.classes: tuple[Any, ...] | None = None
+        #: Whether it, the configs it holds and the tasks producing them have no tag.
+        self.tagless: bool | None = None
+        #: Its ``params.json`` entry and the work directories it was made with:
+        #: ``(roots, len(roots), template)`` (see ``config/_serial.py``).
+        self.entry: tuple[list[str], int, Any] | None = None
+        #: The ``objects`` of its ``params.json``, for a config referring to one config
+        #: only (a link of a chain), until the next link takes them over:
+        #: ``(roots, len(roots), text, count, its position, scripts' files)``.
+        self.listing: tuple[list[str], int, str, int, int, Any] | None = None
+
+
+#: Incremented by :func:`forget_memos`: memos made before are stale.
+_epoch = [0]
+
+
+def memo_of(cfg: Any, make: bool = True) -> Memo | None:
+    """The memo of ``cfg`` (made now if needed, unless ``make`` is false), ``None`` if it
+    is not frozen."""
+    st: _State = cfg.__dict__[STATE]
+    if not st.frozen:
+        return None
+    memo = st.memo
+    if memo is None or memo.epoch != _epoch[0]:
+        if not make:
+            return None
+        memo = st.memo = Memo(_epoch[0])
+    return memo
+
+
+def forget_memos() -> None:
+    """Make every memo stale: a frozen config was changed (a producer given to it)."""
+    _epoch[0] += 1
 
 
 def state_of(cfg: Any) -> _State:

@@ -22,6 +22,7 @@ from partita.config import _migrations, _runtime
 from partita.config._config import (
     Config,
     Task,
+    classes_in,
     collect_tags,
     freeze,
     freeze_all,
@@ -30,6 +31,7 @@ from partita.config._config import (
     walk,
 )
 from partita.config._identity import identifier
+from partita.config._instance import forget_memos
 from partita.config._serial import class_reference, dumps
 from partita.config._types import FieldType, _BoundConfigType
 from partita.errors import ConfigError, ConfigTypeError, PartitaWarning, TagConflictWarning
@@ -378,8 +380,13 @@ def _mark_outputs(task: Task, value: Any, inside: set[int]) -> Any:
             fresh.paths_of = st.paths_of
             fresh.ignored, fresh.instance, fresh.bound = st.ignored, st.instance, st.bound
             value, st = copy, fresh
+        if st.frozen:
+            # A config frozen before (held by another graph) now carries a producer: what
+            # was kept about the graphs holding it no longer holds.
+            forget_memos()
         st.producer = task
         st.digest = None
+        st.memo = None
         freeze(value)
         return value
     if isinstance(value, list):
@@ -467,24 +474,34 @@ def seal(
                 leaf = False
                 break
     # One walk serves every step below (the graph's configs do not change while sealing;
-    # only generated paths, which are not configs, are set).
-    every: list[tuple[str, Config]] = [("", task)] if leaf else list(walk(task))
+    # only generated paths, which are not configs, are set). It stops at frozen configs
+    # (submitted tasks, their outputs): nothing below them changes, and the classes below
+    # them are kept on them (classes_in), so that submitting a chain of tasks, each
+    # holding the previous one, does not walk the whole chain again at each link.
+    every: list[tuple[str, Config]] = [("", task)] if leaf else list(walk(task, into_frozen=False))
     inner_task = False
     classes: dict[str, type] = {}
+    seen: set[type] = set()
     migrated = False
     for path, cfg in every:
         if not leaf:  # a leaf's fields that are checked again hold None: nothing to check
             _check_bindings(task, path, cfg)
-        cls = type(cfg)
-        if check_class is not None:
-            check_class(cls)
-        _check_type_id(cls)
-        types[cls._partita_type_id] = _class_name(cls)
-        classes[cls._partita_type_id] = cls
-        migrated = migrated or bool(
-            cls.__dict__.get("_partita_renamed_from") or cls.__dict__.get("_partita_renames")
-        )
-        inner_task = inner_task or (cfg is not task and isinstance(cfg, Task))
+        frozen = not leaf and state_of(cfg).frozen
+        for cls in classes_in(cfg) if frozen else (type(cfg),):
+            if cls in seen:
+                continue
+            seen.add(cls)
+            if check_class is not None:
+                check_class(cls)
+            _check_type_id(cls)
+            types[cls._partita_type_id] = _class_name(cls)
+            classes[cls._partita_type_id] = cls
+            migrated = migrated or bool(
+                cls.__dict__.get("_partita_renamed_from") or cls.__dict__.get("_partita_renames")
+            )
+        # A frozen config is listed, not what it holds: the walk that stops at sub-tasks
+        # is made on its own then.
+        inner_task = inner_task or frozen or (cfg is not task and isinstance(cfg, Task))
     # Without a sub-task, the walk that stops at sub-tasks is the same walk.
     own = list(walk(task, into_tasks=False)) if inner_task else every
     dependencies = () if leaf else _dependencies(task, own)

@@ -32,7 +32,8 @@ from partita.config._config import (
     state_of,
 )
 from partita.config._fields import FieldKind
-from partita.config._identity import encode_value, identifier
+from partita.config._identity import digest, encode_value, identifier
+from partita.config._instance import memo_of
 from partita.config._kinds import Kind, kind_or_none
 from partita.errors import EncodingError, LoadError, MigrationError, TaskImportError
 
@@ -50,7 +51,70 @@ def class_reference(cls: type) -> dict[str, str]:
     return ref
 
 
-class _Writer:
+class _Values:
+    """Field values as JSON; a config is written by :meth:`ref` (the subclass's)."""
+
+    roots: list[str]
+
+    def ref(self, cfg: Config) -> Any:
+        raise NotImplementedError
+
+    def enum(self, value: Any) -> dict[str, Any]:
+        ref = class_reference(type(value))
+        out = {"$enum": ref["class"], "name": value.name}
+        if "file" in ref:
+            out["file"] = ref["file"]
+        return out
+
+    def value(self, value: Any, path: str) -> Any:
+        kind = kind_or_none(value)
+        if kind is None:
+            raise EncodingError(
+                f"{path}: cannot write a value of type {type(value).__qualname__} to params.json."
+            )
+        if kind is Kind.NONE:
+            return None
+        if kind is Kind.BOOL:
+            return bool(value)
+        if kind is Kind.INT:
+            return _int(value, path)
+        if kind is Kind.STR:
+            return str(value)
+        if kind is Kind.FLOAT:
+            value = float(value)
+            if math.isfinite(value):
+                return value
+            return {"$float": "nan" if value != value else ("inf" if value > 0 else "-inf")}
+        if kind is Kind.CONFIG:
+            return {"$ref": self.ref(value)}
+        if kind is Kind.ENUM:
+            return self.enum(value)
+        if kind is Kind.PATH:
+            text = value.as_posix()
+            for root in self.roots:
+                if text.startswith(root + "/jobs/"):
+                    return {"$path": text[len(root) + 1 :], "base": "workspace"}
+            return {"$path": text}
+        if kind is Kind.LIST:
+            return [self.value(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if kind is Kind.TUPLE:
+            return {"$tuple": [self.value(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+        if kind is Kind.SET:
+            items = sorted(value, key=encode_value)
+            return {"$set": [self.value(v, f"{path}{{}}") for v in items]}
+        out = {}
+        for key in sorted(value):
+            if type(key) is not str:
+                raise EncodingError(f"{path}: dict keys must be str, found {key!r}.")
+            out[key] = self.value(value[key], f"{path}[{key!r}]")
+        if any(key.startswith("$") for key in out):
+            return {"$dict": out}
+        return out
+
+
+class _Writer(_Values):
+    """The ``params.json`` document as a dict (:func:`to_document`)."""
+
     def __init__(self, roots: list[str]) -> None:
         self.objects: list[dict[str, Any]] = []
         self.index: dict[int, int] = {}
@@ -114,54 +178,8 @@ class _Writer:
         self.index[id(cfg)] = position
         return position
 
-    def value(self, value: Any, path: str) -> Any:
-        kind = kind_or_none(value)
-        if kind is None:
-            raise EncodingError(
-                f"{path}: cannot write a value of type {type(value).__qualname__} to params.json."
-            )
-        if kind is Kind.NONE:
-            return None
-        if kind is Kind.BOOL:
-            return bool(value)
-        if kind is Kind.INT:
-            return _int(value, path)
-        if kind is Kind.STR:
-            return str(value)
-        if kind is Kind.FLOAT:
-            value = float(value)
-            if math.isfinite(value):
-                return value
-            return {"$float": "nan" if value != value else ("inf" if value > 0 else "-inf")}
-        if kind is Kind.CONFIG:
-            return {"$ref": self.add(value)}
-        if kind is Kind.ENUM:
-            ref = class_reference(type(value))
-            out = {"$enum": ref["class"], "name": value.name}
-            if "file" in ref:
-                out["file"] = ref["file"]
-            return out
-        if kind is Kind.PATH:
-            text = value.as_posix()
-            for root in self.roots:
-                if text.startswith(root + "/jobs/"):
-                    return {"$path": text[len(root) + 1 :], "base": "workspace"}
-            return {"$path": text}
-        if kind is Kind.LIST:
-            return [self.value(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        if kind is Kind.TUPLE:
-            return {"$tuple": [self.value(v, f"{path}[{i}]") for i, v in enumerate(value)]}
-        if kind is Kind.SET:
-            items = sorted(value, key=encode_value)
-            return {"$set": [self.value(v, f"{path}{{}}") for v in items]}
-        out = {}
-        for key in sorted(value):
-            if type(key) is not str:
-                raise EncodingError(f"{path}: dict keys must be str, found {key!r}.")
-            out[key] = self.value(value[key], f"{path}[{key!r}]")
-        if any(key.startswith("$") for key in out):
-            return {"$dict": out}
-        return out
+    def ref(self, cfg: Config) -> Any:
+        return self.add(cfg)
 
 
 def _int(value: Any, path: str) -> int:
@@ -190,7 +208,7 @@ class _Unusual(Exception):
 _encode_str = json.encoder.encode_basestring  # the C function when available
 
 
-def _indented(value: Any, newline: str, out: list[str]) -> None:
+def _indented(value: Any, newline: str, out: list[Any]) -> None:
     """Append the text ``json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False)``
     gives, for a document made of exact dicts (str keys), lists, str, int, finite float,
     bool and None; raise :class:`_Unusual` at anything else.
@@ -238,6 +256,8 @@ def _indented(value: Any, newline: str, out: list[str]) -> None:
         out.append("false")
     elif kind is float and math.isfinite(value):
         out.append(float.__repr__(value))
+    elif kind is _Hole:
+        out.append(value.cfg)  # the position of that config, filled in by _document_text
     else:
         raise _Unusual
 
@@ -252,9 +272,271 @@ def _json_text(document: dict[str, Any]) -> str:
     return "".join(out)
 
 
+class _Hole:
+    """Where an entry refers to another config: its position, known once it is listed."""
+
+    __slots__ = ("cfg",)
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+
+def _module_file(module: str) -> Any:
+    return getattr(sys.modules.get(module), "__file__", None)
+
+
+class _Entry(_Values):
+    """The entry of one config, as :class:`_Writer` gives it, with holes for positions."""
+
+    def __init__(self, roots: list[str]) -> None:
+        self.roots = roots
+        #: The configs the entry refers to, in the order :meth:`_Writer.add` adds them.
+        self.children: list[Config] = []
+        #: The scripts' modules the entry names the file of (a class or an enum defined in
+        #: the experiment script), with the file they had.
+        self.files: list[tuple[str, Any]] = []
+
+    def ref(self, cfg: Config) -> Any:
+        self.children.append(cfg)
+        return _Hole(cfg)
+
+    def reference(self, cls: type) -> dict[str, str]:
+        ref = class_reference(cls)
+        if "file" in ref:
+            self.files.append((cls.__module__, _module_file(cls.__module__)))
+        return ref
+
+    def enum(self, value: Any) -> dict[str, Any]:
+        ref = self.reference(type(value))
+        out = {"$enum": ref["class"], "name": value.name}
+        if "file" in ref:
+            out["file"] = ref["file"]
+        return out
+
+
+#: An entry with holes: ``(pieces, children, digest, files)``. ``pieces`` alternates text
+#: and the configs whose positions go between (text first and last); ``children`` are the
+#: configs to list before it, in order; ``digest`` is the config's (equal configs share
+#: it); ``files`` the scripts' files it names (see :attr:`_Entry.files`).
+_Template = tuple[tuple[Any, ...], tuple[Config, ...], bytes, tuple[tuple[str, Any], ...]]
+
+
+def _make_entry(cfg: Config, roots: list[str]) -> tuple[_Template, bool]:
+    """The template of ``cfg``'s entry, and whether it may be kept (see :func:`_entry_of`)."""
+    writer = _Entry(roots)
+    st = state_of(cfg)
+    producer = writer.ref(st.producer) if st.producer is not None else None
+    pretasks = [writer.ref(pretask) for pretask in st.pretasks]
+    cls = type(cfg)
+    fields = {}
+    d = cfg.__dict__
+    for name in sorted(cls._partita_fields):
+        if name in d:
+            fields[name] = writer.value(d[name], f"{cls.__qualname__}.{name}")
+    reference = writer.reference(cls)
+    key = digest(cfg)
+    entry: dict[str, Any] = {
+        **reference,
+        "type": cls._partita_type_id,
+        "id": key.hex(),
+        "fields": fields,
+    }
+    if producer is not None:
+        entry["producer"] = producer
+    if st.ignored:
+        entry["ignored"] = sorted(st.ignored)
+    if st.instance is not None:
+        entry["instance"] = st.instance
+    if pretasks:
+        entry["pretasks"] = pretasks
+    out: list[Any] = []
+    _indented(entry, _ITEM, out)
+    pieces: list[Any] = []
+    text: list[str] = []
+    for item in out:
+        if type(item) is str:
+            text.append(item)
+        else:
+            pieces.append("".join(text))
+            pieces.append(item)
+            text = []
+    pieces.append("".join(text))
+    # A generated path still missing is given later (sealing a task that holds it): the
+    # entry would change. A script's file is written absolute: a relative one would
+    # depend on the working directory.
+    keep = all(n in d for n, f in cls._partita_fields.items() if f.generator)
+    keep = keep and all(isinstance(f, str) and os.path.isabs(f) for _, f in writer.files)
+    files = tuple(dict.fromkeys(writer.files)) if writer.files else ()
+    return (tuple(pieces), tuple(writer.children), key, files), keep
+
+
+def _entry_of(cfg: Config, roots: list[str], root: bool) -> tuple[_Template, bool]:
+    """The template of ``cfg``'s entry, kept on a frozen config (but the root: a task of
+    a sweep is written once, and its entry is kept only once another task holds it), and
+    whether it may be kept."""
+    memo = memo_of(cfg, not root)
+    if memo is not None:
+        known = memo.entry
+        # Work directories are only added to the list (by register_workspace), or the
+        # whole list replaced: the same list of the same length holds the same roots.
+        if known is not None and known[0] is roots and known[1] == len(roots):
+            template: _Template = known[2]
+            if _same_files(template[3]):
+                return template, True
+    template, keep = _make_entry(cfg, roots)
+    if memo is not None and keep and not root:
+        memo.entry = (roots, len(roots), template)
+    return template, keep
+
+
+def _same_files(files: tuple[tuple[str, Any], ...]) -> bool:
+    """Whether the scripts' modules still have these files. A script's module may be
+    replaced by another one (the script imported again, from another file): an entry
+    names the file the module has now."""
+    return not files or all(_module_file(module) == file for module, file in files)
+
+
+#: The indentation of an item of the document's ``objects`` list.
+_ITEM = "\n  "
+_SEPARATOR = "," + _ITEM
+_HEAD = '{\n "format": ' + _encode_str(FORMAT) + ',\n "objects": [' + _ITEM
+_TAIL = '\n ],\n "root": '
+
+
+def _filled(pieces: tuple[Any, ...], index: dict[int, int]) -> str:
+    parts = [pieces[0]]
+    for i in range(1, len(pieces), 2):
+        parts.append(str(index[id(pieces[i])]))
+        parts.append(pieces[i + 1])
+    return "".join(parts)
+
+
+def _only_child(template: _Template) -> Config | None:
+    """The config an entry refers to, if it refers to one config only (a link of a chain)."""
+    children = template[1]
+    if not children:
+        return None
+    first = children[0]
+    return first if all(child is first for child in children) else None
+
+
+def _take_listing(cfg: Config, roots: list[str], move: bool) -> tuple[str, int, int, Any] | None:
+    """The ``objects`` of the document of ``cfg`` kept on it (then dropped if ``move``)."""
+    memo = memo_of(cfg, False)
+    listing = memo.listing if memo is not None else None
+    if listing is None or listing[0] is not roots or listing[1] != len(roots):
+        return None
+    if not _same_files(listing[5]):
+        return None
+    if move:
+        memo.listing = None  # type: ignore[union-attr]
+    return listing[2], listing[3], listing[4], listing[5]
+
+
+def _listing_below(
+    cfg: Config, roots: list[str], move: bool, depth: int = 2
+) -> tuple[str, int, int, Any] | None:
+    """The ``objects`` of the document of ``cfg``: those kept on it, or those kept on the
+    one config it refers to and its entry (a task's output refers to the task only).
+    """
+    listing = _take_listing(cfg, roots, move)
+    if listing is not None or depth <= 1:
+        return listing
+    template, keep = _entry_of(cfg, roots, False)
+    only = _only_child(template)
+    if only is None or not keep:
+        return None
+    below = _listing_below(only, roots, move, depth - 1)
+    if below is None:
+        return None
+    joined, count, position, files = below
+    joined += _SEPARATOR + _filled(template[0], {id(only): position})
+    return joined, count + 1, count, files + template[3]
+
+
+def _keep_listing(
+    cfg: Config, roots: list[str], joined: str, count: int, position: int, files: Any
+) -> None:
+    memo = memo_of(cfg)
+    if memo is not None:
+        memo.listing = (roots, len(roots), joined, count, position, files)
+
+
+def _document_text(cfg: Config) -> str:
+    """``_json_text(to_document(cfg))``, from the entries' templates.
+
+    The configs are listed in the order :meth:`_Writer.add` lists them (children first,
+    each once, an object equal to one already listed is not listed again), with an
+    explicit stack rather than recursion. A frozen config's entry is made once and kept,
+    so writing a task that holds a long chain of submitted ones costs a few operations
+    per config of the chain, not the encoding of each one again.
+
+    A frozen config that refers to one config only (a link of a chain) also keeps the
+    ``objects`` of its document, until the next link takes them over: that link's
+    document is them and its own entry (the one config it refers to is listed first, in
+    a document still empty, as in its own). So submitting a chain of tasks costs the
+    same few operations at each link, plus copying the text.
+    """
+    roots = _runtime.workspace_roots()
+    template, keep = _entry_of(cfg, roots, True)
+    only = _only_child(template)
+    frozen = state_of(cfg).frozen
+    if only is not None:
+        listing = _listing_below(only, roots, move=frozen and keep)
+        if listing is not None:
+            joined, count, position, files = listing
+            joined += _SEPARATOR + _filled(template[0], {id(only): position})
+            if frozen and keep:
+                files = tuple(dict.fromkeys(files + template[3]))
+                _keep_listing(cfg, roots, joined, count + 1, count, files)
+            # An entry is never equal to one of those it refers to: it is listed last.
+            return _HEAD + joined + _TAIL + str(count) + "\n}"
+    index: dict[int, int] = {}
+    texts: list[str] = []
+    by_digest: dict[bytes, list[int]] = {}
+    files_used: dict[tuple[str, Any], None] = dict.fromkeys(template[3])
+    stack: list[tuple[Config, _Template, int]] = [(cfg, template, 0)]
+    while stack:
+        current, template, next_child = stack[-1]
+        children = template[1]
+        while next_child < len(children) and id(children[next_child]) in index:
+            next_child += 1
+        if next_child < len(children):
+            child = children[next_child]
+            stack[-1] = (current, template, next_child + 1)
+            child_template, child_keep = _entry_of(child, roots, False)
+            keep = keep and child_keep
+            files_used.update(dict.fromkeys(child_template[3]))
+            stack.append((child, child_template, 0))
+            continue
+        stack.pop()
+        if id(current) in index:
+            continue  # listed meanwhile (a config held twice by the same entry)
+        text = _filled(template[0], index)
+        same = by_digest.setdefault(template[2], [])
+        for position in same:
+            if texts[position] == text:
+                break
+        else:
+            position = len(texts)
+            texts.append(text)
+            same.append(position)
+        index[id(current)] = position
+    joined = _SEPARATOR.join(texts)
+    position = index[id(cfg)]
+    if only is not None and frozen and keep:
+        _keep_listing(cfg, roots, joined, len(texts), position, tuple(files_used))
+    return _HEAD + joined + _TAIL + str(position) + "\n}"
+
+
 def dumps(cfg: Config) -> bytes:
     """Stable bytes of ``params.json`` for ``cfg``."""
-    text = _json_text(to_document(cfg))
+    try:
+        text = _document_text(cfg)
+    except Exception:
+        # A value the short way does not write (or an error, which the usual way raises
+        # as it always did): the usual way.
+        text = _json_text(to_document(cfg))
     # A lone surrogate (identity encodes it) is not UTF-8: write it as its JSON escape
     # (backslashreplace gives exactly \udcXX), which reading turns back into itself.
     return (text + "\n").encode("utf-8", "backslashreplace")

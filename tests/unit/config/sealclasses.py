@@ -136,3 +136,41 @@ class Learn(Task, id="seal.learn"):
 
     def execute(self) -> None:
         self.model.write_text(self.shard.path.read_text())
+
+
+class Link(Task, id="seal.link"):
+    """One link of a chain: holds the previous link (``None`` for the first one)."""
+
+    index: Param[int]
+    previous: Param[Link | None] = None
+    note: Meta[str] = ""
+
+
+class Adopts(Task, id="seal.adopts"):
+    """Outputs a config it does not hold (one built and frozen elsewhere)."""
+
+    n: Param[int] = 0
+
+    def outputs(self) -> Any:
+        return ADOPTED[0]
+
+
+#: What :class:`Adopts` outputs (set by the test).
+ADOPTED: list[Any] = []
+
+
+class Sprout(Config, id="seal.sprout"):
+    """What :class:`Grow` outputs."""
+
+    path: Param[Path]
+
+
+class Grow(Task, id="seal.grow"):
+    """One link of a chain through outputs: takes what the previous link output."""
+
+    index: Param[int]
+    previous: Param[Sprout | None] = None
+    file: Meta[Path] = field(default_factory=PathGenerator("out.txt"))
+
+    def outputs(self) -> Sprout:
+        return Sprout(path=self.file)
