@@ -112,7 +112,9 @@ def _reads(workdir: Path) -> dict[tuple[str, ...], subprocess.CompletedProcess[s
         assert "Traceback" not in result.stderr, (command, result.stderr)
         assert 0 == result.returncode, (command, result.stderr)
         results[command] = result
-    job = json.loads(results[("jobs", "list", "--json")].stdout)[0]["id"][:12]
+    # A job that succeeded: a failed one's empty log adds a hint on stderr.
+    listed = json.loads(results[("jobs", "list", "--json")].stdout)
+    job = next(job["id"][:12] for job in listed if job["state"] == "done")
     for command in (("jobs", "show", job), ("jobs", "log", job), ("jobs", "path", job)):
         result = partita(*command, "-w", workdir)
         assert "Traceback" not in result.stderr, (command, result.stderr)
