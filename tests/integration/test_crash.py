@@ -5,6 +5,7 @@ Randomness is seeded (``SEED``) so that a failure reproduces.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -214,7 +215,10 @@ def test_killed_job_processes_rerun(tmp_path: Path) -> None:
         time.sleep(rng.uniform(0.1, 0.4))
         pids = _runner_pids(tmp_path)
         if pids:
-            os.kill(rng.choice(pids), signal.SIGKILL)
+            try:
+                os.kill(rng.choice(pids), signal.SIGKILL)
+            except ProcessLookupError:
+                continue  # it ended between the listing and the kill: nothing was killed
             killed += 1
     _, err = proc.communicate(timeout=120)
     assert 0 == proc.returncode, err
@@ -287,7 +291,8 @@ def test_token_units_of_dead_process_come_back(script) -> None:  # type: ignore[
     first.send_signal(signal.SIGKILL)
     first.communicate()
     for pid in _runner_pids(xp.folder):
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it may end meanwhile
+            os.kill(pid, signal.SIGKILL)
     second = xp.run("2", env={"HOLD": "0"}, timeout=30)
     assert 0 == second.returncode, second.stderr
 
