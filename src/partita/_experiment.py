@@ -18,6 +18,7 @@ from partita._experiment_checks import check_importable, note_entry
 from partita._experiment_env import environment_info, flag, run_record
 from partita._experiment_report import Reporter, failed_entry, out_of_space, summary_text
 from partita._experiment_signals import Signals, install_excepthook, reported
+from partita._gcpace import GcPacer
 from partita._resumable import ResumableTask
 from partita._services import Service, Services
 from partita.config import _runtime
@@ -180,6 +181,7 @@ class Experiment:
         self._services = Services(self.run_paths)
         #: Transient tasks not launched (yet): launched when a job that is not done needs one.
         self._held: dict[str, _Held] = {}
+        self._gc = GcPacer()
         self.status = "created"
 
     # --- context ----------------------------------------------------------------------------
@@ -374,6 +376,7 @@ class Experiment:
                 return sealed.outputs
             self._held.pop(sealed.identifier, None)
         self._launch(held, transient=False)
+        self._gc.submitted()
         return sealed.outputs
 
     def _launch(self, held: _Held, *, transient: bool) -> Job:
@@ -630,6 +633,7 @@ class Experiment:
             )
 
     def _close(self, raising: bool = False) -> None:
+        self._gc.release()
         self._signals.restore()
         if self in _active:
             _active.remove(self)

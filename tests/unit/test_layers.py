@@ -8,8 +8,8 @@ Layers, lowest first; a module may import only from its own layer or from lower 
     2  partita.workspace
     3  partita.launchers
     4  partita.scheduler
-    5  the experiment: partita._experiment (and its _experiment_* parts), _control, _live,
-       _resumable, _services, partita.ssh
+    5  the experiment: partita._experiment (and its _experiment_* parts), _control, _gcpace,
+       _live, _resumable, _services, partita.ssh
        the job side:   partita.run, partita._progress, partita._report, partita._jobenv,
                        partita._forkserver, partita._publish
     6  the views and the facade: partita.cli, partita.web, partita (its __init__)
@@ -53,6 +53,7 @@ LAYERS: dict[str, int] = {
     "partita._experiment_env": 5,
     "partita._experiment_report": 5,
     "partita._experiment_signals": 5,
+    "partita._gcpace": 5,
     "partita._control": 5,
     "partita._live": 5,
     "partita._resumable": 5,
