@@ -349,6 +349,9 @@ class _Server:
             known = len(sys.modules)
             try:
                 cls = _serial.import_class(reference, file)
+                # Its fields resolved here (type hints evaluated, once per class): every
+                # child inherits them instead of resolving them again to load the job.
+                _serial.warm_class(cls)
             except BaseException:  # the child will fail and report it
                 cls = None
             # After each import (new modules), so that the module to blame is known, and at

@@ -10,6 +10,7 @@ a work directory can move. Same config, same bytes: no addresses, sorted keys.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import json.encoder
@@ -860,6 +861,15 @@ _prefetched: dict[str, tuple[tuple[int, int, int, int], Any]] = {}
 
 def _file_key(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def warm_class(cls: Any) -> None:
+    """Resolve the fields of the config class ``cls`` now (a no-op for anything else), as
+    loading a job does: for a process that forks jobs (the fork server), so that each
+    child inherits them resolved. Errors are left for the load to report."""
+    if isinstance(cls, type) and issubclass(cls, Config):
+        with contextlib.suppress(Exception):
+            resolve_fields(cls)
 
 
 def prefetch(path: Path, st: os.stat_result, document: Any) -> None:

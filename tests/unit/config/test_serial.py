@@ -463,6 +463,32 @@ def test_load_takes_a_prefetched_document_while_the_file_is_the_one_read(
     assert not _serial._prefetched  # used once
 
 
+class Warm(partita.Config, id="test.serial.warm"):
+    """Names itself: its fields cannot be resolved while it is defined, only later."""
+
+    size: partita.Param[int]
+    previous: partita.Param[Warm | None] = None
+
+
+class BrokenHint(partita.Config, id="test.serial.brokenhint"):
+    """A hint that names nothing: resolving it fails."""
+
+    size: partita.Param[NotDefinedAnywhere]  # type: ignore[name-defined]  # noqa: F821
+
+
+def test_warm_class_resolves_the_fields_a_forked_child_inherits() -> None:
+    """The fork server resolves a class's fields once, so a child need not."""
+    from partita.config import _serial
+
+    assert "_partita_fields" not in Warm.__dict__
+    _serial.warm_class(Warm)
+    assert ["size", "previous"] == list(Warm.__dict__["_partita_fields"])
+    _serial.warm_class(int)  # not a config: nothing to do
+    _serial.warm_class("not a class")
+    _serial.warm_class(BrokenHint)  # the load reports it, not the server
+    assert "_partita_fields" not in BrokenHint.__dict__
+
+
 def test_load_after_moving_the_work_directory(tmp_path: Path) -> None:
     """Workspace-relative paths come back under the new root; identifiers do not change."""
     old, new = tmp_path / "old", tmp_path / "new"
