@@ -13,8 +13,10 @@ since, so each object is scanned about once in all (O(tasks)).
 
 Frozen objects are still freed by reference counting; only reference cycles among
 objects that were alive at a full collection and were dropped later wait until the
-experiment ends, when :meth:`GcPacer.release` unfreezes everything. Experiments of
-fewer than :data:`START` tasks are not affected.
+experiment ends, when :meth:`GcPacer.release` unfreezes everything (objects the
+program froze itself are unfrozen too: a program that relies on :func:`gc.freeze` should
+call it again after the experiment). Experiments of fewer than :data:`START` tasks are
+not affected.
 """
 
 from __future__ import annotations
