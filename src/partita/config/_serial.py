@@ -161,20 +161,9 @@ class _Writer(_Values):
         for name in sorted(cls._partita_fields):
             if name in d:
                 fields[name] = self.value(d[name], f"{cls.__qualname__}.{name}")
-        entry: dict[str, Any] = {
-            **class_reference(cls),
-            "type": cls._partita_type_id,
-            "id": identifier(cfg),
-            "fields": fields,
-        }
-        if producer is not None:
-            entry["producer"] = producer
-        if st.ignored:
-            entry["ignored"] = sorted(st.ignored)
-        if st.instance is not None:
-            entry["instance"] = st.instance
-        if pretasks:
-            entry["pretasks"] = pretasks
+        entry = _object_entry(
+            class_reference(cls), cls, identifier(cfg), fields, producer, st, pretasks
+        )
         position = self._position(entry)
         self.index[id(cfg)] = position
         return position
@@ -315,6 +304,35 @@ class _Entry(_Values):
         return out
 
 
+def _object_entry(
+    reference: dict[str, str],
+    cls: type[Config],
+    key: str,
+    fields: dict[str, Any],
+    producer: Any,
+    st: Any,
+    pretasks: list[Any],
+) -> dict[str, Any]:
+    """One object of a params document: ``reference`` (its class), its type id, ``key``
+    (its identifier), ``fields``, and its producer, ignored fields, instance and pretasks
+    when it has them. Both encoders (the reference one and the templates) build it here."""
+    entry: dict[str, Any] = {
+        **reference,
+        "type": cls._partita_type_id,
+        "id": key,
+        "fields": fields,
+    }
+    if producer is not None:
+        entry["producer"] = producer
+    if st.ignored:
+        entry["ignored"] = sorted(st.ignored)
+    if st.instance is not None:
+        entry["instance"] = st.instance
+    if pretasks:
+        entry["pretasks"] = pretasks
+    return entry
+
+
 #: An entry with holes: ``(pieces, children, digest, files)``. ``pieces`` alternates text
 #: and the configs whose positions go between (text first and last); ``children`` are the
 #: configs to list before it, in order; ``digest`` is the config's (equal configs share
@@ -334,22 +352,8 @@ def _make_entry(cfg: Config, roots: list[str]) -> tuple[_Template, bool]:
     for name in sorted(cls._partita_fields):
         if name in d:
             fields[name] = writer.value(d[name], f"{cls.__qualname__}.{name}")
-    reference = writer.reference(cls)
     key = digest(cfg)
-    entry: dict[str, Any] = {
-        **reference,
-        "type": cls._partita_type_id,
-        "id": key.hex(),
-        "fields": fields,
-    }
-    if producer is not None:
-        entry["producer"] = producer
-    if st.ignored:
-        entry["ignored"] = sorted(st.ignored)
-    if st.instance is not None:
-        entry["instance"] = st.instance
-    if pretasks:
-        entry["pretasks"] = pretasks
+    entry = _object_entry(writer.reference(cls), cls, key.hex(), fields, producer, st, pretasks)
     out: list[Any] = []
     _indented(entry, _ITEM, out)
     pieces: list[Any] = []
