@@ -535,6 +535,7 @@ def serve_inherited(inp: int, out: int, env: dict[str, str], refused: set[str]) 
         if name > 2:
             masked.append(name)
     os.close(null)
+    _fresh_streams()
     global _MASKED
     _MASKED = tuple(masked)
     try:  # what ``ps`` and /proc/PID/comm show (its command line is the experiment's)
@@ -546,6 +547,23 @@ def serve_inherited(inp: int, out: int, env: dict[str, str], refused: set[str]) 
     os.environ.clear()
     os.environ.update(env)
     return serve(refused, (inp, out))
+
+
+def _fresh_streams() -> None:
+    """``sys.stdin``, ``sys.stdout`` and ``sys.stderr`` on descriptors 0, 1 and 2, as a fresh
+    interpreter has them. The experiment may have replaced its own (pytest's capture, a
+    notebook's, ``contextlib.redirect_stdout``): a job forked from it would print into that
+    object, a copy in its own memory, and its ``stdout`` file would stay empty."""
+    import io
+
+    def stream(fd: int, mode: str, **options: Any) -> Any:
+        raw = io.FileIO(fd, mode, closefd=False)
+        buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+        return io.TextIOWrapper(buffered, **options)  # the encoding of a fresh interpreter
+
+    sys.stdin = stream(0, "r")
+    sys.stdout = stream(1, "w", errors="strict")
+    sys.stderr = stream(2, "w", errors="backslashreplace", line_buffering=True)
 
 
 def mask_inherited() -> None:

@@ -463,6 +463,8 @@ class Probe(Task, id="fs.probe"):
             except OSError:
                 pass
         logging.getLogger("fsmod").warning("written by the job %s", self.n)
+        print(f"printed by the job {self.n}")
+        print(f"warned by the job {self.n}", file=sys.stderr)
         Path("probe.json").write_text(json.dumps({
             "comm": Path("/proc/self/comm").read_text().strip(),
             "ppid": os.getppid(), "fds": fds, "setting": SETTING["value"],
@@ -513,6 +515,36 @@ def test_the_server_is_a_fork_of_the_experiment_with_its_files_masked(script: An
     # masked): nothing else of the experiment's leaked into its files.
     stderr = (only(xp.folder / "wd", "fs.probe") / "stderr").read_text()
     assert "written by the experiment" not in stderr
+
+
+def test_a_job_prints_to_its_files_when_the_experiment_redirected_its_streams(
+    script: Any,
+) -> None:
+    """The experiment's sys.stdout and sys.stderr are objects of its own (as under pytest,
+    in a notebook, or with ``contextlib.redirect_stdout``): a job forked from it still
+    prints to its own stdout and stderr files, and nothing reaches those objects."""
+    xp = xp_with_tasks(
+        script,
+        """
+        import contextlib, io
+        from fsmod import Probe
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            with experiment("wd", "redirected"):
+                Probe(n=7).submit()
+        Path("caught.txt").write_text(out.getvalue() + err.getvalue())
+        """,
+        INHERIT_TASKS,
+    )
+    result = xp.run()
+    assert 0 == result.returncode, result.stderr
+    folder = only(xp.folder / "wd", "fs.probe")
+    info = json.loads((folder / "probe.json").read_text())
+    assert info["comm"] == "partita-fork"  # forked from the experiment's own image
+    assert "printed by the job 7" == (folder / "stdout").read_text().strip()
+    assert "warned by the job 7" in (folder / "stderr").read_text()
+    assert "by the job" not in (xp.folder / "caught.txt").read_text()
 
 
 def test_a_threaded_experiment_starts_a_fresh_server(script: Any) -> None:
