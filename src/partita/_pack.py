@@ -81,7 +81,6 @@ def start_task(jobdir: str, attempt: int, env: dict[str, str], append_logs: bool
     """
     from partita import _forkserver
 
-    full = {**os.environ, **env}
     if _forkserver.unsafe_reason() is None and not _wants_spawn(jobdir):
         return _forkserver.fork_job(
             Path(jobdir), attempt, env, append_logs, unset=(), die_with_parent=True
@@ -99,7 +98,7 @@ def start_task(jobdir: str, attempt: int, env: dict[str, str], append_logs: bool
     child = subprocess.Popen(
         argv,
         cwd=jobdir,
-        env=full,
+        env={**os.environ, **env},
         stdin=subprocess.DEVNULL,
         start_new_session=True,
         preexec_fn=lambda: _forkserver.tie_to_parent(parent),  # the worker is single-threaded
