@@ -6,14 +6,15 @@ Usage::
                              [--quick | --full] [--json OUT]
 
 Every measurement runs in a fresh interpreter of the tool's own virtual environment (so
-imports, caches and scheduler threads never leak from one run to the next), in a temporary
-work directory under /tmp that is deleted afterwards. All tools run in the same invocation,
-workload after workload, so that their ratios are measured side by side on a shared
-machine. The figures are medians over the repeats. The table is printed, and everything
-(each run's raw timings included) is written to ``benchmarks/results/latest.json`` (and to
-``--json OUT`` if given). Bytecode is cached in a private ``PYTHONPYCACHEPREFIX`` whatever
-the caller's ``PYTHONDONTWRITEBYTECODE`` says (``--no-bytecode-cache`` keeps the caller's
-settings); see README.md.
+imports, caches and scheduler threads never leak from one run to the next), in a work
+directory of its own under /tmp (``--scratch``); all of them are deleted when the
+invocation ends. All tools run in the same invocation, workload after workload, so that
+their ratios are measured side by side on a shared machine. The figures are medians over
+the repeats. The table is printed, and everything (each run's raw timings included) is
+written to ``benchmarks/results/latest.json`` (and to ``--json OUT`` if given). Bytecode
+is cached in a private ``PYTHONPYCACHEPREFIX`` whatever the caller's
+``PYTHONDONTWRITEBYTECODE`` says (``--no-bytecode-cache`` keeps the caller's settings);
+see README.md.
 
 Benchmarks (``--only`` takes these names; the default set is marked *):
 
@@ -245,11 +246,8 @@ def warm_up(tool: Tool) -> None:
         run_workload(tool, "identifiers", 600.0, n=100)
     for kind, size in (("noop", {"n": 2}), ("chain", {"n": 2}), ("dag", {"layers": 2, "width": 2})):
         workdir = fresh_workdir(tool)
-        try:
-            for _ in range(2):
-                run_workload(tool, kind, 600.0, **size, workdir=str(workdir), max_jobs=MAX_JOBS)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        for _ in range(2):
+            run_workload(tool, kind, 600.0, **size, workdir=str(workdir), max_jobs=MAX_JOBS)
 
 
 def machine_busy() -> float:
@@ -356,6 +354,11 @@ def count_done(tool: Tool, workdir: Path, kind: str) -> int | None:
 
 
 def fresh_workdir(tool: Tool) -> Path:
+    """A new work directory in the tool's scratch area, left there until the invocation ends
+    (the whole area is deleted then). Deleting it after its run would charge the next run,
+    often another tool's: on ext4 without a journal, inodes freed in the last minutes are
+    skipped by every later creation in their block group, which scans past each of them
+    (README.md, "The file system")."""
     assert tool.scratch is not None
     return Path(tempfile.mkdtemp(prefix="wd-", dir=tool.scratch))
 
@@ -440,8 +443,18 @@ class Suite:
         repeats = max(self.repeats(tool), 5) if n == 1 else self.repeats(tool)
         for i in range(repeats):
             workdir = fresh_workdir(tool)
-            try:
-                first = run_workload(
+            first = run_workload(
+                tool,
+                "noop",
+                self.timeout(tool),
+                n=n,
+                workdir=str(workdir),
+                max_jobs=self.max_jobs(tool),
+            )
+            self.checked(tool, workdir, "noop", n, first)
+            second = None
+            if rerun:
+                second = run_workload(
                     tool,
                     "noop",
                     self.timeout(tool),
@@ -449,24 +462,11 @@ class Suite:
                     workdir=str(workdir),
                     max_jobs=self.max_jobs(tool),
                 )
-                self.checked(tool, workdir, "noop", n, first)
-                second = None
-                if rerun:
-                    second = run_workload(
-                        tool,
-                        "noop",
-                        self.timeout(tool),
-                        n=n,
-                        workdir=str(workdir),
-                        max_jobs=self.max_jobs(tool),
-                    )
-                runs.append((first, second))
-                self.progress(
-                    f"{tool.label} noop n={n} #{i + 1}: {first['wall_s']:.3f} s"
-                    + (f", rerun {second['wall_s']:.3f} s" if second else "")
-                )
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
+            runs.append((first, second))
+            self.progress(
+                f"{tool.label} noop n={n} #{i + 1}: {first['wall_s']:.3f} s"
+                + (f", rerun {second['wall_s']:.3f} s" if second else "")
+            )
         self.noop_cache[key] = runs
         return runs
 
@@ -545,19 +545,16 @@ class Suite:
         runs = []
         for i in range(self.repeats(tool)):
             workdir = fresh_workdir(tool)
-            try:
-                r = run_workload(
-                    tool,
-                    kind,
-                    self.timeout(tool),
-                    **size,
-                    workdir=str(workdir),
-                    max_jobs=self.max_jobs(tool),
-                )
-                runs.append(self.checked(tool, workdir, kind, count, r))
-                self.progress(f"{tool.label} {kind} #{i + 1}: {r['wall_s']:.3f} s")
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
+            r = run_workload(
+                tool,
+                kind,
+                self.timeout(tool),
+                **size,
+                workdir=str(workdir),
+                max_jobs=self.max_jobs(tool),
+            )
+            runs.append(self.checked(tool, workdir, kind, count, r))
+            self.progress(f"{tool.label} {kind} #{i + 1}: {r['wall_s']:.3f} s")
         return self._scaled(runs, count, count, "tasks")
 
     def bench_chain50(self, tool: Tool) -> Outcome:
@@ -1118,6 +1115,13 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the caller's bytecode settings (e.g. PYTHONDONTWRITEBYTECODE=1: sources "
         "outside site-packages, such as an editable partita, are recompiled by every process)",
     )
+    parser.add_argument(
+        "--scratch",
+        default="/tmp",
+        metavar="DIR",
+        help="where the work directories are made (default /tmp; e.g. a tmpfs to leave the "
+        "file system out of the figures)",
+    )
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the results here")
     parser.add_argument(
         "--table-from",
@@ -1156,7 +1160,7 @@ def main(argv: list[str] | None = None) -> int:
     become_subreaper()
     load_at_start = list(os.getloadavg())
     commit_at_start = partita_commit()
-    scratch_root = Path(tempfile.mkdtemp(prefix="partita-bench-", dir="/tmp"))
+    scratch_root = Path(tempfile.mkdtemp(prefix="partita-bench-", dir=args.scratch))
     results: dict[str, dict[str, Outcome]] = {b: {} for b in selected}
     try:
         for tool in tools.values():
