@@ -1,7 +1,7 @@
 """Energy and CO2 of a job, measured in its process (optional: the ``energy`` extra).
 
 The job runner asks :func:`start` for a meter before the task runs and :meth:`Running.stop`
-when it ends; the figures go to ``environment.json`` under ``"energy"``. Which meter:
+when it ends; the figures go to the job's environment record under ``"energy"``. Which meter:
 
 - ``PARTITA_ENERGY=0``: none.
 - ``PARTITA_ENERGY_METER=module``: that module's ``start(folder) -> meter``, where

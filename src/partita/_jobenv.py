@@ -1,13 +1,14 @@
 """What the job runner records about a job's process: where it ran, what it cost, which code.
 
-The job runner calls :func:`execute` instead of ``task.execute()``. It writes the job's
-``environment.json`` (``JobPaths.environment``) once, when the task ends, however it ends
-(an exception, a stop signal): host, process, Python, the task's code fingerprint (taken
-before the task starts), wall and CPU time, peak memory, GPUs from ``nvidia-smi`` when
-present, energy and CO2 when a meter is installed (see :mod:`partita._energy`). A process
-killed outright (``SIGKILL``, the kernel's OOM killer) writes none; its ``state.json``
-still names the host and process that ran it. It also points ``partita.report`` at the
-job folder and flushes the results at the end.
+The job runner calls :func:`execute` instead of ``task.execute()``. It records, once,
+when the task ends, however it ends (an exception, a stop signal), in the record that
+the runner then writes with the final state (``state.json``, under ``"environment"``):
+host, process, Python, the task's code fingerprint (taken before the task starts), wall
+and CPU time, peak memory, GPUs from ``nvidia-smi`` when present, energy and CO2 when a
+meter is installed (see :mod:`partita._energy`). A process killed outright (``SIGKILL``,
+the kernel's OOM killer) writes none; its ``state.json`` still names the host and
+process that ran it. It also points ``partita.report`` at the job folder and flushes the
+results at the end.
 
 The code fingerprint is the SHA-256 of the task class's source and of the whole file of
 its module. It is recorded beside the job, never in its identity: ``partita explain`` and
@@ -203,17 +204,9 @@ def _usage() -> dict[str, Any]:
     }
 
 
-def _write(paths: JobPaths, info: dict[str, Any]) -> None:
-    from partita.workspace._atomic import write_json
-
-    try:
-        write_json(paths.environment, info, fsync=False)
-    except (OSError, ValueError):
-        pass  # accounting must never fail a job
-
-
-def execute(paths: JobPaths, task: Any) -> None:
-    """Run ``task.execute()`` in the job folder ``paths``, recording its environment."""
+def execute(paths: JobPaths, task: Any, record: dict[str, Any]) -> None:
+    """Run ``task.execute()`` in the job folder ``paths``, recording its environment in
+    ``record`` (the runner's ``state.json``, which it writes with the final state)."""
     from partita import _publish, _report
     from partita.config._shared import set_lock_factory
     from partita.workspace import FileLock
@@ -268,4 +261,6 @@ def execute(paths: JobPaths, task: Any) -> None:
         info.update(_usage())
         if meter is not None:
             info["energy"] = meter.stop()
-        _write(paths, info)
+        from partita.workspace._state import keep_environment
+
+        keep_environment(record, info)

@@ -148,7 +148,8 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         # Done is success for whoever waits on this process (e.g. a cluster dependency).
         return 0 if claim.done else EXIT_SUPERSEDED
     attempt = claim.attempt
-    record = claim.record  # state.json as claimed: nobody else writes it while we hold the lock
+    # state.json as claimed: nobody else writes it while we hold the lock
+    record = claim.record if claim.record is not None else state.read_state(paths)
     os.environ["PARTITA_ATTEMPT"] = str(attempt)
     _received.clear()
     _cancel_file[:] = [paths.cancel_request]
@@ -163,7 +164,8 @@ def _run_locked(paths, attempt, state, JobState, Reason) -> int:  # type: ignore
         from partita import _jobenv, _progress
 
         _progress._set_target(paths.progress)
-        _jobenv.execute(paths, task)  # task.execute(), recording results and environment
+        # task.execute(), recording its results, and its environment in ``record``
+        _jobenv.execute(paths, task, record)
         sys.stdout.flush()
         sys.stderr.flush()
     except Stopping as exc:

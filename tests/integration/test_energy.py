@@ -8,6 +8,7 @@ import json
 import os
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +16,15 @@ from xputil import job_dirs, monitor
 
 from partita.analysis import result_rows
 from partita.cli import cli
+from partita.workspace import JobPaths, read_job_environment
+
+
+def _recorded(folder: Path) -> dict[str, Any]:
+    """What the job recorded about its run (with its final state, in state.json)."""
+    environment = read_job_environment(JobPaths(folder))
+    assert [] == environment.pop("damage")
+    return environment
+
 
 BODY = """
 import threading
@@ -68,7 +78,7 @@ def test_a_meter_records_energy_everywhere(script, isolation: str) -> None:  # t
     for folder in folders:
         started = json.loads((folder / "meter-started").read_text())
         assert str(folder) == started["cwd"]  # in the job's own process, in its folder
-        environment = json.loads((folder / "environment.json").read_text())
+        environment = _recorded(folder)
         assert started["pid"] == environment["pid"]
         assert {
             "energy_kwh": 0.0025,
@@ -111,7 +121,7 @@ def test_a_failing_meter_never_fails_the_job(script) -> None:  # type: ignore[no
     assert 0 == result.returncode, result.stderr
     (folder,) = job_dirs(xp.folder / "wd", "energy.work")
     assert (folder / "done").exists()
-    energy = json.loads((folder / "environment.json").read_text())["energy"]
+    energy = _recorded(folder)["energy"]
     assert {"error": "RuntimeError: no RAPL counters"} == energy
     text = CliRunner().invoke(cli, ["jobs", "show", folder.name[:12], "-w", str(folder.parents[2])])
     assert "not measured (RuntimeError: no RAPL counters)" in text.stdout
@@ -128,7 +138,7 @@ def test_without_a_meter_nothing_is_imported_or_started(script) -> None:  # type
     out = (folder / "stdout").read_text()
     assert "codecarbon imported: False" in out
     assert "partita-energy" not in out
-    assert "energy" not in json.loads((folder / "environment.json").read_text())
+    assert "energy" not in _recorded(folder)
     assert "" == (folder / "stderr").read_text()
 
 
@@ -137,7 +147,7 @@ def test_partita_energy_0_turns_a_meter_off(script) -> None:  # type: ignore[no-
     assert 0 == xp.run(env=_with_fake(xp.folder, PARTITA_ENERGY="0")).returncode
     (folder,) = job_dirs(xp.folder / "wd", "energy.work")
     assert not (folder / "meter-started").exists()
-    assert "energy" not in json.loads((folder / "environment.json").read_text())
+    assert "energy" not in _recorded(folder)
 
 
 #: An environment with partita[energy] (scripts/test makes it): codecarbon is kept out of the
@@ -158,7 +168,7 @@ def test_codecarbon_measures_offline_and_writes_nothing_outside(script, tmp_path
     result = xp.run(env={"HOME": str(home)}, timeout=180, python=str(ENERGY_PYTHON))
     assert 0 == result.returncode, result.stderr
     (folder,) = job_dirs(xp.folder / "wd", "energy.work")
-    energy = json.loads((folder / "environment.json").read_text())["energy"]
+    energy = _recorded(folder)["energy"]
     assert energy["meter"].startswith("codecarbon ")
     assert energy["energy_kwh"] > 0
     assert energy["emissions_kg"] > 0

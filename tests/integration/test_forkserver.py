@@ -22,7 +22,7 @@ from xputil import Script, job_dirs
 
 from partita import LocalLauncher
 from partita.errors import LauncherOptionError
-from partita.workspace import JobPaths
+from partita.workspace import JobPaths, read_job_environment
 
 #: The tasks live in a module (on the jobs' PYTHONPATH) so the server imports them.
 TASKS = """
@@ -297,7 +297,7 @@ class Version(Task, id="fs.version"):
     # The fingerprint, hashed once in each server, is that of the file each job ran.
     module = (xp.folder / "fsmod.py").read_bytes()
     hashes = {
-        n: json.loads(JobPaths(folder).environment.read_text())["code"]["file_sha256"]
+        n: read_job_environment(JobPaths(folder))["code"]["file_sha256"]
         for n, folder in versions.items()
     }
     assert hashlib.sha256(module.replace(b"VERSION = 22", b"VERSION = 1")).hexdigest() == hashes[0]

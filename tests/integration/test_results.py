@@ -30,13 +30,14 @@ with experiment(sys.argv[1], "fit") as xp:
 
 
 ONCE = """
-import os
+import json
 
 class Once(Task, id="res.once"):
     how: Param[str]
     def execute(self):
-        # Nothing recorded yet while the task runs: environment.json is written at the end.
-        partita.report(present=os.path.exists("environment.json"))
+        # Nothing recorded yet while the task runs: the environment is written at the end.
+        with open("state.json") as state:
+            partita.report(present="environment" in json.load(state))
         if self.how == "raise":
             raise RuntimeError("boom")
 
@@ -47,7 +48,7 @@ with experiment(sys.argv[1], "once") as xp:
 
 
 def test_environment_is_written_once_when_the_task_ends(tmp_path: Path) -> None:
-    """One environment.json per attempt, written at the end however the task ends."""
+    """One environment per attempt, written with its final state however the task ends."""
     out = Script(tmp_path, "once", ONCE).run(str(tmp_path / "wd"))
     assert out.returncode == 1, out.stderr
     folders = job_dirs(tmp_path / "wd", "res.once")
@@ -60,6 +61,41 @@ def test_environment_is_written_once_when_the_task_ends(tmp_path: Path) -> None:
         # What is known at the start and what is measured at the end, in one record.
         assert env["attempt"] == "1" and env["code"]["class"] == "Once"
         assert env["started"] <= env["ended"] and env["cpu_seconds"] > 0
+        # In the final state itself (the done/failed marker links the same file): no file
+        # of its own to create for each job.
+        marker = folder / ("done" if (folder / "done").exists() else "failed")
+        assert json.loads(marker.read_text())["environment"]["pid"] == env["pid"]
+        assert not paths.environment.exists()
+
+
+RETRIED = """
+import os
+from pathlib import Path
+from partita import Retry
+
+class Twice(Task, id="res.twice"):
+    def execute(self):
+        flag = Path(os.environ["FLAG"])
+        if not flag.exists():
+            flag.write_text(str(os.getpid()))
+            raise RuntimeError("first attempt fails")
+
+with experiment(sys.argv[1], "twice") as xp:
+    Twice().submit(retries=Retry(count=1, on={"error"}))
+"""
+
+
+def test_an_earlier_attempts_environment_is_set_aside_with_its_files(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    out = Script(tmp_path, "twice", RETRIED).run(str(tmp_path / "wd"), env={"FLAG": str(flag)})
+    assert out.returncode == 0, out.stderr
+    (folder,) = job_dirs(tmp_path / "wd", "res.twice")
+    paths = JobPaths(folder)
+    current = read_job_environment(paths)
+    assert current["damage"] == [] and current["attempt"] == "2"
+    first = json.loads((paths.attempt_dir(1) / paths.environment.name).read_text())
+    assert first["attempt"] == "1" and first["pid"] == int(flag.read_text())
+    assert "first attempt fails" in (paths.attempt_dir(1) / "stderr").read_text()
 
 
 def test_report_writes_values_series_and_artifacts(tmp_path: Path) -> None:

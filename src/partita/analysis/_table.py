@@ -38,7 +38,7 @@ STATES = ("waiting", "running", "done", "failed", "cancelled", "damaged")
 META = ("id", "task", "state")
 #: The columns every row has, last.
 TIMES = ("submitted", "started", "ended", "duration")
-#: Columns of jobs measured by an energy meter (environment.json), after the times.
+#: Columns of jobs measured by an energy meter (their environment record), after the times.
 ENERGY = ("energy_kwh", "emissions_kg")
 
 ANALYSIS_HINT = (

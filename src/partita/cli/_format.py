@@ -146,7 +146,7 @@ def _scaled(value: float, units: tuple[str, ...]) -> str:
 
 
 def energy_text(energy: object) -> str | None:
-    """``12.3 Wh (cpu 4.1 Wh, gpu 0 Wh, ram 8.2 Wh), 5.1 g CO2eq`` from environment.json."""
+    """``12.3 Wh (cpu 4.1 Wh, gpu 0 Wh, ram 8.2 Wh), 5.1 g CO2eq`` from a job's environment."""
     if not isinstance(energy, dict):
         return None
     if energy.get("error"):

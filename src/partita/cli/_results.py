@@ -1,7 +1,7 @@
 """``partita results`` (the results table) and ``partita explain`` (why a job exists).
 
 Also the pieces ``partita jobs show`` adds about a job: what it reported, where it ran and
-what it cost (``environment.json``), and whether its task's code changed since it ran.
+what it cost (its environment record), and whether its task's code changed since it ran.
 """
 
 from __future__ import annotations

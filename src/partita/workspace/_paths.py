@@ -122,7 +122,10 @@ class JobPaths:
 
     @property
     def environment(self) -> Path:
-        """Where and how the job ran (JSON): host, GPUs, times, memory, code fingerprint."""
+        """Where and how the job ran (JSON): host, GPUs, times, memory, code fingerprint.
+
+        In folders made before this went into ``state.json`` (``"environment"``), and in
+        ``.attempts/<n>/`` for an earlier attempt set aside."""
         return self.root / "environment.json"
 
     @property

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from partita.workspace._paths import JobPaths
+from partita.workspace._state import ENVIRONMENT
 from partita.workspace._status import _kind, is_number, read_document
 
 __all__ = ["read_job_environment", "read_results"]
@@ -86,15 +87,26 @@ def read_results(paths: JobPaths) -> dict[str, Any]:
 
 
 def read_job_environment(paths: JobPaths) -> dict[str, Any]:
-    """Where and how the job last ran (its ``environment.json``), plus a ``"damage"`` list.
+    """Where and how the job last ran, plus a ``"damage"`` list.
 
-    Written by the job runner: ``host``, ``pid``, ``python``, ``gpus`` (from ``nvidia-smi``
-    when present), ``started``/``ended``, ``wall_seconds``, ``cpu_seconds``,
-    ``peak_memory_bytes`` and ``code`` (the task's source fingerprint). Empty (with no
-    damage) for a job that never ran. Never raises.
+    Written by the job runner when its task ends, with its final state (``state.json``,
+    under ``"environment"``; a folder made before that has it in ``environment.json``):
+    ``host``, ``pid``, ``python``, ``gpus`` (from ``nvidia-smi`` when present),
+    ``started``/``ended``, ``wall_seconds``, ``cpu_seconds``, ``peak_memory_bytes`` and
+    ``code`` (the task's source fingerprint). Empty (with no damage) for a job that never
+    ran. Never raises.
     """
     damage: list[str] = []
-    document = read_document(paths.environment, damage)
+    # What is wrong with state.json itself is the job's status's to report (read_status).
+    record = read_document(paths.state, [])
+    document = record.get(ENVIRONMENT) if record is not None else None
+    if document is None:
+        document = read_document(paths.environment, damage)
+    elif not isinstance(document, dict):
+        damage.append(
+            f"state.json: expected {ENVIRONMENT!r} to be a JSON object, found {_kind(document)}"
+        )
+        document = None
     info: dict[str, Any] = dict(document) if document is not None else {}
     info["damage"] = damage
     return info

@@ -19,6 +19,7 @@ changes the files of a job folder:
   still the current one and records that it runs;
 - :func:`record_final` writes a final state only if the attempt is still current;
 - :func:`set_aside` moves what an earlier attempt left to ``.attempts/<n>/``;
+- :func:`keep_environment` puts where and how an attempt ran into its final record;
 - :func:`append_history` keeps the bounded history of ``state.json``.
 """
 
@@ -299,21 +300,40 @@ def record_final(
         return Recorded(state, reason, detail, True)
 
 
-def set_aside(paths: JobPaths, previous: int) -> None:
+#: The key of ``state.json`` under which the runner records where and how the attempt
+#: ran (``partita._jobenv``): written with the final state, in the same file, rather than
+#: in a file of its own (one file fewer to create per job). Older folders have it in
+#: ``environment.json``; :func:`partita.workspace.read_job_environment` reads either.
+ENVIRONMENT = "environment"
+
+
+def keep_environment(record: dict[str, Any], info: dict[str, Any]) -> None:
+    """Put ``info`` (where and how this attempt ran) in ``record``, the runner's
+    ``state.json``: it reaches the disk with the attempt's final state (:func:`write_final`)."""
+    record[ENVIRONMENT] = info
+
+
+def set_aside(paths: JobPaths, previous: int, record: dict[str, Any] | None = None) -> None:
     """Move what attempt ``previous`` left in the folder to ``.attempts/<previous>/``.
 
     Logs, outputs and markers of an earlier attempt are kept, not lost; ``params.json``,
-    ``state.json`` and the lock stay. Call it under the job lock.
+    ``state.json`` and the lock stay. The environment the attempt recorded in ``record``
+    (``state.json``, updated in place) goes there too, as ``environment.json``. Call it
+    under the job lock.
     """
     kept = paths.kept_between_attempts()
     entries = [p for p in paths.root.iterdir() if p.name not in kept and not p.name.startswith(".")]
-    if not entries:
+    environment = record.pop(ENVIRONMENT, None) if record is not None else None
+    if not entries and not isinstance(environment, dict):
         return
     target = paths.attempt_dir(previous)
     target.mkdir(parents=True, exist_ok=True)
     for entry in entries:
         with contextlib.suppress(OSError):
             os.replace(entry, target / entry.name)
+    if isinstance(environment, dict):
+        with contextlib.suppress(OSError, ValueError):
+            write_json(target / paths.environment.name, environment, fsync=False)
 
 
 def begin_attempt(
@@ -343,7 +363,7 @@ def begin_attempt(
     clear_final(paths)
     attempt = int(record.get("attempt") or 0) + 1
     if attempt > 1 and not keep_previous:
-        set_aside(paths, attempt - 1)
+        set_aside(paths, attempt - 1, record)
     record.update(
         state=JobState.RUNNING.value,
         reason=None,
