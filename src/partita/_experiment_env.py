@@ -46,13 +46,24 @@ def environment_info() -> dict[str, Any]:
     info["packages"] = _packages()
     script = getattr(sys.modules.get("__main__"), "__file__", None)
     # The git calls (the script's repository, its diff, each editable package's) run at
-    # once, each in a thread of its own: the record costs the slowest, not their sum.
-    from concurrent.futures import ThreadPoolExecutor
+    # once, each in a thread of its own: the record costs the slowest, not their sum. Each
+    # repository is asked once: a project's script and its editable package share one.
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="partita-git") as pool:
         folder = Path(script).resolve().parent if script else None
         git = pool.submit(_script_git, folder) if folder is not None else None
-        editable = _editable_packages(pool.submit)
+        asked: dict[Path, Future[dict[str, Any] | None]] = {}
+        if folder is not None and git is not None:
+            asked[_repository(folder)] = git
+
+        def status_of(_: Any, package: Path) -> Future[dict[str, Any] | None]:
+            root = _repository(package)
+            if root not in asked:
+                asked[root] = pool.submit(_git_info, package)
+            return asked[root]
+
+        editable = _editable_packages(status_of)
         # Where and how the script was started, its uncommitted changes, editable packages.
         info["host"] = os.uname().nodename  # platform.node()
         info["argv"] = list(sys.argv)
@@ -61,7 +72,7 @@ def environment_info() -> dict[str, Any]:
             info["git"] = git.result()
             info["script"] = str(Path(str(script)).resolve())
         info["editable"] = {
-            name: {**entry, "git": entry["git"].result() if entry["git"] else None}
+            name: {**entry, "git": _status_part(entry["git"].result()) if entry["git"] else None}
             for name, entry in editable.items()
         }
     return info
@@ -81,6 +92,22 @@ def _platform() -> str:
     import platform  # elsewhere: the standard answer
 
     return platform.platform()
+
+
+def _repository(folder: Path) -> Path:
+    """The top of the git work tree that holds ``folder`` (where its ``.git`` is), else
+    ``folder`` itself: the key by which each repository is asked once."""
+    for candidate in (folder, *folder.parents):
+        if os.path.lexists(candidate / ".git"):
+            return candidate
+    return folder
+
+
+def _status_part(git: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What :func:`_git_info` says (commit, dirtiness), without the diff of the script's."""
+    if git is None:
+        return None
+    return {key: git[key] for key in ("commit", "dirty", "error") if key in git}
 
 
 def _script_git(folder: Path) -> dict[str, Any] | None:
