@@ -21,8 +21,11 @@ line in each direction:
   negative for a signal). Before reaping, the server sends SIGTERM to what the child left
   in its process group (while the unreaped child still holds the group's id).
 
-End of input: the server forks no more, reports the exits of the children it has and
-exits when the last one has ended. Its imports are kept minimal so that it starts fast.
+Once a job has started and the server is idle, it forks a spare child that waits on a
+pipe of its own for the next job (``_Server.fork_spare``): the next request then costs a
+write instead of a fork. End of input: the server forks no more, dismisses its spare,
+reports the exits of the children it has and exits when the last one has ended. Its
+imports are kept minimal so that it starts fast.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ FORK_UNSAFE_MODULES = ("pycuda.autoinit", "tensorflow", "jax")
 #: The process name (``/proc/PID/comm``) of a server forked from the experiment, and of
 #: the jobs it forks.
 INHERITED_NAME = "partita-fork"
+
+#: How long the server waits, idle, after a job started before it forks a spare child
+#: for the next job (milliseconds; see ``_Server.fork_spare``).
+SPARE_AFTER_MS = 1
 
 #: Exit code of a child whose setup failed before the runner started.
 EXIT_SETUP = 70
@@ -120,6 +127,52 @@ def tie_to_parent(parent: int) -> None:
         os._exit(EXIT_SETUP)
 
 
+def _spare(read: int) -> None:
+    """A spare child (forked ahead by the server): wait on ``read`` for one job, run it.
+
+    It has no descriptor but its standard streams (the server's, /dev/null) and ``read``:
+    the server keeps the only writing end, so the spare sees the end of its input, and
+    exits without doing anything, when the server dismisses it or dies. Never returns.
+    """
+    code = EXIT_SETUP
+    try:
+        _detach()
+        os.closerange(3, read)
+        os.closerange(read + 1, _max_fd())
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = os.read(read, 65536)
+            if not chunk:
+                os._exit(0)  # dismissed: no job for it
+            data += chunk
+        os.close(read)
+        job = json.loads(data)
+        env, unset = job.get("env") or {}, job.get("unset") or ()
+        append = bool(job.get("append_logs"))
+        jobdir = Path(job["jobdir"])
+        code = _child(jobdir, job.get("attempt"), env, unset, append, detached=True)
+    except BaseException:  # the child must reach os._exit whatever happens
+        try:
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+    finally:
+        os._exit(code)
+
+
+class _Spare:
+    """A spare child of the server: its pid, the writing end of its input, and the classes
+    the server had prepared when it was forked (what it has warm)."""
+
+    def __init__(self, pid: int, write: int, prepared: frozenset[tuple[str, str | None]]) -> None:
+        self.pid = pid
+        self.write = write
+        self.prepared = prepared
+
+
 #: The dispositions a fresh interpreter has, set in each child (by number, through the C
 #: module: ``signal.signal`` converts every old handler to an enum, for nothing here).
 _FRESH_SIGNALS = (
@@ -132,13 +185,9 @@ _FRESH_SIGNALS = (
 )
 
 
-def _child(
-    jobdir: Path,
-    attempt: int | None,
-    env: Mapping[str, str],
-    unset: Iterable[str] | None,
-    append_logs: bool,
-) -> int:
+def _detach() -> None:
+    """In a new child: a session of its own and the signal dispositions of a fresh
+    interpreter."""
     os.setsid()
     try:
         signal.set_wakeup_fd(-1)
@@ -146,6 +195,19 @@ def _child(
         pass
     for signum, handler in _FRESH_SIGNALS:
         _signal.signal(signum, handler)
+
+
+def _child(
+    jobdir: Path,
+    attempt: int | None,
+    env: Mapping[str, str],
+    unset: Iterable[str] | None,
+    append_logs: bool,
+    *,
+    detached: bool = False,
+) -> int:
+    if not detached:
+        _detach()
     from partita.workspace import JobPaths
 
     jobdir = Path(os.path.abspath(jobdir))
@@ -265,6 +327,17 @@ class _Server:
             else set(sys.modules)
         )
         self.retired: str | None = None
+        #: The classes (reference, file) prepared for a job so far: imported, resolved and
+        #: fingerprinted here (what a child forked after that inherits).
+        self.prepared: set[tuple[str, str | None]] = set()
+        #: The classes of the job being prepared (:meth:`prepare`).
+        self.entries: list[tuple[str, str | None]] = []
+        #: A child forked ahead, waiting for the next job (:meth:`fork_spare`).
+        self.spare: _Spare | None = None
+        #: Whether to fork a spare when idle (after a job started; see :func:`serve`).
+        self.wants_spare = False
+        #: Spares dismissed (told there is no job), reaped once they have exited.
+        self.dismissed: list[int] = []
         #: The environment the changes sent with each job are relative to.
         self.env = dict(os.environ)
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
@@ -289,6 +362,7 @@ class _Server:
         if not isinstance(message, dict) or message.get("op") != "run":
             return
         self.send(self.run(message))
+        self.wants_spare = True  # while the job runs: the next one need not wait for a fork
 
     def run(self, message: dict[str, Any]) -> dict[str, Any]:
         if self.retired:
@@ -296,10 +370,13 @@ class _Server:
         stale = self.changed()
         if stale:
             self.retired = stale
+            self.drop_spare()
             return {"stale": stale}
         jobdir = Path(message["jobdir"])
         refusal = self.prepare(jobdir)
         if refusal is not None:
+            if self.retired:
+                self.drop_spare()
             return refusal
         # Only the changes to the server's environment travel to the child, which applies
         # them to what it inherited: rebuilding and comparing the whole environment in
@@ -307,14 +384,25 @@ class _Server:
         env = message.get("env") or {}
         unset = message.get("unset") or ()
         attempt = message.get("attempt")
-        # What the server holds now is shared with the child, page by page, until either
-        # writes to it: moved out of the collector's reach, a collection in the child does
-        # not visit (and so copy) the server's objects.
-        gc.freeze()
-        try:
-            pid = fork_job(jobdir, attempt, env, bool(message.get("append_logs")), unset=unset)
-        except OSError as exc:  # no memory or process slot for a fork now: spawn this one
-            return {"spawn": f"fork failed: {exc}", "key": None}
+        append = bool(message.get("append_logs"))
+        pid = self.hand_off(
+            {
+                "jobdir": str(jobdir),
+                "attempt": attempt,
+                "env": env,
+                "unset": list(unset),
+                "append_logs": append,
+            }
+        )
+        if pid is None:
+            # What the server holds now is shared with the child, page by page, until
+            # either writes to it: moved out of the collector's reach, a collection in the
+            # child does not visit (and so copy) the server's objects.
+            gc.freeze()
+            try:
+                pid = fork_job(jobdir, attempt, env, append, unset=unset)
+            except OSError as exc:  # no memory or process slot for a fork now: spawn it
+                return {"spawn": f"fork failed: {exc}", "key": None}
         self.children.add(pid)
         from partita.workspace import identity
 
@@ -330,6 +418,7 @@ class _Server:
         from partita.workspace import JobPaths
 
         params = JobPaths(jobdir).params
+        self.entries = []
         try:
             with open(params, "rb") as handle:
                 st = os.fstat(handle.fileno())
@@ -341,6 +430,7 @@ class _Server:
         except Exception:  # the runner reports a damaged folder itself
             return None
         _serial.prefetch(params, st, document)
+        self.entries = entries
         checked = False
         for reference, file in entries:
             key = file or reference.partition(":")[0]
@@ -376,7 +466,65 @@ class _Server:
                 # soon as a module file it imported changes (``changed``), so the hash is
                 # always that of the code the child runs.
                 _jobenv.remember_fingerprint(cls)
+        self.prepared.update(entries)
         return None
+
+    # --- spares: a child forked ahead, while the previous job runs -----------------------
+
+    def fork_spare(self) -> None:
+        """Fork a spare child now, if there is none and forking is safe.
+
+        The next job then starts by a write to its input instead of a ``fork()`` (about a
+        millisecond, and as long again before the child runs): a chain's next link, or a
+        job whose dependencies just ended, starts at once. Only a job whose classes were
+        all prepared before the spare was forked is handed to it (it has them warm, as a
+        fresh fork would); otherwise the spare is dismissed and the job forked as usual.
+        """
+        self.wants_spare = False
+        if self.spare is not None or self.retired or unsafe_reason() is not None:
+            return
+        read, write = os.pipe()
+        gc.freeze()  # as before any fork (see run)
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return
+        if pid == 0:
+            _spare(read)  # never returns
+        os.close(read)
+        self.spare = _Spare(pid, write, frozenset(self.prepared))
+
+    def hand_off(self, job: dict[str, Any]) -> int | None:
+        """Give ``job`` to the spare, if it has the job's classes warm: its pid, or
+        ``None`` (no usable spare: the caller forks)."""
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return None
+        if not spare.prepared.issuperset(self.entries):
+            self.dismiss(spare)
+            return None
+        data = (json.dumps(job) + "\n").encode()
+        try:
+            while data:
+                data = data[os.write(spare.write, data) :]
+        except OSError:  # it died (killed by someone): fork this job instead
+            self.dismiss(spare)
+            return None
+        os.close(spare.write)
+        return spare.pid
+
+    def drop_spare(self) -> None:
+        """Dismiss the spare, if any (the server forks no more, or its modules changed)."""
+        if self.spare is not None:
+            self.dismiss(self.spare)
+            self.spare = None
+
+    def dismiss(self, spare: _Spare) -> None:
+        """End a spare without a job (the end of its input); reaped by :meth:`reap`."""
+        os.close(spare.write)
+        self.dismissed.append(spare.pid)
 
     def watch(self) -> None:
         """Remember the files of the modules imported for tasks (to notice edits), and undo
@@ -406,6 +554,22 @@ class _Server:
         return None
 
     def reap(self) -> None:
+        for pid in list(self.dismissed):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.dismissed.remove(pid)
+        spare = self.spare
+        if spare is not None:  # a spare that died waiting (killed): forget it
+            try:
+                done, _ = os.waitpid(spare.pid, os.WNOHANG)
+            except ChildProcessError:
+                done = spare.pid
+            if done:
+                os.close(spare.write)
+                self.spare = None
         for pid in list(self.children):
             try:
                 info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -471,7 +635,14 @@ def serve(refused: set[str] | None = None, inherited: tuple[int, int] | None = N
     pending = b""
     reading = True
     while reading or server.children:
-        for fd, _ in poller.poll():
+        # A spare is forked once the server has been idle a moment after a job started:
+        # forked at once, it took the CPU from that job and from the launcher's reading
+        # of the reply, just when they start.
+        waiting = SPARE_AFTER_MS if reading and server.wants_spare else None
+        events = poller.poll(waiting)
+        if not events and waiting is not None:
+            server.fork_spare()
+        for fd, _ in events:
             if fd == wake_r:
                 try:
                     while os.read(wake_r, 512):
@@ -483,6 +654,7 @@ def serve(refused: set[str] | None = None, inherited: tuple[int, int] | None = N
                 if not data:
                     reading = False
                     poller.unregister(inp)
+                    server.drop_spare()  # no more jobs: it exits at once
                     continue
                 pending += data
                 *lines, pending = pending.split(b"\n")

@@ -27,6 +27,7 @@ from partita.workspace import JobPaths, read_job_environment
 #: The tasks live in a module (on the jobs' PYTHONPATH) so the server imports them.
 TASKS = """
 import json, os, signal, sys, threading, time
+from typing import Optional
 from pathlib import Path
 from partita import Task, Param
 
@@ -93,6 +94,26 @@ class Harm(Task, id="fs.harm"):
             print(len(data))
         elif self.how == "sleep":
             time.sleep(600)
+
+
+def started_ticks():  # when this process started: clock ticks since boot (stat field 22)
+    return int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+class Link(Task, id="fs.link"):
+    n: Param[int]
+    previous: Param[Optional["Link"]] = None
+
+    def execute(self):
+        report({"started_ticks": started_ticks()})
+        time.sleep(0.3)
+
+
+class Tail(Task, id="fs.tail"):
+    previous: Param[Link]
+
+    def execute(self):
+        report({"started_ticks": started_ticks()})
 
 
 class Block(Task, id="fs.block"):
@@ -228,8 +249,14 @@ def test_server_killed_mid_experiment(script: Any, tmp_path: Path) -> None:
         servers = {(meet / f"started-{n}").read_text() for n in (0, 1)}
         assert 1 == len(servers)
         server = int(servers.pop())
+        jobs = {where(f)["pid"] for f in job_dirs(xp.folder / "wd", "fs.block")}
+        # The spare it forked for the next job, waiting (idle once both blocks started).
+        wait_for(lambda: _children(server) - jobs, "a spare child")
+        (spare,) = _children(server) - jobs
         os.kill(server, signal.SIGKILL)
         wait_for(lambda: not Path(f"/proc/{server}").exists() or _zombie(server), "server gone")
+        # It sees the end of its input and exits: it runs nothing and is not left behind.
+        wait_for(lambda: not Path(f"/proc/{spare}").exists() or _zombie(spare), "spare gone")
         (meet / "release").touch()
         _, err = process.communicate(timeout=120)
     finally:
@@ -250,6 +277,21 @@ def test_server_killed_mid_experiment(script: Any, tmp_path: Path) -> None:
     assert any(where(f)["forked"] for f in wheres)  # a new server took over
     runs = log.read_text().splitlines()
     assert sorted(runs) == sorted(str(f) for f in [*blocks.values(), *wheres])  # exactly once
+
+
+def _children(parent: int) -> set[int]:
+    """The live processes whose parent is ``parent``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == parent:
+            found.add(int(entry.name))
+    return found
 
 
 def _zombie(pid: int) -> bool:
@@ -435,6 +477,38 @@ def test_exactly_once_with_many_forked_jobs(script: Any, tmp_path: Path) -> None
     again = xp.run(env={"RUN_LOG": str(log)})
     assert 0 == again.returncode, again.stderr
     assert 40 == len(log.read_text().splitlines())
+
+
+def test_the_next_job_starts_in_a_spare_forked_while_the_previous_one_ran(script: Any) -> None:
+    """A job whose classes the server had ready runs in a child forked ahead (while its
+    dependency ran); one with a class new to the server is forked when it is launched.
+    Both are isolated as any forked job."""
+    xp = xp_with_tasks(
+        script,
+        """
+        from partita import LocalLauncher
+        from fsmod import Link, Tail
+        with experiment("wd", "spares", launcher=LocalLauncher(2)):
+            first = Link(n=0).submit()
+            second = Link(n=1, previous=first).submit()
+            Tail(previous=second).submit()
+        """,
+    )
+    result = xp.run()
+    assert 0 == result.returncode, result.stderr
+    wd = xp.folder / "wd"
+    links = by_param(wd, "fs.link", "n")
+    first, second, tail = where(links[0]), where(links[1]), where(only(wd, "fs.tail"))
+    tick = os.sysconf("SC_CLK_TCK")
+    # Link 1 was launched when link 0 ended (0.3 s later), in a process started meanwhile,
+    # a few milliseconds after link 0's; the tail (a new class) in one started at its launch.
+    assert (second["started_ticks"] - first["started_ticks"]) / tick < 0.2
+    assert (tail["started_ticks"] - second["started_ticks"]) / tick >= 0.25
+    for info in (first, second, tail):
+        assert info["forked"] and info["ppid"] == first["ppid"]
+        assert info["sid"] == info["pid"] == info["pgid"]  # its own session and group
+        assert info["attempt"] == "1" and info["threads"] == 1
+    assert info["cwd"] != first["cwd"] and second["cwd"] == str(links[1])
 
 
 def test_isolation_option_is_checked() -> None:
