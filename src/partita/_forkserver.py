@@ -554,22 +554,11 @@ class _Server:
         return None
 
     def reap(self) -> None:
-        for pid in list(self.dismissed):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
-                self.dismissed.remove(pid)
+        self.dismissed = [pid for pid in self.dismissed if not _reaped(pid)]
         spare = self.spare
-        if spare is not None:  # a spare that died waiting (killed): forget it
-            try:
-                done, _ = os.waitpid(spare.pid, os.WNOHANG)
-            except ChildProcessError:
-                done = spare.pid
-            if done:
-                os.close(spare.write)
-                self.spare = None
+        if spare is not None and _reaped(spare.pid):  # it died waiting (killed): forget it
+            os.close(spare.write)
+            self.spare = None
         for pid in list(self.children):
             try:
                 info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -587,6 +576,15 @@ class _Server:
             _, status = os.waitpid(pid, 0)
             self.children.discard(pid)
             self.send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def _reaped(pid: int) -> bool:
+    """Reap child ``pid`` if it has exited (without waiting): whether it is gone."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return bool(done)
 
 
 def serve(refused: set[str] | None = None, inherited: tuple[int, int] | None = None) -> int:
