@@ -130,6 +130,14 @@ class Block(Task, id="fs.block"):
             time.sleep(0.02)
         if self.fail:
             raise RuntimeError("failed after the server died")
+
+
+class After(Task, id="fs.after"):
+    n: Param[int]
+    block: Param[Block]
+
+    def execute(self):
+        report()
 """
 
 
@@ -235,12 +243,12 @@ def test_server_killed_mid_experiment(script: Any, tmp_path: Path) -> None:
         script,
         """
         from partita import LocalLauncher
-        from fsmod import Where, Block
+        from fsmod import After, Block
         with experiment("wd", "kill", launcher=LocalLauncher(2)):
-            Block(n=0).submit()
+            first = Block(n=0).submit()
             Block(n=1, fail=True).submit()
-            for n in range(4):
-                Where(n=n).submit()
+            for n in range(4):  # they start once the server was killed
+                After(n=n, block=first).submit()
         """,
     )
     process = xp.popen(env={"MEET": str(meet), "RUN_LOG": str(log)})
@@ -268,7 +276,7 @@ def test_server_killed_mid_experiment(script: Any, tmp_path: Path) -> None:
     assert (blocks[0] / "done").exists() and not (blocks[0] / "failed").exists()
     assert (blocks[1] / "failed").exists() and not (blocks[1] / "done").exists()
     assert "error" == json.loads((blocks[1] / "failed").read_text())["reason"]
-    wheres = job_dirs(wd, "fs.where")
+    wheres = job_dirs(wd, "fs.after")
     assert 4 == len(wheres)
     for folder in wheres:
         assert (folder / "done").exists(), folder
