@@ -118,6 +118,11 @@ def _script_git(folder: Path) -> dict[str, Any] | None:
     return git
 
 
+#: How git is run: read-only. Without ``--no-optional-locks``, ``git status`` takes the
+#: repository's ``index.lock`` to save the index it refreshed; done in the background
+#: while the researcher works, that could make their own ``git commit`` fail.
+GIT = ("git", "--no-optional-locks")
+
 #: The largest uncommitted diff kept in ``environment.json`` (the rest is cut, and said so).
 MAX_DIFF_BYTES = 256 * 1024
 
@@ -127,8 +132,8 @@ def _git_diff(folder: Path, timeout: float = 5.0) -> dict[str, Any]:
     names of untracked files, bounded in time and size."""
     out: dict[str, Any] = {}
     for key, command in (
-        ("diff", ["git", "diff", "HEAD", "--no-color", "--no-ext-diff"]),
-        ("untracked", ["git", "ls-files", "--others", "--exclude-standard"]),
+        ("diff", [*GIT, "diff", "HEAD", "--no-color", "--no-ext-diff"]),
+        ("untracked", [*GIT, "ls-files", "--others", "--exclude-standard"]),
     ):
         try:
             done = subprocess.run(
@@ -213,7 +218,7 @@ def _git_info(folder: Path, timeout: float = 3.0) -> dict[str, Any] | None:
     """Commit and dirtiness of the repository holding ``folder`` (one git call, bounded)."""
     try:
         status = subprocess.run(
-            ["git", "status", "--porcelain=v2", "--branch"],
+            [*GIT, "status", "--porcelain=v2", "--branch"],
             cwd=folder,
             capture_output=True,
             text=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import types
@@ -65,7 +66,7 @@ def test_the_script_and_its_editable_project_share_one_git_status(
         "commit": info["git"]["commit"],
         "dirty": True,
     }
-    assert 1 == sum(command[:2] == ["git", "status"] for command in calls)
+    assert 1 == sum("status" in command for command in calls if command[0] == "git")
 
 
 def test_an_editable_package_in_another_repository_is_asked_on_its_own(
@@ -87,3 +88,22 @@ def test_an_editable_package_in_another_repository_is_asked_on_its_own(
     assert recorded["editable"]["lib"]["git"]["dirty"] is False
     assert recorded["editable"]["project"]["git"]["dirty"] is True
     assert recorded["editable"]["lib"]["git"]["commit"] != recorded["git"]["commit"]
+
+
+def test_git_is_asked_without_writing_the_repository(project: Path) -> None:
+    """The record is read-only: git refreshes no index (nor takes ``index.lock``, which
+    would make the researcher's own git command fail meanwhile)."""
+    script = project / "scripts" / "train.py"
+    _git(project, "add", ".")
+    _git(project, "commit", "-q", "-m", "second")
+    index = project / ".git" / "index"
+    later = index.stat().st_mtime + 10
+    os.utime(script, (later, later))  # same content, new times: the index is stale
+    before = (index.read_bytes(), index.stat().st_mtime_ns)
+
+    recorded = _experiment_env.environment_info()
+
+    assert recorded["git"]["dirty"] is False
+    assert before == (index.read_bytes(), index.stat().st_mtime_ns)
+    subprocess.run(["git", "status"], cwd=project, check=True, capture_output=True)
+    assert before[0] != index.read_bytes()  # what a plain git status would have written
