@@ -276,15 +276,15 @@ def test_server_killed_mid_experiment(script: Any, tmp_path: Path) -> None:
     assert (blocks[0] / "done").exists() and not (blocks[0] / "failed").exists()
     assert (blocks[1] / "failed").exists() and not (blocks[1] / "done").exists()
     assert "error" == json.loads((blocks[1] / "failed").read_text())["reason"]
-    wheres = job_dirs(wd, "fs.after")
-    assert 4 == len(wheres)
-    for folder in wheres:
+    later = job_dirs(wd, "fs.after")
+    assert 4 == len(later)
+    for folder in later:
         assert (folder / "done").exists(), folder
         info = where(folder)
         assert info["ppid"] != server  # a new server, or spawned
-    assert any(where(f)["forked"] for f in wheres)  # a new server took over
+    assert any(where(f)["forked"] for f in later)  # a new server took over
     runs = log.read_text().splitlines()
-    assert sorted(runs) == sorted(str(f) for f in [*blocks.values(), *wheres])  # exactly once
+    assert sorted(runs) == sorted(str(f) for f in [*blocks.values(), *later])  # exactly once
 
 
 def _children(parent: int) -> set[int]:
