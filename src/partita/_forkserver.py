@@ -17,6 +17,12 @@ line in each direction:
   ``{"spawn": why, "key": K, "retire": bool}`` when this job must be spawned instead
   (``key``: the module not to import again; ``retire``: this server must not fork again),
   or by ``{"stale": why}`` when a module it imported changed on disk.
+- ``{"ended": P, "code": C}`` tells that the runner in child ``P`` has finished (its
+  outcome is recorded, its lock released) and that ``P`` now exits with ``C``: sent as soon
+  as the child says so, before the exit itself, which tearing down the address space of a
+  warm interpreter makes last most of a millisecond (:func:`_report_end`). Not sent when
+  the child dies otherwise; a launcher may go on as if the child had ended only once it
+  checked that the job's outcome is recorded.
 - ``{"exit": P, "code": C}`` tells that child ``P`` ended (``C`` as ``Popen.returncode``:
   negative for a signal). Before reaping, the server sends SIGTERM to what the child left
   in its process group (while the unreaped child still holds the group's id).
@@ -34,6 +40,7 @@ import _signal  # type: ignore[import-not-found]  # signal.signal without its en
 import gc
 import json
 import os
+import select
 import signal
 import sys
 from collections.abc import Iterable, Mapping
@@ -64,6 +71,7 @@ def fork_job(
     *,
     unset: Iterable[str] | None = None,
     die_with_parent: bool = False,
+    report: int | None = None,
 ) -> int:
     """Fork a child that runs one attempt of the job in ``jobdir``; return its pid.
 
@@ -78,7 +86,9 @@ def fork_job(
     (``os.waitpid``) and, before reaping, may end what it left in its process group.
 
     With ``die_with_parent`` the child gets SIGKILL when the caller dies
-    (:func:`tie_to_parent`), for a worker whose children must not outlive it.
+    (:func:`tie_to_parent`), for a worker whose children must not outlive it. With
+    ``report``, the writing end of a pipe, the child writes its exit code there when the
+    runner has finished, just before it exits (:func:`_report_end`).
 
     Only safe from a single-threaded process (the child of a threaded one may inherit a
     lock held by another thread); the fork server checks this before each fork.
@@ -96,7 +106,7 @@ def fork_job(
     try:
         if die_with_parent:
             tie_to_parent(parent)
-        code = _child(Path(jobdir), attempt, env, unset, append_logs)
+        code = _child(Path(jobdir), attempt, env, unset, append_logs, report=report)
     except BaseException:  # the child must reach os._exit whatever happens
         try:
             import traceback
@@ -127,18 +137,18 @@ def tie_to_parent(parent: int) -> None:
         os._exit(EXIT_SETUP)
 
 
-def _spare(read: int) -> None:
+def _spare(read: int, report: int) -> None:
     """A spare child (forked ahead by the server): wait on ``read`` for one job, run it.
 
-    It has no descriptor but its standard streams (the server's, /dev/null) and ``read``:
-    the server keeps the only writing end, so the spare sees the end of its input, and
-    exits without doing anything, when the server dismisses it or dies. Never returns.
+    It has no descriptor but its standard streams (the server's, /dev/null), ``read`` and
+    ``report`` (where it says that its runner ended, :func:`_report_end`): the server keeps
+    the only writing end of ``read``, so the spare sees the end of its input, and exits
+    without doing anything, when the server dismisses it or dies. Never returns.
     """
     code = EXIT_SETUP
     try:
         _detach()
-        os.closerange(3, read)
-        os.closerange(read + 1, _max_fd())
+        _close_all_but(read, report)
         data = b""
         while not data.endswith(b"\n"):
             chunk = os.read(read, 65536)
@@ -150,7 +160,7 @@ def _spare(read: int) -> None:
         env, unset = job.get("env") or {}, job.get("unset") or ()
         append = bool(job.get("append_logs"))
         jobdir = Path(job["jobdir"])
-        code = _child(jobdir, job.get("attempt"), env, unset, append, detached=True)
+        code = _child(jobdir, job.get("attempt"), env, unset, append, detached=True, report=report)
     except BaseException:  # the child must reach os._exit whatever happens
         try:
             import traceback
@@ -164,12 +174,16 @@ def _spare(read: int) -> None:
 
 
 class _Spare:
-    """A spare child of the server: its pid, the writing end of its input, and the classes
-    the server had prepared when it was forked (what it has warm)."""
+    """A spare child of the server: its pid, the writing end of its input, the reading end
+    of its report (:func:`_report_end`), and the classes the server had prepared when it
+    was forked (what it has warm)."""
 
-    def __init__(self, pid: int, write: int, prepared: frozenset[tuple[str, str | None]]) -> None:
+    def __init__(
+        self, pid: int, write: int, report: int, prepared: frozenset[tuple[str, str | None]]
+    ) -> None:
         self.pid = pid
         self.write = write
+        self.report = report
         self.prepared = prepared
 
 
@@ -205,9 +219,11 @@ def _child(
     append_logs: bool,
     *,
     detached: bool = False,
+    report: int | None = None,
 ) -> int:
     if not detached:
         _detach()
+    reported = _report_target(report)
     from partita.workspace import JobPaths
 
     jobdir = Path(os.path.abspath(jobdir))
@@ -219,7 +235,10 @@ def _child(
     os.dup2(null, 0)
     os.dup2(out, 1)
     os.dup2(err, 2)
-    os.closerange(3, _max_fd())
+    if report is None:
+        os.closerange(3, _max_fd())
+    else:
+        _close_all_but(report)
     if unset is None:
         _set_environment(env)
     else:
@@ -235,7 +254,45 @@ def _child(
 
     code = run.run_job(paths, attempt)
     run._flush()
+    _report_end(reported, code)
     return code
+
+
+def _close_all_but(*kept: int) -> None:
+    """Close every descriptor from 3 on, except ``kept``."""
+    start = 3
+    for fd in sorted(kept):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, _max_fd())
+
+
+def _report_target(fd: int | None) -> tuple[int, int, int] | None:
+    """The pipe ``fd`` as it is now (descriptor, device, inode), to write to at the end."""
+    if fd is None:
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return fd, st.st_dev, st.st_ino
+
+
+def _report_end(target: tuple[int, int, int] | None, code: int) -> None:
+    """Tell the server that the runner finished and this process exits with ``code``.
+
+    Written only if the descriptor is still the pipe it was before the task ran: a task
+    that closed it, and opened a file that got its number, must not find the code in it.
+    """
+    if target is None:
+        return
+    fd, device, inode = target
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) == (device, inode):
+            os.write(fd, b"%d\n" % code)
+    except OSError:
+        pass
 
 
 def _set_environment(env: Mapping[str, str]) -> None:
@@ -338,6 +395,10 @@ class _Server:
         self.wants_spare = False
         #: Spares dismissed (told there is no job), reaped once they have exited.
         self.dismissed: list[int] = []
+        #: The reading ends of the running children's reports (:func:`_report_end`), and
+        #: whose they are; watched by ``poller`` (set by :func:`serve`).
+        self.reports: dict[int, int] = {}
+        self.poller: Any = None
         #: The environment the changes sent with each job are relative to.
         self.env = dict(os.environ)
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
@@ -399,10 +460,15 @@ class _Server:
             # either writes to it: moved out of the collector's reach, a collection in the
             # child does not visit (and so copy) the server's objects.
             gc.freeze()
+            read, write = os.pipe()
             try:
-                pid = fork_job(jobdir, attempt, env, append, unset=unset)
+                pid = fork_job(jobdir, attempt, env, append, unset=unset, report=write)
             except OSError as exc:  # no memory or process slot for a fork now: spawn it
+                os.close(read)
                 return {"spawn": f"fork failed: {exc}", "key": None}
+            finally:
+                os.close(write)
+            self.watch_report(read, pid)
         self.children.add(pid)
         from partita.workspace import identity
 
@@ -484,17 +550,19 @@ class _Server:
         if self.spare is not None or self.retired or unsafe_reason() is not None:
             return
         read, write = os.pipe()
+        report_read, report_write = os.pipe()
         gc.freeze()  # as before any fork (see run)
         try:
             pid = os.fork()
         except OSError:
-            os.close(read)
-            os.close(write)
+            for fd in (read, write, report_read, report_write):
+                os.close(fd)
             return
         if pid == 0:
-            _spare(read)  # never returns
+            _spare(read, report_write)  # never returns
         os.close(read)
-        self.spare = _Spare(pid, write, frozenset(self.prepared))
+        os.close(report_write)
+        self.spare = _Spare(pid, write, report_read, frozenset(self.prepared))
 
     def hand_off(self, job: dict[str, Any]) -> int | None:
         """Give ``job`` to the spare, if it has the job's classes warm: its pid, or
@@ -513,6 +581,7 @@ class _Server:
             self.dismiss(spare)
             return None
         os.close(spare.write)
+        self.watch_report(spare.report, spare.pid)
         return spare.pid
 
     def drop_spare(self) -> None:
@@ -524,7 +593,44 @@ class _Server:
     def dismiss(self, spare: _Spare) -> None:
         """End a spare without a job (the end of its input); reaped by :meth:`reap`."""
         os.close(spare.write)
+        os.close(spare.report)
         self.dismissed.append(spare.pid)
+
+    # --- reports: a child says its runner ended, before its (slow) exit -------------------
+
+    def watch_report(self, fd: int, pid: int) -> None:
+        os.set_blocking(fd, False)  # read at the child's exit even if it said nothing
+        self.reports[fd] = pid
+        if self.poller is not None:
+            self.poller.register(fd, select.POLLIN)
+
+    def read_report(self, fd: int) -> None:
+        """A child's report is readable (its code, or the end of the pipe): tell the launcher
+        ``{"ended": pid, "code": code}`` if it is a code; the pipe is closed either way."""
+        pid = self.reports.get(fd)
+        if pid is None:
+            return
+        try:
+            data = os.read(fd, 64)
+        except OSError:
+            data = b""
+        self.forget_report(fd)
+        try:
+            code = int(data)
+        except ValueError:
+            return  # closed without a word (it died), or garbage: its exit will tell
+        if pid in self.children:
+            self.send({"ended": pid, "code": code})
+
+    def forget_reports_of(self, pid: int) -> None:
+        for fd in [fd for fd, child in self.reports.items() if child == pid]:
+            self.forget_report(fd)
+
+    def forget_report(self, fd: int) -> None:
+        del self.reports[fd]
+        if self.poller is not None:
+            self.poller.unregister(fd)
+        os.close(fd)
 
     def watch(self) -> None:
         """Remember the files of the modules imported for tasks (to notice edits), and undo
@@ -558,12 +664,14 @@ class _Server:
         spare = self.spare
         if spare is not None and _reaped(spare.pid):  # it died waiting (killed): forget it
             os.close(spare.write)
+            os.close(spare.report)
             self.spare = None
         for pid in list(self.children):
             try:
                 info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 self.children.discard(pid)
+                self.forget_reports_of(pid)
                 self.send({"exit": pid, "code": None})
                 continue
             if info is None or info.si_pid == 0:
@@ -575,6 +683,7 @@ class _Server:
                 pass
             _, status = os.waitpid(pid, 0)
             self.children.discard(pid)
+            self.forget_reports_of(pid)  # not read yet: the exit says it all
             self.send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
@@ -590,8 +699,6 @@ def _reaped(pid: int) -> bool:
 def serve(refused: set[str] | None = None, inherited: tuple[int, int] | None = None) -> int:
     """Run the fork server on this process's stdin/stdout (see the module docstring), or
     on the pipes ``inherited`` (a fork of the experiment: :func:`serve_inherited`)."""
-    import select
-
     if inherited is None:
         inp = os.dup(0)
         out = os.dup(1)
@@ -630,6 +737,7 @@ def serve(refused: set[str] | None = None, inherited: tuple[int, int] | None = N
     poller = select.poll()
     poller.register(inp, select.POLLIN)
     poller.register(wake_r, select.POLLIN)
+    server.poller = poller
     pending = b""
     reading = True
     while reading or server.children:
@@ -647,6 +755,8 @@ def serve(refused: set[str] | None = None, inherited: tuple[int, int] | None = N
                         pass
                 except BlockingIOError:
                     pass
+            elif fd in server.reports:
+                server.read_report(fd)
             elif fd == inp:
                 data = os.read(inp, 65536)
                 if not data:

@@ -138,6 +138,67 @@ class After(Task, id="fs.after"):
 
     def execute(self):
         report()
+
+
+def _pipes():  # this process's descriptors above 2 that are pipes
+    import stat
+
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if int(name) > 2 and stat.S_ISFIFO(os.fstat(int(name)).st_mode):
+                found.append(int(name))
+        except OSError:
+            pass
+    return found
+
+
+class Heavy(Task, id="fs.heavy"):
+    def execute(self):
+        global BALLAST
+        BALLAST = b"\\x01" * (1 << 30)  # a gigabyte written: tearing it down takes a while
+        report()
+        Path(os.environ["MEET"], "heavy.pid").write_text(str(os.getpid()))
+
+
+class Lighter(Task, id="fs.lighter"):
+    previous: Param[Heavy]
+
+    def execute(self):
+        pid = Path(os.environ["MEET"], "heavy.pid").read_text()
+        report({"previous_there": Path(f"/proc/{pid}").exists()})
+
+
+class Liar(Task, id="fs.liar"):
+    def execute(self):
+        for fd in _pipes():  # says, through any pipe it has, that it ended with 0
+            try:
+                os.write(fd, b"0\\n")
+            except OSError:
+                pass
+        time.sleep(0.5)
+        Path(os.environ["MEET"], "liar-finished").touch()
+        report()
+
+
+KEPT = []
+
+
+class Reopen(Task, id="fs.reopen"):
+    def execute(self):
+        for fd in _pipes():
+            os.close(fd)
+        for n in range(16):  # one of them may get the number of a closed pipe
+            KEPT.append(open(Path(os.environ["MEET"], f"kept-{n}"), "w"))
+        report()
+
+
+class Believer(Task, id="fs.believer"):
+    liar: Param[Liar]
+    reopen: Param[Reopen]
+
+    def execute(self):
+        report({"liar_finished": Path(os.environ["MEET"], "liar-finished").exists()})
 """
 
 
@@ -676,3 +737,52 @@ def test_a_large_experiment_starts_a_fresh_server(script: Any) -> None:
     assert 0 == result.returncode, result.stderr
     info = json.loads((only(xp.folder / "wd", "fs.probe") / "probe.json").read_text())
     assert info["comm"] != "partita-fork"
+
+
+def test_a_dependant_starts_while_its_dependency_still_exits(script: Any, tmp_path: Path) -> None:
+    """A child tells the server when its runner has finished, before its exit (which, for a
+    process holding a gigabyte, lasts a while): the dependant is launched at once."""
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    xp = xp_with_tasks(
+        script,
+        """
+        from partita import LocalLauncher
+        from fsmod import Heavy, Lighter
+        with experiment("wd", "heavy", launcher=LocalLauncher(2)):
+            Lighter(previous=Heavy().submit()).submit()
+        """,
+    )
+    result = xp.run(env={"MEET": str(meet)})
+    assert 0 == result.returncode, result.stderr
+    wd = xp.folder / "wd"
+    assert (only(wd, "fs.heavy") / "done").exists()
+    assert where(only(wd, "fs.lighter"))["previous_there"]  # its process was still exiting
+
+
+def test_a_job_is_believed_ended_only_once_its_outcome_is_recorded(
+    script: Any, tmp_path: Path
+) -> None:
+    """A task that writes an exit code into every pipe it has, while it still runs, does
+    not end its job early; one that closes the pipe and opens files finds nothing in them."""
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    log = tmp_path / "runs.log"
+    xp = xp_with_tasks(
+        script,
+        """
+        from partita import LocalLauncher
+        from fsmod import Believer, Liar, Reopen
+        with experiment("wd", "liar", launcher=LocalLauncher(2)):
+            Believer(liar=Liar().submit(), reopen=Reopen().submit()).submit()
+        """,
+    )
+    result = xp.run(env={"MEET": str(meet), "RUN_LOG": str(log)})
+    assert 0 == result.returncode, result.stderr
+    wd = xp.folder / "wd"
+    assert where(only(wd, "fs.believer"))["liar_finished"]  # started after the liar ended
+    for type_id in ("fs.liar", "fs.reopen", "fs.believer"):
+        assert (only(wd, type_id) / "done").exists(), type_id
+    kept = sorted(meet.glob("kept-*"))
+    assert 16 == len(kept) and all("" == path.read_text() for path in kept)
+    assert 3 == len(log.read_text().splitlines())  # each ran once

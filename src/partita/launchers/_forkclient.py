@@ -66,6 +66,9 @@ class ForkServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.replies: collections.deque[asyncio.Future[dict[str, Any]]] = collections.deque()
         self.exits: dict[int, asyncio.Future[int | None]] = {}
+        #: Per child, the server's word that its runner finished (before the exit itself):
+        #: the code it exits with.
+        self.endings: dict[int, asyncio.Future[int]] = {}
         self._pending = bytearray()
         self._received = b""
         self._writing = False
@@ -191,6 +194,11 @@ class ForkServer:
             self._dispatch(json.loads(line))
 
     def _dispatch(self, message: dict[str, Any]) -> None:
+        if "ended" in message:
+            ending = self.endings.get(int(message["ended"]))
+            if ending is not None and not ending.done():
+                ending.set_result(int(message["code"]))
+            return
         if "exit" in message:
             ended = self.exits.get(int(message["exit"]))
             if ended is not None and not ended.done():
@@ -200,6 +208,7 @@ class ForkServer:
         if "pid" in message:
             assert self.loop is not None
             self.exits[int(message["pid"])] = self.loop.create_future()
+            self.endings[int(message["pid"])] = self.loop.create_future()
         if self.replies:
             reply = self.replies.popleft()
             if not reply.done():
@@ -213,7 +222,11 @@ class ForkServer:
             self.loop.remove_reader(self._stdout.fileno())
         self._close_input()
         self._stdout.close()
-        futures: list[asyncio.Future[Any]] = [*self.replies, *self.exits.values()]
+        futures: list[asyncio.Future[Any]] = [
+            *self.replies,
+            *self.exits.values(),
+            *self.endings.values(),
+        ]
         for future in futures:
             if not future.done():
                 future.set_exception(ServerGone())

@@ -15,7 +15,7 @@ from typing import Any
 from partita.errors import LauncherError, LauncherOptionError
 from partita.launchers._forkclient import ForkServer, ServerGone, can_inherit, reap_later
 from partita.launchers.base import Exit, Launcher, LaunchRequest
-from partita.workspace import identity, is_alive
+from partita.workspace import JobPaths, final_marker, identity, is_alive
 
 
 class LocalLauncher(Launcher, kind="local"):
@@ -80,7 +80,9 @@ class LocalLauncher(Launcher, kind="local"):
         self._servers: dict[tuple[str, str | None], ForkServer] = {}
         self._retired: list[ForkServer] = []
         self._refused: set[str] = set()
-        self._forked: dict[int, ForkServer] = {}
+        self._forked: dict[int, tuple[ForkServer, JobPaths]] = {}
+        #: Forked children whose runner finished, waited for until they exit (_after_exit).
+        self._exiting: set[int] = set()
         self._crashes = 0
         self._sweeps: set[asyncio.Task[None]] = set()
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -209,7 +211,7 @@ class LocalLauncher(Launcher, kind="local"):
                 return None
             if "pid" in reply:
                 pid = int(reply["pid"])
-                self._forked[pid] = server
+                self._forked[pid] = (server, request.paths)
                 return {"kind": self.kind, **reply["identity"]}
             if reply.get("retire") or "stale" in reply:
                 self._retire(key)
@@ -265,9 +267,9 @@ class LocalLauncher(Launcher, kind="local"):
 
     async def wait(self, handle: dict[str, Any]) -> Exit:
         pid = int(handle["pid"])
-        server = self._forked.pop(pid, None)
-        if server is not None:
-            return await self._wait_forked(handle, server)
+        forked = self._forked.pop(pid, None)
+        if forked is not None:
+            return await self._wait_forked(handle, *forked)
         process = self._children.get(pid)
         if process is None:
             return await self._wait_foreign(handle)
@@ -287,16 +289,42 @@ class LocalLauncher(Launcher, kind="local"):
             if process.returncode is not None:
                 self._sweep(process.pid)
 
-    async def _wait_forked(self, handle: dict[str, Any], server: ForkServer) -> Exit:
-        """Wait for the fork server's word that the child ended (or, if it died, for the pid)."""
+    async def _wait_forked(
+        self, handle: dict[str, Any], server: ForkServer, paths: JobPaths
+    ) -> Exit:
+        """Wait for the fork server's word that the child ended (or, if it died, for the pid).
+
+        The server tells first that the child's runner finished, then that the child
+        exited (most of a millisecond later: a warm interpreter's address space is torn
+        down). Once the job's outcome is on disk, the first word is enough: a dependant
+        starts without waiting for the exit, and what the job left in its process group is
+        swept when the exit comes (:meth:`_after_exit`).
+        """
         pid = int(handle["pid"])
         limit = self._limits.pop(pid, None)
         ended = server.exits[pid]
+        early = server.endings.get(pid)
         timed_out = False
+        loop = asyncio.get_running_loop()
+        deadline = None if limit is None else loop.time() + limit
         try:
-            if limit is not None:
-                done, _ = await asyncio.wait({ended}, timeout=limit)
-                if not done:
+            if early is not None:
+                either: set[asyncio.Future[Any]] = {ended, early}
+                done, _ = await asyncio.wait(
+                    either, timeout=limit, return_when=asyncio.FIRST_COMPLETED
+                )
+                # Trusted only once the outcome is recorded (a task could write anything).
+                if (
+                    early in done
+                    and early.exception() is None
+                    and not ended.done()
+                    and final_marker(paths) is not None
+                ):
+                    self._after_exit(pid, server, ended)  # which forgets the child
+                    return Exit(early.result())
+            if deadline is not None:
+                finished, _ = await asyncio.wait({ended}, timeout=max(0.0, deadline - loop.time()))
+                if not finished:
                     timed_out = True
                     await self.cancel(handle, grace=LIMIT_GRACE)
             code = await ended
@@ -308,10 +336,32 @@ class LocalLauncher(Launcher, kind="local"):
             # The server reaped it after ending what it left in its group; sweep the rest.
             self._sweep(pid)
         finally:
-            server.exits.pop(pid, None)
+            server.endings.pop(pid, None)
+            if pid not in self._exiting:
+                server.exits.pop(pid, None)
         if timed_out:
             return Exit(code, "timeout", f"stopped at its time limit of {limit:g} s")
         return Exit(code)
+
+    def _after_exit(self, pid: int, server: ForkServer, ended: asyncio.Future[int | None]) -> None:
+        """Once child ``pid`` (whose runner finished) has exited: sweep its process group."""
+
+        async def sweep() -> None:
+            try:
+                await ended
+            except ServerGone:
+                pass  # reparented, it ends by itself; it ran its runner's own sweep
+            else:
+                self._sweep(pid)
+            finally:
+                self._exiting.discard(pid)
+                server.exits.pop(pid, None)
+
+        self._exiting.add(pid)
+
+        task = asyncio.ensure_future(sweep())
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
 
     def _sweep(self, pgid: int) -> None:
         """End what the job left in its process group (already sent SIGTERM at its exit)."""
