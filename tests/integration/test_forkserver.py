@@ -154,19 +154,25 @@ def _pipes():  # this process's descriptors above 2 that are pipes
 
 
 class Heavy(Task, id="fs.heavy"):
+    name: Param[str]
+
     def execute(self):
         global BALLAST
         BALLAST = b"\\x01" * (1 << 30)  # a gigabyte written: tearing it down takes a while
         report()
-        Path(os.environ["MEET"], "heavy.pid").write_text(str(os.getpid()))
+        Path(os.environ["MEET"], f"{self.name}.pid").write_text(str(os.getpid()))
+
+
+class HeavyOnGpu(Heavy, id="fs.heavygpu"):
+    resources = {"gpus": 1}
 
 
 class Lighter(Task, id="fs.lighter"):
     previous: Param[Heavy]
 
     def execute(self):
-        pid = Path(os.environ["MEET"], "heavy.pid").read_text()
-        report({"previous_there": Path(f"/proc/{pid}").exists()})
+        pid = Path(os.environ["MEET"], f"{self.previous.name}.pid").read_text()
+        report({"previous": self.previous.name, "previous_there": Path(f"/proc/{pid}").exists()})
 
 
 class Liar(Task, id="fs.liar"):
@@ -741,23 +747,27 @@ def test_a_large_experiment_starts_a_fresh_server(script: Any) -> None:
 
 def test_a_dependant_starts_while_its_dependency_still_exits(script: Any, tmp_path: Path) -> None:
     """A child tells the server when its runner has finished, before its exit (which, for a
-    process holding a gigabyte, lasts a while): the dependant is launched at once."""
+    process holding a gigabyte, lasts a while): the dependant is launched at once; unless
+    the job asked for GPUs (free only once its process is gone)."""
     meet = tmp_path / "meet"
     meet.mkdir()
     xp = xp_with_tasks(
         script,
         """
         from partita import LocalLauncher
-        from fsmod import Heavy, Lighter
+        from fsmod import Heavy, HeavyOnGpu, Lighter
         with experiment("wd", "heavy", launcher=LocalLauncher(2)):
-            Lighter(previous=Heavy().submit()).submit()
+            Lighter(previous=Heavy(name="cpu").submit()).submit()
+        with experiment("wd", "heavy-gpu", launcher=LocalLauncher(2)):
+            Lighter(previous=HeavyOnGpu(name="gpu").submit()).submit()
         """,
     )
     result = xp.run(env={"MEET": str(meet)})
     assert 0 == result.returncode, result.stderr
     wd = xp.folder / "wd"
     assert (only(wd, "fs.heavy") / "done").exists()
-    assert where(only(wd, "fs.lighter"))["previous_there"]  # its process was still exiting
+    after = {where(f)["previous"]: where(f)["previous_there"] for f in job_dirs(wd, "fs.lighter")}
+    assert {"cpu": True, "gpu": False} == after  # still exiting; gone (it held GPUs)
 
 
 def test_a_job_is_believed_ended_only_once_its_outcome_is_recorded(

@@ -80,7 +80,9 @@ class LocalLauncher(Launcher, kind="local"):
         self._servers: dict[tuple[str, str | None], ForkServer] = {}
         self._retired: list[ForkServer] = []
         self._refused: set[str] = set()
-        self._forked: dict[int, tuple[ForkServer, JobPaths]] = {}
+        #: Forked children: their server, job folder, and whether the word that their runner
+        #: finished may end the wait (:meth:`_wait_forked`).
+        self._forked: dict[int, tuple[ForkServer, JobPaths, bool]] = {}
         #: Forked children whose runner finished, waited for until they exit (_after_exit).
         self._exiting: set[int] = set()
         self._crashes = 0
@@ -211,7 +213,9 @@ class LocalLauncher(Launcher, kind="local"):
                 return None
             if "pid" in reply:
                 pid = int(reply["pid"])
-                self._forked[pid] = (server, request.paths)
+                # A GPU is free only once the process holding its context is gone.
+                early = not request.resources.get("gpus")
+                self._forked[pid] = (server, request.paths, early)
                 return {"kind": self.kind, **reply["identity"]}
             if reply.get("retire") or "stale" in reply:
                 self._retire(key)
@@ -290,7 +294,7 @@ class LocalLauncher(Launcher, kind="local"):
                 self._sweep(process.pid)
 
     async def _wait_forked(
-        self, handle: dict[str, Any], server: ForkServer, paths: JobPaths
+        self, handle: dict[str, Any], server: ForkServer, paths: JobPaths, early_end: bool
     ) -> Exit:
         """Wait for the fork server's word that the child ended (or, if it died, for the pid).
 
@@ -298,12 +302,13 @@ class LocalLauncher(Launcher, kind="local"):
         exited (most of a millisecond later: a warm interpreter's address space is torn
         down). Once the job's outcome is on disk, the first word is enough: a dependant
         starts without waiting for the exit, and what the job left in its process group is
-        swept when the exit comes (:meth:`_after_exit`).
+        swept when the exit comes (:meth:`_after_exit`). Not for a job that asked for GPUs
+        (``early_end`` false): its devices are free only once its process is gone.
         """
         pid = int(handle["pid"])
         limit = self._limits.pop(pid, None)
         ended = server.exits[pid]
-        early = server.endings.get(pid)
+        early = server.endings.get(pid) if early_end else None
         timed_out = False
         loop = asyncio.get_running_loop()
         deadline = None if limit is None else loop.time() + limit
