@@ -159,6 +159,8 @@ with experiment("wd", "slow", max_jobs=4):
         wait_for(lambda: (started / "1").exists(), what="the sleeper to start")
         (run,) = runs_of(wd, "slow")
         assert len(read_submissions(run).entries) == 2
+        # Recorded in its own thread, meanwhile (git may take a while on a busy machine).
+        wait_for(run.environment.exists, what="the run's environment record")
         environment = json.loads(run.environment.read_text())
         assert environment["python"] == sys.version
         listed = json.loads(invoke("jobs", "list", "-e", "slow", "-w", wd, "--json").stdout)

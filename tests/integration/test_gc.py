@@ -151,7 +151,14 @@ def test_gc_keeps_exactly_what_the_policy_says(workdir: dict[str, Any]) -> None:
     # Pins: the oldest sweep run, and the evaluation of the old trial run (the run itself
     # is dropped from history; the job and its input stay).
     assert "nothing is pinned" in invoke("pin", "-w", wd).stdout
-    invoke("pin", f"sweep/{r1.run[:17]}", evaluate["short"], "-w", wd)
+    # By a prefix of its id: the shortest that names no other run (runs started in the
+    # same second share the date, time and maybe the first characters after them).
+    prefix = next(
+        r1.run[:n]
+        for n in range(16, len(r1.run) + 1)
+        if not any(other.run.startswith(r1.run[:n]) for other in (r2, r3, r4))
+    )
+    invoke("pin", f"sweep/{prefix}", evaluate["short"], "-w", wd)
     pins = as_json("pin", "-w", wd)
     assert {"runs": [f"sweep/{r1.run}"], "jobs": [evaluate["id"]]} == pins
     # Pinning the latest run by the experiment's name, and unpinning it again.
