@@ -363,7 +363,6 @@ class LocalLauncher(Launcher, kind="local"):
                 server.exits.pop(pid, None)
 
         self._exiting.add(pid)
-
         task = asyncio.ensure_future(sweep())
         self._sweeps.add(task)
         task.add_done_callback(self._sweeps.discard)
@@ -395,7 +394,7 @@ class LocalLauncher(Launcher, kind="local"):
         for server in self._retired:
             server.retire()
         servers, self._retired = self._retired, []
-        if self._sweeps:
+        while self._sweeps:  # a child's exit awaited (_after_exit) may start a sweep
             await asyncio.gather(*list(self._sweeps))
         for server in servers:
             await server.finish()
