@@ -237,10 +237,15 @@ class ForkServer:
         self._reap()
 
     def _reap(self) -> None:
+        """Reap the server if it has exited. A server forked from this process is not waited
+        for: it closes its output before it exits, and the teardown of its address space
+        that follows takes milliseconds; it is reaped later (:func:`reap_later`)."""
+        forked = isinstance(self.process, _Forked)
         try:
-            self.process.wait(timeout=0 if self.alive else 1.0)
+            self.process.wait(timeout=0 if self.alive or forked else 1.0)
         except subprocess.TimeoutExpired:
-            pass
+            if forked and self.process.pid not in _unreaped:
+                _unreaped.append(self.process.pid)
 
 
 #: Forked servers told to stop but not reaped yet (they exit at once when unused). Not
