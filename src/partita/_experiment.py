@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import re
@@ -204,7 +205,10 @@ class Experiment:
             raise reported(exc) from None
         # Collected while the script builds its tasks and its jobs run; the run waits for
         # it when it ends (``_close``), so a re-check of done jobs never waits for git.
-        threading.Thread(target=self._write_environment, name="partita-env", daemon=True).start()
+        # A bare thread: ``threading.Thread.start`` waits until the new thread runs, and
+        # that one, busy in Python, gives the interpreter lock back only after the switch
+        # interval (5 ms); this thread goes on and the collector runs when it next waits.
+        _thread.start_new_thread(self._write_environment, ())
         if not self.dry_run:
             self._scheduler = Scheduler(
                 self.workspace,
