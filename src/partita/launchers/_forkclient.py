@@ -244,8 +244,8 @@ class ForkServer:
         try:
             self.process.wait(timeout=0 if self.alive or forked else 1.0)
         except subprocess.TimeoutExpired:
-            if forked and self.process.pid not in _unreaped:
-                _unreaped.append(self.process.pid)
+            if forked:
+                self.release()
 
 
 #: Forked servers told to stop but not reaped yet (they exit at once when unused). Not
